@@ -1,0 +1,3 @@
+"""On-premise voice appliance for aesthetic clinics."""
+
+__version__ = "0.1.0"

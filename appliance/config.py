@@ -1,0 +1,266 @@
+"""Settings: one TOML file validated into frozen, typed settings.
+
+Where the file comes from, first match wins: `--config PATH`, `$APPLIANCE_CONFIG`,
+`/etc/appliance/appliance.toml`, else the embedded development defaults (data under
+`./var`, SIP and the console on loopback, the demo protocol pack). Relative paths in a
+file are taken relative to that file's folder; in the embedded defaults, to the working
+directory. Every error names the file, the line where it can be found, the key, and the fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from appliance.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/appliance/appliance.toml")
+ENV_CONFIG = "APPLIANCE_CONFIG"
+
+Role = Literal["vad", "turn", "asr", "llm", "tts"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathSettings(_Section):
+    data_dir: Path = Path("var")
+
+
+class SipSettings(_Section):
+    mode: Literal["trunk", "register"] = "trunk"
+    bind_host: str = "127.0.0.1"
+    bind_port: int = Field(5070, ge=1, le=65535)
+    advertised_host: str | None = None
+    allowed_sources: tuple[str, ...] = ("127.0.0.0/8",)
+    max_calls: int = Field(10, ge=1, le=500)
+    ring_delay_ms: int = Field(0, ge=0, le=30_000)
+    rtp_port_min: int = Field(20000, ge=1024, le=65535)
+    rtp_port_max: int = Field(20999, ge=1024, le=65535)
+    registrar: str | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    extension: str | None = None
+    register_expires: int = Field(300, ge=30, le=86_400)
+
+    @field_validator("bind_host")
+    @classmethod
+    def _ip(cls, v: str) -> str:
+        ipaddress.ip_address(v)
+        return v
+
+    @field_validator("allowed_sources")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for item in v:
+            ipaddress.ip_network(item, strict=False)
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SipSettings:
+        if self.rtp_port_min > self.rtp_port_max:
+            raise ValueError("rtp_port_min must not exceed rtp_port_max")
+        if self.mode == "register" and not (self.registrar and self.username):
+            raise ValueError('mode = "register" needs registrar and username (and password_file)')
+        return self
+
+
+class ConsoleSettings(_Section):
+    bind_host: str = "127.0.0.1"
+    port: int = Field(8443, ge=1, le=65535)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    session_idle_minutes: int = Field(15, ge=1, le=720)
+
+
+def _sha256_hex(v: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{64}", v.lower()):
+        raise ValueError("sha256 must be 64 hexadecimal characters (run: sha256sum FILE)")
+    return v.lower()
+
+
+class ModelOverride(_Section):
+    """A site model: a file with its `sha256`, or a folder with `files` (name -> sha256)."""
+
+    path: Path
+    sha256: str | None = None
+    files: dict[str, str] | None = None
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, v: str | None) -> str | None:
+        return None if v is None else _sha256_hex(v)
+
+    @field_validator("files")
+    @classmethod
+    def _hexes(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return None if v is None else {k: _sha256_hex(h) for k, h in v.items()}
+
+    @model_validator(mode="after")
+    def _one(self) -> ModelOverride:
+        if (self.sha256 is None) == (self.files is None):
+            raise ValueError("give sha256 (for a file) or files (for a folder such as a Whisper model), not both")
+        return self
+
+
+class ModelSettings(_Section):
+    manifest: Path | None = None
+    overrides: dict[Role, ModelOverride] = Field(default_factory=dict)
+    asr_threads: int = Field(2, ge=1, le=64)
+    llm_threads: int = Field(2, ge=1, le=64)
+    llm_context: int = Field(2048, ge=256, le=131_072)
+
+
+class DatabaseSettings(_Section):
+    path: Path | None = None
+    key_file: Path | None = None
+
+
+class ClinicSettings(_Section):
+    pack: Path | None = None
+
+
+class LoggingSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(_Section):
+    paths: PathSettings = PathSettings()
+    sip: SipSettings = SipSettings()
+    console: ConsoleSettings = ConsoleSettings()
+    models: ModelSettings = ModelSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    clinic: ClinicSettings = ClinicSettings()
+    logging: LoggingSettings = LoggingSettings()
+    source: str = Field("embedded defaults", exclude=True)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.paths.data_dir
+
+    @property
+    def db_path(self) -> Path:
+        return self.database.path or self.data_dir / "appliance.db"
+
+    @property
+    def db_key_file(self) -> Path:
+        return self.database.key_file or self.data_dir / "secrets" / "db.key"
+
+
+_PATH_KEYS = {
+    ("paths", "data_dir"),
+    ("sip", "password_file"),
+    ("console", "tls_cert"),
+    ("console", "tls_key"),
+    ("models", "manifest"),
+    ("database", "path"),
+    ("database", "key_file"),
+    ("clinic", "pack"),
+}
+
+
+def _absolutise(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make relative paths absolute against `base` (the config file's folder)."""
+    for section, key in _PATH_KEYS:
+        table = raw.get(section)
+        if isinstance(table, dict) and isinstance(table.get(key), str):
+            p = Path(table[key]).expanduser()
+            table[key] = str(p if p.is_absolute() else base / p)
+    overrides = raw.get("models", {}).get("overrides") if isinstance(raw.get("models"), dict) else None
+    if isinstance(overrides, dict):
+        for entry in overrides.values():
+            if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+                p = Path(entry["path"]).expanduser()
+                entry["path"] = str(p if p.is_absolute() else base / p)
+    return raw
+
+
+def locate_key(text: str, loc: tuple[str | int, ...]) -> int | None:
+    """Line number (1-based) where the dotted key `loc` is written in TOML `text`, if found."""
+    keys = [str(k) for k in loc]
+    table: list[str] = []
+    best: int | None = None
+    for n, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.fullmatch(r"\[\[?\s*([^\]]+?)\s*\]\]?(\s*#.*)?", stripped)
+        if header:
+            table = [p.strip().strip('"') for p in header.group(1).split(".")]
+            if table == keys[: len(table)] and len(table) == len(keys):
+                best = best or n
+            continue
+        m = re.match(r'("?[\w\-]+"?)\s*=', stripped)
+        if not m:
+            continue
+        full = table + [m.group(1).strip('"')]
+        if full == keys[: len(full)]:
+            return n
+        if keys == full[: len(keys)]:
+            best = best or n
+    return best
+
+
+def _describe(err: ValidationError, source: str, text: str | None) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        where = ""
+        if text is not None:
+            line = locate_key(text, loc)
+            if line is None and len(loc) > 1:
+                line = locate_key(text, loc[:-1])
+            where = f" (line {line})" if line else ""
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            fix = f"remove `{loc[-1]}` or check its spelling; see the example config in README.md"
+        elif e["type"] == "missing":
+            fix = f"add `{loc[-1]}`"
+        else:
+            fix = f"set `{key}` to a valid value"
+        got = e.get("input")
+        shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) and e["type"] != "missing" else ""
+        lines.append(f"  {key}{where}: {msg}{shown}\n    fix: {fix}")
+    return "\n".join(lines)
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env)
+    if DEFAULT_CONFIG_PATH.exists():
+        return DEFAULT_CONFIG_PATH
+    return None
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    """Load and validate the settings; raise ConfigError naming file, line, key and fix."""
+    path = find_config(explicit)
+    if path is None:
+        raw = _absolutise({"paths": {"data_dir": "var"}}, Path.cwd())
+        return Settings.model_validate(raw)
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: configuration file not found",
+            fix="pass an existing file with --config, or unset APPLIANCE_CONFIG to use embedded defaults",
+        )
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}", fix="correct the syntax at that line") from e
+    raw.setdefault("paths", {}).setdefault("data_dir", "var")
+    try:
+        settings = Settings.model_validate(_absolutise(raw, path.resolve().parent))
+    except ValidationError as e:
+        raise ConfigError(_describe(e, str(path), text)) from None
+    return settings.model_copy(update={"source": str(path)})

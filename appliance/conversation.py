@@ -1,0 +1,98 @@
+"""The seam between the voice pipeline and the clinic's conversation engine.
+
+The voice pipeline turns caller audio into text turns and speaks the replies; the
+conversation engine (appliance.clinic) decides what to say from the approved protocol pack.
+Both sides code against these types only. A clinical sentence is spoken verbatim from the
+pack and carries its provenance; the language model may only phrase non-clinical small talk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Severity = Literal["emergency", "urgent", "routine"]
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    provenance: str | None = None  # "PACK@VERSION#ITEM" for approved content; None for small talk
+    interruptible: bool = True  # False for protected lines (e.g. the emergency instruction)
+    cacheable: bool = False  # known before the call (greetings, approved lines): synthesise once
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: Literal["hangup", "transfer", "escalate", "send_dtmf"]
+    target: str | None = None  # extension for transfers
+    attended: bool = False
+    severity: Severity | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    says: tuple[Say, ...] = ()
+    actions: tuple[Action, ...] = ()
+    end_call: bool = False
+
+
+@dataclass
+class Escalation:
+    severity: Severity
+    category: str
+    turn: int  # index into the turns list of the turn that raised it
+    detail: str = ""
+
+
+@dataclass
+class Turn:
+    speaker: Literal["agent", "caller"]
+    text: str
+    provenance: str | None = None
+    heard_fraction: float = 1.0  # agent turns cut by barge-in record how much was heard
+
+
+@dataclass
+class ConversationOutcome:
+    """What a call produced: the `converse --json` document and the input to the summary."""
+
+    turns: list[Turn] = field(default_factory=list)
+    escalations: list[Escalation] = field(default_factory=list)
+    screen: dict[str, Any] = field(default_factory=lambda: {"complete": False, "flags": []})
+    booking: dict[str, Any] | None = None
+    slots: dict[str, Any] = field(default_factory=dict)
+    outcome: str = "in-progress"
+    pack: str | None = None  # "PACK@VERSION"
+
+
+class Conversation(Protocol):
+    """One call's dialogue. Pure of clocks and audio; the LLM is reached through LanguageModel."""
+
+    def start(self) -> Reply:
+        """The opening (greeting); no caller input yet."""
+        ...
+
+    async def caller_said(self, text: str) -> Reply: ...
+
+    async def caller_pressed(self, digit: str) -> Reply: ...
+
+    def agent_heard(self, fraction: float) -> None:
+        """The last spoken reply was cut by barge-in after `fraction` of it was heard."""
+        ...
+
+    def ended(self, reason: str) -> ConversationOutcome: ...
+
+
+class LanguageModel(Protocol):
+    """The local LLM as the conversation engine sees it (implemented over llama.cpp)."""
+
+    async def complete_json(self, system: str, user: str, schema: dict[str, Any], max_tokens: int = 128) -> dict[str, Any]:
+        """Constrained decoding: the result always parses and matches `schema`."""
+        ...
+
+    def stream(self, system: str, user: str, max_tokens: int = 96) -> AsyncIterator[str]:
+        """Token stream for free text (non-clinical phrasing only)."""
+        ...

@@ -1,0 +1,131 @@
+"""The running appliance: verify and load the models, start the components, stop cleanly.
+
+Components (the SIP edge, the console, the scheduler, ...) implement `Component`: an async
+`start()` and an async `stop()`. They start in order once the engines are loaded, and stop in
+reverse order within the shutdown deadline when SIGINT or SIGTERM arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from appliance.config import Settings
+from appliance.logs import get_logger
+from appliance.models.resolver import ROLES, resolve_all
+from appliance.records.keys import ensure_key
+from appliance.voice.engines import LOADERS, Engines
+
+log = get_logger(__name__)
+
+SHUTDOWN_DEADLINE_S = 2.0
+ProgressCallback = Callable[[str, str], None]  # (role, "verifying" | "loading" | "loaded")
+
+
+class Component(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def sd_notify(message: str) -> None:
+    """Tell systemd (Type=notify) about readiness and liveness; a no-op outside systemd."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.connect(addr)
+        s.sendall(message.encode())
+
+
+class Appliance:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engines: Engines | None = None
+        self.components: list[Component] = []
+        self._started: list[Component] = []
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="model-load")
+
+    async def load_engines(self, progress: ProgressCallback | None = None) -> Engines:
+        """Verify every model's checksum, then load the engines in worker threads."""
+        notify = progress or (lambda role, stage: None)
+        loop = asyncio.get_running_loop()
+        for role in ROLES:
+            notify(role, "verifying")
+        models = await loop.run_in_executor(self._executor, resolve_all, self.settings)
+
+        async def load(role: str) -> tuple[str, Any]:
+            notify(role, "loading")
+            t0 = time.perf_counter()
+            engine = await loop.run_in_executor(self._executor, LOADERS[role], models[role], self.settings)
+            log.info("model.loaded", role=role, model=models[role].spec.name,
+                     ms=round((time.perf_counter() - t0) * 1000))
+            notify(role, "loaded")
+            return role, engine
+
+        loaded = dict(await asyncio.gather(*(load(r) for r in ROLES)))
+        self.engines = Engines(models=models, loaded=loaded)
+        return self.engines
+
+    async def start(self, progress: ProgressCallback | None = None) -> None:
+        t0 = time.perf_counter()
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_key(self.settings.db_key_file)
+        await self.load_engines(progress)
+        for component in self.components:
+            await component.start()
+            self._started.append(component)
+            log.info("component.started", component=component.name)
+        sd_notify("READY=1")
+        log.info("appliance.ready", ms=round((time.perf_counter() - t0) * 1000),
+                 sip=f"{self.settings.sip.bind_host}:{self.settings.sip.bind_port}",
+                 config=self.settings.source)
+
+    async def stop(self) -> None:
+        sd_notify("STOPPING=1")
+        deadline = time.monotonic() + SHUTDOWN_DEADLINE_S
+        for component in reversed(self._started):
+            remaining = max(0.05, deadline - time.monotonic())
+            try:
+                await asyncio.wait_for(component.stop(), timeout=remaining)
+            except TimeoutError:
+                log.error("component.stop_timeout", component=component.name)
+        self._started.clear()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        log.info("appliance.stopped")
+
+    async def run(self, progress: ProgressCallback | None = None, ready: Callable[[], None] | None = None) -> None:
+        """Start, wait for SIGINT/SIGTERM, stop. The signal handlers are installed first,
+        so a signal that arrives while models load still ends the run cleanly."""
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        starter = asyncio.create_task(self.start(progress))
+        waiter = asyncio.create_task(stopping.wait())
+        try:
+            done, _ = await asyncio.wait({starter, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if starter in done:
+                starter.result()  # raise start-up errors
+                if ready:
+                    ready()
+                await waiter
+            else:
+                log.info("appliance.interrupted_during_startup")
+                starter.cancel()
+        finally:
+            waiter.cancel()
+            log.info("appliance.stopping")
+            await self.stop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
