@@ -1,0 +1,33 @@
+"""Shared fixtures: the project root, a throwaway data directory, a config writer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """Write a TOML config into tmp_path (data under tmp_path/var unless given) and return its path."""
+
+    def _write(body: str = "", name: str = "appliance.toml") -> Path:
+        text = body if "[paths]" in body else f'[paths]\ndata_dir = "{tmp_path / "var"}"\n\n{body}'
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return _write
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never pick up a config from the environment of the machine running them."""
+    monkeypatch.delenv("APPLIANCE_CONFIG", raising=False)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"appliance tests: root={ROOT} cpus={os.cpu_count()}"
