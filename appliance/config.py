@@ -127,6 +127,61 @@ class ClinicSettings(_Section):
     pack: Path | None = None
 
 
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS = re.compile(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d")
+_EXTENSION = re.compile(r"[0-9*#+]{1,15}")
+
+
+class SiteSettings(_Section):
+    """The clinic this box serves, as entered by `appliance provision`: name, time zone,
+    opening hours (weekday -> "HH:MM-HH:MM" or "closed") and the staff extensions."""
+
+    clinic_name: str = Field("Development clinic", min_length=1, max_length=120)
+    time_zone: str = "UTC"
+    hours: dict[str, str] = Field(default_factory=dict)
+    np_extension: str | None = None
+    front_desk_extension: str | None = None
+    on_call_chain: tuple[str, ...] = ()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as America/Chicago)") from None
+        return v
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: dict[str, str]) -> dict[str, str]:
+        for day, span in v.items():
+            if day not in _WEEKDAYS:
+                raise ValueError(f"unknown weekday {day!r} (use {', '.join(_WEEKDAYS)})")
+            if span != "closed":
+                if not _HOURS.fullmatch(span):
+                    raise ValueError(f"{day}: {span!r} is not HH:MM-HH:MM or closed")
+                if span[:5] >= span[6:]:
+                    raise ValueError(f"{day}: {span!r} closes before it opens")
+        return v
+
+    @field_validator("np_extension", "front_desk_extension")
+    @classmethod
+    def _ext(cls, v: str | None) -> str | None:
+        if v is not None and not _EXTENSION.fullmatch(v):
+            raise ValueError(f"{v!r} is not a phone extension (digits, * # +; at most 15)")
+        return v
+
+    @field_validator("on_call_chain")
+    @classmethod
+    def _chain(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for item in v:
+            cls._ext(item)
+        return v
+
+
 class LoggingSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -140,6 +195,7 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     clinic: ClinicSettings = ClinicSettings()
     logging: LoggingSettings = LoggingSettings()
+    site: SiteSettings = SiteSettings()
     source: str = Field("embedded defaults", exclude=True)
 
     @property

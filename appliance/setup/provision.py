@@ -1,0 +1,263 @@
+"""`appliance provision`: turn validated answers into the config file and the secrets.
+
+Everything is written under a root (`/` on a box, a temporary folder in tests): the config at
+`<root>/etc/appliance/appliance.toml` (0640, group of the service user) and the secrets under
+`<root><data_dir>/secrets/` (0600, owned by the service user): the SIP password, the database
+key, the console's TLS key and the first admin's argon2 hash. The console certificate goes
+to `<root>/etc/appliance/console.crt` (0644). Every step first says what it would do; a run
+with the same answers changes nothing and keeps every secret. No secret is ever printed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import stat
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from appliance.config import Settings
+from appliance.errors import ApplianceError
+from appliance.records.keys import ensure_key, read_key
+from appliance.setup import admin, files, tls
+from appliance.setup.answers import DEFAULT_HOURS, Answers, AnswersError
+from appliance.setup.files import Owner
+from appliance.setup.tomlout import dumps
+
+CONFIG_REL = Path("etc/appliance/appliance.toml")
+CERT_REL = Path("etc/appliance/console.crt")
+SERVICE_USER = "appliance"
+HEADER = ("# Written by `appliance provision` from the installer's answers.\n"
+          "# Change the answers and run it again rather than editing this file by hand.\n")
+
+
+class ProvisionError(ApplianceError):
+    code = "provision-failed"
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+    data_dir: Path  # as written in the config: already under root
+
+    @classmethod
+    def of(cls, root: Path, answers: Answers) -> Layout:
+        return cls(root, under(root, answers.data_dir))
+
+    @property
+    def etc(self) -> Path:
+        return self.root / CONFIG_REL.parent
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_REL
+
+    @property
+    def cert(self) -> Path:
+        return self.root / CERT_REL
+
+    @property
+    def secrets(self) -> Path:
+        return self.data_dir / "secrets"
+
+    @property
+    def sip_password(self) -> Path:
+        return self.secrets / "sip.password"
+
+    @property
+    def db_key(self) -> Path:
+        return self.secrets / "db.key"
+
+    @property
+    def tls_key(self) -> Path:
+        return self.secrets / "console.key"
+
+    @property
+    def admin(self) -> Path:
+        return admin.admin_file(self.data_dir)
+
+
+def under(root: Path, path: Path) -> Path:
+    """`path` as seen on the box, placed under `root`."""
+    return root / str(path).lstrip("/") if path.is_absolute() else root / path
+
+
+@dataclass
+class Step:
+    verb: str  # create | update | keep
+    what: str
+    path: Path
+    apply: Callable[[], None] | None = None  # None: nothing to do
+
+    def line(self) -> str:
+        return f"{self.verb:<7} {self.what:<26} {self.path}"
+
+
+@dataclass
+class Plan:
+    layout: Layout
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> list[Step]:
+        return [s for s in self.steps if s.verb != "keep"]
+
+    def apply(self) -> None:
+        for step in self.steps:
+            if step.apply is not None:
+                step.apply()
+
+
+def config_document(a: Answers, lay: Layout) -> dict[str, object]:
+    p = a.pbx
+    sip: dict[str, object] = {
+        "mode": p.mode, "bind_host": p.bind_host, "bind_port": p.bind_port, "advertised_host": p.advertised_host,
+        "allowed_sources": p.sources(), "rtp_port_min": p.rtp_port_min, "rtp_port_max": p.rtp_port_max,
+    }
+    if p.mode == "register":
+        sip |= {"registrar": p.address, "username": p.username, "password_file": lay.sip_password,
+                "extension": p.extension or p.username}
+    doc: dict[str, object] = {
+        "paths": {"data_dir": lay.data_dir},
+        "sip": sip,
+        "console": {"bind_host": a.console.bind_host, "port": a.console.port, "tls_cert": lay.cert,
+                    "tls_key": lay.tls_key},
+        "database": {"key_file": lay.db_key},
+        "clinic": {"pack": under(lay.root, a.protocol_pack.path) if a.protocol_pack.path else None},
+        "site": {"clinic_name": a.clinic.name, "time_zone": a.clinic.time_zone,
+                 "np_extension": a.staff.np, "front_desk_extension": a.staff.front_desk,
+                 "on_call_chain": list(a.staff.on_call),
+                 "hours": {d: a.clinic.hours.get(d, "closed") for d in DEFAULT_HOURS}},
+        "logging": {"level": "info", "format": "json"},
+    }
+    if a.models:
+        doc["models"] = {"overrides": {role: o.model_dump(exclude_none=True) for role, o in a.models.items()}}
+    return doc
+
+
+def render_config(a: Answers, lay: Layout) -> bytes:
+    text = dumps(config_document(a, lay), HEADER)
+    try:
+        Settings.model_validate(tomllib.loads(text))
+    except ValidationError as e:  # the answers schema should have caught it: say so plainly
+        raise ProvisionError(f"the config built from the answers is not valid: {e}",
+                             fix="report this; meanwhile correct the answer named above") from None
+    return text.encode()
+
+
+def _file_step(what: str, path: Path, content: bytes, mode: int, owner: Owner, group_only: bool = False) -> Step:
+    verb = files.state(path, content, mode, owner, group_only=group_only)
+    act = None if verb == "keep" else (lambda: files.write(path, content, mode, owner, group_only=group_only))
+    return Step(verb, what, path, act)
+
+
+def _dir_step(what: str, path: Path, mode: int, owner: Owner, group_only: bool = False) -> Step:
+    ok = path.is_dir() and stat.S_IMODE(path.stat().st_mode) == mode and owner.owns(path, group_only=group_only)
+    verb = "keep" if ok else ("update" if path.is_dir() else "create")
+    act = None if ok else (lambda: files.make_dir(path, mode, owner, group_only=group_only))
+    return Step(verb, what, path, act)
+
+
+def _db_key_step(lay: Layout, owner: Owner) -> Step:
+    if lay.db_key.exists():
+        read_key(lay.db_key)  # an unreadable or malformed key stops provisioning here
+        return Step("keep", "database key", lay.db_key)
+
+    def create() -> None:
+        ensure_key(lay.db_key)
+        owner.apply(lay.db_key)
+
+    return Step("create", "database key", lay.db_key, create)
+
+
+def _tls_steps(a: Answers, lay: Layout, owner: Owner, public: Owner) -> list[Step]:
+    c = a.console
+    if c.tls_cert is not None and c.tls_key is not None:
+        src_cert, src_key = under(lay.root, c.tls_cert), under(lay.root, c.tls_key)
+        info = tls.read_pair(src_cert, src_key)
+        if info.expires_within(dt.timedelta(0)):
+            raise ProvisionError(f"{src_cert}: the certificate expired on {info.not_after:%Y-%m-%d}",
+                                 fix="provide a current certificate, or leave console.tls_cert out to generate one")
+        return [_file_step("console certificate", lay.cert, src_cert.read_bytes(), 0o644, public, True),
+                _file_step("console TLS key", lay.tls_key, src_key.read_bytes(), 0o600, owner)]
+    names = sorted(set(c.hostnames or [socket.gethostname()]))
+    if lay.cert.exists() and lay.tls_key.exists():
+        try:
+            info = tls.read_pair(lay.cert, lay.tls_key)
+            if info.self_signed and info.names == tuple(sorted(names)) and not info.expires_within():
+                return [Step("keep", "console certificate", lay.cert), Step("keep", "console TLS key", lay.tls_key)]
+        except tls.TlsError:
+            pass  # unreadable or mismatched: generate a new pair below
+    verb = "update" if lay.cert.exists() else "create"
+
+    def generate() -> None:
+        cert_pem, key_pem = tls.generate(names, a.clinic.name)
+        files.write(lay.tls_key, key_pem, 0o600, owner)
+        files.write(lay.cert, cert_pem, 0o644, public, group_only=True)
+
+    return [Step(verb, "console certificate", lay.cert, generate),
+            Step(verb, "console TLS key", lay.tls_key)]
+
+
+def _admin_step(a: Answers, lay: Layout, owner: Owner) -> Step:
+    password = a.admin.password.get_secret_value() if a.admin.password else None
+    if lay.admin.exists() and admin.matches(lay.admin, a.admin.username, password):
+        return Step("keep", "first admin (argon2 hash)", lay.admin)
+    if password is None:
+        raise AnswersError("admin.password: missing: the first admin needs a password the first time",
+                           fix="add admin.password (at least 12 characters) to the answers")
+    content = admin.render(a.admin.username, password)
+    return Step("update" if lay.admin.exists() else "create", "first admin (argon2 hash)", lay.admin,
+                lambda: files.write(lay.admin, content, 0o600, owner))
+
+
+def _sip_password_step(a: Answers, lay: Layout, owner: Owner) -> Step | None:
+    if a.pbx.mode != "register":
+        return None
+    if a.pbx.password is None:
+        if lay.sip_password.exists():
+            return Step("keep", "SIP password", lay.sip_password)
+        raise AnswersError("pbx.password: missing: register mode needs the extension's password",
+                           fix="add pbx.password to the answers (it is stored 0600, never printed)")
+    content = (a.pbx.password.get_secret_value() + "\n").encode()
+    return _file_step("SIP password", lay.sip_password, content, 0o600, owner)
+
+
+def plan(a: Answers, root: Path, user: str | None = SERVICE_USER) -> Plan:
+    """Work out every step; raise on bad input before anything is written."""
+    lay = Layout.of(root, a)
+    owner = Owner.lookup(user)
+    public = Owner(None, owner.gid)  # root-owned, readable by the service user's group
+    result = Plan(lay)
+    if a.protocol_pack.path is not None and not under(root, a.protocol_pack.path).is_dir():
+        raise AnswersError(f"protocol_pack.path: folder {a.protocol_pack.path} not found",
+                           fix="copy the clinic's protocol pack there first, or leave the path out for the demo pack")
+    steps = result.steps
+    steps.append(_dir_step("config folder", lay.etc, 0o750, public, True))
+    steps.append(_dir_step("data folder", lay.data_dir, 0o750, owner))
+    steps.append(_dir_step("secrets folder", lay.secrets, 0o700, owner))
+    steps.append(_file_step("config", lay.config, render_config(a, lay), 0o640, public, True))
+    sip = _sip_password_step(a, lay, owner)
+    if sip:
+        steps.append(sip)
+    steps.append(_db_key_step(lay, owner))
+    steps.extend(_tls_steps(a, lay, owner, public))
+    steps.append(_admin_step(a, lay, owner))
+    if user and owner.uid is None:
+        result.notes.append(f"files are left owned by the current user: no user {user!r} here, or not root")
+    result.notes.extend(_pack_notes(a))
+    return result
+
+
+def _pack_notes(a: Answers) -> list[str]:
+    pack = a.protocol_pack
+    where = str(pack.path) if pack.path else "the bundled demo pack"
+    if pack.approved_by:
+        return [f"protocol pack: {where}; approval by {pack.approved_by} is recorded when the pack is "
+                "approved in the staff console (provisioning records the pack's path only)"]
+    return [f"protocol pack: {where}; it still needs a clinician's approval before it is used on calls"]

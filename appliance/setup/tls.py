@@ -1,0 +1,104 @@
+"""The console's TLS certificate: check a provided one, or generate a self-signed one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from appliance.errors import ApplianceError
+
+VALID_DAYS = 825  # the longest validity browsers accept for a certificate they are told to trust
+EXPIRY_MARGIN = dt.timedelta(days=30)
+
+
+class TlsError(ApplianceError):
+    code = "tls-invalid"
+
+
+@dataclass(frozen=True)
+class CertInfo:
+    subject: str
+    names: tuple[str, ...]
+    not_after: dt.datetime
+    self_signed: bool
+
+    def expires_within(self, margin: dt.timedelta = EXPIRY_MARGIN, now: dt.datetime | None = None) -> bool:
+        return self.not_after - (now or dt.datetime.now(dt.UTC)) < margin
+
+
+def _names(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return ()
+    dns = san.get_values_for_type(x509.DNSName)
+    ips = [str(i) for i in san.get_values_for_type(x509.IPAddress)]
+    return tuple(sorted([*dns, *ips]))
+
+
+def inspect(cert_pem: bytes, key_pem: bytes | None = None, source: str = "certificate") -> CertInfo:
+    """Parse a PEM certificate (and check the key belongs to it); TlsError says what is wrong."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        raise TlsError(f"{source}: not a PEM certificate", fix="provide the certificate in PEM format") from None
+    if key_pem is not None:
+        try:
+            key = serialization.load_pem_private_key(key_pem, password=None)
+        except (ValueError, TypeError):
+            raise TlsError(f"{source}: the private key is not an unencrypted PEM key",
+                           fix="provide the key in PEM without a passphrase (openssl pkey -in KEY -out KEY.pem)") \
+                from None
+        pub = serialization.PublicFormat.SubjectPublicKeyInfo
+        if key.public_key().public_bytes(serialization.Encoding.PEM, pub) != \
+                cert.public_key().public_bytes(serialization.Encoding.PEM, pub):
+            raise TlsError(f"{source}: the private key does not belong to the certificate",
+                           fix="provide the matching key file")
+    return CertInfo(subject=cert.subject.rfc4514_string(), names=_names(cert),
+                    not_after=cert.not_valid_after_utc, self_signed=cert.issuer == cert.subject)
+
+
+def _san(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def generate(names: list[str], common_name: str) -> tuple[bytes, bytes]:
+    """A new P-256 key and a self-signed certificate for `names`: (cert PEM, key PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=VALID_DAYS))
+        .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def read_pair(cert: Path, key: Path) -> CertInfo:
+    try:
+        cert_pem, key_pem = cert.read_bytes(), key.read_bytes()
+    except OSError as e:
+        raise TlsError(f"{e.filename}: cannot read: {e.strerror}",
+                       fix="check the path and that the service user may read it") from None
+    return inspect(cert_pem, key_pem, str(cert))
