@@ -1,0 +1,152 @@
+"""SDP (RFC 4566) for one audio stream and the offer/answer rules (RFC 3264) we need."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# Codecs this edge speaks, by encoding name: (static payload type, clock rate).
+CODECS: dict[str, tuple[int, int]] = {"PCMU": (0, 8000), "PCMA": (8, 8000)}
+TELEPHONE_EVENT = "telephone-event"
+DEFAULT_EVENT_PT = 101
+Direction = str  # "sendrecv" | "sendonly" | "recvonly" | "inactive"
+_DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+
+
+@dataclass
+class MediaDescription:
+    host: str
+    port: int
+    payload_types: list[int]
+    rtpmap: dict[int, tuple[str, int]] = field(default_factory=dict)  # pt -> (NAME, rate)
+    direction: Direction = "sendrecv"
+    ptime: int | None = None
+
+    def codec_name(self, pt: int) -> str | None:
+        if pt in self.rtpmap:
+            return self.rtpmap[pt][0]
+        for name, (static, _) in CODECS.items():
+            if static == pt:
+                return name
+        return None
+
+
+class SdpError(ValueError):
+    pass
+
+
+def parse_sdp(body: bytes | str) -> MediaDescription:
+    """The first audio stream of an SDP body; SdpError if there is none usable."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    session_host: str | None = None
+    media: MediaDescription | None = None
+    in_audio = False
+    session_dir = "sendrecv"
+    for raw in text.splitlines():
+        line = raw.strip()
+        if len(line) < 2 or line[1] != "=":
+            continue
+        kind, value = line[0], line[2:].strip()
+        if kind == "m":
+            if media is not None:
+                break  # only the first audio stream matters
+            m = re.match(r"^audio\s+(\d{1,5})(?:/\d+)?\s+RTP/S?AVPF?\s+([\d\s]*)$", value)
+            in_audio = bool(m)
+            if m:
+                pts = [int(p) for p in m.group(2).split() if int(p) < 128]
+                media = MediaDescription(session_host or "", int(m.group(1)), pts, direction=session_dir)
+        elif kind == "c":
+            m = re.match(r"^IN\s+IP[46]\s+([^\s/]+)", value)
+            if m:
+                if media is not None and in_audio:
+                    media.host = m.group(1)
+                elif media is None:
+                    session_host = m.group(1)
+        elif kind == "a":
+            name, _, arg = value.partition(":")
+            if name in _DIRECTIONS:
+                if media is None:
+                    session_dir = name
+                elif in_audio:
+                    media.direction = name
+            elif media is not None and in_audio and name == "rtpmap":
+                m = re.match(r"^(\d+)\s+([\w\-.]+)/(\d+)", arg)
+                if m:
+                    media.rtpmap[int(m.group(1))] = (m.group(2).upper(), int(m.group(3)))
+            elif media is not None and in_audio and name == "ptime" and arg.strip().isdigit():
+                media.ptime = int(arg)
+    if media is None:
+        raise SdpError("no audio stream")
+    if not media.host:
+        raise SdpError("no connection address")
+    if media.port == 0:
+        raise SdpError("audio stream rejected (port 0)")
+    return media
+
+
+@dataclass(frozen=True)
+class Negotiated:
+    codec: str  # "PCMU" | "PCMA"
+    payload_type: int
+    event_pt: int | None
+    remote_host: str
+    remote_port: int
+    remote_direction: Direction  # as the peer described its side
+
+    @property
+    def on_hold(self) -> bool:
+        return self.remote_direction in ("sendonly", "inactive") or self.remote_host in ("0.0.0.0", "::")  # noqa: S104 (RFC 2543 hold)
+
+
+def negotiate(offer: MediaDescription) -> Negotiated | None:
+    """Pick the first offered codec we support (the offerer's preference), plus telephone-event."""
+    codec = None
+    for pt in offer.payload_types:
+        name = offer.codec_name(pt)
+        if name in CODECS and (pt not in offer.rtpmap or offer.rtpmap[pt][1] == CODECS[name][1]):
+            codec = (name, pt)
+            break
+    if codec is None:
+        return None
+    event_pt = next((pt for pt in offer.payload_types
+                     if offer.rtpmap.get(pt, ("", 0)) == (TELEPHONE_EVENT.upper(), 8000)), None)
+    return Negotiated(codec[0], codec[1], event_pt, offer.host, offer.port, offer.direction)
+
+
+def answer_direction(remote: Direction, local_hold: bool = False) -> Direction:
+    mirrored = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
+    d = mirrored.get(remote, "sendrecv")
+    if local_hold:
+        d = {"sendrecv": "sendonly", "recvonly": "inactive"}.get(d, d)
+    return d
+
+
+def build_sdp(*, host: str, port: int, session_id: int, version: int, codecs: list[tuple[str, int]],
+              event_pt: int | None, direction: Direction = "sendrecv", ptime: int = 20) -> bytes:
+    """An SDP body for one audio stream. `codecs` is [(NAME, payload type)] in preference order."""
+    pts = [pt for _, pt in codecs] + ([event_pt] if event_pt is not None else [])
+    lines = [
+        "v=0",
+        f"o=appliance {session_id} {version} IN IP4 {host}",
+        "s=appliance",
+        f"c=IN IP4 {host}",
+        "t=0 0",
+        f"m=audio {port} RTP/AVP {' '.join(str(p) for p in pts)}",
+    ]
+    lines += [f"a=rtpmap:{pt} {name}/{CODECS[name][1]}" for name, pt in codecs]
+    if event_pt is not None:
+        lines += [f"a=rtpmap:{event_pt} telephone-event/8000", f"a=fmtp:{event_pt} 0-16"]
+    lines += [f"a=ptime:{ptime}", f"a={direction}"]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def offer_sdp(*, host: str, port: int, session_id: int, version: int = 1, direction: Direction = "sendrecv") -> bytes:
+    return build_sdp(host=host, port=port, session_id=session_id, version=version,
+                     codecs=[("PCMU", 0), ("PCMA", 8)], event_pt=DEFAULT_EVENT_PT, direction=direction)
+
+
+def answer_sdp(neg: Negotiated, *, host: str, port: int, session_id: int, version: int,
+               local_hold: bool = False) -> bytes:
+    return build_sdp(host=host, port=port, session_id=session_id, version=version,
+                     codecs=[(neg.codec, neg.payload_type)], event_pt=neg.event_pt,
+                     direction=answer_direction(neg.remote_direction, local_hold))
