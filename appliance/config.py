@@ -187,6 +187,27 @@ class LoggingSettings(_Section):
     format: Literal["json", "console"] = "json"
 
 
+class VoiceSettings(_Section):
+    """The call's turn-taking and speech engines (see docs/voice.md)."""
+
+    endpointing: Literal["silence", "smart-turn"] = "silence"
+    silence_ms: int = Field(500, ge=100, le=3000)  # silence that ends a turn (silence mode)
+    turn_check_ms: int = Field(200, ge=60, le=2000)  # pause before asking the turn model (smart-turn)
+    max_silence_ms: int = Field(1600, ge=200, le=5000)  # smart-turn: end the turn anyway after this
+    smart_turn_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    early_asr: bool = True  # start transcribing in the first pause, before the turn has ended
+    vad_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    barge_in_min_speech_ms: int = Field(600, ge=100, le=3000)  # caller speech that stops the agent at once
+    backchannels: tuple[str, ...] = (
+        "mm-hm", "mm hm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
+        "right", "sure", "got it", "i see", "alright", "all right", "cool", "great", "oh",
+    )
+    vocabulary: str = (  # Whisper's initial prompt: spellings of the clinic's words
+        "Botox, Dysport, Xeomin, Juvederm, Restylane, Sculptra, glabella, nasolabial folds, "
+        "filler, consultation, appointment."
+    )
+
+
 class Settings(_Section):
     paths: PathSettings = PathSettings()
     sip: SipSettings = SipSettings()
@@ -196,6 +217,7 @@ class Settings(_Section):
     clinic: ClinicSettings = ClinicSettings()
     logging: LoggingSettings = LoggingSettings()
     site: SiteSettings = SiteSettings()
+    voice: VoiceSettings = VoiceSettings()
     source: str = Field("embedded defaults", exclude=True)
 
     @property

@@ -77,6 +77,7 @@ class CallMetrics:
 
     call_id: str = ""
     turns: list[TurnMetrics] = field(default_factory=list)
+    greeting: TurnMetrics | None = None  # speech_end = call start: voice_to_voice is time to first word
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def new_turn(self) -> TurnMetrics:
@@ -93,4 +94,5 @@ class CallMetrics:
         self.event("voice.turn_metrics", **turn.as_dict())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"call_id": self.call_id, "turns": [t.as_dict() for t in self.turns]}
+        return {"call_id": self.call_id, "greeting": self.greeting.as_dict() if self.greeting else None,
+                "turns": [t.as_dict() for t in self.turns]}

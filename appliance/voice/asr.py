@@ -1,0 +1,43 @@
+"""Whisper (faster-whisper, CTranslate2 int8) on 8 kHz caller audio. One lock per model."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from appliance.voice.audio import pcm_to_float, resample
+
+DEFAULT_VOCABULARY = (
+    "Botox, Dysport, Xeomin, Juvederm, Restylane, Sculptra, glabella, nasolabial folds, "
+    "filler, consultation, appointment."
+)
+
+
+class Transcriber:
+    """Blocking `transcribe(pcm8k)`: call from a worker thread (the session does)."""
+
+    def __init__(self, model: Any, vocabulary: str = DEFAULT_VOCABULARY) -> None:
+        self._model = model
+        self._prompt = vocabulary or None
+        self._lock = threading.Lock()
+
+    def transcribe(self, pcm8k: bytes) -> str:
+        audio = resample(pcm_to_float(pcm8k), 8000, 16000)
+        if audio.size < 1600:  # < 0.1 s
+            return ""
+        with self._lock:
+            segments, _info = self._model.transcribe(
+                audio, language="en", beam_size=1, best_of=1, temperature=0.0,
+                initial_prompt=self._prompt, condition_on_previous_text=False,
+                without_timestamps=True, vad_filter=False, no_speech_threshold=0.6,
+            )
+            parts = [s.text for s in segments if s.no_speech_prob < 0.8 or s.avg_logprob > -0.7]
+        return " ".join(p.strip() for p in parts).strip()
+
+
+def transcriber_for(model: Any, vocabulary: str = DEFAULT_VOCABULARY) -> Transcriber:
+    """One Transcriber (and lock) per loaded model and vocabulary."""
+    cache: dict[str, Transcriber] = model.__dict__.setdefault("_appliance_transcribers", {})
+    if vocabulary not in cache:
+        cache[vocabulary] = Transcriber(model, vocabulary)
+    return cache[vocabulary]

@@ -1,0 +1,177 @@
+"""`CallMedia` over audio in memory: a recorded caller in, what the appliance said out.
+
+Caller audio is delivered in 20 ms frames paced by the monotonic clock (as the SIP edge
+delivers RTP), optionally followed by silence, then the caller hangs up. Outgoing audio is
+queued and played out in 20 ms packets on the same clock; every packet sent is recorded with
+its send time, so tests assert on what a caller would actually have heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from appliance.calls import FRAME_BYTES, FRAME_MS, AudioIn, CallInfo, DtmfIn, HangUp, MediaEvent, TransferResult
+
+_FRAME_S = FRAME_MS / 1000
+
+
+@dataclass
+class SentFrame:
+    t: float  # monotonic time the packet went out
+    pcm: bytes
+    offset_ms: int  # position in the caller's input timeline (ms since the first input frame)
+
+
+@dataclass
+class FileCallMedia:
+    """Play `caller_pcm` (8 kHz 16-bit mono) into a call in real time; record the replies.
+
+    `tail_s` of silence follows the recording before the caller hangs up (unless the appliance
+    hangs up first). `dtmf` schedules digits at offsets in seconds. `speed` > 1 runs faster
+    than real time (tools only; tests and `simulate` use 1).
+    """
+
+    caller_pcm: bytes
+    info: CallInfo = field(default_factory=lambda: CallInfo(call_id="file-call", direction="inbound",
+                                                            remote_number="file"))
+    tail_s: float = 3.0
+    dtmf: tuple[tuple[float, str], ...] = ()
+    speed: float = 1.0
+    hangup_when_done: bool = True
+    sent: list[SentFrame] = field(default_factory=list)
+    transfers: list[tuple[str, bool]] = field(default_factory=list)
+    dtmf_sent: list[str] = field(default_factory=list)
+    clears: list[tuple[float, int]] = field(default_factory=list)  # (t, dropped ms)
+    hangup_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        self._out: deque[bytes] = deque()
+        self._partial = b""
+        self._sent_frames = 0
+        self._in_pos = 0
+        self._t0: float | None = None
+        self._ended: HangUp | None = None
+        self._events: asyncio.Queue[MediaEvent] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+
+    # ---- clock-driven feeder and player
+
+    def _start(self) -> None:
+        if self._t0 is None:
+            self._t0 = time.monotonic()
+            self._tasks = [asyncio.create_task(self._feed()), asyncio.create_task(self._play())]
+
+    @property
+    def started_at(self) -> float:
+        return self._t0 or time.monotonic()
+
+    async def _tick(self, n: int) -> None:
+        assert self._t0 is not None
+        delay = self._t0 + n * _FRAME_S / self.speed - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _feed(self) -> None:
+        pcm = self.caller_pcm + bytes(int(self.tail_s * 8000) * 2)
+        frames = (len(pcm) + FRAME_BYTES - 1) // FRAME_BYTES
+        digits = sorted(self.dtmf)
+        for n in range(frames):
+            await self._tick(n)
+            if self._ended:
+                return
+            while digits and digits[0][0] * 1000 <= n * FRAME_MS:
+                self._events.put_nowait(DtmfIn(digits.pop(0)[1], time.monotonic()))
+            chunk = pcm[n * FRAME_BYTES:(n + 1) * FRAME_BYTES]
+            self._in_pos = n
+            self._events.put_nowait(AudioIn(chunk.ljust(FRAME_BYTES, b"\0"), time.monotonic()))
+        if self.hangup_when_done:
+            self._end("remote-bye")
+
+    async def _play(self) -> None:
+        n = 0
+        while not self._ended:
+            await self._tick(n)
+            n += 1
+            if self._out:
+                pcm = self._out.popleft()
+                self._sent_frames += 1
+                self.sent.append(SentFrame(time.monotonic(), pcm, self._in_pos * FRAME_MS))
+
+    def _end(self, reason: str) -> None:
+        if self._ended is None:
+            self._ended = HangUp(reason, time.monotonic())
+            self.hangup_reason = reason
+            self._events.put_nowait(self._ended)
+
+    # ---- CallMedia
+
+    async def recv(self) -> MediaEvent:
+        self._start()
+        if self._ended and self._events.empty():
+            return self._ended
+        return await self._events.get()
+
+    def send_audio(self, pcm: bytes) -> None:
+        self._start()
+        data = self._partial + pcm
+        whole = len(data) // FRAME_BYTES * FRAME_BYTES
+        for i in range(0, whole, FRAME_BYTES):
+            self._out.append(data[i:i + FRAME_BYTES])
+        rest = data[whole:]
+        self._partial = b""
+        if rest:
+            self._out.append(rest.ljust(FRAME_BYTES, b"\0"))
+
+    def clear_audio(self) -> int:
+        dropped = len(self._out) * FRAME_MS
+        self._out.clear()
+        self.clears.append((time.monotonic(), dropped))
+        return dropped
+
+    def pending_audio_ms(self) -> int:
+        return len(self._out) * FRAME_MS
+
+    def sent_audio_ms(self) -> int:
+        return self._sent_frames * FRAME_MS
+
+    async def send_dtmf(self, digits: str) -> None:
+        self.dtmf_sent.append(digits)
+
+    async def hangup(self, reason: str = "local") -> None:
+        self._end(reason)
+
+    async def transfer(self, target: str, *, attended: bool = False, brief_pcm: bytes | None = None) -> TransferResult:
+        self.transfers.append((target, attended))
+        self._end("transfer")
+        return TransferResult(ok=True, kind="attended" if attended else "blind", target=target)
+
+    async def close(self) -> None:
+        """Stop the clock tasks (after the call)."""
+        self._end(self.hangup_reason or "local")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    # ---- what was said
+
+    def output_pcm(self, *, with_gaps: bool = True) -> bytes:
+        """Everything sent, as one 8 kHz PCM stream; with gaps, silences between replies are
+        kept on the call's timeline so the recording lines up with the caller's audio."""
+        if not with_gaps or not self.sent:
+            return b"".join(f.pcm for f in self.sent)
+        assert self._t0 is not None
+        out = bytearray()
+        for f in self.sent:
+            slot = round((f.t - self._t0) * self.speed / _FRAME_S) * FRAME_BYTES
+            if slot > len(out):
+                out.extend(bytes(slot - len(out)))
+            out.extend(f.pcm)
+        return bytes(out)

@@ -1,0 +1,249 @@
+"""Turn-taking decisions: pure, no clock, no audio, no I/O.
+
+Every method takes the time (seconds, any monotonic origin) and the observation; the classes
+hold only counters and timestamps, so a 30-second conversation is tested in microseconds on
+a virtual clock. The voice session feeds them VAD probabilities and acts on what they return.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+# ---------------------------------------------------------------- VAD gate
+
+
+@dataclass
+class VadGate:
+    """Hysteresis over per-window speech probabilities.
+
+    Speech starts after `start_s` of windows at or above `on`; it stops after `stop_s` of
+    windows below `off`. Reports the time the voiced run began and the end of the last voiced
+    window, so endpointing measures silence from when the caller actually stopped.
+    """
+
+    on: float = 0.5
+    off: float = 0.35
+    start_s: float = 0.064
+    stop_s: float = 0.064
+    speaking: bool = False
+    run_start: float | None = None  # first window of the current voiced run (before confirmation)
+    last_voiced_end: float | None = None
+    quiet_since: float | None = None
+
+    def update(self, t: float, window_s: float, prob: float) -> Literal["start", "stop"] | None:
+        """`t` is the window's start time. Returns "start"/"stop" on a change of state."""
+        end = t + window_s
+        if not self.speaking:
+            if prob >= self.on:
+                if self.run_start is None:
+                    self.run_start = t
+                self.last_voiced_end = end
+                if end - self.run_start >= self.start_s:
+                    self.speaking = True
+                    self.quiet_since = None
+                    return "start"
+            else:
+                self.run_start = None
+            return None
+        if prob >= self.off:
+            self.last_voiced_end = end
+            self.quiet_since = None
+            return None
+        if self.quiet_since is None:
+            self.quiet_since = t
+        if end - self.quiet_since >= self.stop_s:
+            self.speaking = False
+            self.run_start = None
+            return "stop"
+        return None
+
+
+# ---------------------------------------------------------------- endpointing
+
+EndpointMode = Literal["silence", "smart-turn"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the endpointer wants done now."""
+
+    kind: Literal["early-asr", "ask-turn-model", "end-of-turn"]
+    speech_end: float  # when the caller stopped speaking (end of the last voiced window)
+
+
+@dataclass
+class Endpointer:
+    """Decide when the caller's turn has ended.
+
+    - silence: the turn ends after `silence_s` without speech.
+    - smart-turn: after `turn_check_s` of silence the turn model is asked (once per pause);
+      "complete" ends the turn, otherwise it ends anyway after `max_silence_s`.
+    In both modes an early transcription is requested after `early_asr_s` of silence, so the
+    transcript is ready (or nearly) when the turn ends; speech that resumes makes it stale.
+    Utterances shorter than `min_speech_s` of voiced audio are ignored as noise.
+    """
+
+    mode: EndpointMode = "silence"
+    silence_s: float = 0.5
+    turn_check_s: float = 0.2
+    max_silence_s: float = 1.6
+    early_asr_s: float = 0.2
+    min_speech_s: float = 0.15
+    in_turn: bool = False
+    voiced_s: float = 0.0
+    pause_start: float | None = None
+    _asked_early: bool = False
+    _asked_model: bool = False
+
+    def speech(self, t: float, window_s: float) -> None:
+        """A voiced window (as judged by the VAD gate) starting at `t`."""
+        self.in_turn = True
+        self.voiced_s += window_s
+        self.pause_start = None
+        self._asked_early = False
+        self._asked_model = False
+
+    def silence(self, t: float, window_s: float, speech_end: float) -> Decision | None:
+        """An unvoiced window at `t`; `speech_end` is the end of the last voiced window."""
+        if not self.in_turn:
+            return None
+        if self.pause_start is None:
+            self.pause_start = speech_end
+        quiet = t + window_s - self.pause_start
+        if self.voiced_s < self.min_speech_s:
+            if quiet >= self.silence_s:
+                self.reset()  # a click or a breath: no turn
+            return None
+        limit = self.silence_s if self.mode == "silence" else self.max_silence_s
+        if quiet >= limit:
+            self.reset()
+            return Decision("end-of-turn", speech_end)
+        if self.mode == "smart-turn" and not self._asked_model and quiet >= self.turn_check_s:
+            self._asked_model = True
+            return Decision("ask-turn-model", speech_end)
+        if not self._asked_early and quiet >= self.early_asr_s:
+            self._asked_early = True
+            return Decision("early-asr", speech_end)
+        return None
+
+    def turn_model_said(self, complete: bool, speech_end: float) -> Decision | None:
+        """The turn model's verdict for the pause that began at `speech_end`."""
+        if not self.in_turn or self.pause_start is None or self.pause_start != speech_end:
+            return None  # speech resumed meanwhile: the verdict is stale
+        if complete:
+            self.reset()
+            return Decision("end-of-turn", speech_end)
+        return None
+
+    def reset(self) -> None:
+        self.in_turn = False
+        self.voiced_s = 0.0
+        self.pause_start = None
+        self._asked_early = False
+        self._asked_model = False
+
+
+# ---------------------------------------------------------------- back-channels
+
+DEFAULT_BACKCHANNELS: tuple[str, ...] = (
+    "mm-hm", "mm hm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
+    "right", "sure", "got it", "i see", "alright", "all right", "cool", "great", "oh",
+)
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^a-z' -]", " ", text.lower())).strip()
+
+
+@dataclass
+class BackchannelFilter:
+    """Is a short caller utterance, said while the agent talks, only a back-channel?"""
+
+    phrases: tuple[str, ...] = DEFAULT_BACKCHANNELS
+    max_words: int = 3
+    _set: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._set = frozenset(_normal(p) for p in self.phrases)
+
+    def is_backchannel(self, text: str) -> bool:
+        norm = _normal(text)
+        if not norm:
+            return True  # nothing intelligible: no reason to stop talking
+        if len(norm.split()) > self.max_words:
+            return False
+        if norm in self._set:
+            return True
+        # "okay okay", "yeah right", "mm-hm okay": every part a back-channel
+        parts = [p for p in re.split(r"[ ,]+", norm) if p]
+        return all(p in self._set for p in parts)
+
+
+# ---------------------------------------------------------------- barge-in
+
+
+@dataclass
+class BargeInPolicy:
+    """Should caller speech stop the agent's audio?
+
+    While the agent plays interruptible audio, sustained caller speech (`min_speech_s`, longer
+    than a typical "mm-hm") interrupts at once. Shorter speech waits for its transcript: a
+    back-channel is ignored, anything else interrupts. Protected audio is never interrupted.
+    """
+
+    min_speech_s: float = 0.6
+    backchannels: BackchannelFilter = field(default_factory=BackchannelFilter)
+
+    def on_speech(self, speech_start: float, now: float, agent_talking: bool, interruptible: bool) -> bool:
+        return agent_talking and interruptible and now - speech_start >= self.min_speech_s
+
+    def on_transcript(self, text: str, agent_talking: bool, interruptible: bool) -> Literal[
+            "interrupt", "ignore", "turn"]:
+        """A finished caller utterance. "ignore": drop it (back-channel while the agent talks);
+        "interrupt": stop the agent, then take the turn; "turn": take it (agent silent or protected)."""
+        if not agent_talking:
+            return "turn" if _normal(text) else "ignore"
+        if self.backchannels.is_backchannel(text):
+            return "ignore"
+        return "interrupt" if interruptible else "turn"
+
+
+# ---------------------------------------------------------------- what was heard
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of queued agent audio in media time (ms since the call's first sent sample)."""
+
+    start_ms: int
+    end_ms: int
+    chars: int
+    interruptible: bool = True
+
+
+def heard_fraction(segments: list[Segment], pending_chars: int, position_ms: int) -> float:
+    """Fraction of a reply's text the caller heard when playout stopped at `position_ms`.
+
+    `segments` are the reply's sentences already synthesised and queued; `pending_chars` is
+    text never synthesised (dropped). Within a sentence, heard text is taken in proportion
+    to the audio played.
+    """
+    total = sum(s.chars for s in segments) + pending_chars
+    if total <= 0:
+        return 1.0
+    heard = 0.0
+    for s in segments:
+        if position_ms >= s.end_ms:
+            heard += s.chars
+        elif position_ms > s.start_ms:
+            heard += s.chars * (position_ms - s.start_ms) / max(1, s.end_ms - s.start_ms)
+    return max(0.0, min(1.0, heard / total))
+
+
+def segment_at(segments: list[Segment], position_ms: int) -> Segment | None:
+    for s in segments:
+        if s.start_ms <= position_ms < s.end_ms:
+            return s
+    return None
