@@ -6,7 +6,6 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
-import click
 import typer
 from pydantic import ValidationError
 
@@ -44,7 +43,7 @@ def _ask(label: str, annotation: Any, default: str | None = None, *, optional: b
         try:
             return check_value(list[annotation] if many else annotation, value)
         except ValueError as e:
-            raise click.UsageError(str(e)) from None
+            raise typer.BadParameter(str(e)) from None
 
     if optional and default is None:
         default = ""

@@ -137,7 +137,16 @@ class ClinicAnswers(_A):
 
 class PackAnswers(_A):
     path: Path | None = None  # the clinic's protocol pack folder; none: the demo pack
-    approved_by: str | None = Field(None, min_length=1, max_length=120)
+    approved_by: str | None = Field(None, min_length=1, max_length=120)  # the approving clinician ...
+    credential: str | None = Field(None, min_length=1, max_length=120)  # ... and their licence or title
+
+    @model_validator(mode="after")
+    def _approval(self) -> PackAnswers:
+        if (self.approved_by is None) != (self.credential is None):
+            raise ValueError("an approval needs both approved_by (the clinician) and credential (licence or title)")
+        if self.approved_by and self.path is None:
+            raise ValueError("approved_by needs path: only a clinic's own pack is approved at provisioning")
+        return self
 
 
 def split_host_port(v: str, default_port: int = 5060) -> tuple[str, int]:

@@ -248,16 +248,42 @@ def plan(a: Answers, root: Path, user: str | None = SERVICE_USER) -> Plan:
     steps.append(_db_key_step(lay, owner))
     steps.extend(_tls_steps(a, lay, owner, public))
     steps.append(_admin_step(a, lay, owner))
+    pack = _pack_step(a, root)
+    if pack:
+        steps.append(pack)
     if user and owner.uid is None:
         result.notes.append(f"files are left owned by the current user: no user {user!r} here, or not root")
     result.notes.extend(_pack_notes(a))
     return result
 
 
+def _pack_step(a: Answers, root: Path) -> Step | None:
+    """Record the clinician's approval of the pack (through the clinic layer) unless it stands."""
+    pack = a.protocol_pack
+    if pack.path is None or pack.approved_by is None or pack.credential is None:
+        return None
+    from appliance.clinic.approval import approve, content_hash, read_approval
+    from appliance.clinic.pack import APPROVAL_FILE, load_pack
+
+    folder = under(root, pack.path)
+    current = content_hash(load_pack(folder))  # an invalid pack stops provisioning here, naming the problem
+    try:
+        existing = read_approval(folder)
+    except ApplianceError:
+        existing = None
+    if existing and existing.sha256 == current and existing.approver == pack.approved_by.strip() \
+            and existing.credential == pack.credential.strip():
+        return Step("keep", "protocol pack approval", folder / APPROVAL_FILE)
+    clinician, credential = pack.approved_by, pack.credential
+    return Step("update" if existing else "create", "protocol pack approval", folder / APPROVAL_FILE,
+                lambda: approve(folder, clinician, credential, dt.datetime.now(dt.UTC)) and None)
+
+
 def _pack_notes(a: Answers) -> list[str]:
     pack = a.protocol_pack
-    where = str(pack.path) if pack.path else "the bundled demo pack"
-    if pack.approved_by:
-        return [f"protocol pack: {where}; approval by {pack.approved_by} is recorded when the pack is "
-                "approved in the staff console (provisioning records the pack's path only)"]
-    return [f"protocol pack: {where}; it still needs a clinician's approval before it is used on calls"]
+    if pack.path is None:
+        return ["protocol pack: the bundled demo pack (for demonstration; install the clinic's own pack)"]
+    if pack.approved_by is None:
+        return [f"protocol pack: {pack.path}; a clinician must approve it before it is used on calls "
+                "(`appliance protocol approve`, or approved_by and credential in the answers)"]
+    return []

@@ -72,8 +72,8 @@ def _san(name: str) -> x509.GeneralName:
         return x509.DNSName(name)
 
 
-def generate(names: list[str], common_name: str) -> tuple[bytes, bytes]:
-    """A new P-256 key and a self-signed certificate for `names`: (cert PEM, key PEM)."""
+def generate(names: list[str], common_name: str, days: int = VALID_DAYS) -> tuple[bytes, bytes]:
+    """A new P-256 key and a self-signed certificate for `names`, valid `days`: (cert PEM, key PEM)."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
     now = dt.datetime.now(dt.UTC)
@@ -84,7 +84,7 @@ def generate(names: list[str], common_name: str) -> tuple[bytes, bytes]:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=VALID_DAYS))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

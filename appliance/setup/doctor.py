@@ -1,0 +1,261 @@
+"""`appliance doctor`: the installer's self-test, one line per check with a fix hint.
+
+A check is a small function `(Settings) -> list[Result]`. `CHECKS` holds them in the order
+they run. Parts of the appliance that own a deeper check (the SIP edge: "registration
+accepted", "end-to-end test call") contribute it through `register_check(name, fn, after=...)`
+from a module listed in `PROVIDERS`: such a module is imported when it exists and its
+`doctor_checks()` returns `[(name, fn, after), ...]`. A check that cannot be run here
+reports "unknown" (not a failure) and says why; it never reports a pass it did not observe.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import importlib.util
+import ipaddress
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from appliance.config import Settings
+from appliance.errors import ApplianceError
+from appliance.models.resolver import ROLES, ChecksumCache, default_manifest_path, load_manifest, resolve_model
+from appliance.records.keys import read_key
+from appliance.setup import tls
+from appliance.setup.answers import split_host_port
+from appliance.setup.sipprobe import probe
+
+Status = Literal["pass", "fail", "unknown", "skip"]
+MIN_FREE_BYTES = 2 * 1024**3
+PBX_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str
+    status: Status
+    detail: str
+    fix: str | None = None
+
+    def line(self) -> str:
+        hint = f"  fix: {self.fix}" if self.fix and self.status in ("fail", "unknown") else ""
+        return f"{self.status.upper():<7} {self.check:<14} {self.detail}{hint}"
+
+
+Check = Callable[[Settings], list[Result]]
+
+
+def check_models(s: Settings) -> list[Result]:
+    try:
+        specs = load_manifest(s.models.manifest or default_manifest_path())
+    except ApplianceError as e:
+        return [Result("models", "fail", e.message, e.fix)]
+    cache = ChecksumCache(s.data_dir / "cache" / "model-checksums.json")
+    out = []
+    for role in ROLES:
+        try:
+            m = resolve_model(specs[role], s.models.overrides.get(role), cache)  # type: ignore[arg-type]
+            out.append(Result(f"model.{role}", "pass", f"{m.spec.name}: sha256 verified"))
+        except ApplianceError as e:
+            out.append(Result(f"model.{role}", "fail", e.message.splitlines()[0], e.fix))
+    try:
+        cache.save()
+    except OSError:
+        pass  # a read-only data folder only costs a re-hash next time
+    return out
+
+
+def check_database(s: Settings) -> list[Result]:
+    try:
+        key = read_key(s.db_key_file)
+    except ApplianceError as e:
+        return [Result("database", "fail", e.message, e.fix)]
+    if not s.db_path.exists():
+        return [Result("database", "pass", f"key readable; {s.db_path} is created on first start")]
+    from appliance.records.db import connect
+
+    try:
+        conn = connect(s.db_path, key, create=False)
+    except ApplianceError as e:
+        return [Result("database", "fail", e.message, e.fix)]
+    try:
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+    finally:
+        conn.close()
+    return [Result("database", "pass", f"{s.db_path} opens with the key ({tables} tables)")]
+
+
+def check_disk(s: Settings) -> list[Result]:
+    where = s.data_dir
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    detail = f"{free / 1024**3:.1f} GiB free at {where}"
+    if free < MIN_FREE_BYTES:
+        return [Result("disk", "fail", detail, f"free space: at least {MIN_FREE_BYTES // 1024**3} GiB is needed "
+                                                "for models, recordings and backups")]
+    return [Result("disk", "pass", detail)]
+
+
+def _run(cmd: list[str]) -> str | None:
+    if shutil.which(cmd[0]) is None:
+        return None
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def check_clock(s: Settings) -> list[Result]:
+    fix = "enable time sync: `timedatectl set-ntp true`, or point chrony at the clinic's NTP server"
+    synced = _run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"])
+    if synced is not None:
+        if synced.strip() == "yes":
+            return [Result("clock", "pass", "synchronised (timedatectl)")]
+        return [Result("clock", "fail", "not synchronised (timedatectl)", fix)]
+    tracking = _run(["chronyc", "tracking"])
+    if tracking is not None:
+        if "Leap status     : Normal" in tracking:
+            return [Result("clock", "pass", "synchronised (chrony)")]
+        return [Result("clock", "fail", "chrony is not synchronised", fix)]
+    return [Result("clock", "unknown", "neither timedatectl nor chrony could report the clock's state",
+                   "check the time by hand; install chrony for appointment and audit timestamps you can trust")]
+
+
+def pbx_target(s: Settings) -> tuple[str, int] | None:
+    if s.sip.registrar:
+        return split_host_port(s.sip.registrar)
+    for source in s.sip.allowed_sources:
+        net = ipaddress.ip_network(source, strict=False)
+        if net.num_addresses == 1:
+            return str(net.network_address), 5060
+    return None
+
+
+def check_pbx(s: Settings) -> list[Result]:
+    target = pbx_target(s)
+    if target is None:
+        return [Result("pbx", "unknown", "no single PBX address: sip.registrar is unset and sip.allowed_sources "
+                       "holds only networks", "set sip.registrar, or list the PBX's own address in allowed_sources")]
+    host, port = target
+    r = probe(host, port, PBX_TIMEOUT_S)
+    if r.answered:
+        return [Result("pbx", "pass", f"{host}:{port} answered OPTIONS: {r.status}")]
+    return [Result("pbx", "fail", f"PBX {host}:{port}: {r.status}",
+                   "check the PBX is up and its address in sip.registrar / sip.allowed_sources, and that the "
+                   f"LAN firewall passes UDP {port} between the PBX and this box")]
+
+
+def _bind(kind: int, host: str, port: int) -> OSError | None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, kind) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            return e
+    return None
+
+
+def check_ports(s: Settings) -> list[Result]:
+    out = []
+    for name, kind, proto, host, port in (
+        ("port.sip", socket.SOCK_DGRAM, "UDP", s.sip.bind_host, s.sip.bind_port),
+        ("port.console", socket.SOCK_STREAM, "TCP", s.console.bind_host, s.console.port),
+    ):
+        err = _bind(kind, host, port)
+        where = f"{proto} {host}:{port}"
+        if err is None:
+            out.append(Result(name, "pass", f"{where} is free"))
+        elif err.errno == errno.EADDRINUSE:
+            out.append(Result(name, "fail", f"{where} is in use",
+                              f"if the appliance is running this is expected (stop it: systemctl stop appliance); "
+                              f"else find the owner: ss -lnp 'sport = :{port}'"))
+        elif err.errno == errno.EACCES:
+            out.append(Result(name, "fail", f"{where}: permission denied (a port below 1024)",
+                              "use a port of 1024 or above, or grant CAP_NET_BIND_SERVICE in the unit"))
+        else:
+            out.append(Result(name, "fail", f"{where}: {err.strerror}", f"check the address {host} is on this box"))
+    return out
+
+
+def check_certificate(s: Settings) -> list[Result]:
+    c = s.console
+    if c.tls_cert is None or c.tls_key is None:
+        if c.bind_host.startswith("127.") or c.bind_host == "::1":
+            return [Result("certificate", "skip", "no console certificate: the console is on loopback only")]
+        return [Result("certificate", "fail", "the console listens on the LAN without a TLS certificate",
+                       "run `appliance provision` (it generates one) or set console.tls_cert and tls_key")]
+    try:
+        info = tls.read_pair(c.tls_cert, c.tls_key)
+    except ApplianceError as e:
+        return [Result("certificate", "fail", e.message, e.fix)]
+    when = f"{info.not_after:%Y-%m-%d}"
+    renew = ("run `appliance provision` again (it renews a generated certificate); "
+             "a certificate the clinic provided must be renewed by its IT")
+    if info.expires_within(tls.dt.timedelta(0)):
+        return [Result("certificate", "fail", f"{c.tls_cert} expired on {when}", renew)]
+    if info.expires_within():
+        return [Result("certificate", "fail", f"{c.tls_cert} expires on {when} (within 30 days)", renew)]
+    return [Result("certificate", "pass", f"valid until {when} for {', '.join(info.names) or info.subject}")]
+
+
+CHECKS: list[tuple[str, Check]] = [
+    ("models", check_models),
+    ("database", check_database),
+    ("disk", check_disk),
+    ("clock", check_clock),
+    ("pbx", check_pbx),
+    ("ports", check_ports),
+    ("certificate", check_certificate),
+]
+
+# Modules that contribute checks when present (the SIP edge: registration accepted, test call).
+PROVIDERS: tuple[str, ...] = ("appliance.telephony.doctor_checks",)
+
+
+def register_check(name: str, check: Check, after: str | None = None) -> None:
+    """Add a check (once) after the named one, or at the end."""
+    if any(n == name for n, _ in CHECKS):
+        return
+    names = [n for n, _ in CHECKS]
+    at = names.index(after) + 1 if after in names else len(CHECKS)
+    CHECKS.insert(at, (name, check))
+
+
+def load_providers() -> None:
+    for module in PROVIDERS:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            for name, check, after in importlib.import_module(module).doctor_checks():
+                register_check(name, check, after)
+
+
+def run_checks(s: Settings, only: set[str] | None = None) -> list[Result]:
+    load_providers()
+    results: list[Result] = []
+    for name, check in list(CHECKS):
+        if only and name not in only:
+            continue
+        try:
+            results.extend(check(s))
+        except Exception as e:  # noqa: BLE001  (a crashing check is reported as a failure, the rest still run)
+            results.append(Result(name, "fail", f"the check itself failed: {type(e).__name__}: {e}",
+                                  "report this with the output of `appliance doctor`"))
+    return results
+
+
+def as_dicts(results: list[Result]) -> list[dict[str, object]]:
+    return [asdict(r) for r in results]
+
+
+def failed(results: list[Result]) -> bool:
+    return any(r.status == "fail" for r in results)
+
