@@ -182,6 +182,45 @@ class SiteSettings(_Section):
         return v
 
 
+class WebhookEndpoint(_Section):
+    """A LAN endpoint that receives staff-facing events (HTTPS, HMAC-SHA256 signed)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    url: str = Field(pattern=r"^https://")
+    secret_file: Path
+    ca_file: Path | None = None
+    topics: tuple[str, ...] = ()
+
+    @field_validator("secret_file", "ca_file")
+    @classmethod
+    def _absolute(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_absolute():
+            raise ValueError("give an absolute path")
+        return v
+
+
+class WebhookSettings(_Section):
+    endpoints: tuple[WebhookEndpoint, ...] = ()
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _unique(cls, v: tuple[WebhookEndpoint, ...]) -> tuple[WebhookEndpoint, ...]:
+        names = [ep.name for ep in v]
+        if len(set(names)) != len(names) or "console" in names:
+            raise ValueError("endpoint names must be unique and not `console`")
+        return v
+
+
+class PagingSettings(_Section):
+    """Escalation delivery to desk phones: who is called is the site's on-call chain."""
+
+    enabled: bool = True
+    ring_seconds: int = Field(30, ge=5, le=300)
+    sip_message: bool = True
+    max_rounds: int = Field(2, ge=1, le=10)
+
+
 class LoggingSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -216,6 +255,8 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     clinic: ClinicSettings = ClinicSettings()
     logging: LoggingSettings = LoggingSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    paging: PagingSettings = PagingSettings()
     site: SiteSettings = SiteSettings()
     voice: VoiceSettings = VoiceSettings()
     source: str = Field("embedded defaults", exclude=True)

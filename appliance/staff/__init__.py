@@ -1,0 +1,1 @@
+"""The staff side: the console web app, escalation paging, the outbox relay, exports."""

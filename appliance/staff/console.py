@@ -1,0 +1,105 @@
+"""`Console`: the staff console as a service component. It opens the staff store, serves the
+web app over HTTPS (uvicorn, in the appliance's event loop), relays the outbox to open pages and
+to the configured LAN webhooks, and sweeps idle sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import Callable
+
+import uvicorn
+
+from appliance.config import Settings
+from appliance.logs import get_logger
+from appliance.staff.auth import RateLimiter, Sessions
+from appliance.staff.db import StaffDB
+from appliance.staff.events import EventBus
+from appliance.staff.outbox import Outbox
+from appliance.staff.relay import BusSink, Relay, Sink
+from appliance.staff.repo import StaffRepo
+from appliance.staff.tls import console_tls
+from appliance.staff.web import ConsoleContext, create_app
+from appliance.staff.webhooks import WebhookSink, read_secret
+
+log = get_logger(__name__)
+
+def endpoints(settings: Settings) -> tuple[str, ...]:
+    return ("console", *(ep.name for ep in settings.webhooks.endpoints))
+
+def open_repo(settings: Settings, clock: Callable[[], float] = time.time) -> StaffRepo:
+    """The staff store with one outbox delivery per configured endpoint (blocking: call in a thread)."""
+    db = StaffDB.open(settings.data_dir / "staff.db", settings.db_key_file)
+    return StaffRepo(db, outbox=Outbox(endpoints(settings)), clock=clock)
+
+def webhook_sinks(settings: Settings) -> list[Sink]:
+    return [WebhookSink(ep.name, ep.url, read_secret(ep.secret_file), ca_file=ep.ca_file, topics=ep.topics,
+                        timeout_s=settings.webhooks.timeout_s) for ep in settings.webhooks.endpoints]
+
+class Console:
+    name = "console"
+
+    def __init__(self, settings: Settings, *, repo: StaffRepo | None = None, clock: Callable[[], float] = time.time,
+                 relay_webhooks: bool = True) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.repo = repo
+        self.relay_webhooks = relay_webhooks
+        self.ctx: ConsoleContext | None = None
+        self.relay: Relay | None = None
+        self.port: int | None = None
+        self._server: uvicorn.Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        s = self.settings
+        if self.repo is None:
+            self.repo = await asyncio.to_thread(open_repo, s, self.clock)
+        cert, key = await asyncio.to_thread(console_tls, s)
+        self.ctx = ConsoleContext(repo=self.repo, sessions=Sessions(s.console.session_idle_minutes * 60, self.clock),
+                                  limiter=RateLimiter(clock=self.clock), bus=EventBus(), clock=self.clock)
+        app = create_app(self.ctx)
+        sock = socket.socket(socket.AF_INET6 if ":" in s.console.bind_host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((s.console.bind_host, s.console.port))
+        sock.listen(64)
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(app, ssl_certfile=str(cert), ssl_keyfile=str(key), log_config=None, access_log=False,
+                                lifespan="off", server_header=False, timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the service owns signals
+        self._tasks.append(asyncio.create_task(self._server.serve(sockets=[sock]), name="console-http"))
+        sinks: list[Sink] = [BusSink(self.ctx.bus)]
+        if self.relay_webhooks:
+            sinks += await asyncio.to_thread(webhook_sinks, s)
+        self.relay = Relay(self.repo.db, sinks, clock=self.clock)
+        await self.relay.start()
+        self._tasks.append(asyncio.create_task(self._sweep(), name="console-sweep"))
+        for _ in range(200):
+            if self._server.started:
+                break
+            await asyncio.sleep(0.02)
+        log.info("console.listening", host=s.console.bind_host, port=self.port)
+
+    async def _sweep(self) -> None:
+        assert self.ctx is not None
+        while True:
+            await asyncio.sleep(30)
+            for gone in self.ctx.sessions.sweep():
+                await self.ctx.repo.record(gone.username, "logout.idle", "console")
+
+    async def stop(self) -> None:
+        if self.relay:
+            await self.relay.stop()
+        if self._server:
+            self._server.should_exit = True
+        for task in self._tasks:
+            if task.get_name() == "console-sweep":
+                task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, timeout=1.5)
+        self._tasks.clear()

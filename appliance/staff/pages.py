@@ -1,0 +1,184 @@
+"""Server-rendered console pages. Forms post back with the session's CSRF token and
+redirect (post/redirect/get); the tables of live pages are re-fetched on SSE events."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from appliance.staff.api import RecordId
+from appliance.staff.auth import NAV_ORDER, ROLE_NAMES, Session, allowed
+from appliance.staff.charts import weekly_bars
+from appliance.staff.html import csrf_field, e, page, table, when
+from appliance.staff.metrics import compute_metrics, display
+from appliance.staff.repo import Conflict
+from appliance.staff.web import Forbidden, _ctx, check_csrf, current_session, require
+
+H = HTMLResponse
+
+
+def _esc_rows(rows: list[dict[str, Any]], s: Session) -> str:
+    out = []
+    for r in rows:
+        actions = ""
+        if r["status"] == "open" and allowed(s.role, "escalations.acknowledge"):
+            actions += (f'<form method="post" action="/escalations/{r["id"]}/acknowledge">{csrf_field(s)}'
+                        f'<button type="submit" data-ack="{r["id"]}">Acknowledge</button></form>')
+        if r["status"] != "resolved" and allowed(s.role, "escalations.resolve"):
+            actions += (f'<form method="post" action="/escalations/{r["id"]}/resolve">{csrf_field(s)}'
+                        f'<input name="note" required maxlength="4000" placeholder="Resolution note" '
+                        f'aria-label="Resolution note">'
+                        f'<button type="submit">Resolve</button></form>')
+        due = ("" if r["status"] != "open" else
+               f'<span data-deadline="{r["deadline_at"]}"></span>')
+        who = e(r["acknowledged_by"] or "") if r["status"] == "acknowledged" else e(r["resolution_note"] or "")
+        paged = f"<br><small>paged: {e(r['paged'])}</small>" if r["paged"] else ""
+        out.append(f'<tr id="esc-{r["id"]}" data-status="{e(r["status"])}"><td><span class="sev-{e(r["severity"])}">'
+                   f'{e(r["severity"])}</span></td><td>{e(r["category"])}</td><td>{e(r["patient_label"])}<br>'
+                   f'<small>{e(r["detail"])}</small></td><td>{when(r["created_at"])}</td><td>{when(r["deadline_at"])} {due}'
+                   f'</td><td>{e(r["status"])} {who}{paged}</td><td>{actions}</td></tr>')
+    return "".join(out) or '<tr><td colspan="7">No open escalations.</td></tr>'
+
+
+def _call_rows(rows: list[dict[str, Any]]) -> str:
+    return "".join(f'<tr><td>{e(r["line"])}</td><td>{e(r["caller_label"])}</td><td>{e(r["direction"])}</td>'
+                   f'<td>{e(r["topic"])}</td><td>{when(r["started_at"])}</td></tr>' for r in rows) \
+        or '<tr><td colspan="5">No calls in progress.</td></tr>'
+
+
+def _sum_rows(rows: list[dict[str, Any]]) -> str:
+    return "".join(f'<tr><td><a href="/summaries/{r["id"]}">#{r["id"]}</a></td><td>{e(r["patient_label"])}</td>'
+                   f'<td>{e(r["procedure"])}</td><td>{e(r["status"])}</td><td>{r["corrections"]}</td>'
+                   f'<td>{when(r["created_at"])}</td></tr>' for r in rows) or '<tr><td colspan="6">No summaries.</td></tr>'
+
+
+def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
+    @app.get("/", tags=["pages"], summary="Home: the first page the role may see")
+    async def home(s: Annotated[Session, Depends(current_session)]) -> Response:
+        first = next(href for href, perm in NAV_ORDER if allowed(s.role, perm))
+        return RedirectResponse(first, status_code=303)
+
+    @app.get("/calls", response_class=H, tags=["pages"], summary="Live calls")
+    async def calls(request: Request, s: Annotated[Session, Depends(require("calls"))]) -> str:
+        rows = await _ctx(request).repo.live_calls(s.username)
+        body = '<div data-live></div>' + table(["Line", "Caller", "Direction", "Topic", "Since"], [_call_rows(rows)],
+                                               "calls-body")
+        return page("Live calls", body, s, "/calls")
+
+    @app.get("/calls/table", response_class=H, tags=["pages"], summary="Live calls table (for live refresh)")
+    async def calls_table(request: Request, s: Annotated[Session, Depends(require("calls"))]) -> str:
+        return _call_rows(await _ctx(request).repo.live_calls(s.username))
+
+    @app.get("/escalations", response_class=H, tags=["pages"], summary="Escalation queue")
+    async def escalations(request: Request, s: Annotated[Session, Depends(require("escalations.view"))],
+                          msg: str = "") -> str:
+        rows = await _ctx(request).repo.escalations(s.username)
+        body = ('<div data-live></div><p id="live-banner" class="msg" role="status" hidden></p>'
+                + table(["Severity", "Concern", "Patient", "Raised", "Respond by", "Status", ""], [_esc_rows(rows, s)],
+                        "esc-body"))
+        return page("Escalations", body, s, "/escalations", message=msg[:200])
+
+    @app.get("/escalations/table", response_class=H, tags=["pages"], summary="Escalation rows (for live refresh)")
+    async def escalations_table(request: Request, s: Annotated[Session, Depends(require("escalations.view"))]) -> str:
+        return _esc_rows(await _ctx(request).repo.escalations(s.username), s)
+
+    @app.post("/escalations/{eid}/acknowledge", tags=["pages"], summary="Acknowledge (form)")
+    async def ack_form(request: Request, eid: RecordId, s: Annotated[Session, Depends(check_csrf)]) -> Response:
+        if not allowed(s.role, "escalations.acknowledge"):
+            raise Forbidden()
+        try:
+            await _ctx(request).repo.acknowledge(eid, s.username)
+        except Conflict as exc:
+            return RedirectResponse(f"/escalations?msg={exc.message}", status_code=303)
+        return RedirectResponse("/escalations", status_code=303)
+
+    @app.post("/escalations/{eid}/resolve", tags=["pages"], summary="Resolve with a note (form)")
+    async def resolve_form(request: Request, eid: RecordId, note: Annotated[str, Form(min_length=1, max_length=4000)],
+                           s: Annotated[Session, Depends(check_csrf)]) -> Response:
+        if not allowed(s.role, "escalations.resolve"):
+            raise Forbidden()
+        try:
+            await _ctx(request).repo.resolve(eid, s.username, note)
+        except Conflict as exc:
+            return RedirectResponse(f"/escalations?msg={exc.message}", status_code=303)
+        return RedirectResponse("/escalations", status_code=303)
+
+    @app.get("/summaries", response_class=H, tags=["pages"], summary="Call summaries")
+    async def summaries(request: Request, s: Annotated[Session, Depends(require("summaries.view"))]) -> str:
+        rows = await _ctx(request).repo.summaries(s.username)
+        body = '<div data-live></div>' + table(["", "Patient", "Procedure", "Status", "Corrections", "Created"],
+                                               [_sum_rows(rows)], "sum-body")
+        return page("Call summaries", body, s, "/summaries")
+
+    @app.get("/summaries/table", response_class=H, tags=["pages"], summary="Summary rows (for live refresh)")
+    async def summaries_table(request: Request, s: Annotated[Session, Depends(require("summaries.view"))]) -> str:
+        return _sum_rows(await _ctx(request).repo.summaries(s.username))
+
+    @app.get("/summaries/{sid}", response_class=H, tags=["pages"], summary="One summary: review, correct, finalise")
+    async def summary(request: Request, sid: RecordId, s: Annotated[Session, Depends(require("summaries.view"))]) -> str:
+        r = await _ctx(request).repo.summary(sid, s.username)
+        text = r["final_text"] if r["final_text"] is not None else r["ai_text"]
+        turns = "".join(f'<p class="turn-{e(t.get("speaker"))}"><b>{e(t.get("speaker"))}:</b> {e(t.get("text"))}</p>'
+                        for t in r["transcript"] if isinstance(t, dict))
+        if r["status"] == "final":
+            editor = f"<pre>{e(text)}</pre><p>Final; reviewed by {e(r['reviewed_by'])}.</p>"
+        else:
+            editor = (f'<form method="post" action="/summaries/{sid}">{csrf_field(s)}<textarea name="text" id="summary-text" '
+                      f'maxlength="20000" aria-label="Summary">{e(text)}</textarea><p><button name="action" value="save">'
+                      f'Save correction</button> <button name="action" value="finalize">Approve as final</button></p></form>')
+        body = (f'<p>{e(r["patient_label"])} · {e(r["procedure"])} · {when(r["created_at"])} · status <b id="summary-status">'
+                f'{e(r["status"])}</b> · corrections <b id="summary-corrections">{r["corrections"]}</b></p>'
+                f'<h2>Summary (AI draft, review before it is final)</h2>{editor}<h2>Transcript</h2>{turns or "<p>None.</p>"}')
+        return page(f"Summary #{sid}", body, s, "/summaries")
+
+    @app.post("/summaries/{sid}", tags=["pages"], summary="Save a correction or approve (form)")
+    async def summary_form(request: Request, sid: RecordId, text: Annotated[str, Form(min_length=1, max_length=20000)],
+                           s: Annotated[Session, Depends(check_csrf)], action: Annotated[str, Form()] = "save") -> Response:
+        if not allowed(s.role, "summaries.correct"):
+            raise Forbidden()
+        try:
+            await _ctx(request).repo.review_summary(sid, s.username, text, finalize=action == "finalize")
+        except Conflict:
+            pass
+        return RedirectResponse(f"/summaries/{sid}", status_code=303)
+
+    @app.get("/appointments", response_class=H, tags=["pages"], summary="Appointments")
+    async def appointments(request: Request, s: Annotated[Session, Depends(require("appointments"))]) -> str:
+        rows = await _ctx(request).repo.appointments(s.username)
+        trs = [f'<tr><td>{when(r["starts_at"])}</td><td>{e(r["patient_label"])}</td><td>{e(r["procedure"])}</td>'
+               f'<td>{e(r["kind"])}</td><td>{e(r["status"])}</td></tr>' for r in rows]
+        return page("Appointments", table(["When", "Patient", "Procedure", "Kind", "Status"], trs), s, "/appointments")
+
+    @app.get("/aftercare", response_class=H, tags=["pages"], summary="Aftercare pipeline")
+    async def aftercare(request: Request, s: Annotated[Session, Depends(require("aftercare"))]) -> str:
+        rows = await _ctx(request).repo.aftercare(s.username)
+        yes = ("no", "yes")
+        trs = [f'<tr><td>{e(r["patient_label"])}</td><td>{e(r["procedure"])}</td><td>{when(r["treated_at"])}</td>'
+               f'<td>{e(r["stage"])}</td><td>{yes[bool(r["instructions_delivered"])]}</td>'
+               f'<td>{yes[bool(r["patient_responded"])]}</td><td>{r["series_done"]}/{r["series_total"]}</td>'
+               f'<td>{when(r["next_contact_at"])}</td></tr>' for r in rows]
+        return page("Aftercare pipeline", table(["Patient", "Procedure", "Treated", "Stage", "Instructions", "Responded",
+                                                 "Series", "Next contact"], trs), s, "/aftercare")
+
+    @app.get("/dashboard", response_class=H, tags=["pages"], summary="Workflow-quality dashboard (aggregates)")
+    async def dashboard(request: Request, s: Annotated[Session, Depends(require("dashboard"))]) -> str:
+        ctx = _ctx(request)
+        m = await ctx.repo.db.run(lambda c: compute_metrics(c, ctx.clock()))
+        cards = "".join(f'<div class="card" id="metric-{e(x["key"])}"><h3>{e(x["label"])}</h3><div class="big">'
+                        f'{e(display(x["value"], x["unit"]))}</div>{weekly_bars(x["label"], x["weekly"], x["unit"])}</div>'
+                        for x in m["metrics"])
+        counts = ", ".join(f"{e(k)}: {v}" for k, v in m["counts"].items())
+        export = ('<p>Export for the practice-management system: <a href="/api/export.csv">CSV</a> · '
+                  '<a href="/api/export.fhir.json">FHIR JSON bundle</a></p>') if allowed(s.role, "export") else ""
+        return page("Workflow quality", f"<p>Last {m['window_weeks']} weeks ({counts}); one bar per week.</p>"
+                    f'<div class="cards">{cards}</div>{export}', s, "/dashboard")
+
+    @app.get("/users", response_class=H, tags=["pages"], summary="Staff accounts (administrators)")
+    async def users(request: Request, s: Annotated[Session, Depends(require("users"))]) -> str:
+        rows = await _ctx(request).repo.users()
+        trs = [f'<tr><td>{e(r["username"])}</td><td>{e(r["display_name"])}</td><td>{e(ROLE_NAMES.get(r["role"], r["role"]))}'
+               f'</td><td>{e(r["extension"])}</td></tr>' for r in rows]
+        return page("Staff accounts", table(["User", "Name", "Role", "Extension"], trs)
+                    + "<p>Add accounts with <code>appliance staff add-user</code>.</p>", s, "/users")

@@ -1,0 +1,89 @@
+"""Staff console fixtures: a real SQLCipher staff store, a movable clock, users of each role,
+and an HTTPS-scheme client over the ASGI app (cookies are Secure, so the scheme matters)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from appliance.staff.auth import RateLimiter, Sessions, hash_password
+from appliance.staff.db import StaffDB
+from appliance.staff.events import EventBus
+from appliance.staff.repo import StaffRepo
+from appliance.staff.web import ConsoleContext, create_app
+
+PASSWORD = "correct horse battery"
+IDLE_S = 15 * 60
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def repo(tmp_path: Path, clock: Clock) -> AsyncIterator[StaffRepo]:
+    key = tmp_path / "secrets" / "db.key"
+    db = StaffDB.open(tmp_path / "staff.db", key)
+    r = StaffRepo(db, clock=clock)
+    pw = hash_password(PASSWORD)
+    for name, role in (("nina", "np"), ("fred", "front_desk"), ("ada", "admin")):
+        await r.add_user(username=name, display_name=name.title(), role=role, pw_hash=pw, extension=None, actor="test")
+    yield r
+    db.close()
+
+
+@pytest.fixture
+def ctx(repo: StaffRepo, clock: Clock) -> ConsoleContext:
+    return ConsoleContext(repo=repo, sessions=Sessions(IDLE_S, clock), limiter=RateLimiter(clock=clock),
+                          bus=EventBus(), clock=clock)
+
+
+@pytest.fixture
+def app(ctx: ConsoleContext):
+    return create_app(ctx)
+
+
+def client_for(app) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://console.test",
+                             follow_redirects=False)
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> httpx.Response:
+    form = await client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    return await client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+async def csrf_of(client: httpx.AsyncClient) -> str:
+    return (await client.get("/api/me")).json()["csrf_token"]
+
+
+@pytest.fixture
+async def anon(app) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(app) as c:
+        yield c
+
+
+@pytest.fixture
+async def np_client(app) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(app) as c:
+        r = await login(c, "nina")
+        assert r.status_code == 303, r.text
+        yield c
