@@ -130,7 +130,7 @@ class Endpointer:
 
     def turn_model_said(self, complete: bool, speech_end: float) -> Decision | None:
         """The turn model's verdict for the pause that began at `speech_end`."""
-        if not self.in_turn or self.pause_start is None or self.pause_start != speech_end:
+        if not self.in_turn or self.pause_start is None or abs(self.pause_start - speech_end) > 1e-3:
             return None  # speech resumed meanwhile: the verdict is stale
         if complete:
             self.reset()
@@ -197,7 +197,7 @@ class BargeInPolicy:
     backchannels: BackchannelFilter = field(default_factory=BackchannelFilter)
 
     def on_speech(self, speech_start: float, now: float, agent_talking: bool, interruptible: bool) -> bool:
-        return agent_talking and interruptible and now - speech_start >= self.min_speech_s
+        return agent_talking and interruptible and now - speech_start >= self.min_speech_s - 1e-9
 
     def on_transcript(self, text: str, agent_talking: bool, interruptible: bool) -> Literal[
             "interrupt", "ignore", "turn"]:

@@ -1,0 +1,154 @@
+"""A whole call through the voice session with the real models and telephone-band speech.
+
+Caller speech is Piper or espeak-ng audio taken through 8 kHz G.711 µ-law; the file media
+plays it in real time and records every packet the appliance sent, which is what the
+assertions look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from appliance.config import VoiceSettings
+from appliance.conversation import Action, Reply, Say
+from appliance.voice.asr import Transcriber
+from appliance.voice.audio import rms_dbfs
+from appliance.voice.engines import Engines
+from appliance.voice.filemedia import FileCallMedia
+from appliance.voice.llm import language_model_from
+from appliance.voice.session import VoiceSession
+
+from .helpers import ScriptedConversation, noise, piper, silence
+
+pytestmark = [pytest.mark.models, pytest.mark.slow]
+
+LONG = ("Our clinic offers many treatments. We have wrinkle relaxers such as Botox and Dysport. "
+        "We also offer dermal fillers for the lips and cheeks. Our injectors are all registered nurses "
+        "with many years of experience. A consultation takes about thirty minutes and is free of charge.")
+
+
+async def call(engines: Engines, caller: bytes, conv: ScriptedConversation, tail_s: float = 2.0,
+               **media_kw) -> tuple[FileCallMedia, VoiceSession]:
+    media = FileCallMedia(caller, tail_s=tail_s, **media_kw)
+    session = VoiceSession(media, conv, engines, VoiceSettings())
+    try:
+        await asyncio.wait_for(session.run(), timeout=120)
+    finally:
+        await media.close()
+    return media, session
+
+
+def voiced(frames) -> list:
+    return [f for f in frames if rms_dbfs(f.pcm) > -45]
+
+
+def said(engines: Engines, frames) -> str:
+    return Transcriber(engines["asr"]).transcribe(b"".join(f.pcm for f in frames)).lower()
+
+
+async def test_spoken_question_gets_spoken_answer(engines: Engines) -> None:
+    question = piper(engines, "Do you offer Botox for frown lines?")
+    conv = ScriptedConversation(answers={"botox": Reply(says=(
+        Say("Yes, we offer Botox. Would you like to book a consultation?"),))})
+    start_q = 3.5
+    media, session = await call(engines, silence(start_q) + question, conv, tail_s=5.0)
+    assert len(conv.heard) == 1 and "botox" in conv.heard[0].lower()
+    answer = [f for f in media.sent if f.offset_ms > (start_q * 1000 + len(question) / 16)]
+    text = said(engines, answer)
+    assert "botox" in text and "consultation" in text
+    greeting = [f for f in media.sent if f.offset_ms < start_q * 1000]
+    assert "calling" in said(engines, greeting)
+    [turn] = session.metrics.turns
+    m = turn.as_dict()
+    assert m["voice_to_voice_ms"] > 0 and m["asr_ms"] > 0 and m["tts_first_audio_ms"] >= 0
+    assert conv.end_reason == "remote-bye"
+
+
+async def test_caller_talking_over_the_agent_stops_it(engines: Engines) -> None:
+    q = piper(engines, "Tell me about your treatments.")
+    interrupt = piper(engines, "Sorry, I only want to know your opening hours on Saturday.")
+    at = 3.5 + len(q) / 16000 + 4.0  # the long answer has been playing for about three seconds
+    caller = silence(3.5) + q + silence(4.0) + interrupt
+    conv = ScriptedConversation(answers={
+        "treatments": Reply(says=(Say(LONG),)),
+        "hours": Reply(says=(Say("We are open on Saturday from nine to one."),)),
+    })
+    media, session = await call(engines, caller, conv, tail_s=5.0)
+    long_frames = [f for f in voiced(media.sent) if 3500 + len(q) / 16 < f.offset_ms < at * 1000 + 3000]
+    # the whole answer is ~17 s of audio; it was stopped after a few seconds
+    assert 0.5 < len(long_frames) * 0.02 < 8.0
+    stop_deadline = at * 1000 + 600 + 1000  # min speech for barge-in + generous VAD/scheduling slack
+    late = [f for f in long_frames if f.offset_ms > stop_deadline]
+    assert not late, f"agent audio continued {len(late) * 20} ms after the barge-in"
+    assert conv.cut and 0.0 < conv.cut[0] < 0.7
+    assert any("saturday" in h.lower() for h in conv.heard)
+    assert "saturday" in said(engines, [f for f in media.sent if f.offset_ms > stop_deadline])
+    turn = session.metrics.turns[-1]
+    assert turn.barge_in_detected is not None and turn.barge_in_stopped is not None
+
+
+async def test_backchannel_and_protected_line_are_not_cut(engines: Engines) -> None:
+    q = piper(engines, "I have a question.")
+    protected = Say("If this is an emergency, hang up and dial nine one one. Otherwise please stay on the line "
+                    "and tell me how I can help.", interruptible=False)
+    conv = ScriptedConversation(answers={"question": Reply(says=(protected,))})
+    caller = (silence(3.5) + q + silence(2.5) + piper(engines, "Okay.") + silence(1.5)
+              + piper(engines, "No wait, I want to book an appointment for tomorrow."))
+    media, _ = await call(engines, caller, conv, tail_s=6.0)
+    assert conv.cut == []  # nothing was cut
+    heard = said(engines, [f for f in media.sent if f.offset_ms > 3500 + len(q) / 16])
+    assert "emergency" in heard and "help" in heard
+    assert not any(h.strip(" .!").lower() == "okay" for h in conv.heard)  # the back-channel made no turn
+
+
+@pytest.mark.parametrize("kind", ["silence", "noise"])
+async def test_silence_and_noise_make_no_turn(engines: Engines, kind: str) -> None:
+    caller = silence(6.0) if kind == "silence" else noise(6.0, dbfs=-30)
+    conv = ScriptedConversation()
+    media, session = await call(engines, caller, conv, tail_s=0.5)
+    assert conv.heard == [] and session.metrics.turns == []
+    greeting_ms = len(voiced(media.sent)) * 20
+    assert 1000 < greeting_ms < 4000  # the greeting only
+
+
+async def test_dtmf_hangup_and_no_leaked_threads(engines: Engines) -> None:
+    before = {t.ident for t in threading.enumerate()}
+    conv = ScriptedConversation()
+    conv.caller_pressed = _press(conv)  # type: ignore[method-assign]
+    media, _ = await call(engines, silence(4.0), conv, tail_s=3.0, dtmf=((3.0, "2"),))
+    assert conv.digits == ["2"]
+    assert media.transfers == [("201", False)]
+    assert conv.end_reason == "transfer"
+    await asyncio.sleep(0.1)
+    left = [t for t in threading.enumerate() if t.ident not in before]
+    assert not [t for t in left if t.name.startswith("voice-")]
+    assert all(t.name.startswith("asyncio_") for t in left), [t.name for t in left]
+
+
+def _press(conv: ScriptedConversation):
+    async def pressed(digit: str) -> Reply:
+        conv.digits.append(digit)
+        return Reply(says=(Say("Transferring you now."),), actions=(Action("transfer", target="201"),))
+    return pressed
+
+
+async def test_llm_reply_reports_first_token(engines: Engines) -> None:
+    lm = language_model_from(engines["llm"])
+
+    class LlmConversation(ScriptedConversation):
+        async def caller_said(self, text: str) -> Reply:
+            self.heard.append(text)
+            words = [p async for p in lm.stream("You are a polite clinic receptionist. One short sentence.",
+                                                 text, max_tokens=24)]
+            return Reply(says=(Say("".join(words).strip() or "Sorry?"),), end_call=True)
+
+    conv = LlmConversation()
+    media, session = await call(engines, silence(3.5) + piper(engines, "Hello, who am I speaking to?"), conv,
+                                tail_s=8.0)
+    [turn] = session.metrics.turns
+    assert turn.llm_first_token is not None and turn.transcript_final is not None
+    assert turn.llm_first_token >= turn.transcript_final
+    assert media.hangup_reason == "local"
