@@ -49,6 +49,7 @@ class SipSettings(_Section):
     password_file: Path | None = None
     extension: str | None = None
     register_expires: int = Field(300, ge=30, le=86_400)
+    outbound_proxy: str | None = None  # "host:port" for outbound calls and transfers; default: registrar
 
     @field_validator("bind_host")
     @classmethod
@@ -118,9 +119,20 @@ class ModelSettings(_Section):
     llm_context: int = Field(2048, ge=256, le=131_072)
 
 
+class RetentionSettings(_Section):
+    """Days each kind of data is kept; 0 keeps it until staff delete it."""
+
+    recordings_days: int = Field(30, ge=0, le=36_500)
+    transcripts_days: int = Field(0, ge=0, le=36_500)
+    summaries_days: int = Field(0, ge=0, le=36_500)
+    outbox_days: int = Field(30, ge=0, le=36_500)  # delivered messages only
+
+
 class DatabaseSettings(_Section):
     path: Path | None = None
     key_file: Path | None = None
+    recording: bool = False  # keep call audio (inside the encrypted database)
+    retention: RetentionSettings = RetentionSettings()
 
 
 class ClinicSettings(_Section):

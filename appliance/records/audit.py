@@ -1,0 +1,79 @@
+"""The audit trail: append-only, hash-chained events for every read or write of PHI.
+
+Each event carries seq, time, actor (who), action (what), subject (which record), reason
+(why) and the call id, plus `prev_hash` and `hash` = HMAC-SHA256(audit key, prev_hash +
+canonical fields). The audit key is random and kept inside the encrypted database (table
+`meta`), so the chain cannot be recomputed without the database key, and survives rekeying.
+Triggers refuse UPDATE and DELETE on the table; `verify` finds the first event that was
+altered, deleted or moved, should someone bypass them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from appliance.records.db import Connection
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who touches PHI and why: recorded with every read and write."""
+
+    actor: str  # "staff:<username>" or "system:<component>"
+    reason: str  # "call", "post-call", "console:view", "retention", ...
+    call_id: str | None = None  # the PBX call id, when the access serves a call
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    ok: bool
+    events: int
+    first_bad_seq: int | None = None
+    problem: str = ""
+
+
+def event_hash(key: bytes, prev_hash: str, seq: int, at: str, actor: str, action: str, subject: str,
+               reason: str, call_id: str | None) -> str:
+    body = json.dumps([seq, at, actor, action, subject, reason, call_id], ensure_ascii=False, separators=(",", ":"))
+    return hmac.new(key, prev_hash.encode() + b"\n" + body.encode(), hashlib.sha256).hexdigest()
+
+
+def append(conn: Connection, key: bytes, access: Access, action: str, subject: str, at: str | None = None) -> int:
+    """Append one event inside the caller's transaction; return its seq."""
+    last = conn.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    at = at or datetime.now(UTC).isoformat(timespec="microseconds")
+    h = event_hash(key, prev, seq, at, access.actor, action, subject, access.reason, access.call_id)
+    conn.execute("INSERT INTO audit_events (seq, at, actor, action, subject, reason, call_id, prev_hash, hash) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (seq, at, access.actor, action, subject, access.reason, access.call_id, prev, h))
+    return seq
+
+
+def append_many(conn: Connection, key: bytes, access: Access, action: str, subjects: Iterable[str]) -> None:
+    for subject in subjects:
+        append(conn, key, access, action, subject)
+
+
+def verify(conn: Connection, key: bytes) -> AuditReport:
+    """Walk the chain in seq order; report the first event that does not check."""
+    expected_seq, prev, n = 1, GENESIS, 0
+    rows = conn.execute("SELECT seq, at, actor, action, subject, reason, call_id, prev_hash, hash "
+                        "FROM audit_events ORDER BY seq")
+    for seq, at, actor, action, subject, reason, call_id, prev_hash, h in rows:
+        if seq != expected_seq:
+            return AuditReport(False, n, seq, f"event {seq}: events {expected_seq}..{seq - 1} are missing (deleted)")
+        if prev_hash != prev:
+            return AuditReport(False, n, seq, f"event {seq}: does not follow event {seq - 1} "
+                                              "(moved, replaced, or an earlier event was deleted)")
+        if not hmac.compare_digest(h, event_hash(key, prev, seq, at, actor, action, subject, reason, call_id)):
+            return AuditReport(False, n, seq, f"event {seq}: contents altered (hash does not match)")
+        prev, expected_seq, n = h, seq + 1, n + 1
+    return AuditReport(True, n)

@@ -1,0 +1,77 @@
+"""Versioned schema migrations: `NNNN_name.sql` files applied in order at start-up.
+
+`schema_version` holds one row per applied migration. Each migration runs in its own
+transaction with its version row, so a crash leaves the database at a whole version.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+
+from appliance.logs import get_logger
+from appliance.records.db import Connection
+from appliance.records.errors import SchemaError
+
+log = get_logger(__name__)
+
+_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files(__package__).iterdir():
+        m = _NAME.fullmatch(entry.name)
+        if m:
+            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda x: x.version)
+    if [m.version for m in found] != list(range(1, len(found) + 1)):
+        raise SchemaError("schema migrations are not numbered 0001, 0002, ... without gaps")
+    return found
+
+
+LATEST = len(migrations())
+
+
+def current_version(conn: Connection) -> int:
+    has = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+    if not has:
+        return 0
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: Connection, target: int | None = None) -> int:
+    """Apply every migration above the database's version, up to `target` (default: latest)."""
+    target = LATEST if target is None else target
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                 "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+    version = current_version(conn)
+    if version > LATEST:
+        raise SchemaError(f"the database is at schema version {version}, newer than this software ({LATEST})",
+                          fix="install the appliance release that wrote this database, or restore an older backup")
+    for m in migrations():
+        if version < m.version <= target:
+            now = datetime.now(UTC).isoformat()
+            try:
+                # Names and times come from the packaged migration files, not from input.
+                conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{m.sql}\n;INSERT INTO schema_version VALUES "  # noqa: S608
+                    f"({m.version}, '{m.name}', '{now}');\nCOMMIT;")
+            except Exception as e:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise SchemaError(f"schema migration {m.version:04d}_{m.name} failed: {e}",
+                                  fix="restore the latest backup and report this error") from e
+            log.info("db.migrated", version=m.version, name=m.name)
+            version = m.version
+    return version

@@ -1,0 +1,149 @@
+"""The record store for asyncio code: one dedicated writer thread owns the connection.
+
+Every database call runs on that thread (never on the event loop), in submission order, so
+transactions never interleave. `RecordStore` is the service component: it takes the store
+lock, opens the database (creating the key on first run), applies migrations, and closes
+it on stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from appliance.config import Settings
+from appliance.conversation import ConversationOutcome, Escalation, LanguageModel
+from appliance.logs import get_logger
+from appliance.records.audit import Access, AuditReport
+from appliance.records.db import StoreLock
+from appliance.records.errors import RecordsError
+from appliance.records.keys import ensure_key
+from appliance.records.outbox import OutboxMessage
+from appliance.records.store import Records
+from appliance.records.summary import CallSummary, build_summary, refine_summary
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+def retention_of(settings: Settings) -> dict[str, int | None]:
+    r = settings.database.retention
+    return {"recordings": r.recordings_days or None, "transcripts": r.transcripts_days or None,
+            "summaries": r.summaries_days or None, "outbox": r.outbox_days or None}
+
+
+class AsyncRecords:
+    """Awaitable wrappers over `Records`, each run on the single writer thread."""
+
+    def __init__(self, path: Path, key: bytes, *, recording_enabled: bool = False) -> None:
+        self._path, self._key, self._recording = path, key, recording_enabled
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records-writer")
+        self._records: Records | None = None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _r(self) -> Records:
+        if self._records is None:
+            raise RecordsError("the record store is not open")
+        return self._records
+
+    async def open(self) -> None:
+        def _open() -> None:
+            self._records = Records.open(self._path, self._key, recording_enabled=self._recording)
+        await self._run(_open)
+
+    async def close(self) -> None:
+        def _close() -> None:
+            if self._records is not None:
+                self._records.close()
+                self._records = None
+        try:
+            await self._run(_close)
+        finally:
+            self._executor.shutdown(wait=True)
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """Any `Records` method by name, on the writer thread."""
+        return await self._run(lambda: getattr(self._r(), method)(*args))
+
+    # The calls the call pipeline and the console make most, typed.
+    async def start_call(self, access: Access, pbx_call_id: str, direction: str, caller_number: str | None,
+                         started_at: datetime | None = None) -> int:
+        return await self._run(lambda: self._r().start_call(access, pbx_call_id, direction, caller_number, started_at))
+
+    async def record_escalation(self, access: Access, pbx_call_id: str, esc: Escalation) -> str:
+        return await self._run(lambda: self._r().record_escalation(access, pbx_call_id, esc))
+
+    async def end_call(self, access: Access, pbx_call_id: str, outcome: str, end_reason: str) -> None:
+        await self._run(lambda: self._r().end_call(access, pbx_call_id, outcome, end_reason))
+
+    async def finish_call(self, access: Access, pbx_call_id: str, outcome: ConversationOutcome, end_reason: str,
+                          llm: LanguageModel | None = None) -> CallSummary:
+        """The post-call pipeline: summary (rules, then the model if given), store it with the
+        transcript, escalations and redacted copy, queue it for staff, close the call."""
+        summary = await refine_summary(build_summary(outcome), outcome, llm)
+
+        def _write() -> None:
+            r = self._r()
+            r.save_outcome(access, pbx_call_id, outcome, summary)
+            r.end_call(access, pbx_call_id, outcome.outcome, end_reason)
+        await self._run(_write)
+        log.info("call.summary_stored", intent=summary.intent, urgency=summary.urgency, escalated=summary.escalated,
+                 lead_score=summary.lead_score)
+        return summary
+
+    async def outbox_pending(self, access: Access, limit: int = 100, topic: str | None = None) -> list[OutboxMessage]:
+        return await self._run(lambda: self._r().outbox_pending(access, limit, topic))
+
+    async def outbox_delivered(self, msg_ids: list[str]) -> int:
+        return await self._run(lambda: self._r().outbox_delivered(msg_ids))
+
+    async def purge(self, access: Access, retention_days: dict[str, int | None]) -> dict[str, int]:
+        return await self._run(lambda: self._r().purge(access, retention_days))
+
+    async def verify_audit(self) -> AuditReport:
+        return await self._run(lambda: self._r().verify_audit())
+
+
+class RecordStore:
+    """Service component: the encrypted record store, open while the appliance runs."""
+
+    name = "records"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = StoreLock(settings.db_path)
+        self.records: AsyncRecords | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        key = await asyncio.to_thread(ensure_key, s.db_key_file)
+        await asyncio.to_thread(self._lock.acquire, str(s.db_path))
+        records = AsyncRecords(s.db_path, key, recording_enabled=s.database.recording)
+        try:
+            await records.open()
+        except BaseException:
+            await records.close()
+            self._lock.release()
+            raise
+        self.records = records
+        log.info("records.open", recording=s.database.recording)
+
+    async def stop(self) -> None:
+        if self.records is not None:
+            await self.records.close()
+            self.records = None
+        self._lock.release()
+
+    async def purge(self) -> dict[str, int]:
+        """The retention job (the scheduler runs it daily); audited as actor system:retention."""
+        if self.records is None:
+            raise RecordsError("the record store is not open")
+        done = await self.records.purge(Access("system:retention", "retention"), retention_of(self.settings))
+        log.info("records.purged", **done)
+        return done

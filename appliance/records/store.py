@@ -1,0 +1,325 @@
+"""The record store (synchronous): every PHI read and write goes with an audit event.
+
+Each public method is one transaction: the data, its audit event(s) and any outbox message
+commit together or not at all. `Records` belongs to one thread (the writer thread of
+`appliance.records.service`); asyncio code uses the async facade there.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from appliance.conversation import ConversationOutcome, Escalation
+from appliance.records import audit, outbox
+from appliance.records.audit import Access, AuditReport
+from appliance.records.db import Connection, DatabaseError, connect, transaction
+from appliance.records.errors import RecordsError, SlotTakenError
+from appliance.records.migrations import migrate
+from appliance.records.redact import redact_transcript
+from appliance.records.summary import CallSummary
+
+RETENTION_KINDS = ("recordings", "transcripts", "summaries", "outbox")
+
+
+def iso(dt: datetime | None = None) -> str:
+    """UTC ISO 8601 with microseconds: sorts as text in time order."""
+    dt = dt or datetime.now(UTC)
+    if dt.tzinfo is None:
+        raise ValueError("times must carry a timezone")
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def audit_key(conn: Connection) -> bytes:
+    """The audit chain's HMAC key: random, kept inside the encrypted database (so a key
+    rotation does not change it), created with the first schema."""
+    row = conn.execute("SELECT value FROM meta WHERE name = 'audit_key'").fetchone()
+    if row is None:
+        with transaction(conn):
+            conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('audit_key', ?)", (secrets.token_bytes(32),))
+        row = conn.execute("SELECT value FROM meta WHERE name = 'audit_key'").fetchone()
+    return bytes(row[0])
+
+
+def _row(cur: Any, row: tuple[Any, ...] | None) -> dict[str, Any] | None:
+    return None if row is None else {d[0]: v for d, v in zip(cur.description, row, strict=True)}
+
+
+class Records:
+    def __init__(self, conn: Connection, *, recording_enabled: bool = False) -> None:
+        self.conn = conn
+        self._audit_key = audit_key(conn)
+        self.recording_enabled = recording_enabled
+
+    @classmethod
+    def open(cls, path: Path, key: bytes, *, recording_enabled: bool = False) -> Records:
+        conn = connect(path, key)
+        try:
+            migrate(conn)
+            return cls(conn, recording_enabled=recording_enabled)
+        except BaseException:
+            conn.close()
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _audit(self, access: Access, action: str, subject: str) -> None:
+        audit.append(self.conn, self._audit_key, access, action, subject)
+
+    def _call_row_id(self, pbx_call_id: str) -> int:
+        row = self.conn.execute("SELECT id FROM calls WHERE pbx_call_id = ?", (pbx_call_id,)).fetchone()
+        if row is None:
+            raise RecordsError(f"no call with id {pbx_call_id!r} in the records")
+        return int(row[0])
+
+    def record_event(self, access: Access, action: str, subject: str) -> None:
+        """An audit event on its own (e.g. a staff member viewed a screen built from PHI)."""
+        with transaction(self.conn):
+            self._audit(access, action, subject)
+
+    # -- patients --------------------------------------------------------------------------
+    def add_patient(self, access: Access, name: str | None, phone: str | None = None, dob: str | None = None,
+                    email: str | None = None, address: str | None = None) -> int:
+        now = iso()
+        with transaction(self.conn):
+            cur = self.conn.execute(
+                "INSERT INTO patients (name, phone, dob, email, address, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", (name, phone, dob, email, address, now, now))
+            pid = int(cur.lastrowid or 0)
+            self._audit(access, "patient.create", f"patient:{pid}")
+        return pid
+
+    def get_patient(self, access: Access, patient_id: int) -> dict[str, Any] | None:
+        with transaction(self.conn):
+            cur = self.conn.execute("SELECT * FROM patients WHERE id = ?", (patient_id,))
+            row = _row(cur, cur.fetchone())
+            self._audit(access, "patient.read", f"patient:{patient_id}")
+        return row
+
+    def find_patients_by_phone(self, access: Access, phone: str) -> list[dict[str, Any]]:
+        with transaction(self.conn):
+            cur = self.conn.execute("SELECT * FROM patients WHERE phone = ? ORDER BY id", (phone,))
+            rows = [r for r in (_row(cur, t) for t in cur.fetchall()) if r]
+            self._audit(access, "patient.search", "patients:" + ",".join(str(r["id"]) for r in rows))
+        return rows
+
+    # -- calls -----------------------------------------------------------------------------
+    def start_call(self, access: Access, pbx_call_id: str, direction: str, caller_number: str | None,
+                   started_at: datetime | None = None, patient_id: int | None = None) -> int:
+        with transaction(self.conn):
+            cur = self.conn.execute(
+                "INSERT INTO calls (pbx_call_id, direction, caller_number, started_at, patient_id) VALUES (?, ?, ?, ?, ?)",
+                (pbx_call_id, direction, caller_number, iso(started_at), patient_id))
+            cid = int(cur.lastrowid or 0)
+            self._audit(access, "call.create", f"call:{cid}")
+        return cid
+
+    def end_call(self, access: Access, pbx_call_id: str, outcome: str, end_reason: str,
+                 ended_at: datetime | None = None) -> None:
+        with transaction(self.conn):
+            cid = self._call_row_id(pbx_call_id)
+            self.conn.execute("UPDATE calls SET ended_at = ?, outcome = ?, end_reason = ? WHERE id = ?",
+                              (iso(ended_at), outcome, end_reason, cid))
+            self._audit(access, "call.update", f"call:{cid}")
+
+    def _insert_escalation(self, cid: int, esc: Escalation) -> str:
+        payload = {"call_id": cid, "severity": esc.severity, "category": esc.category, "turn": esc.turn}
+        msg_id = outbox.enqueue(self.conn, "escalation.raised", payload)
+        self.conn.execute(
+            "INSERT INTO escalations (call_id, severity, category, turn_idx, detail, created_at, outbox_msg_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", (cid, esc.severity, esc.category, esc.turn, esc.detail, iso(), msg_id))
+        return msg_id
+
+    def record_escalation(self, access: Access, pbx_call_id: str, esc: Escalation) -> str:
+        """Store an escalation the moment it is raised; queue it for staff. Returns the outbox message id."""
+        with transaction(self.conn):
+            cid = self._call_row_id(pbx_call_id)
+            msg_id = self._insert_escalation(cid, esc)
+            self._audit(access, "escalation.create", f"call:{cid}")
+        return msg_id
+
+    def save_outcome(self, access: Access, pbx_call_id: str, outcome: ConversationOutcome,
+                     summary: CallSummary) -> str:
+        """Everything a finished call produced, in one transaction; returns the summary's outbox id."""
+        names = [str(summary.slots["name"])] if summary.slots.get("name") else []
+        now = iso()
+        with transaction(self.conn):
+            cid = self._call_row_id(pbx_call_id)
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO turns (call_id, idx, speaker, text, provenance, heard_fraction) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(cid, i, t.speaker, t.text, t.provenance, t.heard_fraction) for i, t in enumerate(outcome.turns)])
+            known = {(r[0], r[1]) for r in self.conn.execute(
+                "SELECT turn_idx, category FROM escalations WHERE call_id = ?", (cid,))}
+            for esc in outcome.escalations:
+                if (esc.turn, esc.category) not in known:
+                    self._insert_escalation(cid, esc)
+            screen = outcome.screen or {}
+            self.conn.execute("INSERT INTO screen_results (call_id, complete, flags, created_at) VALUES (?, ?, ?, ?)",
+                              (cid, int(bool(screen.get("complete"))), json.dumps(list(screen.get("flags", []))), now))
+            answers = screen.get("answers") or {}
+            self.conn.executemany(
+                "INSERT INTO intake_answers (call_id, question, answer, created_at) VALUES (?, ?, ?, ?)",
+                [(cid, str(q), json.dumps(a) if not isinstance(a, str) else a, now) for q, a in answers.items()])
+            self.conn.execute("UPDATE calls SET outcome = ?, pack = ? WHERE id = ?", (outcome.outcome, outcome.pack, cid))
+            data = summary.to_dict()
+            self.conn.execute("INSERT OR REPLACE INTO call_summaries (call_id, summary, created_at) VALUES (?, ?, ?)",
+                              (cid, json.dumps(data, sort_keys=True), now))
+            self.conn.execute(
+                "INSERT OR REPLACE INTO redacted_transcripts (call_id, text, created_at) VALUES (?, ?, ?)",
+                (cid, redact_transcript(((t.speaker, t.text) for t in outcome.turns), names), now))
+            msg_id = outbox.enqueue(self.conn, "call.summary", {"call_id": cid, "pbx_call_id": pbx_call_id,
+                                                                 "summary": data})
+            self._audit(access, "call.outcome.write", f"call:{cid}")
+        return msg_id
+
+    def get_transcript(self, access: Access, pbx_call_id: str) -> list[dict[str, Any]]:
+        with transaction(self.conn):
+            cid = self._call_row_id(pbx_call_id)
+            cur = self.conn.execute("SELECT idx, speaker, text, provenance, heard_fraction FROM turns "
+                                    "WHERE call_id = ? ORDER BY idx", (cid,))
+            rows = [r for r in (_row(cur, t) for t in cur.fetchall()) if r]
+            self._audit(access, "transcript.read", f"call:{cid}")
+        return rows
+
+    def get_summary(self, access: Access, pbx_call_id: str) -> dict[str, Any] | None:
+        with transaction(self.conn):
+            cid = self._call_row_id(pbx_call_id)
+            row = self.conn.execute("SELECT summary FROM call_summaries WHERE call_id = ?", (cid,)).fetchone()
+            self._audit(access, "summary.read", f"call:{cid}")
+        return None if row is None else json.loads(row[0])
+
+    def redacted_transcript(self, pbx_call_id: str) -> str | None:
+        """The de-identified transcript (no PHI: not an audited read)."""
+        row = self.conn.execute("SELECT r.text FROM redacted_transcripts r JOIN calls c ON c.id = r.call_id "
+                                "WHERE c.pbx_call_id = ?", (pbx_call_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- bookings, consents ----------------------------------------------------------------
+    def book_appointment(self, access: Access, patient_id: int, provider: str, slot_start: datetime,
+                         slot_end: datetime, procedure: str | None = None, pbx_call_id: str | None = None) -> int:
+        """Book a provider's slot; SlotTakenError if it already holds a live booking."""
+        with transaction(self.conn):
+            cid = self._call_row_id(pbx_call_id) if pbx_call_id else None
+            try:
+                cur = self.conn.execute(
+                    "INSERT INTO appointments (patient_id, provider, slot_start, slot_end, procedure, call_id, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (patient_id, provider, iso(slot_start), iso(slot_end), procedure, cid, iso()))
+            except DatabaseError as e:
+                if "UNIQUE" in str(e) and "appointments" in str(e):
+                    raise SlotTakenError(f"{provider} is already booked at {iso(slot_start)}",
+                                         fix="offer the caller another slot") from None
+                raise
+            aid = int(cur.lastrowid or 0)
+            outbox.enqueue(self.conn, "appointment.booked", {"appointment_id": aid, "patient_id": patient_id,
+                                                             "provider": provider, "slot_start": iso(slot_start)})
+            self._audit(access, "appointment.create", f"appointment:{aid}")
+        return aid
+
+    def cancel_appointment(self, access: Access, appointment_id: int) -> None:
+        with transaction(self.conn):
+            self.conn.execute("UPDATE appointments SET status = 'cancelled' WHERE id = ?", (appointment_id,))
+            outbox.enqueue(self.conn, "appointment.cancelled", {"appointment_id": appointment_id})
+            self._audit(access, "appointment.update", f"appointment:{appointment_id}")
+
+    def record_consent(self, access: Access, patient_id: int | None, kind: str, granted: bool, source: str,
+                       pbx_call_id: str | None = None) -> int:
+        with transaction(self.conn):
+            cid = self._call_row_id(pbx_call_id) if pbx_call_id else None
+            cur = self.conn.execute("INSERT INTO consents (patient_id, kind, granted, source, call_id, created_at) "
+                                    "VALUES (?, ?, ?, ?, ?, ?)", (patient_id, kind, int(granted), source, cid, iso()))
+            rid = int(cur.lastrowid or 0)
+            self._audit(access, "consent.create", f"consent:{rid}")
+        return rid
+
+    def opt_out(self, access: Access, phone: str, channel: str = "all", pbx_call_id: str | None = None) -> None:
+        with transaction(self.conn):
+            cid = self._call_row_id(pbx_call_id) if pbx_call_id else None
+            self.conn.execute("INSERT OR IGNORE INTO opt_outs (phone, channel, call_id, created_at) VALUES (?, ?, ?, ?)",
+                              (phone, channel, cid, iso()))
+            self._audit(access, "opt_out.create", f"phone-opt-out:{channel}")
+
+    def is_opted_out(self, access: Access, phone: str, channel: str) -> bool:
+        with transaction(self.conn):
+            row = self.conn.execute("SELECT 1 FROM opt_outs WHERE phone = ? AND channel IN (?, 'all')",
+                                    (phone, channel)).fetchone()
+            self._audit(access, "opt_out.read", f"phone-opt-out:{channel}")
+        return row is not None
+
+    def add_staff_user(self, access: Access, username: str, display_name: str, role: str,
+                       password_hash: str | None = None) -> int:
+        with transaction(self.conn):
+            cur = self.conn.execute("INSERT INTO staff_users (username, display_name, role, password_hash, created_at) "
+                                    "VALUES (?, ?, ?, ?, ?)", (username, display_name, role, password_hash, iso()))
+            uid = int(cur.lastrowid or 0)
+            self._audit(access, "staff_user.create", f"staff_user:{uid}")
+        return uid
+
+    # -- recordings ------------------------------------------------------------------------
+    def add_recording(self, access: Access, pbx_call_id: str, pcm: bytes, sample_rate: int) -> int:
+        """Keep a call's audio (16-bit PCM) inside the encrypted database; refused unless recording is on."""
+        if not self.recording_enabled:
+            raise RecordsError("call recording is off", fix="set [database] recording = true to keep call audio")
+        with transaction(self.conn):
+            cid = self._call_row_id(pbx_call_id)
+            cur = self.conn.execute("INSERT INTO recordings (call_id, sample_rate, encoding, audio, created_at) "
+                                    "VALUES (?, ?, 'pcm_s16le', ?, ?)", (cid, sample_rate, pcm, iso()))
+            rid = int(cur.lastrowid or 0)
+            self._audit(access, "recording.create", f"recording:{rid}")
+        return rid
+
+    def get_recording(self, access: Access, recording_id: int) -> tuple[bytes, int] | None:
+        with transaction(self.conn):
+            row = self.conn.execute("SELECT audio, sample_rate FROM recordings WHERE id = ?", (recording_id,)).fetchone()
+            self._audit(access, "recording.read", f"recording:{recording_id}")
+        return None if row is None else (bytes(row[0]), int(row[1]))
+
+    # -- outbox relay ----------------------------------------------------------------------
+    def outbox_pending(self, access: Access, limit: int = 100, topic: str | None = None) -> list[outbox.OutboxMessage]:
+        msgs = outbox.pending(self.conn, limit, topic)
+        if msgs:
+            self.record_event(access, "outbox.read", f"outbox:{msgs[0].seq}..{msgs[-1].seq}")
+        return msgs
+
+    def outbox_delivered(self, msg_ids: list[str]) -> int:
+        return outbox.mark_delivered(self.conn, msg_ids)
+
+    # -- retention -------------------------------------------------------------------------
+    def purge(self, access: Access, retention_days: dict[str, int | None], now: datetime | None = None) -> dict[str, int]:
+        """Delete data older than its kind's retention (None keeps it); one audited transaction."""
+        now = now or datetime.now(UTC)
+        done: dict[str, int] = {}
+        with transaction(self.conn):
+            for kind in RETENTION_KINDS:
+                days = retention_days.get(kind)
+                if days is None:
+                    continue
+                cutoff = iso(now - timedelta(days=days))
+                done[kind] = self._purge_kind(kind, cutoff)
+                self._audit(access, "records.purge", f"{kind}:{done[kind]} before {cutoff}")
+        return done
+
+    def _purge_kind(self, kind: str, cutoff: str) -> int:
+        c = self.conn
+        old_calls = "SELECT id FROM calls WHERE coalesce(ended_at, started_at) < ?"
+        if kind == "recordings":
+            return c.execute("DELETE FROM recordings WHERE created_at < ?", (cutoff,)).rowcount
+        if kind == "transcripts":
+            n = c.execute(f"DELETE FROM turns WHERE call_id IN ({old_calls})", (cutoff,)).rowcount  # noqa: S608
+            return n + c.execute(f"DELETE FROM redacted_transcripts WHERE call_id IN ({old_calls})",  # noqa: S608
+                                 (cutoff,)).rowcount
+        if kind == "summaries":
+            return c.execute("DELETE FROM call_summaries WHERE created_at < ?", (cutoff,)).rowcount
+        if kind == "outbox":
+            return c.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (cutoff,)).rowcount
+        raise RecordsError(f"unknown retention kind {kind!r}")
+
+    # -- audit -----------------------------------------------------------------------------
+    def verify_audit(self) -> AuditReport:
+        return audit.verify(self.conn, self._audit_key)
