@@ -1,0 +1,113 @@
+"""One SIP call as the voice pipeline sees it: `appliance.calls.CallMedia` over a dialog and RTP."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+from appliance.calls import AudioIn, CallInfo, DtmfIn, HangUp, MediaEvent, TransferResult
+from appliance.logs import get_logger
+from appliance.telephony.dialog import Dialog
+from appliance.telephony.media import RtpSession
+
+if TYPE_CHECKING:
+    from appliance.telephony.edge import SipEdge
+
+log = get_logger(__name__)
+MAX_EVENTS = 500  # ~10 s of audio frames; the oldest are dropped if the pipeline stalls
+
+
+class SipCall:
+    def __init__(self, edge: SipEdge, info: CallInfo, dialog: Dialog, media: RtpSession) -> None:
+        self.edge = edge
+        self.info = info
+        self.dialog = dialog
+        self.media = media
+        self.state = "early"  # early -> confirmed -> ended
+        self.session_version = 1
+        self.sdp_session = secrets.randbelow(2**31)
+        self.local_hold = False
+        self._events: asyncio.Queue[MediaEvent] = asyncio.Queue()
+        self._hangup: HangUp | None = None
+        self.ended = asyncio.Event()
+        self.acked = asyncio.Event()
+        self.notify_frags: asyncio.Queue[int] = asyncio.Queue()  # REFER progress (sipfrag status)
+        self.handler_task: asyncio.Task[None] | None = None
+        media.on_audio = self._audio
+        media.on_dtmf = self._dtmf
+
+    # -- events from the network --------------------------------------------------------------
+    def _push(self, ev: MediaEvent) -> None:
+        if self._hangup is not None:
+            return
+        if self._events.qsize() >= MAX_EVENTS:
+            self._events.get_nowait()
+        self._events.put_nowait(ev)
+
+    def _audio(self, pcm: bytes) -> None:
+        if self.state == "confirmed" or self.info.direction == "outbound":
+            self._push(AudioIn(pcm, time.monotonic()))
+
+    def _dtmf(self, digit: str) -> None:
+        self._push(DtmfIn(digit, time.monotonic()))
+
+    def dtmf_info(self, digit: str) -> None:
+        self._dtmf(digit)
+
+    def terminated(self, reason: str) -> None:
+        """The call is over (BYE, CANCEL, transfer, shutdown): release media, wake `recv`."""
+        if self._hangup is not None:
+            return
+        self._hangup = HangUp(reason, time.monotonic())
+        self._events.put_nowait(self._hangup)
+        self.state = "ended"
+        self.media.close()
+        self.ended.set()
+        self.edge.forget(self)
+
+    # -- CallMedia ----------------------------------------------------------------------------
+    async def recv(self) -> MediaEvent:
+        if self._hangup is not None and self._events.empty():
+            return self._hangup
+        return await self._events.get()
+
+    def send_audio(self, pcm: bytes) -> None:
+        self.media.send_audio(pcm)
+
+    def clear_audio(self) -> int:
+        return self.media.clear_audio()
+
+    def pending_audio_ms(self) -> int:
+        return self.media.pending_ms()
+
+    def sent_audio_ms(self) -> int:
+        return self.media.sent_ms
+
+    async def send_dtmf(self, digits: str) -> None:
+        if self.media.neg is not None and self.media.neg.event_pt is not None:
+            self.media.queue_dtmf(digits)
+            return
+        for d in digits:
+            await self.edge.send_in_dialog(self, "INFO", body=f"Signal={d}\r\nDuration=160\r\n".encode(),
+                                           content_type="application/dtmf-relay")
+
+    async def hangup(self, reason: str = "local") -> None:
+        if self._hangup is not None:
+            return
+        if self.state == "confirmed":
+            await self.edge.send_in_dialog(self, "BYE", wait=1.0)
+        self.terminated(reason)
+
+    async def transfer(self, target: str, *, attended: bool = False, brief_pcm: bytes | None = None) -> TransferResult:
+        from appliance.telephony.transfer import attended_transfer, blind_transfer
+
+        if attended:
+            return await attended_transfer(self, target, brief_pcm)
+        return await blind_transfer(self, target)
+
+    async def set_hold(self, hold: bool) -> bool:
+        """Put the peer on hold (sendonly) or resume it with a re-INVITE; True if accepted."""
+        self.local_hold = hold
+        return await self.edge.reinvite(self)

@@ -1,0 +1,289 @@
+"""Requests the edge originates: outbound calls (with digest challenges and early media),
+in-dialog requests (BYE, INFO, REFER, re-INVITE) and their ACKs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from appliance.calls import CallInfo
+from appliance.logs import get_logger, hostile
+from appliance.telephony.call import SipCall
+from appliance.telephony.dialog import Dialog, strip_tag
+from appliance.telephony.digest import authorization, parse_challenge
+from appliance.telephony.media import RtpSession
+from appliance.telephony.sdp import SdpError, negotiate, offer_sdp, parse_sdp
+from appliance.telephony.sipmsg import NameAddr, SipMessage, SipUri
+from appliance.telephony.transport import Addr, new_branch, new_tag
+
+if TYPE_CHECKING:
+    from appliance.telephony.edge import SipEdge
+
+log = get_logger(__name__)
+Outcome = Literal["answered", "busy", "no-answer", "rejected", "failed"]
+
+
+@dataclass
+class OutboundCall:
+    outcome: Outcome
+    status: int | None = None
+    call: SipCall | None = None
+    early_media: bool = False
+
+
+def outcome_for(status: int | None) -> Outcome:
+    if status is None:
+        return "failed"
+    if 200 <= status < 300:
+        return "answered"
+    if status in (486, 600):
+        return "busy"
+    if status in (408, 480, 487):
+        return "no-answer"
+    if 400 <= status < 700 and status not in (401, 407, 503):
+        return "rejected"
+    return "failed"
+
+
+def parse_hostport(text: str, default_port: int = 5060) -> Addr:
+    host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    return (host, int(port)) if port else (text, default_port)
+
+
+class Outbound:
+    """Mixed into SipEdge."""
+
+    def proxy(self: SipEdge) -> Addr | None:
+        target = self.settings.outbound_proxy or self.settings.registrar
+        return parse_hostport(target) if target else None
+
+    def domain(self: SipEdge) -> str:
+        p = self.proxy()
+        return f"{p[0]}:{p[1]}" if p else self.host
+
+    def password(self: SipEdge) -> str | None:
+        f = self.settings.password_file
+        return f.read_text(encoding="utf-8").strip() if f and f.is_file() else None
+
+    def target_uri(self: SipEdge, target: str) -> str:
+        return target if target.startswith(("sip:", "sips:")) else f"sip:{target}@{self.domain()}"
+
+    def next_hop_for(self: SipEdge, uri: str) -> Addr | None:
+        p = self.proxy()
+        if p:
+            return p
+        u = SipUri.parse(uri)
+        return (u.host.strip("[]"), u.port or 5060) if u else None
+
+    def authorize(self: SipEdge, req: SipMessage, resp: SipMessage) -> bool:
+        """Add credentials answering a 401/407 to `req` (new branch, next CSeq); False if we can't."""
+        header = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
+        ch = parse_challenge(resp.get(header) or "")
+        password = self.password()
+        if ch is None or password is None or not self.settings.username:
+            return False
+        n, method = req.cseq
+        req.set("CSeq", f"{n + 1} {method}")
+        req.set("Via", f"SIP/2.0/UDP {self.host}:{self.port};branch={new_branch()};rport")
+        req.set("Authorization" if resp.status == 401 else "Proxy-Authorization",
+                authorization(ch, username=self.settings.username, password=password, method=method,
+                              uri=req.uri or "", cnonce=secrets.token_hex(8)))
+        return True
+
+    async def request(self: SipEdge, req: SipMessage, addr: Addr, wait_s: float = 8.0) -> SipMessage | None:
+        """Send a non-INVITE request; its final response (after one digest retry), or None."""
+        for attempt in range(2):
+            tx = self.sip.start_transaction(req, addr)
+            try:
+                final = None
+                deadline = time.monotonic() + wait_s
+                while final is None:
+                    resp = await asyncio.wait_for(tx.responses.get(), timeout=max(0.01, deadline - time.monotonic()))
+                    if (resp.status or 0) >= 200:
+                        final = resp
+            except TimeoutError:
+                return None
+            finally:
+                self.sip.end_transaction(tx)
+            if final.status in (401, 407) and attempt == 0 and self.authorize(req, final):
+                continue
+            return final
+        return None
+
+    async def send_in_dialog(self: SipEdge, call: SipCall, method: str, *, body: bytes = b"",
+                             content_type: str | None = None, wait: float = 8.0,
+                             headers: tuple[tuple[str, str], ...] = ()) -> SipMessage | None:
+        req = call.dialog.request(method, via_host=self.host, via_port=self.port, contact=self.contact)
+        for k, v in headers:
+            req.add(k, v)
+        if content_type:
+            req.add("Content-Type", content_type)
+        req.body = body
+        hop = call.dialog.next_hop()
+        if hop is None:
+            return None
+        return await self.request(req, hop, wait_s=wait)
+
+    def send_ack(self: SipEdge, call: SipCall, cseq: int) -> None:
+        ack = call.dialog.request("ACK", via_host=self.host, via_port=self.port, contact=self.contact, cseq=cseq)
+        hop = call.dialog.next_hop()
+        if hop:
+            self.sip.send(ack, hop)
+
+    async def reinvite(self: SipEdge, call: SipCall) -> bool:
+        call.session_version += 1
+        body = offer_sdp(host=self.host, port=call.media.port, session_id=call.sdp_session,
+                         version=call.session_version, direction="sendonly" if call.local_hold else "sendrecv")
+        resp = await self._invite_in_dialog(call, body)
+        if resp is None or (resp.status or 0) >= 300:
+            return False
+        with contextlib.suppress(SdpError):
+            neg = negotiate(parse_sdp(resp.body))
+            if neg:
+                call.media.set_remote(neg)
+        return True
+
+    async def _invite_in_dialog(self: SipEdge, call: SipCall, body: bytes) -> SipMessage | None:
+        req = call.dialog.request("INVITE", via_host=self.host, via_port=self.port, contact=self.contact)
+        req.add("Content-Type", "application/sdp")
+        req.body = body
+        hop = call.dialog.next_hop()
+        if hop is None:
+            return None
+        resp = await self.request(req, hop)
+        if resp is not None and (resp.status or 0) // 100 == 2:
+            self.send_ack(call, req.cseq[0])
+        return resp
+
+    # -- outbound calls ---------------------------------------------------------------------------
+    async def place_call(self: SipEdge, target: str, *, timeout_s: float = 30.0) -> OutboundCall:
+        uri = self.target_uri(target)
+        hop = self.next_hop_for(uri)
+        if hop is None:
+            return OutboundCall("failed")
+        media = RtpSession(lambda pcm: None, lambda d: None)
+        try:
+            await media.open(self.settings.bind_host, self.settings.rtp_port_min, self.settings.rtp_port_max)
+        except OSError:
+            return OutboundCall("failed")
+        user = self.settings.extension or self.settings.username or "appliance"
+        local_uri = f"<sip:{user}@{self.domain()}>"
+        dialog = Dialog(call_id=f"{secrets.token_hex(12)}@{self.host}", local_tag=new_tag(), remote_tag="",
+                        local_uri=local_uri, remote_uri=f"<{uri}>", remote_target=uri, fallback=hop,
+                        local_cseq=0)
+        info = CallInfo(call_id=dialog.call_id, direction="outbound",
+                        remote_number=(SipUri.parse(uri).user or "") if SipUri.parse(uri) else target,
+                        local_number=user)
+        call = SipCall(self, info, dialog, media)
+        req = dialog.request("INVITE", via_host=self.host, via_port=self.port, contact=self.contact)
+        req.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER")
+        req.add("Content-Type", "application/sdp")
+        req.body = offer_sdp(host=self.host, port=media.port, session_id=call.sdp_session)
+        self.calls[dialog.call_id] = call
+        try:
+            result = await self._run_invite(call, req, hop, timeout_s)
+        except Exception:  # noqa: BLE001
+            log.exception("call.outbound_failed")
+            result = OutboundCall("failed")
+        if result.outcome != "answered":
+            call.terminated(result.outcome)
+        log.info("call.outbound", call_id=hostile(dialog.call_id), outcome=result.outcome, status=result.status)
+        return result
+
+    async def _run_invite(self: SipEdge, call: SipCall, req: SipMessage, hop: Addr, timeout_s: float) -> OutboundCall:
+        deadline = time.monotonic() + timeout_s
+        early = False
+        for attempt in range(2):
+            tx = self.sip.start_transaction(req, hop)
+            provisional = False
+            try:
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return await self._cancel_invite(req, hop, tx, provisional, early)
+                    try:
+                        resp = await asyncio.wait_for(tx.responses.get(), timeout=min(left, 32.0))
+                    except TimeoutError:
+                        if time.monotonic() < deadline:
+                            return OutboundCall("failed" if not provisional else "no-answer")
+                        continue
+                    status = resp.status or 0
+                    if status < 200:
+                        provisional = True
+                        if resp.body and self._early_media(call, resp):
+                            early = True
+                        continue
+                    if status < 300:
+                        self._confirm(call, resp)
+                        self.send_ack(call, req.cseq[0])
+                        return OutboundCall("answered", status, call, early)
+                    self._ack_failure(req, resp, hop)
+                    if status in (401, 407) and attempt == 0 and self.authorize(req, resp):
+                        call.dialog.local_cseq = req.cseq[0]
+                        break
+                    return OutboundCall(outcome_for(status), status, None, early)
+            finally:
+                self.sip.end_transaction(tx)
+        return OutboundCall("failed")
+
+    def _early_media(self: SipEdge, call: SipCall, resp: SipMessage) -> bool:
+        try:
+            neg = negotiate(parse_sdp(resp.body))
+        except SdpError:
+            return False
+        if neg is None:
+            return False
+        call.media.set_remote(neg)
+        return True
+
+    def _confirm(self: SipEdge, call: SipCall, resp: SipMessage) -> None:
+        to = NameAddr.parse(resp.get("To") or "")
+        contacts = resp.get_all("Contact")
+        contact = NameAddr.parse(contacts[0]) if contacts else None
+        call.dialog.remote_tag = (to.tag or "") if to else ""
+        if contact:
+            call.dialog.remote_target = contact.uri
+        call.dialog.route_set = list(reversed(resp.get_all("Record-Route")))
+        call.dialog.remote_uri = strip_tag(resp.get("To") or call.dialog.remote_uri)
+        if resp.body:
+            self._early_media(call, resp)
+        call.state = "confirmed"
+        object.__setattr__(call.info, "started_at", time.time())
+
+    def _ack_failure(self: SipEdge, req: SipMessage, resp: SipMessage, hop: Addr) -> None:
+        ack = SipMessage(method="ACK", uri=req.uri)
+        ack.add("Via", req.get("Via") or "")
+        ack.add("Max-Forwards", "70")
+        for r in req.get_all("Route"):
+            ack.add("Route", r)
+        ack.add("From", req.get("From") or "")
+        ack.add("To", resp.get("To") or "")
+        ack.add("Call-ID", req.call_id)
+        ack.add("CSeq", f"{req.cseq[0]} ACK")
+        self.sip.send(ack, hop)
+
+    async def _cancel_invite(self: SipEdge, req: SipMessage, hop: Addr, tx: object, provisional: bool,
+                             early: bool) -> OutboundCall:
+        cancel = SipMessage(method="CANCEL", uri=req.uri)
+        for name in ("Via", "Route"):
+            for v in req.get_all(name) if name == "Route" else [req.get("Via") or ""]:
+                cancel.add(name, v)
+        cancel.add("Max-Forwards", "70")
+        cancel.add("From", req.get("From") or "")
+        cancel.add("To", req.get("To") or "")
+        cancel.add("Call-ID", req.call_id)
+        cancel.add("CSeq", f"{req.cseq[0]} CANCEL")
+        self.sip.send(cancel, hop)  # the 200 to CANCEL is a stray response; the INVITE gets 487
+        responses = tx.responses  # type: ignore[attr-defined]
+        with contextlib.suppress(TimeoutError):
+            while True:
+                resp = await asyncio.wait_for(responses.get(), timeout=4.0)
+                if (resp.status or 0) >= 200:
+                    if (resp.status or 0) >= 300:
+                        self._ack_failure(req, resp, hop)
+                    break
+        return OutboundCall("no-answer" if provisional else "failed", 487 if provisional else None, None, early)

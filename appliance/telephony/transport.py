@@ -1,0 +1,186 @@
+"""SIP over UDP: one socket, the source guard, parsing, retransmission, client transactions.
+
+Requests that pass the guard and parse are handed to `on_request(msg, addr)`; responses are
+matched to the client transaction that sent the request (by Via branch and CSeq method).
+Malformed requests get 400 when they carry enough to address one; nothing raises out of
+`datagram_received`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from appliance.logs import get_logger, hostile
+from appliance.telephony.guard import SourceGuard
+from appliance.telephony.sipmsg import MAX_MESSAGE_BYTES, SipMessage, Via, parse
+from appliance.telephony.status import reason
+
+log = get_logger(__name__)
+Addr = tuple[str, int]
+T1 = 0.5
+T2 = 4.0
+
+
+def new_branch() -> str:
+    return "z9hG4bK" + secrets.token_hex(10)
+
+
+def new_tag() -> str:
+    return secrets.token_hex(6)
+
+
+def response_for(req: SipMessage, status: int, *, to_tag: str | None = None, phrase: str | None = None) -> SipMessage:
+    resp = SipMessage(status=status, reason=phrase or reason(status))
+    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+        for n, v in req.headers:
+            if n == name:
+                if n == "To" and to_tag and ";tag=" not in v.replace(" ", "") and status != 100:
+                    v = f"{v};tag={to_tag}"
+                resp.headers.append((n, v))
+    resp.add("Server", "clinic-appliance")
+    return resp
+
+
+class ClientTransaction:
+    def __init__(self, key: tuple[str, str]) -> None:
+        self.key = key
+        self.responses: asyncio.Queue[SipMessage] = asyncio.Queue()
+        self.provisional = asyncio.Event()
+        self.final = asyncio.Event()
+
+
+class SipTransport(asyncio.DatagramProtocol):
+    def __init__(self, guard: SourceGuard, on_request: Callable[[SipMessage, Addr], None],
+                 on_stray_response: Callable[[SipMessage, Addr], None] | None = None,
+                 max_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        self.guard = guard
+        self.on_request = on_request
+        self.on_stray_response = on_stray_response
+        self.max_bytes = max_bytes
+        self.transport: asyncio.DatagramTransport | None = None
+        self.transactions: dict[tuple[str, str], ClientTransaction] = {}
+        self._answered: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()  # server-side retransmits
+        self._refused_logged: set[str] = set()
+        self.stats = {"refused": 0, "rate_limited": 0, "malformed": 0, "too_large": 0}
+
+    # -- asyncio protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("sip.socket_error", error=type(exc).__name__)
+
+    def datagram_received(self, data: bytes, addr: Addr) -> None:
+        try:
+            self._received(data, addr)
+        except Exception:  # noqa: BLE001  (a bad datagram must never take the edge down)
+            log.exception("sip.datagram_failed", source=hostile(addr[0]))
+
+    def _received(self, data: bytes, addr: Addr) -> None:
+        why = self.guard.allow(addr[0], time.monotonic())
+        if why == "source":
+            self.stats["refused"] += 1
+            if addr[0] not in self._refused_logged and len(self._refused_logged) < 1000:
+                self._refused_logged.add(addr[0])
+                log.warning("sip.source_refused", source=hostile(addr[0]))
+            return
+        if why == "rate":
+            self.stats["rate_limited"] += 1
+            return
+        if not data.strip():
+            return  # CRLF keep-alive
+        if len(data) > self.max_bytes:
+            self.stats["too_large"] += 1
+            log.warning("sip.message_too_large", source=hostile(addr[0]), size=len(data))
+            return
+        msg = parse(data, self.max_bytes)
+        if not msg:
+            self.stats["malformed"] += 1
+            log.warning("sip.malformed", source=hostile(addr[0]), reason=msg.reason)
+            part = msg.partial
+            if (part is not None and part.is_request and part.method != "ACK"
+                    and part.get("Via") and part.get("Call-ID") and part.get("CSeq")):
+                self.send(response_for(part, 400, phrase=f"Bad Request ({msg.reason})"), addr)
+            return
+        if msg.is_request:
+            key = self._server_key(msg)
+            if key is not None and key in self._answered and msg.method != "ACK":
+                self._sendraw(self._answered[key], addr)  # retransmitted request: repeat our answer
+                return
+            self.on_request(msg, addr)
+        else:
+            self._response(msg, addr)
+
+    @staticmethod
+    def _server_key(msg: SipMessage) -> tuple[str, str, str] | None:
+        via = Via.parse(msg.get("Via") or "")
+        if via is None or not via.branch:
+            return None
+        return (via.branch, msg.cseq[1], msg.call_id)
+
+    def _response(self, msg: SipMessage, addr: Addr) -> None:
+        via = Via.parse(msg.get("Via") or "")
+        key = (via.branch or "", msg.cseq[1]) if via else ("", "")
+        tx = self.transactions.get(key)
+        if tx is None:
+            if self.on_stray_response:
+                self.on_stray_response(msg, addr)
+            return
+        tx.responses.put_nowait(msg)
+        if (msg.status or 0) >= 200:
+            tx.final.set()
+        else:
+            tx.provisional.set()
+
+    # -- sending ---------------------------------------------------------------------------
+    def _sendraw(self, data: bytes, addr: Addr) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(data, addr)
+
+    def send(self, msg: SipMessage, addr: Addr) -> None:
+        data = msg.serialize()
+        if not msg.is_request and (msg.status or 0) >= 200:
+            # remember final answers so retransmitted requests get the same answer
+            req_key = self._server_key(msg)
+            if req_key is not None:
+                self._answered[req_key] = data
+                while len(self._answered) > 2000:
+                    self._answered.popitem(last=False)
+        self._sendraw(data, addr)
+
+    def start_transaction(self, msg: SipMessage, addr: Addr) -> ClientTransaction:
+        """Send a request and retransmit it (RFC 3261 §17.1) until a response arrives.
+        Read responses from `tx.responses`; call `end_transaction` when done."""
+        via = Via.parse(msg.get("Via") or "")
+        assert via is not None and via.branch
+        tx = ClientTransaction((via.branch, msg.cseq[1]))
+        self.transactions[tx.key] = tx
+        data = msg.serialize()
+        self._sendraw(data, addr)
+        asyncio.get_running_loop().create_task(self._retransmit(tx, data, addr, msg.method == "INVITE"))
+        return tx
+
+    async def _retransmit(self, tx: ClientTransaction, data: bytes, addr: Addr, invite: bool) -> None:
+        interval = T1
+        deadline = time.monotonic() + 64 * T1
+        while time.monotonic() < deadline and tx.key in self.transactions:
+            stop = tx.provisional if invite else tx.final
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+                if invite or tx.final.is_set():
+                    return
+            except TimeoutError:
+                pass
+            if tx.final.is_set() or tx.key not in self.transactions:
+                return
+            if tx.provisional.is_set() and invite:
+                return
+            self._sendraw(data, addr)
+            interval = min(interval * 2, T2) if (invite is False or not tx.provisional.is_set()) else T2
+
+    def end_transaction(self, tx: ClientTransaction) -> None:
+        self.transactions.pop(tx.key, None)
