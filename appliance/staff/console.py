@@ -42,14 +42,14 @@ class Console:
     name = "console"
 
     def __init__(self, settings: Settings, *, repo: StaffRepo | None = None, clock: Callable[[], float] = time.time,
-                 relay_webhooks: bool = True) -> None:
+                 relay_webhooks: bool = True, port: int | None = None) -> None:
         self.settings = settings
         self.clock = clock
         self.repo = repo
         self.relay_webhooks = relay_webhooks
         self.ctx: ConsoleContext | None = None
         self.relay: Relay | None = None
-        self.port: int | None = None
+        self.port: int | None = port  # overrides console.port (0: any free port, for tests)
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -63,7 +63,7 @@ class Console:
         app = create_app(self.ctx)
         sock = socket.socket(socket.AF_INET6 if ":" in s.console.bind_host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((s.console.bind_host, s.console.port))
+        sock.bind((s.console.bind_host, s.console.port if self.port is None else self.port))
         sock.listen(64)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
