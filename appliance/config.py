@@ -242,7 +242,7 @@ class VoiceSettings(_Section):
     """The call's turn-taking and speech engines (see docs/voice.md)."""
 
     endpointing: Literal["silence", "smart-turn"] = "silence"
-    silence_ms: int = Field(500, ge=100, le=3000)  # silence that ends a turn (silence mode)
+    silence_ms: int = Field(650, ge=100, le=3000)  # silence that ends a turn (silence mode; measured: docs/voice.md)
     turn_check_ms: int = Field(200, ge=60, le=2000)  # pause before asking the turn model (smart-turn)
     max_silence_ms: int = Field(1600, ge=200, le=5000)  # smart-turn: end the turn anyway after this
     smart_turn_threshold: float = Field(0.5, gt=0.0, lt=1.0)

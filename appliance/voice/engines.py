@@ -33,9 +33,15 @@ def load_turn(model: ResolvedModel, settings: Settings) -> Any:
 
 
 def load_asr(model: ResolvedModel, settings: Settings) -> Any:
+    import numpy as np
     from faster_whisper import WhisperModel
 
-    return WhisperModel(str(model.path), device="cpu", compute_type="int8", cpu_threads=settings.models.asr_threads)
+    asr = WhisperModel(str(model.path), device="cpu", compute_type="int8", cpu_threads=settings.models.asr_threads)
+    # One pass now, so the first caller does not pay for page-in and allocator warm-up.
+    segments, _ = asr.transcribe(np.zeros(16000, dtype=np.float32), language="en", beam_size=1,
+                                 without_timestamps=True)
+    list(segments)
+    return asr
 
 
 def load_llm(model: ResolvedModel, settings: Settings) -> Any:
@@ -43,18 +49,23 @@ def load_llm(model: ResolvedModel, settings: Settings) -> Any:
         from llama_cpp import Llama
     except ImportError as e:  # pragma: no cover - depends on the install
         raise ModelError("llama-cpp-python is not installed", fix="run `make run` to install it") from e
-    return Llama(
+    llm = Llama(
         model_path=str(model.path),
         n_ctx=settings.models.llm_context,
         n_threads=settings.models.llm_threads,
         verbose=False,
     )
+    llm.eval(llm.tokenize(b"Hello", add_bos=True))  # warm-up: page the weights in
+    llm.reset()
+    return llm
 
 
 def load_tts(model: ResolvedModel, settings: Settings) -> Any:
     from piper import PiperVoice
 
-    return PiperVoice.load(str(model.path))
+    voice = PiperVoice.load(str(model.path))
+    list(voice.synthesize("Ready."))  # warm-up
+    return voice
 
 
 LOADERS: dict[str, Callable[[ResolvedModel, Settings], Any]] = {

@@ -1,0 +1,83 @@
+"""`appliance simulate CALLER.wav`: play a recorded caller into the voice pipeline in real time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from appliance.cli import app
+from appliance.cli.common import settings_from
+from appliance.config import Settings
+from appliance.conversation import Conversation
+from appliance.models.resolver import resolve_all
+from appliance.voice.audio import read_wav, write_wav
+from appliance.voice.engines import LOADERS, Engines
+from appliance.voice.filemedia import FileCallMedia
+from appliance.voice.llm import language_model_from
+from appliance.voice.session import VoiceSession
+from appliance.voice.smalltalk import SYSTEM as SMALLTALK_SYSTEM
+from appliance.voice.smalltalk import SmallTalkConversation
+
+
+def make_conversation(settings: Settings, engines: Engines) -> Conversation:
+    """The conversation a simulated call talks to (small talk over the local LLM)."""
+    return SmallTalkConversation(language_model_from(engines["llm"]))
+
+
+async def _simulate(settings: Settings, caller: Path, tail_s: float) -> tuple[FileCallMedia, dict[str, Any]]:
+    pcm = await asyncio.to_thread(read_wav, caller)
+    models = await asyncio.to_thread(resolve_all, settings)
+    loaded = {}
+    for role, model in models.items():
+        loaded[role] = await asyncio.to_thread(LOADERS[role], model, settings)
+    engines = Engines(models=models, loaded=loaded)
+    await language_model_from(engines["llm"]).warm(SMALLTALK_SYSTEM)  # the fixed prompt's KV state, ahead
+    media = FileCallMedia(pcm, tail_s=tail_s)
+    session = VoiceSession(media, make_conversation(settings, engines), engines, settings)
+    try:
+        outcome = await session.run()
+    finally:
+        await media.close()
+    doc = {
+        "caller": str(caller),
+        "caller_seconds": round(len(pcm) / 16000, 2),
+        "endpointing": settings.voice.endpointing,
+        "hangup": media.hangup_reason,
+        "agent_audio_ms": len(media.sent) * 20,
+        "metrics": session.metrics.as_dict(),
+        "turns": [{"speaker": t.speaker, "text": t.text, "heard_fraction": t.heard_fraction}
+                  for t in outcome.turns],
+        "barge_ins": [e for e in session.metrics.events if e["event"] == "voice.barge_in"],
+    }
+    return media, doc
+
+
+@app.command()
+def simulate(
+    ctx: typer.Context,
+    caller: Path = typer.Argument(..., exists=True, dir_okay=False, help="Caller recording (16-bit WAV, any rate)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write what the appliance said (8 kHz WAV, on the call's timeline)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the transcript and per-turn timings as JSON."),
+    tail: float = typer.Option(4.0, "--tail", min=0.0, max=60.0, help="Seconds of silence after the recording."),
+) -> None:
+    """Play CALLER.wav into the voice pipeline in real time; report what was said and how fast."""
+    settings = settings_from(ctx)
+    media, doc = asyncio.run(_simulate(settings, caller, tail))
+    if out:
+        write_wav(out, media.output_pcm())
+    if as_json:
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    for turn in doc["turns"]:
+        cut = "" if turn["heard_fraction"] >= 1.0 else f"  [cut at {turn['heard_fraction']:.0%}]"
+        typer.echo(f"{turn['speaker']:>6}: {turn['text']}{cut}")
+    for m in doc["metrics"]["turns"]:
+        typer.echo(f"turn {m['turn']}: speech end -> transcript {m['asr_ms']} ms, "
+                   f"LLM first token {m['llm_first_token_ms']} ms, TTS first audio {m['tts_first_audio_ms']} ms, "
+                   f"voice-to-voice {m['voice_to_voice_ms']} ms")
