@@ -38,6 +38,20 @@ def webhook_sinks(settings: Settings) -> list[Sink]:
     return [WebhookSink(ep.name, ep.url, read_secret(ep.secret_file), ca_file=ep.ca_file, topics=ep.topics,
                         timeout_s=settings.webhooks.timeout_s) for ep in settings.webhooks.endpoints]
 
+async def import_first_admin(repo: StaffRepo, settings: Settings) -> bool:
+    """On first start (no accounts yet), import the administrator written by `appliance provision`."""
+    from appliance.setup.admin import admin_file, read
+
+    path = admin_file(settings.data_dir)
+    if not path.is_file() or await repo.users():
+        return False
+    data = await asyncio.to_thread(read, path)
+    await repo.add_user(username=data["username"], display_name=data["username"], role="admin", pw_hash=data["argon2"],
+                        extension=None, actor="system:provision")
+    log.info("console.admin_imported")
+    return True
+
+
 class Console:
     name = "console"
 
@@ -57,6 +71,7 @@ class Console:
         s = self.settings
         if self.repo is None:
             self.repo = await asyncio.to_thread(open_repo, s, self.clock)
+        await import_first_admin(self.repo, s)
         cert, key = await asyncio.to_thread(console_tls, s)
         self.ctx = ConsoleContext(repo=self.repo, sessions=Sessions(s.console.session_idle_minutes * 60, self.clock),
                                   limiter=RateLimiter(clock=self.clock), bus=EventBus(), clock=self.clock)
