@@ -1,0 +1,61 @@
+"""Who to page about an escalation, and when: pure, clock-free policy.
+
+Emergency and urgent escalations page the first person of the on-call chain at once (a call
+to the desk phone with a PHI-minimal brief, plus a SIP MESSAGE text). When that person does
+not acknowledge within the protocol's response-time target (at least one ring period), or the
+page call ends unanswered or declined, the next person in the chain is paged; after the end of
+the chain it starts over, for at most `max_rounds` rounds, then reports the chain exhausted
+(the console shows it). Routine escalations are never paged: they wait in the queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+PageOutcome = Literal["ringing", "connected", "acknowledged", "declined", "no-answer", "failed"]
+DONE_OUTCOMES = ("connected", "acknowledged")
+FAILED_OUTCOMES = ("declined", "no-answer", "failed")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    level: int  # position in the chain, counting across rounds (0, 1, 2, ...)
+    target: str  # extension
+    at: float  # when the page started
+    outcome: PageOutcome = "ringing"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Literal["page", "wait", "done", "exhausted", "queue"]
+    level: int | None = None
+    target: str | None = None
+    wake_at: float | None = None  # when to ask again (for "wait")
+
+
+def brief(severity: str, category: str, line: str | None) -> str:
+    """What the desk phone hears: severity, the kind of concern and the line, never who or why in detail."""
+    topic = category.split("-")[0].replace("_", " ") or "patient"
+    where = f"patient on line {line}" if line else "patient waiting"
+    return f"{severity} {topic} concern, {where}, press 1 to connect."
+
+
+def decide(*, severity: str, created_at: float, response_s: float, chain: tuple[str, ...], attempts: tuple[Attempt, ...],
+           acknowledged: bool, now: float, ring_s: float = 30.0, max_rounds: int = 2) -> Decision:
+    if acknowledged or any(a.outcome in DONE_OUTCOMES for a in attempts):
+        return Decision("done")
+    if severity not in ("emergency", "urgent"):
+        return Decision("queue")
+    if not chain:
+        return Decision("exhausted")
+    window = max(response_s, ring_s)
+    if not attempts:
+        return Decision("page", 0, chain[0])
+    last = max(attempts, key=lambda a: a.level)
+    if last.outcome not in FAILED_OUTCOMES and now < last.at + window:
+        return Decision("wait", wake_at=last.at + window)
+    nxt = last.level + 1
+    if nxt >= len(chain) * max_rounds:
+        return Decision("exhausted")
+    return Decision("page", nxt, chain[nxt % len(chain)])
