@@ -1,0 +1,46 @@
+"""What the engine knows about the caller before the call, and the call's mutable state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from appliance.clinic.schedule import Slot
+from appliance.clinic.schema import Question, Workflow
+
+
+@dataclass(frozen=True)
+class CallerContext:
+    """From caller ID and the patient record (or a `converse` script)."""
+
+    phone: str | None = None
+    known_patient: bool = False
+    name: str | None = None
+    procedure: str | None = None  # treatment id, workflow id, or family of the last treatment
+    product: str | None = None
+    area: str | None = None
+    treated_on: date | None = None
+    session: int | None = None
+
+
+@dataclass
+class CallState:
+    state: str = "greeting"
+    retries: int = 0
+    patient_type: str | None = None  # "new" | "returning"
+    pending: Question | None = None
+    booking_kind: str = "treatment"  # "treatment" | "consult" | "none"
+    workflow: Workflow | None = None  # the procedure the call is about (aftercare / touch-up)
+    treated_on: date | None = None
+    after_context: str = "concern"  # what the aftercare context is needed for: "concern" | "touch_up"
+    concern_raised: bool = False
+    escalated_rank: int = 0
+    follow_up: Any = None  # rebooking.Window for a touch-up / series booking
+    slots_offered: list[Slot] = field(default_factory=list)
+    slot_index: int = 0
+    phone_confirmed: bool = False
+    screen_flags: list[str] = field(default_factory=list)
+    screen_answers: dict[str, str] = field(default_factory=dict)
+    said_outcomes: set[str] = field(default_factory=set)
+    message_taken: bool = False

@@ -1,0 +1,250 @@
+"""New-patient intake: the pack's questions in order, screen outcomes, the quote."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from appliance.clinic.nlu import areas_in, screen_mentions, treatments_in
+from appliance.clinic.parsers import money_range, parse_date, refused, yes_no
+from appliance.clinic.schema import Question, ScreenOutcome, Treatment
+from appliance.conversation import Say
+
+_RESTRICT = {"proceed": 0, "provider_review": 1, "consult_only": 1, "no_booking": 2}
+_KIND_OF = {0: "treatment", 1: "consult", 2: "none"}
+
+
+class IntakeFlow:
+    """Mixin for ClinicConversation: `self` has pack, s, out, today, line(), item(), assist."""
+
+    s: Any
+    pack: Any
+    out: Any
+    today: date
+    assist: Any
+
+    # ---- state ----
+
+    def treatment(self) -> Treatment | None:
+        tid = self.out.slots.get("treatment")
+        return self.pack.treatment(tid) if tid else None
+
+    def _family(self) -> str | None:
+        t = self.treatment()
+        return t.family if t else None
+
+    def _applies(self, q: Question) -> bool:
+        slots = self.out.slots
+        if q.slot in slots or q.slot in self.s.screen_answers:
+            return False
+        fam = self._family()
+        if q.when_families and fam is not None and fam not in q.when_families:
+            return False
+        if q.when_lower_face and "areas" in slots and slots["areas"]:
+            lower = {a.id for a in self.pack.menu.areas if a.lower_face}
+            if not lower & set(slots["areas"]):
+                return False
+        if q.when_yes and slots.get(q.when_yes) == "no":
+            return False
+        return not (not q.screen and self.s.booking_kind != "treatment" and q.slot not in ("treatment", "areas"))
+
+    def screen_complete(self) -> bool:
+        if self.s.patient_type != "new" and not self.s.screen_answers:
+            return False
+        return all(not self._applies(q) for q in self.pack.screen.questions if q.screen)
+
+    def booking_label(self) -> str:
+        if self.s.booking_kind == "consult" or self.treatment() is None:
+            return self.pack.menu.consult.name
+        return self.treatment().name
+
+    # ---- flow ----
+
+    def start_intake(self, text: str) -> list[Say]:
+        self.s.patient_type = self.s.patient_type or "new"
+        self.out.slots["patient_type"] = self.s.patient_type
+        self.s.state = "intake"
+        says = [self.line("screen_intro")]
+        says += self.volunteered(text)
+        return says + self.next_question()
+
+    def volunteered(self, text: str) -> list[Say]:
+        """Slots the caller gave before being asked (treatment, areas, screen answers)."""
+        says: list[Say] = []
+        slots = self.out.slots
+        if "treatment" not in slots:
+            found = treatments_in(self.pack, text)
+            if found:
+                self._set_treatment(found[0])
+        if "areas" not in slots:
+            areas = self._areas_for(text)
+            if areas:
+                slots["areas"] = areas
+        for slot, answer in screen_mentions(text).items():
+            q = next((q for q in self.pack.screen.questions if q.slot == slot), None)
+            if q is not None and slot not in self.s.screen_answers:
+                says += self._apply(q, answer)
+        return says
+
+    def _set_treatment(self, t: Treatment) -> None:
+        self.out.slots["treatment"] = t.id
+        if len(t.doses) == 1 and "areas" not in self.out.slots:
+            self.out.slots["areas"] = list(t.doses)
+
+    def _areas_for(self, text: str) -> list[str]:
+        return [a.id for a in areas_in(self.pack, text)]
+
+    def next_question(self) -> list[Say]:
+        for q in self.pack.screen.questions:
+            if self._applies(q):
+                self.s.pending = q
+                self.s.state = "intake"
+                return [Say(q.ask, self.pack.prov(q.id), cacheable=True)]
+        self.s.pending = None
+        return self.finish_intake()
+
+    def parses_as_answer(self, text: str) -> bool:
+        q = self.s.pending
+        if q is None:
+            return False
+        if q.kind == "yes_no":
+            return yes_no(text) is not None
+        if q.kind == "date":
+            return parse_date(text, self.today) is not None
+        return q.kind in ("treatment", "areas") and bool(treatments_in(self.pack, text) or areas_in(self.pack, text))
+
+    def _apply(self, q: Question, answer: str, when: date | None = None) -> list[Say]:
+        """Record an answer and apply the pack's outcome for it; returns the outcome's line."""
+        self.s.screen_answers[q.slot] = answer
+        self.out.slots[q.slot] = when.isoformat() if when else answer
+        outcome: ScreenOutcome | None = None
+        if answer == "yes":
+            outcome = q.on_yes
+        elif answer == "no":
+            outcome = q.on_no
+        elif answer in ("declined", "unsure"):
+            outcome = q.on_declined
+        elif when is not None and q.within_days and self.today - when < timedelta(days=q.within_days):
+            outcome = q.on_within
+        if outcome is None or outcome.outcome == "proceed":
+            return [self.line("declined_ack")] if answer == "declined" and q.on_declined is None else []
+        if outcome.flag and outcome.flag not in self.s.screen_flags:
+            self.s.screen_flags.append(outcome.flag)
+        rank = max(_RESTRICT[outcome.outcome], {"treatment": 0, "consult": 1, "none": 2}[self.s.booking_kind])
+        self.s.booking_kind = _KIND_OF[rank]
+        if outcome.line and outcome.line.id not in self.s.said_outcomes:
+            self.s.said_outcomes.add(outcome.line.id)
+            return [self.item(outcome.line)]
+        return []
+
+    async def on_intake(self, text: str) -> list[Say] | None:
+        q = self.s.pending
+        says = self.volunteered(text) if q is None or q.kind not in ("treatment",) else []
+        if q is None or q.slot in self.s.screen_answers or q.slot in self.out.slots:
+            return says + self.next_question()
+        got = await self._answer(q, text)
+        if got is None:
+            if says:  # the turn settled something else; ask again
+                return says + [Say(q.ask, self.pack.prov(q.id), cacheable=True)]
+            return None
+        self.s.retries = 0
+        return says + got + self.next_question()
+
+    async def _answer(self, q: Question, text: str) -> list[Say] | None:
+        if refused(text):
+            return self._declined(q)
+        if q.kind == "treatment":
+            found = treatments_in(self.pack, text)
+            if not found:
+                label = await self.assist.choose("treatment", tuple(t.id for t in self.pack.menu.treatments) +
+                                                 ("other",), q.ask, text)
+                found = [self.pack.treatment(label)] if label and label != "other" else []
+            if not found:
+                return None
+            self._set_treatment(found[0])
+            areas = self._areas_for(text)
+            if areas and "areas" not in self.out.slots:
+                self.out.slots["areas"] = areas
+            return []
+        if q.kind == "areas":
+            areas = self._areas_for(text)
+            if not areas:
+                return None
+            self.out.slots["areas"] = areas
+            return []
+        if q.kind == "yes_no":
+            answer = yes_no(text) or await self.assist.choose("answer", ("yes", "no", "unsure", "other"), q.ask, text)
+            if answer in (None, "other"):
+                return None
+            return self._apply(q, answer)
+        if q.kind == "date":
+            when = parse_date(text, self.today)
+            if when is None:
+                answer = yes_no(text)
+                if answer == "no":
+                    return self._apply(q, "never")
+                return self._apply(q, "unsure") if answer == "unsure" else None
+            if when == "never":
+                return self._apply(q, "never")
+            return self._apply(q, "date", when=when)
+        if q.kind == "budget":
+            rng = money_range(text)
+            self.out.slots["budget"] = {"low": rng[0], "high": rng[1]} if rng else text[:80]
+            return []
+        self.out.slots[q.slot] = text[:200]
+        return []
+
+    def _declined(self, q: Question) -> list[Say]:
+        if q.screen:
+            return self._apply(q, "declined") or [self.line("declined_ack")]
+        self.out.slots[q.slot] = "declined"
+        if q.slot == "treatment":
+            self.s.booking_kind = "consult" if self.s.booking_kind == "treatment" else self.s.booking_kind
+        return [self.line("declined_ack")]
+
+    def intake_gave_up(self) -> list[Say]:
+        """Two failed attempts at the pending question: screen questions take the declined outcome."""
+        q = self.s.pending
+        self.s.retries = 0
+        if q is None:
+            return self.next_question()
+        if q.screen:
+            says = self._apply(q, "unsure")
+        else:
+            self.out.slots[q.slot] = "unknown"
+            if q.slot == "treatment" and self.s.booking_kind == "treatment":
+                self.s.booking_kind = "consult"
+            says = []
+        return says + self.next_question()
+
+    def finish_intake(self) -> list[Say]:
+        self.out.screen["complete"] = self.screen_complete()
+        says: list[Say] = []
+        if self.s.booking_kind == "none":
+            return says + self.start_message()
+        t = self.treatment()
+        if self.s.booking_kind == "treatment" and t is not None:
+            for area_id in self.out.slots.get("areas", []):
+                if area_id in t.doses:
+                    says.append(self._quote(t, area_id))
+        elif self.s.booking_kind == "consult":
+            price = self.pack.menu.consult.price
+            says.append(self.line("quote_consult", price="free of charge" if price == 0 else self.money(price)))
+        if self.s.concern_raised:
+            return says + [self.line("concern_first")]
+        self.s.state = "offer_booking"
+        return says + [self.line("offer_booking", kind=self.booking_label())]
+
+    def _quote(self, t: Treatment, area_id: str) -> Say:
+        dose = t.doses[area_id]
+        area = next(a for a in self.pack.menu.areas if a.id == area_id)
+        single = dose.min == dose.max
+        plural = not (single and dose.min == 1)
+        unit = {"units": "units", "syringe": "syringes" if plural else "syringe",
+                "session": "sessions" if plural else "session"}[t.unit]
+        one = {"units": "unit", "syringe": "syringe", "session": "session"}[t.unit]
+        say = self.line("quote_single" if single else "quote", area=area.name, treatment=t.name, low=f"{dose.min:g}",
+                        high=f"{dose.max:g}", unit=unit, unit_one=one, price=self.money(t.price_per_unit),
+                        total_low=self.money(dose.min * t.price_per_unit),
+                        total_high=self.money(dose.max * t.price_per_unit))
+        return Say(say.text, self.pack.prov(t.id), cacheable=True)

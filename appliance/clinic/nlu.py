@@ -1,0 +1,127 @@
+"""Understanding a caller turn: rules first, the language model only when rules don't settle it.
+
+Intents and slots are found with the pack's own vocabularies (treatment and area synonyms,
+topic phrases) and fixed cue lists. `LlmAssist` asks the model for a JSON object under a schema
+(constrained decoding) and accepts only values from the allowed set.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from appliance.clinic.pack import Pack
+from appliance.clinic.parsers import contains_phrase, normalize, tokens
+from appliance.clinic.redflags import mentioned
+from appliance.clinic.schema import Area, Topic, Treatment
+from appliance.conversation import LanguageModel
+from appliance.logs import get_logger
+
+log = get_logger(__name__)
+
+INTENTS = ("new_patient", "returning", "aftercare", "touch_up", "book", "message", "question", "goodbye", "other")
+_CUES: dict[str, tuple[str, ...]] = {
+    "message": ("speak to someone", "speak to a person", "talk to someone", "talk to a person", "real person",
+                "human", "receptionist", "front desk", "leave a message", "take a message", "operator", "call me back"),
+    "touch_up": ("touch up", "touchup", "touch-up", "top up", "refinement", "follow up appointment", "top-up"),
+    "aftercare": ("concern", "worried", "problem", "reaction", "question about my", "after my", "since my",
+                  "recent treatment", "aftercare", "after care", "side effect", "not healing", "symptom", "issue"),
+    "new_patient": ("new patient", "first time", "never been", "haven't been", "not been", "new here", "i'm new",
+                    "i am new"),
+    "returning": ("returning", "been before", "been there", "been in before", "existing", "patient of yours",
+                  "regular", "i've been", "i have been", "come there", "came in", "was in"),
+    "book": ("book", "appointment", "schedule", "make an", "come in", "consultation", "consult", "get", "want",
+             "interested", "looking for", "next session", "next treatment"),
+    "goodbye": ("bye", "that's all", "that is all", "nothing else", "no thanks", "no thank you", "all set", "i'm good",
+                "that's it"),
+}
+_QUESTION_START = re.compile(r"^(can|could|should|shall|is|are|am|do|does|did|will|would|what|when|how|why|where|"
+                             r"which|may|is it|it's ok)\b")
+_QUESTION_ANY = re.compile(r"\b(can i|should i|am i allowed|is it ok|is it okay|is it safe|is it normal|how long|"
+                           r"when can i|what should|do i need|is that normal|is this normal)\b")
+
+
+def intent_of(text: str) -> str | None:
+    """The first matching intent by fixed cues, in priority order; None when nothing matches."""
+    words = tokens(text)
+    for intent in ("message", "touch_up", "aftercare", "returning", "new_patient", "goodbye", "book"):
+        if any(contains_phrase(words, cue) for cue in _CUES[intent]):
+            return intent
+    if is_question(text):
+        return "question"
+    return None
+
+
+def is_question(text: str) -> bool:
+    t = normalize(text)
+    return t.endswith("?") or bool(_QUESTION_START.match(t)) or bool(_QUESTION_ANY.search(t))
+
+
+def _longest(words: list[str], vocab: list[tuple[str, Any]]) -> list[Any]:
+    found = []
+    for phrase, item in sorted(vocab, key=lambda v: -len(v[0])):
+        if contains_phrase(words, phrase) and item not in found:
+            found.append(item)
+    return found
+
+
+def treatments_in(pack: Pack, text: str) -> list[Treatment]:
+    vocab = [(s, t) for t in pack.menu.treatments for s in [t.name, t.id.replace("-", " "), *t.synonyms]]
+    return _longest(tokens(text), vocab)
+
+
+def areas_in(pack: Pack, text: str) -> list[Area]:
+    vocab = [(s, a) for a in pack.menu.areas for s in [a.id.replace("-", " "), *a.synonyms]]
+    return _longest(tokens(text), vocab)
+
+
+def topic_in(topics: list[Topic], text: str) -> Topic | None:
+    words = tokens(text)
+    for topic in topics:
+        if any(contains_phrase(words, p) for p in topic.phrases):
+            return topic
+    return None
+
+
+_SCREEN_CUES: dict[str, tuple[str, ...]] = {
+    "pregnant_or_breastfeeding": ("pregnant", "breastfeeding", "breast feeding", "nursing", "expecting a baby"),
+    "anticoagulants": ("blood thinner", "blood thinners", "warfarin", "coumadin", "eliquis", "apixaban", "xarelto",
+                       "clopidogrel", "plavix", "daily aspirin"),
+    "autoimmune": ("autoimmune", "lupus", "rheumatoid", "myasthenia", "multiple sclerosis"),
+}
+
+
+def screen_mentions(text: str) -> dict[str, str]:
+    """Screen answers volunteered in passing: {"pregnant_or_breastfeeding": "yes"|"no", ...}."""
+    out: dict[str, str] = {}
+    for slot, cues in _SCREEN_CUES.items():
+        results = [mentioned(text, c) for c in cues]
+        if any(r is True for r in results):
+            out[slot] = "yes"
+        elif any(r is False for r in results):
+            out[slot] = "no"
+    return out
+
+
+class LlmAssist:
+    """Slot filling and intent classification through the LanguageModel, schema-constrained."""
+
+    SYSTEM = ("You label what a caller to a medical spa said. Reply with JSON only. Choose the closest label; "
+              "use \"other\" when none fits.")
+
+    def __init__(self, llm: LanguageModel | None) -> None:
+        self.llm = llm
+
+    async def choose(self, field: str, options: tuple[str, ...], question: str, text: str) -> str | None:
+        if self.llm is None:
+            return None
+        schema = {"type": "object", "properties": {field: {"type": "string", "enum": list(options)}},
+                  "required": [field]}
+        user = f"Question asked: {question}\nCaller said: {text[:400]}\nLabel the caller's {field}."
+        try:
+            result = await self.llm.complete_json(self.SYSTEM, user, schema, max_tokens=24)
+        except Exception as e:  # noqa: BLE001 - the model is an extra signal; rules carry the call without it
+            log.warning("clinic.llm_failed", error=type(e).__name__)
+            return None
+        value = result.get(field)
+        return value if value in options else None

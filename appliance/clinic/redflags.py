@@ -1,0 +1,95 @@
+"""Red-flag rules: the pack's phrase lists matched against a caller turn, negation-aware.
+
+Conservative by design: a phrase is discarded only when a negation cue ("no", "not", "don't",
+"haven't", "without" ...) stands shortly before it in the same clause *and* the clause holds no
+uncertainty ("not sure", "maybe", "I think", "a bit"); likewise "my vision is fine". "No vision changes" is not a hit; "it's
+probably nothing but my vision is blurry" and "I'm not sure if it's blurry" are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from appliance.clinic.parsers import normalize
+from appliance.clinic.schema import RedFlag
+
+SEVERITY_RANK = {"emergency": 3, "urgent": 2, "routine": 1}
+_NEGATIONS = {"no", "not", "never", "without", "don't", "doesn't", "didn't", "haven't", "hasn't", "isn't", "aren't",
+              "wasn't", "weren't", "none", "nor", "neither", "denies", "deny", "dont", "nothing", "zero", "free"}
+_UNCERTAIN = re.compile(r"\b(not sure|unsure|maybe|might|may be|i think|think|possibly|perhaps|kind of|kinda|sort of|"
+                        r"a bit|a little|slightly|don't know|not certain|can't tell|hard to tell|wonder)\b")
+_CLAUSE = re.compile(r"[.;!?]|,|\b(?:but|however|though|although|except|and then|yet|anyway)\b")
+_FINE_AFTER = {"fine", "ok", "okay", "good", "normal", "clear", "perfect", "great", "gone"}
+_NEG_WINDOW = 4
+_MAX_GAP = 2
+
+
+def _stem(word: str) -> str:
+    word = word.removesuffix("'s")
+    if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def words_of(text: str) -> list[str]:
+    return [_stem(w) for w in re.findall(r"[a-z0-9]+(?:'[a-z]+)?", normalize(text))]
+
+
+def _find(words: list[str], phrase: list[str]) -> Iterable[int]:
+    """Start indexes where the phrase's words occur in order, at most _MAX_GAP words apart."""
+    for start, w in enumerate(words):
+        if w != phrase[0]:
+            continue
+        pos, ok = start, True
+        for p in phrase[1:]:
+            nxt = next((k for k in range(pos + 1, min(len(words), pos + 2 + _MAX_GAP)) if words[k] == p), None)
+            if nxt is None:
+                ok = False
+                break
+            pos = nxt
+        if ok:
+            yield start
+
+
+def clauses(text: str) -> list[str]:
+    return [c for c in _CLAUSE.split(normalize(text)) if c and c.strip()]
+
+
+def mentioned(text: str, phrase: str) -> bool | None:
+    """True: the phrase is asserted; False: only negated mentions; None: not mentioned at all."""
+    target = words_of(phrase)
+    if not target:
+        return None
+    seen_negated = False
+    for clause in clauses(text):
+        words = words_of(clause)
+        for start in _find(words, target):
+            before = words[max(0, start - _NEG_WINDOW):start]
+            after = words[start + len(target):start + len(target) + 3]
+            denied = any(w in _NEGATIONS for w in before) or any(w in _FINE_AFTER for w in after)
+            if denied and not _UNCERTAIN.search(clause):
+                seen_negated = True
+                continue
+            return True
+    return False if seen_negated else None
+
+
+@dataclass(frozen=True)
+class Hit:
+    flag: RedFlag
+    workflow: str | None
+    phrase: str
+
+
+def detect(text: str, flags: Iterable[tuple[RedFlag, str | None]], prefer: str | None = None) -> list[Hit]:
+    """Every red flag with an asserted phrase, most severe first (the caller's own workflow first on ties)."""
+    hits: list[Hit] = []
+    for flag, wf in flags:
+        for phrase in flag.phrases:
+            if mentioned(text, phrase):
+                hits.append(Hit(flag, wf, phrase))
+                break
+    hits.sort(key=lambda h: (-SEVERITY_RANK[h.flag.severity], 0 if h.workflow == prefer else 1))
+    return hits

@@ -1,0 +1,354 @@
+"""The protocol pack schema: what each YAML file must contain (pydantic, extra keys refused).
+
+Clinical sentences (instructions, approved answers, escalation lines, screen outcomes) carry an
+`id` so every spoken sentence can name its source. Cross-file rules (menu -> workflow, on-call
+-> provider, unique ids) live in `pack.py`.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+Family = Literal["neuromodulator", "filler", "laser", "peel", "microneedling"]
+FAMILIES: tuple[str, ...] = ("neuromodulator", "filler", "laser", "peel", "microneedling")
+Severity = Literal["emergency", "urgent", "routine"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ItemId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=600, strip_whitespace=True)]
+Phrase = Annotated[str, StringConstraints(min_length=2, max_length=80, strip_whitespace=True)]
+_SPAN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _span(v: str) -> str:
+    if not _SPAN.match(v) or v[:5] >= v[6:]:
+        raise ValueError("expected a time span like 09:00-17:00 (24-hour clock, start before end)")
+    return v
+
+
+class Line(_M):
+    """An approved sentence: spoken verbatim, cited by its id."""
+
+    id: ItemId
+    text: Text
+
+
+# ---- clinic.yaml ----
+
+class PackInfo(_M):
+    id: ItemId
+    version: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,31}$")]
+    demo: bool = False
+    notice: str | None = None
+
+
+class Provider(_M):
+    id: ItemId
+    name: Text
+    role: Literal["np", "md", "rn", "pa", "aesthetician"]
+    extension: Annotated[str, StringConstraints(pattern=r"^[0-9*#]{1,12}$")]
+    families: list[Family] = Field(min_length=1)
+    hours: dict[Weekday, list[str]]
+
+    @field_validator("hours")
+    @classmethod
+    def _spans(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for spans in v.values():
+            for s in spans:
+                _span(s)
+        return v
+
+
+class OnCall(_M):
+    provider: ItemId
+    extension: Annotated[str, StringConstraints(pattern=r"^[0-9*#]{1,12}$")]
+
+
+class Clinic(_M):
+    pack: PackInfo
+    name: Text
+    phone: str | None = None
+    timezone: str
+    hours: dict[Weekday, str]
+    providers: list[Provider] = Field(min_length=1)
+    on_call: list[OnCall] = Field(min_length=1)
+    front_desk_extension: Annotated[str, StringConstraints(pattern=r"^[0-9*#]{1,12}$")]
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError("expected an IANA time zone such as America/Los_Angeles") from e
+        return v
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: dict[str, str]) -> dict[str, str]:
+        for s in v.values():
+            if s != "closed":
+                _span(s)
+        return v
+
+
+# ---- menu.yaml ----
+
+class Area(_M):
+    id: ItemId
+    name: Text
+    synonyms: list[Phrase] = Field(default_factory=list)
+    lower_face: bool = False
+
+
+class Dose(_M):
+    min: float = Field(gt=0)
+    max: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> Dose:
+        if self.min > self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+
+class DepositPolicy(_M):
+    id: ItemId
+    kind: Literal["refundable", "non_refundable", "partial_credit"]
+    amount: int = Field(ge=0, le=5000)
+    credit_percent: int | None = Field(None, ge=1, le=100)
+    line: Line
+
+    @model_validator(mode="after")
+    def _credit(self) -> DepositPolicy:
+        if self.kind == "partial_credit" and self.credit_percent is None:
+            raise ValueError("a partial_credit policy needs credit_percent")
+        return self
+
+
+class Treatment(_M):
+    id: ItemId
+    name: Text
+    family: Family
+    workflow: ItemId
+    synonyms: list[Phrase] = Field(default_factory=list)
+    unit: Literal["units", "syringe", "session"]
+    price_per_unit: float = Field(ge=0)
+    doses: dict[str, Dose] = Field(min_length=1)
+    deposit: ItemId
+    minutes: int = Field(ge=10, le=480)
+
+
+class Consult(_M):
+    id: ItemId
+    name: Text
+    minutes: int = Field(ge=10, le=240)
+    price: float = Field(ge=0)
+    deposit: ItemId | None = None
+
+
+class Menu(_M):
+    currency: Literal["USD", "CAD", "EUR", "GBP", "AUD"] = "USD"
+    areas: list[Area] = Field(min_length=1)
+    deposit_policies: list[DepositPolicy] = Field(min_length=1)
+    consult: Consult
+    treatments: list[Treatment] = Field(min_length=1)
+
+
+# ---- screen.yaml ----
+
+class ScreenOutcome(_M):
+    outcome: Literal["proceed", "provider_review", "consult_only", "no_booking"]
+    flag: ItemId | None = None
+    line: Line | None = None
+
+    @model_validator(mode="after")
+    def _said(self) -> ScreenOutcome:
+        if self.outcome != "proceed" and (self.line is None or self.flag is None):
+            raise ValueError("an outcome other than proceed needs a flag and the approved line to speak")
+        return self
+
+
+class Question(_M):
+    id: ItemId
+    slot: Literal["treatment", "areas", "prior_treatments", "last_neuromodulator", "pregnant_or_breastfeeding",
+                  "anticoagulants", "autoimmune", "dental_work", "budget"]
+    kind: Literal["treatment", "areas", "yes_no", "date", "text", "budget"]
+    ask: Text
+    screen: bool = False
+    when_families: list[Family] = Field(default_factory=list)
+    when_lower_face: bool = False
+    when_yes: str | None = None  # ask only if this earlier yes/no slot was answered yes (or not answered)
+    on_yes: ScreenOutcome | None = None
+    on_no: ScreenOutcome | None = None
+    on_declined: ScreenOutcome | None = None
+    within_days: int | None = Field(None, ge=1, le=730)
+    on_within: ScreenOutcome | None = None
+
+    @model_validator(mode="after")
+    def _outcomes(self) -> Question:
+        if self.screen and self.on_declined is None:
+            raise ValueError("a screen question needs on_declined (what happens when the caller will not answer)")
+        if self.kind == "yes_no" and self.screen and self.on_yes is None:
+            raise ValueError("a yes/no screen question needs on_yes")
+        if (self.within_days is None) != (self.on_within is None):
+            raise ValueError("within_days and on_within go together")
+        return self
+
+
+class RedFlag(_M):
+    id: ItemId
+    category: ItemId
+    severity: Severity
+    action: Literal["emergency", "transfer_np", "urgent_callback", "routine_review"]
+    phrases: list[Phrase] = Field(min_length=1)
+    line: Text | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RedFlag:
+        if self.severity == "emergency" and self.action not in ("emergency", "transfer_np"):
+            raise ValueError("an emergency red flag needs action emergency or transfer_np")
+        return self
+
+
+class Screen(_M):
+    questions: list[Question] = Field(min_length=1)
+    red_flags: list[RedFlag] = Field(default_factory=list)
+
+
+# ---- workflows/*.yaml ----
+
+class CheckIn(_M):
+    id: ItemId
+    day: int = Field(ge=0, le=365)
+    purpose: Text
+
+
+class Topic(_M):
+    id: ItemId
+    topic: Text
+    phrases: list[Phrase] = Field(min_length=1)
+    answer: Text
+    reads_instructions: bool = False  # after the answer, read the immediate instructions again
+
+
+class ResponseTime(_M):
+    emergency_minutes: int = Field(0, ge=0, le=15)
+    urgent_minutes: int = Field(ge=1, le=240)
+    routine_hours: int = Field(ge=1, le=72)
+
+
+class Window(_M):
+    from_day: int = Field(ge=0, le=730)
+    to_day: int = Field(ge=0, le=730)
+
+    @model_validator(mode="after")
+    def _order(self) -> Window:
+        if self.from_day > self.to_day:
+            raise ValueError("from_day must not exceed to_day")
+        return self
+
+
+class Series(_M):
+    sessions: int = Field(ge=2, le=12)
+    interval_days: int = Field(ge=7, le=180)
+
+
+class Rebooking(_M):
+    touch_up: Window | None = None
+    recall_days: int | None = Field(None, ge=14, le=730)
+    series: Series | None = None
+    touch_up_deposit: bool = False
+
+
+class Documentation(_M):
+    required: list[Text] = Field(min_length=1)
+    note: Text | None = None
+
+
+class Workflow(_M):
+    id: ItemId
+    family: Family
+    procedure: Text
+    products: list[Text] = Field(default_factory=list)
+    device: Text | None = None
+    indication: Text | None = None
+    immediate_instructions: list[Line] = Field(min_length=1)
+    check_ins: list[CheckIn] = Field(min_length=1)
+    questions: list[Line] = Field(min_length=1)
+    topics: list[Topic] = Field(default_factory=list)
+    red_flags: list[RedFlag] = Field(min_length=1)
+    response_time: ResponseTime
+    review_window: Window
+    rebooking: Rebooking
+    documentation: Documentation
+
+    @model_validator(mode="after")
+    def _laser(self) -> Workflow:
+        if self.family == "laser" and not (self.device and self.indication):
+            raise ValueError("a laser workflow needs device and indication (one workflow per device and indication)")
+        return self
+
+
+# ---- dialogue.yaml: the conversation's own lines (ids are the keys) ----
+
+class Dialogue(_M):
+    greeting: Text
+    ask_new_or_returning: Text
+    ask_returning_reason: Text
+    ask_aftercare_context: Text
+    ask_concern: Text
+    concern_noted: Text
+    clinical_question_noted: Text
+    escalate_emergency: Text
+    escalate_urgent: Text
+    escalate_routine: Text
+    escalated_hold: Text
+    concern_first: Text
+    screen_intro: Text
+    quote: Text
+    quote_single: Text
+    quote_consult: Text
+    offer_booking: Text
+    offer_slot: Text
+    slot_declined: Text
+    no_slots: Text
+    ask_name: Text
+    confirm_phone: Text
+    ask_phone: Text
+    booked: Text
+    payment_link: Text
+    touch_up_intro: Text
+    touch_up_too_late: Text
+    ask_message: Text
+    message_taken: Text
+    reprompt: Text
+    dtmf_yes_no: Text
+    declined_ack: Text
+    anything_else: Text
+    how_help: Text
+    series_next: Text
+    goodbye: Text
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> Dialogue:
+        for name, text in self:
+            used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+            unknown = used - PLACEHOLDERS
+            if unknown:
+                raise ValueError(f"{name}: unknown placeholder {{{sorted(unknown)[0]}}}; expected one of "
+                                 f"{', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}")
+        return self
+
+
+PLACEHOLDERS = frozenset({"clinic", "treatment", "area", "low", "high", "unit", "unit_one", "price", "total_low",
+                          "total_high", "when", "provider", "minutes", "hours", "phone", "kind", "reason",
+                          "from_day", "to_day"})
