@@ -89,6 +89,9 @@ class SipEdge(Outbound):
             if call:
                 call.acked.set()
             return
+        if (msg.uri or "").split(":", 1)[0].lower() not in ("sip", "sips", "tel"):
+            self.sip.send(response_for(msg, 416, to_tag=new_tag()), addr)
+            return
         if method == "CANCEL":
             self._cancel(msg, addr)
             return
@@ -139,10 +142,6 @@ class SipEdge(Outbound):
 
     # -- inbound INVITE -------------------------------------------------------------------------
     def _invite(self, msg: SipMessage, addr: Addr) -> None:
-        uri_scheme = (msg.uri or "").split(":", 1)[0].lower()
-        if uri_scheme not in ("sip", "sips", "tel"):
-            self.sip.send(response_for(msg, 416, to_tag=new_tag()), addr)
-            return
         if msg.get("Max-Forwards") == "0":
             self.sip.send(response_for(msg, 483, to_tag=new_tag()), addr)
             return
@@ -155,6 +154,10 @@ class SipEdge(Outbound):
         if len(self.calls) + len(self._pending) >= self.settings.max_calls:
             log.info("call.busy", max_calls=self.settings.max_calls)
             self.sip.send(response_for(msg, 486, to_tag=new_tag()), addr)
+            return
+        accept = (msg.get("Accept") or "").lower()
+        if accept and "application/sdp" not in accept and "*/*" not in accept:
+            self.sip.send(response_for(msg, 406, to_tag=new_tag()), addr)
             return
         ctype = (msg.get("Content-Type") or "").split(";")[0].strip().lower()
         try:
