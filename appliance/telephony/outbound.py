@@ -44,7 +44,7 @@ def outcome_for(status: int | None) -> Outcome:
         return "busy"
     if status in (408, 480, 487):
         return "no-answer"
-    if 400 <= status < 700 and status not in (401, 407, 503):
+    if (400 <= status < 500 and status not in (401, 407)) or 600 <= status < 700:
         return "rejected"
     return "failed"
 
