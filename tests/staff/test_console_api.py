@@ -130,3 +130,22 @@ async def test_login_form_needs_its_token(anon):
     assert r.status_code == 403
     await login(anon, "nina")  # the fixture's helper uses the real form token
     assert (await anon.get("/api/me")).status_code == 200
+
+
+async def test_dashboard_aftercare_and_appointments_render(np_client, repo, clock):
+    now = clock()
+    await repo.call_started(call_id="c1", patient_ref="P-1", line="2")
+    await repo.call_started(call_id="c2", patient_ref="P-1", line="3")
+    await repo.add_escalation(severity="urgent", category="filler", call_id="c1")
+    await repo.add_aftercare(patient_ref="P-1", patient_label="Pat Q.", procedure="filler", treated_at=now - 86400,
+                             instructions_delivered=1, patient_responded=1, series_total=3, series_done=1, rebooked=1,
+                             satisfaction=4, review_due_at=now - 60, review_done=1)
+    await repo.add_appointment(procedure="filler review", starts_at=now + 86400, kind="review", patient_label="Pat Q.")
+    m = {x["key"]: x["value"] for x in (await np_client.get("/api/metrics")).json()["metrics"]}
+    assert m["escalation_rate"] == 0.5 and m["repeat_contacts"] == 1.0 and m["instruction_delivery"] == 1.0
+    assert m["series_completion"] == 0.0 and m["satisfaction"] == 4 and m["review_completion"] == 1.0
+    page = await np_client.get("/dashboard")
+    assert page.status_code == 200 and page.text.count("<svg") == 10 and "50%" in page.text
+    assert "Pat Q." in (await np_client.get("/aftercare")).text
+    assert "filler review" in (await np_client.get("/appointments")).text
+    assert "2" in (await np_client.get("/calls/table")).text
