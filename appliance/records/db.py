@@ -79,12 +79,13 @@ def transaction(conn: Connection) -> Iterator[Connection]:
 
 def integrity_problems(conn: Connection) -> list[str]:
     """Page HMAC failures (`cipher_integrity_check`) and SQLite structure problems; empty if sound."""
-    try:
-        problems = [str(r[0]) for r in conn.execute("PRAGMA cipher_integrity_check")]
-        structure = [str(r[0]) for r in conn.execute("PRAGMA integrity_check")]
-    except DatabaseError as e:
-        return [f"database unreadable: {e}"]
-    return problems + [s for s in structure if s != "ok"]
+    problems: list[str] = []
+    for pragma in ("cipher_integrity_check", "integrity_check"):
+        try:
+            problems += [str(r[0]) for r in conn.execute(f"PRAGMA {pragma}") if r[0] != "ok"]
+        except DatabaseError as e:
+            problems.append(f"{pragma}: {e}")
+    return problems
 
 
 def check_integrity(conn: Connection, path: Path) -> None:

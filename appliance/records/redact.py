@@ -48,7 +48,7 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 _INTRO = re.compile(
-    r"\b(?:my name is|my name's|name is|this is|i am|i'm|it's|speaking with|calling for|patient is|"
+    r"\b(?i:my name is|my name's|name is|this is|i am|i'm|it's|speaking with|calling for|patient is|"
     r"the name is|last name is|first name is)\s+((?:[A-Z][a-z'’-]+|[A-Z]\.)(?:\s+(?:[A-Z][a-z'’-]+|[A-Z]\.)){0,2})")
 _INTRO_ANY_CASE = re.compile(
     r"\b(?:my name is|my name's|the name is|last name is|first name is)\s+([a-z'’-]+(?:\s+[a-z'’-]+)?)", re.I)
