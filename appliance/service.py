@@ -55,6 +55,7 @@ class Appliance:
         self.components: list[Component] = []
         self._started: list[Component] = []
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="model-load")
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def load_engines(self, progress: ProgressCallback | None = None) -> Engines:
         """Verify every model's checksum, then load the engines in worker threads."""
@@ -87,11 +88,16 @@ class Appliance:
             self._started.append(component)
             log.info("component.started", component=component.name)
         sd_notify("READY=1")
+        from appliance.setup.watchdog import start_watchdog
+
+        self._watchdog = start_watchdog()
         log.info("appliance.ready", ms=round((time.perf_counter() - t0) * 1000),
                  sip=f"{self.settings.sip.bind_host}:{self.settings.sip.bind_port}",
                  config=self.settings.source)
 
     async def stop(self) -> None:
+        if self._watchdog:
+            self._watchdog.cancel()
         sd_notify("STOPPING=1")
         deadline = time.monotonic() + SHUTDOWN_DEADLINE_S
         for component in reversed(self._started):
