@@ -21,8 +21,8 @@ from appliance.logs import get_logger
 from appliance.records.audit import Access, AuditReport
 from appliance.records.db import StoreLock
 from appliance.records.errors import RecordsError
-from appliance.records.keys import ensure_key
 from appliance.records.outbox import OutboxMessage
+from appliance.records.rotate import resolve_key
 from appliance.records.store import Records
 from appliance.records.summary import CallSummary, build_summary, refine_summary
 
@@ -88,11 +88,7 @@ class AsyncRecords:
         transcript, escalations and redacted copy, queue it for staff, close the call."""
         summary = await refine_summary(build_summary(outcome), outcome, llm)
 
-        def _write() -> None:
-            r = self._r()
-            r.save_outcome(access, pbx_call_id, outcome, summary)
-            r.end_call(access, pbx_call_id, outcome.outcome, end_reason)
-        await self._run(_write)
+        await self._run(lambda: self._r().save_outcome(access, pbx_call_id, outcome, summary, end_reason))
         log.info("call.summary_stored", intent=summary.intent, urgency=summary.urgency, escalated=summary.escalated,
                  lead_score=summary.lead_score)
         return summary
@@ -122,8 +118,12 @@ class RecordStore:
 
     async def start(self) -> None:
         s = self.settings
-        key = await asyncio.to_thread(ensure_key, s.db_key_file)
         await asyncio.to_thread(self._lock.acquire, str(s.db_path))
+        try:
+            key = await asyncio.to_thread(resolve_key, s.db_path, s.db_key_file)  # finishes an interrupted rekey
+        except BaseException:
+            self._lock.release()
+            raise
         records = AsyncRecords(s.db_path, key, recording_enabled=s.database.recording)
         try:
             await records.open()

@@ -144,8 +144,9 @@ class Records:
         return msg_id
 
     def save_outcome(self, access: Access, pbx_call_id: str, outcome: ConversationOutcome,
-                     summary: CallSummary) -> str:
-        """Everything a finished call produced, in one transaction; returns the summary's outbox id."""
+                     summary: CallSummary, end_reason: str | None = None) -> str:
+        """Everything a finished call produced, in one transaction (with `end_reason`, the call is
+        also closed in it); returns the summary's outbox id."""
         names = [str(summary.slots["name"])] if summary.slots.get("name") else []
         now = iso()
         with transaction(self.conn):
@@ -167,6 +168,9 @@ class Records:
                 "INSERT INTO intake_answers (call_id, question, answer, created_at) VALUES (?, ?, ?, ?)",
                 [(cid, str(q), json.dumps(a) if not isinstance(a, str) else a, now) for q, a in answers.items()])
             self.conn.execute("UPDATE calls SET outcome = ?, pack = ? WHERE id = ?", (outcome.outcome, outcome.pack, cid))
+            if end_reason is not None:
+                self.conn.execute("UPDATE calls SET ended_at = coalesce(ended_at, ?), end_reason = ? WHERE id = ?",
+                                  (now, end_reason, cid))
             data = summary.to_dict()
             self.conn.execute("INSERT OR REPLACE INTO call_summaries (call_id, summary, created_at) VALUES (?, ?, ?)",
                               (cid, json.dumps(data, sort_keys=True), now))

@@ -12,8 +12,10 @@ import sqlcipher3
 from appliance.config import load_settings
 from appliance.records.audit import Access
 from appliance.records.errors import DatabaseInUseError
+from appliance.records.keys import read_key
 from appliance.records.rotate import rekey
 from appliance.records.service import RecordStore
+from appliance.records.store import Records
 from tests.records.conftest import PHI
 from tests.records.helpers import concern_call
 
@@ -73,3 +75,23 @@ async def test_stop_without_start_is_harmless(settings) -> None:
 def test_data_dir_layout(settings) -> None:
     assert settings.db_path == Path(settings.data_dir) / "appliance.db"
     assert settings.database.recording is True and settings.database.retention.recordings_days == 30
+
+
+async def test_finish_call_closes_the_call_in_the_same_transaction(settings) -> None:
+    store = RecordStore(settings)
+    await store.start()
+    try:
+        records = store.records
+        assert records is not None
+        await records.start_call(SYSTEM, "pbx-async-1", "inbound", None)
+        await records.finish_call(SYSTEM, "pbx-async-1", concern_call(), "caller-hangup")
+    finally:
+        await store.stop()
+    r = Records.open(settings.db_path, read_key(settings.db_key_file))
+    try:
+        row = r.conn.execute("SELECT outcome, end_reason, ended_at IS NOT NULL FROM calls").fetchone()
+        assert row == ("escalated", "caller-hangup", 1)
+        writes = [a for (a,) in r.conn.execute("SELECT action FROM audit_events ORDER BY seq")]
+        assert writes == ["call.create", "call.outcome.write"]
+    finally:
+        r.close()
