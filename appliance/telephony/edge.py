@@ -200,6 +200,8 @@ class SipEdge(Outbound):
             self._reject_pending(msg.call_id, 503)
             return
         ringing = response_for(msg, 180, to_tag=tag)
+        for rr in msg.get_all("Record-Route"):  # RFC 3261 §12.1.1: the UAS copies Record-Route
+            ringing.add("Record-Route", rr)
         ringing.add("Contact", self.contact)
         self.sip.send(ringing, addr)
         if self.settings.ring_delay_ms:
@@ -224,6 +226,8 @@ class SipEdge(Outbound):
         media.set_remote(neg)
         self.calls[msg.call_id] = call
         ok = response_for(msg, 200, to_tag=tag)
+        for rr in msg.get_all("Record-Route"):
+            ok.add("Record-Route", rr)
         ok.add("Contact", self.contact)
         ok.add("Allow", ALLOW)
         ok.add("Content-Type", "application/sdp")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.telephony.conftest import Recorder, sipp, sipp_uac
 
 
@@ -61,3 +63,12 @@ async def test_ten_concurrent_calls_and_the_eleventh_is_busy(make_edge) -> None:
     rc, out = await held
     assert rc == 0, out
     assert len(rec.hangups) == 10 and set(rec.hangups.values()) == {"remote-bye"}
+
+
+@pytest.mark.slow
+async def test_call_held_five_minutes_stays_up(make_edge) -> None:
+    rec = Recorder()
+    edge = await make_edge(rec)
+    rc, out = await sipp(*sipp_uac(edge, "uac_call.xml", "-d", "300000"), limit_s=330)
+    assert rc == 0, out  # SIPp's BYE after 5 minutes found the call still up (200, not 481)
+    assert list(rec.hangups.values()) == ["remote-bye"]
