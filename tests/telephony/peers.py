@@ -19,14 +19,8 @@ DEBIAN_CFG = Path("/etc/kamailio/kamailio.cfg")
 async def kamailio(tmp_path: Path, port: int | None = None) -> AsyncIterator[int]:
     """Debian's sample kamailio.cfg plus a loopback listen line, in the foreground; yields its port."""
     port = port or free_udp_port()
-    run = tmp_path / f"kamailio-{port}"
-    run.mkdir(exist_ok=True)
-    text = DEBIAN_CFG.read_text()
-    text = text.replace("children=8", "children=2")
-    text = text.replace("#!KAMAILIO", f"#!KAMAILIO\nlisten=udp:127.0.0.1:{port}", 1)
-    cfg = run / "kamailio.cfg"
-    cfg.write_text(text)
-    log = (run / "kamailio.log").open("wb")
+    run, cfg = await asyncio.to_thread(_write_config, tmp_path, port)
+    log = await asyncio.to_thread((run / "kamailio.log").open, "ab")
     proc = await asyncio.create_subprocess_exec(
         "kamailio", "-f", str(cfg), "-E", "-DD", "-n", "1", "-Y", str(run), "-P", str(run / "kamailio.pid"),
         stdout=log, stderr=log, start_new_session=True)
@@ -42,6 +36,17 @@ async def kamailio(tmp_path: Path, port: int | None = None) -> AsyncIterator[int
                 os.killpg(proc.pid, signal.SIGKILL)
                 await proc.wait()
         log.close()
+
+
+def _write_config(tmp_path: Path, port: int) -> tuple[Path, Path]:
+    run = tmp_path / f"kamailio-{port}"
+    run.mkdir(exist_ok=True)
+    text = DEBIAN_CFG.read_text()
+    text = text.replace("children=8", "children=2")
+    text = text.replace("#!KAMAILIO", f"#!KAMAILIO\nlisten=udp:127.0.0.1:{port}", 1)
+    cfg = run / "kamailio.cfg"
+    cfg.write_text(text)
+    return run, cfg
 
 
 async def _wait_ready(port: int) -> None:

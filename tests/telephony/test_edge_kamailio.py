@@ -18,8 +18,9 @@ async def test_register_and_receive_call_through_kamailio(make_edge, tmp_path) -
         edge = await make_edge(rec, mode="register", registrar=f"127.0.0.1:{kport}", username="100",
                                extension="100", password_file=pw, register_expires=60)
         await asyncio.wait_for(edge.registration.registered.wait(), 10)
-        rc, out = await sipp(f"127.0.0.1:{kport}", "-sf", str(DATA / "uac_call_proxy.xml"), "-s", "100", "-m", "1",
-                             "-d", "1000", "-trace_msg", "-i", "127.0.0.1", "-p", str(free_udp_port()), "-mp", str(free_udp_port()),
+        rc, out = await sipp(f"127.0.0.1:{kport}", "-sf", str(DATA / "uac_call_proxy.xml"), "-s", "100",
+                             "-m", "1", "-d", "1000", "-trace_msg", "-i", "127.0.0.1",
+                             "-p", str(free_udp_port()), "-mp", str(free_udp_port()),
                              limit_s=20, cwd=tmp_path)
         assert rc == 0, out
         await asyncio.wait_for(rec.ended.wait(), 5)
