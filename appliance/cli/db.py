@@ -34,12 +34,12 @@ def _require_db(path: Path) -> None:
         raise RecordsError(f"{path}: no database yet", fix="start the appliance once, or restore a backup")
 
 
-def _audit_report(db_path: Path, key: bytes) -> AuditReport:
+def _audit_report(db_path: Path, key: bytes, anchor: str | None = None) -> AuditReport:
     from appliance.records import audit
 
     conn = connect(db_path, key, create=False)
     try:
-        return audit.verify(conn, audit_key(conn))
+        return audit.verify(conn, audit_key(conn), anchor)
     finally:
         conn.close()
 
@@ -86,15 +86,19 @@ def db_rekey(ctx: typer.Context, actor: str = _ACTOR) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+def audit_verify(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"),
+                 anchor: str = typer.Option(None, "--anchor", help="SEQ:HASH printed by an earlier verify: "
+                                            "also detects events removed from the end.")) -> None:
     """Walk the audit hash chain; name the first altered, deleted or reordered event."""
     s = settings_from(ctx)
     _require_db(s.db_path)
-    report = _audit_report(s.db_path, resolve_key(s.db_path, s.db_key_file))
+    report = _audit_report(s.db_path, resolve_key(s.db_path, s.db_key_file), anchor)
     if as_json:
         typer.echo(json.dumps(report.__dict__))
     elif report.ok:
         typer.echo(f"ok   {report.events} audit events, chain intact")
+        if report.head:
+            typer.echo(f"info anchor {report.head} (keep it; `--anchor` it later to detect removed events)")
     else:
         typer.echo(f"FAIL first bad event: seq {report.first_bad_seq}: {report.problem} "
                    f"({report.events} events before it check)")

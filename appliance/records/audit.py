@@ -37,6 +37,7 @@ class AuditReport:
     events: int
     first_bad_seq: int | None = None
     problem: str = ""
+    head: str | None = None  # "SEQ:HASH" of the last event: an anchor to detect later truncation
 
 
 def event_hash(key: bytes, prev_hash: str, seq: int, at: str, actor: str, action: str, subject: str,
@@ -62,9 +63,14 @@ def append_many(conn: Connection, key: bytes, access: Access, action: str, subje
         append(conn, key, access, action, subject)
 
 
-def verify(conn: Connection, key: bytes) -> AuditReport:
-    """Walk the chain in seq order; report the first event that does not check."""
+def verify(conn: Connection, key: bytes, anchor: str | None = None) -> AuditReport:
+    """Walk the chain in seq order; report the first event that does not check.
+
+    `anchor` ("SEQ:HASH", from an earlier report's `head`) must still be in the chain: this
+    catches events removed from the end, which a chain alone cannot show."""
     expected_seq, prev, n = 1, GENESIS, 0
+    seen_anchor = False
+    want_seq, _, want_hash = (anchor or "").partition(":")
     rows = conn.execute("SELECT seq, at, actor, action, subject, reason, call_id, prev_hash, hash "
                         "FROM audit_events ORDER BY seq")
     for seq, at, actor, action, subject, reason, call_id, prev_hash, h in rows:
@@ -75,5 +81,14 @@ def verify(conn: Connection, key: bytes) -> AuditReport:
                                               "(moved, replaced, or an earlier event was deleted)")
         if not hmac.compare_digest(h, event_hash(key, prev, seq, at, actor, action, subject, reason, call_id)):
             return AuditReport(False, n, seq, f"event {seq}: contents altered (hash does not match)")
+        if anchor and str(seq) == want_seq:
+            if h != want_hash:
+                return AuditReport(False, n, seq, f"event {seq}: differs from the anchor recorded earlier")
+            seen_anchor = True
         prev, expected_seq, n = h, seq + 1, n + 1
-    return AuditReport(True, n)
+    head = f"{expected_seq - 1}:{prev}" if n else None
+    if anchor and not seen_anchor:
+        bad = int(want_seq) if want_seq.isdigit() else None
+        return AuditReport(False, n, bad, f"event {want_seq} (the anchor) is missing: events were removed "
+                                          f"from the end of the trail (it now ends at event {expected_seq - 1})", head)
+    return AuditReport(True, n, head=head)

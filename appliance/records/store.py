@@ -325,5 +325,5 @@ class Records:
         raise RecordsError(f"unknown retention kind {kind!r}")
 
     # -- audit -----------------------------------------------------------------------------
-    def verify_audit(self) -> AuditReport:
-        return audit.verify(self.conn, self._audit_key)
+    def verify_audit(self, anchor: str | None = None) -> AuditReport:
+        return audit.verify(self.conn, self._audit_key, anchor)

@@ -102,3 +102,20 @@ def test_audit_verify_names_the_first_bad_event(records: Records, db_path: Path,
     assert report.first_bad_seq == first_bad, report
     assert word in report.problem
     assert report.events == first_bad - 1 or word == "missing"
+
+
+def test_an_anchor_detects_events_removed_from_the_end(records: Records, db_path: Path, key: bytes) -> None:
+    _fill(records)
+    anchor = records.verify_audit().head
+    assert anchor and anchor.startswith("12:")
+    records.get_patient(SYSTEM, 1)  # the trail grows: the anchor stays valid
+    assert records.verify_audit(anchor).ok
+    records.close()
+    _tamper(db_path, key, "DELETE FROM audit_events WHERE seq >= 11")
+    reopened = Records.open(db_path, key)
+    try:
+        assert reopened.verify_audit().ok  # without an anchor a truncated chain still checks
+        report = reopened.verify_audit(anchor)
+    finally:
+        reopened.close()
+    assert not report.ok and report.first_bad_seq == 12 and "removed from the end" in report.problem
