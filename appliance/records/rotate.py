@@ -37,11 +37,12 @@ def _opens(db_path: Path, key: bytes) -> bool:
 def resolve_key(db_path: Path, key_file: Path) -> bytes:
     """The key for the database: the key file's, or, after an interrupted rotation, the pending one."""
     pending = pending_key_path(key_file)
+    has_db = db_path.exists() and db_path.stat().st_size > 0
     if not pending.exists():
-        return ensure_key(key_file)
+        return read_key(key_file) if has_db else ensure_key(key_file)  # never a new key for an existing database
     new = read_key(pending)
     current = read_key(key_file) if key_file.exists() else None
-    if not (db_path.exists() and db_path.stat().st_size > 0):
+    if not has_db:
         return current if current is not None else ensure_key(key_file)
     if current is not None and _opens(db_path, current):
         pending.unlink()  # the rotation stopped before the database switched: drop it

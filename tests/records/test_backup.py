@@ -161,3 +161,13 @@ def test_interrupted_rotation_is_finished_or_abandoned(records: Records, db_path
     assert resolve_key(db_path, key_file) == new
     assert read_key(key_file) == new and not pending_key_path(key_file).exists()
     assert Records.open(db_path, new).get_patient(SYSTEM, 1)["name"] == PHI["name"]
+
+
+def test_a_missing_key_file_is_an_error_not_a_new_key(records: Records, db_path: Path, key_file: Path) -> None:
+    from appliance.records.keys import KeyError_
+
+    records.close()
+    key_file.unlink()
+    with pytest.raises(KeyError_, match="cannot read the database key"):
+        resolve_key(db_path, key_file)
+    assert not key_file.exists()
