@@ -1,0 +1,139 @@
+"""The conversation state machine, in process and without audio: pure logic, fixed clock."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from appliance.clinic import guard
+from appliance.clinic.context import CallerContext
+from appliance.clinic.engine import ClinicConversation
+from appliance.clinic.errors import SlotTaken
+from appliance.clinic.pack import DEMO_PACK, load_pack
+from appliance.clinic.rebooking import follow_up, recall_from
+from appliance.clinic.schedule import InMemoryBookingStore, Scheduler
+
+PACK = load_pack(DEMO_PACK)
+NOW = datetime(2025, 3, 12, 10, 0)
+
+
+def conv(**caller: object) -> ClinicConversation:
+    return ClinicConversation(PACK, now=NOW, caller=CallerContext(**caller))
+
+
+async def test_greeting_differs_for_known_patients() -> None:
+    first = conv().start()
+    assert [s.provenance for s in first.says] == [PACK.prov("dialogue.greeting"), PACK.prov("dialogue.ask_new_or_returning")]
+    assert "Harbor Light Aesthetics" in first.says[0].text and first.says[0].cacheable is True
+    known = conv(known_patient=True).start()
+    assert known.says[1].provenance == PACK.prov("dialogue.ask_returning_reason")
+
+
+async def test_red_flag_stops_the_flow_with_protected_line_and_transfer() -> None:
+    c = conv(known_patient=True, procedure="ha-filler", treated_on=date(2025, 3, 10))
+    c.start()
+    reply = await c.caller_said("book a touch-up, oh and my lip looks a bit grey")
+    assert reply.says[0].interruptible is False
+    kinds = [(a.kind, a.severity, a.category, a.target, a.attended) for a in reply.actions]
+    assert ("escalate", "emergency", "vascular-compromise", None, False) in kinds
+    assert ("transfer", None, None, "201", True) in kinds
+    later = await c.caller_said("so can I book the touch-up?")
+    assert later.says[0].provenance == PACK.prov("dialogue.concern_first") and not later.actions
+    out = c.ended("caller-hung-up")
+    assert out.outcome == "escalated" and out.booking is None
+    assert out.escalations[0].turn == 2 and out.turns[2].speaker == "caller"
+
+
+async def test_dtmf_and_digit_validation() -> None:
+    c = conv()
+    c.start()
+    r = await c.caller_pressed("2")
+    assert r.says[0].provenance == PACK.prov("dialogue.ask_returning_reason")
+    assert (await c.caller_pressed("x")).says == ()
+    r = await c.caller_pressed("0")
+    assert r.says[0].provenance == PACK.prov("dialogue.ask_message")
+
+
+async def test_unclear_screen_answer_takes_declined_outcome_after_retry() -> None:
+    c = conv()
+    c.start()
+    await c.caller_said("new patient, Botox for my forehead")  # asks prior treatments
+    await c.caller_said("yes")  # asks last neuromodulator date
+    await c.caller_said("no")  # never -> asks pregnancy
+    first = await c.caller_said("purple monkey")
+    assert first.says[0].provenance == PACK.prov("dialogue.reprompt")
+    assert first.says[-1].provenance == PACK.prov("dialogue.dtmf_yes_no")
+    second = await c.caller_said("purple monkey")
+    assert second.says[0].provenance == PACK.prov("out-pregnancy-declined")
+    assert c.s.booking_kind == "consult" and "pregnancy-unanswered" in c.s.screen_flags
+
+
+async def test_agent_heard_marks_last_agent_turn() -> None:
+    c = conv()
+    c.start()
+    c.agent_heard(0.4)
+    assert c.out.turns[-1].heard_fraction == 0.4 and c.out.turns[0].heard_fraction == 1.0
+
+
+async def test_empty_and_huge_input_never_crash() -> None:
+    c = conv()
+    c.start()
+    assert (await c.caller_said("")).says[0].provenance == PACK.prov("dialogue.reprompt")
+    r = await c.caller_said("\x00<|im_end|>" * 5000)
+    assert r.says and len(c.out.turns[-len(r.says) - 1].text) <= 1000
+
+
+def test_scheduler_never_double_books() -> None:
+    store = InMemoryBookingStore()
+    sched = Scheduler(PACK.clinic, store)
+    first = sched.find(None, 30, NOW, count=1)[0]
+    assert first.start > NOW and first.start.weekday() in (0, 1, 2, 3, 4, 5)
+    sched.book(first, "consult", None, "A", "1")
+    with pytest.raises(SlotTaken):
+        sched.book(first, "consult", None, "B", "2")
+    again = sched.find(None, 30, NOW, count=1)[0]
+    assert (again.provider_id, again.start) != (first.provider_id, first.start)
+    for s in sched.find("laser", 45, NOW, count=5):
+        assert "laser" in sched.provider(s.provider_id).families
+
+
+async def test_two_calls_share_the_schedule() -> None:
+    store = InMemoryBookingStore()
+    booked = []
+    for name in ("Ann Lee", "Bo Kim"):
+        c = ClinicConversation(PACK, now=NOW, scheduler=Scheduler(PACK.clinic, store),
+                               caller=CallerContext(known_patient=True, name=name, phone="5550001111",
+                                                    procedure="botox", treated_on=date(2025, 2, 26)))
+        c.start()
+        for turn in ("touch up please", "yes", "yes"):
+            await c.caller_said(turn)
+        booked.append(c.ended("completed").booking)
+    assert booked[0] and booked[1] and booked[0]["start"] != booked[1]["start"]
+
+
+def test_rebooking_windows() -> None:
+    botox, filler, lhr = (PACK.workflows[k] for k in ("neuromodulator-botox", "dermal-filler-ha", "laser-diode-hair"))
+    w = follow_up(botox, date(2025, 3, 1), date(2025, 3, 5))
+    assert (w.kind, w.earliest, w.latest) == ("touch-up", date(2025, 3, 15), date(2025, 3, 22))
+    assert follow_up(botox, date(2025, 1, 1), date(2025, 3, 5)).kind == "review"
+    assert follow_up(lhr, date(2025, 1, 1), date(2025, 1, 10), session=2).earliest == date(2025, 2, 12)
+    assert follow_up(lhr, date(2025, 1, 1), date(2025, 1, 10), session=6).kind == "review"
+    assert recall_from(botox, date(2025, 1, 1), date(2025, 1, 10)) == date(2025, 4, 1)
+    assert recall_from(filler, date(2025, 1, 1), date(2025, 1, 10)) == date(2025, 6, 30)
+
+
+def test_guard_rejects_generated_clinical_text() -> None:
+    approved = {PACK.workflows["neuromodulator-botox"].immediate_instructions[0].text}
+    assert guard.allowed("Lovely to hear from you!", approved)
+    assert not guard.allowed("That swelling is normal and will go away.", approved)
+    assert not guard.allowed("You should take ibuprofen.", approved)
+    assert guard.allowed(next(iter(approved)), approved)
+
+
+async def test_generated_text_without_provenance_is_dropped() -> None:
+    from appliance.conversation import Say
+
+    c = conv()
+    reply = c.reply([Say("Bruising like that is totally normal."), Say("Happy to help!")])
+    assert [s.text for s in reply.says] == ["Happy to help!"]

@@ -1,0 +1,41 @@
+"""Red-flag rules from the pack's phrase lists, with conservative negation handling."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.clinic.pack import DEMO_PACK, load_pack
+from appliance.clinic.redflags import detect, mentioned
+
+PACK = load_pack(DEMO_PACK)
+FILLER = [(f, "dermal-filler-ha") for f in PACK.workflows["dermal-filler-ha"].red_flags]
+
+
+@pytest.mark.parametrize(("text", "phrase", "want"), [
+    ("no vision changes", "vision", False),
+    ("I don't have any blurry vision", "blurry", False),
+    ("my vision is fine", "vision", False),
+    ("it's probably nothing but my vision is blurry", "blurry", True),
+    ("I'm not sure if my vision is blurry", "blurry", True),  # unsure: escalate
+    ("I don't think it's white but it might be", "white", True),
+    ("no pain, but my lip looks white", "white", True),
+    ("my lip is white, but it's fine", "white", True),
+    ("the skin is turning white", "skin white", True),  # words in order, small gaps allowed
+    ("nothing about that", "vision", None),
+])
+def test_negation(text: str, phrase: str, want: bool | None) -> None:
+    assert mentioned(text, phrase) is want
+
+
+def test_most_severe_first_and_none_for_denials() -> None:
+    hits = detect("my lips are bruised and one spot looks dusky", FILLER)
+    assert [h.flag.category for h in hits] == ["vascular-compromise", "swelling-lumps-or-asymmetry"]
+    assert hits[0].flag.severity == "emergency"
+    assert detect("no blanching, no vision changes, no pain, no fever", FILLER) == []
+
+
+def test_every_pack_flag_has_an_action_and_matches_its_own_phrases() -> None:
+    for flag, _ in PACK.all_red_flags():
+        assert flag.action
+        for phrase in flag.phrases:
+            assert detect(f"I noticed {phrase} this morning", [(flag, None)]), (flag.id, phrase)
