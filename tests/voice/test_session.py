@@ -73,7 +73,7 @@ async def test_caller_talking_over_the_agent_stops_it(engines: Engines) -> None:
     at = 3.5 + len(q) / 16000 + 4.0  # the long answer has been playing for about three seconds
     caller = silence(3.5) + q + silence(4.0) + interrupt
     conv = ScriptedConversation(answers={
-        "treatments": Reply(says=(Say(LONG),)),
+        "treatment": Reply(says=(Say(LONG),)),
         "hours": Reply(says=(Say("We are open on Saturday from nine to one."),)),
     })
     media, session = await call(engines, caller, conv, tail_s=5.0)
