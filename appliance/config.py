@@ -137,6 +137,7 @@ class DatabaseSettings(_Section):
 
 class ClinicSettings(_Section):
     pack: Path | None = None
+    llm_assist: bool = True  # let the local LLM label caller turns that the rules cannot settle
 
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

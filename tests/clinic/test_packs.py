@@ -148,3 +148,15 @@ def test_cli_validate_and_approve(pack_dir: Path) -> None:
     bad = _cli("protocol", "validate", str(pack_dir))
     assert bad.returncode == 2
     assert re.search(r"workflows/dermal-filler-ha.yaml:\d+: red_flags.0.action: this field is required", bad.stderr)
+
+
+def test_pack_for_calls_uses_config_and_refuses_unapproved(pack_dir: Path, write_config) -> None:
+    from appliance.clinic.service import pack_for_calls
+    from appliance.config import load_settings
+
+    assert pack_for_calls(load_settings()).ref == "demo-clinic@2025.1"
+    cfg = write_config(f'[clinic]\npack = "{pack_dir}"\nllm_assist = false\n')
+    settings = load_settings(cfg)
+    assert settings.clinic.llm_assist is False
+    with pytest.raises(PackNotApproved, match="has not been approved"):
+        pack_for_calls(settings)

@@ -1,0 +1,40 @@
+"""Entry points for the call path: the approved pack for calls, and one conversation per call."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from appliance.clinic.approval import load_approved
+from appliance.clinic.context import CallerContext
+from appliance.clinic.engine import ClinicConversation
+from appliance.clinic.pack import DEMO_PACK, Pack
+from appliance.clinic.payments import PaymentProvider
+from appliance.clinic.schedule import Scheduler
+from appliance.config import Settings
+from appliance.conversation import LanguageModel
+from appliance.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def pack_for_calls(settings: Settings) -> Pack:
+    """The configured pack (default: the demo pack), refused with PackNotApproved unless approved and unchanged."""
+    pack, approval = load_approved(settings.clinic.pack or DEMO_PACK)
+    log.info("clinic.pack_loaded", pack=pack.ref, approved_by_scope=approval.scope, demo=pack.clinic.pack.demo)
+    if pack.clinic.pack.demo or approval.scope == "demo":
+        log.warning("clinic.demo_pack", pack=pack.ref, note="demo content: not for patient calls")
+    return pack
+
+
+def clinic_now(pack: Pack) -> datetime:
+    """The clinic's local wall-clock time (naive), for the engine's `now`."""
+    return datetime.now(ZoneInfo(pack.clinic.timezone)).replace(tzinfo=None)
+
+
+def new_conversation(pack: Pack, settings: Settings, *, caller: CallerContext, scheduler: Scheduler,
+                     llm: LanguageModel | None = None, payments: PaymentProvider | None = None,
+                     now: datetime | None = None) -> ClinicConversation:
+    """One call's conversation. Share `scheduler` (and its store) across calls: no double booking."""
+    return ClinicConversation(pack, now=now or clinic_now(pack), caller=caller, scheduler=scheduler,
+                              payments=payments, llm=llm if settings.clinic.llm_assist else None)
