@@ -162,7 +162,7 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
     async def _handle(self, text: str) -> Reply:
         if self.s.state == "escalated":
             return self.reply(self._after_escalation(text))
-        handler = getattr(self, f"on_{self.s.state}")
+        handler = getattr(self, f"on_{self.s.state}", self.on_new_or_returning)
         answers_pending = self.s.pending is not None and self.parses_as_answer(text)
         if is_question(text) and not answers_pending and self.s.state not in ("message", "concern"):
             says = self._question(text)
@@ -183,6 +183,10 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
         return [t for wf in wfs if wf for t in wf.topics]
 
     def _question(self, text: str) -> list[Say] | None:
+        from appliance.clinic.nlu import intent_of
+
+        if intent_of(text) in ("book", "touch_up", "message", "goodbye"):
+            return None  # "can I book ...?" is a request, routed by the current step
         topic = topic_in(self._topics(), text)
         if topic is not None:
             says = [Say(topic.answer, self.pack.prov(topic.id), cacheable=True)]

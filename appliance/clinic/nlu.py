@@ -23,7 +23,8 @@ INTENTS = ("new_patient", "returning", "aftercare", "touch_up", "book", "message
 _CUES: dict[str, tuple[str, ...]] = {
     "message": ("speak to someone", "speak to a person", "talk to someone", "talk to a person", "real person",
                 "human", "receptionist", "front desk", "leave a message", "take a message", "operator", "call me back"),
-    "touch_up": ("touch up", "touchup", "touch-up", "top up", "refinement", "follow up appointment", "top-up"),
+    "touch_up": ("touch up", "touchup", "touch-up", "top up", "refinement", "follow up appointment", "top-up",
+                 "next session", "next treatment in the series", "next laser", "next peel"),
     "aftercare": ("concern", "worried", "problem", "reaction", "question about my", "after my", "since my",
                   "recent treatment", "aftercare", "after care", "side effect", "not healing", "symptom", "issue"),
     "new_patient": ("new patient", "first time", "never been", "haven't been", "not been", "new here", "i'm new",
@@ -31,7 +32,7 @@ _CUES: dict[str, tuple[str, ...]] = {
     "returning": ("returning", "been before", "been there", "been in before", "existing", "patient of yours",
                   "regular", "i've been", "i have been", "come there", "came in", "was in"),
     "book": ("book", "appointment", "schedule", "make an", "come in", "consultation", "consult", "get", "want",
-             "interested", "looking for", "next session", "next treatment"),
+             "interested", "looking for"),
     "goodbye": ("bye", "that's all", "that is all", "nothing else", "no thanks", "no thank you", "all set", "i'm good",
                 "that's it"),
 }

@@ -137,3 +137,42 @@ async def test_generated_text_without_provenance_is_dropped() -> None:
     c = conv()
     reply = c.reply([Say("Bruising like that is totally normal."), Say("Happy to help!")])
     assert [s.text for s in reply.says] == ["Happy to help!"]
+
+
+async def test_caller_before_greeting_is_handled() -> None:
+    c = conv()
+    r = await c.caller_said("hi, I'm a new patient")
+    assert r.says and all(s.provenance for s in r.says)
+
+
+def test_random_callers_never_crash_and_every_line_is_approved() -> None:
+    import asyncio
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    words = st.sampled_from(["yes", "no", "botox", "filler", "lips", "new", "returning", "touch up", "white", "not",
+                             "vision", "rather not say", "twenty", "ago", "?", "book", "0", "1", "bye", "pain", "é\x00"])
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.lists(words, max_size=6).map(" ".join), max_size=12), st.booleans())
+    def run(turns: list[str], known: bool) -> None:
+        c = conv(known_patient=known, procedure="ha-filler" if known else None,
+                 treated_on=date(2025, 3, 1) if known else None, phone="5550001111")
+
+        async def play() -> None:
+            c.start()
+            for t in turns:
+                if len(t) == 1 and t.isdigit():
+                    await c.caller_pressed(t)
+                else:
+                    await c.caller_said(t)
+
+        asyncio.run(play())
+        out = c.ended("caller-hung-up")
+        assert all(t.provenance and t.provenance.startswith(PACK.ref) for t in out.turns if t.speaker == "agent")
+        if out.escalations and any(e.category != "clinical-question" for e in out.escalations):
+            first = min(e.turn for e in out.escalations if e.category != "clinical-question")
+            assert not any(t.provenance.endswith("dialogue.booked") for t in out.turns[first:] if t.provenance)
+
+    run()
