@@ -31,3 +31,13 @@ class BackupError(RecordsError):
 
 class SlotTakenError(RecordsError):
     code = "slot-taken"
+
+
+class NotFoundError(RecordsError):
+    code = "db-not-found"
+
+
+class ConflictError(RecordsError):
+    """The change does not apply to the record's current state (e.g. already resolved)."""
+
+    code = "db-conflict"

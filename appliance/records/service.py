@@ -67,9 +67,13 @@ class AsyncRecords:
         finally:
             self._executor.shutdown(wait=True)
 
-    async def call(self, method: str, *args: Any) -> Any:
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Any `Records` method by name, on the writer thread."""
-        return await self._run(lambda: getattr(self._r(), method)(*args))
+        return await self._run(lambda: getattr(self._r(), method)(*args, **kwargs))
+
+    async def run(self, fn: Callable[[Records], T]) -> T:
+        """`fn(records)` on the writer thread (several calls that belong together)."""
+        return await self._run(lambda: fn(self._r()))
 
     # The calls the call pipeline and the console make most, typed.
     async def start_call(self, access: Access, pbx_call_id: str, direction: str, caller_number: str | None,

@@ -8,7 +8,6 @@ commit together or not at all. `Records` belongs to one thread (the writer threa
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,39 +15,24 @@ from typing import Any
 from appliance.conversation import ConversationOutcome, Escalation
 from appliance.records import audit, outbox
 from appliance.records.audit import Access, AuditReport
+from appliance.records.base import StoreBase, audit_key, iso, row_of
 from appliance.records.db import Connection, DatabaseError, connect, transaction
 from appliance.records.errors import RecordsError, SlotTakenError
+from appliance.records.followup import FollowupMixin
 from appliance.records.migrations import migrate
+from appliance.records.queue import QueueMixin, deadline
 from appliance.records.redact import redact_transcript
+from appliance.records.review import ReviewMixin, summary_text
 from appliance.records.summary import CallSummary
+from appliance.records.users import UsersMixin
+
+__all__ = ["RETENTION_KINDS", "Records", "audit_key", "iso"]
 
 RETENTION_KINDS = ("recordings", "transcripts", "summaries", "outbox")
+_row = row_of
 
 
-def iso(dt: datetime | None = None) -> str:
-    """UTC ISO 8601 with microseconds: sorts as text in time order."""
-    dt = dt or datetime.now(UTC)
-    if dt.tzinfo is None:
-        raise ValueError("times must carry a timezone")
-    return dt.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def audit_key(conn: Connection) -> bytes:
-    """The audit chain's HMAC key: random, kept inside the encrypted database (so a key
-    rotation does not change it), created with the first schema."""
-    row = conn.execute("SELECT value FROM meta WHERE name = 'audit_key'").fetchone()
-    if row is None:
-        with transaction(conn):
-            conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('audit_key', ?)", (secrets.token_bytes(32),))
-        row = conn.execute("SELECT value FROM meta WHERE name = 'audit_key'").fetchone()
-    return bytes(row[0])
-
-
-def _row(cur: Any, row: tuple[Any, ...] | None) -> dict[str, Any] | None:
-    return None if row is None else {d[0]: v for d, v in zip(cur.description, row, strict=True)}
-
-
-class Records:
+class Records(UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, StoreBase):
     def __init__(self, conn: Connection, *, recording_enabled: bool = False) -> None:
         self.conn = conn
         self._audit_key = audit_key(conn)
@@ -67,29 +51,15 @@ class Records:
     def close(self) -> None:
         self.conn.close()
 
-    # -- helpers ---------------------------------------------------------------------------
-    def _audit(self, access: Access, action: str, subject: str) -> None:
-        audit.append(self.conn, self._audit_key, access, action, subject)
-
-    def _call_row_id(self, pbx_call_id: str) -> int:
-        row = self.conn.execute("SELECT id FROM calls WHERE pbx_call_id = ?", (pbx_call_id,)).fetchone()
-        if row is None:
-            raise RecordsError(f"no call with id {pbx_call_id!r} in the records")
-        return int(row[0])
-
-    def record_event(self, access: Access, action: str, subject: str) -> None:
-        """An audit event on its own (e.g. a staff member viewed a screen built from PHI)."""
-        with transaction(self.conn):
-            self._audit(access, action, subject)
-
     # -- patients --------------------------------------------------------------------------
     def add_patient(self, access: Access, name: str | None, phone: str | None = None, dob: str | None = None,
-                    email: str | None = None, address: str | None = None) -> int:
+                    email: str | None = None, address: str | None = None, ref: str | None = None) -> int:
+        """`ref`: the practice-management system's identifier for the patient (unique)."""
         now = iso()
         with transaction(self.conn):
             cur = self.conn.execute(
-                "INSERT INTO patients (name, phone, dob, email, address, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)", (name, phone, dob, email, address, now, now))
+                "INSERT INTO patients (name, phone, dob, email, address, ref, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (name, phone, dob, email, address, ref, now, now))
             pid = int(cur.lastrowid or 0)
             self._audit(access, "patient.create", f"patient:{pid}")
         return pid
@@ -110,11 +80,12 @@ class Records:
 
     # -- calls -----------------------------------------------------------------------------
     def start_call(self, access: Access, pbx_call_id: str, direction: str, caller_number: str | None,
-                   started_at: datetime | None = None, patient_id: int | None = None) -> int:
+                   started_at: datetime | None = None, patient_id: int | None = None, line: str | None = None) -> int:
+        """`line`: how staff name the call's line or channel ("2"), shown in the console."""
         with transaction(self.conn):
             cur = self.conn.execute(
-                "INSERT INTO calls (pbx_call_id, direction, caller_number, started_at, patient_id) VALUES (?, ?, ?, ?, ?)",
-                (pbx_call_id, direction, caller_number, iso(started_at), patient_id))
+                "INSERT INTO calls (pbx_call_id, direction, caller_number, started_at, patient_id, line) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (pbx_call_id, direction, caller_number, iso(started_at), patient_id, line))
             cid = int(cur.lastrowid or 0)
             self._audit(access, "call.create", f"call:{cid}")
         return cid
@@ -127,19 +98,25 @@ class Records:
                               (iso(ended_at), outcome, end_reason, cid))
             self._audit(access, "call.update", f"call:{cid}")
 
-    def _insert_escalation(self, cid: int, esc: Escalation) -> str:
-        payload = {"call_id": cid, "severity": esc.severity, "category": esc.category, "turn": esc.turn}
-        msg_id = outbox.enqueue(self.conn, "escalation.raised", payload)
-        self.conn.execute(
-            "INSERT INTO escalations (call_id, severity, category, turn_idx, detail, created_at, outbox_msg_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", (cid, esc.severity, esc.category, esc.turn, esc.detail, iso(), msg_id))
-        return msg_id
+    def _insert_escalation(self, cid: int, esc: Escalation, response_minutes: float | None = None) -> str:
+        msg_id, now = outbox.new_id(), iso()
+        due = deadline(now, esc.severity, response_minutes)
+        cur = self.conn.execute(
+            "INSERT INTO escalations (call_id, severity, category, turn_idx, detail, created_at, deadline_at, "
+            "outbox_msg_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (cid, esc.severity, esc.category, esc.turn, esc.detail, now, due, msg_id))
+        payload = {"id": int(cur.lastrowid or 0), "call_id": cid, "severity": esc.severity, "category": esc.category,
+                   "turn": esc.turn, "deadline_at": due}
+        return outbox.enqueue(self.conn, "escalation.raised", payload, msg_id)
 
-    def record_escalation(self, access: Access, pbx_call_id: str, esc: Escalation) -> str:
-        """Store an escalation the moment it is raised; queue it for staff. Returns the outbox message id."""
+    def record_escalation(self, access: Access, pbx_call_id: str, esc: Escalation,
+                          response_minutes: float | None = None) -> str:
+        """Store an escalation the moment it is raised; queue it for staff. Returns the outbox message id.
+
+        `response_minutes`: the protocol's response-time target (staff see the deadline it sets)."""
         with transaction(self.conn):
             cid = self._call_row_id(pbx_call_id)
-            msg_id = self._insert_escalation(cid, esc)
+            msg_id = self._insert_escalation(cid, esc, response_minutes)
             self._audit(access, "escalation.create", f"call:{cid}")
         return msg_id
 
@@ -172,8 +149,10 @@ class Records:
                 self.conn.execute("UPDATE calls SET ended_at = coalesce(ended_at, ?), end_reason = ? WHERE id = ?",
                                   (now, end_reason, cid))
             data = summary.to_dict()
-            self.conn.execute("INSERT OR REPLACE INTO call_summaries (call_id, summary, created_at) VALUES (?, ?, ?)",
-                              (cid, json.dumps(data, sort_keys=True), now))
+            self.conn.execute(  # a summary made again keeps its staff review
+                "INSERT INTO call_summaries (call_id, summary, draft_text, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(call_id) DO UPDATE SET summary = excluded.summary, draft_text = excluded.draft_text",
+                (cid, json.dumps(data, sort_keys=True), summary_text(data), now))
             self.conn.execute(
                 "INSERT OR REPLACE INTO redacted_transcripts (call_id, text, created_at) VALUES (?, ?, ?)",
                 (cid, redact_transcript(((t.speaker, t.text) for t in outcome.turns), names), now))
@@ -206,15 +185,17 @@ class Records:
 
     # -- bookings, consents ----------------------------------------------------------------
     def book_appointment(self, access: Access, patient_id: int, provider: str, slot_start: datetime,
-                         slot_end: datetime, procedure: str | None = None, pbx_call_id: str | None = None) -> int:
-        """Book a provider's slot; SlotTakenError if it already holds a live booking."""
+                         slot_end: datetime, procedure: str | None = None, pbx_call_id: str | None = None,
+                         kind: str = "treatment") -> int:
+        """Book a provider's slot; SlotTakenError if it already holds a live booking.
+        `kind`: treatment, review or consult."""
         with transaction(self.conn):
             cid = self._call_row_id(pbx_call_id) if pbx_call_id else None
             try:
                 cur = self.conn.execute(
-                    "INSERT INTO appointments (patient_id, provider, slot_start, slot_end, procedure, call_id, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (patient_id, provider, iso(slot_start), iso(slot_end), procedure, cid, iso()))
+                    "INSERT INTO appointments (patient_id, provider, slot_start, slot_end, procedure, call_id, kind, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (patient_id, provider, iso(slot_start), iso(slot_end), procedure, cid, kind, iso()))
             except DatabaseError as e:
                 if "UNIQUE" in str(e) and "appointments" in str(e):
                     raise SlotTakenError(f"{provider} is already booked at {iso(slot_start)}",
@@ -256,15 +237,6 @@ class Records:
             self._audit(access, "opt_out.read", f"phone-opt-out:{channel}")
         return row is not None
 
-    def add_staff_user(self, access: Access, username: str, display_name: str, role: str,
-                       password_hash: str | None = None) -> int:
-        with transaction(self.conn):
-            cur = self.conn.execute("INSERT INTO staff_users (username, display_name, role, password_hash, created_at) "
-                                    "VALUES (?, ?, ?, ?, ?)", (username, display_name, role, password_hash, iso()))
-            uid = int(cur.lastrowid or 0)
-            self._audit(access, "staff_user.create", f"staff_user:{uid}")
-        return uid
-
     # -- recordings ------------------------------------------------------------------------
     def add_recording(self, access: Access, pbx_call_id: str, pcm: bytes, sample_rate: int) -> int:
         """Keep a call's audio (16-bit PCM) inside the encrypted database; refused unless recording is on."""
@@ -293,6 +265,29 @@ class Records:
 
     def outbox_delivered(self, msg_ids: list[str]) -> int:
         return outbox.mark_delivered(self.conn, msg_ids)
+
+    def outbox_set_endpoints(self, names: list[str], now: float) -> list[str]:
+        """Register the consumers (`console`, each webhook); see `outbox.set_endpoints`."""
+        with transaction(self.conn):
+            return outbox.set_endpoints(self.conn, names, now)
+
+    def outbox_due(self, access: Access, endpoint: str, now: float, limit: int = 50) -> list[outbox.OutboxMessage]:
+        """An endpoint's messages due for delivery, in order (their payloads may carry PHI: audited)."""
+        msgs = outbox.due(self.conn, endpoint, now, limit)
+        if msgs:
+            self.record_event(access, "outbox.read", f"outbox:{msgs[0].seq}..{msgs[-1].seq}:{endpoint}")
+        return msgs
+
+    def outbox_delivered_to(self, endpoint: str, seq: int, now: float) -> None:
+        with transaction(self.conn):
+            outbox.delivered_to(self.conn, endpoint, seq, now)
+
+    def outbox_failed(self, endpoint: str, seq: int, now: float, error: str) -> int:
+        with transaction(self.conn):
+            return outbox.failed_at(self.conn, endpoint, seq, now, error)
+
+    def outbox_undelivered(self, endpoint: str | None = None) -> int:
+        return outbox.undelivered(self.conn, endpoint)
 
     # -- retention -------------------------------------------------------------------------
     def purge(self, access: Access, retention_days: dict[str, int | None], now: datetime | None = None) -> dict[str, int]:

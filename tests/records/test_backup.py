@@ -11,6 +11,7 @@ from appliance.records.backup import MAGIC, create_backup, restore_backup, verif
 from appliance.records.db import connect, content_digest
 from appliance.records.errors import BackupError, WrongKeyError
 from appliance.records.keys import pending_key_path, read_key, write_key
+from appliance.records.migrations import LATEST
 from appliance.records.rotate import rekey, resolve_key
 from appliance.records.store import Records
 from appliance.records.summary import build_summary
@@ -89,8 +90,10 @@ def test_a_damaged_backup_is_refused_and_nothing_changes(records: Records, db_pa
     before = _digest(db_path, key)
     size = out.stat().st_size
     if where == "manifest":
-        data = out.read_bytes().replace(b'"schema_version": 2', b'"schema_version": 3')
-        out.write_bytes(data)
+        data = out.read_bytes()
+        version = f'"schema_version": {LATEST}'.encode()
+        assert version in data
+        out.write_bytes(data.replace(version, f'"schema_version": {LATEST + 1}'.encode()))
     elif where == "payload":
         flip_byte(out, size // 2)
     elif where == "mac":

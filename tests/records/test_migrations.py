@@ -60,3 +60,39 @@ def test_a_newer_database_is_refused(db_path: Path, key: bytes) -> None:
     conn.close()
     with pytest.raises(SchemaError, match="newer"):
         Records.open(db_path, key)
+
+
+def test_version_2_database_gains_the_console_tables_and_keeps_its_data(db_path: Path, key: bytes) -> None:
+    """A store written before the console moved in (schema 2): users, escalations, summaries and
+    an undelivered outbox message survive, and the console's queue, review and delivery work on them."""
+    conn = connect(db_path, key)
+    assert migrate(conn, target=2) == 2
+    conn.executescript(
+        "INSERT INTO staff_users (username, display_name, role, password_hash, created_at) "
+        "VALUES ('nina', 'Nina', 'clinician', '$argon2id$x', 't');"
+        "INSERT INTO patients (name, phone, created_at, updated_at) VALUES ('Pat Q.', '4155550100', 't', 't');"
+        "INSERT INTO calls (pbx_call_id, direction, patient_id, started_at) "
+        "VALUES ('pbx-old', 'inbound', 1, '2026-01-05T10:00:00.000000+00:00');"
+        "INSERT INTO escalations (call_id, severity, category, created_at) "
+        "VALUES (1, 'urgent', 'filler-swelling', '2026-01-05T10:01:00.000000+00:00');"
+        "INSERT INTO call_summaries (call_id, summary, created_at) VALUES (1, '{\"intent\": \"booking\", "
+        "\"procedure\": \"lip filler\", \"slots\": {}}', '2026-01-05T10:05:00.000000+00:00');"
+        "INSERT INTO outbox (msg_id, topic, payload, created_at) VALUES ('m-old', 'call.summary', '{}', 't');")
+    conn.close()
+
+    records = Records.open(db_path, key)
+    try:
+        assert current_version(records.conn) == LATEST
+        nina = records.staff_user("nina")
+        assert nina is not None and nina["role"] == "clinician" and nina["extension"] is None
+        queue = records.escalation_queue(SYSTEM)
+        assert [(e["patient_label"], e["status"]) for e in queue] == [("Pat Q.", "open")]
+        assert queue[0]["deadline_at"] == "2026-01-05T10:16:00.000000+00:00"  # the severity's default target
+        reviewed = records.review_summary(SYSTEM, 1, "nina", "Booking: lip filler consult.", finalize=True)
+        assert reviewed["status"] == "final" and reviewed["corrections"] == 1 and reviewed["procedure"] == "lip filler"
+        records.outbox_set_endpoints(["console"], now=0.0)  # the old undelivered message reaches the new consumer
+        due = records.outbox_due(SYSTEM, "console", now=0.0)
+        assert [m.msg_id for m in due][:1] == ["m-old"]
+        assert records.verify_audit().ok
+    finally:
+        records.close()

@@ -1,0 +1,77 @@
+"""What every part of the record store shares: the connection, times, rows, the audit hook.
+
+`Records` (appliance.records.store) is assembled from `StoreBase` and one mixin per concern
+(staff accounts, the escalation queue, summary review, follow-up views); every public method
+is one transaction that writes its audit event(s) and outbox message(s) with the data.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from appliance.records import audit
+from appliance.records.audit import Access
+from appliance.records.db import Connection, transaction
+from appliance.records.errors import RecordsError
+
+Row = dict[str, Any]
+
+
+def iso(dt: datetime | None = None) -> str:
+    """UTC ISO 8601 with microseconds: sorts as text in time order."""
+    dt = dt or datetime.now(UTC)
+    if dt.tzinfo is None:
+        raise ValueError("times must carry a timezone")
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def iso_ts(ts: float) -> str:
+    """`iso` of a Unix time."""
+    return iso(datetime.fromtimestamp(ts, UTC))
+
+
+def audit_key(conn: Connection) -> bytes:
+    """The audit chain's HMAC key: random, kept inside the encrypted database (so a key
+    rotation does not change it), created with the first schema."""
+    row = conn.execute("SELECT value FROM meta WHERE name = 'audit_key'").fetchone()
+    if row is None:
+        with transaction(conn):
+            conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('audit_key', ?)", (secrets.token_bytes(32),))
+        row = conn.execute("SELECT value FROM meta WHERE name = 'audit_key'").fetchone()
+    return bytes(row[0])
+
+
+def row_of(cur: Any, row: tuple[Any, ...] | None) -> Row | None:
+    return None if row is None else {d[0]: v for d, v in zip(cur.description, row, strict=True)}
+
+
+def rows_of(cur: Any) -> list[Row]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+class StoreBase:
+    conn: Connection
+    _audit_key: bytes
+
+    def _audit(self, access: Access, action: str, subject: str) -> None:
+        audit.append(self.conn, self._audit_key, access, action, subject)
+
+    def _call_row_id(self, pbx_call_id: str) -> int:
+        row = self.conn.execute("SELECT id FROM calls WHERE pbx_call_id = ?", (pbx_call_id,)).fetchone()
+        if row is None:
+            raise RecordsError(f"no call with id {pbx_call_id!r} in the records")
+        return int(row[0])
+
+    def record_event(self, access: Access, action: str, subject: str) -> None:
+        """An audit event on its own (e.g. a staff member viewed a screen built from PHI)."""
+        with transaction(self.conn):
+            self._audit(access, action, subject)
+
+    def audit_events(self, limit: int = 200) -> list[Row]:
+        """The latest audit events, newest first (they name record ids, never patients)."""
+        cur = self.conn.execute("SELECT seq, at, actor, action, subject, reason, call_id FROM audit_events "
+                                "ORDER BY seq DESC LIMIT ?", (limit,))
+        return rows_of(cur)

@@ -1,0 +1,108 @@
+"""The escalation queue and live calls, as staff see them in the console.
+
+Escalations are stored by the call pipeline (`Records.record_escalation`); here staff list,
+acknowledge and resolve them, and the pager records whom it called. Every view names the
+records shown in its audit event; every change writes its outbox message in its transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from appliance.records import outbox
+from appliance.records.audit import Access
+from appliance.records.base import Row, StoreBase, iso, rows_of
+from appliance.records.db import transaction
+from appliance.records.errors import ConflictError, NotFoundError
+
+# Used when no response-time target came with the escalation (the protocol pack gives one).
+DEFAULT_RESPONSE_MINUTES = {"emergency": 5.0, "urgent": 15.0, "routine": 24 * 60.0}
+SEVERITY_ORDER = {"emergency": 0, "urgent": 1, "routine": 2}
+
+_SELECT = (
+    "SELECT e.id, c.pbx_call_id AS call_id, coalesce(p.name, c.caller_number, '') AS patient_label, "
+    "p.ref AS patient_ref, c.line, e.severity, e.category, e.detail, e.created_at, e.deadline_at, "
+    "e.acknowledged_by, e.acknowledged_at, e.resolved_by, e.resolved_at, e.resolution_note, e.paged "
+    "FROM escalations e LEFT JOIN calls c ON c.id = e.call_id LEFT JOIN patients p ON p.id = c.patient_id")
+
+
+def deadline(created_at: str, severity: str, response_minutes: float | None = None) -> str:
+    minutes = DEFAULT_RESPONSE_MINUTES.get(severity, 15.0) if response_minutes is None else response_minutes
+    return iso(datetime.fromisoformat(created_at) + timedelta(minutes=minutes))
+
+
+def _shape(r: dict[str, Any]) -> Row:
+    r["status"] = "resolved" if r["resolved_at"] else "acknowledged" if r["acknowledged_at"] else "open"
+    r["deadline_at"] = r["deadline_at"] or deadline(r["created_at"], r["severity"])
+    return r
+
+
+class QueueMixin(StoreBase):
+    def _escalation_row(self, eid: int) -> Row:
+        rows = rows_of(self.conn.execute(_SELECT + " WHERE e.id = ?", (eid,)))  # noqa: S608 (constant)
+        if not rows:
+            raise NotFoundError(f"no escalation {eid}")
+        return _shape(rows[0])
+
+    def escalation_queue(self, access: Access, include_resolved: bool = False, limit: int = 500) -> list[Row]:
+        """Open (and acknowledged) escalations, most pressing first: severity, then deadline."""
+        where = "" if include_resolved else " WHERE e.resolved_at IS NULL"
+        with transaction(self.conn):
+            rows = [_shape(r) for r in rows_of(self.conn.execute(
+                _SELECT + where + " ORDER BY e.created_at DESC LIMIT ?", (limit,)))]  # noqa: S608 (constant)
+            rows.sort(key=lambda r: (r["status"] == "resolved", SEVERITY_ORDER[r["severity"]], r["deadline_at"]))
+            self._audit(access, "view.escalations", "escalations:" + ",".join(str(r["id"]) for r in rows))
+        return rows
+
+    def escalation(self, access: Access | None, eid: int) -> Row:
+        """One escalation; `access` None for system reads that show no one anything (the pager)."""
+        with transaction(self.conn):
+            row = self._escalation_row(eid)
+            if access is not None:
+                self._audit(access, "view.escalation", f"escalation:{eid}")
+        return row
+
+    def acknowledge_escalation(self, access: Access, eid: int, by: str) -> Row:
+        with transaction(self.conn):
+            row = self._escalation_row(eid)
+            if row["status"] != "open":
+                raise ConflictError(f"escalation {eid} is already {row['status']}")
+            self.conn.execute("UPDATE escalations SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ?",
+                              (by, iso(), eid))
+            self._audit(access, "escalation.acknowledge", f"escalation:{eid}")
+            outbox.enqueue(self.conn, "escalation.acknowledged", {"id": eid, "by": by})
+            return self._escalation_row(eid)
+
+    def resolve_escalation(self, access: Access, eid: int, by: str, note: str) -> Row:
+        with transaction(self.conn):
+            row = self._escalation_row(eid)
+            if row["status"] == "resolved":
+                raise ConflictError(f"escalation {eid} is already resolved")
+            now = iso()
+            self.conn.execute(
+                "UPDATE escalations SET resolved_by = ?, resolved_at = ?, resolution_note = ?, "
+                "acknowledged_by = coalesce(acknowledged_by, ?), acknowledged_at = coalesce(acknowledged_at, ?) "
+                "WHERE id = ?", (by, now, note, by, now, eid))
+            self._audit(access, "escalation.resolve", f"escalation:{eid}")
+            outbox.enqueue(self.conn, "escalation.resolved", {"id": eid, "by": by})
+            return self._escalation_row(eid)
+
+    def mark_escalation_paged(self, access: Access, eid: int, target: str, level: int) -> None:
+        """Record that the paging policy reached `target` (an extension) for this escalation."""
+        with transaction(self.conn):
+            row = self._escalation_row(eid)
+            paged = ",".join(p for p in (row["paged"], target) if p)
+            self.conn.execute("UPDATE escalations SET paged = ? WHERE id = ?", (paged, eid))
+            self._audit(access, "escalation.page", f"escalation:{eid}:level {level}:ext {target}")
+            outbox.enqueue(self.conn, "escalation.paged", {"id": eid, "target": target, "level": level})
+
+    def live_calls(self, access: Access) -> list[Row]:
+        """Calls in progress (not ended), oldest first."""
+        with transaction(self.conn):
+            rows = rows_of(self.conn.execute(
+                "SELECT c.id, c.pbx_call_id AS call_id, coalesce(c.line, '') AS line, c.direction, "
+                "coalesce(p.name, c.caller_number, '') AS caller_label, c.started_at FROM calls c "
+                "LEFT JOIN patients p ON p.id = c.patient_id WHERE c.ended_at IS NULL ORDER BY c.started_at LIMIT 200"))
+            self._audit(access, "view.calls", "calls:" + ",".join(str(r["id"]) for r in rows))
+        return rows
