@@ -35,7 +35,8 @@ class SipEdge(Outbound):
         self.handler = handler
         self.host = settings.advertised_host or settings.bind_host
         self.port = settings.bind_port
-        self.guard = SourceGuard(settings.allowed_sources)
+        rate = max(20.0, 4.0 * settings.max_calls)  # the PBX sends every call from one address
+        self.guard = SourceGuard(settings.allowed_sources, rate_per_s=rate, burst=2 * rate)
         self.sip = SipTransport(self.guard, self._on_request, self._on_stray_response)
         self.calls: dict[str, SipCall] = {}
         self._pending: dict[str, tuple[SipMessage, Addr, str]] = {}  # ringing inbound: call-id -> INVITE
