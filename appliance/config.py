@@ -239,6 +239,25 @@ class LoggingSettings(_Section):
     format: Literal["json", "console"] = "json"
 
 
+class OutboundSettings(_Section):
+    """[outbound]: aftercare and recall calls placed by the scheduler (appliance.scheduler)."""
+
+    enabled: bool = False  # place calls (plans are created either way)
+    poll_seconds: float = Field(30.0, ge=0.5, le=3600)
+    max_outbound: int = Field(2, ge=0, le=100)  # outbound calls at once
+    reserve_inbound: int = Field(2, ge=0, le=500)  # lines always left free for inbound callers
+    max_attempts: int = Field(3, ge=1, le=10)
+    retry_minutes: int = Field(120, ge=5, le=2880)  # after no answer / voicemail
+    busy_retry_minutes: int = Field(30, ge=5, le=2880)
+    quiet_start: str = Field("20:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # patient-local
+    quiet_end: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    closing_margin_minutes: int = Field(30, ge=0, le=240)  # no call starts this close to closing
+    ring_seconds: int = Field(30, ge=5, le=120)
+    lease_seconds: int = Field(120, ge=10, le=3600)  # renewed while the call lasts
+    require_consent: bool = True
+    call_from: str = Field("10:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # clinic-local time a contact is first due
+
+
 class VoiceSettings(_Section):
     """The call's turn-taking and speech engines (see docs/voice.md)."""
 
@@ -272,6 +291,7 @@ class Settings(_Section):
     paging: PagingSettings = PagingSettings()
     site: SiteSettings = SiteSettings()
     voice: VoiceSettings = VoiceSettings()
+    outbound: OutboundSettings = OutboundSettings()
     source: str = Field("embedded defaults", exclude=True)
 
     @property
