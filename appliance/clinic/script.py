@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from appliance.clinic.context import CallerContext
 from appliance.clinic.engine import ClinicConversation
 from appliance.clinic.errors import PackError
+from appliance.clinic.outbound_script import OutboundSpec
 from appliance.clinic.pack import Pack, _problems
 from appliance.clinic.schedule import Scheduler
 from appliance.clinic.yamlload import YamlProblem, load_located
@@ -67,6 +68,7 @@ class Script(_M):
     caller: ScriptCaller = ScriptCaller()
     turns: list[str | ScriptTurn] = Field(min_length=1)
     expect: dict[str, Any] | None = None
+    outbound: OutboundSpec | None = None  # an outbound aftercare call (see outbound_script.py)
 
 
 def load_script(path: Path) -> Script:
@@ -96,6 +98,10 @@ def _actions(reply: Reply, after_turn: int) -> list[dict[str, Any]]:
 async def run_script(pack: Pack, script: Script, *, now: datetime, llm: LanguageModel | None = None,
                      scheduler: Scheduler | None = None) -> dict[str, Any]:
     """Play the script through the engine; return the outcome document (JSON-ready)."""
+    if script.outbound is not None:
+        from appliance.clinic.outbound_script import run_outbound_script
+
+        return await run_outbound_script(pack, script, now=now, llm=llm, scheduler=scheduler)
     conv = ClinicConversation(pack, now=script.now or now, caller=caller_context(script), llm=llm,
                               scheduler=scheduler)
     actions: list[dict[str, Any]] = []

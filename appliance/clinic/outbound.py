@@ -1,0 +1,245 @@
+"""The outbound aftercare / recall call: `appliance.conversation.Conversation`, pure.
+
+    opener -> name -> date of birth            (nothing about the patient is said before this)
+       | answering machine / wrong person      -> the approved no-PHI message, end
+       | identity not confirmed (two tries)    -> the approved no-PHI line, end
+    verified -> the day-N script (intro, instructions on the first check-in) -> "any concern?"
+       | concern / red flag                    -> the clinic engine's concern and red-flag flow
+       | no concern                            -> confirm, remind the review, then offer booking
+    "please stop calling" at any point         -> acknowledged, recorded as an opt-out, end
+
+Red flags are the clinic engine's (`redflags.detect` over the pack, `ClinicConversation.escalate`),
+checked on every caller turn before anything else. After verification the engine itself runs
+the concern, escalation and booking steps; this class only adds what an outbound call needs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from appliance.clinic.context import CallerContext
+from appliance.clinic.engine import ClinicConversation
+from appliance.clinic.flow_booking import spoken_time
+from appliance.clinic.outbound_lines import OutboundLines
+from appliance.clinic.pack import Pack
+from appliance.clinic.parsers import normalize, parse_date, person_name, yes_no
+from appliance.clinic.rebooking import Window, recall_from
+from appliance.clinic.redflags import detect, mentioned
+from appliance.clinic.schedule import Scheduler
+from appliance.conversation import ConversationOutcome, LanguageModel, Reply, Say, Turn
+
+_OWN_STATES = ("identify_name", "identify_dob", "concern_check")
+_BOOKING_KIND = {"review": "a review appointment", "touch-up": "a touch-up appointment",
+                 "recall": "your next treatment", "series": "your next session"}
+
+
+@dataclass(frozen=True)
+class OutboundContext:
+    """What the scheduler knows about the contact (from the plan and the patient record)."""
+
+    kind: str  # check-in | review | touch-up | recall | series
+    day: int
+    name: str
+    dob: date
+    workflow: str
+    treated_on: date
+    phone: str | None = None
+    product: str | None = None
+    area: str | None = None
+    session: int | None = None
+    item: str | None = None
+
+
+def _names(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", normalize(text))
+
+
+def name_matches(said: str, expected: str) -> bool:
+    """First and last name both said (in any order, case and punctuation aside)."""
+    want = _names(expected)
+    got = set(_names(said))
+    return len(want) >= 1 and want[0] in got and want[-1] in got
+
+
+def _said_any(text: str, phrases: list[str]) -> bool:
+    return any(mentioned(text, p) for p in phrases)
+
+
+class OutboundAftercareCall:
+    def __init__(self, pack: Pack, lines: OutboundLines, contact: OutboundContext, *, now: datetime,
+                 scheduler: Scheduler | None = None, llm: LanguageModel | None = None) -> None:
+        self.pack, self.lines, self.c, self.now = pack, lines, contact, now
+        self.wf = pack.workflows[contact.workflow]
+        caller = CallerContext(phone=contact.phone, known_patient=True, name=contact.name, procedure=contact.workflow,
+                               product=contact.product, area=contact.area, treated_on=contact.treated_on,
+                               session=contact.session)
+        self.e = ClinicConversation(pack, now=now, caller=caller, scheduler=scheduler, llm=llm)
+        self.e.s.state = "identify_name"
+        self.e.s.patient_type = "returning"
+        self.tries = 0
+        self.verified = False
+        self.delivered = False
+        self.disposition: str | None = None
+
+    # ---- speaking ----
+
+    def say(self, key: str, **values: object) -> Say:
+        text = str(getattr(self.lines, key))
+        fill = {"clinic": self.pack.clinic.name, "phone": self.pack.clinic.phone or "", **values}
+        return Say(text.format(**{k: str(v) for k, v in fill.items()}), provenance=self.pack.prov(f"outbound.{key}"),
+                   cacheable=not values)
+
+    def _end(self, key: str, disposition: str) -> Reply:
+        self.disposition = disposition
+        return self.e.reply([self.say(key)], end=True)
+
+    def _treatment_name(self) -> str:
+        return self.c.product or next((t.name for t in self.pack.menu.treatments if t.workflow == self.wf.id),
+                                      self.wf.procedure)
+
+    @staticmethod
+    def _day(d: date) -> str:
+        return spoken_time(datetime.combine(d, time(9))).split(" at ")[0]
+
+    # ---- Conversation ----
+
+    def start(self) -> Reply:
+        return self.e.reply([self.say("opener"), self.say("ask_name")])
+
+    async def caller_pressed(self, digit: str) -> Reply:
+        if self.e.s.state in _OWN_STATES:
+            self.e.out.turns.append(Turn("caller", f"[pressed {str(digit)[:1]}]"))
+            if self.e.s.state == "concern_check" and str(digit)[:1] in ("1", "2"):
+                self.e.out.turns.pop()
+                return await self.caller_said("yes" if digit == "1" else "no")
+            return self.e.reply([self.say("identity_retry")]) if self.e.s.state != "concern_check" else Reply()
+        return await self.e.caller_pressed(digit)
+
+    async def caller_said(self, text: str) -> Reply:
+        text = " ".join(str(text).split())[:1000]
+        if self.e.s.state == "ended":
+            self.e.out.turns.append(Turn("caller", text))
+            return Reply()
+        if text and _said_any(text, self.lines.opt_out_phrases) and not detect(text, self.pack.all_red_flags()):
+            self.e.out.turns.append(Turn("caller", text))
+            self.e.out.slots["opted_out"] = True
+            return self._end("opt_out_ack", "opted-out")
+        if self.e.s.state not in _OWN_STATES:
+            return await self.e.caller_said(text)  # the engine's flows (red flags first, then the step)
+        index = len(self.e.out.turns)
+        self.e.out.turns.append(Turn("caller", text))
+        hits = detect(text, self.pack.all_red_flags(), prefer=self.wf.id)
+        if hits:
+            if self.verified:
+                self.e.s.workflow = self.wf
+            return self.e.reply(self.e.escalate(hits[0], index))
+        if not self.verified:
+            if _said_any(text, self.lines.answering_machine_phrases):
+                self.e.out.slots["message_left"] = True
+                return self._end("voicemail", "voicemail")
+            if _said_any(text, self.lines.wrong_person_phrases):
+                return self._end("wrong_person", "wrong-person")
+        if self.e.s.state == "identify_name":
+            return self._on_name(text)
+        if self.e.s.state == "identify_dob":
+            return self._on_dob(text)
+        return await self._on_concern_check(text)
+
+    def agent_heard(self, fraction: float) -> None:
+        self.e.agent_heard(fraction)
+
+    def ended(self, reason: str) -> ConversationOutcome:
+        out = self.e.ended(reason)
+        escalated = bool(out.escalations)
+        disposition = self.disposition or ("completed" if self.verified else "hung-up")
+        flags = {"reached": self.verified, "delivered": self.delivered,
+                 "concern": bool(self.e.s.concern_raised or escalated), "escalated": escalated,
+                 "booked": out.booking is not None, "opted_out": disposition == "opted-out",
+                 "message_left": disposition == "voicemail"}
+        out.slots["outbound"] = {"kind": self.c.kind, "day": self.c.day, "disposition": disposition, **flags}
+        if disposition in ("voicemail", "wrong-person", "identity-failed", "opted-out") and not escalated:
+            out.outcome = disposition
+        return out
+
+    # ---- identity ----
+
+    def _retry_or_fail(self) -> Reply:
+        self.tries += 1
+        if self.tries >= 2:
+            return self._end("identity_failed", "identity-failed")
+        return self.e.reply([self.say("identity_retry")])
+
+    def _on_name(self, text: str) -> Reply:
+        said = person_name(text) or text
+        if not name_matches(said, self.c.name):
+            return self._retry_or_fail()
+        self.tries = 0
+        self.e.s.state = "identify_dob"
+        return self.e.reply([self.say("ask_dob")])
+
+    def _on_dob(self, text: str) -> Reply:
+        said = parse_date(text, self.now.date(), past=True)
+        if said != self.c.dob:
+            return self._retry_or_fail()
+        self.verified = True
+        return self.e.reply(self._script())
+
+    # ---- the day-N script ----
+
+    def _script(self) -> list[Say]:
+        e, wf, c = self.e, self.wf, self.c
+        e.s.workflow = wf
+        e.s.treated_on = c.treated_on
+        e.out.slots.update({"procedure": wf.id, "treated_on": c.treated_on.isoformat(),
+                            "days_since_treatment": (self.now.date() - c.treated_on).days})
+        values: dict[str, object] = {"treatment": self._treatment_name(), "date": self._day(c.treated_on)}
+        if c.kind == "recall":
+            values["when"] = self._day(recall_from(wf, c.treated_on, self.now.date()))
+        if c.kind == "series" and wf.rebooking.series:
+            values["when"] = self._day(max(self.now.date(), c.treated_on + timedelta(days=wf.rebooking.series.interval_days)))
+        key = {"check-in": "intro_check_in", "review": "intro_review", "touch-up": "intro_touch_up",
+               "recall": "intro_recall", "series": "intro_series"}[c.kind]
+        says = [self.say(key, **values)]
+        first_check_in = c.kind == "check-in" and c.day == min(ci.day for ci in wf.check_ins if ci.day >= 1)
+        if first_check_in:
+            says += [self.say("instructions_intro")] + [e.item(x) for x in wf.immediate_instructions]
+        self.delivered = True
+        e.s.state = "concern_check"
+        return says + [e.item(e.concern_question(wf))]
+
+    async def _on_concern_check(self, text: str) -> Reply:
+        answer = yes_no(text)
+        if answer == "no" and len(text.split()) <= 6:
+            return self.e.reply(self._no_concern())
+        self.e.out.turns.pop()  # the engine records the turn itself
+        return await self.e.caller_said(text)  # yes / a description: the engine's concern flow
+
+    def _no_concern(self) -> list[Say]:
+        e, wf, c, today = self.e, self.wf, self.c, self.now.date()
+        says = [self.say("no_concern")]
+        rw = wf.review_window
+        review_from, review_to = c.treated_on + timedelta(days=rw.from_day), c.treated_on + timedelta(days=rw.to_day)
+        if review_to >= today and c.kind in ("check-in", "review", "touch-up"):
+            says.append(self.say("review_reminder", from_date=self._day(max(today, review_from)),
+                                 to_date=self._day(review_to)))
+        window = self._window(review_from, review_to)
+        e.s.follow_up = window
+        e.s.booking_kind = window.kind
+        e.s.state = "offer_booking"
+        return says + [self.say("offer_booking", kind=_BOOKING_KIND[window.kind])]
+
+    def _window(self, review_from: date, review_to: date) -> Window:
+        wf, c, today = self.wf, self.c, self.now.date()
+        tu = wf.rebooking.touch_up
+        if c.kind in ("check-in", "touch-up") and tu is not None:
+            end = c.treated_on + timedelta(days=tu.to_day)
+            if end >= today:
+                return Window("touch-up", max(today, c.treated_on + timedelta(days=tu.from_day)), end, "touch_up_intro")
+        if c.kind == "recall":
+            return Window("recall", recall_from(wf, c.treated_on, today), None, "touch_up_too_late")
+        if c.kind == "series" and wf.rebooking.series:
+            start = c.treated_on + timedelta(days=wf.rebooking.series.interval_days)
+            return Window("series", max(today, start), None, "series_next")
+        return Window("review", max(today, review_from), max(today, review_to), "touch_up_too_late")
