@@ -19,7 +19,6 @@ from typing import Any, Protocol
 from appliance.config import Settings
 from appliance.logs import get_logger
 from appliance.models.resolver import ROLES, resolve_all
-from appliance.records.keys import ensure_key
 from appliance.voice.engines import LOADERS, Engines
 
 log = get_logger(__name__)
@@ -78,15 +77,34 @@ class Appliance:
         self.engines = Engines(models=models, loaded=loaded)
         return self.engines
 
+    async def _start_component(self, component: Component) -> None:
+        await component.start()
+        self._started.append(component)
+        log.info("component.started", component=component.name)
+
     async def start(self, progress: ProgressCallback | None = None) -> None:
+        """Pack, engines, record store, then whatever answers calls. Extra `components`
+        (set before start) start last."""
+        from appliance.callflow import CallRunner
+        from appliance.clinic.schedule import InMemoryBookingStore, Scheduler
+        from appliance.clinic.service import pack_for_calls
+        from appliance.records.service import RecordStore
+        from appliance.telephony.edge import SipEdge
+        from appliance.voice.llm import language_model_from
+
         t0 = time.perf_counter()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        ensure_key(self.settings.db_key_file)
-        await self.load_engines(progress)
+        pack = pack_for_calls(self.settings)  # refuse an unapproved pack before loading anything heavy
+        engines = await self.load_engines(progress)
+        records = RecordStore(self.settings)
+        await self._start_component(records)
+        self.runner = CallRunner(self.settings, engines, pack, records.records,
+                                 scheduler=Scheduler(pack.clinic, InMemoryBookingStore()),
+                                 llm=language_model_from(engines["llm"]))
+        self.sip = SipEdge(self.settings.sip, self.runner)
+        await self._start_component(self.sip)
         for component in self.components:
-            await component.start()
-            self._started.append(component)
-            log.info("component.started", component=component.name)
+            await self._start_component(component)
         sd_notify("READY=1")
         from appliance.setup.watchdog import start_watchdog
 

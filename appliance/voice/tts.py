@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from appliance.voice.audio import float_to_pcm, resample
+from appliance.voice.pronounce import spoken_form
 
 
 class Synthesizer:
@@ -34,7 +35,7 @@ class Synthesizer:
         if hit is not None:
             return hit
         with self._lock:
-            chunks = list(self._voice.synthesize(text))
+            chunks = list(self._voice.synthesize(spoken_form(text)))
         if not chunks:
             return b""
         rate = chunks[0].sample_rate

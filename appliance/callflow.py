@@ -1,0 +1,125 @@
+"""One phone call, end to end: the clinic's conversation, spoken by the voice pipeline, kept
+in the encrypted record store.
+
+The SIP edge calls `CallRunner` with each answered call's media. The runner builds the
+conversation from the approved protocol pack, records the call as it starts, records every
+escalation the moment the conversation raises it (not at hang-up: staff are told at once),
+runs the voice session to the end of the call, then stores the outcome and its summary.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from appliance.calls import CallMedia
+from appliance.clinic.context import CallerContext
+from appliance.clinic.pack import Pack
+from appliance.config import Settings
+from appliance.conversation import Conversation, ConversationOutcome, Escalation, Reply
+from appliance.logs import get_logger, hostile
+from appliance.records.audit import Access
+from appliance.records.service import AsyncRecords
+from appliance.voice.engines import Engines
+
+log = get_logger(__name__)
+
+
+class RecordedConversation:
+    """A Conversation that writes each escalation to the record store as soon as it is raised.
+
+    The engine keeps its outcome up to date as the call goes (`outcome`, or `out` for the
+    clinic engine); every escalation that appears there after a caller turn is stored at once,
+    with the same turn index the final outcome carries (so the post-call save does not add it twice).
+    """
+
+    def __init__(self, inner: Conversation, records: AsyncRecords | None, access: Access) -> None:
+        self.inner = inner
+        self.records = records
+        self.access = access
+        self._stored = 0
+
+    def _live(self) -> ConversationOutcome | None:
+        live = getattr(self.inner, "out", None) or getattr(self.inner, "outcome", None)
+        return live if isinstance(live, ConversationOutcome) else None
+
+    async def _escalate(self, reply: Reply) -> Reply:
+        live = self._live()
+        fresh: list[Escalation] = live.escalations[self._stored:] if live else []
+        for esc in fresh:
+            log.warning("call.escalation", call_id=hostile(self.access.call_id), severity=esc.severity,
+                        category=esc.category)
+            if self.records is not None:
+                await self.records.record_escalation(self.access, self.access.call_id or "", esc)
+            self._stored += 1
+        if live is None and any(a.kind == "escalate" for a in reply.actions):
+            log.error("call.escalation_unrecorded", call_id=hostile(self.access.call_id),
+                      note="conversation engine exposes no live outcome")
+        return reply
+
+    def start(self) -> Reply:
+        return self.inner.start()
+
+    async def caller_said(self, text: str) -> Reply:
+        return await self._escalate(await self.inner.caller_said(text))
+
+    async def caller_pressed(self, digit: str) -> Reply:
+        return await self._escalate(await self.inner.caller_pressed(digit))
+
+    def agent_heard(self, fraction: float) -> None:
+        self.inner.agent_heard(fraction)
+
+    def ended(self, reason: str) -> ConversationOutcome:
+        return self.inner.ended(reason)
+
+    def __getattr__(self, name: str) -> Any:  # optional protocol extensions of the inner engine
+        return getattr(self.inner, name)
+
+
+class CallRunner:
+    """The SIP edge's call handler."""
+
+    def __init__(self, settings: Settings, engines: Engines, pack: Pack, records: AsyncRecords | None,
+                 scheduler: Any, llm: Any = None) -> None:
+        self.settings = settings
+        self.engines = engines
+        self.pack = pack
+        self.records = records
+        self.scheduler = scheduler
+        self.llm = llm
+        self.active = 0
+
+    async def __call__(self, media: CallMedia) -> None:
+        from appliance.clinic.service import new_conversation
+        from appliance.voice.session import VoiceSession
+
+        info = media.info
+        access = Access(actor="system:call", reason="call", call_id=info.call_id)
+        caller = CallerContext(phone=info.remote_number or None)
+        inner = new_conversation(self.pack, self.settings, caller=caller, scheduler=self.scheduler, llm=self.llm)
+        conversation = RecordedConversation(inner, self.records, access)
+        started = time.monotonic()
+        self.active += 1
+        log.info("call.started", call_id=hostile(info.call_id), direction=info.direction, active=self.active)
+        if self.records is not None:
+            try:
+                await self.records.start_call(access, info.call_id, info.direction, info.remote_number or None,
+                                              datetime.now(UTC))
+            except Exception:  # noqa: BLE001 - the patient is on the line: answer them, log loudly
+                log.exception("call.record_start_failed", call_id=hostile(info.call_id))
+        session = VoiceSession(media, conversation, self.engines, self.settings)
+        outcome: ConversationOutcome | None = None
+        try:
+            outcome = await session.run()
+        finally:
+            self.active -= 1
+            if outcome is None:  # the session failed: still close the record with what the engine knows
+                outcome = conversation.ended("error")
+            reason = getattr(session, "hangup_reason", None) or "ended"
+            if self.records is not None:
+                post = Access(actor="system:post-call", reason="post-call", call_id=info.call_id)
+                await self.records.finish_call(post, info.call_id, outcome, reason)
+            log.info("call.finished", call_id=hostile(info.call_id), outcome=outcome.outcome, reason=reason,
+                     turns=len(outcome.turns), escalations=len(outcome.escalations),
+                     seconds=round(time.monotonic() - started, 1))
