@@ -42,3 +42,6 @@ def treatment(**kw: object) -> Treatment:
                                "product": "Botox", "area": "forehead", "source": "api"}
     base.update(kw)
     return Treatment(**base)  # type: ignore[arg-type]
+
+
+from tests.telephony.conftest import make_edge  # noqa: E402,F401 - the real SIP edge fixture, reused
