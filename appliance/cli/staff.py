@@ -1,25 +1,38 @@
-"""`appliance staff ...`: console accounts, the practice-management export, the outbox relay."""
+"""`appliance staff ...`: console accounts, the practice-management export, the outbox relay.
+
+Accounts, exports and the relay use the shared record store beside a running service (SQLite
+serialises the writers); heavy imports happen inside the commands, so `--help` stays fast."""
 
 from __future__ import annotations
 
 import asyncio
-import getpass
-import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 from appliance.cli import app
 from appliance.cli.common import settings_from
 from appliance.errors import ApplianceError
-from appliance.staff.auth import ROLES, hash_password
+
+if TYPE_CHECKING:
+    from appliance.staff.repo import StaffRepo
+
+T = TypeVar("T")
+
+ROLES = ("clinician", "front-desk", "admin")  # appliance.records.users.ROLES (checked in tests)
 
 staff = typer.Typer(help="Staff console: accounts, exports, the outbox relay.", no_args_is_help=True)
 app.add_typer(staff, name="staff")
 
 
 def _password(prompt: bool) -> str:
+    import getpass
+
+    from appliance.staff.auth import hash_password
+
     if not prompt or not sys.stdin.isatty():
         pw = sys.stdin.readline().rstrip("\n")
     else:
@@ -32,6 +45,22 @@ def _password(prompt: bool) -> str:
         raise ApplianceError(str(e), fix="choose a longer password") from None
 
 
+def _with_repo(ctx: typer.Context, work: Callable[[StaffRepo], Awaitable[T]]) -> T:
+    """Open the record store, run `work(repo)`, close it."""
+    from appliance.staff.console import open_repo
+
+    settings = settings_from(ctx)
+
+    async def main() -> T:
+        repo = await open_repo(settings)
+        try:
+            return await work(repo)
+        finally:
+            await repo.close()
+
+    return asyncio.run(main())
+
+
 @staff.command("add-user")
 def add_user(ctx: typer.Context, username: str = typer.Argument(..., help="Sign-in name (letters, digits, . _ -)."),
              role: str = typer.Option(..., "--role", help=f"One of: {', '.join(ROLES)}."),
@@ -41,20 +70,13 @@ def add_user(ctx: typer.Context, username: str = typer.Argument(..., help="Sign-
     """Add a console account; the password is asked for (or read from stdin) and stored as an argon2 hash."""
     import re
 
-    from appliance.staff.console import open_repo
-
     if role not in ROLES:
         raise ApplianceError(f"unknown role {role!r}", fix=f"use one of: {', '.join(ROLES)}")
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", username):
         raise ApplianceError(f"{username!r} is not a valid user name", fix="use letters, digits, dot, underscore, hyphen")
-    settings = settings_from(ctx)
     pw_hash = _password(not password_stdin)
-    repo = open_repo(settings)
-    try:
-        asyncio.run(repo.add_user(username=username, display_name=name or username, role=role, pw_hash=pw_hash,
-                                  extension=extension, actor="cli"))
-    finally:
-        repo.db.close()
+    _with_repo(ctx, lambda repo: repo.add_user(username=username, display_name=name or username, role=role,
+                                               pw_hash=pw_hash, extension=extension, actor="system:cli"))
     typer.echo(f"added {username} ({role})")
 
 
@@ -62,29 +84,16 @@ def add_user(ctx: typer.Context, username: str = typer.Argument(..., help="Sign-
 def set_password(ctx: typer.Context, username: str,
                  password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin.")) -> None:
     """Set a new password for a console account."""
-    from appliance.staff.console import open_repo
-
-    settings = settings_from(ctx)
     pw_hash = _password(not password_stdin)
-    repo = open_repo(settings)
-    try:
-        asyncio.run(repo.set_password(username, pw_hash, actor="cli"))
-    finally:
-        repo.db.close()
+    _with_repo(ctx, lambda repo: repo.set_password(username, pw_hash, actor="system:cli"))
     typer.echo(f"password set for {username}")
 
 
 @staff.command("users")
 def users(ctx: typer.Context) -> None:
     """List console accounts."""
-    from appliance.staff.console import open_repo
-
-    repo = open_repo(settings_from(ctx))
-    try:
-        for u in asyncio.run(repo.users()):
-            typer.echo(f"{u['username']:<20} {u['role']:<11} {u['extension'] or '-':<8} {u['display_name']}")
-    finally:
-        repo.db.close()
+    for u in _with_repo(ctx, lambda repo: repo.users()):
+        typer.echo(f"{u['username']:<20} {u['role']:<11} {u['extension'] or '-':<8} {u['display_name']}")
 
 
 @staff.command("export")
@@ -93,17 +102,11 @@ def export(ctx: typer.Context, csv: bool = typer.Option(False, "--csv", help="CS
            out: Path = typer.Option(None, "--out", "-o", help="File to write (default: standard output)."),
            actor: str = typer.Option(..., "--as", help="The staff member exporting (recorded in the audit log).")) -> None:
     """Export appointments, escalations and final summaries for the practice-management system."""
-    from appliance.staff.console import open_repo
     from appliance.staff.export import Exporter
 
     if csv == fhir:
         raise ApplianceError("choose one format", fix="pass --csv or --fhir")
-    repo = open_repo(settings_from(ctx))
-    try:
-        exporter = Exporter(repo)
-        text = asyncio.run(exporter.csv(actor) if csv else exporter.fhir(actor))
-    finally:
-        repo.db.close()
+    text = _with_repo(ctx, lambda repo: Exporter(repo).csv(actor) if csv else Exporter(repo).fhir(actor))
     if out:
         out.write_text(text)
         typer.echo(f"wrote {out}", err=True)
@@ -114,16 +117,17 @@ def export(ctx: typer.Context, csv: bool = typer.Option(False, "--csv", help="CS
 @staff.command("relay")
 def relay(ctx: typer.Context) -> None:
     """Deliver pending outbox messages to the configured webhooks until stopped (SIGINT/SIGTERM).
-    `appliance run` does this itself; this command is for a separate relay process."""
-    from appliance.staff.console import open_repo, webhook_sinks
+    The console in `appliance run` does this itself; this command is for a separate relay process."""
+    import signal
+
+    from appliance.staff.console import webhook_sinks
     from appliance.staff.relay import Relay
 
     settings = settings_from(ctx)
 
-    async def main() -> None:
-        repo = await asyncio.to_thread(open_repo, settings)
+    async def work(repo: StaffRepo) -> None:
         sinks = await asyncio.to_thread(webhook_sinks, settings)
-        r = Relay(repo.db, sinks)
+        r = Relay(repo, sinks)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -132,6 +136,5 @@ def relay(ctx: typer.Context) -> None:
         typer.echo(f"relay: {len(sinks)} endpoint(s)", err=True)
         await stop.wait()
         await r.stop()
-        repo.db.close()
 
-    asyncio.run(main())
+    _with_repo(ctx, work)

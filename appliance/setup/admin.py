@@ -1,7 +1,7 @@
 """The first console administrator: a user name and an argon2id hash, in a 0600 secrets file.
 
-The staff console imports this account on its first start. The password itself is never
-stored or printed.
+The staff console imports this account on its first start into the record store's staff
+accounts (`staff_users`, role `admin`). The password itself is never stored or printed.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from appliance.errors import ApplianceError
 
+ROLE = "admin"  # the role of the imported account (appliance.records.users.ROLES)
 _HASHER = PasswordHasher()  # argon2id, the library's current recommended parameters
 
 

@@ -1,18 +1,26 @@
-"""The console's TLS certificate: check a provided one, or generate a self-signed one."""
+"""TLS certificates, one module for the whole appliance: check a provided certificate and
+key, generate a self-signed pair (ECDSA P-256, 825 days), and pick the console's pair at
+start-up (the installer's from `[console] tls_cert/tls_key`, else one generated once into
+`<data_dir>/console/`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, ConfigError
+
+if TYPE_CHECKING:
+    from appliance.config import Settings
 
 VALID_DAYS = 825  # the longest validity browsers accept for a certificate they are told to trust
 EXPIRY_MARGIN = dt.timedelta(days=30)
@@ -102,3 +110,47 @@ def read_pair(cert: Path, key: Path) -> CertInfo:
         raise TlsError(f"{e.filename}: cannot read: {e.strerror}",
                        fix="check the path and that the service user may read it") from None
     return inspect(cert_pem, key_pem, str(cert))
+
+
+def write_self_signed(cert_path: Path, key_path: Path, names: list[str], common_name: str,
+                      days: int = VALID_DAYS) -> None:
+    """Generate a pair for `names` and write it: the key 0600 (written first), the certificate 0644."""
+    cert_pem, key_pem = generate(names, common_name, days)
+    key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key_pem)
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    cert_path.write_bytes(cert_pem)
+
+
+def console_names(host: str) -> list[str]:
+    """localhost, 127.0.0.1 and the address the console listens on (unless a wildcard)."""
+    names = ["localhost", "127.0.0.1"]
+    if host not in ("0.0.0.0", "::", "", *names):  # noqa: S104 (a name to leave out, not a bind)
+        names.append(host)
+    return names
+
+
+def console_tls(settings: Settings) -> tuple[Path, Path]:
+    """(cert, key) for the console: the configured pair (checked), else the generated one,
+    made again when missing, unreadable, mismatched or within 30 days of expiry."""
+    c = settings.console
+    if c.tls_cert or c.tls_key:
+        if not (c.tls_cert and c.tls_key):
+            raise ConfigError("console: tls_cert and tls_key must be given together",
+                              fix="set both, or neither to use a generated self-signed certificate")
+        for p in (c.tls_cert, c.tls_key):
+            if not p.is_file():
+                raise ConfigError(f"console: {p} not found", fix="point console.tls_cert/tls_key at existing PEM files")
+        read_pair(c.tls_cert, c.tls_key)  # TlsError names a key that does not belong to the certificate
+        return c.tls_cert, c.tls_key
+    cert, key = settings.data_dir / "console" / "tls.crt", settings.data_dir / "console" / "tls.key"
+    if cert.is_file() and key.is_file():
+        try:
+            if not read_pair(cert, key).expires_within():
+                return cert, key
+        except TlsError:
+            pass  # generate a new pair below
+    write_self_signed(cert, key, console_names(c.bind_host), "clinic appliance console")
+    return cert, key

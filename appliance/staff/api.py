@@ -10,7 +10,6 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.staff.auth import ROLE_NAMES, Session, allowed
-from appliance.staff.metrics import compute_metrics
 from appliance.staff.web import Forbidden, _ctx, check_csrf, current_session, require
 
 RecordId = Annotated[int, Path(ge=1, le=2**62)]
@@ -118,7 +117,7 @@ def register_api(app: FastAPI) -> None:
     @r.get("/metrics", summary="Workflow-quality metrics (aggregates, no PHI)")
     async def metrics(request: Request, s: Annotated[Session, Depends(require("dashboard"))]) -> dict[str, Any]:
         ctx = _ctx(request)
-        return await ctx.repo.db.run(lambda c: compute_metrics(c, ctx.clock()))
+        return await ctx.repo.metrics(ctx.clock())
 
     @r.get("/export.csv", summary="Export for the practice-management system (CSV)", response_class=Response)
     async def export_csv(request: Request, s: Annotated[Session, Depends(require("export"))]) -> Response:

@@ -4,6 +4,7 @@ and log-in rate limiting. Pure of I/O; the clock is passed in so tests can move 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 from collections import deque
@@ -14,28 +15,37 @@ from typing import Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-Role = Literal["np", "front_desk", "admin"]
-ROLES: tuple[Role, ...] = ("np", "front_desk", "admin")
-ROLE_NAMES = {"np": "Injector / NP", "front_desk": "Front desk", "admin": "Administrator"}
+from appliance.records.users import ROLES as STORE_ROLES
+
+# The record store's staff roles (appliance.records.users.ROLES).
+Role = Literal["clinician", "front-desk", "admin"]
+ROLES: tuple[Role, ...] = ("clinician", "front-desk", "admin")
+if ROLES != STORE_ROLES:  # one set of role names for the whole appliance
+    raise RuntimeError("console roles differ from the record store's")
+ROLE_NAMES = {"clinician": "Injector / NP", "front-desk": "Front desk", "admin": "Administrator"}
 
 # What each role may do. Admins manage the box, not patients: they see aggregates only.
 PERMISSIONS: dict[str, frozenset[Role]] = {
-    "calls": frozenset({"np", "front_desk"}),
-    "escalations.view": frozenset({"np", "front_desk"}),
-    "escalations.acknowledge": frozenset({"np", "front_desk"}),
-    "escalations.resolve": frozenset({"np"}),
-    "summaries.view": frozenset({"np"}),
-    "summaries.correct": frozenset({"np"}),
-    "appointments": frozenset({"np", "front_desk"}),
-    "aftercare": frozenset({"np", "front_desk"}),
-    "dashboard": frozenset({"np", "front_desk", "admin"}),
-    "export": frozenset({"np", "admin"}),
+    "calls": frozenset({"clinician", "front-desk"}),
+    "escalations.view": frozenset({"clinician", "front-desk"}),
+    "escalations.acknowledge": frozenset({"clinician", "front-desk"}),
+    "escalations.resolve": frozenset({"clinician"}),
+    "summaries.view": frozenset({"clinician"}),
+    "summaries.correct": frozenset({"clinician"}),
+    "appointments": frozenset({"clinician", "front-desk"}),
+    "aftercare": frozenset({"clinician", "front-desk"}),
+    "dashboard": frozenset({"clinician", "front-desk", "admin"}),
+    "export": frozenset({"clinician", "admin"}),
     "users": frozenset({"admin"}),
 }
 
 _hasher = PasswordHasher()
-# A hash to verify against when the user does not exist, so timing does not reveal user names.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so timing does not reveal user names."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -46,7 +56,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(pw_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(pw_hash or _DUMMY_HASH, password) and pw_hash is not None
+        return _hasher.verify(pw_hash or _dummy_hash(), password) and pw_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

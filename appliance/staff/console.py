@@ -1,6 +1,10 @@
-"""`Console`: the staff console as a service component. It opens the staff store, serves the
-web app over HTTPS (uvicorn, in the appliance's event loop), relays the outbox to open pages and
-to the configured LAN webhooks, and sweeps idle sessions."""
+"""`Console`: the staff console as a service component. It serves the web app over HTTPS
+(uvicorn, in the appliance's event loop) from the shared record store, relays the store's
+outbox to open pages and to the configured LAN webhooks, and sweeps idle sessions.
+
+In the service the console uses the started `RecordStore` component (`records=`); without
+one it opens (and later closes) its own, which takes the store lock like the service does.
+"""
 
 from __future__ import annotations
 
@@ -9,44 +13,61 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable
-
-import uvicorn
+from typing import TYPE_CHECKING
 
 from appliance.config import Settings
 from appliance.logs import get_logger
+from appliance.records.rotate import resolve_key
+from appliance.records.service import AsyncRecords, RecordStore
 from appliance.staff.auth import RateLimiter, Sessions
-from appliance.staff.db import StaffDB
 from appliance.staff.events import EventBus
-from appliance.staff.outbox import Outbox
 from appliance.staff.relay import BusSink, Relay, Sink
 from appliance.staff.repo import StaffRepo
-from appliance.staff.tls import console_tls
 from appliance.staff.web import ConsoleContext, create_app
-from appliance.staff.webhooks import WebhookSink, read_secret
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = get_logger(__name__)
 
-def endpoints(settings: Settings) -> tuple[str, ...]:
-    return ("console", *(ep.name for ep in settings.webhooks.endpoints))
 
-def open_repo(settings: Settings, clock: Callable[[], float] = time.time) -> StaffRepo:
-    """The staff store with one outbox delivery per configured endpoint (blocking: call in a thread)."""
-    db = StaffDB.open(settings.data_dir / "staff.db", settings.db_key_file)
-    return StaffRepo(db, outbox=Outbox(endpoints(settings)), clock=clock)
+def endpoints(settings: Settings) -> list[str]:
+    """The outbox consumers: the console's live pages and each configured webhook."""
+    return ["console", *(ep.name for ep in settings.webhooks.endpoints)]
+
+
+async def open_repo(settings: Settings, clock: Callable[[], float] = time.time) -> StaffRepo:
+    """The record store for a command or a relay process, beside the service (no store lock:
+    SQLite serialises the writers), with the configured outbox endpoints registered."""
+    key = await asyncio.to_thread(resolve_key, settings.db_path, settings.db_key_file)
+    records = AsyncRecords(settings.db_path, key, recording_enabled=settings.database.recording)
+    try:
+        await records.open()
+        repo = StaffRepo(records, clock=clock)
+        await repo.set_endpoints(endpoints(settings))
+    except BaseException:
+        await records.close()
+        raise
+    return repo
+
 
 def webhook_sinks(settings: Settings) -> list[Sink]:
+    from appliance.staff.webhooks import WebhookSink, read_secret
+
     return [WebhookSink(ep.name, ep.url, read_secret(ep.secret_file), ca_file=ep.ca_file, topics=ep.topics,
                         timeout_s=settings.webhooks.timeout_s) for ep in settings.webhooks.endpoints]
 
+
 async def import_first_admin(repo: StaffRepo, settings: Settings) -> bool:
-    """On first start (no accounts yet), import the administrator written by `appliance provision`."""
-    from appliance.setup.admin import admin_file, read
+    """On first start (no accounts yet), import the administrator written by `appliance provision`
+    into the record store's staff accounts, with the role `admin`."""
+    from appliance.setup.admin import ROLE, admin_file, read
 
     path = admin_file(settings.data_dir)
-    if not path.is_file() or await repo.users():
+    if not path.is_file() or await repo.has_users():
         return False
     data = await asyncio.to_thread(read, path)
-    await repo.add_user(username=data["username"], display_name=data["username"], role="admin", pw_hash=data["argon2"],
+    await repo.add_user(username=data["username"], display_name=data["username"], role=ROLE, pw_hash=data["argon2"],
                         extension=None, actor="system:provision")
     log.info("console.admin_imported")
     return True
@@ -55,22 +76,39 @@ async def import_first_admin(repo: StaffRepo, settings: Settings) -> bool:
 class Console:
     name = "console"
 
-    def __init__(self, settings: Settings, *, repo: StaffRepo | None = None, clock: Callable[[], float] = time.time,
-                 relay_webhooks: bool = True, port: int | None = None) -> None:
+    def __init__(self, settings: Settings, *, records: RecordStore | None = None, repo: StaffRepo | None = None,
+                 clock: Callable[[], float] = time.time, relay_webhooks: bool = True, port: int | None = None) -> None:
         self.settings = settings
         self.clock = clock
+        self.store = records
         self.repo = repo
         self.relay_webhooks = relay_webhooks
         self.ctx: ConsoleContext | None = None
         self.relay: Relay | None = None
         self.port: int | None = port  # overrides console.port (0: any free port, for tests)
+        self._own_store: RecordStore | None = None
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
+    async def _repo(self) -> StaffRepo:
+        if self.repo is not None:
+            return self.repo
+        store = self.store
+        if store is None:
+            store = self._own_store = RecordStore(self.settings)
+            await store.start()
+        if store.records is None:
+            raise RuntimeError("start the record store before the console")
+        return StaffRepo(store.records, clock=self.clock)
+
     async def start(self) -> None:
+        import uvicorn
+
+        from appliance.setup.tls import console_tls
+
         s = self.settings
-        if self.repo is None:
-            self.repo = await asyncio.to_thread(open_repo, s, self.clock)
+        self.repo = await self._repo()
+        await self.repo.set_endpoints(endpoints(s))
         await import_first_admin(self.repo, s)
         cert, key = await asyncio.to_thread(console_tls, s)
         self.ctx = ConsoleContext(repo=self.repo, sessions=Sessions(s.console.session_idle_minutes * 60, self.clock),
@@ -90,7 +128,7 @@ class Console:
         sinks: list[Sink] = [BusSink(self.ctx.bus)]
         if self.relay_webhooks:
             sinks += await asyncio.to_thread(webhook_sinks, s)
-        self.relay = Relay(self.repo.db, sinks, clock=self.clock)
+        self.relay = Relay(self.repo, sinks, clock=self.clock)
         await self.relay.start()
         self._tasks.append(asyncio.create_task(self._sweep(), name="console-sweep"))
         for _ in range(200):
@@ -118,3 +156,8 @@ class Console:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=1.5)
         self._tasks.clear()
+        if self._own_store is not None:
+            await self._own_store.stop()
+            self._own_store = None
+            self.repo = None
+

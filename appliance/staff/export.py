@@ -19,17 +19,6 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _collect(conn: Any) -> dict[str, list[dict[str, Any]]]:
-    def rows(sql: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in conn.execute(sql).fetchall()]
-    return {
-        "appointments": rows("SELECT * FROM appointments ORDER BY id"),
-        "escalations": rows("SELECT * FROM escalations ORDER BY id"),
-        "summaries": rows("SELECT id, call_id, patient_ref, patient_label, procedure, status, created_at, reviewed_by, "
-                          "COALESCE(final_text, ai_text) AS text FROM summaries WHERE status = 'final' ORDER BY id"),
-    }
-
-
 def _safe_cell(value: Any) -> str:
     """A CSV cell that a spreadsheet will not run as a formula."""
     text = "" if value is None else str(value)
@@ -95,20 +84,13 @@ def to_fhir(data: dict[str, list[dict[str, Any]]], now: float) -> dict[str, Any]
 
 
 class Exporter:
+    """Both formats from the record store's export rows; the record store audits each export."""
+
     def __init__(self, repo: StaffRepo) -> None:
         self.repo = repo
 
-    async def _data(self, actor: str, fmt: str) -> dict[str, list[dict[str, Any]]]:
-        def tx(c: Any) -> dict[str, list[dict[str, Any]]]:
-            data = _collect(c)
-            counts = ",".join(f"{k}={len(v)}" for k, v in data.items())
-            self.repo.audit.append(c, at=self.repo.clock(), actor=actor, action=f"export.{fmt}", subject="export",
-                                   detail=counts)
-            return data
-        return await self.repo.db.run(tx)
-
     async def csv(self, actor: str) -> str:
-        return to_csv(await self._data(actor, "csv"))
+        return to_csv(await self.repo.export_data(actor, "csv"))
 
     async def fhir(self, actor: str) -> str:
-        return json.dumps(to_fhir(await self._data(actor, "fhir"), self.repo.clock()), indent=1)
+        return json.dumps(to_fhir(await self.repo.export_data(actor, "fhir"), self.repo.clock()), indent=1)

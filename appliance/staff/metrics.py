@@ -54,16 +54,10 @@ def _mean_satisfaction(rows: list[dict[str, Any]]) -> float | None:
     return statistics.fmean(scores) if scores else None
 
 
-def compute_metrics(conn: Any, now: float, weeks: int = WEEKS) -> dict[str, Any]:
-    since = now - weeks * WEEK_S
-
-    def q(sql: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in conn.execute(sql, (since,)).fetchall()]
-
-    after = q("SELECT * FROM aftercare WHERE treated_at >= ?")
-    calls = q("SELECT call_id, patient_ref, started_at FROM calls WHERE started_at >= ?")
-    escs = q("SELECT created_at, acknowledged_at FROM escalations WHERE created_at >= ?")
-    sums = q("SELECT created_at, reviewed_at, corrections FROM summaries WHERE created_at >= ? AND reviewed_at IS NOT NULL")
+def compute_metrics(rows: dict[str, list[dict[str, Any]]], now: float, weeks: int = WEEKS) -> dict[str, Any]:
+    """Pure: the rows of the window (times in Unix seconds, see `Records.quality_rows`) to measures."""
+    after, calls = rows["aftercare"], rows["calls"]
+    escs, sums = rows["escalations"], rows["summaries"]
     due = [r for r in after if r.get("review_due_at") is not None and r["review_due_at"] <= now]
     series = [r for r in after if r["series_total"] > 1]
 

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from appliance.records.errors import ConflictError
 from appliance.staff.api import RecordId
 from appliance.staff.auth import NAV_ORDER, ROLE_NAMES, Session, allowed
 from appliance.staff.charts import weekly_bars
 from appliance.staff.html import csrf_field, e, page, table, when
-from appliance.staff.metrics import compute_metrics, display
-from appliance.staff.repo import Conflict
+from appliance.staff.metrics import display
 from appliance.staff.web import Forbidden, _ctx, check_csrf, current_session, require
 
 H = HTMLResponse
@@ -44,8 +44,8 @@ def _esc_rows(rows: list[dict[str, Any]], s: Session) -> str:
 
 def _call_rows(rows: list[dict[str, Any]]) -> str:
     return "".join(f'<tr><td>{e(r["line"])}</td><td>{e(r["caller_label"])}</td><td>{e(r["direction"])}</td>'
-                   f'<td>{e(r["topic"])}</td><td>{when(r["started_at"])}</td></tr>' for r in rows) \
-        or '<tr><td colspan="5">No calls in progress.</td></tr>'
+                   f'<td>{when(r["started_at"])}</td></tr>' for r in rows) \
+        or '<tr><td colspan="4">No calls in progress.</td></tr>'
 
 
 def _sum_rows(rows: list[dict[str, Any]]) -> str:
@@ -63,7 +63,7 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
     @app.get("/calls", response_class=H, tags=["pages"], summary="Live calls")
     async def calls(request: Request, s: Annotated[Session, Depends(require("calls"))]) -> str:
         rows = await _ctx(request).repo.live_calls(s.username)
-        body = '<div data-live></div>' + table(["Line", "Caller", "Direction", "Topic", "Since"], [_call_rows(rows)],
+        body = '<div data-live></div>' + table(["Line", "Caller", "Direction", "Since"], [_call_rows(rows)],
                                                "calls-body")
         return page("Live calls", body, s, "/calls")
 
@@ -90,7 +90,7 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
             raise Forbidden()
         try:
             await _ctx(request).repo.acknowledge(eid, s.username)
-        except Conflict as exc:
+        except ConflictError as exc:
             return RedirectResponse(f"/escalations?msg={exc.message}", status_code=303)
         return RedirectResponse("/escalations", status_code=303)
 
@@ -101,7 +101,7 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
             raise Forbidden()
         try:
             await _ctx(request).repo.resolve(eid, s.username, note)
-        except Conflict as exc:
+        except ConflictError as exc:
             return RedirectResponse(f"/escalations?msg={exc.message}", status_code=303)
         return RedirectResponse("/escalations", status_code=303)
 
@@ -140,7 +140,7 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
             raise Forbidden()
         try:
             await _ctx(request).repo.review_summary(sid, s.username, text, finalize=action == "finalize")
-        except Conflict:
+        except ConflictError:
             pass
         return RedirectResponse(f"/summaries/{sid}", status_code=303)
 
@@ -165,7 +165,7 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
     @app.get("/dashboard", response_class=H, tags=["pages"], summary="Workflow-quality dashboard (aggregates)")
     async def dashboard(request: Request, s: Annotated[Session, Depends(require("dashboard"))]) -> str:
         ctx = _ctx(request)
-        m = await ctx.repo.db.run(lambda c: compute_metrics(c, ctx.clock()))
+        m = await ctx.repo.metrics(ctx.clock())
         cards = "".join(f'<div class="card" id="metric-{e(x["key"])}"><h3>{e(x["label"])}</h3><div class="big">'
                         f'{e(display(x["value"], x["unit"]))}</div>{weekly_bars(x["label"], x["weekly"], x["unit"])}</div>'
                         for x in m["metrics"])

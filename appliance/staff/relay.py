@@ -1,7 +1,7 @@
-"""The outbox relay: delivers each pending message to each endpoint, at least once, in order
-per endpoint, retrying failures with exponential back-off. A message is marked delivered only
-after its endpoint accepted it, so a relay killed mid-delivery re-sends it on restart; receivers
-de-duplicate by the message id (the idempotency key)."""
+"""The outbox relay: delivers each message of the record store's outbox to each endpoint, at
+least once, in order per endpoint, retrying failures with exponential back-off. A delivery is
+marked done only after its endpoint accepted it, so a relay killed mid-delivery re-sends it on
+restart; receivers de-duplicate by the message id (the idempotency key)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from appliance.logs import get_logger, hostile
-from appliance.staff.db import StaffDB
+from appliance.records.outbox import OutboxMessage
 from appliance.staff.events import EventBus
-from appliance.staff.outbox import Message, Outbox
+from appliance.staff.repo import StaffRepo
 
 log = get_logger(__name__)
 
@@ -22,9 +22,15 @@ log = get_logger(__name__)
 class Sink(Protocol):
     name: str
 
-    async def deliver(self, msg: Message) -> None:
+    async def deliver(self, msg: OutboxMessage) -> None:
         """Hand the message over; raise on failure (it will be retried)."""
         ...
+
+
+# What open pages may learn from an event: ids, severity, category, who acted; never PHI
+# (message payloads can carry a whole summary; every signed-in role sees the stream).
+BUS_FIELDS = ("id", "call_id", "severity", "category", "deadline_at", "by", "corrected", "final", "level",
+              "appointment_id")
 
 
 class BusSink:
@@ -35,14 +41,15 @@ class BusSink:
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
 
-    async def deliver(self, msg: Message) -> None:
-        self.bus.publish({**msg.payload, "topic": msg.topic, "msg_id": msg.id})
+    async def deliver(self, msg: OutboxMessage) -> None:
+        event = {k: msg.payload[k] for k in BUS_FIELDS if k in msg.payload}
+        self.bus.publish({**event, "topic": msg.topic, "msg_id": msg.msg_id})
 
 
 class Relay:
-    def __init__(self, db: StaffDB, sinks: list[Sink], *, clock: Callable[[], float] = time.time,
+    def __init__(self, repo: StaffRepo, sinks: list[Sink], *, clock: Callable[[], float] = time.time,
                  poll_s: float = 0.25, batch: int = 50) -> None:
-        self.db = db
+        self.repo = repo
         self.sinks = sinks
         self.clock = clock
         self.poll_s = poll_s
@@ -54,17 +61,17 @@ class Relay:
         """Deliver what is due now to every sink; return how many deliveries succeeded."""
         done = 0
         for sink in self.sinks:
-            due = await self.db.run(lambda c, s=sink: Outbox.due(c, s.name, self.clock(), self.batch))
+            due = await self.repo.outbox_due(sink.name, self.clock(), self.batch)
             for msg in due:
                 try:
                     await sink.deliver(msg)
                 except Exception as exc:  # noqa: BLE001  (any failure of an endpoint means: retry later)
                     err = hostile(f"{type(exc).__name__}: {exc}", 200)
-                    await self.db.run(lambda c, s=sink, m=msg, er=err: Outbox.failed(c, s.name, m.id, self.clock(), er))
-                    log.warning("outbox.delivery_failed", endpoint=sink.name, msg_id=msg.id, attempts=msg.attempts + 1,
+                    attempts = await self.repo.outbox_failed(sink.name, msg.seq, self.clock(), err)
+                    log.warning("outbox.delivery_failed", endpoint=sink.name, msg_id=msg.msg_id, attempts=attempts,
                                 error=err)
                     break  # keep this endpoint's order: later messages wait for this one
-                await self.db.run(lambda c, s=sink, m=msg: Outbox.delivered(c, s.name, m.id, self.clock()))
+                await self.repo.outbox_delivered(sink.name, msg.seq, self.clock())
                 done += 1
         return done
 

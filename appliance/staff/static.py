@@ -32,21 +32,21 @@ CONSOLE_JS = r"""
     if (!document.querySelector("[data-live]") || !window.EventSource) { return; }
     var es = new EventSource("/api/events");
     es.addEventListener("logout", function () { es.close(); location.href = "/login?expired=1"; });
-    ["escalation.created", "escalation.acknowledged", "escalation.resolved", "escalation.paged"].forEach(function (t) {
+    ["escalation.raised", "escalation.acknowledged", "escalation.resolved", "escalation.paged"].forEach(function (t) {
       es.addEventListener(t, function (ev) {
         refresh("esc-body", "/escalations/table");
-        if (t === "escalation.created") {
+        refresh("calls-body", "/calls/table");
+        if (t === "escalation.raised") {
           var d = JSON.parse(ev.data);
           banner("New " + d.severity + " escalation (" + d.category + ")");
         }
       });
     });
-    ["call.started", "call.ended"].forEach(function (t) {
-      es.addEventListener(t, function () { refresh("calls-body", "/calls/table"); });
+    ["call.summary", "summary.reviewed"].forEach(function (t) {
+      es.addEventListener(t, function () { refresh("sum-body", "/summaries/table"); refresh("calls-body", "/calls/table"); });
     });
-    ["summary.created", "summary.reviewed"].forEach(function (t) {
-      es.addEventListener(t, function () { refresh("sum-body", "/summaries/table"); });
-    });
+    // Calls start and end without an outbox message: the live-calls table also refreshes itself.
+    if (document.getElementById("calls-body")) { setInterval(function () { refresh("calls-body", "/calls/table"); }, 5000); }
   });
 })();
 """

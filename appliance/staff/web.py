@@ -14,10 +14,11 @@ from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
 from appliance.logs import get_logger, hostile
+from appliance.records.errors import ConflictError, NotFoundError
 from appliance.staff.auth import RateLimiter, Session, Sessions, allowed, csrf_ok, verify_password
 from appliance.staff.events import EventBus
 from appliance.staff.html import e, page
-from appliance.staff.repo import Conflict, NotFound, StaffRepo
+from appliance.staff.repo import StaffRepo
 from appliance.staff.static import CONSOLE_JS
 
 log = get_logger(__name__)
@@ -98,12 +99,12 @@ def _install_handlers(app: FastAPI) -> None:
         return HTMLResponse(page("Not allowed", "<p>Your role does not allow this, or the form expired. "
                                  '<a href="/">Back</a></p>'), status_code=403)
 
-    @app.exception_handler(NotFound)
-    async def _not_found(request: Request, exc: NotFound) -> Response:
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError) -> Response:
         return JSONResponse({"detail": "not found"}, status_code=404)
 
-    @app.exception_handler(Conflict)
-    async def _conflict(request: Request, exc: Conflict) -> Response:
+    @app.exception_handler(ConflictError)
+    async def _conflict(request: Request, exc: ConflictError) -> Response:
         return JSONResponse({"detail": exc.message}, status_code=409)
 
     @app.middleware("http")
@@ -148,16 +149,16 @@ def _auth_routes(app: FastAPI) -> None:
         keys = (f"user:{username.lower()}", f"ip:{client}")
         wait = ctx.limiter.retry_after(*keys)
         if wait > 0:
-            await ctx.repo.record(f"login:{hostile(username, 64)}", "login.throttled", "console")
+            await ctx.repo.record("system:console", "login.throttled", f"user:{hostile(username, 64)}")
             resp = HTMLResponse(_login_page(csrf_token, f"Too many failed sign-ins. Try again in {int(wait // 60) + 1} "
                                             "minutes.", True), status_code=429)
             resp.headers["Retry-After"] = str(int(wait) + 1)
             return resp
         user = await ctx.repo.user(username)
-        ok = await asyncio.to_thread(verify_password, user["pw_hash"] if user else None, password)
+        ok = await asyncio.to_thread(verify_password, user["password_hash"] if user else None, password)
         if not ok or user is None:
             ctx.limiter.failed(*keys)
-            await ctx.repo.record(f"login:{hostile(username, 64)}", "login.refused", "console")
+            await ctx.repo.record("system:console", "login.refused", f"user:{hostile(username, 64)}")
             log.info("console.login_refused", client=hostile(client))
             return HTMLResponse(_login_page(csrf_token, "Wrong user name or password.", True), status_code=401)
         ctx.limiter.succeeded(keys[0])

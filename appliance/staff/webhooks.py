@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from appliance.errors import ConfigError
-from appliance.staff.outbox import Message
+from appliance.records.outbox import OutboxMessage
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -52,12 +52,12 @@ class WebhookSink:
         self.timeout_s = timeout_s
         self._ssl = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
 
-    def _post(self, msg: Message) -> int:
-        body = json.dumps({"id": msg.id, "topic": msg.topic, "created_at": msg.created_at, "data": msg.payload},
+    def _post(self, msg: OutboxMessage) -> int:
+        body = json.dumps({"id": msg.msg_id, "topic": msg.topic, "created_at": msg.created_at, "data": msg.payload},
                           separators=(",", ":")).encode()
         ts = str(int(time.time()))
         req = urllib.request.Request(self.url, data=body, method="POST", headers={  # noqa: S310  (https only, checked above)
-            "Content-Type": "application/json", "Idempotency-Key": msg.id, "X-Appliance-Topic": msg.topic,
+            "Content-Type": "application/json", "Idempotency-Key": msg.msg_id, "X-Appliance-Topic": msg.topic,
             "X-Appliance-Timestamp": ts, "X-Appliance-Signature": sign(self.secret, ts, body)})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s, context=self._ssl) as resp:  # noqa: S310
@@ -65,7 +65,7 @@ class WebhookSink:
         except urllib.error.HTTPError as e:
             return int(e.code)
 
-    async def deliver(self, msg: Message) -> None:
+    async def deliver(self, msg: OutboxMessage) -> None:
         if self.topics and not msg.topic.startswith(self.topics):
             return  # not for this endpoint: counts as delivered
         status = await asyncio.to_thread(self._post, msg)

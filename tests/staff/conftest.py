@@ -1,4 +1,4 @@
-"""Staff console fixtures: a real SQLCipher staff store, a movable clock, users of each role,
+"""Staff console fixtures: the real SQLCipher record store, a movable clock, users of each role,
 and an HTTPS-scheme client over the ASGI app (cookies are Secure, so the scheme matters)."""
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from appliance.records.keys import ensure_key
+from appliance.records.service import AsyncRecords
 from appliance.staff.auth import RateLimiter, Sessions, hash_password
-from appliance.staff.db import StaffDB
 from appliance.staff.events import EventBus
 from appliance.staff.repo import StaffRepo
 from appliance.staff.web import ConsoleContext, create_app
+from tests.staff import seed
 
 PASSWORD = "correct horse battery"
 IDLE_S = 15 * 60
@@ -37,16 +39,28 @@ def clock() -> Clock:
     return Clock()
 
 
+async def open_test_repo(folder: Path, clock: Clock | None = None) -> StaffRepo:
+    records = AsyncRecords(folder / "appliance.db", ensure_key(folder / "secrets" / "db.key"))
+    await records.open()
+    repo = StaffRepo(records, clock=clock or time.time)
+    await repo.set_endpoints(["console"])
+    return repo
+
+
+async def add(repo: StaffRepo, what: str, **fields):  # noqa: ANN201 (what the seed function returns)
+    """Write test data through the record store (see tests/staff/seed.py), on its writer thread."""
+    return await repo.records.run(lambda r: getattr(seed, what)(r, **fields))
+
+
 @pytest.fixture
 async def repo(tmp_path: Path, clock: Clock) -> AsyncIterator[StaffRepo]:
-    key = tmp_path / "secrets" / "db.key"
-    db = StaffDB.open(tmp_path / "staff.db", key)
-    r = StaffRepo(db, clock=clock)
+    r = await open_test_repo(tmp_path, clock)
     pw = hash_password(PASSWORD)
-    for name, role in (("nina", "np"), ("fred", "front_desk"), ("ada", "admin")):
-        await r.add_user(username=name, display_name=name.title(), role=role, pw_hash=pw, extension=None, actor="test")
+    for name, role in (("nina", "clinician"), ("fred", "front-desk"), ("ada", "admin")):
+        await r.add_user(username=name, display_name=name.title(), role=role, pw_hash=pw, extension=None,
+                         actor="system:test")
     yield r
-    db.close()
+    await r.close()
 
 
 @pytest.fixture

@@ -11,32 +11,30 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from appliance.staff.auth import RateLimiter, Sessions, hash_password
-from appliance.staff.db import StaffDB
 from appliance.staff.events import EventBus
-from appliance.staff.repo import StaffRepo
 from appliance.staff.web import COOKIE, ConsoleContext, create_app
+from tests.staff.conftest import add, open_test_repo
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     d = tmp_path_factory.mktemp("props")
-    db = StaffDB.open(d / "staff.db", d / "db.key")
-    repo = StaffRepo(db)
+    repo = asyncio.run(open_test_repo(d))
 
     async def seed() -> None:
-        await repo.add_user(username="nina", display_name="Nina", role="np", pw_hash=hash_password("x" * 12),
-                            extension=None, actor="test")
+        await repo.add_user(username="nina", display_name="Nina", role="clinician", pw_hash=hash_password("x" * 12),
+                            extension=None, actor="system:test")
         for i in range(3):
-            await repo.add_escalation(severity=("emergency", "urgent", "routine")[i], category="filler")
-            await repo.add_summary(ai_text=f"draft {i}", transcript=[{"speaker": "caller", "text": "hello"}])
+            await add(repo, "escalation", severity=("emergency", "urgent", "routine")[i], category="filler")
+            await add(repo, "summary", ai_text=f"draft {i}", transcript=[{"speaker": "caller", "text": "hello"}])
     asyncio.run(seed())
     ctx = ConsoleContext(repo=repo, sessions=Sessions(3600, __import__("time").time), limiter=RateLimiter(), bus=EventBus())
     app = create_app(ctx)
-    session = ctx.sessions.create("nina", "Nina", "np")
+    session = ctx.sessions.create("nina", "Nina", "clinician")
     schema = schemathesis.openapi.from_dict(app.openapi())
     schema.app = app
     yield schema, session
-    db.close()
+    asyncio.run(repo.close())
 
 
 def test_api_survives_generated_requests(served):

@@ -11,7 +11,7 @@ import pytest
 
 from appliance.config import Settings
 from appliance.staff.console import Console
-from tests.staff.conftest import IDLE_S, PASSWORD
+from tests.staff.conftest import IDLE_S, PASSWORD, add
 
 playwright_api = pytest.importorskip("playwright.async_api")
 CHROMIUM = "/usr/bin/chromium"
@@ -65,7 +65,7 @@ async def test_console_in_browser(console, page, repo, clock):
 
     # A new escalation written through the store arrives on the open page without a reload.
     await page.evaluate("window.__marker = 1")
-    eid = await repo.add_escalation(severity="urgent", category="filler-vascular", patient_label="Pat Q.",
+    eid = await add(repo, "escalation", severity="urgent", category="filler-vascular", patient_label="Pat Q.",
                                     detail="blanching near the lip", response_minutes=15)
     row = page.locator(f"#esc-{eid}")
     await expect(row).to_contain_text("filler-vascular", timeout=30_000)
@@ -77,7 +77,7 @@ async def test_console_in_browser(console, page, repo, clock):
     await expect(page.locator(f"#esc-{eid}")).to_have_attribute("data-status", "acknowledged")
     assert (await repo.escalation(eid, None))["acknowledged_by"] == "nina"
 
-    sid = await repo.add_summary(ai_text="Bruising at the left cheek on day 3.", procedure="filler",
+    sid = await add(repo, "summary", ai_text="Bruising at the left cheek on day 3.", procedure="filler",
                                  transcript=[{"speaker": "caller", "text": "I have a bruise on my cheek"}])
     await page.goto(f"{base}/summaries/{sid}")
     await expect(page.locator("body")).to_contain_text("I have a bruise on my cheek")

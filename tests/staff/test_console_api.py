@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from appliance.staff.audit import verify_chain
-from tests.staff.conftest import IDLE_S, client_for, csrf_of, login
+from tests.staff.conftest import IDLE_S, add, client_for, csrf_of, login
+
+
+async def _actions(repo) -> list[str]:
+    return [e["action"] for e in reversed(await repo.audit_events(10_000))]
 
 
 async def test_login_and_queue_flow(np_client, repo):
-    eid = await repo.add_escalation(severity="urgent", category="filler-vascular", detail="blanching near lip",
+    eid = await add(repo, "escalation", severity="urgent", category="filler-vascular", detail="blanching near lip",
                                     patient_label="Pat Q.", response_minutes=15)
     page = await np_client.get("/escalations")
     assert page.status_code == 200 and "filler-vascular" in page.text and "Pat Q." in page.text
@@ -22,13 +25,13 @@ async def test_login_and_queue_flow(np_client, repo):
     r = await np_client.post(f"/api/escalations/{eid}/resolve", json={"note": "seen in clinic"},
                              headers={"X-CSRF-Token": token})
     assert r.json()["status"] == "resolved" and r.json()["resolution_note"] == "seen in clinic"
-    actions = await repo.db.run(lambda c: [r[0] for r in c.execute("SELECT action FROM audit ORDER BY seq")])
+    actions = await _actions(repo)
     assert {"login", "view.escalations", "escalation.acknowledge", "escalation.resolve"} <= set(actions)
-    assert await repo.db.run(verify_chain) is None
+    assert (await repo.records.verify_audit()).ok
 
 
 async def test_change_without_csrf_token_is_refused(np_client, repo):
-    eid = await repo.add_escalation(severity="routine", category="question")
+    eid = await add(repo, "escalation", severity="routine", category="question")
     r = await np_client.post(f"/api/escalations/{eid}/acknowledge")
     assert r.status_code == 403
     r = await np_client.post(f"/api/escalations/{eid}/acknowledge", headers={"X-CSRF-Token": "forged"})
@@ -47,7 +50,7 @@ async def test_wrong_password_refused_and_rate_limited(anon, repo):
     assert r.status_code == 429 and "Retry-After" in r.headers
     r = await login(anon, "nobody", "whatever-at-all")
     assert r.status_code == 429  # same client address
-    refused = await repo.db.run(lambda c: c.execute("SELECT COUNT(*) FROM audit WHERE action = 'login.refused'").fetchone()[0])
+    refused = (await _actions(repo)).count("login.refused")
     assert refused == 5
 
 
@@ -82,7 +85,7 @@ async def test_session_cookie_flags(app):
 
 
 async def test_roles(app, repo):
-    sid = await repo.add_summary(ai_text="Patient reports mild swelling.", transcript=[{"speaker": "caller", "text": "hi"}])
+    sid = await add(repo, "summary", ai_text="Patient reports mild swelling.", transcript=[{"speaker": "caller", "text": "hi"}])
     async with client_for(app) as desk, client_for(app) as admin:
         await login(desk, "fred")
         await login(admin, "ada")
@@ -95,7 +98,7 @@ async def test_roles(app, repo):
 
 
 async def test_summary_correction_counted(np_client, repo):
-    sid = await repo.add_summary(ai_text="Bruising at left cheek, day 3.", procedure="filler",
+    sid = await add(repo, "summary", ai_text="Bruising at left cheek, day 3.", procedure="filler",
                                  transcript=[{"speaker": "caller", "text": "I have a bruise"}])
     token = await csrf_of(np_client)
     r = await np_client.post(f"/api/summaries/{sid}/review", json={"text": "Bruising at right cheek, day 3."},
@@ -112,7 +115,7 @@ async def test_summary_correction_counted(np_client, repo):
 
 
 async def test_pages_escape_caller_text(np_client, repo):
-    await repo.add_escalation(severity="routine", category="q", patient_label="<script>alert(1)</script>")
+    await add(repo, "escalation", severity="routine", category="q", patient_label="<script>alert(1)</script>")
     page = await np_client.get("/escalations")
     assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
@@ -134,13 +137,13 @@ async def test_login_form_needs_its_token(anon):
 
 async def test_dashboard_aftercare_and_appointments_render(np_client, repo, clock):
     now = clock()
-    await repo.call_started(call_id="c1", patient_ref="P-1", line="2")
-    await repo.call_started(call_id="c2", patient_ref="P-1", line="3")
-    await repo.add_escalation(severity="urgent", category="filler", call_id="c1")
-    await repo.add_aftercare(patient_ref="P-1", patient_label="Pat Q.", procedure="filler", treated_at=now - 86400,
+    await add(repo, "call", call_id="c1", patient_ref="P-1", patient_label="Pat Q.", line="2")
+    await add(repo, "call", call_id="c2", patient_ref="P-1", line="3")
+    await add(repo, "escalation", severity="urgent", category="filler", call_id="c1")
+    await add(repo, "aftercare", patient_ref="P-1", patient_label="Pat Q.", procedure="filler", treated_at=now - 86400,
                              instructions_delivered=1, patient_responded=1, series_total=3, series_done=1, rebooked=1,
                              satisfaction=4, review_due_at=now - 60, review_done=1)
-    await repo.add_appointment(procedure="filler review", starts_at=now + 86400, kind="review", patient_label="Pat Q.")
+    await add(repo, "appointment", procedure="filler review", starts_at=now + 86400, kind="review", patient_label="Pat Q.")
     m = {x["key"]: x["value"] for x in (await np_client.get("/api/metrics")).json()["metrics"]}
     assert m["escalation_rate"] == 0.5 and m["repeat_contacts"] == 1.0 and m["instruction_delivery"] == 1.0
     assert m["series_completion"] == 0.0 and m["satisfaction"] == 4 and m["review_completion"] == 1.0

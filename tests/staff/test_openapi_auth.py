@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.staff.conftest import client_for, login
+from tests.staff.conftest import add, client_for, login
 
 PUBLIC = {("get", "/login"), ("post", "/login")}
 
@@ -25,8 +25,8 @@ async def test_openapi_document_itself_needs_a_session(anon):
 
 
 async def test_every_route_refuses_without_a_session(app, repo):
-    await repo.add_escalation(severity="urgent", category="filler", patient_label="Secret Person")
-    await repo.add_summary(ai_text="Secret summary text", transcript=[], patient_label="Secret Person")
+    await add(repo, "escalation", severity="urgent", category="filler", patient_label="Secret Person")
+    await add(repo, "summary", ai_text="Secret summary text", transcript=[], patient_label="Secret Person")
     spec = await _spec(app)
     walked = 0
     async with client_for(app) as anon:

@@ -4,7 +4,6 @@ seen exactly once; failures are retried with back-off."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -18,12 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import load_settings
-from appliance.staff.console import open_repo
-from appliance.staff.outbox import Message, Outbox, backoff
+from appliance.config import Settings, load_settings
+from appliance.records.outbox import OutboxMessage, backoff
+from appliance.records.rotate import resolve_key
+from appliance.records.store import Records
+from appliance.setup.tls import write_self_signed
+from appliance.staff.console import endpoints, open_repo
 from appliance.staff.relay import Relay
-from appliance.staff.tls import generate_self_signed
 from appliance.staff.webhooks import WebhookSink, verify
+from tests.staff import seed
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = b"0123456789abcdef0123456789abcdef"
@@ -34,7 +36,7 @@ class Receiver:
 
     def __init__(self, tmp: Path, *, hold_at: int | None = None) -> None:
         self.cert, key = tmp / "recv.crt", tmp / "recv.key"
-        generate_self_signed(self.cert, key, "127.0.0.1")
+        write_self_signed(self.cert, key, ["127.0.0.1"], "test receiver")
         self.applied: dict[str, int] = {}
         self.requests = 0
         self.duplicates = 0
@@ -104,8 +106,15 @@ def _relay_process(cfg: Path) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _pending(repo, endpoint: str) -> int:
-    return repo.db.call(lambda c: Outbox.pending(c, endpoint))
+def open_records(settings: Settings) -> Records:
+    """The record store in this (synchronous) test process, with the configured outbox endpoints."""
+    records = Records.open(settings.db_path, resolve_key(settings.db_path, settings.db_key_file))
+    records.outbox_set_endpoints(endpoints(settings), time.time())
+    return records
+
+
+def _pending(records: Records, endpoint: str) -> int:
+    return records.outbox_undelivered(endpoint)
 
 
 @pytest.mark.slow
@@ -113,8 +122,8 @@ def test_relay_killed_mid_delivery_delivers_each_message_exactly_once(tmp_path: 
     recv = Receiver(tmp_path, hold_at=4)
     cfg = _config(tmp_path, recv)
     settings = load_settings(cfg)
-    repo = open_repo(settings)
-    ids = [asyncio.run(repo.add_escalation(severity="urgent", category=f"concern-{i}")) for i in range(12)]
+    repo = open_records(settings)
+    ids = [seed.escalation(repo, severity="urgent", category=f"concern-{i}") for i in range(12)]
     assert _pending(repo, "pms") == 12
     proc = _relay_process(cfg)
     try:
@@ -132,8 +141,8 @@ def test_relay_killed_mid_delivery_delivers_each_message_exactly_once(tmp_path: 
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
         recv.close()
-    outbox_ids = repo.db.call(lambda c: [r[0] for r in c.execute("SELECT id FROM outbox ORDER BY seq")])
-    repo.db.close()
+    outbox_ids = [r[0] for r in repo.conn.execute("SELECT msg_id FROM outbox ORDER BY seq")]
+    repo.close()
     assert len(outbox_ids) == len(ids)
     assert sorted(recv.applied) == sorted(outbox_ids)  # every message applied exactly once
     assert recv.duplicates >= 1  # the one in flight at the kill was sent again and recognised
@@ -145,11 +154,11 @@ async def test_failed_delivery_is_retried_with_backoff(tmp_path: Path):
     recv.fail_next = 2
     settings = load_settings(_config(tmp_path, recv))
     now = [1000.0]
-    repo = await asyncio.to_thread(open_repo, settings, lambda: now[0])
+    repo = await open_repo(settings, lambda: now[0])
     try:
-        await repo.add_escalation(severity="routine", category="question")
+        await repo.records.run(lambda r: seed.escalation(r, severity="routine", category="question"))
         sink = WebhookSink("pms", recv.url, SECRET, ca_file=recv.cert)
-        relay = Relay(repo.db, [sink], clock=lambda: now[0])
+        relay = Relay(repo, [sink], clock=lambda: now[0])
         assert await relay.run_once() == 0  # 503
         assert await relay.run_once() == 0  # not due yet: waits backoff(1)
         now[0] += backoff(1)
@@ -160,7 +169,7 @@ async def test_failed_delivery_is_retried_with_backoff(tmp_path: Path):
         assert await relay.run_once() == 1
         assert recv.requests == 3 and len(recv.applied) == 1
     finally:
-        repo.db.close()
+        await repo.close()
         recv.close()
 
 
@@ -176,7 +185,7 @@ async def test_webhook_refuses_plain_http():
 
 async def test_topic_filter_skips_other_topics(tmp_path: Path):
     sink = WebhookSink("x", "https://127.0.0.1:9/", SECRET, topics=("summary.",))
-    await sink.deliver(Message("id", 1, "escalation.created", {}, 0.0, 0))  # no connection attempted
+    await sink.deliver(OutboxMessage(1, "id", "escalation.raised", {}, "2026-01-01T00:00:00+00:00", 0))  # no connection
 
 
 def test_cli_add_user_and_export(tmp_path: Path):
@@ -184,18 +193,18 @@ def test_cli_add_user_and_export(tmp_path: Path):
     cfg.write_text(f'[paths]\ndata_dir = "{tmp_path / "var"}"\n')
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = [sys.executable, "-m", "appliance", "--config", str(cfg), "staff"]
-    r = subprocess.run([*run, "add-user", "nina", "--role", "np", "--password-stdin"], input=b"a long password\n",
+    r = subprocess.run([*run, "add-user", "nina", "--role", "clinician", "--password-stdin"], input=b"a long password\n",
                        capture_output=True, env=env, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([*run, "add-user", "nina", "--role", "np", "--password-stdin"], input=b"a long password\n",
+    r = subprocess.run([*run, "add-user", "nina", "--role", "clinician", "--password-stdin"], input=b"a long password\n",
                        capture_output=True, env=env, cwd=ROOT, timeout=60)
     assert r.returncode == 2 and b"already exists" in r.stderr
-    r = subprocess.run([*run, "add-user", "bob", "--role", "np", "--password-stdin"], input=b"short\n",
+    r = subprocess.run([*run, "add-user", "bob", "--role", "clinician", "--password-stdin"], input=b"short\n",
                        capture_output=True, env=env, cwd=ROOT, timeout=60)
     assert r.returncode == 2 and b"10 characters" in r.stderr
-    repo = open_repo(load_settings(cfg))
-    asyncio.run(repo.add_escalation(severity="urgent", category="=HYPERLINK(\"x\")", patient_ref="P-1"))
-    repo.db.close()
+    repo = open_records(load_settings(cfg))
+    seed.escalation(repo, severity="urgent", category="=HYPERLINK(\"x\")", patient_ref="P-1")
+    repo.close()
     r = subprocess.run([*run, "export", "--csv", "--as", "nina"], capture_output=True, env=env, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.decode().splitlines()
@@ -205,7 +214,12 @@ def test_cli_add_user_and_export(tmp_path: Path):
     bundle = json.loads(r.stdout)
     assert bundle["resourceType"] == "Bundle" and bundle["entry"][0]["resource"]["resourceType"] == "Task"
     assert bundle["entry"][0]["resource"]["priority"] == "urgent"
-    repo = open_repo(load_settings(cfg))
-    actions = repo.db.call(lambda c: [r[0] for r in c.execute("SELECT action FROM audit")])
-    repo.db.close()
+    repo = open_records(load_settings(cfg))
+    actions = [e["action"] for e in repo.audit_events(10_000)]
+    repo.close()
     assert "export.csv" in actions and "export.fhir" in actions and "user.add" in actions
+    # One audit trail: `appliance audit verify` walks the console's events with the rest.
+    r = subprocess.run([sys.executable, "-m", "appliance", "--config", str(cfg), "audit", "verify", "--json"],
+                       capture_output=True, env=env, cwd=ROOT, timeout=60)
+    report = json.loads(r.stdout)
+    assert r.returncode == 0 and report["ok"] and report["events"] == len(actions)
