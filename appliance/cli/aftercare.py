@@ -7,17 +7,18 @@ import csv
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from appliance.cli import app
 from appliance.cli.common import settings_from
-from appliance.clinic.errors import PackError
-from appliance.clinic.pack import DEMO_PACK, Pack, load_pack
-from appliance.config import Settings
 from appliance.errors import ApplianceError
-from appliance.records.audit import Access
-from appliance.scheduler.store import ScheduleError, ScheduleStore, Treatment
+
+if TYPE_CHECKING:  # the scheduler, the record store and the clinic packs load when a command runs
+    from appliance.clinic.pack import Pack
+    from appliance.config import Settings
+    from appliance.scheduler.store import ScheduleStore, Treatment
 
 aftercare_app = typer.Typer(help="Aftercare and recall calls: plans, opt-outs, the outbound queue.",
                             no_args_is_help=True)
@@ -32,6 +33,8 @@ class AftercareError(ApplianceError):
 
 
 def _pack(settings: Settings) -> Pack:
+    from appliance.clinic.pack import DEMO_PACK, load_pack
+
     return load_pack(settings.clinic.pack or DEMO_PACK)
 
 
@@ -62,6 +65,9 @@ def record_treatment(ctx: typer.Context, name: str = typer.Option(..., "--name")
                      consent: bool = typer.Option(True, "--consent/--no-consent", help="Aftercare-call consent."),
                      now: str = typer.Option(None, "--now", hidden=True), actor: str = _ACTOR) -> None:
     """Record a treatment and create its aftercare plan from the protocol pack."""
+    from appliance.records.audit import Access
+    from appliance.scheduler.store import ScheduleError, Treatment
+
     try:
         when = date.fromisoformat(treated)
     except ValueError as e:
@@ -82,6 +88,8 @@ def record_treatment(ctx: typer.Context, name: str = typer.Option(..., "--name")
 
 
 def _rows(path: Path) -> list[tuple[int, Treatment]]:
+    from appliance.scheduler.store import Treatment
+
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as e:
@@ -114,6 +122,9 @@ def import_csv(ctx: typer.Context, path: Path = typer.Argument(..., help="CSV wi
                now: str = typer.Option(None, "--now", hidden=True), actor: str = _ACTOR) -> None:
     """Import treatments from a CSV (name, phone, dob, procedure, date[, product, area, session, time_zone, consent]).
     Every row is checked first: one bad row imports nothing."""
+    from appliance.records.audit import Access
+    from appliance.scheduler.store import ScheduleError
+
     rows = _rows(path)
     store = _store(ctx)
     try:
@@ -136,6 +147,8 @@ def import_csv(ctx: typer.Context, path: Path = typer.Argument(..., help="CSV wi
 def plan(ctx: typer.Context, patient: int = typer.Argument(..., help="Patient id."),
          as_json: bool = typer.Option(False, "--json"), actor: str = _ACTOR) -> None:
     """A patient's planned aftercare and recall contacts, with their state and outcomes."""
+    from appliance.records.audit import Access
+
     store = _store(ctx)
     try:
         rows = store.contacts(Access(actor, "console:aftercare"), patient_id=patient)
@@ -155,6 +168,8 @@ def plan(ctx: typer.Context, patient: int = typer.Argument(..., help="Patient id
 @aftercare_app.command("opt-out")
 def opt_out(ctx: typer.Context, phone: str = typer.Argument(...), actor: str = _ACTOR) -> None:
     """Record that this number asked not to be called; cancel every future contact to it."""
+    from appliance.records.audit import Access
+
     store = _store(ctx)
     try:
         n = store.opt_out(Access(actor, "console:opt-out"), phone, datetime.now(UTC))
@@ -185,7 +200,9 @@ def approve_lines_cmd(pack_dir: Path = typer.Argument(..., help="Protocol pack f
                       clinician: str = typer.Option(..., "--clinician"),
                       credential: str = typer.Option(..., "--credential")) -> None:
     """A clinician approves the pack's outbound call lines (outbound/lines.yaml)."""
+    from appliance.clinic.errors import PackError
     from appliance.clinic.outbound_lines import approve_lines
+    from appliance.clinic.pack import load_pack
 
     try:
         a = approve_lines(load_pack(pack_dir), clinician, credential, datetime.now(UTC))
