@@ -11,19 +11,24 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import typer
 
 from appliance.cli import app
 from appliance.cli.common import settings_from
-from appliance.clinic.approval import load_approved
-from appliance.clinic.errors import PackNotApproved
-from appliance.clinic.pack import DEMO_PACK, Pack, load_pack
-from appliance.clinic.script import Script, ScriptCaller, load_script, outcome_document, run_script
+
+if TYPE_CHECKING:  # the clinic engine is imported by the command, so `appliance --help` stays fast
+    from appliance.clinic.pack import Pack
+    from appliance.clinic.script import Script
 
 
 def _pack(ctx: typer.Context, path: Path | None) -> tuple[Pack, bool]:
+    from appliance.clinic.approval import load_approved
+    from appliance.clinic.errors import PackNotApproved
+    from appliance.clinic.pack import DEMO_PACK, load_pack
+
     root = path or settings_from(ctx).clinic.pack or DEMO_PACK
     try:
         pack, _ = load_approved(root)
@@ -54,6 +59,8 @@ def converse(
     known: bool = typer.Option(False, "--known", help="Interactive: the caller is a known patient."),
 ) -> None:
     """Talk to the conversation engine: type the caller's turns (digits 0-9 * # alone are key presses)."""
+    from appliance.clinic.script import Script, ScriptCaller, load_script, run_script
+
     pack, approved = _pack(ctx, pack_path)
     model = _llm(llm, ctx)
     now = datetime.now(ZoneInfo(pack.clinic.timezone)).replace(tzinfo=None)
@@ -72,7 +79,7 @@ def converse(
 
 async def _interactive(pack: Pack, now: datetime, model, script: Script, as_json: bool) -> None:  # noqa: ANN001
     from appliance.clinic.engine import ClinicConversation
-    from appliance.clinic.script import caller_context
+    from appliance.clinic.script import caller_context, outcome_document
 
     conv = ClinicConversation(pack, now=now, caller=caller_context(script), llm=model)
 

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from appliance.cli import app
 from appliance.cli.common import settings_from
-from appliance.records.audit import Access, AuditReport
-from appliance.records.backup import create_backup, restore_backup, verify_backup
-from appliance.records.db import DatabaseError, StoreLock, connect, integrity_problems
-from appliance.records.errors import RecordsError
-from appliance.records.keys import read_key
-from appliance.records.migrations import LATEST, current_version
-from appliance.records.rotate import rekey, resolve_key
-from appliance.records.service import retention_of
-from appliance.records.store import Records, audit_key
+
+if TYPE_CHECKING:  # the record store (SQLCipher) is imported by the commands, so `--help` stays fast
+    from appliance.records.audit import AuditReport
 
 db_app = typer.Typer(help="The encrypted database: check it, rotate its key.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
@@ -30,12 +25,16 @@ _ACTOR = typer.Option("staff:admin", "--actor", help="Who runs this (recorded in
 
 
 def _require_db(path: Path) -> None:
+    from appliance.records.errors import RecordsError
+
     if not path.exists():
         raise RecordsError(f"{path}: no database yet", fix="start the appliance once, or restore a backup")
 
 
 def _audit_report(db_path: Path, key: bytes, anchor: str | None = None) -> AuditReport:
     from appliance.records import audit
+    from appliance.records.db import connect
+    from appliance.records.store import audit_key
 
     conn = connect(db_path, key, create=False)
     try:
@@ -47,6 +46,11 @@ def _audit_report(db_path: Path, key: bytes, anchor: str | None = None) -> Audit
 @db_app.command("check")
 def db_check(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Verify every page's HMAC (cipher_integrity_check), the structure, and the audit chain."""
+    from appliance.records.audit import AuditReport
+    from appliance.records.db import DatabaseError, connect, integrity_problems
+    from appliance.records.migrations import LATEST, current_version
+    from appliance.records.rotate import resolve_key
+
     s = settings_from(ctx)
     _require_db(s.db_path)
     key = resolve_key(s.db_path, s.db_key_file)
@@ -78,6 +82,8 @@ def db_check(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) 
 @db_app.command("rekey")
 def db_rekey(ctx: typer.Context, actor: str = _ACTOR) -> None:
     """Rotate the database key (stop the service first). Backups made before need the old key."""
+    from appliance.records.rotate import rekey
+
     s = settings_from(ctx)
     _require_db(s.db_path)
     rekey(s.db_path, s.db_key_file, actor)
@@ -90,6 +96,8 @@ def audit_verify(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
                  anchor: str = typer.Option(None, "--anchor", help="SEQ:HASH printed by an earlier verify: "
                                             "also detects events removed from the end.")) -> None:
     """Walk the audit hash chain; name the first altered, deleted or reordered event."""
+    from appliance.records.rotate import resolve_key
+
     s = settings_from(ctx)
     _require_db(s.db_path)
     report = _audit_report(s.db_path, resolve_key(s.db_path, s.db_key_file), anchor)
@@ -109,6 +117,9 @@ def audit_verify(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
 def backup(ctx: typer.Context, file: Path = typer.Argument(..., help="The backup file to write (must not exist)."),
            actor: str = _ACTOR) -> None:
     """Write an encrypted, integrity-checked backup (safe while the service runs)."""
+    from appliance.records.backup import create_backup, verify_backup
+    from appliance.records.rotate import resolve_key
+
     s = settings_from(ctx)
     _require_db(s.db_path)
     key = resolve_key(s.db_path, s.db_key_file)
@@ -126,6 +137,10 @@ def restore(ctx: typer.Context, file: Path = typer.Argument(..., help="The backu
             yes: bool = typer.Option(False, "--yes", help="Replace the current database without asking."),
             actor: str = _ACTOR) -> None:
     """Replace the database with a backup (stop the service first); the current one is kept aside."""
+    from appliance.records.backup import restore_backup
+    from appliance.records.keys import read_key
+    from appliance.records.rotate import resolve_key
+
     s = settings_from(ctx)
     live_key = resolve_key(s.db_path, s.db_key_file)
     backup_key = read_key(key_file) if key_file else live_key
@@ -140,6 +155,12 @@ def restore(ctx: typer.Context, file: Path = typer.Argument(..., help="The backu
 @records_app.command("purge")
 def purge(ctx: typer.Context, actor: str = typer.Option("system:retention", "--actor")) -> None:
     """Delete data past its retention ([database.retention]); every purge is audited."""
+    from appliance.records.audit import Access
+    from appliance.records.db import StoreLock
+    from appliance.records.rotate import resolve_key
+    from appliance.records.service import retention_of
+    from appliance.records.store import Records
+
     s = settings_from(ctx)
     _require_db(s.db_path)
     key = resolve_key(s.db_path, s.db_key_file)

@@ -8,7 +8,6 @@ import typer
 
 from appliance.cli import app
 from appliance.cli.common import settings_from
-from appliance.setup.doctor import CHECKS, as_dicts, failed, load_providers, run_checks
 
 
 @app.command()
@@ -18,6 +17,8 @@ def doctor(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Self-test: models, database key, disk, clock, PBX, ports, certificate."""
+    from appliance.setup.doctor import CHECKS, as_dicts, failed, load_providers, run_checks
+
     settings = settings_from(ctx)
     load_providers()
     known = {name for name, _ in CHECKS}

@@ -8,7 +8,6 @@ import typer
 
 from appliance.cli import app
 from appliance.cli.common import settings_from
-from appliance.models.resolver import resolve_all
 
 models_app = typer.Typer(help="The bundled models: list them, verify their checksums.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -17,6 +16,8 @@ app.add_typer(models_app, name="models")
 @models_app.command("verify")
 def verify(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Find every model file and check its sha256 against the manifest (or the site override)."""
+    from appliance.models.resolver import resolve_all
+
     resolved = resolve_all(settings_from(ctx))
     rows = [
         {"role": role, "name": m.spec.name, "package": m.spec.package, "version": m.spec.version,

@@ -9,9 +9,6 @@ from pathlib import Path
 import typer
 
 from appliance.cli import app
-from appliance.clinic.approval import approve, content_hash, read_approval
-from appliance.clinic.errors import PackError, PackNotApproved
-from appliance.clinic.pack import load_pack, missing_families
 
 protocol_app = typer.Typer(help="Clinic protocol packs: validate, approve.", no_args_is_help=True)
 app.add_typer(protocol_app, name="protocol")
@@ -23,6 +20,10 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Check every file of the pack against the schema; each problem names file, line and expectation."""
+    from appliance.clinic.approval import content_hash, read_approval
+    from appliance.clinic.errors import PackError, PackNotApproved
+    from appliance.clinic.pack import load_pack, missing_families
+
     try:
         loaded = load_pack(pack)
     except PackError as e:
@@ -65,6 +66,8 @@ def approve_cmd(
     credential: str = typer.Option(..., "--credential", help="Licence or title, e.g. 'NP, CA #12345'."),
 ) -> None:
     """Validate the pack and record who approved this exact content, and when."""
+    from appliance.clinic.approval import approve
+
     approval = approve(pack, clinician, credential, datetime.now(UTC))
     typer.echo(f"approved {approval.pack} by {approval.approver} ({approval.credential}) at {approval.approved_at}\n"
                f"sha256 {approval.sha256}")

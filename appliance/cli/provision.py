@@ -4,36 +4,20 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
-from pydantic import ValidationError
 
 from appliance.cli import app
-from appliance.setup.answers import (
-    DEFAULT_HOURS,
-    AdminName,
-    AdminPassword,
-    Answers,
-    AnswersError,
-    BindHost,
-    DayHours,
-    Extension,
-    Host,
-    HostPort,
-    Network,
-    Port,
-    TimeZone,
-    check_value,
-    describe,
-    load_answers,
-)
-from appliance.setup.provision import SERVICE_USER, Layout, plan, under
+
+if TYPE_CHECKING:  # provisioning (pydantic, cryptography, argon2) is imported when the command runs
+    from appliance.setup.answers import Answers
 
 
 def _ask(label: str, annotation: Any, default: str | None = None, *, optional: bool = False,
          secret: bool = False, confirm: bool = False, many: bool = False) -> Any:
     """Prompt until the answer passes the same validation as the answer file."""
+    from appliance.setup.answers import check_value
 
     def proc(text: str) -> Any:
         text = text.strip()
@@ -52,6 +36,26 @@ def _ask(label: str, annotation: Any, default: str | None = None, *, optional: b
 
 
 def _interactive(root: Path) -> Answers:
+    from pydantic import ValidationError
+
+    from appliance.setup.answers import (
+        DEFAULT_HOURS,
+        AdminName,
+        AdminPassword,
+        Answers,
+        AnswersError,
+        BindHost,
+        DayHours,
+        Extension,
+        Host,
+        HostPort,
+        Network,
+        Port,
+        TimeZone,
+        describe,
+    )
+    from appliance.setup.provision import Layout, under
+
     typer.echo("Answer each question; press Enter to take the default shown in brackets.")
     a: dict[str, Any] = {"clinic": {}, "pbx": {}, "staff": {}, "protocol_pack": {}, "console": {}, "admin": {}}
     a["data_dir"] = _ask("Data folder", Path, "/var/lib/appliance")
@@ -108,10 +112,13 @@ def provision(
     answers: Path = typer.Option(None, "--answers", "-a", help="YAML answer file (otherwise: interactive prompts)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; write nothing."),
     root: Path = typer.Option(Path("/"), "--root", help="Install under this folder instead of /."),
-    user: str = typer.Option(SERVICE_USER, "--user", help="Service user that owns data and secrets (when root)."),
+    user: str = typer.Option("appliance", "--user", help="Service user that owns data and secrets (when root)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking (interactive mode)."),
 ) -> None:
     """Write the config (0640) and the secrets (0600): idempotent, never prints a secret."""
+    from appliance.setup.answers import load_answers
+    from appliance.setup.provision import plan
+
     root = root.resolve()
     given = load_answers(answers) if answers else _interactive(root)
     result = plan(given, root, user)

@@ -6,13 +6,9 @@ import asyncio
 import sys
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from appliance.cli import app
 from appliance.cli.common import settings_from
-from appliance.models.resolver import ROLES
-from appliance.service import Appliance
 
 
 @app.command()
@@ -22,6 +18,12 @@ def run(
                                   "(default: on a terminal)."),
 ) -> None:
     """Start the appliance: verify and load the models, answer calls, serve the console."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from appliance.models.resolver import ROLES
+    from appliance.service import Appliance
+
     settings = settings_from(ctx)
     show = sys.stderr.isatty() if progress is None else progress
     appliance = Appliance(settings)

@@ -6,30 +6,37 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from appliance.cli import app
 from appliance.cli.common import settings_from
-from appliance.config import Settings
-from appliance.conversation import Conversation
-from appliance.models.resolver import resolve_all
-from appliance.voice.audio import read_wav, write_wav
-from appliance.voice.engines import LOADERS, Engines
-from appliance.voice.filemedia import FileCallMedia
-from appliance.voice.llm import language_model_from
-from appliance.voice.session import VoiceSession
-from appliance.voice.smalltalk import SYSTEM as SMALLTALK_SYSTEM
-from appliance.voice.smalltalk import SmallTalkConversation
+
+if TYPE_CHECKING:  # the voice stack (numpy, onnxruntime, llama.cpp) loads when the command runs
+    from appliance.config import Settings
+    from appliance.conversation import Conversation
+    from appliance.voice.engines import Engines
+    from appliance.voice.filemedia import FileCallMedia
 
 
 def make_conversation(settings: Settings, engines: Engines) -> Conversation:
     """The conversation a simulated call talks to (small talk over the local LLM)."""
+    from appliance.voice.llm import language_model_from
+    from appliance.voice.smalltalk import SmallTalkConversation
+
     return SmallTalkConversation(language_model_from(engines["llm"]))
 
 
 async def _simulate(settings: Settings, caller: Path, tail_s: float) -> tuple[FileCallMedia, dict[str, Any]]:
+    from appliance.models.resolver import resolve_all
+    from appliance.voice.audio import read_wav
+    from appliance.voice.engines import LOADERS, Engines
+    from appliance.voice.filemedia import FileCallMedia
+    from appliance.voice.llm import language_model_from
+    from appliance.voice.session import VoiceSession
+    from appliance.voice.smalltalk import SYSTEM as SMALLTALK_SYSTEM
+
     pcm = await asyncio.to_thread(read_wav, caller)
     models = await asyncio.to_thread(resolve_all, settings)
     loaded = {}
@@ -66,6 +73,8 @@ def simulate(
     tail: float = typer.Option(4.0, "--tail", min=0.0, max=60.0, help="Seconds of silence after the recording."),
 ) -> None:
     """Play CALLER.wav into the voice pipeline in real time; report what was said and how fast."""
+    from appliance.voice.audio import write_wav
+
     settings = settings_from(ctx)
     media, doc = asyncio.run(_simulate(settings, caller, tail))
     if out:
