@@ -23,7 +23,8 @@ from appliance.records.rotate import resolve_key
 from appliance.records.store import Records
 from appliance.setup.tls import write_self_signed
 from appliance.staff.console import endpoints, open_repo
-from appliance.staff.relay import Relay
+from appliance.staff.events import EventBus
+from appliance.staff.relay import BusSink, Relay
 from appliance.staff.webhooks import WebhookSink, verify
 from tests.staff import seed
 
@@ -223,3 +224,13 @@ def test_cli_add_user_and_export(tmp_path: Path):
                        capture_output=True, env=env, cwd=ROOT, timeout=60)
     report = json.loads(r.stdout)
     assert r.returncode == 0 and report["ok"] and report["events"] == len(actions)
+
+
+async def test_live_page_events_carry_no_phi():
+    bus = EventBus()
+    q = bus.subscribe()
+    summary = {"slots": {"name": "Zanzibarella Quixotic", "callback_number": "4155550199"}, "intent": "booking"}
+    await BusSink(bus).deliver(OutboxMessage(7, "m-7", "call.summary", {"call_id": 3, "pbx_call_id": "pbx-9",
+                                                                         "summary": summary}, "t", 0))
+    event = q.get_nowait()
+    assert event == {"call_id": 3, "topic": "call.summary", "msg_id": "m-7"}
