@@ -86,6 +86,34 @@ class Conversation(Protocol):
     def ended(self, reason: str) -> ConversationOutcome: ...
 
 
+class StreamingConversation(Conversation, Protocol):
+    """Optional: a conversation that can hand over its reply while it is still being produced.
+
+    `caller_said_stream` yields each `Say` as soon as it exists (so speech starts on the first
+    line, not after the whole reply), and may end with one `Reply` whose `actions` and
+    `end_call` apply to the turn (its `says`, if any, are spoken too). After a barge-in the
+    voice pipeline keeps reading the stream to its end, so the actions are still carried
+    out, but speaks no further interruptible line of that reply; `agent_heard` says how much
+    was heard. Conversations without it are used through `caller_said` (see `reply_items`).
+    """
+
+    def caller_said_stream(self, text: str) -> AsyncIterator[Say | Reply]: ...
+
+
+async def reply_items(conversation: Conversation, text: str) -> AsyncIterator[Say | Reply]:
+    """The reply to `text` as a stream: `caller_said_stream` when the conversation has it,
+    otherwise the says of `caller_said`'s whole Reply, then the Reply (for its actions)."""
+    stream = getattr(conversation, "caller_said_stream", None)
+    if stream is not None:
+        async for item in stream(text):
+            yield item
+        return
+    reply = await conversation.caller_said(text)
+    for say in reply.says:
+        yield say
+    yield Reply(actions=reply.actions, end_call=reply.end_call)
+
+
 class LanguageModel(Protocol):
     """The local LLM as the conversation engine sees it (implemented over llama.cpp)."""
 

@@ -1,17 +1,23 @@
 """A Pipecat 1.14 transport over `appliance.calls.CallMedia` (the SIP edge, or a file).
 
 - Input: every 20 ms `AudioIn` becomes an `InputAudioRawFrame` (8 kHz, 16-bit mono); a
-  `DtmfIn` becomes an `InputDTMFFrame`; the caller's `HangUp` ends the pipeline
-  (`EndWorkerFrame`, so queued frames flush first).
+  `DtmfIn` becomes an `InputDTMFFrame`; the caller's `HangUp` sets `transport.hung_up` and
+  ends the pipeline (`EndWorkerFrame`, so queued frames flush first; audio is no longer
+  written once the call is gone).
 - Output: `write_audio_frame` hands audio to `media.send_audio`, keeping at most `lead_ms`
   queued in the media (which paces the packets on its own clock): an `InterruptionFrame`
   then calls `media.clear_audio()`, so the caller hears at most one more packet. Audio
   marked not interruptible is never cleared. DTMF goes out natively via `media.send_dtmf`.
+- The voice session's frames, in order with the audio: a `SegmentFrame` registers where a
+  piece of a reply starts in the media (`Playout`); a `ReplyDoneFrame` waits until the
+  reply has played out, then hands the reply's actions to `on_reply_done`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pipecat.audio.dtmf.types import KeypadEntry
@@ -35,6 +41,8 @@ from pipecat.transports.base_transport import BaseTransport, TransportParams
 
 from appliance.calls import SAMPLE_RATE, AudioIn, CallMedia, DtmfIn, HangUp
 from appliance.logs import get_logger
+from appliance.voice.frames import ReplyDoneFrame, SegmentFrame
+from appliance.voice.playout import Playout
 
 log = get_logger(__name__)
 
@@ -48,10 +56,20 @@ def call_params() -> TransportParams:
     )
 
 
+class CallState:
+    """What the input and output halves of one call's transport share."""
+
+    def __init__(self) -> None:
+        self.hung_up = asyncio.Event()
+        self.hangup_reason: str | None = None
+
+
 class CallMediaInput(BaseInputTransport):
-    def __init__(self, media: CallMedia, params: TransportParams, **kwargs: Any) -> None:
+    def __init__(self, media: CallMedia, params: TransportParams, state: CallState | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self._media = media
+        self._state = state or CallState()
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self, frame: StartFrame) -> None:
@@ -87,15 +105,25 @@ class CallMediaInput(BaseInputTransport):
                 await self.push_frame(InputDTMFFrame(button=entry))
             elif isinstance(event, HangUp):
                 log.info("voice.transport_hangup", reason=event.reason)
+                self._state.hangup_reason = event.reason
+                self._state.hung_up.set()
                 await self.push_frame(EndWorkerFrame(reason=event.reason))
                 return
 
 
+ReplyDone = Callable[[ReplyDoneFrame], Awaitable[None]]
+
+
 class CallMediaOutput(BaseOutputTransport):
-    def __init__(self, media: CallMedia, params: TransportParams, lead_ms: int = 40, **kwargs: Any) -> None:
+    def __init__(self, media: CallMedia, params: TransportParams, lead_ms: int = 40, *,
+                 state: CallState | None = None, playout: Playout | None = None,
+                 on_reply_done: ReplyDone | None = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self._media = media
         self._lead_ms = lead_ms
+        self._state = state or CallState()
+        self._playout = playout
+        self._on_reply_done = on_reply_done
         self._last_interruptible = True
         self.cleared_ms = 0
 
@@ -104,16 +132,41 @@ class CallMediaOutput(BaseOutputTransport):
         await self.set_transport_ready(frame)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        if isinstance(frame, InterruptionFrame) and self._last_interruptible:
-            self.cleared_ms += self._media.clear_audio()  # before the base class drains its queue
+        if isinstance(frame, InterruptionFrame):
+            dropped = self._media.clear_audio() if self._last_interruptible else 0
+            self.cleared_ms += dropped  # before the base class drains its queue
+            if self._playout is not None:
+                self._playout.cleared(dropped)
         await super().process_frame(frame, direction)
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         while self._media.pending_audio_ms() > self._lead_ms:  # noqa: ASYNC110 - the media has no drain event
+            if self._state.hung_up.is_set():
+                return False
             await asyncio.sleep(0.005)
+        if self._state.hung_up.is_set():
+            return False
         self._last_interruptible = bool(getattr(frame, "interruptible", True))
         self._media.send_audio(frame.audio)
         return True
+
+    async def write_transport_frame(self, frame: Frame) -> None:
+        if isinstance(frame, SegmentFrame):
+            self._segment(frame)
+        elif isinstance(frame, ReplyDoneFrame):
+            while self._media.pending_audio_ms() > 0 and not self._state.hung_up.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            if self._on_reply_done is not None:
+                await self._on_reply_done(frame)
+
+    def _segment(self, frame: SegmentFrame) -> None:
+        ahead = self._media.pending_audio_ms()
+        start = self._media.sent_audio_ms() + ahead
+        counted = self._playout is None or self._playout.segment_started(
+            frame.reply, frame.chars, frame.ms, frame.interruptible, start)
+        turn = frame.turn
+        if counted and turn is not None and turn.first_audio_out is None and frame.ms > 0:
+            turn.first_audio_out = time.monotonic() + ahead / 1000  # when it goes on the wire
 
     def _supports_native_dtmf(self) -> bool:
         return True
@@ -125,11 +178,14 @@ class CallMediaOutput(BaseOutputTransport):
 class CallMediaTransport(BaseTransport):
     """`transport.input()` and `transport.output()` for one call's Pipecat pipeline."""
 
-    def __init__(self, media: CallMedia, params: TransportParams | None = None, lead_ms: int = 40) -> None:
+    def __init__(self, media: CallMedia, params: TransportParams | None = None, lead_ms: int = 40, *,
+                 playout: Playout | None = None, on_reply_done: ReplyDone | None = None) -> None:
         super().__init__()
         self._params = params or call_params()
-        self._in = CallMediaInput(media, self._params)
-        self._out = CallMediaOutput(media, self._params, lead_ms=lead_ms)
+        self.state = CallState()
+        self._in = CallMediaInput(media, self._params, self.state)
+        self._out = CallMediaOutput(media, self._params, lead_ms=lead_ms, state=self.state, playout=playout,
+                                    on_reply_done=on_reply_done)
 
     def input(self) -> FrameProcessor:
         return self._in

@@ -1,0 +1,84 @@
+"""The call's own Pipecat frames, between the voice processors.
+
+Caller material (utterances, transcripts, key presses) and the end of a reply (its actions)
+are not interruptible: a barge-in drops the agent's pending speech, never what the caller
+said nor a transfer the conversation asked for. A `SayFrame` is interruptible unless its
+line is protected (`Say(interruptible=False)`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipecat.frames.frames import DataFrame, TextFrame
+
+from appliance.conversation import Action, Say
+from appliance.voice.metrics import TurnMetrics
+
+
+@dataclass
+class UtteranceFrame(DataFrame):
+    """Caller audio (8 kHz PCM) of one utterance, up to `speech_end` (seconds on the input timeline).
+
+    `final` is the end of the turn; otherwise an early pass asked for during the pause."""
+
+    pcm: bytes
+    speech_end: float
+    final: bool
+    turn: TurnMetrics | None = None
+    interruptible: bool = field(default=False, init=False)
+
+
+@dataclass
+class CallerTextFrame(DataFrame):
+    """The final transcript of a caller turn."""
+
+    text: str
+    turn: TurnMetrics
+    interruptible: bool = field(default=False, init=False)
+
+
+@dataclass
+class DigitFrame(DataFrame):
+    """A key the caller pressed, queued in order with the caller's turns."""
+
+    digit: str
+    interruptible: bool = field(default=False, init=False)
+
+
+@dataclass
+class SayFrame(TextFrame):
+    """One line of a reply, to be spoken; carries the line's provenance and flags."""
+
+    say: Say = field(default_factory=lambda: Say(""))
+    reply: int = 0
+    turn: TurnMetrics | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.interruptible = self.say.interruptible
+
+    @property
+    def provenance(self) -> str | None:
+        return self.say.provenance
+
+
+@dataclass
+class SegmentFrame(DataFrame):
+    """Marks where a synthesised piece of a line starts in the outgoing audio (it precedes the audio)."""
+
+    reply: int
+    chars: int
+    ms: int
+    turn: TurnMetrics | None = None
+
+
+@dataclass
+class ReplyDoneFrame(DataFrame):
+    """The end of a reply: once its audio has played, the actions are carried out."""
+
+    reply: int
+    actions: tuple[Action, ...] = ()
+    end_call: bool = False
+    turn: TurnMetrics | None = None
+    interruptible: bool = field(default=False, init=False)

@@ -1,0 +1,110 @@
+"""The clinic's conversation as a Pipecat processor: caller turns in, reply lines out.
+
+The greeting goes out at the start of the call. Each `CallerTextFrame` is judged by
+`BargeInPolicy.on_transcript` (a back-channel while the agent talks is dropped; other speech
+over interruptible audio interrupts, then takes the turn) and handed to the conversation;
+each `Say` of the reply is pushed as a `SayFrame` as soon as it exists (with
+`caller_said_stream`, while the rest of the reply is still being produced), so synthesis
+starts on the first line. A `ReplyDoneFrame` closes the reply with its actions, which the
+output carries out once the reply has played. Key presses are queued in order with the turns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pipecat.frames.frames import Frame, InputDTMFFrame, StartFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from appliance.conversation import Action, Conversation, Reply, Say, reply_items
+from appliance.voice.frames import CallerTextFrame, DigitFrame, ReplyDoneFrame, SayFrame
+from appliance.voice.metrics import CallMetrics, TurnMetrics, llm_first_token_hook
+from appliance.voice.playout import Playout
+from appliance.voice.policy import BargeInPolicy
+
+
+async def _whole(reply: Reply) -> AsyncIterator[Say | Reply]:
+    for say in reply.says:
+        yield say
+    yield Reply(actions=reply.actions, end_call=reply.end_call)
+
+
+class ConversationStage(FrameProcessor):
+    def __init__(self, conversation: Conversation, policy: BargeInPolicy, playout: Playout, metrics: CallMetrics,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._conversation = conversation
+        self._policy = policy
+        self._playout = playout
+        self._call_metrics = metrics
+        self._greeted = False
+        self._closing = False  # the conversation ended the call: no further turns
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, CallerTextFrame):
+            await self._caller_text(frame)
+        elif isinstance(frame, DigitFrame):
+            if not self._closing:
+                await self._deliver(_whole(await self._conversation.caller_pressed(frame.digit)), None)
+        elif isinstance(frame, InputDTMFFrame):
+            await self.queue_frame(DigitFrame(str(frame.button.value)))  # in order with the turns
+        else:
+            await self.push_frame(frame, direction)
+            if isinstance(frame, StartFrame) and not self._greeted:
+                self._greeted = True
+                await self._greet()
+
+    async def _greet(self) -> None:
+        t0 = time.monotonic()
+        greet = TurnMetrics(index=-1, speech_end=t0, transcript_final=t0)
+        self._call_metrics.greeting = greet
+        await self._deliver(_whole(self._conversation.start()), greet)
+
+    async def _caller_text(self, frame: CallerTextFrame) -> None:
+        text, turn = frame.text, frame.turn
+        talking, interruptible = self._playout.agent_talking(), self._playout.interruptible_now()
+        verdict = self._policy.on_transcript(text, talking, interruptible)
+        self._call_metrics.event("voice.utterance", verdict=verdict, chars=len(text), early=turn.asr_early,
+                            agent_talking=talking)
+        if verdict == "ignore" or self._closing:
+            return
+        if verdict == "interrupt":
+            self._playout.barge_in(turn)
+            await self.broadcast_interruption()
+        turn.index = len(self._call_metrics.turns)
+        self._call_metrics.turns.append(turn)
+
+        def first_token(_kind: str, t: float) -> None:
+            if turn.llm_first_token is None:
+                turn.llm_first_token = t
+
+        token = llm_first_token_hook.set(first_token)
+        try:
+            await self._deliver(reply_items(self._conversation, text), turn)
+        finally:
+            llm_first_token_hook.reset(token)
+
+    async def _deliver(self, items: AsyncIterator[Say | Reply], turn: TurnMetrics | None) -> None:
+        reply = self._playout.new_reply()
+        actions: list[Action] = []
+        end_call = False
+        async for item in items:
+            if turn is not None and turn.reply_ready is None:
+                turn.reply_ready = time.monotonic()
+            says = (item,) if isinstance(item, Say) else item.says
+            if isinstance(item, Reply):
+                actions.extend(item.actions)
+                end_call = end_call or item.end_call
+            for say in says:
+                if say.interruptible and self._playout.is_cut(reply):
+                    continue  # the caller barged in: the rest of this reply is not spoken
+                self._playout.queued(reply, len(say.text), say.interruptible)
+                await self.push_frame(SayFrame(text=say.text, say=say, reply=reply, turn=turn))
+        if turn is not None and turn.reply_ready is None:
+            turn.reply_ready = time.monotonic()
+        if end_call or any(a.kind == "hangup" for a in actions):
+            self._closing = True
+        await self.push_frame(ReplyDoneFrame(reply, tuple(actions), end_call, turn))

@@ -1,0 +1,67 @@
+"""Whisper (faster-whisper, in the call's worker threads) on the caller's utterances.
+
+An early `UtteranceFrame` (asked for during the pause) starts a transcription at once and
+keeps it running; if the turn then ends at the same speech end (the caller did not resume),
+the final frame reuses that pass instead of starting again. The transcript goes downstream
+as a `CallerTextFrame` with the turn's timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import Executor
+from typing import Any
+
+from pipecat.frames.frames import CancelFrame, EndFrame, Frame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from appliance.voice.asr import Transcriber
+from appliance.voice.frames import CallerTextFrame, UtteranceFrame
+
+
+class Transcription(FrameProcessor):
+    def __init__(self, transcriber: Transcriber, pool: Executor, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._asr = transcriber
+        self._pool = pool
+        self._early: tuple[float, asyncio.Future[str]] | None = None
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, UtteranceFrame):
+            await self._utterance(frame)
+            return
+        if isinstance(frame, (EndFrame, CancelFrame)):
+            self._drop_early()
+        await self.push_frame(frame, direction)
+
+    def _transcribe(self, pcm: bytes) -> asyncio.Future[str]:
+        return asyncio.get_running_loop().run_in_executor(self._pool, self._asr.transcribe, pcm)
+
+    def _drop_early(self) -> None:
+        if self._early is not None:
+            self._early[1].cancel()  # a pass not started yet is dropped; a running one finishes unused
+            self._early = None
+
+    async def _utterance(self, frame: UtteranceFrame) -> None:
+        if not frame.final:
+            self._drop_early()
+            self._early = (frame.speech_end, self._transcribe(frame.pcm))
+            return
+        assert frame.turn is not None
+        early, self._early = self._early, None
+        if early is not None and early[0] == frame.speech_end and not early[1].cancelled():
+            text = await early[1]
+            frame.turn.asr_early = True
+        else:
+            if early is not None:
+                early[1].cancel()
+            text = await self._transcribe(frame.pcm)
+        frame.turn.transcript_final = time.monotonic()
+        frame.turn.transcript_chars = len(text)
+        await self.push_frame(CallerTextFrame(text, frame.turn))
+
+    async def cleanup(self) -> None:
+        self._drop_early()
+        await super().cleanup()

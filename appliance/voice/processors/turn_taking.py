@@ -1,0 +1,167 @@
+"""Silero VAD, end-of-turn and barge-in on the caller's audio, as a Pipecat processor.
+
+Caller audio (`InputAudioRawFrame`, a system frame) is queued to this processor's own task,
+which runs Silero (this call's recurrent state, in the call's worker threads) and feeds the
+pure decisions of `appliance.voice.policy`:
+- `Endpointer` decisions become `UtteranceFrame`s downstream: an early one during the pause
+  (transcription starts before the turn ends), the final one at the end of the turn;
+- sustained caller speech while the agent plays interruptible audio is a barge-in: the
+  conversation is told what was heard (`Playout.barge_in`) and an `InterruptionFrame` is
+  broadcast at once, which drops queued speech and clears the media queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import Executor
+from typing import Any
+
+from pipecat.frames.frames import CancelFrame, EndFrame, Frame, InputAudioRawFrame, StartFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from appliance.config import VoiceSettings
+from appliance.voice.frames import UtteranceFrame
+from appliance.voice.metrics import TurnMetrics
+from appliance.voice.playout import Playout
+from appliance.voice.policy import BargeInPolicy, Decision, Endpointer, VadGate
+from appliance.voice.turn import turn_complete_probability
+from appliance.voice.vad import WINDOW_S, SileroStream
+
+_RATE = 8000
+_PREROLL_S = 0.3
+_TAIL_S = 0.15
+_KEEP_S = 60.0
+
+
+class _Utterance:
+    """The caller's audio on the call's input timeline (seconds since the first frame)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.origin = 0  # sample index of buf[0]
+
+    def append(self, pcm: bytes) -> None:
+        self.buf.extend(pcm)
+        excess = len(self.buf) // 2 - int(_KEEP_S * _RATE)
+        if excess > 0:
+            del self.buf[: excess * 2]
+            self.origin += excess
+
+    def slice(self, start_s: float, end_s: float) -> bytes:
+        a = max(0, int(start_s * _RATE) - self.origin)
+        b = max(a, int(end_s * _RATE) - self.origin)
+        return bytes(self.buf[a * 2: b * 2])
+
+
+class TurnTaking(FrameProcessor):
+    def __init__(self, vad_session: Any, turn_model: Any, settings: VoiceSettings, policy: BargeInPolicy,
+                 playout: Playout, pool: Executor, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._settings = settings
+        self._vad = SileroStream(vad_session)
+        self._turn_model = turn_model
+        self._pool = pool
+        self._playout = playout
+        self._policy = policy
+        self._gate = VadGate(on=settings.vad_threshold, off=max(0.05, settings.vad_threshold - 0.15))
+        self._endpointer = Endpointer(
+            mode=settings.endpointing, silence_s=settings.silence_ms / 1000,
+            turn_check_s=settings.turn_check_ms / 1000, max_silence_s=settings.max_silence_ms / 1000)
+        self._audio = _Utterance()
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._asks: set[asyncio.Task[None]] = set()  # Smart Turn verdicts in flight
+        self._origin: float | None = None  # monotonic time of input sample 0
+        self._turn: TurnMetrics | None = None  # the utterance being heard
+        self._speech_start = 0.0
+        self._barged = False
+        self._early_end: float | None = None  # speech end of the early pass asked for in this pause
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            if self._origin is None:
+                self._origin = time.monotonic() - len(frame.audio) / 2 / _RATE
+            self._queue.put_nowait(frame.audio)
+            return  # caller audio stops here: nothing downstream needs it
+        if isinstance(frame, StartFrame) and self._task is None:
+            self._task = self.create_task(self._listen(), name=f"{self}::vad")
+        elif isinstance(frame, (EndFrame, CancelFrame)):
+            await self._stop()
+        await self.push_frame(frame, direction)
+
+    async def _stop(self) -> None:
+        if self._task is not None:
+            await self.cancel_task(self._task)
+            self._task = None
+        for task in list(self._asks):
+            await self.cancel_task(task)
+        self._asks.clear()
+
+    async def cleanup(self) -> None:
+        await self._stop()
+        await super().cleanup()
+
+    def _mono(self, t: float) -> float:
+        return (self._origin or time.monotonic()) + t
+
+    async def _listen(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            pcm = await self._queue.get()
+            while not self._queue.empty():  # catch up in one pass if the loop fell behind
+                pcm += self._queue.get_nowait()
+            self._audio.append(pcm)
+            for t, prob in await loop.run_in_executor(self._pool, self._vad.feed, pcm):
+                await self._on_window(t, prob)
+
+    async def _on_window(self, t: float, prob: float) -> None:
+        change = self._gate.update(t, WINDOW_S, prob)
+        if change == "start":
+            self._speech_start = self._gate.run_start if self._gate.run_start is not None else t
+            self._barged = False
+            if self._turn is None:
+                self._turn = TurnMetrics(index=-1, speech_start=self._mono(self._speech_start))
+        if self._gate.speaking:
+            self._endpointer.speech(t, WINDOW_S)
+            self._early_end = None  # speech resumed: an early transcript would be stale
+            if not self._barged and self._policy.on_speech(
+                    self._speech_start, t + WINDOW_S, self._playout.agent_talking(), self._playout.interruptible_now()):
+                self._barged = True
+                self._playout.barge_in(self._turn)
+                await self.broadcast_interruption()
+            return
+        speech_end = self._gate.last_voiced_end or t
+        decision = self._endpointer.silence(t, WINDOW_S, speech_end)
+        if decision is not None:
+            await self._decide(decision)
+        elif not self._endpointer.in_turn and self._turn is not None and not self._gate.speaking:
+            self._turn = None  # too short to be a turn (noise, a click)
+
+    def _pcm(self, speech_end: float, tail_s: float = _TAIL_S) -> bytes:
+        return self._audio.slice(self._speech_start - _PREROLL_S, speech_end + tail_s)
+
+    async def _decide(self, d: Decision) -> None:
+        if d.kind == "early-asr" and self._settings.early_asr and self._early_end is None:
+            self._early_end = d.speech_end
+            await self.push_frame(UtteranceFrame(self._pcm(d.speech_end), d.speech_end, final=False))
+        elif d.kind == "ask-turn-model":
+            task = self.create_task(self._ask_turn_model(d.speech_end), name=f"{self}::smart-turn")
+            self._asks.add(task)
+            task.add_done_callback(self._asks.discard)
+        elif d.kind == "end-of-turn":
+            turn, self._turn = self._turn, None
+            turn = turn or TurnMetrics(index=-1, speech_start=self._mono(self._speech_start))
+            turn.speech_end = self._mono(d.speech_end)
+            turn.end_of_turn = time.monotonic()
+            self._early_end = None
+            await self.push_frame(UtteranceFrame(self._pcm(d.speech_end), d.speech_end, final=True, turn=turn))
+
+    async def _ask_turn_model(self, speech_end: float) -> None:
+        pcm = self._pcm(speech_end, tail_s=0.0)
+        prob = await asyncio.get_running_loop().run_in_executor(
+            self._pool, turn_complete_probability, self._turn_model, pcm)
+        decision = self._endpointer.turn_model_said(prob >= self._settings.smart_turn_threshold, speech_end)
+        if decision is not None:
+            await self._decide(decision)
