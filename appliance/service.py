@@ -83,12 +83,17 @@ class Appliance:
         log.info("component.started", component=component.name)
 
     async def start(self, progress: ProgressCallback | None = None) -> None:
-        """Pack, engines, record store, then whatever answers calls. Extra `components`
-        (set before start) start last."""
+        """Pack, engines, record store, the SIP edge, the staff console, the outbound scheduler
+        (when `[outbound] enabled`). Extra `components` (set before start) start last."""
         from appliance.callflow import CallRunner
-        from appliance.clinic.schedule import InMemoryBookingStore, Scheduler
+        from appliance.clinic.schedule import InMemoryBookingStore, Scheduler as BookingScheduler
         from appliance.clinic.service import pack_for_calls
+        from appliance.clinic.outbound_lines import load_lines
         from appliance.records.service import RecordStore
+        from appliance.scheduler.calls import voice_handler
+        from appliance.scheduler.runner import Scheduler as OutboundScheduler
+        from appliance.scheduler.setup import store_for
+        from appliance.staff.console import Console
         from appliance.telephony.edge import SipEdge
         from appliance.voice.llm import language_model_from
 
@@ -99,10 +104,16 @@ class Appliance:
         records = RecordStore(self.settings)
         await self._start_component(records)
         self.runner = CallRunner(self.settings, engines, pack, records.records,
-                                 scheduler=Scheduler(pack.clinic, InMemoryBookingStore()),
+                                 scheduler=BookingScheduler(pack.clinic, InMemoryBookingStore()),
                                  llm=language_model_from(engines["llm"]))
         self.sip = SipEdge(self.settings.sip, self.runner)
         await self._start_component(self.sip)
+        await self._start_component(Console(self.settings, records=records))
+        if self.settings.outbound.enabled:
+            await self._start_component(OutboundScheduler(
+                lambda: store_for(self.settings, pack), self.sip,
+                voice_handler(pack, load_lines(pack), engines, self.settings), self.settings.outbound,
+                max_calls=self.settings.sip.max_calls, active_inbound=lambda: self.runner.active))
         for component in self.components:
             await self._start_component(component)
         sd_notify("READY=1")
@@ -111,6 +122,7 @@ class Appliance:
         self._watchdog = start_watchdog()
         log.info("appliance.ready", ms=round((time.perf_counter() - t0) * 1000),
                  sip=f"{self.settings.sip.bind_host}:{self.settings.sip.bind_port}",
+                 console=f"https://{self.settings.console.bind_host}:{self.settings.console.port}/",
                  config=self.settings.source)
 
     async def stop(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,22 @@ def write_config(tmp_path: Path):
 
     def _write(body: str = "", name: str = "appliance.toml") -> Path:
         text = body if "[paths]" in body else f'[paths]\ndata_dir = "{tmp_path / "var"}"\n\n{body}'
+        # Free ports, so that tests never collide with each other or with a running appliance.
+        if "[console]" not in text:
+            text += f"\n[console]\nport = {free_port(socket.SOCK_STREAM)}\n"
+        if "[sip]" not in text:
+            text += f"\n[sip]\nbind_port = {free_port(socket.SOCK_DGRAM)}\n"
         path = tmp_path / name
         path.write_text(text)
         return path
 
     return _write
+
+
+def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

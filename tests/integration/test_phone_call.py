@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from benchmarks.corpus import telephone_speech, write_wav
+from tests.conftest import free_port
 from tests.foundation.helpers import ApplianceProcess
 from tests.telephony.conftest import free_udp_port
 from tests.telephony.peers import kamailio
@@ -84,7 +85,8 @@ def appliance_config(tmp_path: Path, kport: int) -> Path:
         f'[paths]\ndata_dir = "{tmp_path / "var"}"\n\n'
         f'[sip]\nmode = "register"\nbind_port = {free_udp_port()}\nregistrar = "127.0.0.1:{kport}"\n'
         f'username = "{EXTENSION}"\nextension = "{EXTENSION}"\npassword_file = "{pw}"\n'
-        f"register_expires = 120\nrtp_port_min = 31000\nrtp_port_max = 31999\n")
+        f"register_expires = 120\nrtp_port_min = 31000\nrtp_port_max = 31999\n"
+        f"\n[console]\nport = {free_port()}\n")
     return cfg
 
 
