@@ -86,9 +86,10 @@ class Appliance:
         """Pack, engines, record store, the SIP edge, the staff console, the outbound scheduler
         (when `[outbound] enabled`). Extra `components` (set before start) start last."""
         from appliance.callflow import CallRunner
-        from appliance.clinic.schedule import InMemoryBookingStore, Scheduler as BookingScheduler
-        from appliance.clinic.service import pack_for_calls
         from appliance.clinic.outbound_lines import load_lines
+        from appliance.clinic.schedule import InMemoryBookingStore
+        from appliance.clinic.schedule import Scheduler as BookingScheduler
+        from appliance.clinic.service import pack_for_calls
         from appliance.records.service import RecordStore
         from appliance.scheduler.calls import voice_handler
         from appliance.scheduler.runner import Scheduler as OutboundScheduler
