@@ -6,7 +6,12 @@ It gives clinical content never: `appliance simulate` uses it to exercise the vo
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
+
 from appliance.conversation import ConversationOutcome, LanguageModel, Reply, Say, Turn
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s)")
 
 GREETING = "Thank you for calling the clinic. How can I help you today?"
 SYSTEM = ("You are the friendly receptionist of an aesthetic clinic on the phone. Reply with one short "
@@ -24,15 +29,38 @@ class SmallTalkConversation:
         return Reply(says=(Say(GREETING, cacheable=True),))
 
     async def caller_said(self, text: str) -> Reply:
+        says: list[Say] = []
+        end_call = False
+        async for item in self.caller_said_stream(text):
+            if isinstance(item, Say):
+                says.append(item)
+            else:
+                end_call = item.end_call
+        return Reply(says=tuple(says), end_call=end_call)
+
+    async def caller_said_stream(self, text: str) -> AsyncIterator[Say | Reply]:
+        """The reply sentence by sentence, each as soon as the model has produced it."""
         self.outcome.turns.append(Turn("caller", text))
         if any(w in text.lower() for w in ("goodbye", "bye bye", "that's all")):
             bye = "Thank you for calling. Goodbye."
             self.outcome.turns.append(Turn("agent", bye))
-            return Reply(says=(Say(bye, cacheable=True),), end_call=True)
-        pieces = [p async for p in self._lm.stream(SYSTEM, text, max_tokens=self._max_tokens)]
-        answer = "".join(pieces).strip() or "Sorry, could you say that again?"
-        self.outcome.turns.append(Turn("agent", answer))
-        return Reply(says=(Say(answer),))
+            yield Say(bye, cacheable=True)
+            yield Reply(end_call=True)
+            return
+        turn = Turn("agent", "")
+        self.outcome.turns.append(turn)  # grows as the sentences come, so agent_heard finds it
+        pending = ""
+        async for piece in self._lm.stream(SYSTEM, text, max_tokens=self._max_tokens):
+            pending += piece
+            cut = _SENTENCE_END.search(pending, 11)  # a sentence of at least a few words
+            if cut is not None:
+                sentence, pending = pending[: cut.end()].strip(), pending[cut.end():]
+                turn.text = f"{turn.text} {sentence}".strip()
+                yield Say(sentence)
+        if pending.strip() or not turn.text:
+            sentence = pending.strip() or "Sorry, could you say that again?"
+            turn.text = f"{turn.text} {sentence}".strip()
+            yield Say(sentence)
 
     async def caller_pressed(self, digit: str) -> Reply:
         return Reply()

@@ -27,7 +27,7 @@ from appliance.voice.tts import Synthesizer
 
 
 class Speech(FrameProcessor):
-    def __init__(self, synthesizer: Synthesizer, pool: Executor, **kwargs: Any) -> None:
+    def __init__(self, synthesizer: Synthesizer, pool: Executor | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._tts = synthesizer
         self._pool = pool

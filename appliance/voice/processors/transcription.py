@@ -21,7 +21,7 @@ from appliance.voice.frames import CallerTextFrame, UtteranceFrame
 
 
 class Transcription(FrameProcessor):
-    def __init__(self, transcriber: Transcriber, pool: Executor, **kwargs: Any) -> None:
+    def __init__(self, transcriber: Transcriber, pool: Executor | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._asr = transcriber
         self._pool = pool
