@@ -100,12 +100,14 @@ class SipCall:
             await self.edge.send_in_dialog(self, "BYE", wait=1.0)
         self.terminated(reason)
 
-    async def transfer(self, target: str, *, attended: bool = False, brief_pcm: bytes | None = None) -> TransferResult:
+    async def transfer(self, target: str, *, attended: bool = False, brief_pcm: bytes | None = None,
+                       timeout_s: float = 30.0) -> TransferResult:
+        """Blind or attended transfer; `timeout_s` bounds the target's ringing (and the REFER's outcome)."""
         from appliance.telephony.transfer import attended_transfer, blind_transfer
 
         if attended:
-            return await attended_transfer(self, target, brief_pcm)
-        return await blind_transfer(self, target)
+            return await attended_transfer(self, target, brief_pcm, timeout_s)
+        return await blind_transfer(self, target, timeout_s)
 
     async def set_hold(self, hold: bool) -> bool:
         """Put the peer on hold (sendonly) or resume it with a re-INVITE; True if accepted."""
