@@ -3,7 +3,7 @@ dashboard (aggregated by the console, no PHI leaves), and the practice-managemen
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from appliance.records.audit import Access
@@ -18,12 +18,14 @@ from appliance.records.review import _shape as _summary
 PROGRESS = ("stage", "instructions_delivered", "patient_responded", "series_total", "series_done", "review_due_at",
             "review_done", "rebooked", "satisfaction")
 
+CHECK_IN_OPEN = timedelta(days=2)  # how long a check-in stays callable after its due time
+
 _AFTERCARE = (
     "SELECT a.id, p.ref AS patient_ref, coalesce(p.name, '') AS patient_label, a.procedure, "
     "coalesce(a.treated_at, a.created_at) AS treated_at, a.stage, a.instructions_delivered, a.patient_responded, "
     "a.series_total, a.series_done, a.review_due_at, a.review_done, a.rebooked, a.satisfaction, "
-    "(SELECT count(*) FROM aftercare_contacts k WHERE k.plan_id = a.id AND k.status = 'done') AS contacts, "
-    "(SELECT min(k.due_at) FROM aftercare_contacts k WHERE k.plan_id = a.id AND k.status = 'scheduled') "
+    "(SELECT count(*) FROM aftercare_contacts k WHERE k.plan_id = a.id AND k.state = 'completed') AS contacts, "
+    "(SELECT min(k.next_at) FROM aftercare_contacts k WHERE k.plan_id = a.id AND k.state = 'due') "
     "AS next_contact_at FROM aftercare_plans a JOIN patients p ON p.id = a.patient_id")
 
 _APPOINTMENTS = (
@@ -51,8 +53,12 @@ class FollowupMixin(StoreBase):
                 "VALUES (?, ?, ?, ?, ?, ?)", (patient_id, appointment_id, procedure, pack, iso(treated_at), iso()))
             pid = int(cur.lastrowid or 0)
             self._set_progress(pid, fields)
-            self.conn.executemany("INSERT INTO aftercare_contacts (plan_id, day, due_at) VALUES (?, ?, ?)",
-                                  [(pid, day, iso(due)) for day, due in sorted((contact_days or {}).items())])
+            now = iso()
+            self.conn.executemany(  # day-N check-ins, open for two days like the scheduler's (appliance.scheduler.plan)
+                "INSERT INTO aftercare_contacts (plan_id, kind, day, due_at, expires_at, next_at, created_at, updated_at) "
+                "VALUES (?, 'check-in', ?, ?, ?, ?, ?, ?)",
+                [(pid, day, iso(due), iso(due + CHECK_IN_OPEN), iso(due), now, now)
+                 for day, due in sorted((contact_days or {}).items())])
             self._audit(access, "aftercare.create", f"aftercare_plan:{pid}")
         return pid
 

@@ -1,7 +1,8 @@
 """The durable outbound queue in the encrypted record store (synchronous; one thread owns it).
 
-Tables (migration 0004): `aftercare_plans` (with the treatment behind the plan),
-`outbound_contacts` (one row per planned contact, with its state and lease) and
+Tables (migrations 0004 and 0005): `aftercare_plans` (with the treatment behind the plan;
+`treated_at` is the treatment day at the first contact time, clinic-local, stored in UTC),
+`aftercare_contacts` (one row per planned contact, with its state and lease) and
 `outbound_attempts` (one row per dial). Every method is one `BEGIN IMMEDIATE` transaction,
 so two workers (or a worker and a restarted one) can never claim the same contact:
 
@@ -118,6 +119,13 @@ class ScheduleStore:
 
     # ---- plans ------------------------------------------------------------------------
 
+    def _treated_at(self, treated_on: date) -> str:
+        return iso(datetime.combine(treated_on, self.rules.call_from, ZoneInfo(self.policy.clinic_tz)))
+
+    def treated_on(self, treated_at: str) -> date:
+        """The treatment day (clinic-local) of a plan's `treated_at`."""
+        return parse_iso(treated_at).astimezone(ZoneInfo(self.policy.clinic_tz)).date()
+
     def _workflow_id(self, procedure: str) -> str:
         if procedure in self.pack.workflows:
             return procedure
@@ -168,14 +176,11 @@ class ScheduleStore:
                                   "VALUES (?, 'aftercare-calls', ?, ?, ?)", (pid, int(t.consent), t.source, stamp))
                 self._audit(access, "consent.create", f"patient:{pid}")
             cur = self.conn.execute(
-                "INSERT INTO aftercare_plans (patient_id, procedure, pack, created_at, workflow, treated_on, product, "
+                "INSERT INTO aftercare_plans (patient_id, procedure, pack, created_at, workflow, treated_at, product, "
                 "area, session, time_zone, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (pid, t.procedure, self.pack.ref, stamp, wf_id, t.treated_on.isoformat(), t.product, t.area,
+                (pid, t.procedure, self.pack.ref, stamp, wf_id, self._treated_at(t.treated_on), t.product, t.area,
                  t.session, tz, t.source))
             plan_id = int(cur.lastrowid or 0)
-            if "treated_at" in self._plan_cols:
-                self.conn.execute("UPDATE aftercare_plans SET treated_at = ? WHERE id = ?",
-                                  (iso(datetime.combine(t.treated_on, self.rules.call_from, clinic_tz)), plan_id))
             if "series_total" in self._plan_cols and wf.rebooking.series is not None:
                 self.conn.execute("UPDATE aftercare_plans SET series_total = ?, series_done = ? WHERE id = ?",
                                   (wf.rebooking.series.sessions, t.session or 1, plan_id))
@@ -189,7 +194,7 @@ class ScheduleStore:
                 nxt = self.policy.next_allowed(max(due, now), tz) or expires
                 state = "due" if nxt <= expires and expires > now else "failed"
                 self.conn.execute(
-                    "INSERT INTO outbound_contacts (plan_id, kind, day, item, due_at, expires_at, next_at, state, "
+                    "INSERT INTO aftercare_contacts (plan_id, kind, day, item, due_at, expires_at, next_at, state, "
                     "disposition, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (plan_id, c.kind, c.day, c.item, iso(due), iso(expires), iso(nxt), state,
                      None if state == "due" else "expired", stamp, stamp))
@@ -198,7 +203,7 @@ class ScheduleStore:
 
     def contacts(self, access: Access, patient_id: int | None = None, plan_id: int | None = None) -> list[dict[str, Any]]:
         """The planned contacts (with their state) of one patient or one plan, in time order."""
-        sql = ("SELECT c.*, p.patient_id, p.workflow, p.treated_on, p.time_zone FROM outbound_contacts c "
+        sql = ("SELECT c.*, p.patient_id, p.workflow, p.treated_at, p.time_zone FROM aftercare_contacts c "
                "JOIN aftercare_plans p ON p.id = c.plan_id WHERE ")
         if plan_id is not None:
             sql, arg = sql + "c.plan_id = ?", plan_id
@@ -209,6 +214,8 @@ class ScheduleStore:
         with transaction(self.conn):
             cur = self.conn.execute(sql + " ORDER BY c.due_at, c.id", (arg,))
             rows = [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
+            for r in rows:
+                r["treated_on"] = self.treated_on(r["treated_at"]).isoformat() if r["treated_at"] else None
             self._audit(access, "aftercare_plan.read", f"patient:{patient_id}" if plan_id is None else f"plan:{plan_id}")
         return rows
 
@@ -229,7 +236,7 @@ class ScheduleStore:
             return 0
         marks = ",".join("?" for _ in ids)
         cur = self.conn.execute(
-            f"UPDATE outbound_contacts SET state = 'cancelled', disposition = ?, updated_at = ?, "  # noqa: S608 (placeholders only)
+            f"UPDATE aftercare_contacts SET state = 'cancelled', disposition = ?, updated_at = ?, "  # noqa: S608 (placeholders only)
             f"lease_token = NULL, lease_until = NULL WHERE state = 'due' AND plan_id IN "
             f"(SELECT id FROM aftercare_plans WHERE patient_id IN ({marks}))", (reason, now, *ids))
         return int(cur.rowcount or 0)
@@ -252,7 +259,7 @@ class ScheduleStore:
     def _expire_leases(self, now: datetime) -> None:
         stamp = iso(now)
         rows = self.conn.execute(
-            "SELECT c.id, c.attempts, c.expires_at, c.lease_token, p.time_zone FROM outbound_contacts c "
+            "SELECT c.id, c.attempts, c.expires_at, c.lease_token, p.time_zone FROM aftercare_contacts c "
             "JOIN aftercare_plans p ON p.id = c.plan_id WHERE c.state = 'dialing' AND c.lease_until <= ?",
             (stamp,)).fetchall()
         for cid, attempts, expires, token, tz in rows:
@@ -263,11 +270,11 @@ class ScheduleStore:
 
     def _requeue(self, cid: int, nxt: datetime | None, result: str, stamp: str) -> None:
         if nxt is None:
-            self.conn.execute("UPDATE outbound_contacts SET state = 'failed', disposition = ?, last_result = ?, "
+            self.conn.execute("UPDATE aftercare_contacts SET state = 'failed', disposition = ?, last_result = ?, "
                               "lease_token = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
                               ("attempts-exhausted", result, stamp, cid))
         else:
-            self.conn.execute("UPDATE outbound_contacts SET state = 'due', next_at = ?, last_result = ?, "
+            self.conn.execute("UPDATE aftercare_contacts SET state = 'due', next_at = ?, last_result = ?, "
                               "lease_token = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
                               (iso(nxt), result, stamp, cid))
 
@@ -281,43 +288,44 @@ class ScheduleStore:
                 return []
             rows = self.conn.execute(
                 "SELECT c.id, c.kind, c.day, c.item, c.attempts, c.expires_at, p.id, p.patient_id, p.workflow, "
-                "p.product, p.area, p.treated_on, p.session, p.time_zone, pt.name, pt.phone, pt.dob "
-                "FROM outbound_contacts c JOIN aftercare_plans p ON p.id = c.plan_id "
+                "p.product, p.area, p.treated_at, p.session, p.time_zone, pt.name, pt.phone, pt.dob "
+                "FROM aftercare_contacts c JOIN aftercare_plans p ON p.id = c.plan_id "
                 "JOIN patients pt ON pt.id = p.patient_id "
-                "WHERE c.state = 'due' AND c.next_at <= ? ORDER BY c.next_at, c.id", (stamp,)).fetchall()
+                "WHERE c.state = 'due' AND c.next_at <= ? AND p.workflow IS NOT NULL AND p.treated_at IS NOT NULL "
+                "ORDER BY c.next_at, c.id", (stamp,)).fetchall()  # staff-kept contacts with no workflow: not dialled
             for (cid, kind, day, item, attempts, expires, plan_id, pid, wf, product, area, treated, session, tz,
                  name, phone, dob) in rows:
                 if len(claims) >= limit:
                     break
                 if parse_iso(expires) <= now:
-                    self.conn.execute("UPDATE outbound_contacts SET state = 'failed', disposition = 'expired', "
+                    self.conn.execute("UPDATE aftercare_contacts SET state = 'failed', disposition = 'expired', "
                                       "updated_at = ? WHERE id = ?", (stamp, cid))
                     continue
                 ok, reason = may_contact(self._rights(pid, phone), require_consent=self.require_consent)
                 if not ok:
-                    self.conn.execute("UPDATE outbound_contacts SET state = 'cancelled', disposition = ?, "
+                    self.conn.execute("UPDATE aftercare_contacts SET state = 'cancelled', disposition = ?, "
                                       "updated_at = ? WHERE id = ?", (reason, stamp, cid))
                     continue
                 slot = self.policy.next_allowed(now, tz)
                 if slot != now.astimezone(UTC):
-                    self.conn.execute("UPDATE outbound_contacts SET next_at = ?, updated_at = ? WHERE id = ?",
+                    self.conn.execute("UPDATE aftercare_contacts SET next_at = ?, updated_at = ? WHERE id = ?",
                                       (iso(slot or parse_iso(expires)), stamp, cid))
                     continue
                 token = secrets.token_hex(12)
-                self.conn.execute("UPDATE outbound_contacts SET state = 'dialing', attempts = attempts + 1, "
+                self.conn.execute("UPDATE aftercare_contacts SET state = 'dialing', attempts = attempts + 1, "
                                   "lease_token = ?, lease_until = ?, updated_at = ? WHERE id = ? AND state = 'due'",
                                   (token, iso(now + lease), stamp, cid))
                 self.conn.execute("INSERT INTO outbound_attempts (contact_id, attempt, token, worker, started_at) "
                                   "VALUES (?, ?, ?, ?, ?)", (cid, attempts + 1, token, worker, stamp))
                 self._audit(access, "patient.read", f"patient:{pid}")
                 claims.append(Claim(cid, token, attempts + 1, kind, day, item, plan_id, pid, name, phone, dob, wf,
-                                    product, area, date.fromisoformat(treated), session, tz))
+                                    product, area, self.treated_on(treated), session, tz))
         return claims
 
     def renew(self, contact_id: int, token: str, until: datetime) -> bool:
         """Extend a lease while the call goes on; False when the lease was lost."""
         with transaction(self.conn):
-            cur = self.conn.execute("UPDATE outbound_contacts SET lease_until = ? WHERE id = ? AND lease_token = ? "
+            cur = self.conn.execute("UPDATE aftercare_contacts SET lease_until = ? WHERE id = ? AND lease_token = ? "
                                     "AND state = 'dialing'", (iso(until), contact_id, token))
         return cur.rowcount == 1
 
@@ -325,7 +333,7 @@ class ScheduleStore:
         """Record one attempt's outcome; returns the contact's new state, or None if the lease was lost."""
         stamp = iso(now)
         with transaction(self.conn):
-            row = self.conn.execute("SELECT attempts, expires_at FROM outbound_contacts WHERE id = ? AND "
+            row = self.conn.execute("SELECT attempts, expires_at FROM aftercare_contacts WHERE id = ? AND "
                                     "lease_token = ? AND state = 'dialing'", (claim.contact_id, claim.token)).fetchone()
             if row is None:
                 return None
@@ -334,14 +342,14 @@ class ScheduleStore:
                               (stamp, outcome.disposition or outcome.result, claim.token))
             flags = {k: int(bool(outcome.flags.get(k))) for k in FLAGS}
             sets = ", ".join(f"{k} = max({k}, ?)" for k in FLAGS)
-            self.conn.execute(f"UPDATE outbound_contacts SET {sets}, call_id = coalesce(?, call_id) "  # noqa: S608 (fixed names)
+            self.conn.execute(f"UPDATE aftercare_contacts SET {sets}, call_id = coalesce(?, call_id) "  # noqa: S608 (fixed names)
                               "WHERE id = ?", (*flags.values(), outcome.call_row_id, claim.contact_id))
             if flags["opted_out"]:
                 self._opt_out(access, claim.phone, stamp, outcome.call_row_id)
             retry_on = outcome.result if outcome.result != "answered" else outcome.disposition
             if outcome.result == "answered" and outcome.disposition not in ("voicemail", "hung-up"):
                 state = "completed"
-                self.conn.execute("UPDATE outbound_contacts SET state = 'completed', disposition = ?, last_result = ?, "
+                self.conn.execute("UPDATE aftercare_contacts SET state = 'completed', disposition = ?, last_result = ?, "
                                   "lease_token = NULL, lease_until = NULL, completed_at = ?, updated_at = ? WHERE id = ?",
                                   (outcome.disposition or "completed", outcome.result, stamp, stamp, claim.contact_id))
                 self._dashboard(claim.plan_id, flags)
@@ -350,7 +358,7 @@ class ScheduleStore:
                 self._requeue(claim.contact_id, nxt, retry_on or "failed", stamp)
                 state = "due" if nxt else "failed"
                 if flags["message_left"]:
-                    self.conn.execute("UPDATE outbound_contacts SET disposition = 'voicemail' WHERE id = ?",
+                    self.conn.execute("UPDATE aftercare_contacts SET disposition = 'voicemail' WHERE id = ?",
                                       (claim.contact_id,))
             self._audit(access, "aftercare_contact.update", f"plan:{claim.plan_id}")
         return state
@@ -365,7 +373,7 @@ class ScheduleStore:
 
     def due_now(self, now: datetime) -> list[dict[str, Any]]:
         """Contacts whose time has come (no PHI: ids, kinds, states) for `run-due --dry-run`."""
-        cur = self.conn.execute("SELECT id, plan_id, kind, day, next_at, attempts FROM outbound_contacts "
+        cur = self.conn.execute("SELECT id, plan_id, kind, day, next_at, attempts FROM aftercare_contacts "
                                 "WHERE state = 'due' AND next_at <= ? ORDER BY next_at, id", (iso(now),))
         return [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
 
@@ -378,5 +386,5 @@ class ScheduleStore:
         """Aggregates per outcome for the quality dashboard (no PHI)."""
         row = self.conn.execute(
             "SELECT count(*), " + ", ".join(f"coalesce(sum({k}), 0)" for k in FLAGS) +  # noqa: S608 (fixed names)
-            " FROM outbound_contacts WHERE state = 'completed' OR attempts > 0").fetchone()
+            " FROM aftercare_contacts WHERE state = 'completed' OR attempts > 0").fetchone()
         return {"contacted": int(row[0]), **{k: int(v) for k, v in zip(FLAGS, row[1:], strict=True)}}

@@ -160,7 +160,7 @@ def test_sigkill_between_dialing_and_completed_retries_exactly_once(store: Sched
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
     assert worker.returncode == -signal.SIGKILL
-    row = store.conn.execute("SELECT state, attempts FROM outbound_contacts WHERE id = ?", (contact_id,)).fetchone()
+    row = store.conn.execute("SELECT state, attempts FROM aftercare_contacts WHERE id = ?", (contact_id,)).fetchone()
     assert tuple(row) == ("dialing", 1)  # the crash left it mid-call: not dropped
     assert store.claim_due(SYSTEM, now + timedelta(seconds=60), "w2", LEASE, 5) == []  # lease still holds
     after = now + LEASE + timedelta(seconds=1)
