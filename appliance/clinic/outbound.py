@@ -83,6 +83,11 @@ class OutboundAftercareCall:
         self.delivered = False
         self.disposition: str | None = None
 
+    @property
+    def out(self) -> ConversationOutcome:
+        """The live outcome (escalations as they are raised), as the clinic engine exposes it."""
+        return self.e.out
+
     # ---- speaking ----
 
     def say(self, key: str, **values: object) -> Say:

@@ -20,6 +20,7 @@ from appliance.records.db import Connection, DatabaseError, connect, transaction
 from appliance.records.errors import RecordsError, SlotTakenError
 from appliance.records.followup import FollowupMixin
 from appliance.records.migrations import migrate
+from appliance.records.phones import normalize_phone, opted_out
 from appliance.records.queue import QueueMixin, deadline
 from appliance.records.redact import redact_transcript
 from appliance.records.review import ReviewMixin, summary_text
@@ -224,18 +225,21 @@ class Records(UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, StoreBase):
         return rid
 
     def opt_out(self, access: Access, phone: str, channel: str = "all", pbx_call_id: str | None = None) -> None:
+        """Record "do not contact" for this number (stored normalised: appliance.records.phones)."""
+        number = normalize_phone(phone)
+        if not number:
+            raise RecordsError("an opt-out needs a phone number with digits", fix="pass the patient's number")
         with transaction(self.conn):
             cid = self._call_row_id(pbx_call_id) if pbx_call_id else None
             self.conn.execute("INSERT OR IGNORE INTO opt_outs (phone, channel, call_id, created_at) VALUES (?, ?, ?, ?)",
-                              (phone, channel, cid, iso()))
+                              (number, channel, cid, iso()))
             self._audit(access, "opt_out.create", f"phone-opt-out:{channel}")
 
     def is_opted_out(self, access: Access, phone: str, channel: str) -> bool:
         with transaction(self.conn):
-            row = self.conn.execute("SELECT 1 FROM opt_outs WHERE phone = ? AND channel IN (?, 'all')",
-                                    (phone, channel)).fetchone()
+            found = opted_out(self.conn, phone, channel)
             self._audit(access, "opt_out.read", f"phone-opt-out:{channel}")
-        return row is not None
+        return found
 
     # -- recordings ------------------------------------------------------------------------
     def add_recording(self, access: Access, pbx_call_id: str, pcm: bytes, sample_rate: int) -> int:

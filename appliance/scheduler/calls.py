@@ -1,27 +1,43 @@
-"""From a finished outbound conversation to the attempt's recorded result; the production handler."""
+"""From an answered outbound call to the attempt's recorded result; the production handler.
+
+Each placed aftercare call is kept in the record store like an inbound one, so the staff
+console shows it: a `calls` row (direction outbound, linked to the patient) when the patient
+answers, every escalation the moment the conversation raises it (`RecordedConversation`, the
+same wrapper inbound calls use), and at hang-up the turns, the summary and the outcome
+(`AsyncRecords.finish_call`). The attempt's result carries the call's row id to the contact.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from appliance.callflow import RecordedConversation
 from appliance.clinic.outbound import OutboundAftercareCall, OutboundContext
 from appliance.clinic.outbound_lines import OutboundLines
 from appliance.clinic.pack import Pack
-from appliance.conversation import ConversationOutcome
-from appliance.scheduler.runner import CallHandler
+from appliance.conversation import Conversation, ConversationOutcome
+from appliance.logs import get_logger, hostile
+from appliance.records.audit import Access
+from appliance.records.service import AsyncRecords
 from appliance.scheduler.store import FLAGS, AttemptResult, Claim
 
+log = get_logger(__name__)
 
-def result_of(outcome: ConversationOutcome) -> AttemptResult:
+# Runs the conversation on the call's media until hang-up: (media, conversation) -> (outcome, reason).
+SessionRunner = Callable[[Any, Conversation], Awaitable[tuple[ConversationOutcome, str]]]
+
+
+def result_of(outcome: ConversationOutcome, call_row_id: int | None = None) -> AttemptResult:
     out = outcome.slots.get("outbound") or {}
-    return AttemptResult("answered", str(out.get("disposition") or "hung-up"), {k: bool(out.get(k)) for k in FLAGS})
+    return AttemptResult("answered", str(out.get("disposition") or "hung-up"), {k: bool(out.get(k)) for k in FLAGS},
+                         call_row_id)
 
 
 def context_of(claim: Claim) -> OutboundContext:
-    from datetime import date
-
     return OutboundContext(kind=claim.kind, day=claim.day, name=claim.name or "", dob=date.fromisoformat(claim.dob or ""),
                            workflow=claim.workflow, treated_on=claim.treated_on, phone=claim.phone,
                            product=claim.product, area=claim.area, session=claim.session, item=claim.item)
@@ -32,14 +48,90 @@ def conversation_for(pack: Pack, lines: OutboundLines, claim: Claim, **kw: Any) 
     return OutboundAftercareCall(pack, lines, context_of(claim), now=now, **kw)
 
 
-def voice_handler(pack: Pack, lines: OutboundLines, engines: Any, settings: Any, **kw: Any) -> CallHandler:
-    """The production handler: the voice pipeline speaks the outbound conversation on the answered call."""
+def voice_session(engines: Any, settings: Any) -> SessionRunner:
+    """The voice pipeline (Whisper, the clinic conversation, Piper) on the call's media."""
 
-    async def handle(claim: Claim, call: Any) -> AttemptResult:
+    async def run(media: Any, conversation: Conversation) -> tuple[ConversationOutcome, str]:
         from appliance.voice.session import VoiceSession
 
-        conversation = conversation_for(pack, lines, claim, **kw)
-        outcome = await VoiceSession(call, conversation, engines, settings).run()
-        return result_of(outcome)
+        session = VoiceSession(media, conversation, engines, settings)
+        try:
+            outcome = await session.run()
+        except Exception:  # noqa: BLE001 - the patient was reached: keep what the conversation knows
+            log.exception("outbound.session_failed", call_id=hostile(media.info.call_id))
+            return conversation.ended("error"), "error"
+        return outcome, getattr(session, "hangup_reason", None) or "ended"
 
-    return handle
+    return run
+
+
+class OutboundCallHandler:
+    """`CallHandler` for the scheduler: run the outbound conversation on the answered call and keep
+    the call in the record store.
+
+    `records`: the service's record store (one writer thread for the appliance). Without it, the
+    handler opens the database at `settings.db_path` itself on the first call and closes it in
+    `aclose()` (the scheduler calls it on stop).
+    """
+
+    def __init__(self, pack: Pack, lines: OutboundLines, run_session: SessionRunner, *,
+                 records: AsyncRecords | None = None, settings: Any = None, llm: Any = None, **kw: Any) -> None:
+        self.pack, self.lines, self.run_session = pack, lines, run_session
+        self.records, self.settings, self.llm, self.kw = records, settings, llm, kw
+        self._own: AsyncRecords | None = None
+        self._lock = asyncio.Lock()
+
+    async def _store(self) -> AsyncRecords | None:
+        if self.records is not None or self.settings is None:
+            return self.records
+        async with self._lock:
+            if self._own is None:
+                from appliance.records.rotate import resolve_key
+
+                key = await asyncio.to_thread(resolve_key, self.settings.db_path, self.settings.db_key_file)
+                own = AsyncRecords(self.settings.db_path, key, recording_enabled=self.settings.database.recording)
+                try:
+                    await own.open()
+                except BaseException:
+                    await own.close()
+                    raise
+                self._own = own
+        return self._own
+
+    async def aclose(self) -> None:
+        if self._own is not None:
+            own, self._own = self._own, None
+            await own.close()
+
+    async def __call__(self, claim: Claim, media: Any) -> AttemptResult:
+        call_id = media.info.call_id
+        access = Access(actor="system:outbound-call", reason="aftercare-call", call_id=call_id)
+        records = await self._store()
+        row_id: int | None = None
+        if records is not None:
+            try:
+                row_id = await records.call("start_call", access, call_id, "outbound", media.info.remote_number or None,
+                                            datetime.now(UTC), patient_id=claim.patient_id)
+            except Exception:  # noqa: BLE001 - the patient is on the line: go on, log loudly
+                log.exception("outbound.record_start_failed", call_id=hostile(call_id))
+                records = None
+        inner = conversation_for(self.pack, self.lines, claim, llm=self.llm, **self.kw)
+        conversation = RecordedConversation(inner, records, access)
+        outcome, reason = await self.run_session(media, conversation)
+        if records is not None:
+            post = Access(actor="system:post-call", reason="post-call", call_id=call_id)
+            try:
+                await records.finish_call(post, call_id, outcome, reason)
+            except Exception:  # noqa: BLE001 - the contact's outcome is still recorded by the scheduler
+                log.exception("outbound.record_finish_failed", call_id=hostile(call_id))
+        log.info("outbound.call_finished", call_id=hostile(call_id), outcome=outcome.outcome, reason=reason,
+                 turns=len(outcome.turns), escalations=len(outcome.escalations))
+        return result_of(outcome, row_id)
+
+
+def voice_handler(pack: Pack, lines: OutboundLines, engines: Any, settings: Any, *,
+                  records: AsyncRecords | None = None, **kw: Any) -> OutboundCallHandler:
+    """The production handler: the voice pipeline speaks the outbound conversation on the answered
+    call; the call, its escalations and its summary go to the record store (`records`, or the
+    database in `settings` opened by the handler)."""
+    return OutboundCallHandler(pack, lines, voice_session(engines, settings), records=records, settings=settings, **kw)

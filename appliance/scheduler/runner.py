@@ -82,6 +82,9 @@ class Scheduler:
             await self._db(self._store.conn.close)
             self._store = None
         self._executor.shutdown(wait=True)
+        close = getattr(self.handler, "aclose", None)  # a handler that opened resources of its own
+        if close is not None:
+            await close()
 
     def wake(self) -> None:
         self._wake.set()

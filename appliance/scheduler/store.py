@@ -26,6 +26,7 @@ from appliance.clinic.pack import Pack
 from appliance.records import audit
 from appliance.records.audit import Access
 from appliance.records.db import Connection, transaction
+from appliance.records.phones import normalize_phone, opted_out, same_phone
 from appliance.records.store import audit_key
 from appliance.scheduler.plan import PlanRules, plan_contacts
 from appliance.scheduler.policy import CallPolicy, ContactRights, may_contact
@@ -46,6 +47,7 @@ def parse_iso(text: str) -> datetime:
 
 
 def phone_digits(phone: str | None) -> str:
+    """The digits of a number as written (what is dialled); compare numbers with `normalize_phone`."""
     return re.sub(r"\D", "", phone or "")
 
 
@@ -224,14 +226,10 @@ class ScheduleStore:
     def _rights(self, patient_id: int, phone: str) -> ContactRights:
         row = self.conn.execute("SELECT granted FROM consents WHERE patient_id = ? AND kind = 'aftercare-calls' "
                                 "ORDER BY id DESC LIMIT 1", (patient_id,)).fetchone()
-        digits = phone_digits(phone)
-        out = self.conn.execute("SELECT 1 FROM opt_outs WHERE phone IN (?, ?) AND channel IN ('call', 'all')",
-                                (phone, digits)).fetchone()
-        return ContactRights(consent=None if row is None else bool(row[0]), opted_out=out is not None)
+        return ContactRights(consent=None if row is None else bool(row[0]), opted_out=opted_out(self.conn, phone, "call"))
 
     def _cancel_for_phone(self, phone: str, now: str, reason: str) -> int:
-        digits = phone_digits(phone)
-        ids = [r[0] for r in self.conn.execute("SELECT id, phone FROM patients") if phone_digits(r[1]) == digits]
+        ids = [r[0] for r in self.conn.execute("SELECT id, phone FROM patients") if same_phone(r[1], phone)]
         if not ids:
             return 0
         marks = ",".join("?" for _ in ids)
@@ -243,6 +241,8 @@ class ScheduleStore:
 
     def opt_out(self, access: Access, phone: str, now: datetime, call_row_id: int | None = None) -> int:
         """Record "please stop calling" for this number; cancel every future contact. Returns how many."""
+        if not normalize_phone(phone):
+            raise ScheduleError(f"{phone!r} is not a phone number")
         stamp = iso(now)
         with transaction(self.conn):
             n = self._opt_out(access, phone, stamp, call_row_id)
@@ -250,7 +250,7 @@ class ScheduleStore:
 
     def _opt_out(self, access: Access, phone: str, stamp: str, call_row_id: int | None) -> int:
         self.conn.execute("INSERT OR IGNORE INTO opt_outs (phone, channel, call_id, created_at) VALUES (?, 'call', ?, ?)",
-                          (phone_digits(phone), call_row_id, stamp))
+                          (normalize_phone(phone), call_row_id, stamp))
         self._audit(access, "opt_out.create", "phone-opt-out:call")
         return self._cancel_for_phone(phone, stamp, "opted-out")
 
