@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-app
 TSTAMP := $(VENV)/.installed-test
+BSTAMP := $(VENV)/.installed-bench
+BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: run test lint bench install install-test clean
@@ -19,9 +21,9 @@ test: $(STAMP) $(TSTAMP)
 lint: $(TSTAMP)
 	$(BIN)/ruff check appliance tests benchmarks
 
-bench: $(STAMP) $(TSTAMP)
+bench: $(STAMP) $(BSTAMP)
 	@bash provisioning/system-packages.sh test
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 install: $(STAMP)
 install-test: $(TSTAMP)
@@ -39,6 +41,10 @@ $(STAMP): pyproject.toml $(BIN)/python
 
 $(TSTAMP): pyproject.toml $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+$(BSTAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
 	@touch $@
 
 clean:

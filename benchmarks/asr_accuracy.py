@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import soxr
 
-from benchmarks.corpus import build
+from benchmarks.corpus import VOICES, build
 from benchmarks.wer import product_hits, wer
 
 CLINIC_VOCABULARY = (
@@ -32,8 +32,9 @@ def transcribe(model: Any, audio16k: np.ndarray, prompt: str | None) -> str:
     return " ".join(s.text.strip() for s in segments).strip()
 
 
-def run(model: Any, workdir: Path, progress: Any = None) -> dict[str, Any]:
-    corpus = build(workdir / "corpus")
+def run(model: Any, workdir: Path, progress: Any = None, voices: tuple[str, ...] = VOICES,
+        limit: int | None = None) -> dict[str, Any]:
+    corpus = build(workdir / "corpus", voices, limit)
     results: dict[str, Any] = {"utterances": len(corpus), "conditions": {}}
     for label, prompt in (("no_prompt", None), ("clinic_vocabulary", CLINIC_VOCABULARY)):
         refs, hyps, seconds, voices = [], [], [], []

@@ -98,11 +98,12 @@ def telephone_speech(text: str, out: Path, voice: str = "en-us", rate_wpm: int =
     return out
 
 
-def build(folder: Path, voices: tuple[str, ...] = VOICES) -> list[Utterance]:
+def build(folder: Path, voices: tuple[str, ...] = VOICES, limit: int | None = None) -> list[Utterance]:
+    """The corpus (the first `limit` utterances per voice, if given), synthesised once into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     items = []
     for voice in voices:
-        for i, text in enumerate(UTTERANCES):
+        for i, text in enumerate(UTTERANCES[:limit]):
             path = folder / f"u{i:02d}-{voice.replace('+', '_')}.wav"
             if not path.exists():
                 telephone_speech(text, path, voice)

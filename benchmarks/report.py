@@ -8,7 +8,11 @@ from typing import Any
 
 import numpy as np
 
-STAGES = ("endpointing_ms", "asr_ms", "llm_first_token_ms", "tts_first_audio_ms", "playout_ms")
+from benchmarks.stages import STAGES
+
+STAGE_LABELS = {"endpointing_ms": "end of turn (endpointing)", "asr_ms": "ASR after end of turn",
+                "reply_ms": "reply text (rules / LLM first token)", "tts_first_audio_ms": "first TTS audio",
+                "out_ms": "out: queue, transport, packetisation"}
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -46,21 +50,33 @@ def plot_cdf(series: dict[str, list[float]], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_stages(stages: dict[str, dict[str, float]], path: Path) -> None:
-    """Stacked bars of the median time per stage, one bar per pipeline (ours, floor, ...)."""
+def plot_stages(stages: dict[str, dict[str, float]], path: Path, totals: dict[str, float] | None = None) -> None:
+    """Stacked bars of the median time per stage, one bar per pipeline (appliance, baseline, floor);
+    `totals` (the measured p50 on the wire) are marked on each bar."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
     labels = list(stages)
     bottom = np.zeros(len(labels))
-    for stage in STAGES:
+    colours = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8c8c8c")
+    for stage, colour in zip(STAGES, colours, strict=True):
         vals = np.array([stages[label].get(stage, 0.0) or 0.0 for label in labels])
         if not vals.any():
             continue
-        ax.bar(labels, vals, bottom=bottom, label=stage.removesuffix("_ms").replace("_", " "))
+        ax.bar(labels, vals, bottom=bottom, label=STAGE_LABELS[stage], color=colour, width=0.55)
         bottom += vals
-    ax.set_ylabel("median ms")
-    ax.set_title("Where the time goes (median per stage)")
-    ax.legend(fontsize=8)
+    for i, label in enumerate(labels):
+        total = (totals or {}).get(label)
+        if total:
+            ax.plot([i - 0.3, i + 0.3], [total, total], color="black", linewidth=2)
+            ax.annotate(f"p50 on the wire {total:.0f} ms", (i, total), textcoords="offset points", xytext=(0, 4),
+                        ha="center", fontsize=8)
+        else:
+            ax.annotate(f"{bottom[i]:.0f} ms", (i, bottom[i]), textcoords="offset points", xytext=(0, 4),
+                        ha="center", fontsize=8)
+    ax.set_ylabel("ms after the caller's last speech (median per stage)")
+    ax.set_title("Where the time goes")
+    ax.set_ylim(0, max([*bottom, *(totals or {}).values(), 1.0]) * 1.18)
+    ax.legend(fontsize=8, loc="upper right")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -98,8 +114,13 @@ def write(result: dict[str, Any], out: Path) -> list[Path]:
         plot_cdf(series, out / "latency_cdf.png")
         files.append(out / "latency_cdf.png")
         stages = {name: data.get("stage_medians", {}) for name, data in lat.items() if data.get("stage_medians")}
+        totals = {name: data["v2v_p50_ms"] for name, data in lat.items() if data.get("v2v_p50_ms")}
+        fl = result.get("floor")
+        if fl:
+            stages["floor"] = {"endpointing_ms": fl["endpointing_ms"], "asr_ms": fl["asr_ms"],
+                               "tts_first_audio_ms": fl["tts_first_audio_ms"], "out_ms": fl["packetisation_ms"]}
         if stages:
-            plot_stages(stages, out / "stages.png")
+            plot_stages(stages, out / "stages.png", totals)
             files.append(out / "stages.png")
     if result.get("concurrency"):
         plot_concurrency(result["concurrency"]["rows"], result["concurrency"]["target_ms"], out / "concurrency.png")
@@ -109,32 +130,92 @@ def write(result: dict[str, Any], out: Path) -> list[Path]:
     return files
 
 
+def headline(result: dict[str, Any]) -> list[str]:
+    """The figures that matter, each as a ratio measured within the run (ours / baseline, ours / floor)."""
+    lat = result.get("latency", {})
+    ours, base = lat.get("appliance", {}), lat.get("baseline", {})
+    lines: list[str] = []
+    ratios: dict[str, float | None] = {}
+
+    def pair(label: str, key: str, a: float | None, b: float | None, unit: str, other: str = "baseline") -> None:
+        r = ratio(a, b)
+        ratios[key] = r
+        if a is not None and b is not None:
+            lines.append(f"{label}: appliance {a:g} {unit}, {other} {b:g} {unit}: ratio {r}")
+
+    pair("Voice-to-voice p50", "v2v_p50", ours.get("v2v_p50_ms"), base.get("v2v_p50_ms"), "ms")
+    pair("Voice-to-voice p90", "v2v_p90", ours.get("v2v_p90_ms"), base.get("v2v_p90_ms"), "ms")
+    fl = result.get("floor", {})
+    pair("Voice-to-voice p50 against the physical floor", "v2v_p50_over_floor", ours.get("v2v_p50_ms"),
+         fl.get("floor_ms"), "ms", other="floor")
+    bi = result.get("barge_in", {})
+    pair("Barge-in reaction", "barge_in", (bi.get("appliance") or {}).get("reaction_ms"),
+         (bi.get("baseline") or {}).get("reaction_ms"), "ms")
+    st = result.get("startup", {})
+    pair("Start-up to ready", "startup", st.get("appliance_s"), st.get("baseline_s"), "s")
+    pair("CPU time per call", "cpu_per_call", ours.get("cpu_s_per_call"), base.get("cpu_s_per_call"), "s")
+    pair("Peak RSS", "peak_rss", ours.get("peak_rss_mib"), base.get("peak_rss_mib"), "MiB")
+    if base.get("no_reply_turns"):
+        lines.append(f"Baseline turns without any reply: {base['no_reply_turns']} of {len(base.get('turns', []))} "
+                     "(left out of its latency figures)")
+    conc = result.get("concurrency")
+    if conc:
+        lines.append(f"Concurrent calls with p95 within {conc['target_ms']:g} ms: {conc['max_calls_within_target']} "
+                     f"(levels run: {', '.join(str(r['calls']) for r in conc['rows'])})")
+    asr = result.get("asr")
+    if asr:
+        c = asr["conditions"].get("clinic_vocabulary", {})
+        lines.append(f"ASR with the clinic vocabulary: WER {c.get('wer', 0):.1%}, product names "
+                     f"{c.get('product_name_accuracy', 0):.0%} ({asr['utterances']} telephone-band utterances)")
+    result["ratios"] = ratios
+    return lines
+
+
 def summary(result: dict[str, Any]) -> str:
     lines = ["# Benchmark summary", ""]
     m = result.get("machine", {})
     if m:
         lines += [f"Machine: {m.get('cpus')} CPUs, {m.get('memory_gib')} GiB, {m.get('platform')}; "
-                  f"run {result.get('started_at', '')}; command `{result.get('command', '')}`.", ""]
+                  f"load average {m.get('load_avg_start')} at the start, {m.get('load_avg_end')} at the end; "
+                  f"run {result.get('started_at', '')} ({result.get('duration_s')} s); "
+                  f"command `{result.get('command', '')}`.", ""]
     for line in result.get("headline", []):
         lines.append(f"- {line}")
     if result.get("headline"):
         lines.append("")
     lat = result.get("latency", {})
     if lat:
-        lines += ["## Voice-to-voice latency (ms, on the wire)", "", "| pipeline | turns | p50 | p90 | max |",
-                  "|---|---|---|---|---|"]
+        lines += ["## Voice-to-voice latency (ms, on the wire)", "",
+                  "| pipeline | turns | p50 | p90 | p95 | max | no reply | talked over | first word |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for name, data in lat.items():
             v = [t["v2v_ms"] for t in data.get("turns", []) if t.get("v2v_ms") is not None]
-            lines.append(f"| {name} | {len(v)} | {pct(v, 50)} | {pct(v, 90)} | {round(max(v), 1) if v else None} |")
+            lines.append(f"| {name} | {len(v)} | {pct(v, 50)} | {pct(v, 90)} | {pct(v, 95)} | "
+                         f"{round(max(v), 1) if v else None} | {data.get('no_reply_turns', 0)} | "
+                         f"{data.get('talked_over_turns', 0)} | {data.get('first_word_ms')} |")
+        lines += ["", "Median per stage (ms; `out` = playout queue, transport and wire):", "",
+                  "| pipeline | " + " | ".join(s.removesuffix("_ms") for s in STAGES) + " |",
+                  "|---|" + "---|" * len(STAGES)]
+        for name, data in lat.items():
+            m = data.get("stage_medians", {})
+            lines.append(f"| {name} | " + " | ".join(str(m.get(s, "")) for s in STAGES) + " |")
+        fl = result.get("floor")
+        if fl:
+            lines.append(f"| floor | {fl['endpointing_ms']} | {fl['asr_ms']} | 0 | {fl['tts_first_audio_ms']} | "
+                         f"{fl['packetisation_ms']} |")
         lines.append("")
-    for key, title in (("barge_in", "Barge-in reaction (ms)"), ("resources", "Resources"), ("startup", "Start-up")):
+    for key, title in (("floor", "Physical floor"), ("barge_in", "Barge-in reaction (ms)"), ("startup", "Start-up")):
         if result.get(key):
             lines += [f"## {title}", "", "```json", json.dumps(result[key], indent=2), "```", ""]
+    res = {name: {k: data.get(k) for k in ("cpu_s_per_call", "peak_rss_mib")} for name, data in lat.items()}
+    if res:
+        lines += ["## Resources per call (latency calls)", "", "```json", json.dumps(res, indent=2), "```", ""]
     if result.get("concurrency"):
         c = result["concurrency"]
-        lines += [f"## Concurrency (target {c['target_ms']} ms p95)", "", "| calls | p50 | p95 | turns without reply |",
-                  "|---|---|---|---|"]
-        lines += [f"| {r['calls']} | {r['p50_ms']} | {r['p95_ms']} | {r.get('missing', 0)} |" for r in c["rows"]]
+        lines += [f"## Concurrency (script `{c.get('script')}`, target {c['target_ms']} ms p95)", "",
+                  "| calls | turns | p50 | p95 | CPU s per call | peak RSS MiB |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['calls']} | {r['turns']} | {r['p50_ms']} | {r['p95_ms']} | {r.get('cpu_s_per_call')} | "
+                  f"{r.get('peak_rss_mib')} |" for r in c["rows"]]
         lines.append("")
     asr = result.get("asr")
     if asr:

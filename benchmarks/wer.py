@@ -9,7 +9,6 @@ from num2words import num2words
 from benchmarks.corpus import PRODUCTS
 
 
-
 def normalise(text: str) -> list[str]:
     text = text.lower().replace("'", "")
     text = re.sub(r"\d+", lambda m: " " + num2words(int(m.group())) + " ", text)

@@ -1,0 +1,42 @@
+"""`python -m benchmarks [--quick] [--out DIR] [--calls 1,2,4] [--target-ms MS] ...`: see benchmarks/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from benchmarks.run import Options, main
+
+
+def parse(argv: list[str]) -> Options:
+    p = argparse.ArgumentParser(prog="python -m benchmarks",
+                                description="Latency on the wire against a stock Pipecat baseline, the physical "
+                                            "floor, concurrency, resources and ASR accuracy.")
+    p.add_argument("--quick", action="store_true", help="one short script, 1-2 concurrent calls, a small ASR corpus")
+    p.add_argument("--out", type=Path, default=Path("bench-results"), help="output folder (default: bench-results)")
+    p.add_argument("--calls", default=None, help="concurrency levels, e.g. 1,2,4 (default 1,2,4; quick: 1,2)")
+    p.add_argument("--target-ms", type=float, default=2500.0,
+                   help="p95 voice-to-voice target that ends the concurrency sweep (default 2500)")
+    p.add_argument("--rounds", type=int, default=1, help="latency rounds over the scripts (default 1)")
+    p.add_argument("--reply-timeout", type=float, default=30.0,
+                   help="seconds a caller turn waits for a reply before the benchmark fails (default 30)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the stock Pipecat baseline (no ratios)")
+    p.add_argument("--no-asr", action="store_true", help="skip the ASR accuracy section")
+    a = p.parse_args(argv)
+    try:
+        calls = [int(x) for x in (a.calls or ("1,2" if a.quick else "1,2,4")).split(",") if x.strip()]
+    except ValueError:
+        p.error("--calls takes comma-separated whole numbers, e.g. 1,2,4")
+    if not calls or any(c < 1 or c > 32 for c in calls) or calls != sorted(calls):
+        p.error("--calls: increasing levels between 1 and 32, e.g. 1,2,4")
+    if not 1 <= a.rounds <= 10:
+        p.error("--rounds: 1 to 10")
+    return Options(out=a.out, quick=a.quick, calls=calls, target_ms=a.target_ms, rounds=a.rounds,
+                   baseline=not a.no_baseline, asr=not a.no_asr, reply_timeout_s=a.reply_timeout,
+                   command=shlex.join(["python", "-m", "benchmarks", *argv]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(parse(sys.argv[1:])))
