@@ -20,15 +20,18 @@ if TYPE_CHECKING:  # the voice stack (numpy, onnxruntime, llama.cpp) loads when 
     from appliance.voice.filemedia import FileCallMedia
 
 
-def make_conversation(settings: Settings, engines: Engines) -> Conversation:
-    """The conversation a simulated call talks to (small talk over the local LLM)."""
+def make_conversation(settings: Settings, engines: Engines, fixed_reply: str | None = None) -> Conversation:
+    """The conversation a simulated call talks to (small talk over the local LLM, or one fixed line)."""
     from appliance.voice.llm import language_model_from
-    from appliance.voice.smalltalk import SmallTalkConversation
+    from appliance.voice.smalltalk import FixedReplyConversation, SmallTalkConversation
 
+    if fixed_reply:
+        return FixedReplyConversation(fixed_reply)
     return SmallTalkConversation(language_model_from(engines["llm"]))
 
 
-async def _simulate(settings: Settings, caller: Path, tail_s: float) -> tuple[FileCallMedia, dict[str, Any]]:
+async def _simulate(settings: Settings, caller: Path, tail_s: float,
+                    fixed_reply: str | None = None) -> tuple[FileCallMedia, dict[str, Any]]:
     from appliance.models.resolver import resolve_all
     from appliance.voice.audio import read_wav
     from appliance.voice.engines import LOADERS, Engines
@@ -45,7 +48,7 @@ async def _simulate(settings: Settings, caller: Path, tail_s: float) -> tuple[Fi
     engines = Engines(models=models, loaded=loaded)
     await language_model_from(engines["llm"]).warm(SMALLTALK_SYSTEM)  # the fixed prompt's KV state, ahead
     media = FileCallMedia(pcm, tail_s=tail_s)
-    session = VoiceSession(media, make_conversation(settings, engines), engines, settings)
+    session = VoiceSession(media, make_conversation(settings, engines, fixed_reply), engines, settings)
     try:
         outcome = await session.run()
     finally:
@@ -64,6 +67,14 @@ async def _simulate(settings: Settings, caller: Path, tail_s: float) -> tuple[Fi
     return media, doc
 
 
+def _quiet_pipecat() -> None:
+    """Pipecat logs every frame-level step at DEBUG through loguru; a tool shows warnings only."""
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+
+
 @app.command()
 def simulate(
     ctx: typer.Context,
@@ -71,12 +82,15 @@ def simulate(
     out: Path = typer.Option(None, "--out", "-o", help="Write what the appliance said (8 kHz WAV, on the call's timeline)."),
     as_json: bool = typer.Option(False, "--json", help="Print the transcript and per-turn timings as JSON."),
     tail: float = typer.Option(4.0, "--tail", min=0.0, max=60.0, help="Seconds of silence after the recording."),
+    fixed_reply: str = typer.Option(None, "--fixed-reply", help="Answer every turn with this cacheable line "
+                                    "(no LLM: the timing of approved protocol lines)."),
 ) -> None:
     """Play CALLER.wav into the voice pipeline in real time; report what was said and how fast."""
     from appliance.voice.audio import write_wav
 
     settings = settings_from(ctx)
-    media, doc = asyncio.run(_simulate(settings, caller, tail))
+    _quiet_pipecat()
+    media, doc = asyncio.run(_simulate(settings, caller, tail, fixed_reply))
     if out:
         write_wav(out, media.output_pcm())
     if as_json:

@@ -74,3 +74,17 @@ class SmallTalkConversation:
     def ended(self, reason: str) -> ConversationOutcome:
         self.outcome.outcome = reason
         return self.outcome
+
+
+class FixedReplyConversation(SmallTalkConversation):
+    """Answers every caller turn with one fixed, cacheable line (as approved protocol lines are):
+    the voice path measured without the language model."""
+
+    def __init__(self, line: str) -> None:
+        self._line = line
+        self.outcome = ConversationOutcome()
+
+    async def caller_said_stream(self, text: str) -> AsyncIterator[Say | Reply]:
+        self.outcome.turns.append(Turn("caller", text))
+        self.outcome.turns.append(Turn("agent", self._line))
+        yield Say(self._line, cacheable=True)
