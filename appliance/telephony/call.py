@@ -35,6 +35,7 @@ class SipCall:
         self.acked = asyncio.Event()
         self.notify_frags: asyncio.Queue[int] = asyncio.Queue()  # REFER progress (sipfrag status)
         self.handler_task: asyncio.Task[None] | None = None
+        self.bridged_to: SipCall | None = None  # joined to another call by the appliance
         media.on_audio = self._audio
         media.on_dtmf = self._dtmf
 
@@ -58,14 +59,20 @@ class SipCall:
 
     def terminated(self, reason: str) -> None:
         """The call is over (BYE, CANCEL, transfer, shutdown): release media, wake `recv`."""
-        if self._hangup is not None:
+        if self.state == "ended":
             return
-        self._hangup = HangUp(reason, time.monotonic())
-        self._events.put_nowait(self._hangup)
+        self.detach(reason)
         self.state = "ended"
         self.media.close()
         self.ended.set()
         self.edge.forget(self)
+
+    def detach(self, reason: str) -> None:
+        """The pipeline's part of the call is over (`recv` returns HangUp) though the SIP call
+        may go on: bridged to another call by the appliance."""
+        if self._hangup is None:
+            self._hangup = HangUp(reason, time.monotonic())
+            self._events.put_nowait(self._hangup)
 
     # -- CallMedia ----------------------------------------------------------------------------
     async def recv(self) -> MediaEvent:
@@ -94,7 +101,14 @@ class SipCall:
                                            content_type="application/dtmf-relay")
 
     async def hangup(self, reason: str = "local") -> None:
+        """The pipeline hangs up (a no-op once its part is over, e.g. after a transfer)."""
         if self._hangup is not None:
+            return
+        await self.release(reason)
+
+    async def release(self, reason: str) -> None:
+        """End the SIP call whoever holds it: BYE if it is up, then release the media."""
+        if self.state == "ended":
             return
         if self.state == "confirmed":
             await self.edge.send_in_dialog(self, "BYE", wait=1.0)

@@ -58,7 +58,7 @@ class SipEdge(Outbound):
         if self.registration:
             await self.registration.stop()
         calls = list(self.calls.values())
-        await asyncio.gather(*(c.hangup("shutdown") for c in calls), return_exceptions=True)
+        await asyncio.gather(*(c.release("shutdown") for c in calls), return_exceptions=True)
         for call_id in list(self._pending):
             self._reject_pending(call_id, 503)
         for t in list(self._tasks):
@@ -254,7 +254,7 @@ class SipEdge(Outbound):
                 interval = min(interval * 2, 4.0)
         if not call.acked.is_set():
             log.warning("call.no_ack", call_id=hostile(call.dialog.call_id))
-            await call.hangup("no-ack")
+            await call.release("no-ack")
 
     async def _run_handler(self, call: SipCall) -> None:
         try:

@@ -19,10 +19,12 @@ import pytest
 
 from appliance.calls import AudioIn, CallMedia, HangUp, TransferResult
 from tests.telephony.audio import dominant_hz, read_wav, recordings, tone, write_wav
+from tests.telephony.conftest import DATA, free_udp_port, sipp
 from tests.telephony.peers import Baresip, baresip, kamailio, registered_phone
 
 CALLER_HZ = 400.0
 APPLIANCE_HZ = 1000.0
+TARGET_HZ = 700.0
 
 
 def near(hz: float | None, want: float) -> bool:
@@ -38,6 +40,7 @@ class Transferring:
     attended: bool = False
     brief: bytes | None = None
     timeout_s: float = 30.0
+    wait_loud: int = 10  # frames of the caller's tone to hear before transferring
     result: TransferResult | None = None
     heard_after: int = 0  # loud caller frames received after a failed transfer returned
     sent_after: int = 0  # ms of audio the appliance sent after it
@@ -57,7 +60,7 @@ class Transferring:
 
     async def _run(self, call: CallMedia) -> None:
         loud = 0
-        while loud < 10:  # 200 ms of the caller's tone: media is up
+        while loud < self.wait_loud:  # the caller's tone: media is up
             ev = await call.recv()
             if isinstance(ev, HangUp):
                 self.hangup = ev.reason
@@ -200,3 +203,41 @@ async def test_attended_transfer_failure_keeps_the_call(make_edge, pbx: int, tmp
         caller = await call_appliance(tmp_path, pbx, handler)
     assert_call_stayed_up(handler, caller, recorded=False)
     assert outcome in handler.result.detail, handler.result
+
+
+@pytest.mark.parametrize("attended", [True, False])
+async def test_transfer_bridges_when_the_phone_refuses_refer(make_edge, pbx: int, tmp_path: Path,
+                                                             attended: bool) -> None:
+    """The caller (SIPp, echoing RTP) answers REFER with 501: the appliance joins the calls itself.
+    The target hears the brief (attended), then its own tone come back through the caller's echo:
+    media flows target -> appliance -> caller -> appliance -> target. The caller hangs up; the
+    target is released."""
+    target = await registered_phone(tmp_path / "t201", pbx, "201",
+                                    source=write_wav(tmp_path / "target.wav", tone(TARGET_HZ, 90)))
+    try:
+        handler = Transferring("201", attended=attended, brief=tone(APPLIANCE_HZ, 1.0) if attended else None,
+                               wait_loud=0)
+        scenario = "uac_refer_refused.xml" if attended else "uac_refer_refused_blind.xml"
+        edge = await appliance(make_edge, pbx, handler)
+        rc, out = await sipp(f"127.0.0.1:{pbx}", "-sf", str(DATA / scenario), "-s", "100",
+                             "-m", "1", "-d", "4000", "-rtp_echo", "-i", "127.0.0.1", "-p", str(free_udp_port()),
+                             "-mp", str(free_udp_port()), "-trace_err", limit_s=40, cwd=tmp_path)
+        assert rc == 0, out
+        await target.wait_for("terminated", limit_s=10)  # released when the caller hung up
+        for _ in range(50):
+            if not edge.calls:
+                break
+            await asyncio.sleep(0.1)
+        assert not edge.calls
+    finally:
+        await target.stop()
+    assert handler.result is not None and handler.result.ok, handler.result
+    assert handler.result.detail == "bridged (REFER 501)" and handler.hangup == "transfer"
+    (heard,) = recordings(target.rec)
+    pcm = read_wav(heard)
+    if not attended:
+        assert near(dominant_hz(pcm), TARGET_HZ)
+        return
+    brief_end = int(np.argmax(np.abs(pcm[:]) > 2000)) + 8000  # the 1 s brief, then the bridge
+    assert near(dominant_hz(pcm[:brief_end]), APPLIANCE_HZ)
+    assert near(dominant_hz(pcm[brief_end + 1600:]), TARGET_HZ)  # its own tone, echoed by the caller
