@@ -1,0 +1,88 @@
+"""WER, per-stage breakdown, headline ratios and the report files, on a synthetic result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import stages
+from benchmarks.__main__ import parse
+from benchmarks.wer import normalise, product_hits, wer
+
+
+def test_wer_counts_edits_over_reference_words() -> None:
+    assert wer(["book botox for tuesday"], ["book buttocks for tuesday"]) == pytest.approx(0.25)
+    assert wer(["My number is 555"], ["my number is five hundred and fifty-five"]) == 0.0
+    assert normalise("Crow's feet, 2") == ["crows", "feet", "two"]
+    assert product_hits("Botox or Xeomin", "botox or zeomin") == (2, 1)
+
+
+def test_stage_breakdowns_add_up_to_the_wire_time() -> None:
+    ours = stages.ours({"endpoint_ms": 680, "asr_after_endpoint_ms": -5, "reply_ms": 4, "tts_first_audio_ms": 300,
+                        "voice_to_voice_ms": 1100}, wire_ms=1800.0)
+    assert ours["asr_ms"] == 0.0  # an early ASR pass finished before the end of turn
+    assert sum(ours[s] for s in stages.STAGES) == pytest.approx(1800.0)
+    events = [{"stage": "turn_end", "t": 10.4}, {"stage": "transcript", "t": 10.5}, {"stage": "llm_token", "t": 10.7},
+              {"stage": "tts_audio", "t": 11.0}, {"stage": "turn_end", "t": 20.0}]
+    base = stages.baseline(events, t_last=10.0, t_reply=11.2)
+    assert base is not None
+    assert sum(base.values()) == pytest.approx(1200.0)
+    assert base["endpointing_ms"] == pytest.approx(400.0)
+    assert stages.baseline(events[:1], t_last=10.0, t_reply=11.2) is None  # no LLM token: not a full turn
+
+
+def synthetic_result() -> dict:
+    def turns(values: list[float]) -> list[dict]:
+        return [{"turn": i, "v2v_ms": v, "script": "quote"} for i, v in enumerate(values)]
+
+    med = {"endpointing_ms": 680.0, "asr_ms": 200.0, "reply_ms": 5.0, "tts_first_audio_ms": 300.0, "out_ms": 500.0}
+    return {
+        "machine": {"cpus": 2, "memory_gib": 23.5, "platform": "test", "load_avg_start": [1, 1, 1],
+                    "load_avg_end": [1, 1, 1]},
+        "command": "python -m benchmarks --quick",
+        "latency": {
+            "appliance": {"turns": turns([1500, 1700, 2100]), "v2v_p50_ms": 1700.0, "v2v_p90_ms": 2020.0,
+                          "stage_medians": med, "cpu_s_per_call": 5.0, "peak_rss_mib": 700.0},
+            "baseline": {"turns": turns([1200, 1300, 4000]), "v2v_p50_ms": 1300.0, "v2v_p90_ms": 3460.0,
+                         "stage_medians": med, "cpu_s_per_call": 10.0, "peak_rss_mib": 1000.0, "no_reply_turns": 1},
+        },
+        "barge_in": {"appliance": {"reaction_ms": 1200.0}, "baseline": {"reaction_ms": 600.0}},
+        "startup": {"appliance_s": 4.0, "baseline_s": 8.0},
+        "floor": {"endpointing_ms": 680.0, "asr_ms": 450.0, "tts_first_audio_ms": 150.0, "packetisation_ms": 40,
+                  "floor_ms": 1320.0},
+        "concurrency": {"target_ms": 2500.0, "script": "message", "max_calls_within_target": 2,
+                        "rows": [{"calls": 1, "turns": 2, "p50_ms": 1100.0, "p95_ms": 1300.0},
+                                 {"calls": 2, "turns": 4, "p50_ms": 1500.0, "p95_ms": 2000.0},
+                                 {"calls": 4, "turns": 8, "p50_ms": 2600.0, "p95_ms": 3900.0}]},
+    }
+
+
+def test_headline_is_ratios_and_the_report_files_are_written(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the bench extra: pip install -e '.[bench]'")
+    from benchmarks import report
+
+    result = synthetic_result()
+    result["headline"] = report.headline(result)
+    assert result["ratios"]["v2v_p50"] == pytest.approx(1700 / 1300, abs=1e-3)
+    assert result["ratios"]["v2v_p50_over_floor"] == pytest.approx(1700 / 1320, abs=1e-3)
+    assert result["ratios"]["barge_in"] == 2.0
+    assert any("without any reply: 1 of 3" in line for line in result["headline"])
+    files = report.write(result, tmp_path)
+    names = {f.name for f in files}
+    assert {"result.json", "latency_cdf.png", "stages.png", "concurrency.png", "summary.md"} <= names
+    for png in tmp_path.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| appliance | 3 | 1700.0 |" in summary and "| floor | 680.0 | 450.0 |" in summary
+    assert json.loads((tmp_path / "result.json").read_text())["ratios"]["startup"] == 0.5
+
+
+def test_command_line_checks_its_options() -> None:
+    opts = parse(["--quick", "--out", "x", "--target-ms", "1500"])
+    assert opts.calls == [1, 2] and opts.target_ms == 1500 and opts.quick
+    assert parse(["--calls", "1,2,4,8"]).calls == [1, 2, 4, 8]
+    for bad in (["--calls", "4,2"], ["--calls", "one"], ["--calls", "0"], ["--rounds", "0"]):
+        with pytest.raises(SystemExit):
+            parse(bad)
