@@ -279,11 +279,13 @@ class Outbound:
         cancel.add("CSeq", f"{req.cseq[0]} CANCEL")
         self.sip.send(cancel, hop)  # the 200 to CANCEL is a stray response; the INVITE gets 487
         responses = tx.responses  # type: ignore[attr-defined]
+        final: int | None = None  # normally 487; None if the callee never answered the CANCEL
         with contextlib.suppress(TimeoutError):
             while True:
                 resp = await asyncio.wait_for(responses.get(), timeout=4.0)
                 if (resp.status or 0) >= 200:
+                    final = resp.status
                     if (resp.status or 0) >= 300:
                         self._ack_failure(req, resp, hop)
                     break
-        return OutboundCall("no-answer" if provisional else "failed", 487 if provisional else None, None, early)
+        return OutboundCall("no-answer" if provisional else "failed", final, None, early)
