@@ -1,5 +1,6 @@
 """`appliance aftercare ...`: record treatments (one, or a CSV), show a patient's plan, opt a number
-out, list or place the calls that are due, approve the outbound call lines."""
+out, list the calls that are due. The outbound call lines (PACK/outbound.yaml) are approved with
+the rest of the pack: `appliance protocol approve`."""
 
 from __future__ import annotations
 
@@ -193,19 +194,3 @@ def run_due(ctx: typer.Context, dry_run: bool = typer.Option(False, "--dry-run",
                    f"attempts {r['attempts']}")
     typer.echo(f"{len(rows)} contact(s) due" + (" (dry run)" if dry_run else
                                                  "; the appliance service places them when [outbound] enabled = true"))
-
-
-@aftercare_app.command("approve-lines")
-def approve_lines_cmd(pack_dir: Path = typer.Argument(..., help="Protocol pack folder."),
-                      clinician: str = typer.Option(..., "--clinician"),
-                      credential: str = typer.Option(..., "--credential")) -> None:
-    """A clinician approves the pack's outbound call lines (outbound/lines.yaml)."""
-    from appliance.clinic.errors import PackError
-    from appliance.clinic.outbound_lines import approve_lines
-    from appliance.clinic.pack import load_pack
-
-    try:
-        a = approve_lines(load_pack(pack_dir), clinician, credential, datetime.now(UTC))
-    except PackError:
-        raise
-    typer.echo(f"approved outbound lines of {pack_dir} (sha256 {a.sha256[:12]}) by {a.approver}")

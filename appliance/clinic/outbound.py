@@ -16,8 +16,10 @@ the concern, escalation and booking steps; this class only adds what an outbound
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from appliance.clinic.context import CallerContext
 from appliance.clinic.engine import ClinicConversation
@@ -67,6 +69,26 @@ def _said_any(text: str, phrases: list[str]) -> bool:
     return any(mentioned(text, p) for p in phrases)
 
 
+class OutboundEngine(ClinicConversation):
+    """The clinic engine inside an outbound call: its closing lines are the outbound ones (the
+    clinic called the patient: no "thank you for calling"), and a declined booking offer gets
+    the outbound reply."""
+
+    def __init__(self, pack: Pack, closing: Callable[[str], Say], **kw: Any) -> None:
+        super().__init__(pack, **kw)
+        self.closing = closing
+
+    def goodbye(self) -> list[Say]:
+        self.s.state = "ended"
+        return [self.closing("goodbye")]
+
+    async def on_offer_booking(self, text: str) -> list[Say] | None:
+        if yes_no(text) in ("no", "declined"):
+            self.s.state = "anything_else"
+            return [self.closing("booking_declined"), self.line("anything_else")]
+        return await super().on_offer_booking(text)
+
+
 class OutboundAftercareCall:
     def __init__(self, pack: Pack, lines: OutboundLines, contact: OutboundContext, *, now: datetime,
                  scheduler: Scheduler | None = None, llm: LanguageModel | None = None) -> None:
@@ -75,7 +97,7 @@ class OutboundAftercareCall:
         caller = CallerContext(phone=contact.phone, known_patient=True, name=contact.name, procedure=contact.workflow,
                                product=contact.product, area=contact.area, treated_on=contact.treated_on,
                                session=contact.session)
-        self.e = ClinicConversation(pack, now=now, caller=caller, scheduler=scheduler, llm=llm)
+        self.e = OutboundEngine(pack, self.say, now=now, caller=caller, scheduler=scheduler, llm=llm)
         self.e.s.state = "identify_name"
         self.e.s.patient_type = "returning"
         self.tries = 0

@@ -4,6 +4,8 @@
     PACK/menu.yaml        areas, treatments with dose ranges and prices, deposit policies
     PACK/screen.yaml      intake and contraindication questions with outcomes, general red flags
     PACK/dialogue.yaml    the conversation's own lines
+    PACK/outbound.yaml    the lines of outbound aftercare and recall calls (optional: needed to
+                          place those calls)
     PACK/workflows/*.yaml one workflow per procedure (per device and indication for lasers)
     PACK/approval.yaml    written by `appliance protocol approve` (see approval.py)
 """
@@ -17,12 +19,24 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from appliance.clinic.errors import PackError
-from appliance.clinic.schema import FAMILIES, Clinic, Dialogue, Menu, RedFlag, Screen, Treatment, Workflow
+from appliance.clinic.schema import (
+    FAMILIES,
+    Clinic,
+    Dialogue,
+    Menu,
+    OutboundLines,
+    RedFlag,
+    Screen,
+    Treatment,
+    Workflow,
+)
 from appliance.clinic.yamlload import Loc, LocatedYaml, YamlProblem, load_located
 
 TOP_FILES: dict[str, type[BaseModel]] = {
     "clinic.yaml": Clinic, "menu.yaml": Menu, "screen.yaml": Screen, "dialogue.yaml": Dialogue,
+    "outbound.yaml": OutboundLines,
 }
+OPTIONAL_FILES = frozenset({"outbound.yaml"})  # a pack may leave out what it does not use
 APPROVAL_FILE = "approval.yaml"
 DEMO_PACK = Path(__file__).parent / "packs" / "demo"
 
@@ -35,6 +49,7 @@ class Pack:
     screen: Screen
     dialogue: Dialogue
     workflows: dict[str, Workflow]
+    outbound: OutboundLines | None = None  # outbound.yaml, when the pack has it
     data: dict[str, Any] = field(repr=False, default_factory=dict)  # relative path -> parsed YAML
 
     @property
@@ -163,8 +178,13 @@ def load_pack(root: Path) -> Pack:
     for name in sorted(p.name for p in root.glob("*.yaml")):
         if name not in TOP_FILES and name != APPROVAL_FILE:
             problems.append(f"{name}:1: unexpected file; expected {', '.join(TOP_FILES)} and workflows/*.yaml")
+    if (root / "outbound").is_dir():
+        problems.append("outbound/: the outbound call lines are a top-level file now; expected outbound.yaml "
+                        "(move outbound/lines.yaml there, delete outbound/, then approve the pack again)")
     for rel, model in TOP_FILES.items():
         path = root / rel
+        if not path.is_file() and rel in OPTIONAL_FILES:
+            continue
         if not path.is_file():
             problems.append(f"{rel}: file missing; expected {rel} in the pack folder")
             continue
@@ -196,7 +216,7 @@ def load_pack(root: Path) -> Pack:
                             f"{workflows[wf.id][1]}; expected one file per workflow id")
             continue
         workflows[wf.id] = (wf, rel, located)
-    if not wf_failed and all(models.get(k) is not None for k in TOP_FILES):
+    if not wf_failed and all(models.get(k) is not None for k in TOP_FILES if k not in OPTIONAL_FILES):
         _cross_check(models["clinic.yaml"], models["menu.yaml"], models["screen.yaml"], workflows, files, problems)
     if problems:
         raise PackError(f"{root}: the protocol pack is not valid ({len(problems)} problem"
@@ -204,6 +224,7 @@ def load_pack(root: Path) -> Pack:
                         fix="correct each file at the line shown, then run `appliance protocol validate` again")
     return Pack(root=root, clinic=models["clinic.yaml"], menu=models["menu.yaml"], screen=models["screen.yaml"],
                 dialogue=models["dialogue.yaml"], workflows={k: v[0] for k, v in workflows.items()},
+                outbound=models.get("outbound.yaml"),
                 data={rel: f.data for rel, f in files.items()})
 
 

@@ -12,7 +12,15 @@ import string
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Family = Literal["neuromodulator", "filler", "laser", "peel", "microneedling"]
 FAMILIES: tuple[str, ...] = ("neuromodulator", "filler", "laser", "peel", "microneedling")
@@ -352,3 +360,51 @@ class Dialogue(_M):
 PLACEHOLDERS = frozenset({"clinic", "treatment", "area", "low", "high", "unit", "unit_one", "price", "total_low",
                           "total_high", "when", "provider", "minutes", "hours", "phone", "kind", "reason",
                           "from_day", "to_day"})
+
+
+# ---- outbound.yaml: the lines of outbound aftercare and recall calls (optional file) ----
+
+OUTBOUND_PLACEHOLDERS = frozenset({"clinic", "phone", "treatment", "date", "from_date", "to_date", "when", "kind"})
+# Spoken before the patient's identity is confirmed (or to whoever answered): no PHI placeholders.
+OUTBOUND_NO_PHI = ("opener", "ask_name", "ask_dob", "identity_retry", "identity_failed", "voicemail", "wrong_person",
+                   "opt_out_ack", "goodbye")
+_PHI_PLACEHOLDERS = frozenset({"treatment", "date", "from_date", "to_date", "when", "kind"})
+
+
+class OutboundLines(_M):
+    opener: Text
+    ask_name: Text
+    ask_dob: Text
+    identity_retry: Text
+    identity_failed: Text
+    voicemail: Text
+    wrong_person: Text
+    intro_check_in: Text
+    intro_review: Text
+    intro_touch_up: Text
+    intro_recall: Text
+    intro_series: Text
+    instructions_intro: Text
+    no_concern: Text
+    review_reminder: Text
+    offer_booking: Text
+    booking_declined: Text
+    opt_out_ack: Text
+    goodbye: Text  # the outbound call's closing line
+    answering_machine_phrases: list[Phrase] = Field(min_length=1)
+    wrong_person_phrases: list[Phrase] = Field(min_length=1)
+    opt_out_phrases: list[Phrase] = Field(min_length=1)
+
+    @field_validator("*")
+    @classmethod
+    def _placeholders(cls, text: object, info: ValidationInfo) -> object:
+        if not isinstance(text, str):
+            return text
+        used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+        if used - OUTBOUND_PLACEHOLDERS:
+            raise ValueError(f"unknown placeholder {{{sorted(used - OUTBOUND_PLACEHOLDERS)[0]}}}; expected "
+                             f"one of {', '.join('{' + p + '}' for p in sorted(OUTBOUND_PLACEHOLDERS))}")
+        if info.field_name in OUTBOUND_NO_PHI and used & _PHI_PLACEHOLDERS:
+            raise ValueError(f"is spoken before identity is confirmed and must not name "
+                             f"{{{sorted(used & _PHI_PLACEHOLDERS)[0]}}}")
+        return text

@@ -91,6 +91,17 @@ def test_no_concern_confirm_review_then_booking() -> None:
     assert doc["booking"]["start"] >= "2025-03-21"  # inside the touch-up window (day 14-21)
     out = doc["slots"]["outbound"]
     assert out["reached"] and out["delivered"] and out["booked"] and not out["concern"] and not out["escalated"]
+    assert p[-1] == "outbound.goodbye"  # the clinic called: its own closing line
+    assert not any("thank you for calling" in t["text"].lower() for t in agent(doc))
+
+
+def test_declined_booking_gets_the_outbound_reply_and_closing() -> None:
+    doc = converse("checkin_declines_booking.yaml")
+    p = provs(doc)
+    assert p[-4:] == ["outbound.offer_booking", "outbound.booking_declined", "dialogue.anything_else",
+                      "outbound.goodbye"]
+    assert doc["booking"] is None and doc["slots"]["outbound"]["disposition"] == "completed"
+    assert not any("thank you for calling" in t["text"].lower() for t in agent(doc))
 
 
 def test_opt_out_recorded() -> None:
