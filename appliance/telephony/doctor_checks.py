@@ -1,0 +1,159 @@
+"""`appliance doctor` checks owned by the SIP edge: "registration accepted".
+
+The check sends a REGISTER *query* (no Contact header, RFC 3261 §10.2.3) to the configured
+registrar with the configured credentials: the registrar authenticates it exactly as it would
+the appliance's own REGISTER and answers 200 with the bindings it holds, but nothing is added
+or removed, so a running appliance keeps its registration. Only an observed 200 is a pass.
+
+Blocking (a plain UDP socket): `doctor` is a command-line tool, not the event loop.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+
+from appliance.config import Settings
+from appliance.setup.doctor import Check, Result
+from appliance.telephony.digest import authorization, parse_challenge
+from appliance.telephony.outbound import parse_hostport
+from appliance.telephony.sipmsg import NameAddr, SipMessage, parse
+
+NAME = "registration"
+TIMEOUT_S = 3.0
+T1 = 0.5
+
+
+@dataclass
+class Answer:
+    status: int | None  # the final status, None when nothing answered
+    detail: str  # the status line, or why there was none
+    contacts: list[str] = field(default_factory=list)
+    challenged: bool = False  # we answered a 401/407 with credentials
+    refused: bool = False  # ICMP port unreachable
+
+
+def _register(host: str, port: int, local: tuple[str, int], user: str, call_id: str, tag: str,
+              cseq: int) -> SipMessage:
+    domain = f"{host}:{port}"
+    lhost = f"[{local[0]}]" if ":" in local[0] else local[0]
+    req = SipMessage(method="REGISTER", uri=f"sip:{domain}")
+    req.add("Via", f"SIP/2.0/UDP {lhost}:{local[1]};branch=z9hG4bK{secrets.token_hex(10)};rport")
+    req.add("Max-Forwards", "70")
+    req.add("From", f"<sip:{user}@{domain}>;tag={tag}")
+    req.add("To", f"<sip:{user}@{domain}>")
+    req.add("Call-ID", call_id)
+    req.add("CSeq", f"{cseq} REGISTER")
+    req.add("User-Agent", "clinic-appliance doctor")
+    return req
+
+
+def _exchange(sock: socket.socket, req: SipMessage, deadline: float) -> SipMessage | str:
+    """Send `req` (retransmitted T1, 2·T1, ...) until a final response; else why there was none."""
+    data = req.serialize()
+    interval, next_send = T1, 0.0
+    while (now := time.monotonic()) < deadline:
+        if now >= next_send:
+            sock.send(data)
+            next_send, interval = now + interval, min(interval * 2, 4.0)
+        sock.settimeout(max(0.01, min(next_send, deadline) - now))
+        try:
+            raw = sock.recv(65535)
+        except TimeoutError:
+            continue
+        except ConnectionRefusedError:
+            return "refused"
+        msg = parse(raw)
+        if not isinstance(msg, SipMessage) or msg.is_request or msg.call_id != req.call_id:
+            continue  # not ours, or malformed: keep waiting
+        if msg.cseq == req.cseq and (msg.status or 0) >= 200:
+            return msg
+    return "timeout"
+
+
+def query_registration(host: str, port: int, *, user: str, password: str | None,
+                       timeout_s: float = TIMEOUT_S) -> Answer:
+    """REGISTER without a Contact (a query) answered with digest credentials once if challenged."""
+    try:
+        family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+    except socket.gaierror as e:
+        return Answer(None, f"cannot resolve {host!r}: {e.strerror}")
+    call_id, tag = f"{secrets.token_hex(10)}@doctor", secrets.token_hex(5)
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(addr)
+        except OSError as e:
+            return Answer(None, f"cannot reach {host}:{port}: {e.strerror}")
+        local = sock.getsockname()[:2]
+        deadline = time.monotonic() + timeout_s
+        req = _register(addr[0], port, local, user, call_id, tag, 1)
+        challenged = False
+        for attempt in range(2):
+            got = _exchange(sock, req, deadline)
+            if got == "refused":
+                return Answer(None, f"{host}:{port} is unreachable (ICMP): nothing listens on that UDP port",
+                              refused=True)
+            if isinstance(got, str):
+                return Answer(None, f"no answer from {host}:{port} within {timeout_s:g} s", challenged=challenged)
+            status = got.status or 0
+            line = f"{status} {got.reason or ''}".strip()
+            header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+            ch = parse_challenge(got.get(header) or "") if status in (401, 407) else None
+            if ch is None or attempt == 1 or password is None:
+                contacts = [str(na.uri) for c in got.get_all("Contact") if (na := NameAddr.parse(c))]
+                return Answer(status, line, contacts, challenged)
+            challenged = True
+            req = _register(addr[0], port, local, user, call_id, tag, 2)
+            req.add("Authorization" if status == 401 else "Proxy-Authorization",
+                    authorization(ch, username=user, password=password, method="REGISTER", uri=req.uri or "",
+                                  cnonce=secrets.token_hex(8)))
+    return Answer(None, "no final answer")  # not reached: the loop returns
+
+
+def _fix_for(a: Answer, s: Settings, where: str) -> str:
+    sip = s.sip
+    if a.status is None:
+        return (f"check the PBX is up and sip.registrar ({where}) is its address and SIP port, and that the "
+                f"LAN firewall passes UDP between the PBX and this box ({sip.bind_host})")
+    if a.status in (401, 407) or (a.status == 403 and a.challenged):  # many PBXs answer a bad digest 403
+        if sip.password_file is None:
+            return "the PBX asks for a password: put the extension's SIP secret in a file and set sip.password_file"
+        return (f"the PBX rejected the credentials: check sip.username ({sip.username}) and that "
+                f"{sip.password_file} holds the extension's SIP secret (one line)")
+    if a.status == 403:
+        return (f"the PBX forbids this registration: check extension {sip.username} exists, allows "
+                f"registration, and accepts this box's address ({sip.bind_host})")
+    if a.status == 404:
+        return f"the PBX does not know user {sip.username} in domain {where}: check sip.username and sip.registrar"
+    return "see the PBX's log for why it refused the REGISTER; check sip.registrar and sip.username"
+
+
+def check_registration(s: Settings) -> list[Result]:
+    sip = s.sip
+    if sip.mode != "register":
+        return [Result(NAME, "skip", "trunk mode: the appliance does not register (the PBX sends calls to it)")]
+    assert sip.registrar and sip.username  # the settings validator requires both in register mode
+    host, port = parse_hostport(sip.registrar)
+    where = f"{host}:{port}"
+    password = None
+    if sip.password_file is not None:
+        try:
+            password = sip.password_file.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            return [Result(NAME, "fail", f"cannot read sip.password_file {sip.password_file}: {e.strerror}",
+                           "create it with the extension's SIP secret on one line (mode 0600, readable by the "
+                           "appliance's user)")]
+    a = query_registration(host, port, user=sip.username, password=password)
+    if a.status is not None and 200 <= a.status < 300:
+        mine = f"sip:{sip.extension or sip.username}@{sip.advertised_host or sip.bind_host}:{sip.bind_port}"
+        bound = "the appliance is registered now" if any(c.split(";")[0] == mine for c in a.contacts) \
+            else "the appliance is not registered at the moment (is it running?)"
+        auth = "with the configured password" if a.challenged else "without a challenge"
+        return [Result(NAME, "pass", f"{where} accepted a REGISTER for {sip.username} {auth}: {a.detail}; {bound}")]
+    return [Result(NAME, "fail", f"REGISTER for {sip.username} at {where}: {a.detail}", _fix_for(a, s, where))]
+
+
+def doctor_checks() -> list[tuple[str, Check, str | None]]:
+    return [(NAME, check_registration, "pbx")]
