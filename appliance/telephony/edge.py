@@ -77,6 +77,12 @@ class SipEdge(Outbound):
         user = self.settings.extension or self.settings.username or "appliance"
         return f"<sip:{user}@{self.host}:{self.port}>"
 
+    async def send_message(self, target: str, text: str) -> int:
+        """A text page (SIP MESSAGE) to an extension through the PBX; the final SIP status."""
+        from appliance.telephony.message import send_message
+
+        return await send_message(self, target, text)
+
     def forget(self, call: SipCall) -> None:
         self.calls.pop(call.dialog.call_id, None)
 
