@@ -147,7 +147,7 @@ async def test_llm_reply_reports_first_token(engines: Engines) -> None:
 
     conv = LlmConversation()
     media, session = await call(engines, silence(3.5) + piper(engines, "Hello, who am I speaking to?"), conv,
-                                tail_s=8.0)
+                                tail_s=12.0)
     [turn] = session.metrics.turns
     assert turn.llm_first_token is not None and turn.transcript_final is not None
     assert turn.llm_first_token >= turn.transcript_final
