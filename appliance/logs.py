@@ -42,7 +42,26 @@ def configure(level: str = "info", fmt: str = "json", stream: Any = None) -> Non
     )
     # Libraries log through the standard library: keep them quiet and on the same stream.
     logging.basicConfig(level=logging.WARNING, stream=stream or sys.stderr, force=True)
+    _route_loguru()
     _configured = True
+
+
+def _route_loguru() -> None:
+    """Pipecat logs through loguru, at DEBUG for every frame: keep its warnings and errors only,
+    as JSON lines like ours (its messages carry no caller data at WARNING and above)."""
+    try:
+        from loguru import logger
+    except ImportError:  # pragma: no cover - loguru comes with pipecat
+        return
+    library = structlog.get_logger("pipecat")
+
+    def sink(message: Any) -> None:
+        record = message.record
+        level = "error" if record["level"].no >= 40 else "warning"
+        getattr(library, level)("library.log", library=record["name"], message=hostile(record["message"], 300))
+
+    logger.remove()
+    logger.add(sink, level="WARNING", format="{message}")
 
 
 def get_logger(name: str) -> Any:

@@ -20,35 +20,40 @@ if TYPE_CHECKING:  # the voice stack (numpy, onnxruntime, llama.cpp) loads when 
     from appliance.voice.filemedia import FileCallMedia
 
 
-def make_conversation(settings: Settings, engines: Engines, fixed_reply: str | None = None) -> Conversation:
-    """The conversation a simulated call talks to (small talk over the local LLM, or one fixed line)."""
+def make_conversation(settings: Settings, engines: Engines, fixed_reply: str | None = None,
+                      kind: str = "clinic") -> Conversation:
+    """The conversation a simulated call talks to: by default the clinic's, from the approved
+    pack, exactly as on a phone call; or LLM small talk; or one fixed line."""
     from appliance.voice.llm import language_model_from
     from appliance.voice.smalltalk import FixedReplyConversation, SmallTalkConversation
 
     if fixed_reply:
         return FixedReplyConversation(fixed_reply)
-    return SmallTalkConversation(language_model_from(engines["llm"]))
+    if kind == "smalltalk":
+        return SmallTalkConversation(language_model_from(engines["llm"]))
+    from appliance.clinic.context import CallerContext
+    from appliance.clinic.service import new_conversation, pack_for_calls
+
+    pack = pack_for_calls(settings)
+    return new_conversation(pack, settings, caller=CallerContext(), scheduler=None,
+                            llm=language_model_from(engines["llm"]))
 
 
-async def _simulate(settings: Settings, caller: Path, tail_s: float,
-                    fixed_reply: str | None = None) -> tuple[FileCallMedia, dict[str, Any]]:
-    from appliance.models.resolver import resolve_all
+async def _simulate(settings: Settings, caller: Path, tail_s: float, fixed_reply: str | None = None,
+                    kind: str = "clinic") -> tuple[FileCallMedia, dict[str, Any]]:
+    from appliance.service import Appliance
     from appliance.voice.audio import read_wav
-    from appliance.voice.engines import LOADERS, Engines
     from appliance.voice.filemedia import FileCallMedia
     from appliance.voice.llm import language_model_from
     from appliance.voice.session import VoiceSession
     from appliance.voice.smalltalk import SYSTEM as SMALLTALK_SYSTEM
 
     pcm = await asyncio.to_thread(read_wav, caller)
-    models = await asyncio.to_thread(resolve_all, settings)
-    loaded = {}
-    for role, model in models.items():
-        loaded[role] = await asyncio.to_thread(LOADERS[role], model, settings)
-    engines = Engines(models=models, loaded=loaded)
-    await language_model_from(engines["llm"]).warm(SMALLTALK_SYSTEM)  # the fixed prompt's KV state, ahead
+    engines = await Appliance(settings).load_engines()
+    if kind == "smalltalk" and not fixed_reply:
+        await language_model_from(engines["llm"]).warm(SMALLTALK_SYSTEM)  # the fixed prompt's KV state, ahead
     media = FileCallMedia(pcm, tail_s=tail_s)
-    session = VoiceSession(media, make_conversation(settings, engines, fixed_reply), engines, settings)
+    session = VoiceSession(media, make_conversation(settings, engines, fixed_reply, kind), engines, settings)
     try:
         outcome = await session.run()
     finally:
@@ -60,19 +65,12 @@ async def _simulate(settings: Settings, caller: Path, tail_s: float,
         "hangup": media.hangup_reason,
         "agent_audio_ms": len(media.sent) * 20,
         "metrics": session.metrics.as_dict(),
-        "turns": [{"speaker": t.speaker, "text": t.text, "heard_fraction": t.heard_fraction}
-                  for t in outcome.turns],
+        "turns": [{"speaker": t.speaker, "text": t.text, "provenance": t.provenance,
+                   "heard_fraction": t.heard_fraction} for t in outcome.turns],
+        "outcome": outcome.outcome,
         "barge_ins": [e for e in session.metrics.events if e["event"] == "voice.barge_in"],
     }
     return media, doc
-
-
-def _quiet_pipecat() -> None:
-    """Pipecat logs every frame-level step at DEBUG through loguru; a tool shows warnings only."""
-    from loguru import logger
-
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
 
 
 @app.command()
@@ -84,13 +82,16 @@ def simulate(
     tail: float = typer.Option(4.0, "--tail", min=0.0, max=60.0, help="Seconds of silence after the recording."),
     fixed_reply: str = typer.Option(None, "--fixed-reply", help="Answer every turn with this cacheable line "
                                     "(no LLM: the timing of approved protocol lines)."),
+    conversation: str = typer.Option("clinic", "--conversation", help="clinic (the approved pack, as on a phone "
+                                     "call) or smalltalk (LLM chat, no clinical content)."),
 ) -> None:
     """Play CALLER.wav into the voice pipeline in real time; report what was said and how fast."""
     from appliance.voice.audio import write_wav
 
     settings = settings_from(ctx)
-    _quiet_pipecat()
-    media, doc = asyncio.run(_simulate(settings, caller, tail, fixed_reply))
+    if conversation not in ("clinic", "smalltalk"):
+        raise typer.BadParameter("use clinic or smalltalk", param_hint="--conversation")
+    media, doc = asyncio.run(_simulate(settings, caller, tail, fixed_reply, conversation))
     if out:
         write_wav(out, media.output_pcm())
     if as_json:

@@ -120,6 +120,8 @@ async def test_red_flag_by_phone_speaks_the_emergency_line_and_escalates(tmp_pat
         finally:
             app.kill()
     assert code == 0, "".join(app.raw[-40:])
+    # Every line the service wrote during the call is a structured JSON event (Pipecat's included).
+    assert len(app.events) == len([r for r in app.raw if r.strip()]), [r for r in app.raw if not r.startswith("{")][:5]
     heard = await asyncio.to_thread(transcribe, recording)
     got = words(heard)
     # The approved greeting, then the protected emergency instruction.

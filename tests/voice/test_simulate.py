@@ -23,7 +23,8 @@ def test_simulate_json_and_reply_wav(engines: Engines, tmp_path: Path, monkeypat
     write_wav(caller, silence(4.0) + piper(engines, "Thank you, that's all, goodbye."), 8000)
     out = tmp_path / "reply.wav"
     _register()
-    result = CliRunner().invoke(app, ["simulate", str(caller), "--out", str(out), "--json", "--tail", "4"])
+    result = CliRunner().invoke(app, ["simulate", str(caller), "--out", str(out), "--json", "--tail", "4",
+                                      "--conversation", "smalltalk"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout[result.stdout.index("{"):])
     assert doc["hangup"] == "local"  # the conversation said goodbye and hung up
@@ -43,3 +44,22 @@ def test_simulate_rejects_a_file_that_is_not_wav(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["simulate", str(bad)])
     assert result.exit_code != 0
     assert "not a readable WAV" in str(result.exception) or "not a readable WAV" in result.output
+
+
+def test_simulate_speaks_the_clinic_pack_by_default(engines: Engines, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same conversation as a phone call: approved lines with their provenance."""
+    monkeypatch.chdir(tmp_path)
+    caller = tmp_path / "caller.wav"
+    write_wav(caller, silence(12.0) + piper(engines, "I'm a new patient."), 8000)
+    _register()
+    result = CliRunner().invoke(app, ["simulate", str(caller), "--json", "--tail", "8"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout[result.stdout.index("{"):])
+    agent = [t for t in doc["turns"] if t["speaker"] == "agent"]
+    caller_turns = [t for t in doc["turns"] if t["speaker"] == "caller"]
+    assert agent[0]["provenance"].endswith("#dialogue.greeting")
+    assert caller_turns and "new patient" in caller_turns[0]["text"].lower()
+    after = doc["turns"][doc["turns"].index(caller_turns[0]) + 1:]
+    assert after and all(t["provenance"] and t["provenance"].startswith("demo-clinic@") for t in after if
+                         t["speaker"] == "agent")
