@@ -207,7 +207,8 @@ class OutboundAftercareCall:
         return self.e.reply([self.say("ask_dob")])
 
     def _on_dob(self, text: str) -> Reply:
-        said = parse_date(text, self.now.date(), past=True)
+        # Speech recognition writes "April 12, 1985": the comma would cut the year off.
+        said = parse_date(text.replace(",", " "), self.now.date(), past=True)
         if said != self.c.dob:
             return self._retry_or_fail()
         self.verified = True
