@@ -268,6 +268,8 @@ class Outbound:
 
     async def _cancel_invite(self: SipEdge, req: SipMessage, hop: Addr, tx: object, provisional: bool,
                              early: bool) -> OutboundCall:
+        if not provisional:  # nothing answered at all: no CANCEL before a provisional (RFC 3261 §9.1)
+            return OutboundCall("failed", None, None, early)
         cancel = SipMessage(method="CANCEL", uri=req.uri)
         for name in ("Via", "Route"):
             for v in req.get_all(name) if name == "Route" else [req.get("Via") or ""]:

@@ -17,13 +17,15 @@ DEBIAN_CFG = Path("/etc/kamailio/kamailio.cfg")
 
 
 @asynccontextmanager
-async def kamailio(tmp_path: Path, port: int | None = None, ring_timeout_s: int = 120) -> AsyncIterator[int]:
+async def kamailio(tmp_path: Path, port: int | None = None, ring_timeout_s: int = 120,
+                   max_expires_s: int = 3600) -> AsyncIterator[int]:
     """Debian's sample kamailio.cfg plus a loopback listen line, in the foreground; yields its port.
 
     `ring_timeout_s` is the PBX's ring timeout (tm `fr_inv_timer`): an unanswered INVITE gets 408.
+    `max_expires_s` caps the registration expiry the registrar grants.
     """
     port = port or free_udp_port()
-    run, cfg = await asyncio.to_thread(_write_config, tmp_path, port, ring_timeout_s)
+    run, cfg = await asyncio.to_thread(_write_config, tmp_path, port, ring_timeout_s, max_expires_s)
     log = await asyncio.to_thread((run / "kamailio.log").open, "ab")
     proc = await asyncio.create_subprocess_exec(
         "kamailio", "-f", str(cfg), "-E", "-DD", "-n", "1", "-Y", str(run), "-P", str(run / "kamailio.pid"),
@@ -42,12 +44,16 @@ async def kamailio(tmp_path: Path, port: int | None = None, ring_timeout_s: int 
         log.close()
 
 
-def _write_config(tmp_path: Path, port: int, ring_timeout_s: int = 120) -> tuple[Path, Path]:
+def _write_config(tmp_path: Path, port: int, ring_timeout_s: int = 120,
+                  max_expires_s: int = 3600) -> tuple[Path, Path]:
     run = tmp_path / f"kamailio-{port}"
     run.mkdir(exist_ok=True)
     text = DEBIAN_CFG.read_text()
     text = text.replace("children=8", "children=2")
     text = text.replace('"fr_inv_timer", 120000', f'"fr_inv_timer", {ring_timeout_s * 1000}')
+    text = text.replace('modparam("registrar", "max_expires", 3600)',
+                        f'modparam("registrar", "max_expires", {max_expires_s})\n'
+                        f'modparam("registrar", "min_expires", {min(60, max_expires_s)})')
     text = text.replace("#!KAMAILIO", f"#!KAMAILIO\nlisten=udp:127.0.0.1:{port}", 1)
     cfg = run / "kamailio.cfg"
     cfg.write_text(text)

@@ -36,10 +36,10 @@ async def test_registration_backs_off_then_survives_pbx_restart(make_edge, tmp_p
                            extension="100", register_expires=60)
     await asyncio.sleep(6)  # the PBX is down: REGISTER times out (5 s), back-off begins
     assert not edge.registration.registered.is_set() and edge.registration.failures >= 1
-    async with kamailio(tmp_path, kport):
+    async with kamailio(tmp_path, kport, max_expires_s=10):  # grants 10 s: refreshes every 5 s
         await asyncio.wait_for(edge.registration.registered.wait(), 15)
     first = edge.registration.count
-    async with kamailio(tmp_path, kport):  # restarted PBX, bindings lost: the next attempt registers again
+    async with kamailio(tmp_path, kport, max_expires_s=10):  # restarted PBX, bindings lost: registered again
         edge.registration.registered.clear()
         await asyncio.wait_for(edge.registration.registered.wait(), 60)
     assert edge.registration.count > first
