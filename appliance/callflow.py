@@ -26,6 +26,16 @@ from appliance.voice.engines import Engines
 log = get_logger(__name__)
 
 
+def response_minutes(pack: Pack, esc: Escalation) -> float:
+    """The protocol's response-time target for an escalation: the workflow whose red flag raised
+    it, else the strictest target in the pack (general red flags, questions outside the pack)."""
+    workflows = [pack.workflows[wf] for flag, wf in pack.all_red_flags() if wf and flag.id == esc.detail]
+    targets = [wf.response_time for wf in workflows or pack.workflows.values()]
+    per = {"emergency": lambda t: t.emergency_minutes, "urgent": lambda t: t.urgent_minutes,
+           "routine": lambda t: t.routine_hours * 60}[esc.severity]
+    return float(min(per(t) for t in targets))
+
+
 class RecordedConversation:
     """A Conversation that writes each escalation to the record store as soon as it is raised.
 
@@ -34,8 +44,10 @@ class RecordedConversation:
     with the same turn index the final outcome carries (so the post-call save does not add it twice).
     """
 
-    def __init__(self, inner: Conversation, records: AsyncRecords | None, access: Access) -> None:
+    def __init__(self, inner: Conversation, records: AsyncRecords | None, access: Access,
+                 pack: Pack | None = None) -> None:
         self.inner = inner
+        self.pack = pack
         self.records = records
         self.access = access
         self._stored = 0
@@ -51,7 +63,8 @@ class RecordedConversation:
             log.warning("call.escalation", call_id=hostile(self.access.call_id), severity=esc.severity,
                         category=esc.category)
             if self.records is not None:
-                await self.records.record_escalation(self.access, self.access.call_id or "", esc)
+                minutes = response_minutes(self.pack, esc) if self.pack else None
+                await self.records.call("record_escalation", self.access, self.access.call_id or "", esc, minutes)
             self._stored += 1
         if live is None and any(a.kind == "escalate" for a in reply.actions):
             log.error("call.escalation_unrecorded", call_id=hostile(self.access.call_id),
@@ -98,7 +111,7 @@ class CallRunner:
         access = Access(actor="system:call", reason="call", call_id=info.call_id)
         caller = CallerContext(phone=info.remote_number or None)
         inner = new_conversation(self.pack, self.settings, caller=caller, scheduler=self.scheduler, llm=self.llm)
-        conversation = RecordedConversation(inner, self.records, access)
+        conversation = RecordedConversation(inner, self.records, access, self.pack)
         started = time.monotonic()
         self.active += 1
         log.info("call.started", call_id=hostile(info.call_id), direction=info.direction, active=self.active)
