@@ -9,7 +9,9 @@ runs the voice session to the end of the call, then stores the outcome and its s
 
 from __future__ import annotations
 
+import inspect
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +19,7 @@ from appliance.calls import CallMedia
 from appliance.clinic.context import CallerContext
 from appliance.clinic.pack import Pack
 from appliance.config import Settings
-from appliance.conversation import Conversation, ConversationOutcome, Escalation, Reply
+from appliance.conversation import Conversation, ConversationOutcome, Escalation, Reply, Say, reply_items
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.service import AsyncRecords
@@ -79,6 +81,31 @@ class RecordedConversation:
 
     async def caller_pressed(self, digit: str) -> Reply:
         return await self._escalate(await self.inner.caller_pressed(digit))
+
+    async def caller_said_stream(self, text: str) -> AsyncIterator[Say | Reply]:
+        """Streamed replies pass straight through; the escalations they raised are stored as
+        soon as the stream ends (before the reply's actions, such as a transfer, are carried out)."""
+        last: Reply | None = None
+        async for item in reply_items(self.inner, text):
+            if isinstance(item, Reply):
+                last = item
+            else:
+                yield item
+        yield await self._escalate(last or Reply())
+
+    async def transfer_failed(self, target: str, detail: str) -> Reply:
+        """The caller hears what happens next (the engine's approved line) and the failure is
+        kept with the call; an engine that cannot say so gets a logged error, never silence."""
+        handler = getattr(self.inner, "transfer_failed", None)
+        log.warning("call.transfer_failed", call_id=hostile(self.access.call_id), target=hostile(target),
+                    detail=hostile(detail))
+        if handler is None:
+            log.error("call.transfer_failed_unhandled", call_id=hostile(self.access.call_id))
+            return Reply()
+        reply = handler(target, detail)
+        if inspect.isawaitable(reply):
+            reply = await reply
+        return await self._escalate(reply)
 
     def agent_heard(self, fraction: float) -> None:
         self.inner.agent_heard(fraction)

@@ -8,7 +8,7 @@ pack and carries its provenance; the language model may only phrase non-clinical
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -98,6 +98,16 @@ class StreamingConversation(Conversation, Protocol):
     """
 
     def caller_said_stream(self, text: str) -> AsyncIterator[Say | Reply]: ...
+
+
+class TransferAwareConversation(Conversation, Protocol):
+    """Optional: told when a transfer it asked for failed (target unreachable, busy, no answer).
+
+    The call stays up; the returned Reply is spoken at once, so that nobody is left in silence:
+    the caller hears what happens next, and the conversation records what staff must follow up.
+    """
+
+    def transfer_failed(self, target: str, detail: str) -> Reply | Awaitable[Reply]: ...
 
 
 async def reply_items(conversation: Conversation, text: str) -> AsyncIterator[Say | Reply]:

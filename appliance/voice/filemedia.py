@@ -41,6 +41,7 @@ class FileCallMedia:
     dtmf: tuple[tuple[float, str], ...] = ()
     speed: float = 1.0
     hangup_when_done: bool = True
+    transfer_fails: str | None = None  # the failure detail every transfer returns (the call stays up)
     sent: list[SentFrame] = field(default_factory=list)
     transfers: list[tuple[str, bool]] = field(default_factory=list)
     dtmf_sent: list[str] = field(default_factory=list)
@@ -146,8 +147,11 @@ class FileCallMedia:
 
     async def transfer(self, target: str, *, attended: bool = False, brief_pcm: bytes | None = None) -> TransferResult:
         self.transfers.append((target, attended))
+        kind = "attended" if attended else "blind"
+        if self.transfer_fails is not None:
+            return TransferResult(ok=False, kind=kind, target=target, detail=self.transfer_fails)
         self._end("transfer")
-        return TransferResult(ok=True, kind="attended" if attended else "blind", target=target)
+        return TransferResult(ok=True, kind=kind, target=target)
 
     async def close(self) -> None:
         """Stop the clock tasks (after the call)."""

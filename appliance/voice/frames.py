@@ -82,3 +82,12 @@ class ReplyDoneFrame(DataFrame):
     end_call: bool = False
     turn: TurnMetrics | None = None
     interruptible: bool = field(default=False, init=False)
+
+
+@dataclass
+class TransferFailedFrame(DataFrame):
+    """A transfer the conversation asked for did not happen; the caller is still on the line."""
+
+    target: str
+    detail: str
+    interruptible: bool = field(default=False, init=False)

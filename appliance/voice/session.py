@@ -32,7 +32,7 @@ from appliance.errors import ApplianceError
 from appliance.logs import get_logger
 from appliance.voice.asr import transcriber_for
 from appliance.voice.engines import Engines
-from appliance.voice.frames import ReplyDoneFrame
+from appliance.voice.frames import ReplyDoneFrame, TransferFailedFrame
 from appliance.voice.metrics import CallMetrics
 from appliance.voice.playout import Playout
 from appliance.voice.policy import BackchannelFilter, BargeInPolicy
@@ -72,11 +72,12 @@ class VoiceSession:
                                backchannels=BackchannelFilter(tuple(vs.backchannels)))
         playout = Playout(self.media, self.conversation.agent_heard, self.metrics)
         transport = CallMediaTransport(self.media, playout=playout, on_reply_done=self._reply_done)
+        self._stage = ConversationStage(self.conversation, policy, playout, self.metrics)
         pipeline = Pipeline([
             transport.input(),
             TurnTaking(engines["vad"], engines["turn"], vs, policy, playout, pool),
             Transcription(transcriber_for(engines["asr"], vs.vocabulary), pool),
-            ConversationStage(self.conversation, policy, playout, self.metrics),
+            self._stage,
             Speech(synthesizer_for(engines["tts"]), pool),
             transport.output(),
         ])
@@ -107,6 +108,8 @@ class VoiceSession:
                 self.metrics.event("voice.transfer", ok=result.ok, kind=result.kind)
                 if result.ok:
                     return
+                # Nobody is dropped silently: the conversation tells the caller what happens next.
+                await self._stage.queue_frame(TransferFailedFrame(result.target, result.detail))
             elif action.kind == "send_dtmf" and action.target:
                 await self.media.send_dtmf(action.target)
             elif action.kind == "hangup":

@@ -128,6 +128,26 @@ async def test_dtmf_hangup_and_no_leaked_threads(engines: Engines) -> None:
     assert all(t.name.startswith("asyncio_") for t in left), [t.name for t in left]
 
 
+async def test_failed_transfer_is_told_to_the_caller_and_the_call_stays_up(engines: Engines) -> None:
+    conv = ScriptedConversation()
+    conv.caller_pressed = _press(conv)  # type: ignore[method-assign]
+    failures: list[tuple[str, str]] = []
+
+    def transfer_failed(target: str, detail: str) -> Reply:
+        failures.append((target, detail))
+        return Reply(says=(Say("I could not reach the nurse. She will call you back within fifteen minutes.",
+                               interruptible=False),))
+
+    conv.transfer_failed = transfer_failed  # type: ignore[attr-defined]
+    media, _ = await call(engines, silence(4.0), conv, tail_s=9.0, dtmf=((3.0, "2"),),
+                          transfer_fails="480 Temporarily Unavailable")
+    assert media.transfers == [("201", False)]
+    assert failures == [("201", "480 Temporarily Unavailable")]
+    assert media.hangup_reason != "transfer"  # the caller was not dropped
+    heard = said(engines, [f for f in media.sent if f.offset_ms > 3000])
+    assert "call you back" in heard.lower(), heard
+
+
 def _press(conv: ScriptedConversation):
     async def pressed(digit: str) -> Reply:
         conv.digits.append(digit)

@@ -11,6 +11,7 @@ output carries out once the reply has played. Key presses are queued in order wi
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,10 +20,13 @@ from pipecat.frames.frames import Frame, InputDTMFFrame, StartFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from appliance.conversation import Action, Conversation, Reply, Say, reply_items
-from appliance.voice.frames import CallerTextFrame, DigitFrame, ReplyDoneFrame, SayFrame
+from appliance.logs import get_logger
+from appliance.voice.frames import CallerTextFrame, DigitFrame, ReplyDoneFrame, SayFrame, TransferFailedFrame
 from appliance.voice.metrics import CallMetrics, TurnMetrics, llm_first_token_hook
 from appliance.voice.playout import Playout
 from appliance.voice.policy import BargeInPolicy
+
+log = get_logger(__name__)
 
 
 async def _whole(reply: Reply) -> AsyncIterator[Say | Reply]:
@@ -49,6 +53,8 @@ class ConversationStage(FrameProcessor):
         elif isinstance(frame, DigitFrame):
             if not self._closing:
                 await self._deliver(_whole(await self._conversation.caller_pressed(frame.digit)), None)
+        elif isinstance(frame, TransferFailedFrame):
+            await self._transfer_failed(frame)
         elif isinstance(frame, InputDTMFFrame):
             await self.queue_frame(DigitFrame(str(frame.button.value)))  # in order with the turns
         else:
@@ -56,6 +62,17 @@ class ConversationStage(FrameProcessor):
             if isinstance(frame, StartFrame) and not self._greeted:
                 self._greeted = True
                 await self._greet()
+
+    async def _transfer_failed(self, frame: TransferFailedFrame) -> None:
+        handler = getattr(self._conversation, "transfer_failed", None)
+        if handler is None:
+            log.error("voice.transfer_failed_unhandled", target=frame.target, detail=frame.detail)
+            return
+        self._closing = False  # the call goes on: the caller may still speak
+        reply = handler(frame.target, frame.detail)
+        if inspect.isawaitable(reply):
+            reply = await reply
+        await self._deliver(_whole(reply), None)
 
     async def _greet(self) -> None:
         t0 = time.monotonic()
