@@ -15,7 +15,8 @@ def parse(argv: list[str]) -> Options:
                                 description="Latency on the wire against a stock Pipecat baseline, the physical "
                                             "floor, concurrency, resources and ASR accuracy.")
     p.add_argument("--quick", action="store_true", help="one short script, 1-2 concurrent calls, a small ASR corpus")
-    p.add_argument("--out", type=Path, default=Path("bench-results"), help="output folder (default: bench-results)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results"),
+                   help="output folder (default: benchmarks/results; logs and audio go to its tmp/)")
     p.add_argument("--calls", default=None, help="concurrency levels, e.g. 1,2,4 (default 1,2,4; quick: 1,2)")
     p.add_argument("--target-ms", type=float, default=2500.0,
                    help="p95 voice-to-voice target that ends the concurrency sweep (default 2500)")

@@ -24,13 +24,13 @@ import psutil
 
 from benchmarks import floor, report, stages
 from benchmarks.dialogue import CallResult, Timing, run_call
-from benchmarks.scripts import LATENCY_SCRIPTS, QUICK_SCRIPTS, SCRIPTS, SWEEP_SCRIPT, Clip, clips_for
+from benchmarks.scripts import LATENCY_SCRIPTS, QUICK_SCRIPTS, SCRIPTS, SWEEP_SCRIPT, WARM_UP, Clip, clips_for
 from benchmarks.targets import Appliance, Baseline, Target, Usage
 
 
 @dataclass
 class Options:
-    out: Path = Path("bench-results")
+    out: Path = Path("benchmarks/results")
     quick: bool = False
     calls: list[int] = field(default_factory=lambda: [1, 2, 4])
     target_ms: float = 2500.0
@@ -170,7 +170,7 @@ def machine() -> dict[str, Any]:
 
 def run(opts: Options) -> dict[str, Any]:
     out = opts.out
-    work = out / "work"
+    work = out / "tmp"
     scripts = list(QUICK_SCRIPTS if opts.quick else LATENCY_SCRIPTS)
     timing = Timing(reply_timeout_s=opts.reply_timeout_s)
     result: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "command": opts.command,
@@ -178,12 +178,12 @@ def run(opts: Options) -> dict[str, Any]:
                                                                 "target_ms": opts.target_ms, "rounds": opts.rounds}}
     t_start = time.monotonic()
     n_latency = opts.rounds * len(scripts) * (2 if opts.baseline else 1)
-    total = 3 + n_latency + (2 if opts.baseline else 1) + len(opts.calls) + 2 + (1 if opts.asr else 0)
+    total = 3 + n_latency + 2 * (2 if opts.baseline else 1) + len(opts.calls) + 2 + (1 if opts.asr else 0)
     targets: list[Target] = []
     with Progress(total) as progress:
         try:
             progress.step("caller audio (Piper, G.711)")
-            clips = clips_for([SCRIPTS[s] for s in {*scripts, "barge-in", SWEEP_SCRIPT}], out / "clips")
+            clips = clips_for([WARM_UP, *(SCRIPTS[s] for s in {*scripts, "barge-in", SWEEP_SCRIPT})], work / "clips")
             progress.step("starting the appliance")
             ours = Appliance(work / "appliance")
             targets.append(ours)
@@ -195,6 +195,11 @@ def run(opts: Options) -> dict[str, Any]:
                 targets.append(base)
                 result["startup"]["baseline_s"] = base.ready_s
             lineup: list[Target] = [ours] + ([base] if base else [])
+            for target in lineup:
+                progress.step(f"{target.name}: warm-up call (not measured)")
+                run_call(target.name, target.sip_port, WARM_UP, clips, greets=target.greets, timing=timing,
+                         strict=False, on_answer=(lambda cid, b=target: b.call_ready(cid, 60))
+                         if isinstance(target, Baseline) else None)
             calls: dict[str, list[CallResult]] = {t.name: [] for t in lineup}
             usage: dict[str, list[dict[str, float]]] = {t.name: [] for t in lineup}
             for r in range(opts.rounds):
@@ -255,7 +260,7 @@ def main(opts: Options) -> int:
         result = run(opts)
     except Exception as e:  # the benchmark fails loudly, with what went wrong
         print(f"\nbenchmark FAILED: {type(e).__name__}: {e}", file=sys.stderr)
-        print(f"logs of the systems under test: {opts.out / 'work'}", file=sys.stderr)
+        print(f"logs of the systems under test: {opts.out / 'tmp'}", file=sys.stderr)
         return 1
     files = report.write(result, opts.out)
     print("\n".join(result["headline"]))

@@ -40,6 +40,9 @@ SCRIPTS: dict[str, Script] = {s.name: s for s in (
     Script("barge-in", (Step("Hi, I'm a new patient."),
                         Step("Sorry, how much does Botox cost for the forehead lines?", barge_in=True))),
 )}
+WARM_UP = Script("warm-up", (Step("I'd like to speak to someone about my bill."),))
+"""One untimed call per system before the measured ones: the first inference in a fresh process
+is slow (cold caches), and the baseline builds its services per call."""
 LATENCY_SCRIPTS = ("new-patient", "quote", "red-flag", "message")
 QUICK_SCRIPTS = ("quote",)
 SWEEP_SCRIPT = "message"
