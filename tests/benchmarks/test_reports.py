@@ -60,7 +60,6 @@ def synthetic_result() -> dict:
 
 
 def test_headline_is_ratios_and_the_report_files_are_written(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib", reason="the bench extra: pip install -e '.[bench]'")
     from benchmarks import report
 
     result = synthetic_result()
