@@ -83,8 +83,9 @@ class Appliance:
         log.info("component.started", component=component.name)
 
     async def start(self, progress: ProgressCallback | None = None) -> None:
-        """Pack, engines, record store, the SIP edge, the staff console, the outbound scheduler
-        (when `[outbound] enabled`). Extra `components` (set before start) start last."""
+        """Pack, engines, record store, the SIP edge, the staff console, the pager (when `[paging]
+        enabled`), the outbound scheduler (when `[outbound] enabled`). Extra `components` (set
+        before start) start last."""
         from appliance.callflow import CallRunner
         from appliance.clinic.outbound_lines import load_lines
         from appliance.clinic.schedule import InMemoryBookingStore
@@ -110,10 +111,17 @@ class Appliance:
         self.sip = SipEdge(self.settings.sip, self.runner)
         await self._start_component(self.sip)
         await self._start_component(Console(self.settings, records=records))
+        if self.settings.paging.enabled and records.records is not None:
+            from appliance.staff.pager import Pager
+            from appliance.staff.repo import StaffRepo
+
+            await self._start_component(Pager(self.settings.paging, StaffRepo(records.records), self.sip,
+                                              self.runner.live, pack, engines["tts"]))
         if self.settings.outbound.enabled:
             await self._start_component(OutboundScheduler(
                 lambda: store_for(self.settings, pack), self.sip,
-                voice_handler(pack, load_lines(pack), engines, self.settings), self.settings.outbound,
+                voice_handler(pack, load_lines(pack), engines, self.settings, records=records.records),
+                self.settings.outbound,
                 max_calls=self.settings.sip.max_calls, active_inbound=lambda: self.runner.active))
         for component in self.components:
             await self._start_component(component)

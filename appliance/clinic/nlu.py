@@ -33,8 +33,8 @@ _CUES: dict[str, tuple[str, ...]] = {
                   "regular", "i've been", "i have been", "come there", "came in", "was in"),
     "book": ("book", "appointment", "schedule", "make an", "come in", "consultation", "consult", "get", "want",
              "interested", "looking for"),
-    "goodbye": ("bye", "that's all", "that is all", "nothing else", "no thanks", "no thank you", "all set", "i'm good",
-                "that's it"),
+    "goodbye": ("bye", "goodbye", "good bye", "that's all", "that is all", "nothing else", "no thanks",
+                "no thank you", "all set", "i'm good", "that's it"),
 }
 _QUESTION_START = re.compile(r"^(can|could|should|shall|is|are|am|do|does|did|will|would|what|when|how|why|where|"
                              r"which|may|is it|it's ok)\b")

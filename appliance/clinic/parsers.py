@@ -192,20 +192,34 @@ def _calendar_date(t: str, today: date, past: bool) -> date | None:
             y = (y + 2000 if y is not None and y < 100 else y)
         return _fit(y, mo, d, today, past)
     month_rx = "|".join(sorted(MONTHS, key=len, reverse=True))
-    m = re.search(rf"\b({month_rx})\.?\s+(?:the\s+)?([a-z0-9 -]+)", t) or re.search(
-        rf"\b(?:the\s+)?([a-z0-9-]+(?: [a-z-]+)?)\s+of\s+({month_rx})\b", t)
+    # "March 3rd, 1980" or "the 3rd of March 1980": the first reading that names a day wins.
+    for m in (re.search(rf"\b({month_rx})\.?\s+(?:the\s+)?([a-z0-9 ,-]+)", t),
+              re.search(rf"\b(?:the\s+)?([a-z0-9-]+(?: [a-z-]+)?)\s+of\s+({month_rx})\b([a-z0-9 ,-]*)", t)):
+        if not m:
+            continue
+        if m.group(1) in MONTHS:
+            month, rest, after = MONTHS[m.group(1)], m.group(2), ""
+        else:
+            month, rest, after = MONTHS[m.group(2)], m.group(1), m.group(3)
+        rest = re.sub(r"(\d+)(st|nd|rd|th)\b", r"\1", rest)
+        found = numbers(rest)
+        if not found or not 1 <= found[0] <= 31:
+            continue
+        year = _spoken_year(f"{rest} {after}") or next(
+            (n for n in found[1:] + numbers(after) if 1900 < n < 2200), None)
+        return _fit(year, month, found[0], today, past)
+    return None
+
+
+def _spoken_year(text: str) -> int | None:
+    """A year said in two halves, as people say birth years: "nineteen eighty-five" -> 1985."""
+    m = re.search(r"\b(nineteen|twenty)[\s-]+([a-z]+(?:[\s-][a-z]+)?)", text)
     if not m:
         return None
-    if m.group(1) in MONTHS:
-        month, rest = MONTHS[m.group(1)], m.group(2)
-    else:
-        month, rest = MONTHS[m.group(2)], m.group(1)
-    rest = re.sub(r"(\d+)(st|nd|rd|th)\b", r"\1", rest)
-    found = numbers(rest)
-    if not found or not 1 <= found[0] <= 31:
+    tail = numbers(m.group(2).replace("-", " "))
+    if not tail or not 10 <= tail[0] <= 99:
         return None
-    year = next((n for n in found[1:] if 1900 < n < 2200), None)
-    return _fit(year, month, found[0], today, past)
+    return (1900 if m.group(1) == "nineteen" else 2000) + tail[0]
 
 
 def _fit(year: int | None, month: int, day: int, today: date, past: bool) -> date | None:

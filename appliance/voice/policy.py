@@ -154,7 +154,7 @@ DEFAULT_BACKCHANNELS: tuple[str, ...] = (
 
 
 def _normal(text: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[^a-z' -]", " ", text.lower())).strip()
+    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9' -]", " ", text.lower())).strip()
 
 
 @dataclass

@@ -52,3 +52,22 @@ def test_phone_names_money() -> None:
     assert money_range("between 300 and 600") == (300, 600)
     assert money_range("under a thousand") == (0, 1000)
     assert money_range("no idea") is None
+
+
+@pytest.mark.parametrize("said, expected", [
+    ("April 12, 1985", date(1985, 4, 12)),
+    ("March 3, 1980.", date(1980, 3, 3)),
+    ("the 3rd of March, 1980", date(1980, 3, 3)),
+    ("April twelfth nineteen eighty five", date(1985, 4, 12)),
+    ("the twelfth of April nineteen eighty-five", date(1985, 4, 12)),
+    ("June 5 2001", date(2001, 6, 5)),
+])
+def test_dates_of_birth_keep_their_year(said: str, expected: date) -> None:
+    assert parse_date(said, date(2026, 11, 22)) == expected
+
+
+def test_a_plain_goodbye_is_a_goodbye() -> None:
+    from appliance.clinic.nlu import intent_of
+
+    assert intent_of("Goodbye.") == "goodbye"
+    assert intent_of("Okay, bye-bye!") == "goodbye"

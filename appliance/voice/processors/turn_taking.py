@@ -74,7 +74,8 @@ class TurnTaking(FrameProcessor):
         self._asks: set[asyncio.Task[None]] = set()  # Smart Turn verdicts in flight
         self._origin: float | None = None  # monotonic time of input sample 0
         self._turn: TurnMetrics | None = None  # the utterance being heard
-        self._speech_start = 0.0
+        self._speech_start = 0.0  # where the current turn's speech began (audio sent to ASR from here)
+        self._run_start = 0.0  # where the current run of voiced windows began (barge-in length)
         self._barged = False
         self._early_end: float | None = None  # speech end of the early pass asked for in this pause
 
@@ -119,15 +120,19 @@ class TurnTaking(FrameProcessor):
     async def _on_window(self, t: float, prob: float) -> None:
         change = self._gate.update(t, WINDOW_S, prob)
         if change == "start":
-            self._speech_start = self._gate.run_start if self._gate.run_start is not None else t
+            self._run_start = self._gate.run_start if self._gate.run_start is not None else t
             self._barged = False
+            if not self._endpointer.in_turn:
+                # A new turn. Speech that resumes after a short pause ("Everything is fine, ...
+                # no concerns") continues the turn: its audio still starts at the first word.
+                self._speech_start = self._run_start
             if self._turn is None:
                 self._turn = TurnMetrics(index=-1, speech_start=self._mono(self._speech_start))
         if self._gate.speaking:
             self._endpointer.speech(t, WINDOW_S)
             self._early_end = None  # speech resumed: an early transcript would be stale
             if not self._barged and self._policy.on_speech(
-                    self._speech_start, t + WINDOW_S, self._playout.agent_talking(), self._playout.interruptible_now()):
+                    self._run_start, t + WINDOW_S, self._playout.agent_talking(), self._playout.interruptible_now()):
                 self._barged = True
                 self._playout.barge_in(self._turn)
                 await self.broadcast_interruption()
