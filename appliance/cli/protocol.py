@@ -64,10 +64,14 @@ def approve_cmd(
     pack: Path = typer.Argument(..., help="The pack folder."),
     clinician: str = typer.Option(..., "--clinician", help="Full name of the approving clinician."),
     credential: str = typer.Option(..., "--credential", help="Licence or title, e.g. 'NP, CA #12345'."),
+    scope: str = typer.Option("clinical", "--scope", help="clinical (patient calls) or demo (demonstration "
+                              "content only; the appliance warns on every start)."),
 ) -> None:
     """Validate the pack and record who approved this exact content, and when."""
     from appliance.clinic.approval import approve
 
-    approval = approve(pack, clinician, credential, datetime.now(UTC))
+    if scope not in ("clinical", "demo"):
+        raise typer.BadParameter("use clinical or demo", param_hint="--scope")
+    approval = approve(pack, clinician, credential, datetime.now(UTC), scope=scope)
     typer.echo(f"approved {approval.pack} by {approval.approver} ({approval.credential}) at {approval.approved_at}\n"
                f"sha256 {approval.sha256}")

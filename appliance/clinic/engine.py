@@ -284,6 +284,16 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
             "inject", "treatment", "treated", "since", "after my", "had ", "procedure"))
         return flags if cue else [(f, wf) for f, wf in flags if wf is None]
 
+    def transfer_failed(self, target: str, detail: str) -> Reply:
+        """The warm transfer did not connect: the caller hears who will call back and when (a
+        protected line), and staff get an escalation at the severity that asked for the transfer."""
+        severity = max((e.severity for e in self.out.escalations), key=SEVERITY_RANK.get, default="urgent")
+        rt = self.s.workflow.response_time if self.s.workflow else _DEFAULT_RT
+        base = self.line("transfer_failed", minutes=rt.urgent_minutes)
+        self.out.escalations.append(Escalation(severity, "transfer-failed", len(self.out.turns), detail))
+        log.warning("clinic.transfer_failed", severity=severity, pack=self.pack.ref)
+        return self.reply([Say(base.text, base.provenance, interruptible=False, cacheable=True)])
+
     def np_extension(self) -> str:
         return self.pack.clinic.on_call[0].extension
 

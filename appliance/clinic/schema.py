@@ -320,6 +320,7 @@ class Dialogue(_M):
     escalate_urgent: Text
     escalate_routine: Text
     escalated_hold: Text
+    transfer_failed: Text  # said when the warm transfer to the on-call injector did not connect
     concern_first: Text
     screen_intro: Text
     quote: Text

@@ -176,3 +176,27 @@ def test_random_callers_never_crash_and_every_line_is_approved() -> None:
             assert not any(t.provenance.endswith("dialogue.booked") for t in out.turns[first:] if t.provenance)
 
     run()
+
+
+async def test_failed_transfer_tells_the_caller_and_escalates_again() -> None:
+    from datetime import datetime
+
+    from appliance.clinic.context import CallerContext
+    from appliance.clinic.pack import DEMO_PACK, load_pack
+    from appliance.clinic.service import new_conversation
+    from appliance.config import Settings
+
+    pack = load_pack(DEMO_PACK)
+    conv = new_conversation(pack, Settings(), caller=CallerContext(phone="5550106666"), scheduler=None,
+                            now=datetime(2025, 3, 12, 10, 0))
+    conv.start()
+    first = await conv.caller_said("It's probably nothing but my vision is blurry since the filler yesterday")
+    assert [a.kind for a in first.actions] == ["escalate", "transfer"]
+    reply = conv.transfer_failed("201", "rejected (404)")
+    [say] = reply.says
+    assert say.provenance.endswith("#dialogue.transfer_failed") and not say.interruptible
+    assert "call you back" in say.text and "911" in say.text
+    outcome = conv.ended("remote-bye")
+    assert [(e.severity, e.category) for e in outcome.escalations] == [
+        ("emergency", "vision-change"), ("emergency", "transfer-failed")]
+    assert outcome.outcome == "escalated"

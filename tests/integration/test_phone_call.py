@@ -105,7 +105,23 @@ async def _escalations(tmp_path: Path) -> list[tuple[str, str]]:
     return await asyncio.to_thread(query)
 
 
-async def test_red_flag_by_phone_speaks_the_emergency_line_and_escalates(tmp_path: Path) -> None:
+async def _agent_turns(tmp_path: Path) -> list[tuple[str | None, float]]:
+    from appliance.records.db import connect
+    from appliance.records.keys import read_key
+
+    def query() -> list[tuple[str | None, float]]:
+        var = tmp_path / "var"
+        conn = connect(var / "appliance.db", read_key(var / "secrets" / "db.key"), create=False)
+        try:
+            return [tuple(r) for r in conn.execute(
+                "SELECT provenance, heard_fraction FROM turns WHERE speaker = 'agent' ORDER BY idx")]
+        finally:
+            conn.close()
+
+    return await asyncio.to_thread(query)
+
+
+async def test_red_flag_by_phone_speaks_the_emergency_line_escalates_and_survives_a_failed_transfer(tmp_path: Path) -> None:
     async with kamailio(tmp_path) as kport:
         app = ApplianceProcess(appliance_config(tmp_path, kport))
         try:
@@ -113,8 +129,8 @@ async def test_red_flag_by_phone_speaks_the_emergency_line_and_escalates(tmp_pat
             await asyncio.to_thread(app.wait_event, "sip.registered", 30)
             source = await asyncio.to_thread(
                 caller_wav, tmp_path, "Hi, it's probably nothing, but my vision is blurry since the filler yesterday.",
-                14.0, 16.0)
-            recording = await baresip_call(tmp_path, kport, source, seconds=38)
+                14.0, 28.0)
+            recording = await baresip_call(tmp_path, kport, source, seconds=50)
             finished = await asyncio.to_thread(app.wait_event, "call.finished", 60)
             code, _ = app.stop()
         finally:
@@ -129,7 +145,14 @@ async def test_red_flag_by_phone_speaks_the_emergency_line_and_escalates(tmp_pat
     # Whisper tiny hears Piper's "nine one one" variously ("9-1-1", "911", "my in 111"): check the
     # instruction around it, and that it is not read as "nine hundred eleven".
     assert re.search(r"loss of vision,? hang up and call", heard.lower()), heard
+    # Nobody answers the on-call extension (not registered at the PBX): the warm transfer fails,
+    # and the caller is told who will call back instead of being left in silence. (baresip stops
+    # recording when an attended transfer puts it on hold, so this is checked on what was sent.)
+    turns = await _agent_turns(tmp_path)
+    told = [t for t in turns if t[0] and t[0].endswith("#dialogue.transfer_failed")]
+    assert told and told[0][1] == 1.0, turns  # spoken in full, after the emergency line
     assert "hundred" not in got, heard
     assert finished["outcome"] == "escalated" and finished["escalations"] >= 1, finished
     assert any(e.get("event") == "call.escalation" and e.get("severity") == "emergency" for e in app.events)
-    assert ("emergency", "vision-change") in await _escalations(tmp_path)
+    stored = await _escalations(tmp_path)
+    assert ("emergency", "vision-change") in stored and ("emergency", "transfer-failed") in stored, stored
