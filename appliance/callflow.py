@@ -23,6 +23,7 @@ from appliance.conversation import Conversation, ConversationOutcome, Escalation
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.service import AsyncRecords
+from appliance.staff.livecalls import LiveCall, LiveCalls
 from appliance.voice.engines import Engines
 
 log = get_logger(__name__)
@@ -47,8 +48,9 @@ class RecordedConversation:
     """
 
     def __init__(self, inner: Conversation, records: AsyncRecords | None, access: Access,
-                 pack: Pack | None = None) -> None:
+                 pack: Pack | None = None, live: LiveCall | None = None) -> None:
         self.inner = inner
+        self.live = live  # the call's entry in the live-call registry: told of planned transfers
         self.pack = pack
         self.records = records
         self.access = access
@@ -59,6 +61,8 @@ class RecordedConversation:
         return live if isinstance(live, ConversationOutcome) else None
 
     async def _escalate(self, reply: Reply) -> Reply:
+        if self.live is not None:  # before the escalation is stored: the pager must see the planned transfer
+            self.live.saw_reply(reply)
         live = self._live()
         fresh: list[Escalation] = live.escalations[self._stored:] if live else []
         for esc in fresh:
@@ -121,7 +125,7 @@ class CallRunner:
     """The SIP edge's call handler."""
 
     def __init__(self, settings: Settings, engines: Engines, pack: Pack, records: AsyncRecords | None,
-                 scheduler: Any, llm: Any = None) -> None:
+                 scheduler: Any, llm: Any = None, live: LiveCalls | None = None) -> None:
         self.settings = settings
         self.engines = engines
         self.pack = pack
@@ -129,6 +133,7 @@ class CallRunner:
         self.scheduler = scheduler
         self.llm = llm
         self.active = 0
+        self.live = live or LiveCalls()  # calls in progress by PBX Call-ID (the pager connects patients)
 
     async def __call__(self, media: CallMedia) -> None:
         from appliance.clinic.service import new_conversation
@@ -138,22 +143,24 @@ class CallRunner:
         access = Access(actor="system:call", reason="call", call_id=info.call_id)
         caller = CallerContext(phone=info.remote_number or None)
         inner = new_conversation(self.pack, self.settings, caller=caller, scheduler=self.scheduler, llm=self.llm)
-        conversation = RecordedConversation(inner, self.records, access, self.pack)
+        entry = self.live.open(media)
+        conversation = RecordedConversation(inner, self.records, access, self.pack, live=entry)
         started = time.monotonic()
         self.active += 1
         log.info("call.started", call_id=hostile(info.call_id), direction=info.direction, active=self.active)
         if self.records is not None:
             try:
-                await self.records.start_call(access, info.call_id, info.direction, info.remote_number or None,
-                                              datetime.now(UTC))
+                await self.records.call("start_call", access, info.call_id, info.direction,
+                                        info.remote_number or None, datetime.now(UTC), line=entry.line)
             except Exception:  # noqa: BLE001 - the patient is on the line: answer them, log loudly
                 log.exception("call.record_start_failed", call_id=hostile(info.call_id))
-        session = VoiceSession(media, conversation, self.engines, self.settings)
+        session = VoiceSession(entry.media, conversation, self.engines, self.settings)
         outcome: ConversationOutcome | None = None
         try:
             outcome = await session.run()
         finally:
             self.active -= 1
+            self.live.close(entry, getattr(session, "hangup_reason", None) or "ended")
             if outcome is None:  # the session failed: still close the record with what the engine knows
                 outcome = conversation.ended("error")
             reason = getattr(session, "hangup_reason", None) or "ended"

@@ -21,6 +21,7 @@ from appliance.records.rotate import resolve_key
 from appliance.records.service import AsyncRecords, RecordStore
 from appliance.staff.auth import RateLimiter, Sessions
 from appliance.staff.events import EventBus
+from appliance.staff.paging import ENDPOINT as PAGER_ENDPOINT
 from appliance.staff.relay import BusSink, Relay, Sink
 from appliance.staff.repo import StaffRepo
 from appliance.staff.web import ConsoleContext, create_app
@@ -32,8 +33,10 @@ log = get_logger(__name__)
 
 
 def endpoints(settings: Settings) -> list[str]:
-    """The outbox consumers: the console's live pages and each configured webhook."""
-    return ["console", *(ep.name for ep in settings.webhooks.endpoints)]
+    """The outbox consumers: the console's live pages, the pager (when paging is on) and each
+    configured webhook."""
+    pager = [PAGER_ENDPOINT] if settings.paging.enabled else []
+    return ["console", *pager, *(ep.name for ep in settings.webhooks.endpoints)]
 
 
 async def open_repo(settings: Settings, clock: Callable[[], float] = time.time) -> StaffRepo:

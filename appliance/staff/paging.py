@@ -3,7 +3,8 @@
 Emergency and urgent escalations page the first person of the on-call chain at once (a call
 to the desk phone with a PHI-minimal brief, plus a SIP MESSAGE text). When that person does
 not acknowledge within the protocol's response-time target (at least one ring period), or the
-page call ends unanswered or declined, the next person in the chain is paged; after the end of
+page call ends unanswered or declined, the next person in the chain is paged (an answered page
+call, while the clinician listens to the brief, is waited for: it ends on its own, bounded); after the end of
 the chain it starts over, for at most `max_rounds` rounds, then reports the chain exhausted
 (the console shows it). Routine escalations are never paged: they wait in the queue.
 """
@@ -13,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-PageOutcome = Literal["ringing", "connected", "acknowledged", "declined", "no-answer", "failed"]
+ENDPOINT = "pager.desk-phones"  # the pager's outbox consumer (webhook names have no dot: no clash)
+PageOutcome = Literal["ringing", "answered", "connected", "acknowledged", "declined", "no-answer", "failed"]
 DONE_OUTCOMES = ("connected", "acknowledged")
 FAILED_OUTCOMES = ("declined", "no-answer", "failed")
 
@@ -31,14 +33,34 @@ class Decision:
     action: Literal["page", "wait", "done", "exhausted", "queue"]
     level: int | None = None
     target: str | None = None
-    wake_at: float | None = None  # when to ask again (for "wait")
+    wake_at: float | None = None  # when to ask again (for "wait"; None: when the page call under way ends)
+
+
+def topic(category: str) -> str:
+    """The kind of concern in a word or two: a procedure family ("filler") or a red flag's category."""
+    return category.split("-")[0].replace("_", " ").strip() or "patient"
 
 
 def brief(severity: str, category: str, line: str | None) -> str:
     """What the desk phone hears: severity, the kind of concern and the line, never who or why in detail."""
-    topic = category.split("-")[0].replace("_", " ") or "patient"
     where = f"patient on line {line}" if line else "patient waiting"
-    return f"{severity} {topic} concern, {where}, press 1 to connect."
+    return f"{severity} {topic(category)} concern, {where}, press 1 to connect."
+
+
+def callback_brief(severity: str, category: str) -> str:
+    """The page when the patient is no longer on the line: pressing 1 acknowledges."""
+    return f"{severity} {topic(category)} concern, the patient has hung up, press 1 to acknowledge."
+
+
+def transfer_brief(severity: str, category: str) -> str:
+    """What the clinician hears before a warm transfer from the conversation connects the patient."""
+    return f"{severity} {topic(category)} concern, connecting the patient now."
+
+
+def text_page(severity: str, category: str, line: str | None) -> str:
+    """The SIP MESSAGE text page: as PHI-minimal as the spoken brief."""
+    where = f"patient on line {line}" if line else "patient has hung up, call back"
+    return f"{severity.upper()}: {topic(category)} concern, {where}. See the console."
 
 
 def decide(*, severity: str, created_at: float, response_s: float, chain: tuple[str, ...], attempts: tuple[Attempt, ...],
@@ -53,6 +75,8 @@ def decide(*, severity: str, created_at: float, response_s: float, chain: tuple[
     if not attempts:
         return Decision("page", 0, chain[0])
     last = max(attempts, key=lambda a: a.level)
+    if last.outcome == "answered":  # the clinician is listening to the brief: the page call's own end decides
+        return Decision("wait")
     if last.outcome not in FAILED_OUTCOMES and now < last.at + window:
         return Decision("wait", wake_at=last.at + window)
     nxt = last.level + 1

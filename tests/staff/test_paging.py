@@ -84,3 +84,23 @@ def test_empty_chain_is_exhausted_at_once():
 def test_brief_is_phi_minimal():
     text = brief("urgent", "filler-vascular", "2")
     assert text == "urgent filler concern, patient on line 2, press 1 to connect."
+
+
+def test_answered_page_is_waited_for_past_the_window():
+    listening = (Attempt(0, "201", 0.0, "answered"),)
+    d = decide(severity="emergency", created_at=0, response_s=0, chain=CHAIN, attempts=listening, acknowledged=False,
+               now=500.0)
+    assert d.action == "wait" and d.wake_at is None
+    ended = (Attempt(0, "201", 0.0, "no-answer"),)
+    d = decide(severity="emergency", created_at=0, response_s=0, chain=CHAIN, attempts=ended, acknowledged=False,
+               now=40.0)
+    assert (d.action, d.target) == ("page", "202")
+
+
+def test_briefs_name_no_patient():
+    from appliance.staff.paging import callback_brief, text_page, transfer_brief
+
+    assert callback_brief("emergency", "vision-change") == ("emergency vision concern, the patient has hung up, "
+                                                            "press 1 to acknowledge.")
+    assert transfer_brief("urgent", "filler") == "urgent filler concern, connecting the patient now."
+    assert text_page("urgent", "filler", "2") == "URGENT: filler concern, patient on line 2. See the console."

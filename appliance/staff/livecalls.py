@@ -1,0 +1,125 @@
+"""The calls in progress, by the PBX's Call-ID: what the pager needs to connect a patient.
+
+The call runner registers every answered call here (`open`) and removes it when the call
+ends (`close`). Each entry has a line number (the lowest free, "1" upward: what staff hear as
+"patient on line 2" and see in the console), the call's media, and the state of the
+conversation's own warm transfer: planned (the reply that raised the escalation asks for
+it), then its result. The pager lets that transfer run first, as the first page of the
+on-call chain, and connects the patient itself only when the call is still its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from appliance.calls import CallInfo, CallMedia, MediaEvent, TransferResult
+from appliance.conversation import Reply
+
+
+class TrackedMedia:
+    """The call's media as the voice session sees it: every call passes through, and a transfer
+    also tells the registry it started and how it ended."""
+
+    def __init__(self, inner: CallMedia, live: LiveCall) -> None:
+        self._inner = inner
+        self._live = live
+        self.info: CallInfo = inner.info
+
+    async def recv(self) -> MediaEvent:
+        return await self._inner.recv()
+
+    def send_audio(self, pcm: bytes) -> None:
+        self._inner.send_audio(pcm)
+
+    def clear_audio(self) -> int:
+        return self._inner.clear_audio()
+
+    def pending_audio_ms(self) -> int:
+        return self._inner.pending_audio_ms()
+
+    def sent_audio_ms(self) -> int:
+        return self._inner.sent_audio_ms()
+
+    async def send_dtmf(self, digits: str) -> None:
+        await self._inner.send_dtmf(digits)
+
+    async def hangup(self, reason: str = "local") -> None:
+        await self._inner.hangup(reason)
+
+    async def transfer(self, target: str, *, attended: bool = False, brief_pcm: bytes | None = None) -> TransferResult:
+        self._live.transferring = target
+        self._live.changed()
+        try:
+            result = await self._inner.transfer(target, attended=attended, brief_pcm=brief_pcm)
+        except BaseException:
+            self._live.transferring = None
+            self._live.changed()
+            raise
+        self._live.transferring = None
+        self._live.transfer_result = result
+        self._live.changed()
+        return result
+
+    def __getattr__(self, name: str) -> Any:  # implementation extras (SIP state, hold, ...)
+        return getattr(self._inner, name)
+
+
+class LiveCall:
+    def __init__(self, media: CallMedia, line: str) -> None:
+        self.raw = media  # the telephony object (a SipCall on the SIP edge): the pager bridges it
+        self.media = TrackedMedia(media, self)
+        self.line = line
+        self.call_id = media.info.call_id
+        self.planned: str | None = None  # target of a warm transfer the conversation asked for
+        self.transferring: str | None = None  # target of the transfer under way
+        self.transfer_result: TransferResult | None = None
+        self.ended = False
+        self.end_reason = ""
+        self._changed = asyncio.Event()
+
+    def saw_reply(self, reply: Reply) -> None:
+        """The conversation's reply (before its escalations are stored): note a planned transfer."""
+        for action in reply.actions:
+            if action.kind == "transfer" and action.target and self.transfer_result is None:
+                self.planned = action.target
+                self.changed()
+
+    def changed(self) -> None:
+        self._changed.set()
+
+    def arm(self) -> None:
+        """Before looking at the state: the next `wait_change` returns on any change after this."""
+        self._changed.clear()
+
+    async def wait_change(self, timeout_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout_s)
+
+    @property
+    def busy(self) -> bool:
+        """The conversation's own transfer is planned or under way (leave the call to it)."""
+        return not self.ended and self.transfer_result is None and (self.planned or self.transferring) is not None
+
+
+class LiveCalls:
+    def __init__(self) -> None:
+        self.calls: dict[str, LiveCall] = {}
+
+    def open(self, media: CallMedia) -> LiveCall:
+        used = {c.line for c in self.calls.values()}
+        line = next(str(n) for n in range(1, len(used) + 2) if str(n) not in used)
+        entry = LiveCall(media, line)
+        self.calls[entry.call_id] = entry
+        return entry
+
+    def close(self, entry: LiveCall, reason: str) -> None:
+        entry.ended = True
+        entry.end_reason = reason
+        entry.changed()
+        if self.calls.get(entry.call_id) is entry:
+            del self.calls[entry.call_id]
+
+    def get(self, call_id: str | None) -> LiveCall | None:
+        return self.calls.get(call_id) if call_id else None
