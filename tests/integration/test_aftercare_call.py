@@ -34,7 +34,7 @@ from benchmarks.corpus import telephone_speech, write_wav
 from tests.foundation.helpers import ApplianceProcess
 from tests.integration.test_phone_call import appliance_config
 from tests.telephony.conftest import free_udp_port
-from tests.telephony.peers import kamailio
+from tests.telephony.peers import kamailio, write_baresip_config
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
@@ -92,17 +92,9 @@ async def patient(tmp_path: Path, kport: int, number: str, source: Path, seconds
     """A baresip phone registered at kamailio as `number`; it answers on its own and plays `source`.
     Yields the folder of its recordings (what the patient heard)."""
     cfg = tmp_path / f"baresip-{number}"
-    (cfg / "rec").mkdir(parents=True)
     port = free_udp_port()
-    (cfg / "config").write_text(
-        "module_path /usr/lib/baresip/modules\n"
-        f"sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\n"
-        "audio_player aufile,/dev/null\naudio_alert aufile,/dev/null\n"
-        f"audio_source aufile,{source}\n"
-        "module account.so\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\nmodule_app menu.so\n"
-        f"snd_path {cfg / 'rec'}\n")
-    (cfg / "accounts").write_text(
-        f"<sip:{number}@127.0.0.1:{kport}>;regint=600;answermode=auto;audio_codecs=PCMU\n")
+    write_baresip_config(cfg, port, source,
+                         f"<sip:{number}@127.0.0.1:{kport}>;regint=600;answermode=auto;audio_codecs=PCMU")
     proc = await asyncio.create_subprocess_exec(
         "baresip", "-f", str(cfg), "-t", str(seconds), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, start_new_session=True)

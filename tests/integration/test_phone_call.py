@@ -20,7 +20,7 @@ from benchmarks.corpus import telephone_speech, write_wav
 from tests.conftest import free_port
 from tests.foundation.helpers import ApplianceProcess
 from tests.telephony.conftest import free_udp_port
-from tests.telephony.peers import kamailio
+from tests.telephony.peers import kamailio, write_baresip_config
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
@@ -57,16 +57,8 @@ def transcribe(path: Path) -> str:
 async def baresip_call(tmp_path: Path, kport: int, source: Path, seconds: int) -> Path:
     """Dial the appliance's extension through kamailio; return the recording of what was heard."""
     cfg = tmp_path / "baresip"
-    (cfg / "rec").mkdir(parents=True)
     port = free_udp_port()
-    (cfg / "config").write_text(
-        "module_path /usr/lib/baresip/modules\n"
-        f"sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\n"
-        "audio_player aufile,/dev/null\naudio_alert aufile,/dev/null\n"
-        f"audio_source aufile,{source}\n"
-        "module account.so\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\nmodule_app menu.so\n"
-        f"snd_path {cfg / 'rec'}\n")
-    (cfg / "accounts").write_text(f"<sip:5550106666@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU\n")
+    write_baresip_config(cfg, port, source, f"<sip:5550106666@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU")
     proc = await asyncio.create_subprocess_exec(
         "baresip", "-f", str(cfg), "-e", f"/dial sip:{EXTENSION}@127.0.0.1:{kport}", "-t", str(seconds),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)

@@ -16,6 +16,23 @@ from tests.telephony.conftest import free_udp_port
 DEBIAN_CFG = Path("/etc/kamailio/kamailio.cfg")
 
 
+def write_baresip_config(home: Path, port: int, source: Path, account: str, *, rec: Path | None = None,
+                         stdio: bool = False, extra: str = "") -> Path:
+    """A baresip home on loopback: plays `source` into calls, records what it hears into `rec`
+    (default home/rec), G.711 only. Returns the recordings folder."""
+    rec = rec or home / "rec"
+    rec.mkdir(parents=True, exist_ok=True)
+    (home / "config").write_text(
+        "module_path /usr/lib/baresip/modules\n"
+        f"sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\n"
+        f"audio_player aufile,/dev/null\naudio_alert aufile,/dev/null\naudio_source aufile,{source}\n"
+        + ("module stdio.so\n" if stdio else "")
+        + "module account.so\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\n"
+        f"module_app menu.so\nsnd_path {rec}\n{extra}")
+    (home / "accounts").write_text(account + "\n")
+    return rec
+
+
 @asynccontextmanager
 async def kamailio(tmp_path: Path, port: int | None = None, ring_timeout_s: int = 120,
                    max_expires_s: int = 3600) -> AsyncIterator[int]:
@@ -110,14 +127,8 @@ class Baresip:
                 w.setsampwidth(2)
                 w.setframerate(8000)
                 w.writeframes(bytes(2 * 8000 * 120))
-        source = f"aufile,{self.source}"
-        (self.home / "config").write_text(
-            "module_path /usr/lib/baresip/modules\n"
-            f"sip_listen 127.0.0.1:{self.port}\nnet_interface 127.0.0.1\n"
-            f"audio_player aufile,/dev/null\naudio_alert aufile,/dev/null\naudio_source {source}\n"
-            "module stdio.so\nmodule account.so\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\n"
-            f"module_app menu.so\nsnd_path {self.rec}\n{self.extra_config}")
-        (self.home / "accounts").write_text(self.account + "\n")
+        write_baresip_config(self.home, self.port, self.source, self.account, rec=self.rec, stdio=True,
+                             extra=self.extra_config)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._write)

@@ -12,6 +12,7 @@ import pytest
 
 from appliance.calls import AudioIn, CallMedia, HangUp
 from tests.telephony.conftest import free_udp_port
+from tests.telephony.peers import write_baresip_config
 
 GREETING = "Thank you for calling the clinic. How can I help you today?"
 
@@ -76,16 +77,8 @@ async def test_caller_hears_the_greeting(make_edge, tmp_path: Path) -> None:
 
     edge = await make_edge(handler)
     cfg = tmp_path / "baresip"
-    (cfg / "rec").mkdir(parents=True)
     sip_port = free_udp_port()
-    (cfg / "config").write_text(
-        "module_path /usr/lib/baresip/modules\n"
-        f"sip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n"
-        "audio_player aufile,/dev/null\naudio_alert aufile,/dev/null\n"
-        f"audio_source aufile,{tmp_path / 'speech.wav'}\n"
-        "module account.so\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\nmodule_app menu.so\n"
-        f"snd_path {cfg / 'rec'}\n")
-    (cfg / "accounts").write_text(f"<sip:caller@127.0.0.1:{sip_port}>;regint=0;audio_codecs=PCMU\n")
+    write_baresip_config(cfg, sip_port, tmp_path / "speech.wav", f"<sip:caller@127.0.0.1:{sip_port}>;regint=0;audio_codecs=PCMU")
     proc = await asyncio.create_subprocess_exec(
         "baresip", "-f", str(cfg), "-e", f"/dial sip:100@127.0.0.1:{edge.port}", "-t", "12",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
