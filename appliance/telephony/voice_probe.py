@@ -43,6 +43,7 @@ class Heard:
     pcm: bytes = b""
     voiced: bool = False  # any frame above the silence threshold
     hung_up_by_appliance: bool = False
+    bye_status: int | None = None  # the appliance's answer to our BYE
 
 
 def words(text: str) -> list[str]:
@@ -130,7 +131,10 @@ async def place_test_call(s: Settings, host: str) -> Heard:
                         chunks.append(ev.pcm)
                         until = time.monotonic() + LISTEN_S
         finally:
-            await call.hangup("doctor")
+            if call.state == "confirmed":  # still up: our BYE, and the appliance's answer to it
+                bye = await edge.send_in_dialog(call, "BYE", wait=2.0)
+                heard.bye_status = bye.status if bye is not None else None
+            call.terminated("doctor")
         heard.pcm = b"".join(chunks)
         return heard
     finally:
@@ -190,9 +194,11 @@ def check_voice_path(s: Settings) -> list[Result]:
                        "voice or RTP errors; check no firewall drops UDP in the RTP port range on this box")]
     share = heard_share(greeting, text)
     shown = text if len(text) <= 120 else text[:117] + "..."
+    ended = ("the appliance hung up" if heard.hung_up_by_appliance
+             else f"BYE answered {heard.bye_status}" if heard.bye_status else "BYE unanswered")
     if share >= MIN_HEARD:
         return [Result(NAME, "pass", f"called {where}: heard {share:.0%} of the greeting's words "
-                       f"({len(heard.pcm) // 16000} s recorded, hung up): {shown!r}")]
+                       f"({len(heard.pcm) // 16000} s recorded; {ended}): {shown!r}")]
     return [Result(NAME, "fail", f"called {where} and heard audio, but only {share:.0%} of the greeting's words "
                    f"(need {MIN_HEARD:.0%}): {shown!r}",
                    "check the service runs the approved pack (`appliance protocol`), and its log for TTS errors; "

@@ -48,6 +48,7 @@ def test_voice_path_passes_against_the_running_appliance(write_config) -> None:
         assert r["status"] == "pass", out
         assert code == 0, out
         assert "of the greeting's words" in str(r["detail"]), out
+        assert "BYE answered 200" in str(r["detail"]), out  # hung up cleanly
         # The appliance really answered and was hung up on: the call was observed end to end.
         app.wait_event("call.answered", 30)
         app.wait_event("call.remote_bye", 30)
