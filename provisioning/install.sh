@@ -62,7 +62,7 @@ fi
 installed=$("$prefix/venv/bin/python" -c 'from importlib.metadata import version; print(version("clinic-voice-appliance"))')
 echo "installed clinic-voice-appliance $installed"
 if [ -f /etc/appliance/appliance.toml ]; then
-  echo "next: appliance doctor, then: systemctl restart appliance"
+  echo "next: systemctl restart appliance, then: appliance doctor (the voice path is tested against the running service)"
 else
-  echo "next: appliance provision, then: appliance doctor, then: systemctl start appliance"
+  echo "next: appliance provision, appliance doctor, systemctl start appliance, then appliance doctor again (voice path)"
 fi

@@ -157,8 +157,26 @@ def _bind(kind: int, host: str, port: int) -> OSError | None:
     return None
 
 
+def service_running(s: Settings) -> bool:
+    """Is this configuration's appliance service running? It holds the record store's lock."""
+    from appliance.records.db import DatabaseInUseError, StoreLock
+
+    if not s.db_path.exists():
+        return False
+    lock = StoreLock(s.db_path)
+    try:
+        lock.acquire()
+    except DatabaseInUseError:
+        return True
+    except OSError:
+        return False
+    lock.release()
+    return False
+
+
 def check_ports(s: Settings) -> list[Result]:
     out = []
+    running: bool | None = None
     for name, kind, proto, host, port in (
         ("port.sip", socket.SOCK_DGRAM, "UDP", s.sip.bind_host, s.sip.bind_port),
         ("port.console", socket.SOCK_STREAM, "TCP", s.console.bind_host, s.console.port),
@@ -167,6 +185,8 @@ def check_ports(s: Settings) -> list[Result]:
         where = f"{proto} {host}:{port}"
         if err is None:
             out.append(Result(name, "pass", f"{where} is free"))
+        elif err.errno == errno.EADDRINUSE and (running := service_running(s) if running is None else running):
+            out.append(Result(name, "pass", f"{where} is in use by the running appliance service"))
         elif err.errno == errno.EADDRINUSE:
             out.append(Result(name, "fail", f"{where} is in use",
                               f"if the appliance is running this is expected (stop it: systemctl stop appliance); "

@@ -177,8 +177,9 @@ def check_voice_path(s: Settings) -> list[Result]:
         return [Result(NAME, "fail", f"no approved greeting to listen for: {e.message}", e.fix)]
     answered = probe(host, port, timeout=3.0)
     if not answered.answered:
-        return [Result(NAME, "fail", f"nothing answers SIP at {where} ({answered.status}): the service is not "
-                       "running", START_HINT)]
+        # Not a failure of the voice path, which cannot be tried: say so, and how to try it.
+        return [Result(NAME, "unknown", f"nothing answers SIP at {where} ({answered.status}): the service is "
+                       "not running, so the voice path was not tested", START_HINT)]
     try:
         heard, text = asyncio.run(_probe_and_listen(s, host))
     except ApplianceError as e:
