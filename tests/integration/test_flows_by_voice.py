@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.models, pytest.mark.slow]
 
 PACK = "demo-clinic@2025.1#"
 SCRIPTS: dict[str, Script] = {s.name: s for s in (
-    Script("neuromodulators", (Step("Hi, I'm a new patient and I'd like Botox for my forehead lines."),
+    Script("neuromodulators", (Step("Hi, I'm a new patient."), Step("Botox, please."), Step("My forehead lines."),
                                Step("No, never."), Step("No."), Step("No, I don't take any."), Step("No."),
                                Step("About five hundred dollars."))),
     Script("dermal-fillers", (Step("Hi, I had lip filler yesterday and now part of my lip looks white."),)),
@@ -151,7 +151,7 @@ def test_neuromodulator_new_patient_is_screened_and_quoted_in_units(calls: dict[
     got = _call(calls, "neuromodulators")
     prov = got.provenance()
     assert prov[:3] == ["dialogue.greeting", "dialogue.ask_new_or_returning", "dialogue.screen_intro"], prov
-    assert ["q-prior", "q-pregnancy", "q-anticoagulants", "q-autoimmune", "q-budget"] == [
+    assert ["q-treatment", "q-areas", "q-prior", "q-pregnancy", "q-anticoagulants", "q-autoimmune", "q-budget"] == [
         p for p in prov if p.startswith("q-")], prov
     quote = [t for t in got.turns if t[2] == PACK + "botox"]
     assert quote and "10 to 20 units" in quote[0][1], got.turns
