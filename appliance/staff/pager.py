@@ -36,6 +36,7 @@ from appliance.staff.paging import ENDPOINT, Attempt, PageOutcome, brief, callba
 from appliance.staff.repo import Row, StaffRepo
 
 log = get_logger(__name__)
+RANK = {"emergency": 0, "urgent": 1}
 
 CONVERSATION_TRANSFER_S = 180.0  # longest the pager leaves a planned warm transfer to the conversation
 GONE_LINE = "The patient has hung up. The escalation is acknowledged; please call the patient back."
@@ -64,6 +65,7 @@ class Pager:
         self._active: dict[int, asyncio.Task[None]] = {}  # outbox seq -> paging of one escalation
         self._nudges: dict[int, asyncio.Event] = {}  # escalation id -> "its status changed"
         self._wake = asyncio.Event()
+        self._calls: dict[str, tuple[str, asyncio.Future[Row]]] = {}  # PBX Call-ID -> paging under way for it
 
     # -- component ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -127,10 +129,38 @@ class Pager:
         return str(row.get("category") or "patient")
 
     async def page_escalation(self, eid: int) -> str:
-        """Run the policy for one escalation to its end; returns the final decision."""
+        """Run the policy for one escalation to its end; returns the final decision.
+
+        A further escalation on a call whose paging is under way (a failed warm transfer, a
+        second red flag) is not paged again: it follows that paging's result (acknowledged by
+        the same clinician), unless it is more severe."""
         row = await self.repo.escalation(eid, None)
         if row["status"] != "open":
             return "done"
+        severity = row["severity"]
+        cid = row.get("call_id")
+        lead = self._calls.get(cid) if cid and severity in RANK else None
+        if lead is not None and RANK[severity] >= RANK[lead[0]]:
+            final = await asyncio.shield(lead[1])
+            if final.get("acknowledged_by"):
+                await self._acknowledge_as(eid, str(final["acknowledged_by"]), "same-call")
+                log.info("page.joined", escalation=eid)
+                return "done"
+        if not cid or severity not in ("emergency", "urgent") or cid in self._calls:
+            return await self._page_policy(eid, row)
+        settled: asyncio.Future[Row] = asyncio.get_running_loop().create_future()
+        self._calls[cid] = (severity, settled)
+        try:
+            return await self._page_policy(eid, row)
+        finally:
+            del self._calls[cid]
+            try:
+                settled.set_result(await self.repo.escalation(eid, None))
+            except BaseException:
+                settled.set_result(row)
+                raise
+
+    async def _page_policy(self, eid: int, row: Row) -> str:
         severity = row["severity"]
         response_s = max(0.0, float(row["deadline_at"]) - float(row["created_at"]))
         nudge = self._nudges.setdefault(eid, asyncio.Event())
@@ -208,12 +238,15 @@ class Pager:
         """Pressing 1 (or taking the transfer) acknowledges, as the account with that extension."""
         users = [u for u in await self.repo.users() if u.get("extension") == extension and u.get("active", 1)]
         by = users[0]["username"] if users else f"ext:{extension}"
-        actor = f"staff:{by}" if users else f"system:desk-phone-{extension}"
+        await self._acknowledge_as(eid, by, reason)
+        return by
+
+    async def _acknowledge_as(self, eid: int, by: str, reason: str) -> None:
+        actor = f"system:desk-phone-{by[4:]}" if by.startswith("ext:") else f"staff:{by}"
         try:
             await self.repo.records.call("acknowledge_escalation", Access(actor, reason), eid, by)
         except ConflictError:
             pass  # acknowledged meanwhile (the console, another phone): nothing more to record
-        return by
 
     async def _conversation_transfer(self, eid: int, target: str, live: LiveCall) -> PageOutcome:
         """Wait for the conversation's own warm transfer to the on-call clinician; connected counts."""
@@ -221,13 +254,14 @@ class Pager:
         while True:
             live.arm()
             result = live.transfer_result
-            if result is not None:
-                if result.ok or result.detail.startswith("bridged"):
-                    await self._acknowledge(eid, result.target or target, "warm-transfer")
-                    return "connected"
+            connected = live.ended and live.end_reason == "transfer"  # handed over (its result may come later)
+            if result is not None and not (result.ok or result.detail.startswith("bridged")):
                 return "no-answer"
+            if result is not None or connected:
+                await self._acknowledge(eid, result.target if result else target, "warm-transfer")
+                return "connected"
             if live.ended:
-                return "connected" if live.end_reason == "transfer" else "failed"
+                return "failed"  # the caller hung up before the transfer: page on
             left = deadline - time.monotonic()
             if left <= 0:
                 return "failed"

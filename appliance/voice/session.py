@@ -27,7 +27,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from appliance.calls import SAMPLE_RATE, CallMedia
 from appliance.config import Settings, VoiceSettings
-from appliance.conversation import Conversation, ConversationOutcome
+from appliance.conversation import Action, Conversation, ConversationOutcome
 from appliance.errors import ApplianceError
 from appliance.logs import get_logger
 from appliance.voice.asr import transcriber_for
@@ -102,11 +102,13 @@ class VoiceSession:
         """A reply has played out: record its timings, then carry out its actions."""
         if frame.turn is not None:
             self.metrics.emit_turn(frame.turn)
+        escalation: Action | None = None
         for action in frame.actions:
             if action.kind == "transfer" and action.target:
-                result = await self.media.transfer(action.target, attended=action.attended)
+                brief = await self._transfer_brief(escalation) if action.attended else None
+                result = await self.media.transfer(action.target, attended=action.attended, brief_pcm=brief)
                 self.metrics.event("voice.transfer", ok=result.ok, kind=result.kind)
-                if result.ok:
+                if result.ok or result.detail.startswith("bridged"):  # the appliance joined the calls itself
                     return
                 # Nobody is dropped silently: the conversation tells the caller what happens next.
                 await self._stage.queue_frame(TransferFailedFrame(result.target, result.detail))
@@ -116,9 +118,24 @@ class VoiceSession:
                 await self.media.hangup("local")
                 return
             elif action.kind == "escalate":
+                escalation = action
                 self.metrics.event("voice.escalate", severity=action.severity, category=action.category)
         if frame.end_call:
             await self.media.hangup("local")
+
+    async def _transfer_brief(self, escalation: Action | None) -> bytes | None:
+        """What the clinician hears before an attended transfer connects the caller: PHI-minimal
+        (severity and the kind of concern), in the call's own Piper voice. None if it cannot be made."""
+        from appliance.staff.briefing import speak
+        from appliance.staff.paging import transfer_brief
+
+        severity = (escalation.severity if escalation else None) or "urgent"
+        category = (escalation.category if escalation else None) or "patient"
+        try:
+            return await speak(self._engines["tts"], transfer_brief(severity, category))
+        except Exception:  # noqa: BLE001  (no brief is better than no transfer)
+            log.exception("voice.transfer_brief_failed", call_id=self.metrics.call_id)
+            return None
 
     async def run(self) -> ConversationOutcome:
         """Run the call to its end (caller hangs up, or the conversation ends it)."""

@@ -167,8 +167,9 @@ async def test_page_brief_press_1_connects_the_patient(box: Box, tmp_path: Path)
     assert len(heard) == 1, (heard, nurse.tail())
     brief = await asyncio.to_thread(transcribe, head(heard[0], pressed_at, tmp_path / "brief.wav"))
     got = words(brief)
-    assert {"urgent", "concern", "line", "press", "connect"} <= got, brief
-    assert "filler" in got or "filter" in got, brief  # the kind of concern; Whisper tiny sometimes hears "filter"
+    assert {"urgent", "concern", "press", "connect"} <= got, brief
+    assert got & {"line", "online"}, brief  # Whisper tiny hears "patient on line 1" as "patient online 1" at times
+    assert got & {"filler", "filter", "fuller"}, brief  # the kind of concern, as Whisper tiny spells it
     assert near(dominant_hz(read_wav(heard[0])[-2 * SAMPLE_RATE:]), PATIENT_HZ)  # then the patient
     patient_heard = recordings(patient.rec)
     assert patient_heard, patient.tail()
@@ -209,3 +210,39 @@ def _console(box: Box) -> Any:
 
     return create_app(ConsoleContext(repo=box.repo, sessions=Sessions(900, time.time), limiter=RateLimiter(),
                                      bus=EventBus(), clock=time.time))
+
+
+async def test_red_flag_warm_transfer_briefs_the_np_and_counts_as_the_page(box: Box, tmp_path: Path) -> None:
+    """The patient says a red flag; the conversation speaks the emergency line and warm-transfers
+    them to the NP (201), who first hears the PHI-minimal brief; the pager takes that transfer as
+    the page (no second call to 201) and the escalation as acknowledged by the NP."""
+    from tests.integration.test_phone_call import caller_wav
+
+    nurse_src = write_wav(tmp_path / "nurse.wav", tone(NURSE_HZ, 120))
+    said = await asyncio.to_thread(
+        caller_wav, tmp_path, "Hi, it's probably nothing, but my vision is blurry since the filler yesterday.", 14.0, 60.0)
+    nurse = await registered_phone(tmp_path / "np201", box.kport, "201", source=nurse_src)
+    try:
+        async with baresip(tmp_path / "patient", "<sip:5550104321@127.0.0.1>;regint=0", said) as patient:
+            await patient.wait_for("baresip is ready")
+            patient.command(f"/dial sip:2100@127.0.0.1:{box.kport}")
+            call = await until(lambda: next(iter(box.runner.live.calls.values()), None), 30, "the patient's call")
+
+            async def vision() -> Any:
+                rows = await box.repo.escalations("nina")
+                return next((r for r in rows if r["category"] == "vision-change" and r["status"] != "open"), None)
+
+            row = await until(vision, 120, "the warm transfer acknowledged")
+            await until(lambda: call.ended, 30, "the patient's call handed over")
+            await asyncio.sleep(3.0)
+    finally:
+        await nurse.stop()
+    assert call.end_reason == "transfer"  # the patient's call was handed over to the NP
+    assert row["acknowledged_by"] == "nina" and row["paged"] == "201", row
+    heard = recordings(nurse.rec)
+    assert len(heard) == 2, (heard, nurse.tail())  # the consultation with the brief, then the patient: no second page
+    brief = await asyncio.to_thread(transcribe, heard[0])
+    got = words(brief)
+    assert {"emergency", "concern", "connecting", "patient"} <= got, brief
+    patient_heard = recordings(patient.rec)
+    assert near(dominant_hz(read_wav(patient_heard[-1])[-2 * SAMPLE_RATE:]), NURSE_HZ), patient.tail()
