@@ -65,6 +65,7 @@ class Pager:
         self._active: dict[int, asyncio.Task[None]] = {}  # outbox seq -> paging of one escalation
         self._nudges: dict[int, asyncio.Event] = {}  # escalation id -> "its status changed"
         self._wake = asyncio.Event()
+        self._texts: set[asyncio.Task[None]] = set()  # text pages on their way
         self._calls: dict[str, tuple[str, asyncio.Future[Row]]] = {}  # PBX Call-ID -> paging under way for it
 
     # -- component ----------------------------------------------------------------------------
@@ -73,7 +74,7 @@ class Pager:
         log.info("pager.started", chain=len(self.chain), sip_message=self.settings.sip_message)
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._active.values()) if t is not None]
+        tasks = [t for t in (self._task, *self._active.values(), *self._texts) if t is not None]
         for t in tasks:
             t.cancel()
         for t in tasks:
@@ -224,7 +225,9 @@ class Pager:
         log.info("page.started", escalation=eid, target=hostile(target), level=level, severity=row["severity"])
         if self.settings.sip_message and hasattr(self.sip, "send_message"):
             line = live.line if live is not None and not live.ended else None
-            asyncio.create_task(self._text(target, text_page(row["severity"], self.topic_of(row), line)))  # noqa: RUF006
+            task = asyncio.create_task(self._text(target, text_page(row["severity"], self.topic_of(row), line)))
+            self._texts.add(task)
+            task.add_done_callback(self._texts.discard)
 
     async def _text(self, target: str, text: str) -> None:
         try:
