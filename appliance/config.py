@@ -26,6 +26,15 @@ ENV_CONFIG = "APPLIANCE_CONFIG"
 Role = Literal["vad", "turn", "asr", "llm", "tts"]
 
 
+# Whisper's initial prompt by default: how the clinic's words are spelled (products, areas,
+# procedures, the medicines the screen asks about). A site can set [voice] vocabulary.
+DEFAULT_VOCABULARY = (
+    "Botox, Dysport, Xeomin, Juvederm, Restylane, Sculptra, glabella, nasolabial folds, crow's feet, lips, "
+    "filler, microneedling, chemical peel, laser hair removal, IPL, warfarin, blood thinners, "
+    "consultation, appointment."
+)
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -273,10 +282,7 @@ class VoiceSettings(_Section):
         "mm-hm", "mm hm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
         "right", "sure", "got it", "i see", "alright", "all right", "cool", "great", "oh",
     )
-    vocabulary: str = (  # Whisper's initial prompt: spellings of the clinic's words
-        "Botox, Dysport, Xeomin, Juvederm, Restylane, Sculptra, glabella, nasolabial folds, "
-        "filler, consultation, appointment."
-    )
+    vocabulary: str = DEFAULT_VOCABULARY  # Whisper's initial prompt: spellings of the clinic's words
 
 
 class Settings(_Section):

@@ -23,6 +23,17 @@ def hostile(value: object, limit: int = 80) -> str:
     return safe + ("…" if len(text) > limit else "")
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the time of writing (a tool or a test may swap it
+    and close the old one; a logger configured earlier must not keep the closed stream)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "info", fmt: str = "json", stream: Any = None) -> None:
     global _configured
     renderer: Any = (
@@ -37,11 +48,11 @@ def configure(level: str = "info", fmt: str = "json", stream: Any = None) -> Non
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or _CurrentStderr()),
         cache_logger_on_first_use=False,
     )
     # Libraries log through the standard library: keep them quiet and on the same stream.
-    logging.basicConfig(level=logging.WARNING, stream=stream or sys.stderr, force=True)
+    logging.basicConfig(level=logging.WARNING, stream=stream or _CurrentStderr(), force=True)
     _route_loguru()
     _configured = True
 

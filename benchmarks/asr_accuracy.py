@@ -13,13 +13,11 @@ from typing import Any
 import numpy as np
 import soxr
 
+from appliance.config import DEFAULT_VOCABULARY
 from benchmarks.corpus import VOICES, build
 from benchmarks.wer import product_hits, wer
 
-CLINIC_VOCABULARY = (
-    "Botox, Dysport, Xeomin, Juvederm, Restylane, Sculptra, glabella, nasolabial folds, crow's feet, "
-    "filler, microneedling, chemical peel, laser."
-)
+CLINIC_VOCABULARY = DEFAULT_VOCABULARY  # what the appliance prompts Whisper with
 
 
 def to_asr_input(pcm8k: np.ndarray) -> np.ndarray:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from appliance.config import DEFAULT_VOCABULARY
 from appliance.voice.audio import pcm_to_float, resample
-
-DEFAULT_VOCABULARY = (
-    "Botox, Dysport, Xeomin, Juvederm, Restylane, Sculptra, glabella, nasolabial folds, "
-    "filler, consultation, appointment."
-)
 
 
 class Transcriber:

@@ -116,16 +116,19 @@ class Endpointer:
             if quiet >= self.silence_s:
                 self.reset()  # a click or a breath: no turn
             return None
+        # Decisions name the start of the pause they measured: a lone voiced window inside the
+        # pause (too short for the gate to call it speech) neither restarts nor moves it.
+        end = self.pause_start
         limit = self.silence_s if self.mode == "silence" else self.max_silence_s
         if quiet >= limit:
             self.reset()
-            return Decision("end-of-turn", speech_end)
+            return Decision("end-of-turn", end)
         if self.mode == "smart-turn" and not self._asked_model and quiet >= self.turn_check_s:
             self._asked_model = True
-            return Decision("ask-turn-model", speech_end)
+            return Decision("ask-turn-model", end)
         if not self._asked_early and quiet >= self.early_asr_s:
             self._asked_early = True
-            return Decision("early-asr", speech_end)
+            return Decision("early-asr", end)
         return None
 
     def turn_model_said(self, complete: bool, speech_end: float) -> Decision | None:

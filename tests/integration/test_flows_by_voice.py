@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ SCRIPTS: dict[str, Script] = {s.name: s for s in (
     Script("neuromodulators", (Step("Hi, I'm a new patient."), Step("Botox, please."), Step("My forehead lines."),
                                Step("No, never."), Step("No."), Step("No, I don't take any."), Step("No."),
                                Step("About five hundred dollars."))),
-    Script("dermal-fillers", (Step("Hi, I had lip filler yesterday and now part of my lip looks white."),)),
+    Script("dermal-fillers", (Step("Since my lip filler yesterday, my lip has turned white and it hurts a lot."),)),
     Script("lasers", (Step("Hi, I had laser hair removal yesterday."), Step("Can I shave between sessions?"))),
     Script("chemical-peels", (Step("Hi, I had a chemical peel three days ago and I'm worried about it."),
                               Step("My skin feels very dry and a little strange."))),
@@ -100,7 +99,6 @@ def calls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Stored | BaseEx
     app = LoggedProcess([sys.executable, "-m", "appliance", "--config", str(cfg), "run", "--no-progress"],
                         work / "appliance.log", events_on="stderr")
     results: dict[str, CallResult | BaseException] = {}
-    lock = threading.Lock()
     timing = Timing(reply_timeout_s=60.0, listen_timeout_s=120.0)
     try:
         app.wait_event("appliance.ready", timeout=240)
@@ -112,14 +110,11 @@ def calls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Stored | BaseEx
                                                          timing=timing)
             except BaseException as e:  # reported by that family's test
                 r = e
-            with lock:
-                results[name] = r
+            results[name] = r
 
-        threads = [threading.Thread(target=one, args=(name,), daemon=True) for name in SCRIPTS]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=240)
+        # One call after another: five concurrent callers on two shared cores measure load, not flows.
+        for name in SCRIPTS:
+            one(name)
         out: dict[str, Stored | BaseException] = {}
         for name in SCRIPTS:
             r = results.get(name, TimeoutError(f"{name}: the call did not finish within 240 s"))
