@@ -37,7 +37,7 @@ async def run_outbound_script(pack: Pack, script: Script, *, now: datetime, llm:
                               scheduler: Scheduler | None = None) -> dict[str, Any]:
     from appliance.clinic.outbound import OutboundAftercareCall, OutboundContext
     from appliance.clinic.outbound_lines import load_lines
-    from appliance.clinic.script import ScriptTurn, _actions, outcome_document
+    from appliance.clinic.script import outcome_document, play_turns
 
     spec, c = script.outbound, script.caller
     if spec is None:
@@ -54,17 +54,7 @@ async def run_outbound_script(pack: Pack, script: Script, *, now: datetime, llm:
                               treated_on=c.date, phone=c.phone, product=c.product, area=c.area, session=c.session)
     conv = OutboundAftercareCall(pack, load_lines(pack, approved=spec.approved_lines), contact,
                                  now=script.now or now, scheduler=scheduler, llm=llm)
-    actions: list[dict[str, Any]] = []
-    reply = conv.start()
-    actions += _actions(reply, len(conv.e.out.turns) - 1)
-    for raw in script.turns:
-        if reply.end_call:
-            break
-        turn = ScriptTurn(say=raw) if isinstance(raw, str) else raw
-        if turn.heard is not None:
-            conv.agent_heard(turn.heard)
-        reply = await (conv.caller_pressed(turn.dtmf) if turn.dtmf else conv.caller_said(turn.say or ""))
-        actions += _actions(reply, len(conv.e.out.turns) - 1)
+    reply, actions = await play_turns(conv, script.turns, lambda: len(conv.e.out.turns))
     outcome = conv.ended("completed" if reply.end_call else "caller-hung-up")
     doc = outcome_document(outcome, conv.e.protected)
     doc["actions"] = actions

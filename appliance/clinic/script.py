@@ -95,6 +95,23 @@ def _actions(reply: Reply, after_turn: int) -> list[dict[str, Any]]:
             for a in reply.actions]
 
 
+async def play_turns(conv: Any, turns: list[Any], turn_count: Any) -> tuple[Reply, list[dict[str, Any]]]:
+    """Greet, then play the script's caller turns (speech, key presses, barge-in fractions) until
+    the conversation ends the call; return the last reply and every action with its turn index."""
+    actions: list[dict[str, Any]] = []
+    reply = conv.start()
+    actions += _actions(reply, turn_count() - 1)
+    for raw in turns:
+        if reply.end_call:
+            break
+        turn = ScriptTurn(say=raw) if isinstance(raw, str) else raw
+        if turn.heard is not None:
+            conv.agent_heard(turn.heard)
+        reply = await (conv.caller_pressed(turn.dtmf) if turn.dtmf else conv.caller_said(turn.say or ""))
+        actions += _actions(reply, turn_count() - 1)
+    return reply, actions
+
+
 async def run_script(pack: Pack, script: Script, *, now: datetime, llm: LanguageModel | None = None,
                      scheduler: Scheduler | None = None) -> dict[str, Any]:
     """Play the script through the engine; return the outcome document (JSON-ready)."""
@@ -104,17 +121,7 @@ async def run_script(pack: Pack, script: Script, *, now: datetime, llm: Language
         return await run_outbound_script(pack, script, now=now, llm=llm, scheduler=scheduler)
     conv = ClinicConversation(pack, now=script.now or now, caller=caller_context(script), llm=llm,
                               scheduler=scheduler)
-    actions: list[dict[str, Any]] = []
-    reply = conv.start()
-    actions += _actions(reply, len(conv.out.turns) - 1)
-    for raw in script.turns:
-        if reply.end_call:
-            break
-        turn = ScriptTurn(say=raw) if isinstance(raw, str) else raw
-        if turn.heard is not None:
-            conv.agent_heard(turn.heard)
-        reply = await (conv.caller_pressed(turn.dtmf) if turn.dtmf else conv.caller_said(turn.say or ""))
-        actions += _actions(reply, len(conv.out.turns) - 1)
+    reply, actions = await play_turns(conv, script.turns, lambda: len(conv.out.turns))
     outcome = conv.ended("completed" if reply.end_call else "caller-hung-up")
     doc = outcome_document(outcome, conv.protected)
     doc["actions"] = actions
