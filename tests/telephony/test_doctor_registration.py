@@ -22,10 +22,11 @@ def settings(registrar: str, **sip: object) -> Settings:
 
 
 def test_the_doctor_finds_the_check_after_the_pbx_check() -> None:
-    assert [(n, a) for n, _, a in doctor_checks()] == [("registration", "pbx")]
+    assert [(n, a) for n, _, a in doctor_checks()] == [("registration", "pbx"), ("voice-path", "registration")]
     load_providers()
     names = [n for n, _ in CHECKS]
     assert names.index("registration") == names.index("pbx") + 1
+    assert names.index("voice-path") == names.index("registration") + 1
 
 
 def test_trunk_mode_skips() -> None:
