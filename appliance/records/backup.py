@@ -25,9 +25,16 @@ from typing import Any
 from appliance.logs import get_logger
 from appliance.records import audit
 from appliance.records.audit import Access
-from appliance.records.db import StoreLock, check_integrity, connect, content_digest, transaction
+from appliance.records.db import (
+    StoreLock,
+    check_integrity,
+    connect,
+    content_digest,
+    export_encrypted,
+    transaction,
+)
 from appliance.records.errors import BackupError, WrongKeyError
-from appliance.records.keys import derive_key, fsync_dir, sql_key
+from appliance.records.keys import derive_key, fsync_dir
 from appliance.records.migrations import current_version
 from appliance.records.rotate import release_sidecars
 from appliance.records.store import Records, audit_key
@@ -67,11 +74,7 @@ def create_backup(db_path: Path, key: bytes, out: Path, actor: str = "staff:admi
             with transaction(conn):
                 audit.append(conn, audit_key(conn), Access(actor, "backup"), "db.backup", f"file:{out.name}")
             version = current_version(conn)
-            conn.execute(f"ATTACH DATABASE ? AS bak KEY {sql_key(payload_key)}", (str(tmp),))
-            conn.execute("BEGIN")  # one snapshot for every table
-            conn.execute("SELECT sqlcipher_export('bak')")
-            conn.execute("COMMIT")
-            conn.execute("DETACH DATABASE bak")
+            export_encrypted(conn, tmp, payload_key)
         finally:
             conn.close()
         check = connect(tmp, payload_key, create=False)
@@ -196,11 +199,7 @@ def restore_backup(backup: Path, backup_key: bytes, db_path: Path, live_key: byt
         fresh = Path(tmpdir) / "restored.db"
         conn = connect(payload, payload_key, create=False)
         try:
-            conn.execute(f"ATTACH DATABASE ? AS fresh KEY {sql_key(live_key)}", (str(fresh),))
-            conn.execute("BEGIN")
-            conn.execute("SELECT sqlcipher_export('fresh')")
-            conn.execute("COMMIT")
-            conn.execute("DETACH DATABASE fresh")
+            export_encrypted(conn, fresh, live_key)
         finally:
             conn.close()
         check = connect(fresh, live_key, create=False)

@@ -77,6 +77,16 @@ def transaction(conn: Connection) -> Iterator[Connection]:
     conn.execute("COMMIT")
 
 
+def export_encrypted(conn: Connection, target: Path, key: bytes) -> None:
+    """Copy every table of `conn`'s database into a new file encrypted with `key`, from one
+    snapshot (sqlcipher_export inside a transaction)."""
+    conn.execute(f"ATTACH DATABASE ? AS export KEY {sql_key(key)}", (str(target),))
+    conn.execute("BEGIN")
+    conn.execute("SELECT sqlcipher_export('export')")
+    conn.execute("COMMIT")
+    conn.execute("DETACH DATABASE export")
+
+
 def integrity_problems(conn: Connection) -> list[str]:
     """Page HMAC failures (`cipher_integrity_check`) and SQLite structure problems; empty if sound."""
     problems: list[str] = []

@@ -18,9 +18,16 @@ from pathlib import Path
 from appliance.logs import get_logger
 from appliance.records import audit
 from appliance.records.audit import Access
-from appliance.records.db import StoreLock, check_integrity, connect, content_digest, transaction
+from appliance.records.db import (
+    StoreLock,
+    check_integrity,
+    connect,
+    content_digest,
+    export_encrypted,
+    transaction,
+)
 from appliance.records.errors import DatabaseInUseError, IntegrityError_, WrongKeyError
-from appliance.records.keys import KEY_BYTES, ensure_key, fsync_dir, pending_key_path, read_key, sql_key, write_key
+from appliance.records.keys import KEY_BYTES, ensure_key, fsync_dir, pending_key_path, read_key, write_key
 from appliance.records.store import audit_key
 
 log = get_logger(__name__)
@@ -84,11 +91,7 @@ def rekey(db_path: Path, key_file: Path, actor: str = "staff:admin") -> None:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             digest, _ = content_digest(conn)
             write_key(pending_key_path(key_file), new)
-            conn.execute(f"ATTACH DATABASE ? AS rekeyed KEY {sql_key(new)}", (str(tmp),))
-            conn.execute("BEGIN")
-            conn.execute("SELECT sqlcipher_export('rekeyed')")
-            conn.execute("COMMIT")
-            conn.execute("DETACH DATABASE rekeyed")
+            export_encrypted(conn, tmp, new)
         finally:
             conn.close()
         try:
