@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -170,3 +170,95 @@ class CallRunner:
             log.info("call.finished", call_id=hostile(info.call_id), outcome=outcome.outcome, reason=reason,
                      turns=len(outcome.turns), escalations=len(outcome.escalations),
                      seconds=round(time.monotonic() - started, 1))
+
+
+class ShadowConversation:
+    """A test call's conversation: the approved engine itself, with every turn, reply and
+    escalation reported to the page instead of the record store (shadow mode: nothing a test
+    call says is kept as a patient record, and nobody is paged)."""
+
+    def __init__(self, inner: Conversation, report: Callable[[dict[str, Any]], None]) -> None:
+        self.inner = inner
+        self.report = report
+        self._seen = 0
+
+    def _said(self, says: tuple[Say, ...] | list[Say]) -> None:
+        for say in says:
+            self.report({"type": "agent", "text": say.text, "approved": say.provenance is not None})
+
+    def _reply(self, reply: Reply) -> Reply:
+        self._said(reply.says)
+        live = getattr(self.inner, "out", None) or getattr(self.inner, "outcome", None)
+        if isinstance(live, ConversationOutcome):
+            for esc in live.escalations[self._seen:]:
+                self.report({"type": "escalation", "severity": esc.severity, "category": esc.category,
+                             "paged": False})
+            self._seen = len(live.escalations)
+        return reply
+
+    def start(self) -> Reply:
+        return self._reply(self.inner.start())
+
+    async def caller_said(self, text: str) -> Reply:
+        self.report({"type": "caller", "text": text})
+        return self._reply(await self.inner.caller_said(text))
+
+    async def caller_pressed(self, digit: str) -> Reply:
+        self.report({"type": "caller", "text": f"(pressed {digit})"})
+        return self._reply(await self.inner.caller_pressed(digit))
+
+    async def caller_said_stream(self, text: str) -> AsyncIterator[Say | Reply]:
+        self.report({"type": "caller", "text": text})
+        async for item in reply_items(self.inner, text):
+            if isinstance(item, Reply):
+                yield self._reply(item)
+            else:
+                self._said([item])
+                yield item
+
+    async def transfer_failed(self, target: str, detail: str) -> Reply:
+        handler = getattr(self.inner, "transfer_failed", None)
+        reply = handler(target, detail) if handler is not None else Reply()
+        if inspect.isawaitable(reply):
+            reply = await reply
+        return self._reply(reply)
+
+    def agent_heard(self, fraction: float) -> None:
+        self.inner.agent_heard(fraction)
+
+    def ended(self, reason: str) -> ConversationOutcome:
+        return self.inner.ended(reason)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class TestCallRunner:
+    """Browser test calls: the approved pack, the conversation engine and the voice pipeline of
+    a phone call, in shadow mode. Bookings go to a scheduler of their own (a test takes no real
+    slot), transfers and pages are not placed, and nothing is written to patients' records."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, settings: Settings, engines: Engines, pack: Pack, llm: Any = None) -> None:
+        from appliance.clinic.schedule import InMemoryBookingStore, Scheduler
+
+        self.settings = settings
+        self.engines = engines
+        self.pack = pack
+        self.llm = llm
+        self.scheduler = Scheduler(pack.clinic, InMemoryBookingStore())
+
+    async def __call__(self, media: Any) -> ConversationOutcome:
+        """Run one test call (`media`: a `WebRtcMedia`) to its end and report the outcome to the page."""
+        from appliance.clinic.service import new_conversation
+        from appliance.voice.session import VoiceSession
+
+        inner = new_conversation(self.pack, self.settings, caller=CallerContext(phone=None), scheduler=self.scheduler,
+                                 llm=self.llm)
+        conversation = ShadowConversation(inner, media.report)
+        session = VoiceSession(media, conversation, self.engines, self.settings)
+        outcome = await session.run()
+        media.report({"type": "ended", "outcome": outcome.outcome, "reason": session.hangup_reason,
+                      "escalations": len(outcome.escalations)})
+        return outcome

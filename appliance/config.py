@@ -16,7 +16,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from appliance.errors import ConfigError
 
@@ -88,6 +89,8 @@ class ConsoleSettings(_Section):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     session_idle_minutes: int = Field(15, ge=1, le=720)
+    test_calls: bool = True  # browser test calls over WebRTC (shadow mode)
+    test_call_max_minutes: int = Field(15, ge=1, le=120)
 
 
 def _sha256_hex(v: str) -> str:
@@ -205,19 +208,45 @@ class SiteSettings(_Section):
 
 
 class WebhookEndpoint(_Section):
-    """A LAN endpoint that receives staff-facing events (HTTPS, HMAC-SHA256 signed)."""
+    """A LAN endpoint that receives staff-facing events over HTTPS: signed with HMAC-SHA256
+    (`secret_file`), sent with a client certificate (mutual TLS: `client_cert_file` and
+    `client_key_file`), or both. The client certificate fields come before `secret_file` so that
+    its check can see whether mutual TLS is configured."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     url: str = Field(pattern=r"^https://")
-    secret_file: Path
+    client_cert_file: Path | None = None  # PEM: the certificate (and any intermediates) shown to the receiver
+    client_key_file: Path | None = Field(None, validate_default=True)  # PEM, unencrypted
+    secret_file: Path | None = Field(None, validate_default=True)
     ca_file: Path | None = None
     topics: tuple[str, ...] = ()
 
-    @field_validator("secret_file", "ca_file")
+    @field_validator("secret_file", "ca_file", "client_cert_file", "client_key_file")
     @classmethod
     def _absolute(cls, v: Path | None) -> Path | None:
         if v is not None and not v.is_absolute():
             raise ValueError("give an absolute path")
+        return v
+
+    @field_validator("client_key_file")
+    @classmethod
+    def _pair(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        if "client_cert_file" not in info.data:
+            return v  # the certificate path is already reported as invalid
+        cert = info.data["client_cert_file"]
+        if cert is not None and v is None:
+            raise PydanticCustomError("missing", "client_cert_file is set: mutual TLS also needs the certificate's "
+                                      "private key in client_key_file")
+        if cert is None and v is not None:
+            raise ValueError("client_key_file is set without client_cert_file: give both (mutual TLS) or neither")
+        return v
+
+    @field_validator("secret_file")
+    @classmethod
+    def _signed_or_mutual(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        if v is None and "client_cert_file" in info.data and info.data["client_cert_file"] is None:
+            raise PydanticCustomError("missing", "an endpoint needs secret_file (HMAC signing), or client_cert_file "
+                                      "and client_key_file (mutual TLS), or both")
         return v
 
 

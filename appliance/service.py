@@ -86,7 +86,7 @@ class Appliance:
         """Pack, engines, record store, the SIP edge, the staff console, the pager (when `[paging]
         enabled`), the outbound scheduler (when `[outbound] enabled`). Extra `components` (set
         before start) start last."""
-        from appliance.callflow import CallRunner
+        from appliance.callflow import CallRunner, TestCallRunner
         from appliance.clinic.outbound_lines import load_lines
         from appliance.clinic.schedule import InMemoryBookingStore
         from appliance.clinic.schedule import Scheduler as BookingScheduler
@@ -110,7 +110,8 @@ class Appliance:
                                  llm=language_model_from(engines["llm"]))
         self.sip = SipEdge(self.settings.sip, self.runner)
         await self._start_component(self.sip)
-        await self._start_component(Console(self.settings, records=records))
+        test_calls = TestCallRunner(self.settings, engines, pack, llm=self.runner.llm)
+        await self._start_component(Console(self.settings, records=records, test_call_runner=test_calls))
         if self.settings.paging.enabled and records.records is not None:
             from appliance.staff.pager import Pager
             from appliance.staff.repo import StaffRepo

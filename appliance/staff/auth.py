@@ -37,6 +37,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "dashboard": frozenset({"clinician", "front-desk", "admin"}),
     "export": frozenset({"clinician", "admin"}),
     "users": frozenset({"admin"}),
+    "testcall": frozenset({"clinician", "front-desk", "admin"}),  # shadow mode: no patient data
 }
 
 _hasher = PasswordHasher()

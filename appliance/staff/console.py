@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from appliance.config import Settings
 from appliance.logs import get_logger
@@ -55,9 +55,12 @@ async def open_repo(settings: Settings, clock: Callable[[], float] = time.time) 
 
 
 def webhook_sinks(settings: Settings) -> list[Sink]:
+    """One sink per configured webhook, its secret read and client certificate checked now (at
+    start-up), so a bad file stops the start with a ConfigError instead of failing each delivery."""
     from appliance.staff.webhooks import WebhookSink, read_secret
 
-    return [WebhookSink(ep.name, ep.url, read_secret(ep.secret_file), ca_file=ep.ca_file, topics=ep.topics,
+    return [WebhookSink(ep.name, ep.url, read_secret(ep.secret_file) if ep.secret_file else None, ca_file=ep.ca_file,
+                        client_cert=ep.client_cert_file, client_key=ep.client_key_file, topics=ep.topics,
                         timeout_s=settings.webhooks.timeout_s) for ep in settings.webhooks.endpoints]
 
 
@@ -80,8 +83,10 @@ class Console:
     name = "console"
 
     def __init__(self, settings: Settings, *, records: RecordStore | None = None, repo: StaffRepo | None = None,
-                 clock: Callable[[], float] = time.time, relay_webhooks: bool = True, port: int | None = None) -> None:
+                 clock: Callable[[], float] = time.time, relay_webhooks: bool = True, port: int | None = None,
+                 test_call_runner: Callable[[Any], Awaitable[Any]] | None = None) -> None:
         self.settings = settings
+        self.test_call_runner = test_call_runner  # the voice pipeline for browser test calls (None: refused)
         self.clock = clock
         self.store = records
         self.repo = repo
@@ -116,6 +121,13 @@ class Console:
         cert, key = await asyncio.to_thread(console_tls, s)
         self.ctx = ConsoleContext(repo=self.repo, sessions=Sessions(s.console.session_idle_minutes * 60, self.clock),
                                   limiter=RateLimiter(clock=self.clock), bus=EventBus(), clock=self.clock)
+        if s.console.test_calls and self.test_call_runner is not None:
+            from appliance.staff.testcall import TestCalls
+            from appliance.voice.webrtc import limit_ice_to
+
+            limit_ice_to(s.console.bind_host)
+            self.ctx.test_calls = TestCalls(self.test_call_runner, self.repo.record,
+                                            max_seconds=s.console.test_call_max_minutes * 60)
         app = create_app(self.ctx)
         sock = socket.socket(socket.AF_INET6 if ":" in s.console.bind_host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -148,6 +160,8 @@ class Console:
                 await self.ctx.repo.record(gone.username, "logout.idle", "console")
 
     async def stop(self) -> None:
+        if self.ctx is not None and self.ctx.test_calls is not None:
+            await self.ctx.test_calls.close()
         if self.relay:
             await self.relay.stop()
         if self._server:

@@ -50,3 +50,106 @@ CONSOLE_JS = r"""
   });
 })();
 """
+
+# The test-call page: microphone to the appliance over WebRTC, its voice back, the keypad and
+# the running transcript over the "events" data channel. No STUN server: LAN only.
+TESTCALL_JS = r"""
+(function () {
+  "use strict";
+  var pc = null, channel = null, callId = null, mic = null;
+  function el(id) { return document.getElementById(id); }
+  function csrf() { return document.querySelector('meta[name="csrf-token"]').content; }
+  function status(text) { el("tc-status").textContent = text; }
+  function line(kind, text) {
+    var li = document.createElement("li");
+    li.className = "turn-" + kind;
+    li.textContent = text;
+    el("tc-log").appendChild(li);
+  }
+  function buttons(inCall) {
+    el("tc-start").disabled = inCall;
+    el("tc-hangup").disabled = !inCall;
+    document.querySelectorAll("[data-dtmf]").forEach(function (b) { b.disabled = !inCall; });
+  }
+  function show(ev) {
+    if (ev.type === "caller") { line("caller", "You: " + ev.text); }
+    else if (ev.type === "agent") { line("agent", "Clinic: " + ev.text); }
+    else if (ev.type === "escalation") {
+      line("escalation", "Would escalate: " + ev.severity + " (" + ev.category + "). Test call: nobody was paged.");
+    } else if (ev.type === "transfer") {
+      line("transfer", "Would transfer to " + ev.target + " (" + ev.kind + "). Test call: not placed.");
+    } else if (ev.type === "ended") { line("ended", "Call ended: " + ev.outcome + "."); finish("Call ended."); }
+  }
+  function gathered(conn) {
+    return new Promise(function (resolve) {
+      if (conn.iceGatheringState === "complete") { resolve(); return; }
+      conn.addEventListener("icegatheringstatechange", function () {
+        if (conn.iceGatheringState === "complete") { resolve(); }
+      });
+      setTimeout(resolve, 5000);
+    });
+  }
+  function finish(text) {
+    if (mic) { mic.getTracks().forEach(function (t) { t.stop(); }); mic = null; }
+    if (pc) { pc.close(); pc = null; }
+    channel = null; callId = null;
+    buttons(false);
+    status(text);
+  }
+  async function start() {
+    buttons(true);
+    el("tc-log").textContent = "";
+    status("Connecting...");
+    try {
+      mic = await navigator.mediaDevices.getUserMedia({audio: true});
+      pc = new RTCPeerConnection({iceServers: []});
+      channel = pc.createDataChannel("events");
+      channel.onmessage = function (m) { show(JSON.parse(m.data)); };
+      mic.getTracks().forEach(function (t) { pc.addTrack(t, mic); });
+      pc.ontrack = function (ev) {
+        var audio = el("tc-audio");
+        audio.srcObject = ev.streams[0] || new MediaStream([ev.track]);
+        audio.play().catch(function () {});
+      };
+      pc.onconnectionstatechange = function () {
+        if (!pc) { return; }
+        if (pc.connectionState === "connected") { status("Connected: speak now."); }
+        if (pc.connectionState === "failed") { finish("The connection failed."); }
+      };
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(pc);
+      var r = await fetch("/api/test-calls", {method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf()},
+        body: JSON.stringify({type: "offer", sdp: pc.localDescription.sdp})});
+      if (r.status === 401) { location.href = "/login?expired=1"; return; }
+      var body = await r.json();
+      if (!r.ok) { finish("Refused: " + body.detail + (body.fix ? " (" + body.fix + ")" : "")); return; }
+      callId = body.id;
+      await pc.setRemoteDescription({type: "answer", sdp: body.sdp});
+    } catch (err) {
+      finish("Could not start: " + err.message);
+    }
+  }
+  function hangup() {
+    var id = callId;
+    if (channel && channel.readyState === "open") { channel.send(JSON.stringify({hangup: true})); }
+    if (id) {
+      fetch("/api/test-calls/" + encodeURIComponent(id), {method: "DELETE", credentials: "same-origin",
+        headers: {"X-CSRF-Token": csrf()}});
+    }
+    finish("Call ended.");
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    el("tc-start").addEventListener("click", start);
+    el("tc-hangup").addEventListener("click", hangup);
+    document.querySelectorAll("[data-dtmf]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        if (channel && channel.readyState === "open") {
+          channel.send(JSON.stringify({dtmf: b.getAttribute("data-dtmf")}));
+          line("caller", "You pressed " + b.getAttribute("data-dtmf"));
+        }
+      });
+    });
+  });
+})();
+"""

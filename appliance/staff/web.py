@@ -36,6 +36,7 @@ class ConsoleContext:
     bus: EventBus = field(default_factory=EventBus)
     clock: Callable[[], float] = time.time
     exporter: Any = None  # appliance.staff.export.Exporter, set by the app factory
+    test_calls: Any = None  # appliance.staff.testcall.TestCalls, when the console has voice engines
 
 
 class NeedLogin(Exception):  # noqa: N818
@@ -217,6 +218,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
     from appliance.staff.api import register_api
     from appliance.staff.export import Exporter
     from appliance.staff.pages import register_pages
+    from appliance.staff.testcall import register_testcall
 
     app = FastAPI(title="Clinic appliance staff console", version="1", openapi_url=None, docs_url=None,
                   redoc_url=None)
@@ -227,4 +229,5 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
     _live_routes(app)
     register_api(app)
     register_pages(app)
+    register_testcall(app)
     return app
