@@ -141,6 +141,7 @@ TESTCALL_JS = r"""
   }
   document.addEventListener("DOMContentLoaded", function () {
     el("tc-start").addEventListener("click", start);
+    el("tc-start").disabled = false;  // ready once the script runs
     el("tc-hangup").addEventListener("click", hangup);
     document.querySelectorAll("[data-dtmf]").forEach(function (b) {
       b.addEventListener("click", function () {

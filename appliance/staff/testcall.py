@@ -29,6 +29,9 @@ from appliance.staff.web import _ctx, check_csrf, require
 log = get_logger(__name__)
 
 CONNECT_TIMEOUT_S = 20.0
+UNAVAILABLE = "test calls are not available on this console"
+UNAVAILABLE_FIX = ("run the appliance service (`appliance run`), which loads the voice engines, with "
+                   "[console] test_calls = true")
 Runner = Callable[[Any], Awaitable[Any]]
 
 
@@ -66,11 +69,14 @@ class TestCalls:
         self.calls: dict[str, _Call] = {}
 
     async def start(self, offer_sdp: str, username: str) -> tuple[str, str]:
-        from appliance.voice.webrtc import OfferError, WebRtcMedia, answer_offer
+        from appliance.voice.webrtc import OfferError, WebRtcMedia, answer_offer, check_offer
 
+        try:
+            check_offer(offer_sdp)
+        except OfferError as err:
+            raise TestCallError(400, err.message, err.fix) from err
         if self.runner is None:
-            raise TestCallError(503, "test calls are not available on this console",
-                                "run the appliance service (`appliance run`), which loads the voice engines")
+            raise TestCallError(409, UNAVAILABLE, UNAVAILABLE_FIX)
         if len(self.calls) >= self.max_calls:
             raise TestCallError(409, "a test call is already in progress", "end it first (one test call at a time)")
         call_id = "test-" + secrets.token_hex(8)
@@ -134,6 +140,10 @@ class TestCalls:
                     await asyncio.wait_for(asyncio.shield(call.task), timeout=10)
 
 
+async def _no_audit(actor: str, action: str, target: str) -> None:
+    return None
+
+
 class Offer(BaseModel):
     type: str = Field(pattern="^offer$")
     sdp: str = Field(min_length=1, max_length=20_000)
@@ -149,7 +159,7 @@ PAGE = """
 <p>Talk to the appliance from this browser: the same voice, protocol and pipeline as a phone call,
 in <strong>shadow mode</strong>. Nothing you say is kept as a patient record, no desk phone is paged and
 no transfer is placed; what the call would have done is listed below.</p>
-<p><button type="button" id="tc-start">Start test call</button>
+<p><button type="button" id="tc-start" disabled>Start test call</button>
 <button type="button" id="tc-hangup" disabled>Hang up</button>
 <span id="tc-status" role="status">Not connected.</span></p>
 <p id="tc-keypad" aria-label="Keypad">{keys}</p>
@@ -161,11 +171,7 @@ no transfer is placed; what the call would have done is listed below.</p>
 
 def register_testcall(app: FastAPI) -> None:
     def _calls(request: Request) -> TestCalls:
-        calls = getattr(_ctx(request), "test_calls", None)
-        if calls is None:
-            raise TestCallError(503, "test calls are not available on this console",
-                                "run the appliance service (`appliance run`), which loads the voice engines")
-        return calls
+        return getattr(_ctx(request), "test_calls", None) or TestCalls(None, _no_audit)
 
     @app.exception_handler(TestCallError)
     async def _refused(request: Request, exc: TestCallError) -> Response:
@@ -182,8 +188,8 @@ def register_testcall(app: FastAPI) -> None:
 
     @app.post("/api/test-calls", tags=["api"], summary="Start a test call: the browser's SDP offer in, the answer out",
               status_code=201, response_model=Answer,
-              responses={400: {"description": "the offer cannot be used"}, 409: {"description": "one is in progress"},
-                         503: {"description": "this console has no voice engines"}})
+              responses={400: {"description": "the offer cannot be used"},
+                         409: {"description": "one is in progress, or this console takes none"}})
     async def start_test_call(request: Request, offer: Offer, s: Annotated[Session, Depends(check_csrf)],
                               _: Annotated[Session, Depends(require("testcall"))]) -> Answer:
         call_id, sdp = await _calls(request).start(offer.sdp, s.username)

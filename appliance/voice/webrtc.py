@@ -32,8 +32,18 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
-from appliance.calls import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, AudioIn, CallInfo, DtmfIn, HangUp
-from appliance.calls import MediaEvent, TransferResult
+from appliance.calls import (
+    FRAME_BYTES,
+    FRAME_MS,
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    AudioIn,
+    CallInfo,
+    DtmfIn,
+    HangUp,
+    MediaEvent,
+    TransferResult,
+)
 from appliance.errors import ApplianceError
 from appliance.logs import get_logger, hostile
 
@@ -55,7 +65,7 @@ def limit_ice_to(address: str | None) -> None:
 
     original = getattr(aioice.ice, "_appliance_original", None) or aioice.ice.get_host_addresses
     aioice.ice._appliance_original = original  # type: ignore[attr-defined]
-    if address in (None, "", "0.0.0.0", "::"):
+    if address in (None, "", "0.0.0.0", "::"):  # noqa: S104  (a wildcard bind: every interface)
         aioice.ice.get_host_addresses = original
     else:
         aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [address]
@@ -126,10 +136,10 @@ class WebRtcMedia:
         for text in unsent:
             send(text)
 
-    async def wait_connected(self, timeout: float) -> bool:
-        """True once ICE and DTLS are up; False if the call ended or `timeout` passed first."""
+    async def wait_connected(self, within_s: float) -> bool:
+        """True once ICE and DTLS are up; False if the call ended or `within_s` passed first."""
         waits = {asyncio.ensure_future(self.connected.wait()), asyncio.ensure_future(self.ended.wait())}
-        _done, pending = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        _done, pending = await asyncio.wait(waits, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
         return self.connected.is_set() and not self.ended.is_set()
@@ -233,7 +243,7 @@ async def _read_track(media: WebRtcMedia, track: MediaStreamTrack) -> None:
         media.feed(frame)
 
 
-def _check_offer(sdp: str) -> None:
+def check_offer(sdp: str) -> None:
     if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > MAX_SDP:
         raise OfferError("the offer is not an SDP document", fix="send the browser's RTCPeerConnection offer")
     if "m=audio" not in sdp:
@@ -244,7 +254,7 @@ def _check_offer(sdp: str) -> None:
 
 async def answer_offer(media: WebRtcMedia, offer_sdp: str) -> str:
     """Answer the browser's offer for `media`; media flows once ICE and DTLS complete."""
-    _check_offer(offer_sdp)
+    check_offer(offer_sdp)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     media.pc = pc
     tasks: set[asyncio.Task[None]] = set()
