@@ -73,7 +73,9 @@ TESTCALL_JS = r"""
   }
   function show(ev) {
     if (ev.type === "caller") { line("caller", "You: " + ev.text); }
-    else if (ev.type === "agent") { line("agent", "Clinic: " + ev.text); }
+    else if (ev.type === "agent") {
+      line("agent", "Clinic: " + ev.text + (ev.approved ? "" : " [not from the approved protocol: phrasing]"));
+    }
     else if (ev.type === "escalation") {
       line("escalation", "Would escalate: " + ev.severity + " (" + ev.category + "). Test call: nobody was paged.");
     } else if (ev.type === "transfer") {

@@ -285,13 +285,12 @@ async def answer_offer(media: WebRtcMedia, offer_sdp: str) -> str:
             media.gone("remote-bye" if pc.connectionState == "closed" else "timeout")
 
     try:
+        # The transceiver exists before the offer is applied, so that the offer's audio is
+        # matched to it and negotiated with its codec preference (µ-law only).
+        audio = pc.addTransceiver(media.track, direction="sendrecv")
+        audio.setCodecPreferences(
+            [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/pcmu"])
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        pcmu = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/pcmu"]
-        audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
-        if not audio:
-            raise OfferError("the offer has no audio", fix="add an audio track before creating the offer")
-        audio[0].setCodecPreferences(pcmu)
-        pc.addTrack(media.track)
         await pc.setLocalDescription(await pc.createAnswer())
     except OfferError:
         await media.close()
