@@ -9,6 +9,7 @@ runs the voice session to the end of the call, then stores the outcome and its s
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Callable
@@ -37,6 +38,25 @@ def response_minutes(pack: Pack, esc: Escalation) -> float:
     per = {"emergency": lambda t: t.emergency_minutes, "urgent": lambda t: t.urgent_minutes,
            "routine": lambda t: t.routine_hours * 60}[esc.severity]
     return float(min(per(t) for t in targets))
+
+
+LOOKUP_TIMEOUT_S = 1.0  # the caller is waiting for the greeting
+
+
+async def caller_context(records: AsyncRecords | None, access: Access, info: Any) -> tuple[CallerContext, int | None]:
+    """What the conversation may know before the greeting: an inbound caller ID that belongs to
+    exactly one patient makes a known (returning) patient, and links the call to them. Nothing
+    else from the record is used (the person on the line may not be that patient, so no name
+    is spoken), and a slow or failed lookup answers the call as an unknown caller."""
+    phone = info.remote_number or None
+    if records is None or phone is None or info.direction != "inbound":
+        return CallerContext(phone=phone), None
+    try:
+        pid = await asyncio.wait_for(records.call("patient_for_number", access, phone), LOOKUP_TIMEOUT_S)
+    except Exception:  # noqa: BLE001  (TimeoutError included: answer the call, log it)
+        log.warning("call.caller_lookup_failed", call_id=hostile(info.call_id))
+        return CallerContext(phone=phone), None
+    return CallerContext(phone=phone, known_patient=pid is not None), pid
 
 
 class RecordedConversation:
@@ -141,7 +161,7 @@ class CallRunner:
 
         info = media.info
         access = Access(actor="system:call", reason="call", call_id=info.call_id)
-        caller = CallerContext(phone=info.remote_number or None)
+        caller, patient_id = await caller_context(self.records, access, info)
         inner = new_conversation(self.pack, self.settings, caller=caller, scheduler=self.scheduler, llm=self.llm)
         entry = self.live.open(media)
         conversation = RecordedConversation(inner, self.records, access, self.pack, live=entry)
@@ -151,7 +171,7 @@ class CallRunner:
         if self.records is not None:
             try:
                 await self.records.call("start_call", access, info.call_id, info.direction,
-                                        info.remote_number or None, datetime.now(UTC), line=entry.line)
+                                        info.remote_number or None, datetime.now(UTC), patient_id, line=entry.line)
             except Exception:  # noqa: BLE001 - the patient is on the line: answer them, log loudly
                 log.exception("call.record_start_failed", call_id=hostile(info.call_id))
         session = VoiceSession(entry.media, conversation, self.engines, self.settings)
