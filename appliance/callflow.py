@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from appliance.calls import CallMedia
@@ -57,6 +57,43 @@ async def caller_context(records: AsyncRecords | None, access: Access, info: Any
         log.warning("call.caller_lookup_failed", call_id=hostile(info.call_id))
         return CallerContext(phone=phone), None
     return CallerContext(phone=phone, known_patient=pid is not None), pid
+
+
+async def store_booking(records: AsyncRecords, access: Access, call_id: str, outcome: ConversationOutcome,
+                        pack: Pack) -> int | None:
+    """The slot a call booked, as an appointment (with its patient and requested deposit)."""
+    from zoneinfo import ZoneInfo
+
+    from appliance.records.bookings import PhoneBooking
+
+    b = outcome.booking or {}
+    deposit = b.get("deposit") or {}
+    booking = PhoneBooking(
+        provider=str(b["provider"]), start=datetime.fromisoformat(b["start"]).replace(tzinfo=ZoneInfo(pack.clinic.timezone)),
+        minutes=int(b["minutes"]), kind=str(b.get("kind") or "treatment"), procedure=b.get("treatment"),
+        name=outcome.slots.get("name") or None, phone=outcome.slots.get("phone") or None,
+        deposit_cents=int(deposit.get("amount") or 0) * 100, currency=str(deposit.get("currency") or "USD"))
+    aid = await records.call("record_phone_booking", access, call_id, booking)
+    log.info("call.booking_stored", call_id=hostile(call_id), stored=aid is not None, kind=booking.kind)
+    return aid
+
+
+async def booking_calendar(records: AsyncRecords | None, pack: Pack) -> Any:
+    """The slot calendar for calls, seeded with the live appointments in the record store (so a
+    restart or a staff booking never lets a call offer a taken slot)."""
+    from zoneinfo import ZoneInfo
+
+    from appliance.clinic.schedule import Booking, InMemoryBookingStore
+
+    if records is None:
+        return InMemoryBookingStore()
+    tz = ZoneInfo(pack.clinic.timezone)
+    access = Access(actor="system:scheduler", reason="slot calendar")
+    taken = await records.call("booked_slots", access, datetime.now(UTC) - timedelta(days=1))
+    return InMemoryBookingStore([
+        Booking(id=f"appointment-{i}", kind="booked", treatment=None, provider_id=provider,
+                start=start.astimezone(tz).replace(tzinfo=None), minutes=int((end - start).total_seconds() // 60))
+        for i, (provider, start, end) in enumerate(taken)])
 
 
 class RecordedConversation:
@@ -187,6 +224,8 @@ class CallRunner:
             if self.records is not None:
                 post = Access(actor="system:post-call", reason="post-call", call_id=info.call_id)
                 await self.records.finish_call(post, info.call_id, outcome, reason)
+                if outcome.booking:
+                    await store_booking(self.records, post, info.call_id, outcome, self.pack)
             log.info("call.finished", call_id=hostile(info.call_id), outcome=outcome.outcome, reason=reason,
                      turns=len(outcome.turns), escalations=len(outcome.escalations),
                      seconds=round(time.monotonic() - started, 1))

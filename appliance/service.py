@@ -86,9 +86,8 @@ class Appliance:
         """Pack, engines, record store, the SIP edge, the staff console, the pager (when `[paging]
         enabled`), the outbound scheduler (when `[outbound] enabled`). Extra `components` (set
         before start) start last."""
-        from appliance.callflow import CallRunner, TestCallRunner
+        from appliance.callflow import CallRunner, TestCallRunner, booking_calendar
         from appliance.clinic.outbound_lines import load_lines
-        from appliance.clinic.schedule import InMemoryBookingStore
         from appliance.clinic.schedule import Scheduler as BookingScheduler
         from appliance.clinic.service import pack_for_calls
         from appliance.records.service import RecordStore
@@ -106,7 +105,7 @@ class Appliance:
         records = RecordStore(self.settings)
         await self._start_component(records)
         self.runner = CallRunner(self.settings, engines, pack, records.records,
-                                 scheduler=BookingScheduler(pack.clinic, InMemoryBookingStore()),
+                                 scheduler=BookingScheduler(pack.clinic, await booking_calendar(records.records, pack)),
                                  llm=language_model_from(engines["llm"]))
         self.sip = SipEdge(self.settings.sip, self.runner)
         await self._start_component(self.sip)

@@ -56,8 +56,11 @@ class BookingStore(Protocol):
 
 
 class InMemoryBookingStore:
-    def __init__(self) -> None:
-        self._bookings: list[Booking] = []
+    """The live slot calendar, shared by all calls; the service seeds it with the appointments
+    already in the record store, and each phone booking is written there after its call."""
+
+    def __init__(self, bookings: list[Booking] | None = None) -> None:
+        self._bookings: list[Booking] = list(bookings or [])
 
     def on_day(self, provider_id: str, day: date) -> list[Booking]:
         return [b for b in self._bookings if b.provider_id == provider_id and b.start.date() == day]

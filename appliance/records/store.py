@@ -16,6 +16,7 @@ from appliance.conversation import ConversationOutcome, Escalation
 from appliance.records import audit, outbox
 from appliance.records.audit import Access, AuditReport
 from appliance.records.base import StoreBase, audit_key, iso, row_of
+from appliance.records.bookings import BookingsMixin
 from appliance.records.db import Connection, DatabaseError, connect, transaction
 from appliance.records.errors import RecordsError, SlotTakenError
 from appliance.records.followup import FollowupMixin
@@ -33,7 +34,7 @@ RETENTION_KINDS = ("recordings", "transcripts", "summaries", "outbox")
 _row = row_of
 
 
-class Records(UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, StoreBase):
+class Records(UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin, StoreBase):
     def __init__(self, conn: Connection, *, recording_enabled: bool = False) -> None:
         self.conn = conn
         self._audit_key = audit_key(conn)

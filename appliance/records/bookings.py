@@ -1,0 +1,96 @@
+"""Bookings made on the phone become appointments in the record store, and the live slot
+calendar starts from the appointments already booked.
+
+A call that booked a slot writes, after its outcome is saved: the patient (the one caller ID
+found, or a new patient from what the caller gave), the appointment, and a requested deposit.
+If the slot was taken meanwhile (booked another way), nothing is lost: the call gets a routine
+`booking-conflict` escalation, so staff call the patient back to rebook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from appliance.conversation import Escalation
+from appliance.records import outbox
+from appliance.records.audit import Access
+from appliance.records.base import StoreBase, iso
+from appliance.records.db import DatabaseError, transaction
+from appliance.records.phones import normalize_phone
+
+
+@dataclass(frozen=True)
+class PhoneBooking:
+    provider: str
+    start: datetime  # timezone-aware
+    minutes: int
+    kind: str  # treatment, consult, touch-up, review, series
+    procedure: str | None
+    name: str | None
+    phone: str | None
+    deposit_cents: int = 0
+    currency: str = "USD"
+
+
+class BookingsMixin(StoreBase):
+    def record_phone_booking(self, access: Access, pbx_call_id: str, booking: PhoneBooking) -> int | None:
+        """Store what a call booked; returns the appointment id, or None after a conflict (escalated)."""
+        with transaction(self.conn):
+            cid = self._call_row_id(pbx_call_id)
+            pid = self._booking_patient(access, cid, booking)
+            self.conn.execute("SAVEPOINT booking")
+            try:
+                cur = self.conn.execute(
+                    "INSERT INTO appointments (patient_id, provider, slot_start, slot_end, procedure, call_id, kind, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (pid, booking.provider, iso(booking.start), iso(booking.start + timedelta(minutes=booking.minutes)),
+                     booking.procedure, cid, booking.kind, iso()))
+            except DatabaseError as e:
+                self.conn.execute("ROLLBACK TO booking")
+                if "UNIQUE" not in str(e):
+                    raise
+                turn = self.conn.execute("SELECT coalesce(max(idx), 0) FROM turns WHERE call_id = ?", (cid,)).fetchone()
+                self._insert_escalation(cid, Escalation("routine", "booking-conflict", int(turn[0]),
+                                                        "the slot the caller accepted was booked meanwhile: call back"))
+                self._audit(access, "escalation.create", f"call:{cid}")
+                return None
+            self.conn.execute("RELEASE booking")
+            aid = int(cur.lastrowid or 0)
+            outbox.enqueue(self.conn, "appointment.booked", {"appointment_id": aid, "patient_id": pid,
+                                                             "provider": booking.provider,
+                                                             "slot_start": iso(booking.start)})
+            self._audit(access, "appointment.create", f"appointment:{aid}")
+            if booking.deposit_cents > 0:
+                self.conn.execute(
+                    "INSERT INTO deposits (patient_id, appointment_id, amount_cents, currency, status, created_at) "
+                    "VALUES (?, ?, ?, ?, 'requested', ?)", (pid, aid, booking.deposit_cents, booking.currency, iso()))
+                self._audit(access, "deposit.create", f"appointment:{aid}")
+        return aid
+
+    def _booking_patient(self, access: Access, cid: int, booking: PhoneBooking) -> int:
+        """The call's patient (set from caller ID), else one patient with the phone the caller
+        confirmed and the name they gave, else a new patient; the call is linked to them."""
+        row = self.conn.execute("SELECT patient_id FROM calls WHERE id = ?", (cid,)).fetchone()
+        if row and row[0] is not None:
+            return int(row[0])
+        key = normalize_phone(booking.phone)
+        same = [int(pid) for pid, phone, name in self.conn.execute(
+            "SELECT id, phone, name FROM patients WHERE phone IS NOT NULL AND phone != ''").fetchall()
+            if key and normalize_phone(phone) == key and booking.name and (name or "").lower() == booking.name.lower()]
+        if len(same) == 1:
+            pid = same[0]
+        else:
+            now = iso()
+            cur = self.conn.execute("INSERT INTO patients (name, phone, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                                    (booking.name, booking.phone, now, now))
+            pid = int(cur.lastrowid or 0)
+            self._audit(access, "patient.create", f"patient:{pid}")
+        self.conn.execute("UPDATE calls SET patient_id = ? WHERE id = ?", (pid, cid))
+        return pid
+
+    def booked_slots(self, access: Access, since: datetime) -> list[tuple[str, datetime, datetime]]:
+        """(provider, start, end) of every live booking ending after `since` (UTC-aware), for
+        the slot calendar. Times and providers only: no patient data is read."""
+        rows = self.conn.execute("SELECT provider, slot_start, slot_end FROM appointments "
+                                 "WHERE status = 'booked' AND slot_end > ? ORDER BY slot_start", (iso(since),))
+        return [(str(p), datetime.fromisoformat(a), datetime.fromisoformat(b)) for p, a, b in rows.fetchall()]
