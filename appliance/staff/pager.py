@@ -167,6 +167,7 @@ class Pager:
         nudge = self._nudges.setdefault(eid, asyncio.Event())
         attempts: list[Attempt] = []
         running: dict[int, asyncio.Task[PageOutcome]] = {}
+        calls: set[int] = set()  # attempts that are page calls (not the conversation's own transfer)
         live = self.live.get(row.get("call_id"))
         if live is not None and live.busy and severity in ("emergency", "urgent"):
             target = live.transferring or live.planned or ""
@@ -174,6 +175,7 @@ class Pager:
             await self._paged(eid, target, 0, row, live)
             running[0] = asyncio.create_task(self._conversation_transfer(eid, target, live))
         action = "queue"
+        ended_by = "stopped"  # why the page calls still under way are cancelled (the service stopping)
         try:
             while True:
                 nudge.clear()
@@ -197,9 +199,11 @@ class Pager:
                         nudge.set()
 
                     running[idx] = asyncio.create_task(self._page(eid, row, d.target, answered))
+                    calls.add(idx)
                     continue
                 if d.action != "wait":
                     action = d.action
+                    ended_by = status if status != "open" else d.action  # e.g. acknowledged in the console
                     break
                 waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(nudge.wait()), *running.values()}
                 timeout = None if d.wake_at is None else max(0.05, d.wake_at - now)
@@ -207,7 +211,9 @@ class Pager:
                 for w in waits - set(running.values()):
                     w.cancel()
         finally:
-            for task in running.values():
+            for i, task in running.items():  # no phone rings on, no brief plays on, once paging is over
+                if i in calls and not task.done():
+                    log.info("page.cancelled", escalation=eid, target=hostile(attempts[i].target), reason=ended_by)
                 task.cancel()
             for task in running.values():
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError, Exception):
