@@ -167,6 +167,7 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
         if is_question(text) and not answers_pending and self.s.state not in ("message", "concern"):
             says = self._question(text)
             if says is not None:
+                self._noted_returning(text)
                 return self.reply(says + self.current_prompt())
         says = await handler(text)
         if says is None:
@@ -175,19 +176,33 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
             self.s.retries = 0
         return self.reply(says, end=self.s.state == "ended")
 
-    def _topics(self) -> list[Topic]:
+    def _noted_returning(self, text: str) -> None:
+        """"I'm a returning patient ... can I ...?": the question is answered, and the next prompt
+        does not ask again whether they are new."""
+        from appliance.clinic.nlu import intent_of
+
+        if self.s.state == "new_or_returning" and intent_of(text) == "returning":
+            self.s.patient_type = "returning"
+            self.out.slots["patient_type"] = "returning"
+            self.s.state = "returning_reason"
+
+    def _topics(self, text: str = "") -> list[Topic]:
+        """The approved topics in context: the call's procedure, the treatment being booked, and
+        any treatment the caller names in this question ("can I shave between laser sessions?")."""
         wfs = [self.s.workflow] if self.s.workflow else []
         treatment = self.out.slots.get("treatment")
         if treatment and self.pack.workflow_of(treatment):
             wfs.append(self.pack.workflow_of(treatment))
-        return [t for wf in wfs if wf for t in wf.topics]
+        wfs += [self.pack.workflows[t.workflow] for t in treatments_in(self.pack, text) if t.workflow in self.pack.workflows]
+        seen: set[str] = set()
+        return [t for wf in wfs if wf for t in wf.topics if not (t.id in seen or seen.add(t.id))]
 
     def _question(self, text: str) -> list[Say] | None:
         from appliance.clinic.nlu import intent_of
 
         if intent_of(text) in ("book", "touch_up", "message", "goodbye"):
             return None  # "can I book ...?" is a request, routed by the current step
-        topic = topic_in(self._topics(), text)
+        topic = topic_in(self._topics(text), text)
         if topic is not None:
             says = [Say(topic.answer, self.pack.prov(topic.id), cacheable=True)]
             if topic.reads_instructions and self.s.workflow:

@@ -200,3 +200,22 @@ async def test_failed_transfer_tells_the_caller_and_escalates_again() -> None:
     assert [(e.severity, e.category) for e in outcome.escalations] == [
         ("emergency", "vision-change"), ("emergency", "transfer-failed")]
     assert outcome.outcome == "escalated"
+
+
+async def test_a_question_naming_its_treatment_gets_the_approved_answer_at_any_step() -> None:
+    c = conv()
+    c.start()
+    reply = await c.caller_said("I'm a returning patient, I had laser hair removal last week. Can I shave between sessions?")
+    assert reply.says[0].provenance == PACK.prov("lhr-t-shaving")
+    # The caller said they are returning: the next prompt does not ask again.
+    assert reply.says[-1].provenance == PACK.prov("dialogue.ask_returning_reason")
+    out = c.ended("caller-hung-up")
+    assert out.escalations == [] and out.slots["topics_answered"] == ["lhr-t-shaving"]
+
+
+async def test_a_question_on_no_named_treatment_is_noted_for_the_clinician_not_guessed() -> None:
+    c = conv(known_patient=True)
+    c.start()
+    reply = await c.caller_said("Can I shave between laser sessions?")  # "laser": no one treatment
+    assert reply.says[0].provenance == PACK.prov("dialogue.clinical_question_noted")
+    assert [(e.severity, e.category) for e in c.ended("caller-hung-up").escalations] == [("routine", "clinical-question")]
