@@ -186,6 +186,10 @@ class Outbound:
         self.calls[dialog.call_id] = call
         try:
             result = await self._run_invite(call, req, hop, timeout_s)
+        except asyncio.CancelledError:  # the caller stopped waiting (a page acknowledged in the console)
+            call.terminated("cancelled")
+            log.info("call.outbound", call_id=hostile(dialog.call_id), outcome="cancelled")
+            raise
         except Exception:  # noqa: BLE001
             log.exception("call.outbound_failed")
             result = OutboundCall("failed")
@@ -204,7 +208,7 @@ class Outbound:
                 while True:
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        return await self._cancel_invite(req, hop, tx, provisional, early)
+                        return await self._cancel_invite(req, hop, tx, provisional, early, call)
                     try:
                         resp = await asyncio.wait_for(tx.responses.get(), timeout=min(left, 32.0))
                     except TimeoutError:
@@ -226,6 +230,9 @@ class Outbound:
                         call.dialog.local_cseq = req.cseq[0]
                         break
                     return OutboundCall(outcome_for(status), status, None, early)
+            except asyncio.CancelledError:  # nobody waits for this call any more: stop the phone ringing
+                await asyncio.shield(self._abandon_invite(call, req, hop, tx, provisional, early))
+                raise
             finally:
                 self.sip.end_transaction(tx)
         return OutboundCall("failed")
@@ -266,8 +273,29 @@ class Outbound:
         ack.add("CSeq", f"{req.cseq[0]} ACK")
         self.sip.send(ack, hop)
 
+    async def _abandon_invite(self: SipEdge, call: SipCall, req: SipMessage, hop: Addr, tx: object,
+                              provisional: bool, early: bool) -> None:
+        """Give up a call that is still being set up. A CANCEL may only follow a provisional
+        response (RFC 3261 §9.1): without one yet, wait briefly for it (or for the final answer)."""
+        responses = tx.responses  # type: ignore[attr-defined]
+        if not provisional:
+            with contextlib.suppress(TimeoutError):
+                resp = await asyncio.wait_for(responses.get(), timeout=2.0)
+                status = resp.status or 0
+                if status < 200:
+                    provisional = True
+                elif status < 300:  # answered just now: complete the dialog, then end it
+                    self._confirm(call, resp)
+                    self.send_ack(call, req.cseq[0])
+                    await call.release("cancelled")
+                    return
+                else:
+                    self._ack_failure(req, resp, hop)
+                    return
+        await self._cancel_invite(req, hop, tx, provisional, early, call)
+
     async def _cancel_invite(self: SipEdge, req: SipMessage, hop: Addr, tx: object, provisional: bool,
-                             early: bool) -> OutboundCall:
+                             early: bool, call: SipCall | None = None) -> OutboundCall:
         if not provisional:  # nothing answered at all: no CANCEL before a provisional (RFC 3261 §9.1)
             return OutboundCall("failed", None, None, early)
         cancel = SipMessage(method="CANCEL", uri=req.uri)
@@ -289,5 +317,9 @@ class Outbound:
                     final = resp.status
                     if (resp.status or 0) >= 300:
                         self._ack_failure(req, resp, hop)
+                    elif call is not None:  # the 200 crossed the CANCEL: complete the dialog, then end it
+                        self._confirm(call, resp)
+                        self.send_ack(call, req.cseq[0])
+                        await call.release("cancelled")
                     break
         return OutboundCall("no-answer" if provisional else "failed", final, None, early)

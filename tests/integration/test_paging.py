@@ -232,9 +232,6 @@ def log_events(err: str, name: str) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="SipEdge.place_call sends no CANCEL when the task waiting on a ringing call is cancelled "
-                          "(appliance/telephony/outbound.py): the desk phone rings on after the acknowledgement")
 @pytest.mark.parametrize("box", [ACK_RING_S], indirect=True)
 async def test_console_acknowledgement_cancels_the_ringing_page(box: Box, tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:

@@ -64,6 +64,34 @@ async def test_outbound_no_answer_cancels(make_edge) -> None:
     assert not edge.calls
 
 
+async def _ringing_then_abandoned(make_edge, scenario: str):
+    port = free_udp_port()
+    uas = await start_uas(scenario, port)
+    await asyncio.sleep(0.3)
+    edge = await make_edge(Recorder(), outbound_proxy=f"127.0.0.1:{port}")
+    placing = asyncio.create_task(edge.place_call("200", timeout_s=30))
+    await asyncio.sleep(1.0)  # ringing
+    placing.cancel()  # whoever waited for the call stopped waiting (a page acknowledged in the console)
+    try:
+        await placing
+    except asyncio.CancelledError:
+        pass
+    rc, out = await finish(uas)
+    return edge, rc, out
+
+
+async def test_an_abandoned_ringing_call_is_cancelled(make_edge) -> None:
+    edge, rc, out = await _ringing_then_abandoned(make_edge, "uas_noanswer.xml")
+    assert rc == 0, out  # the callee got CANCEL, answered 487 and got the ACK
+    assert not edge.calls
+
+
+async def test_an_answer_crossing_the_cancel_is_acked_then_ended(make_edge) -> None:
+    edge, rc, out = await _ringing_then_abandoned(make_edge, "uas_answer_crosses_cancel.xml")
+    assert rc == 0, out  # the 200 was ACKed and the call ended with BYE: no half-open call at the phone
+    assert not edge.calls
+
+
 async def test_outbound_unreachable_fails(make_edge) -> None:
     edge = await make_edge(Recorder(), outbound_proxy=f"127.0.0.1:{free_udp_port()}")
     result = await edge.place_call("200", timeout_s=1.5)
