@@ -66,6 +66,7 @@ class Pager:
         self._nudges: dict[int, asyncio.Event] = {}  # escalation id -> "its status changed"
         self._wake = asyncio.Event()
         self._texts: set[asyncio.Task[None]] = set()  # text pages on their way
+        self._finishing: set[asyncio.Task[Any]] = set()  # answered page calls left to end on their own
         self._calls: dict[str, tuple[str, asyncio.Future[Row]]] = {}  # PBX Call-ID -> paging under way for it
 
     # -- component ----------------------------------------------------------------------------
@@ -74,7 +75,7 @@ class Pager:
         log.info("pager.started", chain=len(self.chain), sip_message=self.settings.sip_message)
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._active.values(), *self._texts) if t is not None]
+        tasks = [t for t in (self._task, *self._active.values(), *self._texts, *self._finishing) if t is not None]
         for t in tasks:
             t.cancel()
         for t in tasks:
@@ -211,8 +212,15 @@ class Pager:
                 for w in waits - set(running.values()):
                     w.cancel()
         finally:
-            for i, task in running.items():  # no phone rings on, no brief plays on, once paging is over
-                if i in calls and not task.done():
+            for i, task in list(running.items()):
+                if i in calls and attempts[i].outcome == "answered" and ended_by in ("acknowledged", "resolved"):
+                    # A clinician listening to the brief may still press 1 for the patient on the line:
+                    # their call ends on its own, not because someone acknowledged in the console.
+                    self._finishing.add(task)
+                    task.add_done_callback(self._finishing.discard)
+                    del running[i]
+                    continue
+                if i in calls and not task.done():  # no phone rings on once paging is over
                     log.info("page.cancelled", escalation=eid, target=hostile(attempts[i].target), reason=ended_by)
                 task.cancel()
             for task in running.values():

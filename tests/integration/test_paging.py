@@ -10,6 +10,8 @@ the patient.
    the text page, presses 1, and the escalation is acknowledged; the console shows both pages.
 3. 201 rings unanswered when the NP acknowledges the escalation in the console (HTTPS, sign-in,
    CSRF token): the ringing page is cancelled and nobody further in the chain is paged.
+4. An acknowledgement while the NP is listening to the brief does not cut the NP off: pressing 1
+   still connects the patient.
 """
 
 from __future__ import annotations
@@ -180,6 +182,38 @@ async def test_page_brief_press_1_connects_the_patient(box: Box, tmp_path: Path)
     patient_heard = recordings(patient.rec)
     assert patient_heard, patient.tail()
     assert near(dominant_hz(read_wav(patient_heard[-1])[-2 * SAMPLE_RATE:]), NURSE_HZ)  # and the patient the NP
+
+
+async def test_an_acknowledgement_during_the_brief_leaves_the_clinician_able_to_connect(box: Box,
+                                                                                       tmp_path: Path) -> None:
+    """Front desk acknowledges in the console while the NP is listening to the brief: the NP's
+    call is not cut off, and pressing 1 still connects the patient on the line."""
+    nurse_src = write_wav(tmp_path / "nurse.wav", tone(NURSE_HZ, 120))
+    patient_src = write_wav(tmp_path / "patient.wav", tone(PATIENT_HZ, 120))
+    nurse = await registered_phone(tmp_path / "np201", box.kport, "201", source=nurse_src)
+    try:
+        async with baresip(tmp_path / "patient", "<sip:5550104322@127.0.0.1>;regint=0", patient_src) as patient:
+            await patient.wait_for("baresip is ready")
+            patient.command(f"/dial sip:2100@127.0.0.1:{box.kport}")
+            call = await until(lambda: next(iter(box.runner.live.calls.values()), None), 30, "the patient's call")
+            await box.repo.records.call("record_escalation", Access("system:call", "call", call.call_id), call.call_id,
+                                        Escalation("urgent", "severe-or-worsening-pain", 1, "fi-rf-pain"), 15.0)
+            eid = await box.repo.records.run(lambda r: r.conn.execute("SELECT max(id) FROM escalations").fetchone()[0])
+            await nurse.wait_for("Call established", limit_s=60)
+            await asyncio.sleep(2.0)  # the brief is playing
+            await box.repo.acknowledge(eid, "morgan")  # what the console's Acknowledge button calls
+            await asyncio.sleep(5.0)
+            nurse.command("/sndcode 1")
+            await until(lambda: call.ended, 20, "the patient's call handed over")
+            await asyncio.sleep(3.0)
+            assert call.end_reason == "transfer"
+    finally:
+        await nurse.stop()
+    heard = recordings(nurse.rec)
+    assert len(heard) == 1, (heard, nurse.tail())
+    assert near(dominant_hz(read_wav(heard[0])[-2 * SAMPLE_RATE:]), PATIENT_HZ)  # the NP hears the patient
+    row = await box.repo.escalation(eid, None)
+    assert row["acknowledged_by"] == "morgan" and row["paged"] == "201", row
 
 
 @pytest.mark.parametrize("box", [6], indirect=True)
