@@ -120,7 +120,8 @@ class Appliance:
         if self.settings.outbound.enabled:
             await self._start_component(OutboundScheduler(
                 lambda: store_for(self.settings, pack), self.sip,
-                voice_handler(pack, load_lines(pack), engines, self.settings, records=records.records),
+                voice_handler(pack, load_lines(pack), engines, self.settings, records=records.records,
+                              live=self.runner.live),
                 self.settings.outbound,
                 max_calls=self.settings.sip.max_calls, active_inbound=lambda: self.runner.active))
         for component in self.components:

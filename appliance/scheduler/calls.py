@@ -24,6 +24,7 @@ from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.service import AsyncRecords
 from appliance.scheduler.store import FLAGS, AttemptResult, Claim
+from appliance.staff.livecalls import LiveCalls
 
 log = get_logger(__name__)
 
@@ -75,9 +76,14 @@ class OutboundCallHandler:
     """
 
     def __init__(self, pack: Pack, lines: OutboundLines, run_session: SessionRunner, *,
-                 records: AsyncRecords | None = None, settings: Any = None, llm: Any = None, **kw: Any) -> None:
+                 records: AsyncRecords | None = None, settings: Any = None, llm: Any = None,
+                 live: LiveCalls | None = None, **kw: Any) -> None:
         self.pack, self.lines, self.run_session = pack, lines, run_session
         self.records, self.settings, self.llm, self.kw = records, settings, llm, kw
+        # The service's live-call registry (shared with inbound calls): an answered aftercare
+        # call gets a line, shows on the live-calls page, and a page for its escalation can
+        # connect the clinician to the patient still on the line.
+        self.live = live or LiveCalls()
         self._own: AsyncRecords | None = None
         self._lock = asyncio.Lock()
 
@@ -107,17 +113,22 @@ class OutboundCallHandler:
         call_id = media.info.call_id
         access = Access(actor="system:outbound-call", reason="aftercare-call", call_id=call_id)
         records = await self._store()
+        entry = self.live.open(media)
         row_id: int | None = None
         if records is not None:
             try:
                 row_id = await records.call("start_call", access, call_id, "outbound", media.info.remote_number or None,
-                                            datetime.now(UTC), patient_id=claim.patient_id)
+                                            datetime.now(UTC), patient_id=claim.patient_id, line=entry.line)
             except Exception:  # noqa: BLE001 - the patient is on the line: go on, log loudly
                 log.exception("outbound.record_start_failed", call_id=hostile(call_id))
                 records = None
         inner = conversation_for(self.pack, self.lines, claim, llm=self.llm, **self.kw)
-        conversation = RecordedConversation(inner, records, access)
-        outcome, reason = await self.run_session(media, conversation)
+        conversation = RecordedConversation(inner, records, access, self.pack, live=entry)
+        reason = "error"
+        try:
+            outcome, reason = await self.run_session(entry.media, conversation)
+        finally:
+            self.live.close(entry, reason)
         if records is not None:
             post = Access(actor="system:post-call", reason="post-call", call_id=call_id)
             try:
@@ -130,8 +141,9 @@ class OutboundCallHandler:
 
 
 def voice_handler(pack: Pack, lines: OutboundLines, engines: Any, settings: Any, *,
-                  records: AsyncRecords | None = None, **kw: Any) -> OutboundCallHandler:
+                  records: AsyncRecords | None = None, live: LiveCalls | None = None, **kw: Any) -> OutboundCallHandler:
     """The production handler: the voice pipeline speaks the outbound conversation on the answered
     call; the call, its escalations and its summary go to the record store (`records`, or the
-    database in `settings` opened by the handler)."""
-    return OutboundCallHandler(pack, lines, voice_session(engines, settings), records=records, settings=settings, **kw)
+    database in `settings` opened by the handler); the call is in `live` while it lasts."""
+    return OutboundCallHandler(pack, lines, voice_session(engines, settings), records=records, settings=settings,
+                               live=live, **kw)

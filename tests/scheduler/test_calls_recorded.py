@@ -108,3 +108,38 @@ async def test_handler_opens_and_closes_the_store_itself(store: ScheduleStore, d
     assert call[:2] == ("out-call-2", "outbound") and call[3] == "remote-bye", call
     assert rows(store, "SELECT count(*) FROM escalations") == [(0,)]
     assert rows(store, "SELECT count(*) FROM call_summaries") == [(1,)]
+
+
+async def test_an_answered_aftercare_call_is_live_on_a_line_while_it_lasts(
+        store: ScheduleStore, db: tuple[Path, bytes], pack: Pack) -> None:
+    """The pager finds the patient of an outbound call's escalation by the live-call registry, so it
+    can brief "patient on line 1" and connect the clinician, as for an inbound call."""
+    from appliance.staff.livecalls import LiveCalls
+
+    claim = claim_one(store, pack)
+    records = AsyncRecords(db[0], db[1])
+    await records.open()
+    live = LiveCalls()
+    seen: list[Any] = []
+
+    async def patient(media: Any, conv: Conversation) -> tuple[ConversationOutcome, str]:
+        conv.start()
+        for said in ("This is Dana Lee", "April 12th 1985", "yes, my eyelid is drooping since yesterday"):
+            await conv.caller_said(said)
+        entry = live.get("out-call-2")
+        seen.append((entry.line, entry.ended, media is entry.media))
+        seen.append(await records.run(lambda r: [tuple(x) for x in r.conn.execute(
+            "SELECT c.line, e.created_at, e.deadline_at FROM escalations e JOIN calls c ON c.id = e.call_id")]))
+        return conv.ended("remote-bye"), "remote-bye"
+
+    try:
+        handler = OutboundCallHandler(pack, load_lines(pack), patient, records=records, live=live)
+        await handler(claim, Media("out-call-2"))
+    finally:
+        await records.close()
+    assert seen[0] == ("1", False, True)  # on line 1, and the session talks through the tracked media
+    [(line, created, due)] = seen[1]
+    assert line == "1"  # the console shows the line
+    # The deadline follows the pack's target for this red flag (Botox, urgent: 30 min), not the default 15.
+    assert datetime.fromisoformat(due) - datetime.fromisoformat(created) == timedelta(minutes=30)
+    assert live.get("out-call-2") is None  # gone from the registry at hang-up
