@@ -16,7 +16,12 @@ async def start_uas(scenario: str, port: int) -> asyncio.subprocess.Process:
 
 
 async def finish(proc: asyncio.subprocess.Process) -> tuple[int, str]:
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=45)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=45)
+    except TimeoutError:  # SIPp still waits for a message that never came: stop it, fail the test
+        proc.kill()
+        out, _ = await proc.communicate()
+        return -1, out.decode(errors="replace")[-2000:]
     return proc.returncode or 0, out.decode(errors="replace")[-2000:]
 
 
