@@ -174,6 +174,11 @@ class OutboundAftercareCall:
             return self._on_dob(text)
         return await self._on_concern_check(text)
 
+    def transfer_failed(self, target: str, detail: str) -> Reply:
+        """The warm transfer to the clinician did not connect: the patient hears the approved line
+        (who calls back, and when) and staff get a further escalation, as on an inbound call."""
+        return self.e.transfer_failed(target, detail)
+
     def agent_heard(self, fraction: float) -> None:
         self.e.agent_heard(fraction)
 

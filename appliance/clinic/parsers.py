@@ -26,6 +26,7 @@ _FUZZY = {"a": 1, "an": 1, "one": 1, "a couple of": 2, "a couple": 2, "couple of
 MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
 MONTHS["sept"] = 9
+MONTHS["marks"] = 3  # Whisper's spelling of "March" on telephone audio ("It's marks third 1980")
 WEEKDAYS = {d.lower(): i for i, d in enumerate(calendar.day_name)}
 
 
