@@ -41,5 +41,17 @@ def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("APPLIANCE_CONFIG", raising=False)
 
 
+@pytest.fixture
+async def async_records(tmp_path: Path):  # noqa: ANN201  (an AsyncIterator of AsyncRecords)
+    """The real encrypted record store in a temporary folder, on its writer thread."""
+    from appliance.records.keys import ensure_key
+    from appliance.records.service import AsyncRecords
+
+    r = AsyncRecords(tmp_path / "appliance.db", ensure_key(tmp_path / "db.key"))
+    await r.open()
+    yield r
+    await r.close()
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"appliance tests: root={ROOT} cpus={os.cpu_count()}"

@@ -4,7 +4,6 @@ that belongs to one patient makes a returning patient before the greeting."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,6 @@ from appliance.clinic.service import DEMO_PACK, new_conversation
 from appliance.config import Settings
 from appliance.conversation import Escalation
 from appliance.records.audit import Access
-from appliance.records.keys import ensure_key
-from appliance.records.service import AsyncRecords
 
 
 def test_response_minutes_follow_the_workflow_of_the_red_flag() -> None:
@@ -36,11 +33,8 @@ CALL = Access(actor="system:call", reason="call", call_id="c-1")
 
 
 @pytest.fixture
-async def records(tmp_path: Path):
-    r = AsyncRecords(tmp_path / "appliance.db", ensure_key(tmp_path / "db.key"))
-    await r.open()
-    yield r
-    await r.close()
+def records(async_records):  # noqa: ANN201
+    return async_records
 
 
 def inbound(number: str, direction: str = "inbound") -> CallInfo:

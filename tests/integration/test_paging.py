@@ -135,6 +135,16 @@ async def answer_page_and_press_1(phone: Baresip, start: int, brief_s: float = 7
     return time.monotonic() - t0
 
 
+async def escalated_on_the_line(box: Box, patient: Baresip) -> tuple[Any, int]:
+    """The patient dials the clinic; an urgent escalation is raised on their call while it goes on."""
+    patient.command(f"/dial sip:2100@127.0.0.1:{box.kport}")
+    call = await until(lambda: next(iter(box.runner.live.calls.values()), None), 30, "the patient's call")
+    await box.repo.records.call("record_escalation", Access("system:call", "call", call.call_id), call.call_id,
+                                Escalation("urgent", "severe-or-worsening-pain", 1, "fi-rf-pain"), 15.0)
+    eid = await box.repo.records.run(lambda r: r.conn.execute("SELECT max(id) FROM escalations").fetchone()[0])
+    return call, int(eid)
+
+
 def head(path: Path, seconds: float, tmp: Path) -> Path:
     pcm = read_wav(path)[: int(seconds * SAMPLE_RATE)]
     return write_wav(tmp, pcm.tobytes())
@@ -151,13 +161,8 @@ async def test_page_brief_press_1_connects_the_patient(box: Box, tmp_path: Path)
     try:
         async with baresip(tmp_path / "patient", "<sip:5550104321@127.0.0.1>;regint=0", patient_src) as patient:
             await patient.wait_for("baresip is ready")
-            patient.command(f"/dial sip:2100@127.0.0.1:{box.kport}")
-
-            call = await until(lambda: next(iter(box.runner.live.calls.values()), None), 30, "the patient's call")
+            call, eid = await escalated_on_the_line(box, patient)
             assert call.line == "1"
-            await box.repo.records.call("record_escalation", Access("system:call", "call", call.call_id), call.call_id,
-                                        Escalation("urgent", "severe-or-worsening-pain", 1, "fi-rf-pain"), 15.0)
-            eid = await box.repo.records.run(lambda r: r.conn.execute("SELECT max(id) FROM escalations").fetchone()[0])
             pressed_at = await answer_page_and_press_1(nurse, 0)
 
             async def acknowledged() -> Any:
@@ -194,11 +199,7 @@ async def test_an_acknowledgement_during_the_brief_leaves_the_clinician_able_to_
     try:
         async with baresip(tmp_path / "patient", "<sip:5550104322@127.0.0.1>;regint=0", patient_src) as patient:
             await patient.wait_for("baresip is ready")
-            patient.command(f"/dial sip:2100@127.0.0.1:{box.kport}")
-            call = await until(lambda: next(iter(box.runner.live.calls.values()), None), 30, "the patient's call")
-            await box.repo.records.call("record_escalation", Access("system:call", "call", call.call_id), call.call_id,
-                                        Escalation("urgent", "severe-or-worsening-pain", 1, "fi-rf-pain"), 15.0)
-            eid = await box.repo.records.run(lambda r: r.conn.execute("SELECT max(id) FROM escalations").fetchone()[0])
+            call, eid = await escalated_on_the_line(box, patient)
             await nurse.wait_for("Call established", limit_s=60)
             await asyncio.sleep(2.0)  # the brief is playing
             await box.repo.acknowledge(eid, "morgan")  # what the console's Acknowledge button calls

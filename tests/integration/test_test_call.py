@@ -10,7 +10,6 @@ escalation that would have been raised, and in shadow mode nothing reaches the r
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 import sys
 import wave
@@ -20,15 +19,14 @@ import numpy as np
 import pytest
 
 from benchmarks.corpus import telephone_speech, write_wav
+from tests.browser import chromium_page, needs_chromium, sign_in
 from tests.conftest import free_port
 from tests.foundation.helpers import ApplianceProcess
 from tests.integration.test_phone_call import transcribe, words
 from tests.telephony.conftest import free_udp_port
 
 playwright_api = pytest.importorskip("playwright.async_api")
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [pytest.mark.models, pytest.mark.slow,
-              pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium not installed")]
+pytestmark = [pytest.mark.models, pytest.mark.slow, needs_chromium]
 
 PASSWORD = "correct horse battery"
 RED_FLAG = "Since my lip filler yesterday, my lip has turned white and it hurts a lot."
@@ -83,20 +81,13 @@ async def test_browser_test_call_hears_the_greeting_and_pages_nobody(tmp_path: P
     try:
         base = app.wait_event("appliance.ready")["console"].rstrip("/")
         mic = caller_wav(tmp_path)
-        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={mic}%noloop",
-                "--autoplay-policy=no-user-gesture-required", "--allow-loopback-in-peer-connection"]
-        async with playwright_api.async_playwright() as p:
-            ctx = await p.chromium.launch_persistent_context(
-                str(tmp_path / "chromium"), executable_path=CHROMIUM, args=args, headless=True,
-                ignore_https_errors=True)
-            ctx.set_default_timeout(30_000)
-            page = ctx.pages[0] if ctx.pages else await ctx.new_page()
-            await page.goto(f"{base}/login")
-            await page.fill("input[name=username]", "nina")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button[type=submit]")
+        # A fake microphone that plays the caller's file once; the page may play audio unprompted;
+        # WebRTC may use 127.0.0.1 (the console's address here).
+        async with chromium_page(tmp_path / "chromium", "--use-fake-ui-for-media-stream",
+                                 "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={mic}%noloop",
+                                 "--autoplay-policy=no-user-gesture-required",
+                                 "--allow-loopback-in-peer-connection") as page:
+            await sign_in(page, base, "nina", PASSWORD)
             await page.wait_for_url(f"{base}/escalations")
             await page.click("a[href='/test-call']")
             await page.click("#tc-start")
@@ -110,7 +101,6 @@ async def test_browser_test_call_hears_the_greeting_and_pages_nobody(tmp_path: P
             await page.click("#tc-hangup")
             await expect(page.locator("#tc-status")).to_contain_text("Call ended")
             transcript_on_page = await log.inner_text()
-            await ctx.close()
         app.wait_event("testcall.ended", timeout=30)
         code, _ = app.stop()
     finally:

@@ -5,7 +5,6 @@ booked: the demo pack's engine plays the whole booking conversation, no audio ne
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,8 +17,6 @@ from appliance.clinic.schedule import Scheduler
 from appliance.clinic.service import DEMO_PACK, clinic_now
 from appliance.records.audit import Access
 from appliance.records.bookings import PhoneBooking
-from appliance.records.keys import ensure_key
-from appliance.records.service import AsyncRecords
 
 TURNS = ["Hi, I'm a new patient", "Botox please", "the frown lines between my eyebrows", "no", "no",
          "no I don't take any", "no", "around five hundred dollars", "yes please", "my name is Dana Lee", "yes",
@@ -28,11 +25,8 @@ CALL = Access(actor="system:post-call", reason="post-call", call_id="call-1")
 
 
 @pytest.fixture
-async def records(tmp_path: Path):
-    r = AsyncRecords(tmp_path / "appliance.db", ensure_key(tmp_path / "db.key"))
-    await r.open()
-    yield r
-    await r.close()
+def records(async_records):  # noqa: ANN201
+    return async_records
 
 
 @pytest.fixture

@@ -4,22 +4,17 @@ session are refused."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from appliance.config import Settings
 from appliance.staff.console import Console
+from tests.browser import chromium_page, needs_chromium, sign_in
 from tests.staff.conftest import IDLE_S, PASSWORD, add
 
 playwright_api = pytest.importorskip("playwright.async_api")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium not installed "
-                                "(provisioning/apt-test.txt)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -33,21 +28,11 @@ async def console(tmp_path: Path, repo, clock):
 
 @pytest.fixture
 async def page(tmp_path: Path):
-    async with playwright_api.async_playwright() as p:
-        ctx = await p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=ARGS, headless=True,
-            ignore_https_errors=True)
-        ctx.set_default_timeout(30_000)
-        pg = ctx.pages[0] if ctx.pages else await ctx.new_page()
+    async with chromium_page(tmp_path / "chromium-profile") as pg:
         yield pg
-        await ctx.close()
 
 
-async def _sign_in(page, base: str, user: str, password: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", user)
-    await page.fill("input[name=password]", password)
-    await page.click("button[type=submit]")
+_sign_in = sign_in
 
 
 @pytest.mark.slow
