@@ -25,11 +25,11 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.workers.runner import WorkerRunner
 
-from appliance.calls import SAMPLE_RATE, CallMedia
+from appliance.calls import SAMPLE_RATE, CallMedia, TransferResult
 from appliance.config import Settings, VoiceSettings
 from appliance.conversation import Action, Conversation, ConversationOutcome
 from appliance.errors import ApplianceError
-from appliance.logs import get_logger
+from appliance.logs import get_logger, hostile
 from appliance.voice.asr import transcriber_for
 from appliance.voice.engines import Engines
 from appliance.voice.frames import ReplyDoneFrame, TransferFailedFrame
@@ -44,6 +44,9 @@ from appliance.voice.transport import CallMediaTransport
 from appliance.voice.tts import synthesizer_for
 
 log = get_logger(__name__)
+
+# A transfer that handed the call over has only the consultation leg's BYE left to do.
+TRANSFER_SETTLE_S = 10.0
 
 
 class VoiceError(ApplianceError):
@@ -64,6 +67,7 @@ class VoiceSession:
         self._observers = list(observers or [])
         self._error: ErrorFrame | None = None
         self._stopping: asyncio.Task[None] | None = None
+        self._transfer_step: tuple[asyncio.Task[TransferResult], Action] | None = None
         self.worker: PipelineWorker | None = None
 
     def _build(self, pool: ThreadPoolExecutor) -> tuple[PipelineWorker, CallMediaTransport]:
@@ -105,9 +109,14 @@ class VoiceSession:
         escalation: Action | None = None
         for action in frame.actions:
             if action.kind == "transfer" and action.target:
-                brief = await self._transfer_brief(escalation) if action.attended else None
-                result = await self.media.transfer(action.target, attended=action.attended, brief_pcm=brief)
-                self.metrics.event("voice.transfer", ok=result.ok, kind=result.kind)
+                # A transfer that succeeds hands the call over before it returns (the caller's leg
+                # ends, then the consultation leg is released): the hang-up cancels the pipeline,
+                # and with it this task. The transfer runs as its own task so that it finishes,
+                # and is logged, all the same; `run` waits for it.
+                step = asyncio.create_task(self._transfer(action, escalation),
+                                           name=f"transfer-{self.metrics.call_id[:24]}")
+                self._transfer_step = (step, action)
+                result = await asyncio.shield(step)
                 if result.ok or result.detail.startswith("bridged"):  # the appliance joined the calls itself
                     return
                 # Nobody is dropped silently: the conversation tells the caller what happens next.
@@ -122,6 +131,37 @@ class VoiceSession:
                 self.metrics.event("voice.escalate", severity=action.severity, category=action.category)
         if frame.end_call:
             await self.media.hangup("local")
+
+    async def _transfer(self, action: Action, escalation: Action | None) -> TransferResult:
+        assert action.target
+        brief = await self._transfer_brief(escalation) if action.attended else None
+        result = await self.media.transfer(action.target, attended=action.attended, brief_pcm=brief)
+        self._transfer_event(result.ok, result.kind, result.target, result.detail)
+        return result
+
+    def _transfer_event(self, ok: bool, kind: str, target: str, detail: str) -> None:
+        self.metrics.event("voice.transfer", ok=ok, kind=kind, target=hostile(target), detail=hostile(detail))
+
+    async def _settle_transfer(self) -> None:
+        """The call is over while a transfer was under way. Handed over ("transfer"): let the
+        transfer finish releasing the consultation leg, and log it. Any other end (the caller
+        hung up while the target rang, the pipeline failed): stop it, and log that it did not
+        happen."""
+        if self._transfer_step is None:
+            return
+        step, action = self._transfer_step
+        if self.hangup_reason == "transfer":
+            await asyncio.wait({step}, timeout=TRANSFER_SETTLE_S)
+        if step.done():
+            error = None if step.cancelled() else step.exception()
+            if error is None:
+                return  # it returned a result, which it logged
+            detail = f"error ({type(error).__name__})"
+        else:
+            step.cancel()
+            await asyncio.wait({step}, timeout=5.0)
+            detail = f"call ended ({self.hangup_reason})"
+        self._transfer_event(False, "attended" if action.attended else "blind", action.target or "", detail)
 
     async def _transfer_brief(self, escalation: Action | None) -> bytes | None:
         """What the clinician hears before an attended transfer connects the caller: PHI-minimal
@@ -158,8 +198,9 @@ class VoiceSession:
                     task.cancel()
             await asyncio.wait({running, hung_up}, timeout=5.0)
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
-        if transport.state.hangup_reason:
-            self.hangup_reason = transport.state.hangup_reason
+            if transport.state.hangup_reason:
+                self.hangup_reason = transport.state.hangup_reason
+            await self._settle_transfer()  # also when the session itself is cancelled: none is left running
         self.metrics.event("voice.call_ended", reason=self.hangup_reason, turns=len(self.metrics.turns))
         if self._error is not None:
             raise VoiceError(f"the voice pipeline failed: {self._error.error}",

@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from dataclasses import dataclass, field
 
 import pytest
+from structlog.testing import capture_logs
 
+from appliance.calls import TransferResult
 from appliance.config import VoiceSettings
 from appliance.conversation import Action, Reply, Say
 from appliance.voice.asr import Transcriber
@@ -31,9 +34,29 @@ LONG = ("Our clinic offers many treatments. We have wrinkle relaxers such as Bot
         "with many years of experience. A consultation takes about thirty minutes and is free of charge.")
 
 
+@dataclass
+class HandingOverMedia(FileCallMedia):
+    """Transfers as the SIP edge makes them (`appliance.telephony.transfer`): one that succeeds
+    hands the caller's leg over (the call ends, reason "transfer") before it returns, then
+    releases the consultation leg, whose BYE is answered within `consult_bye_s`. The target's
+    phone rings for `ring_s` first."""
+
+    consult_bye_s: float = 1.0
+    ring_s: float = 0.0
+    briefs: list[bytes | None] = field(default_factory=list)
+
+    async def transfer(self, target: str, *, attended: bool = False, brief_pcm: bytes | None = None) -> TransferResult:
+        self.briefs.append(brief_pcm)
+        await asyncio.sleep(self.ring_s)
+        result = await super().transfer(target, attended=attended, brief_pcm=brief_pcm)
+        if result.ok:
+            await asyncio.sleep(self.consult_bye_s)
+        return TransferResult(result.ok, result.kind, target, "target 200" if result.ok else result.detail)
+
+
 async def call(engines: Engines, caller: bytes, conv: ScriptedConversation, tail_s: float = 2.0,
-               **media_kw) -> tuple[FileCallMedia, VoiceSession]:
-    media = FileCallMedia(caller, tail_s=tail_s, **media_kw)
+               media_cls: type[FileCallMedia] = FileCallMedia, **media_kw) -> tuple[FileCallMedia, VoiceSession]:
+    media = media_cls(caller, tail_s=tail_s, **media_kw)
     session = VoiceSession(media, conv, engines, VoiceSettings())
     try:
         await asyncio.wait_for(session.run(), timeout=120)
@@ -166,10 +189,12 @@ async def test_failed_transfer_is_told_to_the_caller_and_the_call_stays_up(engin
 
     conv.transfer_failed = transfer_failed  # type: ignore[attr-defined]
     tail_s = 9.0
-    media, _ = await call(engines, silence(4.0), conv, tail_s=tail_s, dtmf=((3.0, "2"),),
-                          transfer_fails="480 Temporarily Unavailable")
+    media, session = await call(engines, silence(4.0), conv, tail_s=tail_s, dtmf=((3.0, "2"),),
+                                transfer_fails="480 Temporarily Unavailable")
     assert media.transfers == [("201", False)]
     assert failures == [("201", "480 Temporarily Unavailable")]
+    assert transfer_events(session) == [{"event": "voice.transfer", "ok": False, "kind": "blind", "target": "201",
+                                         "detail": "480 Temporarily Unavailable"}]
     assert media.hangup_reason != "transfer"  # the caller was not dropped
     after = [f for f in media.sent if f.offset_ms > 3000]
     # The whole line went out, then the line was quiet for a second before the caller hung up.
@@ -178,10 +203,45 @@ async def test_failed_transfer_is_told_to_the_caller_and_the_call_stays_up(engin
     assert "could not reach" in heard and "call you back" in heard, heard
 
 
-def _press(conv: ScriptedConversation):
+async def test_a_transfer_that_hands_the_call_over_is_logged_before_the_session_ends(engines: Engines) -> None:
+    """The hand-over ends the call while the transfer still releases the consultation leg: the
+    pipeline stops at the hang-up, and the transfer is still logged, as a success."""
+    conv = ScriptedConversation()
+    conv.caller_pressed = _press(conv, attended=True)  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        media, session = await call(engines, silence(4.0), conv, tail_s=6.0, dtmf=((3.0, "2"),),
+                                    media_cls=HandingOverMedia)
+    assert isinstance(media, HandingOverMedia)
+    assert media.transfers == [("201", True)] and media.briefs[0]  # the clinician's brief was made
+    assert conv.end_reason == "transfer"
+    assert transfer_events(session) == [{"event": "voice.transfer", "ok": True, "kind": "attended", "target": "201",
+                                         "detail": "target 200"}]
+    names = [e["event"] for e in logs]
+    assert names.index("voice.transfer") < names.index("voice.call_ended"), names
+    [line] = [e for e in logs if e["event"] == "voice.transfer"]
+    assert line["call_id"] == "file-call" and line["ok"] is True
+
+
+async def test_a_caller_who_hangs_up_while_the_target_rings_ends_the_transfer(engines: Engines) -> None:
+    conv = ScriptedConversation()
+    conv.caller_pressed = _press(conv, attended=True)  # type: ignore[method-assign]
+    media, session = await call(engines, silence(4.0), conv, tail_s=1.0, dtmf=((3.0, "2"),),
+                                media_cls=HandingOverMedia, ring_s=60.0)
+    assert len(media.briefs) == 1 and media.transfers == []  # still ringing when the caller left
+    assert conv.end_reason == "remote-bye"
+    assert transfer_events(session) == [{"event": "voice.transfer", "ok": False, "kind": "attended", "target": "201",
+                                         "detail": "call ended (remote-bye)"}]
+
+
+def transfer_events(session: VoiceSession) -> list[dict]:
+    return [e for e in session.metrics.events if e["event"] == "voice.transfer"]
+
+
+def _press(conv: ScriptedConversation, attended: bool = False):
     async def pressed(digit: str) -> Reply:
         conv.digits.append(digit)
-        return Reply(says=(Say("Transferring you now."),), actions=(Action("transfer", target="201"),))
+        return Reply(says=(Say("Transferring you now."),),
+                     actions=(Action("transfer", target="201", attended=attended),))
     return pressed
 
 
