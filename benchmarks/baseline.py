@@ -136,8 +136,8 @@ class StockPipelines:
             LLMContextAggregatorPair,
             LLMUserAggregatorParams,
         )
-        from pipecat.workers.runner import WorkerRunner
 
+        from appliance.voice.runloop import run_until_hangup
         from appliance.voice.transport import CallMediaTransport
 
         call_id = media.info.call_id
@@ -155,18 +155,9 @@ class StockPipelines:
         async def started(_worker: Any, *_: Any) -> None:
             emit("baseline.call_ready", call_id=call_id, t=time.monotonic())
 
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(worker)
-        running = asyncio.create_task(runner.run())
-        hung_up = asyncio.create_task(transport.state.hung_up.wait())
         try:
-            await asyncio.wait({running, hung_up}, return_when=asyncio.FIRST_COMPLETED)
-            if hung_up.done() and not running.done():
-                await worker.cancel(reason="hangup")
-            await asyncio.wait({running}, timeout=10)
+            await run_until_hangup(worker, transport.state, settle_s=10.0)
         finally:
-            for task in (running, hung_up):
-                task.cancel()
             emit("baseline.call_ended", call_id=call_id)
 
 

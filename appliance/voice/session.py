@@ -6,12 +6,13 @@
                          barge-in      reused)                                     8 kHz           interruption)
 
 The pipeline runs in a `PipelineWorker` (1.14's name for `PipelineTask`) under a
-`WorkerRunner` (formerly `PipelineRunner`). The decisions are the pure classes of
-`appliance.voice.policy`; `Playout` keeps what the agent queued and played in media time, so
-a barge-in tells the conversation what the caller actually heard. A barge-in is a Pipecat
-interruption: queued synthesis and audio are dropped and the media queue is cleared, except
-lines marked not interruptible. All model work runs in this call's own small thread pool,
-shut down when the call ends, so a finished call leaves no thread behind.
+`WorkerRunner` (formerly `PipelineRunner`) until the call is over (`appliance.voice.runloop`).
+The decisions are the pure classes of `appliance.voice.policy`; `Playout` keeps what the agent
+queued and played in media time, so a barge-in tells the conversation what the caller actually
+heard. A barge-in is a Pipecat interruption: queued synthesis and audio are dropped and the
+media queue is cleared, except lines marked not interruptible. All model work runs in this
+call's own small thread pool, shut down when the call ends, so a finished call leaves no
+thread behind.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pipecat.frames.frames import ErrorFrame
 from pipecat.observers.base_observer import BaseObserver
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.workers.runner import WorkerRunner
 
 from appliance.calls import SAMPLE_RATE, CallMedia, TransferResult
 from appliance.config import Settings, VoiceSettings
@@ -40,6 +40,7 @@ from appliance.voice.processors.conversation import ConversationStage
 from appliance.voice.processors.speech import Speech
 from appliance.voice.processors.transcription import Transcription
 from appliance.voice.processors.turn_taking import TurnTaking
+from appliance.voice.runloop import run_until_hangup
 from appliance.voice.transport import CallMediaTransport
 from appliance.voice.tts import synthesizer_for
 
@@ -182,21 +183,9 @@ class VoiceSession:
         pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix=f"voice-{self.media.info.call_id[:16]}")
         worker, transport = self._build(pool)
         self.worker = worker
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(worker)
-        running = asyncio.create_task(runner.run())
-        hung_up = asyncio.create_task(transport.state.hung_up.wait())
         try:
-            await asyncio.wait({running, hung_up}, return_when=asyncio.FIRST_COMPLETED)
-            if hung_up.done() and not running.done():
-                # The call is gone: stop at once (nothing queued can still be heard).
-                await worker.cancel(reason=transport.state.hangup_reason)
-            await running
+            await run_until_hangup(worker, transport.state)
         finally:
-            for task in (running, hung_up):
-                if not task.done():
-                    task.cancel()
-            await asyncio.wait({running, hung_up}, timeout=5.0)
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
             if transport.state.hangup_reason:
                 self.hangup_reason = transport.state.hangup_reason
