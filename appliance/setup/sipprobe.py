@@ -2,6 +2,8 @@
 
 Blocking, for the `doctor` command (a CLI, not the event loop). Any SIP response with our
 Call-ID counts as an answer (200, 404, 407, ...): the point is that a SIP stack is there.
+`exchange` (send a request, resend it, wait for its response) also serves the doctor's
+REGISTER query (`appliance.telephony.doctor_checks`).
 """
 
 from __future__ import annotations
@@ -9,7 +11,11 @@ from __future__ import annotations
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
+
+from appliance.telephony.sipmsg import SipMessage, bracket, new_request, parse
 
 
 @dataclass(frozen=True)
@@ -19,31 +25,43 @@ class ProbeResult:
     refused: bool = False
 
 
-def _request(host: str, port: int, local: tuple[str, int], call_id: str, branch: str, tag: str) -> bytes:
-    lhost, lport = local
-    target = f"[{host}]" if ":" in host else host
-    via_host = f"[{lhost}]" if ":" in lhost else lhost
-    return (
-        f"OPTIONS sip:{target}:{port} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP {via_host}:{lport};branch=z9hG4bK{branch};rport\r\n"
-        "Max-Forwards: 70\r\n"
-        f"From: <sip:doctor@{via_host}>;tag={tag}\r\n"
-        f"To: <sip:{target}:{port}>\r\n"
-        f"Call-ID: {call_id}\r\n"
-        "CSeq: 1 OPTIONS\r\n"
-        f"Contact: <sip:doctor@{via_host}:{lport}>\r\n"
-        "Accept: application/sdp\r\n"
-        "User-Agent: clinic-voice-appliance doctor\r\n"
-        "Content-Length: 0\r\n\r\n"
-    ).encode()
+def exchange(sock: socket.socket, req: SipMessage, deadline: float, resend_after: Callable[[int], float], *,
+             final_only: bool = False, malformed_ok: bool = False) -> SipMessage | Literal["refused", "timeout"]:
+    """Send `req` on a connected UDP socket, again `resend_after(n)` seconds after the n-th send,
+    until a response with its Call-ID arrives (with `final_only`: a final one to its CSeq) or
+    `deadline` passes. `malformed_ok` takes a response the parser faults (a header missing or
+    bad) when its status line and Call-ID can be read; otherwise such a datagram is skipped."""
+    data = req.serialize()
+    sent, next_send = 0, 0.0
+    while (now := time.monotonic()) < deadline:
+        if now >= next_send:
+            sock.send(data)
+            next_send = now + resend_after(sent)
+            sent += 1
+        sock.settimeout(max(0.01, min(next_send, deadline) - now))
+        try:
+            raw = sock.recv(65535)
+        except TimeoutError:
+            continue
+        except ConnectionRefusedError:
+            return "refused"
+        parsed = parse(raw)
+        msg = parsed if isinstance(parsed, SipMessage) else parsed.partial if malformed_ok else None
+        if msg is None or msg.is_request or msg.call_id != req.call_id:
+            continue  # not ours, or malformed: keep waiting
+        if not final_only or (msg.cseq == req.cseq and (msg.status or 0) >= 200):
+            return msg
+    return "timeout"
 
 
-def _call_id(data: bytes) -> str | None:
-    for raw in data.split(b"\r\n"):
-        name, _, value = raw.partition(b":")
-        if name.strip().lower() in (b"call-id", b"i"):
-            return value.strip().decode("ascii", "replace")
-    return None
+def _options(host: str, port: int, local: tuple[str, int], call_id: str, tag: str) -> SipMessage:
+    target = f"sip:{bracket(host)}:{port}"
+    me = bracket(local[0])
+    req = new_request("OPTIONS", target, via=local, from_uri=f"sip:doctor@{me}", tag=tag, to_uri=target,
+                      call_id=call_id, user_agent="clinic-voice-appliance doctor")
+    req.add("Contact", f"<sip:doctor@{me}:{local[1]}>")
+    req.add("Accept", "application/sdp")
+    return req
 
 
 def probe(host: str, port: int, timeout: float = 3.0, retries: int = 3) -> ProbeResult:
@@ -53,29 +71,17 @@ def probe(host: str, port: int, timeout: float = 3.0, retries: int = 3) -> Probe
     except socket.gaierror as e:
         return ProbeResult(False, f"cannot resolve {host!r}: {e.strerror}")
     family, _, _, _, addr = infos[0]
-    call_id = f"{secrets.token_hex(8)}@doctor"
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         try:
             sock.connect(addr)
         except OSError as e:
             return ProbeResult(False, f"cannot reach {host}:{port}: {e.strerror}")
-        msg = _request(addr[0], port, sock.getsockname()[:2], call_id, secrets.token_hex(6), secrets.token_hex(4))
-        deadline = time.monotonic() + timeout
+        req = _options(addr[0], port, sock.getsockname()[:2], f"{secrets.token_hex(8)}@doctor", secrets.token_hex(4))
         resend_every = timeout / max(1, retries)
-        next_send = 0.0
-        while (now := time.monotonic()) < deadline:
-            if now >= next_send:
-                sock.send(msg)
-                next_send = now + resend_every
-            sock.settimeout(max(0.01, min(next_send, deadline) - now))
-            try:
-                data = sock.recv(65535)
-            except TimeoutError:
-                continue
-            except ConnectionRefusedError:
-                return ProbeResult(False, f"{host}:{port} is unreachable (ICMP): nothing listens on that UDP port, "
-                                   "or no route to the host", refused=True)
-            if data.startswith(b"SIP/2.0 ") and _call_id(data) == call_id:
-                line = data.split(b"\r\n", 1)[0].decode("ascii", "replace")
-                return ProbeResult(True, line[:80])
-    return ProbeResult(False, f"no SIP answer from {host}:{port} within {timeout:g} s")
+        got = exchange(sock, req, time.monotonic() + timeout, lambda _n: resend_every, malformed_ok=True)
+    if got == "refused":
+        return ProbeResult(False, f"{host}:{port} is unreachable (ICMP): nothing listens on that UDP port, "
+                           "or no route to the host", refused=True)
+    if isinstance(got, str):
+        return ProbeResult(False, f"no SIP answer from {host}:{port} within {timeout:g} s")
+    return ProbeResult(True, f"SIP/2.0 {got.status} {got.reason}".strip()[:80])

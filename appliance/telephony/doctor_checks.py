@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 
 from appliance.config import Settings
 from appliance.setup.doctor import Check, Result
+from appliance.setup.sipprobe import exchange
 from appliance.telephony.digest import authorization, parse_challenge
 from appliance.telephony.outbound import parse_hostport
-from appliance.telephony.sipmsg import NameAddr, SipMessage, parse
+from appliance.telephony.sipmsg import NameAddr, SipMessage, bracket, new_request
 
 NAME = "registration"
 TIMEOUT_S = 3.0
-T1 = 0.5
+T1 = 0.5  # the first resend, doubling up to T2 (RFC 3261 §17.1.2.2)
+T2 = 4.0
 
 
 @dataclass
@@ -37,40 +39,10 @@ class Answer:
 
 def _register(host: str, port: int, local: tuple[str, int], user: str, call_id: str, tag: str,
               cseq: int) -> SipMessage:
-    domain = f"{host}:{port}"
-    lhost = f"[{local[0]}]" if ":" in local[0] else local[0]
-    req = SipMessage(method="REGISTER", uri=f"sip:{domain}")
-    req.add("Via", f"SIP/2.0/UDP {lhost}:{local[1]};branch=z9hG4bK{secrets.token_hex(10)};rport")
-    req.add("Max-Forwards", "70")
-    req.add("From", f"<sip:{user}@{domain}>;tag={tag}")
-    req.add("To", f"<sip:{user}@{domain}>")
-    req.add("Call-ID", call_id)
-    req.add("CSeq", f"{cseq} REGISTER")
-    req.add("User-Agent", "clinic-appliance doctor")
-    return req
-
-
-def _exchange(sock: socket.socket, req: SipMessage, deadline: float) -> SipMessage | str:
-    """Send `req` (retransmitted T1, 2·T1, ...) until a final response; else why there was none."""
-    data = req.serialize()
-    interval, next_send = T1, 0.0
-    while (now := time.monotonic()) < deadline:
-        if now >= next_send:
-            sock.send(data)
-            next_send, interval = now + interval, min(interval * 2, 4.0)
-        sock.settimeout(max(0.01, min(next_send, deadline) - now))
-        try:
-            raw = sock.recv(65535)
-        except TimeoutError:
-            continue
-        except ConnectionRefusedError:
-            return "refused"
-        msg = parse(raw)
-        if not isinstance(msg, SipMessage) or msg.is_request or msg.call_id != req.call_id:
-            continue  # not ours, or malformed: keep waiting
-        if msg.cseq == req.cseq and (msg.status or 0) >= 200:
-            return msg
-    return "timeout"
+    domain = f"{bracket(host)}:{port}"
+    aor = f"sip:{user}@{domain}"
+    return new_request("REGISTER", f"sip:{domain}", via=local, from_uri=aor, tag=tag, to_uri=aor, call_id=call_id,
+                       cseq=cseq, user_agent="clinic-appliance doctor")
 
 
 def query_registration(host: str, port: int, *, user: str, password: str | None,
@@ -91,7 +63,7 @@ def query_registration(host: str, port: int, *, user: str, password: str | None,
         req = _register(addr[0], port, local, user, call_id, tag, 1)
         challenged = False
         for attempt in range(2):
-            got = _exchange(sock, req, deadline)
+            got = exchange(sock, req, deadline, lambda n: min(T1 * 2**n, T2), final_only=True)
             if got == "refused":
                 return Answer(None, f"{host}:{port} is unreachable (ICMP): nothing listens on that UDP port",
                               refused=True)

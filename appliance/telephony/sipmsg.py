@@ -8,6 +8,7 @@ had a usable Via/From/To/Call-ID/CSeq). Every string in a parsed message is call
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass, field
 
 MAX_MESSAGE_BYTES = 16_384
@@ -103,6 +104,30 @@ class SipMessage:
         lines += [f"{n}: {v}" for n, v in self.headers if n != "Content-Length"]
         lines.append(f"Content-Length: {len(self.body)}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "replace") + self.body
+
+
+def bracket(host: str) -> str:
+    """A host as a SIP URI or Via writes it: an IPv6 address in brackets (RFC 3261 §25.1)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def new_request(method: str, uri: str, *, via: tuple[str, int], from_uri: str, tag: str, to_uri: str,
+                call_id: str, cseq: int = 1, user_agent: str | None = None, branch: str | None = None) -> SipMessage:
+    """An out-of-dialog request with the headers every request carries (RFC 3261 §8.1.1): Via
+    (UDP from `via`, asking for rport; a new branch unless one is given), Max-Forwards, From
+    with its tag, To, Call-ID and CSeq, then User-Agent when given. URIs are bare (no <>);
+    the caller adds the rest (Contact, Expires, credentials)."""
+    req = SipMessage(method=method, uri=uri)
+    branch = branch or "z9hG4bK" + secrets.token_hex(10)
+    req.add("Via", f"SIP/2.0/UDP {bracket(via[0])}:{via[1]};branch={branch};rport")
+    req.add("Max-Forwards", "70")
+    req.add("From", f"<{from_uri}>;tag={tag}")
+    req.add("To", f"<{to_uri}>")
+    req.add("Call-ID", call_id)
+    req.add("CSeq", f"{cseq} {method}")
+    if user_agent:
+        req.add("User-Agent", user_agent)
+    return req
 
 
 def canonical(name: str) -> str:

@@ -9,7 +9,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.telephony.sipmsg import MAX_MESSAGE_BYTES, NameAddr, SipMessage, SipParseError, SipUri, Via, parse
+from appliance.telephony.sipmsg import (
+    MAX_MESSAGE_BYTES,
+    NameAddr,
+    SipMessage,
+    SipParseError,
+    SipUri,
+    Via,
+    new_request,
+    parse,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "sip"))
 from rfc4475 import MESSAGES  # noqa: E402
@@ -43,6 +52,25 @@ def test_serialize_roundtrip() -> None:
     m = parse(INVITE)
     again = parse(m.serialize())
     assert again.headers == m.headers and again.body == m.body
+
+
+@pytest.mark.parametrize(("local", "via_host"), [(("127.0.0.1", 5070), "127.0.0.1"), (("::1", 5070), "[::1]")])
+def test_new_request_parses_back_with_the_required_headers(local: tuple[str, int], via_host: str) -> None:
+    req = new_request("REGISTER", "sip:pbx.local:5060", via=local, from_uri="sip:100@pbx.local:5060", tag="t1",
+                      to_uri="sip:100@pbx.local:5060", call_id="q@doctor", cseq=2, user_agent="ua")
+    req.add("Expires", "0")
+    m = parse(req.serialize())
+    assert isinstance(m, SipMessage), m
+    assert (m.method, m.uri, m.call_id, m.cseq) == ("REGISTER", "sip:pbx.local:5060", "q@doctor", (2, "REGISTER"))
+    via = Via.parse(m.get("Via") or "")
+    assert via is not None and (via.host, via.port) == (via_host, 5070) and "rport" in via.params
+    assert via.branch and via.branch.startswith("z9hG4bK")
+    assert NameAddr.parse(m.get("From") or "").tag == "t1" and NameAddr.parse(m.get("To") or "").tag is None
+    assert (m.get("Max-Forwards"), m.get("User-Agent"), m.get("Expires"), m.get("Content-Length")) == ("70", "ua", "0", "0")
+    again = new_request("REGISTER", "sip:pbx.local:5060", via=local, from_uri="sip:100@pbx.local:5060", tag="t1",
+                        to_uri="sip:100@pbx.local:5060", call_id="q@doctor")
+    assert Via.parse(again.get("Via") or "").branch != via.branch  # a new transaction each time
+    assert again.get("User-Agent") is None and again.cseq == (1, "REGISTER")
 
 
 def test_response_and_uri() -> None:
