@@ -158,6 +158,8 @@ class Console:
             await asyncio.sleep(30)
             for gone in self.ctx.sessions.sweep():
                 await self.ctx.repo.record(gone.username, "logout.idle", "console")
+                if self.ctx.test_calls is not None:
+                    await self.ctx.test_calls.end_all_of(gone.username)
 
     async def stop(self) -> None:
         if self.ctx is not None and self.ctx.test_calls is not None:

@@ -130,6 +130,13 @@ class TestCalls:
             await asyncio.wait_for(call.done.wait(), timeout=10)
         return True
 
+    async def end_all_of(self, username: str) -> int:
+        """End every test call of a user who signed off or was logged off for inactivity."""
+        mine = [cid for cid, call in self.calls.items() if call.username == username]
+        for cid in mine:
+            await self.end(cid, username)
+        return len(mine)
+
     async def close(self) -> None:
         calls = list(self.calls.values())
         for call in calls:

@@ -174,6 +174,8 @@ def _auth_routes(app: FastAPI) -> None:
     async def logout(request: Request, session: Annotated[Session, Depends(check_csrf)]) -> Response:
         _ctx(request).sessions.end(session.token)
         await _ctx(request).repo.record(session.username, "logout", "console")
+        if _ctx(request).test_calls is not None:  # a signed-off user's microphone is not left open
+            await _ctx(request).test_calls.end_all_of(session.username)
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
         return resp

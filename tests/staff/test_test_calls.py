@@ -198,3 +198,17 @@ async def test_test_calls_need_a_session_csrf_and_an_engine(app, ctx) -> None:
                              headers={"X-CSRF-Token": csrf})
     await browser.pc.close()
     assert resp.status_code == 409 and "appliance run" in resp.json()["fix"]
+
+
+async def test_signing_off_ends_your_test_call(app, calls) -> None:
+    client, csrf = await _signed_in(app)
+    browser = Browser()
+    resp = await client.post("/api/test-calls", json={"type": "offer", "sdp": await browser.offer()},
+                             headers={"X-CSRF-Token": csrf})
+    await browser.answer(resp.json()["sdp"])
+    await _until(lambda: browser.channel.readyState == "open")
+    assert calls.calls
+    out = await client.post("/logout", data={"csrf_token": csrf})
+    assert out.status_code == 303
+    await _until(lambda: not calls.calls)
+    await browser.pc.close()
