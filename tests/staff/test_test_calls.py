@@ -157,13 +157,20 @@ async def test_a_test_call_carries_audio_both_ways_keypad_and_hangup(app, calls,
     assert ("staff:nina", "testcall.start") in audit and ("staff:nina", "testcall.end") in audit
 
 
-async def test_the_browser_hanging_up_ends_the_call(app, calls) -> None:
+async def _connected(app) -> tuple[Any, str, Browser]:
+    """Signed in, with a test call up and its data channel open."""
     client, csrf = await _signed_in(app)
     browser = Browser()
     resp = await client.post("/api/test-calls", json={"type": "offer", "sdp": await browser.offer()},
                              headers={"X-CSRF-Token": csrf})
+    assert resp.status_code == 201, resp.text
     await browser.answer(resp.json()["sdp"])
     await _until(lambda: browser.channel.readyState == "open")
+    return client, csrf, browser
+
+
+async def test_the_browser_hanging_up_ends_the_call(app, calls) -> None:
+    client, csrf, browser = await _connected(app)
     browser.channel.send(json.dumps({"hangup": True}))
     await _until(lambda: not calls.calls)
     await _until(lambda: any(e.get("type") == "ended" for e in browser.events) or browser.channel.readyState != "open")
@@ -201,12 +208,7 @@ async def test_test_calls_need_a_session_csrf_and_an_engine(app, ctx) -> None:
 
 
 async def test_signing_off_ends_your_test_call(app, calls) -> None:
-    client, csrf = await _signed_in(app)
-    browser = Browser()
-    resp = await client.post("/api/test-calls", json={"type": "offer", "sdp": await browser.offer()},
-                             headers={"X-CSRF-Token": csrf})
-    await browser.answer(resp.json()["sdp"])
-    await _until(lambda: browser.channel.readyState == "open")
+    client, csrf, browser = await _connected(app)
     assert calls.calls
     out = await client.post("/logout", data={"csrf_token": csrf})
     assert out.status_code == 303
