@@ -231,65 +231,48 @@ class CallRunner:
                      seconds=round(time.monotonic() - started, 1))
 
 
-class ShadowConversation:
+class ShadowConversation(RecordedConversation):
     """A test call's conversation: the approved engine itself, with every turn, reply and
     escalation reported to the page instead of the record store (shadow mode: nothing a test
     call says is kept as a patient record, and nobody is paged)."""
 
-    def __init__(self, inner: Conversation, report: Callable[[dict[str, Any]], None]) -> None:
-        self.inner = inner
+    def __init__(self, inner: Conversation, report: Callable[[dict[str, Any]], None], call_id: str) -> None:
+        super().__init__(inner, None, Access(actor="system:test-call", reason="test-call", call_id=call_id))
         self.report = report
-        self._seen = 0
 
     def _said(self, says: tuple[Say, ...] | list[Say]) -> None:
         for say in says:
             self.report({"type": "agent", "text": say.text, "approved": say.provenance is not None})
 
-    def _reply(self, reply: Reply) -> Reply:
+    async def _escalate(self, reply: Reply) -> Reply:
+        """The reply and the escalations it raised go to the page, never to the store or a pager."""
         self._said(reply.says)
-        live = getattr(self.inner, "out", None) or getattr(self.inner, "outcome", None)
-        if isinstance(live, ConversationOutcome):
-            for esc in live.escalations[self._seen:]:
-                self.report({"type": "escalation", "severity": esc.severity, "category": esc.category,
-                             "paged": False})
-            self._seen = len(live.escalations)
+        live = self._live()
+        fresh = live.escalations[self._stored:] if live else []
+        for esc in fresh:
+            self.report({"type": "escalation", "severity": esc.severity, "category": esc.category, "paged": False})
+        self._stored += len(fresh)
         return reply
 
     def start(self) -> Reply:
-        return self._reply(self.inner.start())
+        reply = super().start()
+        self._said(reply.says)
+        return reply
 
     async def caller_said(self, text: str) -> Reply:
         self.report({"type": "caller", "text": text})
-        return self._reply(await self.inner.caller_said(text))
+        return await super().caller_said(text)
 
     async def caller_pressed(self, digit: str) -> Reply:
         self.report({"type": "caller", "text": f"(pressed {digit})"})
-        return self._reply(await self.inner.caller_pressed(digit))
+        return await super().caller_pressed(digit)
 
     async def caller_said_stream(self, text: str) -> AsyncIterator[Say | Reply]:
         self.report({"type": "caller", "text": text})
-        async for item in reply_items(self.inner, text):
-            if isinstance(item, Reply):
-                yield self._reply(item)
-            else:
+        async for item in super().caller_said_stream(text):
+            if isinstance(item, Say):
                 self._said([item])
-                yield item
-
-    async def transfer_failed(self, target: str, detail: str) -> Reply:
-        handler = getattr(self.inner, "transfer_failed", None)
-        reply = handler(target, detail) if handler is not None else Reply()
-        if inspect.isawaitable(reply):
-            reply = await reply
-        return self._reply(reply)
-
-    def agent_heard(self, fraction: float) -> None:
-        self.inner.agent_heard(fraction)
-
-    def ended(self, reason: str) -> ConversationOutcome:
-        return self.inner.ended(reason)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+            yield item
 
 
 class TestCallRunner:
@@ -315,7 +298,7 @@ class TestCallRunner:
 
         inner = new_conversation(self.pack, self.settings, caller=CallerContext(phone=None), scheduler=self.scheduler,
                                  llm=self.llm)
-        conversation = ShadowConversation(inner, media.report)
+        conversation = ShadowConversation(inner, media.report, media.info.call_id)
         session = VoiceSession(media, conversation, self.engines, self.settings)
         outcome = await session.run()
         media.report({"type": "ended", "outcome": outcome.outcome, "reason": session.hangup_reason,

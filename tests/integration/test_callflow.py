@@ -9,8 +9,9 @@ import pytest
 
 from appliance.callflow import caller_context, response_minutes
 from appliance.calls import CallInfo
+from appliance.clinic.context import CallerContext
 from appliance.clinic.pack import load_pack
-from appliance.clinic.service import DEMO_PACK, new_conversation
+from appliance.clinic.service import DEMO_PACK, clinic_now, new_conversation
 from appliance.config import Settings
 from appliance.conversation import Escalation
 from appliance.records.audit import Access
@@ -82,3 +83,29 @@ async def test_outbound_calls_and_a_stuck_store_do_not_look_up(records, monkeypa
     monkeypatch.setattr("appliance.callflow.LOOKUP_TIMEOUT_S", 0.05)
     caller, found = await caller_context(records, CALL, inbound("4155550100"))
     assert found is None and not caller.known_patient and caller.phone == "4155550100"
+
+
+# -- shadow mode: a test call reports to the page, stores nothing --------------------------
+
+async def test_a_test_calls_conversation_is_reported_not_stored() -> None:
+    from appliance.callflow import ShadowConversation
+    from appliance.clinic.engine import ClinicConversation
+
+    events: list[dict] = []
+    pack = load_pack(DEMO_PACK)
+    conv = ShadowConversation(ClinicConversation(pack, now=clinic_now(pack), caller=CallerContext()), events.append,
+                              "test-1")
+    conv.start()
+    assert events[0]["type"] == "agent" and "Thank you for calling" in events[0]["text"] and events[0]["approved"]
+    events.clear()
+    items = [i async for i in conv.caller_said_stream("my lip filler was yesterday and my lip has turned white")]
+    assert events[0] == {"type": "caller", "text": "my lip filler was yesterday and my lip has turned white"}
+    assert [e["type"] for e in events[1:]] == ["agent", "escalation"]
+    assert events[2] == {"type": "escalation", "severity": "emergency", "category": "vascular-compromise",
+                         "paged": False}
+    assert any(a.kind == "transfer" for a in items[-1].actions)  # the voice session still gets the actions
+    events.clear()
+    told = await conv.transfer_failed("201", "test call: transfers are not placed")
+    assert told.says and [e["type"] for e in events] == ["agent", "escalation"]
+    assert events[1]["category"] == "transfer-failed"
+    assert conv.records is None and len(conv.ended("remote-bye").escalations) == 2
