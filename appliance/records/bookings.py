@@ -1,4 +1,5 @@
-"""Bookings made on the phone become appointments in the record store, and the live slot
+"""Patients found by phone number (caller ID, and the phone a caller confirms when booking);
+bookings made on the phone become appointments in the record store, and the live slot
 calendar starts from the appointments already booked.
 
 A call that booked a slot writes, after its outcome is saved: the patient (the one caller ID
@@ -33,6 +34,25 @@ class PhoneBooking:
 
 
 class BookingsMixin(StoreBase):
+    def _patients_with_phone(self, number: str | None) -> list[tuple[int, str | None]]:
+        """(id, name) of the patients whose phone is `number`, compared in `normalize_phone` form
+        (stored numbers are as staff or callers wrote them)."""
+        key = normalize_phone(number)
+        if not key:
+            return []
+        rows = self.conn.execute("SELECT id, phone, name FROM patients WHERE phone IS NOT NULL AND phone != ''")
+        return [(int(pid), name) for pid, phone, name in rows.fetchall() if normalize_phone(phone) == key]
+
+    def patient_for_number(self, access: Access, number: str | None) -> int | None:
+        """The one patient whose phone is `number` (caller ID); None when nobody or more than one
+        patient has it (a shared family or work line: the caller is asked, never assumed)."""
+        if len(normalize_phone(number)) < 7:  # an extension or a withheld number identifies nobody
+            return None
+        with transaction(self.conn):
+            ids = [pid for pid, _name in self._patients_with_phone(number)]
+            self._audit(access, "patient.lookup", "patients:" + ",".join(map(str, ids)))
+        return ids[0] if len(ids) == 1 else None
+
     def record_phone_booking(self, access: Access, pbx_call_id: str, booking: PhoneBooking) -> int | None:
         """Store what a call booked; returns the appointment id, or None after a conflict (escalated)."""
         with transaction(self.conn):
@@ -73,10 +93,8 @@ class BookingsMixin(StoreBase):
         row = self.conn.execute("SELECT patient_id FROM calls WHERE id = ?", (cid,)).fetchone()
         if row and row[0] is not None:
             return int(row[0])
-        key = normalize_phone(booking.phone)
-        same = [int(pid) for pid, phone, name in self.conn.execute(
-            "SELECT id, phone, name FROM patients WHERE phone IS NOT NULL AND phone != ''").fetchall()
-            if key and normalize_phone(phone) == key and booking.name and (name or "").lower() == booking.name.lower()]
+        same = [pid for pid, name in self._patients_with_phone(booking.phone)
+                if booking.name and (name or "").lower() == booking.name.lower()]
         if len(same) == 1:
             pid = same[0]
         else:

@@ -80,19 +80,6 @@ class Records(UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin,
             self._audit(access, "patient.search", "patients:" + ",".join(str(r["id"]) for r in rows))
         return rows
 
-    def patient_for_number(self, access: Access, number: str | None) -> int | None:
-        """The one patient whose phone is `number` (caller ID), compared in `normalize_phone`
-        form; None when nobody or more than one patient has it (a shared family or work line:
-        the caller is asked, never assumed)."""
-        key = normalize_phone(number)
-        if len(key) < 7:  # an extension or a withheld number identifies nobody
-            return None
-        with transaction(self.conn):
-            cur = self.conn.execute("SELECT id, phone FROM patients WHERE phone IS NOT NULL AND phone != ''")
-            ids = [int(pid) for pid, phone in cur.fetchall() if normalize_phone(phone) == key]
-            self._audit(access, "patient.lookup", "patients:" + ",".join(map(str, ids)))
-        return ids[0] if len(ids) == 1 else None
-
     # -- calls -----------------------------------------------------------------------------
     def start_call(self, access: Access, pbx_call_id: str, direction: str, caller_number: str | None,
                    started_at: datetime | None = None, patient_id: int | None = None, line: str | None = None) -> int:
