@@ -285,14 +285,18 @@ class Outbound:
                 if status < 200:
                     provisional = True
                 elif status < 300:  # answered just now: complete the dialog, then end it
-                    self._confirm(call, resp)
-                    self.send_ack(call, req.cseq[0])
-                    await call.release("cancelled")
+                    await self._answered_too_late(call, req, resp)
                     return
                 else:
                     self._ack_failure(req, resp, hop)
                     return
         await self._cancel_invite(req, hop, tx, provisional, early, call)
+
+    async def _answered_too_late(self: SipEdge, call: SipCall, req: SipMessage, resp: SipMessage) -> None:
+        """A 2xx for a call nobody waits for: ACK it (or the phone keeps resending it), then BYE."""
+        self._confirm(call, resp)
+        self.send_ack(call, req.cseq[0])
+        await call.release("cancelled")
 
     async def _cancel_invite(self: SipEdge, req: SipMessage, hop: Addr, tx: object, provisional: bool,
                              early: bool, call: SipCall | None = None) -> OutboundCall:
@@ -318,8 +322,6 @@ class Outbound:
                     if (resp.status or 0) >= 300:
                         self._ack_failure(req, resp, hop)
                     elif call is not None:  # the 200 crossed the CANCEL: complete the dialog, then end it
-                        self._confirm(call, resp)
-                        self.send_ack(call, req.cseq[0])
-                        await call.release("cancelled")
+                        await self._answered_too_late(call, req, resp)
                     break
         return OutboundCall("no-answer" if provisional else "failed", final, None, early)
