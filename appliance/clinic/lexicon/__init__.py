@@ -1,0 +1,133 @@
+"""Per-language lexicons: how callers (and telephone speech recognition) say things.
+
+One YAML file per language (`en.yaml`), one top-level section per part of the appliance. This
+module loads and checks the file; each part reads its own section. A bad file raises
+`LexiconError` naming the file, the line and the fix. Sections this module does not know are
+kept as plain data (`Lexicon.sections`) for their owners to validate.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from appliance.clinic.errors import PackError
+from appliance.clinic.yamlload import LocatedYaml, YamlProblem, load_located
+
+LEXICON_DIR = Path(__file__).parent
+Word = Annotated[str, StringConstraints(min_length=1, max_length=60, strip_whitespace=True)]
+Sev = Literal["emergency", "urgent", "routine"]
+
+
+class LexiconError(PackError):
+    code = "lexicon-invalid"
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Confusion(_M):
+    heard: Word
+    meant: Word
+    near: list[Word] = Field(default_factory=list)
+
+
+class Pattern(_M):
+    id: Word
+    category: Word
+    severity: Sev
+    within: Literal["sentence", "turn"] = "sentence"
+    groups: list[list[Word]] = Field(min_length=1)
+
+
+class Fuzzy(_M):
+    min_length: int = Field(6, ge=4, le=20)
+    max_distance: int = Field(1, ge=0, le=3)
+    long_length: int = Field(9, ge=5, le=30)
+    long_max_distance: int = Field(2, ge=0, le=4)
+    never: list[Word] = Field(default_factory=list)
+
+
+class Safety(_M):
+    negations: list[Word] = Field(min_length=1)
+    uncertainty: list[Word] = Field(min_length=1)
+    fine_after: list[Word] = Field(default_factory=list)
+    clause_breaks: list[Word] = Field(default_factory=list)
+    lemmas: dict[Word, list[Word]] = Field(default_factory=dict)
+    synonyms: list[list[Word]] = Field(default_factory=list)
+    asr_confusions: list[Confusion] = Field(default_factory=list)
+    body_parts: dict[Word, list[Word]] = Field(default_factory=dict)
+    symptoms: list[Word] = Field(default_factory=list)
+    worsening: list[Word] = Field(default_factory=list)
+    patterns: list[Pattern] = Field(default_factory=list)
+    fuzzy: Fuzzy = Fuzzy()
+
+    @model_validator(mode="after")
+    def _sets(self) -> Safety:
+        for i, group in enumerate(self.synonyms):
+            if len(group) < 2:
+                raise ValueError(f"synonyms.{i}: a synonym set needs at least two phrases (the first names the set)")
+        return self
+
+
+class Aftercare(_M):
+    had: list[Word] = Field(min_length=1)
+    cues: list[Word] = Field(default_factory=list)
+    recent: list[Word] = Field(min_length=1)
+    max_days: int = Field(42, ge=1, le=365)
+
+
+class Lexicon(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
+    safety: Safety
+    aftercare: Aftercare
+
+    @property
+    def sections(self) -> dict[str, Any]:
+        """Every top-level section, including those owned by other parts of the appliance."""
+        return {**(self.model_extra or {}), "safety": self.safety, "aftercare": self.aftercare}
+
+
+def _problems(err: ValidationError, located: LocatedYaml, rel: str) -> list[str]:
+    out = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        while loc and loc not in located.lines and loc[:-1] in located.lines and e["type"] != "missing":
+            loc = loc[:-1]
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        out.append(f"{rel}:{located.line_of(loc) or '?'}: {key}: {e['msg']}")
+    return out
+
+
+def load_file(path: Path) -> Lexicon:
+    """Load and check one lexicon file; LexiconError (file, line, fix) when it is not valid."""
+    fix = f"correct {path.name} at the line shown (see the comments at the top of the file), then restart"
+    try:
+        located = load_located(path)
+    except YamlProblem as e:
+        raise LexiconError(f"{path}: the lexicon is not valid", problems=[f"{path.name}:{e.line or '?'}: {e.message}"],
+                           fix=fix) from e
+    if not isinstance(located.data, dict):
+        raise LexiconError(f"{path}: the lexicon is not valid",
+                           problems=[f"{path.name}:1: expected a mapping of sections"], fix=fix)
+    try:
+        return Lexicon.model_validate(located.data)
+    except ValidationError as e:
+        raise LexiconError(f"{path}: the lexicon is not valid", problems=_problems(e, located, path.name),
+                           fix=fix) from e
+
+
+@lru_cache(maxsize=8)
+def load_lexicon(language: str = "en") -> Lexicon:
+    """The shipped lexicon of a language (cached; the file is read once per process)."""
+    path = LEXICON_DIR / f"{language}.yaml"
+    if not path.is_file():
+        raise LexiconError(f"no lexicon for language {language!r}",
+                           fix=f"add {path} (copy en.yaml and translate its phrases)")
+    return load_file(path)
