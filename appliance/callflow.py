@@ -10,6 +10,8 @@ runs the voice session to the end of the call, then stores the outcome and its s
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import inspect
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,9 +22,21 @@ from appliance.calls import CallMedia
 from appliance.clinic.context import CallerContext
 from appliance.clinic.pack import Pack
 from appliance.config import Settings
-from appliance.conversation import Conversation, ConversationOutcome, Escalation, Reply, Say, reply_items
+from appliance.conversation import (
+    Action,
+    Conversation,
+    ConversationOutcome,
+    Escalation,
+    Reply,
+    Say,
+    Turn,
+    reply_items,
+)
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
+from appliance.records.base import iso
+from appliance.records.callwriter import CallWriter
+from appliance.records.ids import CallRef, clean_call_id, clean_name, clean_number
 from appliance.records.service import AsyncRecords
 from appliance.staff.livecalls import LiveCall, LiveCalls
 from appliance.voice.engines import Engines
@@ -57,6 +71,15 @@ async def caller_context(records: AsyncRecords | None, access: Access, info: Any
         log.warning("call.caller_lookup_failed", call_id=hostile(info.call_id))
         return CallerContext(phone=phone), None
     return CallerContext(phone=phone, known_patient=pid is not None), pid
+
+
+def safe_info(info: Any) -> Any:
+    """The call's identifiers as the appliance keeps them: Call-ID, number and display name made
+    valid UTF-8 and bounded (a PBX may send any bytes; they must never stop the record)."""
+    return dataclasses.replace(info, call_id=clean_call_id(info.call_id),
+                               remote_number=clean_number(info.remote_number) or "",
+                               remote_name=clean_name(info.remote_name),
+                               local_number=clean_number(info.local_number) or "")
 
 
 async def store_booking(records: AsyncRecords, access: Access, call_id: str, outcome: ConversationOutcome,
@@ -96,6 +119,16 @@ async def booking_calendar(records: AsyncRecords | None, pack: Pack) -> Any:
         for i, (provider, start, end) in enumerate(taken)])
 
 
+def fallback_line(pack: Pack) -> Say:
+    """The pack's approved urgent line ("... I'm transferring you to them ..."), protected: what a
+    caller hears when their escalation could not be stored and they are transferred instead."""
+    from appliance.clinic.engine import _Fill
+
+    minutes = min(w.response_time.urgent_minutes for w in pack.workflows.values()) if pack.workflows else 15
+    text = pack.dialogue.escalate_urgent.format_map(_Fill({"clinic": pack.clinic.name, "minutes": str(minutes)}))
+    return Say(text, pack.prov("dialogue.escalate_urgent"), interruptible=False, cacheable=True)
+
+
 class RecordedConversation:
     """A Conversation that writes each escalation to the record store as soon as it is raised.
 
@@ -105,13 +138,15 @@ class RecordedConversation:
     """
 
     def __init__(self, inner: Conversation, records: AsyncRecords | None, access: Access,
-                 pack: Pack | None = None, live: LiveCall | None = None) -> None:
+                 pack: Pack | None = None, live: LiveCall | None = None, writer: CallWriter | None = None) -> None:
         self.inner = inner
         self.live = live  # the call's entry in the live-call registry: told of planned transfers
         self.pack = pack
         self.records = records
         self.access = access
+        self.writer = writer  # the call's record, by the appliance's own key (None: by access.call_id)
         self._stored = 0
+        self._fallback_done = False  # the caller was told and transferred because the store failed
 
     def _live(self) -> ConversationOutcome | None:
         live = getattr(self.inner, "out", None) or getattr(self.inner, "outcome", None)
@@ -122,20 +157,52 @@ class RecordedConversation:
             self.live.saw_reply(reply)
         live = self._live()
         fresh: list[Escalation] = live.escalations[self._stored:] if live else []
+        unstored = False
         for esc in fresh:
             log.warning("call.escalation", call_id=hostile(self.access.call_id), severity=esc.severity,
                         category=esc.category)
-            if self.records is not None:
-                minutes = response_minutes(self.pack, esc) if self.pack else None
+            minutes = response_minutes(self.pack, esc) if self.pack else None
+            if self.writer is not None:
+                unstored = not await self.writer.escalation(esc, minutes) or unstored
+            elif self.records is not None:
                 await self.records.call("record_escalation", self.access, self.access.call_id or "", esc, minutes)
             self._stored += 1
         if live is None and any(a.kind == "escalate" for a in reply.actions):
             log.error("call.escalation_unrecorded", call_id=hostile(self.access.call_id),
                       note="conversation engine exposes no live outcome")
+        if unstored:
+            reply = self._told_and_transferred(reply, live)
+        self._commit_turns(live)
         return reply
 
+    def _commit_turns(self, live: ConversationOutcome | None) -> None:
+        if self.writer is not None and live is not None:
+            self.writer.turns(live.turns)
+
+    def _told_and_transferred(self, reply: Reply, live: ConversationOutcome | None) -> Reply:
+        """No one was told of an escalation (the store did not take it): the caller hears the
+        pack's approved transfer line (protected) and is warm-transferred to the on-call injector,
+        unless the reply transfers them already. Once per call (a failed transfer is not retried)."""
+        if self._fallback_done or any(a.kind == "transfer" for a in reply.actions):
+            self._fallback_done = True
+            return reply
+        self._fallback_done = True
+        say = fallback_line(self.pack) if self.pack else None
+        if say is None or self.pack is None:
+            log.error("call.escalation_untold", call_id=hostile(self.access.call_id), note="no pack to transfer with")
+            return reply
+        if live is not None:
+            live.turns.append(Turn("agent", say.text, say.provenance))
+        target = self.pack.clinic.on_call[0].extension
+        log.warning("call.escalation_fallback_transfer", call_id=hostile(self.access.call_id), target=target)
+        return Reply(says=(*reply.says, say), actions=(*reply.actions, Action("transfer", target=target, attended=True)))
+
     def start(self) -> Reply:
-        return self.inner.start()
+        reply = self.inner.start()
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing to commit to
+            asyncio.get_running_loop()
+            self._commit_turns(self._live())
+        return reply
 
     async def caller_said(self, text: str) -> Reply:
         return await self._escalate(await self.inner.caller_said(text))
@@ -164,6 +231,18 @@ class RecordedConversation:
             log.error("call.transfer_failed_unhandled", call_id=hostile(self.access.call_id))
             return Reply()
         reply = handler(target, detail)
+        if inspect.isawaitable(reply):
+            reply = await reply
+        self._fallback_done = True  # a transfer was tried: the engine's line says what happens next
+        return await self._escalate(reply)
+
+    async def model_failed(self, role: str) -> Reply:
+        """A model failed under the call: the engine's fallback reply, its escalation stored at once."""
+        handler = getattr(self.inner, "model_failed", None)
+        log.error("call.model_failed", call_id=hostile(self.access.call_id), role=role)
+        if handler is None:
+            return Reply()
+        reply = handler(role)
         if inspect.isawaitable(reply):
             reply = await reply
         return await self._escalate(reply)
@@ -196,21 +275,22 @@ class CallRunner:
         from appliance.clinic.service import new_conversation
         from appliance.voice.session import VoiceSession
 
-        info = media.info
+        info = safe_info(media.info)  # what the PBX sent, as bounded valid UTF-8: storable
         access = Access(actor="system:call", reason="call", call_id=info.call_id)
         caller, patient_id = await caller_context(self.records, access, info)
         inner = new_conversation(self.pack, self.settings, caller=caller, scheduler=self.scheduler, llm=self.llm)
         entry = self.live.open(media)
-        conversation = RecordedConversation(inner, self.records, access, self.pack, live=entry)
+        writer: CallWriter | None = None
+        if self.records is not None:  # the call's own row, keyed by the appliance (a Call-ID may be reused)
+            ref = CallRef.of(info.call_id, info.direction, info.remote_number, started_at=iso(datetime.now(UTC)),
+                             patient_id=patient_id, line=entry.line)
+            writer = CallWriter(self.records, ref, access)
+        conversation = RecordedConversation(inner, self.records, access, self.pack, live=entry, writer=writer)
         started = time.monotonic()
         self.active += 1
         log.info("call.started", call_id=hostile(info.call_id), direction=info.direction, active=self.active)
-        if self.records is not None:
-            try:
-                await self.records.call("start_call", access, info.call_id, info.direction,
-                                        info.remote_number or None, datetime.now(UTC), patient_id, line=entry.line)
-            except Exception:  # noqa: BLE001 - the patient is on the line: answer them, log loudly
-                log.exception("call.record_start_failed", call_id=hostile(info.call_id))
+        if writer is not None:
+            await writer.start()
         session = VoiceSession(entry.media, conversation, self.engines, self.settings)
         outcome: ConversationOutcome | None = None
         try:
@@ -221,11 +301,11 @@ class CallRunner:
             if outcome is None:  # the session failed: still close the record with what the engine knows
                 outcome = conversation.ended("error")
             reason = getattr(session, "hangup_reason", None) or "ended"
-            if self.records is not None:
+            if self.records is not None and writer is not None:
                 post = Access(actor="system:post-call", reason="post-call", call_id=info.call_id)
-                await self.records.finish_call(post, info.call_id, outcome, reason)
+                await writer.finish(post, outcome, reason)
                 if outcome.booking:
-                    await store_booking(self.records, post, info.call_id, outcome, self.pack)
+                    await store_booking(self.records, post, writer.ref.key, outcome, self.pack)
             log.info("call.finished", call_id=hostile(info.call_id), outcome=outcome.outcome, reason=reason,
                      turns=len(outcome.turns), escalations=len(outcome.escalations),
                      seconds=round(time.monotonic() - started, 1))

@@ -11,6 +11,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from appliance.logs import hostile
 from appliance.records import audit
 from appliance.records.audit import Access
 from appliance.records.db import Connection, transaction
@@ -59,11 +60,20 @@ class StoreBase:
     def _audit(self, access: Access, action: str, subject: str) -> None:
         audit.append(self.conn, self._audit_key, access, action, subject)
 
-    def _call_row_id(self, pbx_call_id: str) -> int:
-        row = self.conn.execute("SELECT id FROM calls WHERE pbx_call_id = ?", (pbx_call_id,)).fetchone()
-        if row is None:
-            raise RecordsError(f"no call with id {pbx_call_id!r} in the records")
-        return int(row[0])
+    def _call_row_id(self, call: str) -> int:
+        """The row of a call named by its key (the appliance's own id, `calls.call_key`). A PBX
+        Call-ID is accepted only while it names exactly one call: a reused Call-ID never picks
+        another patient's call (pass the key)."""
+        row = self.conn.execute("SELECT id FROM calls WHERE call_key = ?", (call,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        rows = self.conn.execute("SELECT id FROM calls WHERE pbx_call_id = ? LIMIT 2", (call,)).fetchall()
+        if len(rows) == 1:
+            return int(rows[0][0])
+        if rows:
+            raise RecordsError(f"the PBX Call-ID {hostile(call)!r} names more than one call",
+                               fix="name the call by its key (the value start_call(..., key=) stored)")
+        raise RecordsError(f"no call with id {hostile(call)!r} in the records")
 
     def record_event(self, access: Access, action: str, subject: str) -> None:
         """An audit event on its own (e.g. a staff member viewed a screen built from PHI)."""

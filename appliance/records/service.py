@@ -21,6 +21,8 @@ from appliance.logs import get_logger
 from appliance.records.audit import Access, AuditReport
 from appliance.records.db import StoreLock
 from appliance.records.errors import RecordsError
+from appliance.records.ids import CallRef
+from appliance.records.journal import EscalationJournal, journal_path
 from appliance.records.outbox import OutboxMessage
 from appliance.records.rotate import resolve_key
 from appliance.records.store import Records
@@ -28,6 +30,28 @@ from appliance.records.summary import CallSummary, build_summary, refine_summary
 
 log = get_logger(__name__)
 T = TypeVar("T")
+
+
+def replay(records: Records, journal: EscalationJournal, access: Access) -> tuple[int, int]:
+    """Every journal entry into the store (on the writer thread); the journal goes once all are in."""
+    read = journal.read()
+    stored = known = failed = 0
+    for entry in read.entries:
+        try:
+            esc = Escalation(**entry["escalation"])
+            if records.record_escalation_for(access, CallRef.from_dict(entry["call"]), esc,
+                                             entry.get("response_minutes"), str(entry["id"])):
+                stored += 1
+            else:
+                known += 1
+        except Exception:  # noqa: BLE001 - keep the journal; the next start tries again
+            failed += 1
+            log.exception("records.journal_entry_failed")
+    if read.corrupt:
+        log.error("records.journal_corrupt", records=read.corrupt, path=str(journal.path))
+    if failed == 0 and read.corrupt == 0:
+        journal.remove_if_unchanged(read.size)
+    return stored, known
 
 
 def retention_of(settings: Settings) -> dict[str, int | None]:
@@ -43,6 +67,7 @@ class AsyncRecords:
         self._path, self._key, self._recording = path, key, recording_enabled
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records-writer")
         self._records: Records | None = None
+        self.journal = EscalationJournal(journal_path(path), key)  # escalations the store could not take
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -77,8 +102,9 @@ class AsyncRecords:
 
     # The calls the call pipeline and the console make most, typed.
     async def start_call(self, access: Access, pbx_call_id: str, direction: str, caller_number: str | None,
-                         started_at: datetime | None = None) -> int:
-        return await self._run(lambda: self._r().start_call(access, pbx_call_id, direction, caller_number, started_at))
+                         started_at: datetime | None = None, *, key: str | None = None) -> int:
+        return await self._run(lambda: self._r().start_call(access, pbx_call_id, direction, caller_number, started_at,
+                                                            key=key))
 
     async def record_escalation(self, access: Access, pbx_call_id: str, esc: Escalation) -> str:
         return await self._run(lambda: self._r().record_escalation(access, pbx_call_id, esc))
@@ -96,6 +122,16 @@ class AsyncRecords:
         log.info("call.summary_stored", intent=summary.intent, urgency=summary.urgency, escalated=summary.escalated,
                  lead_score=summary.lead_score)
         return summary
+
+    async def journal_escalation(self, entry: dict[str, Any]) -> None:
+        """Keep an escalation the store could not take in the encrypted journal (fsync'd; on a
+        thread of its own, never the writer thread, which may be the one that is stuck)."""
+        await asyncio.to_thread(self.journal.append, entry)
+
+    async def replay_journal(self, access: Access) -> tuple[int, int]:
+        """Move the journal's escalations into the store (idempotent, by escalation id); the
+        journal is removed once all of them are in. Returns (stored now, already there)."""
+        return await self._run(lambda: replay(self._r(), self.journal, access))
 
     async def outbox_pending(self, access: Access, limit: int = 100, topic: str | None = None) -> list[OutboxMessage]:
         return await self._run(lambda: self._r().outbox_pending(access, limit, topic))
@@ -137,6 +173,13 @@ class RecordStore:
             raise
         self.records = records
         log.info("records.open", recording=s.database.recording)
+        access = Access("system:recovery", "start-up recovery")
+        stored, known = await records.replay_journal(access)
+        if stored or known:
+            log.warning("records.journal_replayed", stored=stored, already_stored=known)
+        recovered = await records.run(lambda r: r.recover_open_calls(access))
+        if recovered:
+            log.warning("records.calls_recovered", calls=len(recovered), reason="crash")
 
     async def stop(self) -> None:
         if self.records is not None:

@@ -17,9 +17,11 @@ from appliance.records import audit, outbox
 from appliance.records.audit import Access, AuditReport
 from appliance.records.base import StoreBase, audit_key, iso, row_of
 from appliance.records.bookings import BookingsMixin
+from appliance.records.calls import CallsMixin
 from appliance.records.db import Connection, DatabaseError, connect, transaction
 from appliance.records.errors import RecordsError, SlotTakenError
 from appliance.records.followup import FollowupMixin
+from appliance.records.ids import CallRef
 from appliance.records.migrations import migrate
 from appliance.records.phones import normalize_phone, opted_out
 from appliance.records.queue import QueueMixin, deadline
@@ -34,7 +36,7 @@ RETENTION_KINDS = ("recordings", "transcripts", "summaries", "outbox")
 _row = row_of
 
 
-class Records(UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin, StoreBase):
+class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin, StoreBase):
     def __init__(self, conn: Connection, *, recording_enabled: bool = False) -> None:
         self.conn = conn
         self._audit_key = audit_key(conn)
@@ -82,15 +84,15 @@ class Records(UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin,
 
     # -- calls -----------------------------------------------------------------------------
     def start_call(self, access: Access, pbx_call_id: str, direction: str, caller_number: str | None,
-                   started_at: datetime | None = None, patient_id: int | None = None, line: str | None = None) -> int:
-        """`line`: how staff name the call's line or channel ("2"), shown in the console."""
+                   started_at: datetime | None = None, patient_id: int | None = None, line: str | None = None,
+                   *, key: str | None = None) -> int:
+        """A new call's row; returns its row id. `key`: the appliance's own id for the call (made
+        here when not given; name the call by it later, the PBX's Call-ID may be reused).
+        `line`: how staff name the call's line or channel ("2"), shown in the console."""
+        ref = CallRef.of(pbx_call_id, direction, caller_number, key=key, started_at=iso(started_at),
+                         patient_id=patient_id, line=line)
         with transaction(self.conn):
-            cur = self.conn.execute(
-                "INSERT INTO calls (pbx_call_id, direction, caller_number, started_at, patient_id, line) "
-                "VALUES (?, ?, ?, ?, ?, ?)", (pbx_call_id, direction, caller_number, iso(started_at), patient_id, line))
-            cid = int(cur.lastrowid or 0)
-            self._audit(access, "call.create", f"call:{cid}")
-        return cid
+            return self._insert_call(access, ref)
 
     def end_call(self, access: Access, pbx_call_id: str, outcome: str, end_reason: str,
                  ended_at: datetime | None = None) -> None:
@@ -100,8 +102,9 @@ class Records(UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin,
                               (iso(ended_at), outcome, end_reason, cid))
             self._audit(access, "call.update", f"call:{cid}")
 
-    def _insert_escalation(self, cid: int, esc: Escalation, response_minutes: float | None = None) -> str:
-        msg_id, now = outbox.new_id(), iso()
+    def _insert_escalation(self, cid: int, esc: Escalation, response_minutes: float | None = None,
+                           msg_id: str | None = None) -> str:
+        msg_id, now = msg_id or outbox.new_id(), iso()
         due = deadline(now, esc.severity, response_minutes)
         cur = self.conn.execute(
             "INSERT INTO escalations (call_id, severity, category, turn_idx, detail, created_at, deadline_at, "
@@ -112,13 +115,17 @@ class Records(UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin,
         return outbox.enqueue(self.conn, "escalation.raised", payload, msg_id)
 
     def record_escalation(self, access: Access, pbx_call_id: str, esc: Escalation,
-                          response_minutes: float | None = None) -> str:
+                          response_minutes: float | None = None, msg_id: str | None = None) -> str:
         """Store an escalation the moment it is raised; queue it for staff. Returns the outbox message id.
 
-        `response_minutes`: the protocol's response-time target (staff see the deadline it sets)."""
+        `pbx_call_id`: the call's key (or a Call-ID that names one call). `response_minutes`: the
+        protocol's response-time target (staff see the deadline it sets). `msg_id`: the
+        escalation's id, when the caller made one (a second write with it changes nothing)."""
         with transaction(self.conn):
             cid = self._call_row_id(pbx_call_id)
-            msg_id = self._insert_escalation(cid, esc, response_minutes)
+            if msg_id and self._escalation_exists(msg_id):
+                return msg_id
+            msg_id = self._insert_escalation(cid, esc, response_minutes, msg_id)
             self._audit(access, "escalation.create", f"call:{cid}")
         return msg_id
 
@@ -158,7 +165,8 @@ class Records(UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin,
             self.conn.execute(
                 "INSERT OR REPLACE INTO redacted_transcripts (call_id, text, created_at) VALUES (?, ?, ?)",
                 (cid, redact_transcript(((t.speaker, t.text) for t in outcome.turns), names), now))
-            msg_id = outbox.enqueue(self.conn, "call.summary", {"call_id": cid, "pbx_call_id": pbx_call_id,
+            key, pbx = self.conn.execute("SELECT call_key, pbx_call_id FROM calls WHERE id = ?", (cid,)).fetchone()
+            msg_id = outbox.enqueue(self.conn, "call.summary", {"call_id": cid, "call_key": key, "pbx_call_id": pbx,
                                                                  "summary": data})
             self._audit(access, "call.outcome.write", f"call:{cid}")
         return msg_id
@@ -181,8 +189,8 @@ class Records(UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin,
 
     def redacted_transcript(self, pbx_call_id: str) -> str | None:
         """The de-identified transcript (no PHI: not an audited read)."""
-        row = self.conn.execute("SELECT r.text FROM redacted_transcripts r JOIN calls c ON c.id = r.call_id "
-                                "WHERE c.pbx_call_id = ?", (pbx_call_id,)).fetchone()
+        cid = self._call_row_id(pbx_call_id)
+        row = self.conn.execute("SELECT text FROM redacted_transcripts WHERE call_id = ?", (cid,)).fetchone()
         return None if row is None else str(row[0])
 
     # -- bookings, consents ----------------------------------------------------------------

@@ -109,3 +109,128 @@ async def test_a_test_calls_conversation_is_reported_not_stored() -> None:
     assert told.says and [e["type"] for e in events] == ["agent", "escalation"]
     assert events[1]["category"] == "transfer-failed"
     assert conv.records is None and len(conv.ended("remote-bye").escalations) == 2
+
+
+# -- hostile identifiers, a reused Call-ID, a store that cannot write (issue 21) ------------
+
+RED_FLAG = "my lip filler was yesterday and my lip has turned white"
+HEADACHE = "I had xeomin last week and now I have a severe headache"
+
+
+@pytest.fixture
+def runner(records, monkeypatch):  # noqa: ANN201
+    """The real call runner on the real record store, the voice session replaced by a script."""
+    import sys
+    import types
+
+    from appliance.callflow import CallRunner
+    from tests.records import scripted_call
+
+    module = types.ModuleType("appliance.voice.session")
+    module.VoiceSession = scripted_call.ScriptedSession  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "appliance.voice.session", module)
+    return CallRunner(Settings(), None, load_pack(DEMO_PACK), records, scheduler=None)  # type: ignore[arg-type]
+
+
+def rows(records, sql: str, *args):  # noqa: ANN201
+    return records.run(lambda r: r.conn.execute(sql, args).fetchall())
+
+
+async def test_a_call_with_undecodable_identifiers_keeps_its_row_and_escalation(records, runner) -> None:
+    from tests.records.scripted_call import run_call
+
+    call_id = "a\udcff\udc80b\x00c@pbx" + "x" * 5000  # bytes that are not UTF-8, a NUL, far too long
+    info = CallInfo(call_id=call_id, direction="inbound", remote_number="415\udcff5550100",
+                    remote_name="\udce9ve \x1b[31m")
+    heard = await run_call(runner, info, [RED_FLAG])
+    assert any(a.kind == "transfer" for a in heard[-1].actions)
+    (call,) = await rows(records, "SELECT id, pbx_call_id, caller_number, end_reason FROM calls")
+    assert len(call[1]) <= 256 and call[1].startswith("a\ufffd\ufffdb?c@pbx")
+    assert call[2] == "415\ufffd5550100" and call[3] == "remote-bye"
+    escalations = await rows(records, "SELECT severity, category, call_id FROM escalations")
+    assert escalations == [("emergency", "vascular-compromise", call[0])]
+    assert [t for (t,) in await rows(records, "SELECT topic FROM outbox ORDER BY seq")] == [
+        "escalation.raised", "call.summary"]
+    turns = await rows(records, "SELECT speaker, text FROM turns WHERE call_id = ? ORDER BY idx", call[0])
+    assert ("caller", RED_FLAG) in turns
+    queue = await records.call("escalation_queue", STAFF)
+    assert [q["category"] for q in queue] == ["vascular-compromise"]
+
+
+async def test_a_reused_call_id_makes_a_second_call_not_an_overwrite(records, runner) -> None:
+    from tests.records.scripted_call import run_call
+
+    first = CallInfo(call_id="same@pbx", direction="inbound", remote_number="4155550101")
+    second = CallInfo(call_id="same@pbx", direction="inbound", remote_number="4155550202")
+    await run_call(runner, first, [RED_FLAG])
+    await run_call(runner, second, ["new patient", "how much is lip filler"])
+    calls = await rows(records, "SELECT id, pbx_call_id, caller_number FROM calls ORDER BY id")
+    assert [(c[1], c[2]) for c in calls] == [("same@pbx", "4155550101"), ("same@pbx", "4155550202")]
+    said = {}
+    for cid, *_ in calls:
+        said[cid] = [t for s, t in await rows(records, "SELECT speaker, text FROM turns WHERE call_id = ? "
+                                                       "ORDER BY idx", cid) if s == "caller"]
+    assert said[calls[0][0]] == [RED_FLAG]
+    assert said[calls[1][0]] == ["new patient", "how much is lip filler"]
+    flags = await rows(records, "SELECT call_id, count(*) FROM escalations GROUP BY call_id")
+    assert flags == [(calls[0][0], 1)]
+    summaries = {r["id"]: r["summary"]["escalated"] for r in await records.call("summaries_for_review", STAFF)}
+    assert summaries == {calls[0][0]: True, calls[1][0]: False}
+
+
+async def test_a_locked_store_journals_the_escalation_transfers_the_caller_and_replays_at_start(
+        tmp_path, monkeypatch) -> None:
+    """A database that cannot be written (held by another writer) during the whole call: the
+    escalation goes to the encrypted journal, the caller hears the approved line and is
+    transferred to the on-call injector, and the next start puts the escalation in the queue."""
+    import stat
+    import sys
+    import types
+
+    from appliance.callflow import CallRunner
+    from appliance.records.db import connect
+    from appliance.records.keys import ensure_key
+    from appliance.records.service import AsyncRecords, RecordStore
+    from tests.records import scripted_call
+
+    module = types.ModuleType("appliance.voice.session")
+    module.VoiceSession = scripted_call.ScriptedSession  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "appliance.voice.session", module)
+    settings = Settings.model_validate({"paths": {"data_dir": str(tmp_path / "var")}})
+    key = ensure_key(settings.db_key_file)
+    records = AsyncRecords(settings.db_path, key)
+    await records.open()
+    await records.run(lambda r: r.conn.execute("PRAGMA busy_timeout = 20"))
+    pack = load_pack(DEMO_PACK)
+    runner = CallRunner(settings, None, pack, records, scheduler=None)  # type: ignore[arg-type]
+    blocker = connect(settings.db_path, key)
+    blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database for the whole call
+    try:
+        info = CallInfo(call_id="locked@pbx", direction="inbound", remote_number="4155550303")
+        heard = await scripted_call.run_call(runner, info, [HEADACHE])  # urgent, a call-back: no transfer
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    reply = heard[-1]
+    transfers = [a for a in reply.actions if a.kind == "transfer"]
+    assert transfers and transfers[0].target == pack.clinic.on_call[0].extension
+    last = reply.says[-1]
+    assert last.provenance == pack.prov("dialogue.escalate_urgent") and not last.interruptible
+    journal = settings.db_path.with_name(settings.db_path.name + ".escalations")  # beside the database
+    assert journal.exists() and stat.S_IMODE(journal.stat().st_mode) == 0o600
+    data = journal.read_bytes()
+    assert b"4155550303" not in data and b"locked@pbx" not in data  # encrypted
+    await records.close()
+
+    store = RecordStore(settings)
+    await store.start()  # replays the journal, closes the call the store never saw end
+    try:
+        assert store.records is not None
+        queue = await store.records.call("escalation_queue", STAFF)
+        assert [(q["severity"], q["category"]) for q in queue] == [("urgent", "severe-headache")]
+        topics = await rows(store.records, "SELECT topic FROM outbox")
+        assert ("escalation.raised",) in topics
+        assert not journal.exists()
+        assert await store.records.replay_journal(STAFF) == (0, 0)
+    finally:
+        await store.stop()

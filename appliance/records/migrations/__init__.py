@@ -59,14 +59,24 @@ def migrate(conn: Connection, target: int | None = None) -> int:
     if version > LATEST:
         raise SchemaError(f"the database is at schema version {version}, newer than this software ({LATEST})",
                           fix="install the appliance release that wrote this database, or restore an older backup")
-    for m in migrations():
-        if version < m.version <= target:
+    pending = [m for m in migrations() if version < m.version <= target]
+    if not pending:
+        return version
+    # Foreign keys are off while a migration rebuilds a table (SQLite's documented procedure:
+    # dropping the old table must not cascade), and checked before the migration commits.
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for m in pending:
             now = datetime.now(UTC).isoformat()
             try:
                 # Names and times come from the packaged migration files, not from input.
                 conn.executescript(
                     f"BEGIN IMMEDIATE;\n{m.sql}\n;INSERT INTO schema_version VALUES "  # noqa: S608
-                    f"({m.version}, '{m.name}', '{now}');\nCOMMIT;")
+                    f"({m.version}, '{m.name}', '{now}');\n")
+                broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise SchemaError(f"{len(broken)} rows would break foreign keys (first: {broken[0]})")
+                conn.execute("COMMIT")
             except Exception as e:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -74,4 +84,6 @@ def migrate(conn: Connection, target: int | None = None) -> int:
                                   fix="restore the latest backup and report this error") from e
             log.info("db.migrated", version=m.version, name=m.name)
             version = m.version
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
     return version

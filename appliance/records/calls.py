@@ -1,0 +1,97 @@
+"""A call's row when things go wrong: made from safe identifiers, written again without harm,
+filled turn by turn, recovered after a crash, and fed from the escalation journal.
+
+`ensure_call` and `record_escalation_for` are idempotent (by the call's key and the
+escalation's id), so the call pipeline may retry them and the journal may be replayed any
+number of times. `recover_open_calls` runs once at the service's start: a call still open
+then was cut off by a crash; it is closed with reason `crash`, keeping every committed turn,
+and gets a summary so staff see it (with its escalations) in the console.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from appliance.conversation import ConversationOutcome, Escalation, Turn
+from appliance.records.audit import Access
+from appliance.records.base import StoreBase, iso
+from appliance.records.db import transaction
+from appliance.records.ids import CallRef
+
+CRASH = "crash"
+
+
+class CallsMixin(StoreBase):
+    def _insert_call(self, access: Access, ref: CallRef) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO calls (call_key, pbx_call_id, direction, caller_number, started_at, patient_id, line) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (ref.key, ref.pbx_call_id, ref.direction, ref.caller_number, ref.started_at or iso(), ref.patient_id,
+             ref.line))
+        cid = int(cur.lastrowid or 0)
+        self._audit(access, "call.create", f"call:{cid}")
+        return cid
+
+    def _call_by_key(self, key: str) -> int | None:
+        row = self.conn.execute("SELECT id FROM calls WHERE call_key = ?", (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _escalation_exists(self, msg_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM escalations WHERE outbox_msg_id = ?", (msg_id,)).fetchone() is not None
+
+    def ensure_call(self, access: Access, ref: CallRef) -> int:
+        """The call's row (by `ref.key`), created from `ref` if it is not there yet."""
+        with transaction(self.conn):
+            cid = self._call_by_key(ref.key)
+            return cid if cid is not None else self._insert_call(access, ref)
+
+    def record_escalation_for(self, access: Access, ref: CallRef, esc: Escalation, response_minutes: float | None,
+                              esc_id: str) -> bool:
+        """Store escalation `esc_id` on the call `ref` (creating the call's row if needed) and
+        queue it for staff, in one transaction; False if it was already stored."""
+        with transaction(self.conn):
+            if self._escalation_exists(esc_id):
+                return False
+            cid = self._call_by_key(ref.key)
+            if cid is None:
+                cid = self._insert_call(access, ref)
+            self._insert_escalation(cid, esc, response_minutes, esc_id)  # type: ignore[attr-defined]
+            self._audit(access, "escalation.create", f"call:{cid}")
+        return True
+
+    def append_turns(self, access: Access, key: str, turns: Iterable[tuple[int, Turn]]) -> int:
+        """Commit a call's turns as they happen (index, turn); a later write of an index replaces it."""
+        rows = [(idx, t.speaker, t.text, t.provenance, t.heard_fraction) for idx, t in turns]
+        if not rows:
+            return 0
+        with transaction(self.conn):
+            cid = self._call_row_id(key)
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO turns (call_id, idx, speaker, text, provenance, heard_fraction) "
+                "VALUES (?, ?, ?, ?, ?, ?)", [(cid, *r) for r in rows])
+            self._audit(access, "transcript.write", f"call:{cid}:turns {rows[0][0]}-{rows[-1][0]}")
+        return len(rows)
+
+    def recover_open_calls(self, access: Access) -> list[int]:
+        """Close every call left open (the service was killed during it) with reason `crash`:
+        its committed turns and escalations stay, and it gets a summary staff can review."""
+        from appliance.records.summary import build_summary
+
+        open_calls = [(int(r[0]), str(r[1])) for r in self.conn.execute(
+            "SELECT id, call_key FROM calls WHERE ended_at IS NULL ORDER BY id")]
+        for cid, key in open_calls:
+            outcome = self._stored_outcome(cid)
+            summary = build_summary(outcome)
+            save: Any = self.save_outcome  # type: ignore[attr-defined]
+            save(access, key, outcome, summary, end_reason=CRASH)
+        return [cid for cid, _ in open_calls]
+
+    def _stored_outcome(self, cid: int) -> ConversationOutcome:
+        turns = [Turn(r[0], r[1], r[2], float(r[3])) for r in self.conn.execute(
+            "SELECT speaker, text, provenance, heard_fraction FROM turns WHERE call_id = ? ORDER BY idx", (cid,))]
+        escalations = [Escalation(r[0], r[1], r[2], r[3] or "")  # turn as stored (may be NULL)
+                       for r in self.conn.execute("SELECT severity, category, turn_idx, detail FROM escalations "
+                                                  "WHERE call_id = ? ORDER BY id", (cid,))]
+        row = self.conn.execute("SELECT pack FROM calls WHERE id = ?", (cid,)).fetchone()
+        return ConversationOutcome(turns=turns, escalations=escalations, outcome=CRASH, pack=row[0] if row else None)
