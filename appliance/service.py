@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from appliance.config import Settings
 from appliance.logs import get_logger
 from appliance.models.resolver import ROLES, resolve_all
-from appliance.voice.engines import LOADERS, Engines
+from appliance.voice.engines import LOADERS, WORKER_GROUPS, Engines, start_worker
 
 log = get_logger(__name__)
 
@@ -47,6 +47,16 @@ def sd_notify(message: str) -> None:
         s.sendall(message.encode())
 
 
+def pin_fallback_lines(engines: Engines, pack: Any) -> None:
+    """Synthesise the model-failure line now and keep it: it must play when the speech worker is down."""
+    from appliance.clinic.fallback import FALLBACK_LINE, fallback_text
+    from appliance.voice.tts import synthesizer_for
+
+    synth = synthesizer_for(engines["tts"])
+    for text in {FALLBACK_LINE, fallback_text(pack)}:
+        synth.pin(text)
+
+
 class Appliance:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -57,12 +67,17 @@ class Appliance:
         self._watchdog: asyncio.Task[None] | None = None
 
     async def load_engines(self, progress: ProgressCallback | None = None) -> Engines:
-        """Verify every model's checksum, then load the engines in worker threads."""
+        """Verify every model's checksum, then load the engines: in supervised worker processes
+        (each model self-tested there before it counts as loaded), or in this process's threads
+        with `[models] isolation = "thread"`."""
         notify = progress or (lambda role, stage: None)
         loop = asyncio.get_running_loop()
         for role in ROLES:
             notify(role, "verifying")
         models = await loop.run_in_executor(self._executor, resolve_all, self.settings)
+        if self.settings.models.isolation == "process":
+            self.engines = await self._start_workers(models, notify)
+            return self.engines
 
         async def load(role: str) -> tuple[str, Any]:
             notify(role, "loading")
@@ -76,6 +91,30 @@ class Appliance:
         loaded = dict(await asyncio.gather(*(load(r) for r in ROLES)))
         self.engines = Engines(models=models, loaded=loaded)
         return self.engines
+
+    async def _start_workers(self, models: dict[str, Any], notify: ProgressCallback) -> Engines:
+        loop = asyncio.get_running_loop()
+        engines = Engines(models=models, loaded={})
+
+        async def start(group: str) -> None:
+            roles = [r for r in WORKER_GROUPS[group] if r in models]
+            for role in roles:
+                notify(role, "loading")
+            t0 = time.perf_counter()
+            worker, proxies = await loop.run_in_executor(self._executor, start_worker, group, models, self.settings)
+            engines.workers.append(worker)
+            engines.loaded.update(proxies)
+            for role in roles:
+                log.info("model.loaded", role=role, model=models[role].spec.name, worker=group, pid=worker.pid,
+                         ms=round((time.perf_counter() - t0) * 1000))
+                notify(role, "loaded")
+
+        results = await asyncio.gather(*(start(g) for g in WORKER_GROUPS), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            await asyncio.to_thread(engines.close)
+            raise errors[0]
+        return engines
 
     async def _start_component(self, component: Component) -> None:
         await component.start()
@@ -102,6 +141,7 @@ class Appliance:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         pack = pack_for_calls(self.settings)  # refuse an unapproved pack before loading anything heavy
         engines = await self.load_engines(progress)
+        await asyncio.to_thread(pin_fallback_lines, engines, pack)
         records = RecordStore(self.settings)
         await self._start_component(records)
         self.runner = CallRunner(self.settings, engines, pack, records.records,
@@ -147,6 +187,8 @@ class Appliance:
             except TimeoutError:
                 log.error("component.stop_timeout", component=component.name)
         self._started.clear()
+        if self.engines is not None:
+            await asyncio.to_thread(self.engines.close)
         self._executor.shutdown(wait=False, cancel_futures=True)
         log.info("appliance.stopped")
 

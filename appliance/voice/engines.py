@@ -7,7 +7,7 @@ are shared by all calls; per-call state (VAD recurrent state, LLM sequence) live
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.config import Settings
@@ -77,12 +77,34 @@ LOADERS: dict[str, Callable[[ResolvedModel, Settings], Any]] = {
 }
 
 
+# Worker processes when models are isolated (`[models] isolation = "process"`): the speech
+# models share one, the language model (the largest native code, grammar decoding) has its own.
+WORKER_GROUPS: dict[str, tuple[str, ...]] = {"speech": ("vad", "turn", "asr", "tts"), "llm": ("llm",)}
+
+
 @dataclass
 class Engines:
-    """The loaded engines by role, and the verified models they came from."""
+    """The loaded engines by role (in process, or proxies to worker processes), and the
+    verified models they came from."""
 
     models: dict[str, ResolvedModel]
     loaded: dict[str, Any]
+    workers: list[Any] = field(default_factory=list)
 
     def __getitem__(self, role: str) -> Any:
         return self.loaded[role]
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
+
+
+def start_worker(group: str, models: dict[str, ResolvedModel], settings: Settings) -> tuple[Any, dict[str, Any]]:
+    """Start one group's worker (blocking: loads and self-tests its models) and its proxies."""
+    from appliance.inference.client import ModelWorker
+    from appliance.inference.proxies import PROXIES
+
+    roles = tuple(r for r in WORKER_GROUPS[group] if r in models)
+    worker = ModelWorker(group, roles, models, settings, selftest=settings.models.selftest)
+    worker.start()
+    return worker, {role: PROXIES[role](worker, role) for role in roles}

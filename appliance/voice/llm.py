@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import threading
 import time
@@ -60,7 +61,84 @@ class CallStats:
     completion_tokens: int = 0
 
 
-class LlamaLanguageModel:
+class AsyncLanguageModel:
+    """The event-loop API over blocking `warm_sync`, `_json_sync` and `_stream_sync` primitives,
+    shared by the in-process model and the worker-process proxy (`appliance.inference`)."""
+
+    def warm_sync(self, system: str) -> None:
+        raise NotImplementedError
+
+    def _json_sync(self, system: str, user: str, schema: dict[str, Any], max_tokens: int) -> tuple[str, float]:
+        raise NotImplementedError
+
+    def _stream_sync(self, system: str, user: str, max_tokens: int, cancel: threading.Event) -> Iterator[str]:
+        raise NotImplementedError
+
+    async def warm(self, system: str) -> None:
+        await asyncio.to_thread(self.warm_sync, system)
+
+    async def complete_json(self, system: str, user: str, schema: dict[str, Any],
+                            max_tokens: int = 128) -> dict[str, Any]:
+        t0 = time.monotonic()
+        budget = max_tokens
+        for _attempt in range(2):
+            text, first = await asyncio.to_thread(self._json_sync, system, user, schema, budget)
+            report_llm_first_token("json", t0 + first)
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                log.warning("llm.json_truncated", max_tokens=budget, chars=len(text))
+                budget *= 2  # the grammar only lets it stop early by running out of tokens
+                continue
+            if isinstance(value, dict):
+                return value
+            raise LanguageModelError("the model returned JSON that is not an object",
+                                     fix="give the schema a top-level object", code="llm-schema")
+        raise LanguageModelError(f"the model's JSON did not finish within {budget} tokens",
+                                 fix="raise max_tokens or simplify the schema", code="llm-truncated")
+
+    async def stream(self, system: str, user: str, max_tokens: int = 96) -> AsyncIterator[str]:
+        """Tokens as they are decoded. Closing the iterator early stops decoding at the next token."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def put(kind: str, value: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+            except RuntimeError:  # loop closed while the worker finished
+                pass
+
+        def work() -> None:
+            try:
+                for piece in self._stream_sync(system, user, max_tokens, cancel):
+                    put("text", piece)
+            except BaseException as e:  # noqa: BLE001 - handed to the consumer
+                put("error", e)
+            finally:
+                put("end", None)
+
+        worker = loop.run_in_executor(None, contextvars.copy_context().run, work)
+        first = True
+        try:
+            while True:
+                kind, value = await queue.get()
+                if kind == "end":
+                    break
+                if kind == "error":
+                    if isinstance(value, LanguageModelError):
+                        raise value
+                    raise LanguageModelError(f"generation failed: {value}") from value
+                if first:
+                    report_llm_first_token("stream", time.monotonic())
+                    first = False
+                yield value
+        finally:
+            cancel.set()
+            await asyncio.shield(worker)
+
+
+class LlamaLanguageModel(AsyncLanguageModel):
     """`LanguageModel` over one `llama_cpp.Llama`. Create one per loaded model and share it."""
 
     def __init__(self, llm: Any, *, max_prefixes: int = 4, temperature: float = 0.0) -> None:
@@ -169,15 +247,12 @@ class LlamaLanguageModel:
             self._grammars[key] = grammar
         return grammar
 
-    # ---- public API (event loop) ----
+    # ---- the blocking primitives (worker threads) ----
 
     def warm_sync(self, system: str) -> None:
         """Evaluate and keep the KV state of `system` (blocking: call from a thread)."""
         with self._lock:
             self._prefix(system)
-
-    async def warm(self, system: str) -> None:
-        await asyncio.to_thread(self.warm_sync, system)
 
     def _json_sync(self, system: str, user: str, schema: dict[str, Any], max_tokens: int) -> tuple[str, float]:
         grammar = self._grammar(schema)
@@ -186,67 +261,12 @@ class LlamaLanguageModel:
             first = self.stats.first_token_s or 0.0
         return text, first
 
-    async def complete_json(self, system: str, user: str, schema: dict[str, Any],
-                            max_tokens: int = 128) -> dict[str, Any]:
-        t0 = time.monotonic()
-        budget = max_tokens
-        for _attempt in range(2):
-            text, first = await asyncio.to_thread(self._json_sync, system, user, schema, budget)
-            report_llm_first_token("json", t0 + first)
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError:
-                log.warning("llm.json_truncated", max_tokens=budget, chars=len(text))
-                budget *= 2  # the grammar only lets it stop early by running out of tokens
-                continue
-            if isinstance(value, dict):
-                return value
-            raise LanguageModelError("the model returned JSON that is not an object",
-                                     fix="give the schema a top-level object", code="llm-schema")
-        raise LanguageModelError(f"the model's JSON did not finish within {budget} tokens",
-                                 fix="raise max_tokens or simplify the schema", code="llm-truncated")
-
-    async def stream(self, system: str, user: str, max_tokens: int = 96) -> AsyncIterator[str]:
-        """Tokens as they are decoded. Closing the iterator early stops decoding at the next token."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        cancel = threading.Event()
-
-        def put(kind: str, value: Any) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
-            except RuntimeError:  # loop closed while the worker finished
-                pass
-
-        def work() -> None:
-            try:
-                with self._lock:
-                    for piece in self._generate("stream", system, user, max_tokens, None, cancel):
-                        put("text", piece)
-            except BaseException as e:  # noqa: BLE001 - handed to the consumer
-                put("error", e)
-            finally:
-                put("end", None)
-
-        worker = loop.run_in_executor(None, work)
-        first = True
-        try:
-            while True:
-                kind, value = await queue.get()
-                if kind == "end":
-                    break
-                if kind == "error":
-                    raise LanguageModelError(f"generation failed: {value}") from value
-                if first:
-                    report_llm_first_token("stream", time.monotonic())
-                    first = False
-                yield value
-        finally:
-            cancel.set()
-            await asyncio.shield(worker)
+    def _stream_sync(self, system: str, user: str, max_tokens: int, cancel: threading.Event) -> Iterator[str]:
+        with self._lock:
+            yield from self._generate("stream", system, user, max_tokens, None, cancel)
 
 
-def language_model_from(engine: Any) -> LlamaLanguageModel:
+def language_model_from(engine: Any) -> AsyncLanguageModel:
     """Wrap the loaded `llm` engine (shared by all calls; one instance per process)."""
     wrapped = getattr(engine, "_appliance_lm", None)
     if wrapped is None:

@@ -1,0 +1,113 @@
+"""Stand-ins, in the service process, for engines that run in a worker process.
+
+Each proxy has the interface its engine's users already call (onnxruntime's `run`, faster-
+whisper's `transcribe`, Piper's `synthesize`, the appliance's `AsyncLanguageModel`), so the
+voice pipeline, the pager and the tools work unchanged on either side of the process line.
+A request the worker could not answer raises `ModelUnavailableError` after telling the call
+it belonged to (`health.report_failure`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.inference.client import ModelWorker
+from appliance.inference.health import ModelUnavailableError, report_failure
+from appliance.voice.llm import AsyncLanguageModel, CallStats
+
+
+class _Proxy:
+    def __init__(self, worker: ModelWorker, role: str) -> None:
+        self.worker = worker
+        self.role = role
+
+    def _request(self, method: str, *args: Any) -> Any:
+        try:
+            return self.worker.request(self.role, method, *args)
+        except ModelUnavailableError as e:
+            report_failure(e)
+            raise
+
+
+class RemoteOnnx(_Proxy):
+    """Silero VAD and Smart Turn: `run(output_names, feeds)` as on an onnxruntime session."""
+
+    def run(self, _output_names: Any, feeds: dict[str, Any]) -> Any:
+        return self._request("run", feeds)
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    no_speech_prob: float
+    avg_logprob: float
+
+
+class RemoteWhisper(_Proxy):
+    def transcribe(self, audio: Any, **options: Any) -> tuple[list[Segment], None]:
+        return [Segment(*s) for s in self._request("transcribe", audio, options)], None
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    sample_rate: int
+    audio_float_array: Any
+
+
+class RemotePiper(_Proxy):
+    def synthesize(self, text: str) -> Iterator[AudioChunk]:
+        rate, audio = self._request("synthesize", text)
+        if len(audio):
+            yield AudioChunk(rate, audio)
+
+
+class RemoteLanguageModel(AsyncLanguageModel):
+    """The language model in its worker, with the in-process model's async API and `stats`."""
+
+    def __init__(self, worker: ModelWorker) -> None:
+        self.worker = worker
+        self.stats = CallStats()
+
+    def _failed(self, e: ModelUnavailableError) -> None:
+        report_failure(e)
+
+    def warm_sync(self, system: str) -> None:
+        try:
+            self.worker.request("llm", "warm", system)
+        except ModelUnavailableError as e:
+            self._failed(e)
+            raise
+
+    def _json_sync(self, system: str, user: str, schema: dict[str, Any], max_tokens: int) -> tuple[str, float]:
+        try:
+            text, first, stats = self.worker.request("llm", "json", system, user, schema, max_tokens)
+        except ModelUnavailableError as e:
+            self._failed(e)
+            raise
+        self.stats = CallStats(**stats)
+        return text, first
+
+    def _stream_sync(self, system: str, user: str, max_tokens: int, cancel: threading.Event) -> Iterator[str]:
+        try:
+            for kind, value in self.worker.stream("llm", "stream", system, user, max_tokens, cancel=cancel):
+                if kind == "chunk":
+                    yield value
+                elif kind == "end":
+                    self.stats = CallStats(**value)
+        except ModelUnavailableError as e:
+            self._failed(e)
+            raise
+
+
+class RemoteLlm(_Proxy):
+    """The `llm` engine slot: `language_model_from` finds its `_appliance_lm`."""
+
+    def __init__(self, worker: ModelWorker, role: str = "llm") -> None:
+        super().__init__(worker, role)
+        self._appliance_lm = RemoteLanguageModel(worker)
+
+
+PROXIES = {"vad": RemoteOnnx, "turn": RemoteOnnx, "asr": RemoteWhisper, "tts": RemotePiper, "llm": RemoteLlm}
