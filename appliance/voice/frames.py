@@ -91,3 +91,13 @@ class TransferFailedFrame(DataFrame):
     target: str
     detail: str
     interruptible: bool = field(default=False, init=False)
+
+
+@dataclass
+class ModelFailedFrame(DataFrame):
+    """A model failed under the call (its worker died or hung): the conversation hands the
+    caller to a person with its fallback line."""
+
+    role: str
+    detail: str
+    interruptible: bool = field(default=False, init=False)

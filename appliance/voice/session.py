@@ -18,7 +18,7 @@ thread behind.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 
 from pipecat.frames.frames import ErrorFrame
 from pipecat.observers.base_observer import BaseObserver
@@ -29,10 +29,11 @@ from appliance.calls import SAMPLE_RATE, CallMedia, TransferResult
 from appliance.config import Settings, VoiceSettings
 from appliance.conversation import Action, Conversation, ConversationOutcome
 from appliance.errors import ApplianceError
+from appliance.inference.health import CallHealth, CallPool, current_call
 from appliance.logs import get_logger, hostile
 from appliance.voice.asr import transcriber_for
 from appliance.voice.engines import Engines
-from appliance.voice.frames import ReplyDoneFrame, TransferFailedFrame
+from appliance.voice.frames import ModelFailedFrame, ReplyDoneFrame, TransferFailedFrame
 from appliance.voice.metrics import CallMetrics
 from appliance.voice.playout import Playout
 from appliance.voice.policy import BackchannelFilter, BargeInPolicy
@@ -70,8 +71,11 @@ class VoiceSession:
         self._stopping: asyncio.Task[None] | None = None
         self._transfer_step: tuple[asyncio.Task[TransferResult], Action] | None = None
         self.worker: PipelineWorker | None = None
+        self._stage: ConversationStage | None = None
+        self._model_failure_told = False
+        self._failure_task: asyncio.Task[None] | None = None
 
-    def _build(self, pool: ThreadPoolExecutor) -> tuple[PipelineWorker, CallMediaTransport]:
+    def _build(self, pool: Executor) -> tuple[PipelineWorker, CallMediaTransport]:
         vs, engines = self.settings, self._engines
         policy = BargeInPolicy(min_speech_s=vs.barge_in_min_speech_ms / 1000,
                                backchannels=BackchannelFilter(tuple(vs.backchannels)))
@@ -102,6 +106,16 @@ class VoiceSession:
                 self._stopping = asyncio.get_running_loop().create_task(_worker.cancel(reason="pipeline error"))
 
         return worker, transport
+
+    def _model_failed(self, role: str, detail: str) -> None:
+        """A model this call was using failed (event loop). The first failure hands the caller to
+        a person: the conversation's fallback line (already synthesised) and its transfer."""
+        self.metrics.event("voice.model_failed", role=role, detail=hostile(detail))
+        if self._model_failure_told or self._stage is None:
+            return
+        self._model_failure_told = True
+        self._failure_task = asyncio.get_running_loop().create_task(
+            self._stage.queue_frame(ModelFailedFrame(role, detail)))
 
     async def _reply_done(self, frame: ReplyDoneFrame) -> None:
         """A reply has played out: record its timings, then carry out its actions."""
@@ -180,7 +194,10 @@ class VoiceSession:
 
     async def run(self) -> ConversationOutcome:
         """Run the call to its end (caller hangs up, or the conversation ends it)."""
-        pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix=f"voice-{self.media.info.call_id[:16]}")
+        pool = CallPool(max_workers=3, thread_name_prefix=f"voice-{self.media.info.call_id[:16]}")
+        loop = asyncio.get_running_loop()
+        health = CallHealth(lambda role, detail: loop.call_soon_threadsafe(self._model_failed, role, detail))
+        token = current_call.set(health)  # the pipeline's tasks and the call's threads inherit it
         worker, transport = self._build(pool)
         self.worker = worker
         try:
@@ -190,6 +207,7 @@ class VoiceSession:
             if transport.state.hangup_reason:
                 self.hangup_reason = transport.state.hangup_reason
             await self._settle_transfer()  # also when the session itself is cancelled: none is left running
+            current_call.reset(token)
         self.metrics.event("voice.call_ended", reason=self.hangup_reason, turns=len(self.metrics.turns))
         if self._error is not None:
             raise VoiceError(f"the voice pipeline failed: {self._error.error}",

@@ -22,9 +22,24 @@ class Synthesizer:
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._cache_items = cache_items
+        self._pinned: dict[str, bytes] = {}
+
+    def pin(self, text: str) -> None:
+        """Synthesise `text` now, piece by piece as the Speech processor cuts it, and keep it for
+        the life of the process (never evicted): lines that must play even if synthesis fails
+        later, such as the fallback line of a failed model (blocking: call from a thread)."""
+        from appliance.voice.audio import split_sentences
+
+        for part in split_sentences(text):
+            pcm = self.synthesize(part)
+            with self._cache_lock:
+                self._pinned[part] = pcm
 
     def cached(self, text: str) -> bytes | None:
         with self._cache_lock:
+            pinned = self._pinned.get(text)
+            if pinned is not None:
+                return pinned
             pcm = self._cache.get(text)
             if pcm is not None:
                 self._cache.move_to_end(text)

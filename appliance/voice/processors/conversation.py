@@ -21,7 +21,15 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from appliance.conversation import Action, Conversation, Reply, Say, reply_items
 from appliance.logs import get_logger
-from appliance.voice.frames import CallerTextFrame, DigitFrame, ReplyDoneFrame, SayFrame, TransferFailedFrame
+from appliance.clinic.fallback import FALLBACK_LINE
+from appliance.voice.frames import (
+    CallerTextFrame,
+    DigitFrame,
+    ModelFailedFrame,
+    ReplyDoneFrame,
+    SayFrame,
+    TransferFailedFrame,
+)
 from appliance.voice.metrics import CallMetrics, TurnMetrics, llm_first_token_hook
 from appliance.voice.playout import Playout
 from appliance.voice.policy import BargeInPolicy
@@ -55,6 +63,8 @@ class ConversationStage(FrameProcessor):
                 await self._deliver(_whole(await self._conversation.caller_pressed(frame.digit)), None)
         elif isinstance(frame, TransferFailedFrame):
             await self._transfer_failed(frame)
+        elif isinstance(frame, ModelFailedFrame):
+            await self._model_failed(frame)
         elif isinstance(frame, InputDTMFFrame):
             await self.queue_frame(DigitFrame(str(frame.button.value)))  # in order with the turns
         else:
@@ -70,6 +80,14 @@ class ConversationStage(FrameProcessor):
             return
         self._closing = False  # the call goes on: the caller may still speak
         reply = handler(frame.target, frame.detail)
+        if inspect.isawaitable(reply):
+            reply = await reply
+        await self._deliver(_whole(reply), None)
+
+    async def _model_failed(self, frame: ModelFailedFrame) -> None:
+        handler = getattr(self._conversation, "model_failed", None)
+        reply = handler(frame.role) if handler is not None else Reply(says=(Say(
+            FALLBACK_LINE, "system#model_failed", interruptible=False, cacheable=True),))
         if inspect.isawaitable(reply):
             reply = await reply
         await self._deliver(_whole(reply), None)

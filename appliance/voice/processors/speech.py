@@ -21,6 +21,7 @@ from pipecat.frames.frames import Frame, TTSAudioRawFrame, TTSStoppedFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from appliance.calls import FRAME_BYTES, SAMPLE_RATE
+from appliance.inference.health import ModelUnavailableError
 from appliance.voice.audio import split_sentences
 from appliance.voice.frames import ReplyDoneFrame, SayFrame, SegmentFrame
 from appliance.voice.tts import Synthesizer
@@ -47,7 +48,10 @@ class Speech(FrameProcessor):
         left = len(text)
         loop = asyncio.get_running_loop()
         for i, part in enumerate(parts):
-            pcm = await loop.run_in_executor(self._pool, partial(self._tts.synthesize, part, cache=say.cacheable))
+            try:
+                pcm = await loop.run_in_executor(self._pool, partial(self._tts.synthesize, part, cache=say.cacheable))
+            except ModelUnavailableError:
+                pcm = b""  # the call has been told; its fallback line comes from the synthesiser's cache
             chars = len(part) if i < len(parts) - 1 else left
             left -= chars
             if len(pcm) % FRAME_BYTES:

@@ -16,6 +16,7 @@ from typing import Any
 from pipecat.frames.frames import CancelFrame, EndFrame, Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from appliance.inference.health import ModelUnavailableError
 from appliance.voice.asr import Transcriber
 from appliance.voice.frames import CallerTextFrame, UtteranceFrame
 
@@ -51,13 +52,16 @@ class Transcription(FrameProcessor):
             return
         assert frame.turn is not None
         early, self._early = self._early, None
-        if early is not None and early[0] == frame.speech_end and not early[1].cancelled():
-            text = await early[1]
-            frame.turn.asr_early = True
-        else:
-            if early is not None:
-                early[1].cancel()
-            text = await self._transcribe(frame.pcm)
+        try:
+            if early is not None and early[0] == frame.speech_end and not early[1].cancelled():
+                text = await early[1]
+                frame.turn.asr_early = True
+            else:
+                if early is not None:
+                    early[1].cancel()
+                text = await self._transcribe(frame.pcm)
+        except ModelUnavailableError:
+            return  # no transcript: the call has been told, and hands the caller to a person
         frame.turn.transcript_final = time.monotonic()
         frame.turn.transcript_chars = len(text)
         await self.push_frame(CallerTextFrame(text, frame.turn))

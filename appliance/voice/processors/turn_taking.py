@@ -21,6 +21,7 @@ from pipecat.frames.frames import CancelFrame, EndFrame, Frame, InputAudioRawFra
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from appliance.config import VoiceSettings
+from appliance.inference.health import ModelUnavailableError
 from appliance.voice.frames import UtteranceFrame
 from appliance.voice.metrics import TurnMetrics
 from appliance.voice.playout import Playout
@@ -114,7 +115,11 @@ class TurnTaking(FrameProcessor):
             while not self._queue.empty():  # catch up in one pass if the loop fell behind
                 pcm += self._queue.get_nowait()
             self._audio.append(pcm)
-            for t, prob in await loop.run_in_executor(self._pool, self._vad.feed, pcm):
+            try:
+                windows = await loop.run_in_executor(self._pool, self._vad.feed, pcm)
+            except ModelUnavailableError:
+                continue  # the call has been told (appliance.inference.health); keep listening
+            for t, prob in windows:
                 await self._on_window(t, prob)
 
     async def _on_window(self, t: float, prob: float) -> None:
@@ -165,8 +170,11 @@ class TurnTaking(FrameProcessor):
 
     async def _ask_turn_model(self, speech_end: float) -> None:
         pcm = self._pcm(speech_end, tail_s=0.0)
-        prob = await asyncio.get_running_loop().run_in_executor(
-            self._pool, turn_complete_probability, self._turn_model, pcm)
+        try:
+            prob = await asyncio.get_running_loop().run_in_executor(
+                self._pool, turn_complete_probability, self._turn_model, pcm)
+        except ModelUnavailableError:
+            prob = 1.0  # no verdict: the silence window alone ends the turn
         decision = self._endpointer.turn_model_said(prob >= self._settings.smart_turn_threshold, speech_end)
         if decision is not None:
             await self._decide(decision)
