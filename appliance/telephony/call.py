@@ -11,6 +11,7 @@ from appliance.calls import AudioIn, CallInfo, DtmfIn, HangUp, MediaEvent, Trans
 from appliance.logs import get_logger
 from appliance.telephony.dialog import Dialog
 from appliance.telephony.media import RtpSession
+from appliance.telephony.timers import CallClock
 
 if TYPE_CHECKING:
     from appliance.telephony.edge import SipEdge
@@ -33,11 +34,21 @@ class SipCall:
         self._hangup: HangUp | None = None
         self.ended = asyncio.Event()
         self.acked = asyncio.Event()
+        self.ack_cseq = 0  # the CSeq of the INVITE whose 2xx waits for its ACK
+        self.clock = CallClock()
+        self.ending = False  # a timeout is ending it
         self.notify_frags: asyncio.Queue[int] = asyncio.Queue()  # REFER progress (sipfrag status)
         self.handler_task: asyncio.Task[None] | None = None
         self.bridged_to: SipCall | None = None  # joined to another call by the appliance
         media.on_audio = self._audio
         media.on_dtmf = self._dtmf
+
+    @property
+    def rtp_expected(self) -> bool:
+        """The peer should be sending RTP: negotiated, and on hold neither way."""
+        neg = self.media.neg
+        return (neg is not None and not neg.on_hold and neg.remote_direction != "recvonly"
+                and not self.local_hold)
 
     # -- events from the network --------------------------------------------------------------
     def _push(self, ev: MediaEvent) -> None:

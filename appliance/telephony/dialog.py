@@ -20,6 +20,17 @@ class Dialog:
     route_set: list[str] = field(default_factory=list)
     local_cseq: int = 1
     fallback: Addr | None = None  # where the dialog's first request came from
+    remote_cseq: int | None = None  # the highest CSeq number the peer has used in this dialog
+
+    def matches(self, msg: SipMessage) -> bool:
+        """A request belongs to this dialog (RFC 3261 §12.2.2): same Call-ID, our tag in To, the
+        peer's tag in From. (A peer that sent no From tag, RFC 2543 style, must send none again.)"""
+        if msg.call_id != self.call_id:
+            return False
+        to = NameAddr.parse(msg.get("To") or "")
+        fr = NameAddr.parse(msg.get("From") or "")
+        return (to is not None and fr is not None and bool(self.local_tag) and to.tag == self.local_tag
+                and (fr.tag or "") == self.remote_tag)
 
     def next_hop(self) -> Addr | None:
         """First Route entry, else the remote target; the fallback if it is not an IP address."""

@@ -1,12 +1,15 @@
 """The SIP edge component: answers calls from the PBX, places calls through it, registers.
 
 `SipEdge(settings, handler)` binds one UDP socket, runs `handler(call)` for every answered
-call (each call is an `appliance.calls.CallMedia`), and BYEs every call on `stop()`.
+call once its ACK arrives (each call is an `appliance.calls.CallMedia`), and BYEs every call on
+`stop()`. In-dialog requests must match a dialog on Call-ID and both tags, else 481; a call
+whose caller vanishes is ended by the watchdog (`appliance.telephony.watchdog`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import secrets
 import time
 
@@ -19,12 +22,16 @@ from appliance.telephony.guard import SourceGuard
 from appliance.telephony.media import RtpSession
 from appliance.telephony.outbound import Outbound
 from appliance.telephony.register import Registration
-from appliance.telephony.sdp import SdpError, answer_sdp, negotiate, parse_sdp
+from appliance.telephony.sdp import Negotiated, SdpError, answer_sdp, negotiate, parse_sdp
 from appliance.telephony.sipmsg import NameAddr, SipMessage
-from appliance.telephony.transport import T1, Addr, SipTransport, new_tag, response_for
+from appliance.telephony.timers import IntervalTooSmall, SessionTimer, session_headers, session_timer_for
+from appliance.telephony.transport import Addr, SipTransport, new_tag, response_for
+from appliance.telephony.watchdog import watch_calls
 
 log = get_logger(__name__)
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER, UPDATE"
+SUPPORTED = {"timer"}  # option tags we accept in Require
+DIALOG_METHODS = {"BYE", "INFO", "NOTIFY", "INVITE", "REFER", "UPDATE", "PRACK"}  # 481 when no dialog matches
 
 
 class SipEdge(Outbound):
@@ -52,6 +59,7 @@ class SipEdge(Outbound):
         if self.settings.mode == "register":
             self.registration = Registration(self)
             self.registration.start()
+        self.spawn(watch_calls(self))
         log.info("sip.listening", host=self.settings.bind_host, port=self.port, mode=self.settings.mode)
 
     async def stop(self) -> None:
@@ -89,12 +97,8 @@ class SipEdge(Outbound):
     # -- dispatch -------------------------------------------------------------------------------
     def _on_request(self, msg: SipMessage, addr: Addr) -> None:
         method = msg.method or ""
-        call = self.calls.get(msg.call_id)
-        to = NameAddr.parse(msg.get("To") or "")
-        in_dialog = bool(to and to.tag)
         if method == "ACK":
-            if call:
-                call.acked.set()
+            self._ack(msg)
             return
         if (msg.uri or "").split(":", 1)[0].lower() not in ("sip", "sips", "tel"):
             self.sip.send(response_for(msg, 416, to_tag=new_tag()), addr)
@@ -108,23 +112,32 @@ class SipEdge(Outbound):
             resp.add("Accept", "application/sdp")
             self.sip.send(resp, addr)
             return
+        to = NameAddr.parse(msg.get("To") or "")
+        in_dialog = bool(to and to.tag)
+        call = self.calls.get(msg.call_id)
         if method == "INVITE" and not in_dialog:
             if msg.call_id in self._pending or call is not None:
                 return  # a retransmission; the transaction layer repeats final answers
             self._invite(msg, addr)
             return
-        if call is None or (in_dialog and to is not None and to.tag != call.dialog.local_tag):
-            if method in ("BYE", "INFO", "NOTIFY", "INVITE", "REFER", "UPDATE"):
+        if call is None or not call.dialog.matches(msg):
+            if in_dialog or method in DIALOG_METHODS:
+                self.sip.warn("sip.no_dialog", method=hostile(method), call_id=hostile(msg.call_id))
                 self.sip.send(response_for(msg, 481), addr)
             else:
                 self._not_allowed(msg, addr)
             return
+        n = msg.cseq[0]
+        if call.dialog.remote_cseq is not None and n < call.dialog.remote_cseq:
+            self.sip.send(response_for(msg, 500, phrase="Server Internal Error (CSeq out of order)"), addr)
+            return
+        call.dialog.remote_cseq = n
         if method == "BYE":
             self.sip.send(response_for(msg, 200), addr)
             log.info("call.remote_bye", call_id=hostile(msg.call_id))
             call.terminated("remote-bye")
-        elif method == "INVITE":
-            self._reinvite_in(call, msg, addr)
+        elif method in ("INVITE", "UPDATE"):
+            self._offer_in_dialog(call, msg, addr)
         elif method == "INFO":
             self._info(call, msg, addr)
         elif method == "NOTIFY":
@@ -135,6 +148,18 @@ class SipEdge(Outbound):
                 call.notify_frags.put_nowait(int(parts[1]))
         else:
             self._not_allowed(msg, addr)
+
+    def _ack(self, msg: SipMessage) -> None:
+        """The ACK of a 2xx we sent (RFC 3261 §13.3.1.4, §17.1.1.3): same dialog, the CSeq of that
+        INVITE. Anything else (ACKs of error answers, stale or forged ones) is dropped."""
+        call = self.calls.get(msg.call_id)
+        if call is None or call.acked.is_set() or not call.dialog.matches(msg) or msg.cseq[0] != call.ack_cseq:
+            return
+        call.acked.set()
+        if call.clock.acked_at is None:
+            call.clock.acked_at = time.monotonic()
+        if call.handler_task is None and call.state == "confirmed":  # the pipeline starts on the ACK
+            call.handler_task = self.spawn(self._run_handler(call))  # type: ignore[assignment]
 
     def _not_allowed(self, msg: SipMessage, addr: Addr) -> None:
         resp = response_for(msg, 405, to_tag=new_tag())
@@ -153,9 +178,17 @@ class SipEdge(Outbound):
             self.sip.send(response_for(msg, 483, to_tag=new_tag()), addr)
             return
         require = [r.strip() for r in (msg.get("Require") or "").split(",") if r.strip()]
-        if require:
+        unsupported = [r for r in require if r.lower() not in SUPPORTED]
+        if unsupported:
             resp = response_for(msg, 420, to_tag=new_tag())
-            resp.add("Unsupported", ", ".join(require))
+            resp.add("Unsupported", ", ".join(unsupported))
+            self.sip.send(resp, addr)
+            return
+        try:
+            timer = session_timer_for(msg, self.settings.session_min_se_s)
+        except IntervalTooSmall as e:
+            resp = response_for(msg, 422, to_tag=new_tag())
+            resp.add("Min-SE", str(e.min_se))
             self.sip.send(resp, addr)
             return
         if len(self.calls) + len(self._pending) >= self.settings.max_calls:
@@ -166,20 +199,31 @@ class SipEdge(Outbound):
         if accept and "application/sdp" not in accept and "*/*" not in accept:
             self.sip.send(response_for(msg, 406, to_tag=new_tag()), addr)
             return
-        ctype = (msg.get("Content-Type") or "").split(";")[0].strip().lower()
-        try:
-            if ctype != "application/sdp":
-                raise SdpError("no SDP offer")
-            neg = negotiate(parse_sdp(msg.body))
-        except SdpError:
-            neg = None
-        if neg is None:
+        neg = self._offer(msg)
+        if isinstance(neg, str):
+            self.sip.warn("call.sdp_refused", call_id=hostile(msg.call_id), reason=neg)
             self.sip.send(response_for(msg, 488, to_tag=new_tag()), addr)
             return
         tag = new_tag()
         self.sip.send(response_for(msg, 100), addr)
         self._pending[msg.call_id] = (msg, addr, tag)
-        self.spawn(self._answer(msg, addr, tag, neg))
+        self.spawn(self._answer(msg, addr, tag, neg, timer))
+
+    def _offer(self, msg: SipMessage) -> Negotiated | str:
+        """The media a request's SDP offer asks for, or why it is refused (answer 488): no SDP, a
+        bad port or address, no common codec, an address family our RTP socket cannot reach."""
+        ctype = (msg.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != "application/sdp":
+            return "no SDP offer"
+        try:
+            neg = negotiate(parse_sdp(msg.body))
+        except SdpError as e:
+            return str(e)
+        if neg is None:
+            return "no common codec"
+        if ipaddress.ip_address(neg.remote_host).version != ipaddress.ip_address(self.settings.bind_host).version:
+            return "address family"
+        return neg
 
     def _reject_pending(self, call_id: str, status: int) -> None:
         pending = self._pending.pop(call_id, None)
@@ -188,17 +232,19 @@ class SipEdge(Outbound):
             self.sip.send(response_for(msg, status, to_tag=tag), addr)
 
     def _cancel(self, msg: SipMessage, addr: Addr) -> None:
-        if msg.call_id not in self._pending:
+        """CANCEL matches the ringing INVITE (RFC 3261 §9.2): Call-ID, From tag, CSeq number."""
+        pending = self._pending.get(msg.call_id)
+        invite = pending[0] if pending else None
+        if (invite is None or msg.cseq[0] != invite.cseq[0]
+                or _from_tag(msg) != _from_tag(invite)):
             self.sip.send(response_for(msg, 481), addr)
             return
         self.sip.send(response_for(msg, 200), addr)
         self._reject_pending(msg.call_id, 487)
         log.info("call.cancelled", call_id=hostile(msg.call_id))
 
-    async def _answer(self, msg: SipMessage, addr: Addr, tag: str, neg: object) -> None:
-        from appliance.telephony.sdp import Negotiated
-
-        assert isinstance(neg, Negotiated)
+    async def _answer(self, msg: SipMessage, addr: Addr, tag: str, neg: Negotiated,
+                      timer: SessionTimer | None) -> None:
         media = RtpSession(lambda pcm: None, lambda d: None)
         try:
             await media.open(self.settings.bind_host, self.settings.rtp_port_min, self.settings.rtp_port_max)
@@ -223,7 +269,7 @@ class SipEdge(Outbound):
                         local_uri=strip_tag(msg.get("To") or ""), remote_uri=strip_tag(msg.get("From") or ""),
                         remote_target=contact.uri if contact else (caller.uri if caller else f"sip:{addr[0]}"),
                         route_set=msg.get_all("Record-Route"), local_cseq=secrets.randbelow(10_000) + 1,
-                        fallback=addr)
+                        fallback=addr, remote_cseq=msg.cseq[0])
         info = CallInfo(call_id=msg.call_id, direction="inbound",
                         remote_number=(caller.sip_uri.user or "") if caller and caller.sip_uri else "",
                         remote_name=caller.display if caller else None,
@@ -237,29 +283,43 @@ class SipEdge(Outbound):
             ok.add("Record-Route", rr)
         ok.add("Contact", self.contact)
         ok.add("Allow", ALLOW)
+        for k, v in session_headers(timer):
+            ok.add(k, v)
         ok.add("Content-Type", "application/sdp")
         ok.body = answer_sdp(neg, host=self.host, port=media.port, session_id=call.sdp_session,
                              version=call.session_version)
         call.state = "confirmed"
-        log.info("call.answered", call_id=hostile(msg.call_id), caller=hostile(info.remote_number),
-                 codec=neg.codec, rtp_port=media.port)
+        call.ack_cseq = msg.cseq[0]
+        call.clock.answered(time.monotonic(), timer)
+        # No caller number here: it identifies a patient (the call_id links the records).
+        log.info("call.answered", call_id=hostile(msg.call_id), codec=neg.codec, rtp_port=media.port,
+                 session_timer=timer.interval if timer else None)
         self.sip.send(ok, addr)
         self.spawn(self._retransmit_ok(call, ok, addr))
-        call.handler_task = self.spawn(self._run_handler(call))  # type: ignore[assignment]
 
     async def _retransmit_ok(self, call: SipCall, ok: SipMessage, addr: Addr) -> None:
-        interval = T1
-        for _ in range(10):
+        """Resend the 2xx until its ACK arrives (RFC 3261 §13.3.1.4: T1, doubling up to T2); none
+        after 64*T1: end the call with a BYE and free the line."""
+        t1 = self.settings.timer_t1_ms / 1000
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 64 * t1
+        interval = t1
+        while call.state != "ended":
+            left = deadline - loop.time()
+            if left <= 0:
+                break
             try:
-                await asyncio.wait_for(call.acked.wait(), timeout=interval)
+                await asyncio.wait_for(call.acked.wait(), timeout=min(interval, left))
                 return
             except TimeoutError:
-                if call.state == "ended":
-                    return
-                self.sip.send(ok, addr)
-                interval = min(interval * 2, 4.0)
-        if not call.acked.is_set():
-            log.warning("call.no_ack", call_id=hostile(call.dialog.call_id))
+                pass
+            if call.state == "ended" or loop.time() >= deadline:
+                break
+            self.sip.send(ok, addr)
+            interval = min(interval * 2, 8 * t1)
+        if not call.acked.is_set() and call.state != "ended" and not call.ending:
+            call.ending = True
+            log.warning("call.timeout", call_id=hostile(call.dialog.call_id), reason="no-ack")
             await call.release("no-ack")
 
     async def _run_handler(self, call: SipCall) -> None:
@@ -274,25 +334,41 @@ class SipEdge(Outbound):
                 await call.hangup("local")
 
     # -- in-dialog ------------------------------------------------------------------------------
-    def _reinvite_in(self, call: SipCall, msg: SipMessage, addr: Addr) -> None:
-        try:
-            neg = negotiate(parse_sdp(msg.body)) if msg.body else call.media.neg
-        except SdpError:
-            neg = None
-        if neg is None:
+    def _offer_in_dialog(self, call: SipCall, msg: SipMessage, addr: Addr) -> None:
+        """re-INVITE or UPDATE: hold/resume/new address, and a session refresh (RFC 4028). A bad
+        offer gets 488 and the call keeps its media."""
+        reinvite = msg.method == "INVITE"
+        neg: Negotiated | str | None = self._offer(msg) if msg.body else call.media.neg
+        if not isinstance(neg, Negotiated):
+            self.sip.warn("call.sdp_refused", call_id=hostile(call.dialog.call_id), reason=neg or "no media")
             self.sip.send(response_for(msg, 488), addr)
             return
-        call.media.set_remote(neg)
-        call.session_version += 1
+        try:
+            timer = session_timer_for(msg, self.settings.session_min_se_s)
+        except IntervalTooSmall as e:
+            resp = response_for(msg, 422)
+            resp.add("Min-SE", str(e.min_se))
+            self.sip.send(resp, addr)
+            return
+        if msg.body:
+            call.media.set_remote(neg)
+            call.session_version += 1
+        call.clock.refreshed(time.monotonic(), timer)
         ok = response_for(msg, 200)
         ok.add("Contact", self.contact)
-        ok.add("Content-Type", "application/sdp")
-        ok.body = answer_sdp(neg, host=self.host, port=call.media.port, session_id=call.sdp_session,
-                             version=call.session_version, local_hold=call.local_hold)
-        log.info("call.reinvite", call_id=hostile(call.dialog.call_id), hold=neg.on_hold)
-        call.acked.clear()
+        for k, v in session_headers(timer):
+            ok.add(k, v)
+        if msg.body or reinvite:
+            ok.add("Content-Type", "application/sdp")
+            ok.body = answer_sdp(neg, host=self.host, port=call.media.port, session_id=call.sdp_session,
+                                 version=call.session_version, local_hold=call.local_hold)
+        log.info("call.reinvite" if reinvite else "call.update", call_id=hostile(call.dialog.call_id),
+                 hold=neg.on_hold)
         self.sip.send(ok, addr)
-        self.spawn(self._retransmit_ok(call, ok, addr))
+        if reinvite:
+            call.acked.clear()
+            call.ack_cseq = msg.cseq[0]
+            self.spawn(self._retransmit_ok(call, ok, addr))
 
     def _info(self, call: SipCall, msg: SipMessage, addr: Addr) -> None:
         ctype = (msg.get("Content-Type") or "").lower()
@@ -308,3 +384,8 @@ class SipEdge(Outbound):
         self.sip.send(response_for(msg, 200), addr)
         if digit and len(digit) == 1 and digit.upper() in "0123456789*#ABCD":
             call.dtmf_info(digit.upper())
+
+
+def _from_tag(msg: SipMessage) -> str:
+    na = NameAddr.parse(msg.get("From") or "")
+    return (na.tag or "") if na else ""

@@ -49,6 +49,9 @@ class RtpSession(asyncio.DatagramProtocol):
         self.sent_ms = 0
         self.rejected = 0
         self.received = 0
+        self.last_rx: float | None = None  # monotonic time of the last packet from the peer
+        self.changed_at = 0.0  # monotonic time of the last set_remote (hold, resume, new address)
+        self._tick_failed = False
 
     # -- socket ----------------------------------------------------------------------------
     async def open(self, host: str, port_min: int, port_max: int, attempts: int = 50) -> int:
@@ -74,6 +77,7 @@ class RtpSession(asyncio.DatagramProtocol):
         if self.neg is None or (neg.remote_host, neg.remote_port) != (self.neg.remote_host, self.neg.remote_port):
             self.jitter = JitterBuffer(prefetch=2)
         self.neg = neg
+        self.changed_at = time.monotonic()
         self.peer = (neg.remote_host, neg.remote_port)
         self.send_enabled = not neg.on_hold
 
@@ -85,6 +89,7 @@ class RtpSession(asyncio.DatagramProtocol):
         if pkt is None:
             return
         self.received += 1
+        self.last_rx = time.monotonic()
         if self.neg.event_pt is not None and pkt.payload_type == self.neg.event_pt:
             digit = self.dtmf_rx.feed(pkt.timestamp, pkt.payload)
             if digit:
@@ -126,7 +131,9 @@ class RtpSession(asyncio.DatagramProtocol):
             try:
                 self._tick()
             except Exception:  # noqa: BLE001  (one bad tick must not stop the stream)
-                log.exception("rtp.tick_failed")
+                if not self._tick_failed:  # once per stream, not every 20 ms
+                    self._tick_failed = True
+                    log.exception("rtp.tick_failed")
 
     def _tick(self) -> None:
         pcm = self.jitter.pop()

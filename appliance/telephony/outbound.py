@@ -138,7 +138,7 @@ class Outbound:
         call.session_version += 1
         body = offer_sdp(host=self.host, port=call.media.port, session_id=call.sdp_session,
                          version=call.session_version, direction="sendonly" if call.local_hold else "sendrecv")
-        resp = await self._invite_in_dialog(call, body)
+        resp = await self.invite_in_dialog(call, body)
         if resp is None or (resp.status or 0) >= 300:
             return False
         with contextlib.suppress(SdpError):
@@ -147,8 +147,11 @@ class Outbound:
                 call.media.set_remote(neg)
         return True
 
-    async def _invite_in_dialog(self: SipEdge, call: SipCall, body: bytes) -> SipMessage | None:
+    async def invite_in_dialog(self: SipEdge, call: SipCall, body: bytes,
+                               headers: tuple[tuple[str, str], ...] = ()) -> SipMessage | None:
         req = call.dialog.request("INVITE", via_host=self.host, via_port=self.port, contact=self.contact)
+        for k, v in headers:
+            req.add(k, v)
         req.add("Content-Type", "application/sdp")
         req.body = body
         hop = call.dialog.next_hop()
@@ -259,6 +262,8 @@ class Outbound:
         if resp.body:
             self._early_media(call, resp)
         call.state = "confirmed"
+        call.clock.answered(time.monotonic())
+        call.clock.acked_at = call.clock.answered_at  # we ACK at once
         object.__setattr__(call.info, "started_at", time.time())
 
     def _ack_failure(self: SipEdge, req: SipMessage, resp: SipMessage, hop: Addr) -> None:

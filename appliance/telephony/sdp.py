@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 
@@ -35,12 +36,24 @@ class SdpError(ValueError):
     pass
 
 
+def _address(addrtype: str, text: str) -> str:
+    """A `c=` address: an IPv4 or IPv6 literal of the stated type, never a name (no DNS, ever)."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        raise SdpError("connection address is not an IP address") from None
+    if ip.version != (4 if addrtype.upper() == "IP4" else 6):
+        raise SdpError("connection address does not match its address type")
+    return str(ip)
+
+
 def parse_sdp(body: bytes | str) -> MediaDescription:
-    """The first audio stream of an SDP body; SdpError if there is none usable."""
+    """The first audio stream of an SDP body; SdpError if there is none usable: no audio, a port
+    outside 1..65535 (0: the stream is refused), a `c=` that is missing or not an IP literal."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     session_host: str | None = None
     media: MediaDescription | None = None
-    in_audio = False
+    section = "session"  # "session" | "audio" (the first audio stream) | "other"
     session_dir = "sendrecv"
     for raw in text.splitlines():
         line = raw.strip()
@@ -50,30 +63,32 @@ def parse_sdp(body: bytes | str) -> MediaDescription:
         if kind == "m":
             if media is not None:
                 break  # only the first audio stream matters
-            m = re.match(r"^audio\s+(\d{1,5})(?:/\d+)?\s+RTP/S?AVPF?\s+([\d\s]*)$", value)
-            in_audio = bool(m)
+            m = re.match(r"^audio\s+([0-9]{1,5})(?:/[0-9]{1,5})?\s+RTP/S?AVPF?\s+([0-9 \t]*)$", value)
+            section = "audio" if m else "other"
             if m:
-                pts = [int(p) for p in m.group(2).split() if int(p) < 128]
+                pts = [int(p) for p in m.group(2).split() if len(p) <= 3 and int(p) < 128]
                 media = MediaDescription(session_host or "", int(m.group(1)), pts, direction=session_dir)
-        elif kind == "c":
-            m = re.match(r"^IN\s+IP[46]\s+([^\s/]+)", value)
-            if m:
-                if media is not None and in_audio:
-                    media.host = m.group(1)
-                elif media is None:
-                    session_host = m.group(1)
-        elif kind == "a":
+        elif kind == "c" and section != "other":
+            m = re.match(r"^IN\s+(IP[46])\s+([^\s/]+)", value)
+            if not m:
+                raise SdpError("unusable connection line")
+            host = _address(m.group(1), m.group(2))
+            if media is not None:
+                media.host = host
+            else:
+                session_host = host
+        elif kind == "a" and section != "other":
             name, _, arg = value.partition(":")
             if name in _DIRECTIONS:
                 if media is None:
                     session_dir = name
-                elif in_audio:
+                else:
                     media.direction = name
-            elif media is not None and in_audio and name == "rtpmap":
-                m = re.match(r"^(\d+)\s+([\w\-.]+)/(\d+)", arg)
+            elif media is not None and name == "rtpmap":
+                m = re.match(r"^([0-9]{1,3})\s+([\w\-.]+)/([0-9]{1,6})", arg)
                 if m:
                     media.rtpmap[int(m.group(1))] = (m.group(2).upper(), int(m.group(3)))
-            elif media is not None and in_audio and name == "ptime" and arg.strip().isdigit():
+            elif media is not None and name == "ptime" and re.fullmatch(r"[0-9]{1,4}", arg.strip()):
                 media.ptime = int(arg)
     if media is None:
         raise SdpError("no audio stream")
@@ -81,6 +96,8 @@ def parse_sdp(body: bytes | str) -> MediaDescription:
         raise SdpError("no connection address")
     if media.port == 0:
         raise SdpError("audio stream rejected (port 0)")
+    if not 0 < media.port < 65536:
+        raise SdpError("audio port out of range")
     return media
 
 

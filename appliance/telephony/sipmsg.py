@@ -1,8 +1,12 @@
 """SIP message parsing and serialisation (RFC 3261 §7, §20, §25), pure and bounded.
 
 `parse(data)` never raises: it returns a `SipMessage` or a `SipParseError` that says why,
-and carries whatever it could read (so the caller can still answer 400 to a request that
-had a usable Via/From/To/Call-ID/CSeq). Every string in a parsed message is caller-controlled.
+and carries whatever it could read (so the caller can still answer 400, or 513 to a message
+over the size limit, to a request that had a usable Via/From/To/Call-ID/CSeq). Every string in
+a parsed message is caller-controlled.
+
+Work is linear in the input: header values are scanned by hand (no regular expression with
+overlapping quantifiers runs on them), and size, header count and header length are bounded.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 
 MAX_MESSAGE_BYTES = 16_384
 MAX_HEADERS = 120
+MAX_HEADER_LINE = 4_096  # one header after unfolding, name included
 
 COMPACT = {
     "i": "Call-ID", "m": "Contact", "e": "Content-Encoding", "l": "Content-Length",
@@ -25,7 +30,7 @@ CANONICAL = {n.lower(): n for n in (
     "Proxy-Authenticate", "Expires", "Allow", "Supported", "Require", "User-Agent", "Server",
     "Refer-To", "Referred-By", "Replaces", "Event", "Subscription-State", "Accept", "Subject",
     "Content-Encoding", "Unsupported", "Reason", "Min-Expires", "Retry-After", "Allow-Events",
-    "Session-Expires",
+    "Session-Expires", "Min-SE",
 )}
 # Headers whose values may be comma-separated lists of one syntactic element each.
 LIST_HEADERS = {"Via", "Route", "Record-Route", "Contact"}
@@ -175,14 +180,15 @@ def parse_cseq(value: str) -> tuple[int, str] | None:
 
 
 def _unfold(head: str) -> list[str]:
-    lines: list[str] = []
+    """Header lines with continuation lines joined (RFC 3261 §7.3.1); linear in the input."""
+    lines: list[list[str]] = []
     for line in head.split("\n"):
         line = line.rstrip("\r")
         if line[:1] in (" ", "\t") and lines:
-            lines[-1] += " " + line.strip()
+            lines[-1].append(line.strip())
         else:
-            lines.append(line)
-    return lines
+            lines.append([line])
+    return [" ".join(parts) for parts in lines]
 
 
 def _start_line(line: str, msg: SipMessage) -> str | None:
@@ -203,25 +209,28 @@ def _start_line(line: str, msg: SipMessage) -> str | None:
         return "bad method"
     if not _SIP_VERSION.match(version):
         return "unsupported SIP version"
-    if not re.match(r"^[A-Za-z][A-Za-z0-9+\-.]*:\S+$", uri) or "?" in uri.partition(";")[0].partition("@")[2]:
+    if not is_uri(uri) or "?" in uri.partition(";")[0].partition("@")[2]:
         return "bad request URI"
     msg.method, msg.uri = method, uri
     return None
 
 
-def parse(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> SipMessage | SipParseError:
+def parse(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES,
+          max_header_line: int = MAX_HEADER_LINE) -> SipMessage | SipParseError:
     try:
-        return _parse(data, max_bytes)
+        return _parse(data, max_bytes, max_header_line)
     except (ValueError, IndexError, UnicodeError, OverflowError) as e:  # defensive: never escape
         return SipParseError(f"malformed: {type(e).__name__}")
 
 
-def _parse(data: bytes, max_bytes: int) -> SipMessage | SipParseError:
-    if len(data) > max_bytes:
-        return SipParseError("too large")
+def _parse(data: bytes, max_bytes: int, max_line: int) -> SipMessage | SipParseError:
+    too_large = len(data) > max_bytes
+    if too_large:  # read only the complete header lines within the limit, to answer 513
+        data = data[:max_bytes]
+        data = data[:data.rfind(b"\n") + 1]
     data = data.lstrip(b"\r\n")  # RFC 3261 §7.5: ignore leading CRLFs (keep-alives)
     if not data:
-        return SipParseError("empty")
+        return SipParseError("too large" if too_large else "empty")
     sep = data.find(b"\r\n\r\n")
     if sep >= 0:
         head_b, body = data[:sep], data[sep + 4:]
@@ -234,11 +243,15 @@ def _parse(data: bytes, max_bytes: int) -> SipMessage | SipParseError:
     err = _start_line(lines[0], msg)
     if err:
         return SipParseError(err)
+    problems: list[str] = ["too large"] if too_large else []
     if len(lines) - 1 > MAX_HEADERS:
-        return SipParseError("too many headers")
-    problems: list[str] = []
+        problems.append("too many headers")
+        lines = lines[:MAX_HEADERS + 1]
     for line in lines[1:]:
         if not line.strip():
+            continue
+        if len(line) > max_line:
+            problems.append("header too long")
             continue
         name, colon, value = line.partition(":")
         name = name.strip()
@@ -307,17 +320,21 @@ class SipUri:
 
     @classmethod
     def parse(cls, text: str) -> SipUri | None:
-        m = re.match(r"^(sips?):(?:([^@]*)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)(?::(\d{1,5}))?([;?].*)?$",
-                     text.strip(), re.IGNORECASE)
-        if not m:
+        scheme, colon, rest = text.strip().partition(":")
+        if not colon or scheme.lower() not in ("sip", "sips"):
             return None
-        user = m.group(2)
+        user, at, after = rest.partition("@")
+        parsed = _hostport(after) if at else None
+        if parsed is None:  # no userinfo (an '@' may still sit in a parameter)
+            user, parsed = None, _hostport(rest)
+        if parsed is None:
+            return None
+        host, port, tail = parsed
+        if tail[:1] not in ("", ";", "?"):
+            return None
         if user is not None:
             user = user.split(":", 1)[0]
-        port = int(m.group(4)) if m.group(4) else None
-        if port is not None and not 0 < port < 65536:
-            return None
-        return cls(m.group(1).lower(), user, m.group(3), port, (m.group(5) or "").split("?", 1)[0])
+        return cls(scheme.lower(), user, host, port, tail.split("?", 1)[0])
 
     def param(self, name: str) -> str | None:
         for p in self.params.split(";"):
@@ -345,23 +362,24 @@ class NameAddr:
     def parse(cls, text: str) -> NameAddr | None:
         text = text.strip()
         display: str | None = None
-        m = re.match(r'^\s*(?:"((?:[^"\\]|\\.)*)"|([^<"]*?))\s*<([^>]*)>(.*)$', text, re.DOTALL)
-        if m:
-            if m.group(1) is None and not re.fullmatch(r"[A-Za-z0-9\-.!%*_+`'~ \t]*", m.group(2)):
-                return None  # an unquoted display name is tokens only
-            display = m.group(1) if m.group(1) is not None else (m.group(2).strip() or None)
-            if display and m.group(1) is not None:
-                display = re.sub(r"\\(.)", r"\1", display)
-            uri, rest = m.group(3), m.group(4)
-        else:
-            if "<" in text or ">" in text:
+        if "<" in text:  # name-addr: [display-name] <URI> params
+            head = _display_name(text)
+            if head is None:
+                return None
+            display, after = head
+            gt = after.find(">")
+            if gt < 0:
+                return None
+            uri, rest = after[:gt], after[gt + 1:]
+        else:  # addr-spec: URI params (no display name, no '?' or ',' or space in the URI)
+            if ">" in text:
                 return None
             uri, _, rest = text.partition(";")
             rest = ";" + rest if rest else ""
             uri = uri.strip()
             if "?" in uri or "," in uri or " " in uri:
                 return None
-        if not re.match(r"^[A-Za-z][A-Za-z0-9+\-.]*:\S+$", uri):
+        if not is_uri(uri):
             return None
         params: dict[str, str] = {}
         for p in rest.split(";"):
@@ -393,6 +411,76 @@ def escape_quoted(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+_ALPHA = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_DIGITS = frozenset("0123456789")
+_SCHEME = _ALPHA | _DIGITS | frozenset("+-.")
+_HOST = _ALPHA | _DIGITS | frozenset("-.")
+_HEX6 = _DIGITS | frozenset("ABCDEFabcdef:.")
+_DISPLAY_TOKEN = _ALPHA | _DIGITS | frozenset("-.!%*_+`'~ \t")
+
+
+def is_uri(text: str) -> bool:
+    """`scheme:something` with no whitespace (RFC 3986 scheme); a linear scan."""
+    scheme, colon, rest = text.partition(":")
+    return (bool(colon) and bool(scheme) and scheme[0] in _ALPHA and all(c in _SCHEME for c in scheme)
+            and bool(rest) and not any(c.isspace() for c in rest))
+
+
+def _hostport(text: str) -> tuple[str, int | None, str] | None:
+    """`host[:port]` at the start of `text` (an IPv6 reference in brackets): (host, port, the rest)."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 2 or not all(c in _HEX6 for c in text[1:end]):
+            return None
+        host, i = text[:end + 1], end + 1
+    else:
+        i = 0
+        while i < len(text) and text[i] in _HOST:
+            i += 1
+        if i == 0:
+            return None
+        host = text[:i]
+    port = None
+    if text[i:i + 1] == ":":
+        j = i + 1
+        while j < len(text) and text[j] in _DIGITS:
+            j += 1
+        if not 1 <= j - i - 1 <= 5:
+            return None
+        port = int(text[i + 1:j])
+        if not 0 < port < 65536:
+            return None
+        i = j
+    return host, port, text[i:]
+
+
+def _display_name(text: str) -> tuple[str | None, str] | None:
+    """The display name before '<' (quoted, with escapes; or tokens and spaces) and the text from
+    the '<' after it (excluded); None if there is no valid one."""
+    if text.startswith('"'):
+        out: list[str] = []
+        i = 1
+        while i < len(text):
+            ch = text[i]
+            if ch == "\\" and i + 1 < len(text):
+                out.append(text[i + 1])
+                i += 2
+                continue
+            if ch == '"':
+                break
+            out.append(ch)
+            i += 1
+        else:
+            return None  # no closing quote
+        after = text[i + 1:].lstrip()
+        return ("".join(out), after[1:]) if after.startswith("<") else None
+    lt = text.find("<")
+    name = text[:lt]
+    if not all(c in _DISPLAY_TOKEN for c in name):
+        return None  # an unquoted display name is tokens only
+    return (name.strip() or None), text[lt + 1:]
+
+
 @dataclass(frozen=True)
 class Via:
     transport: str
@@ -402,21 +490,36 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via | None:
-        m = re.match(r"^\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z]+)\s+([^;\s]+)\s*(;.*)?$", text, re.DOTALL)
-        if not m:
+        """`SIP/2.0/transport sent-by;params` (RFC 3261 §20.42), LWS allowed around the slashes."""
+        parts = text.split("/", 2)
+        if len(parts) != 3 or parts[0].strip() != "SIP" or parts[1].strip() != "2.0":
             return None
-        hp = re.match(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)(?::(\d{1,5}))?$", m.group(2))
-        if not hp:
+        rest = parts[2].lstrip()
+        i = 0
+        while i < len(rest) and rest[i] in _ALPHA:
+            i += 1
+        transport, j = rest[:i], i
+        while j < len(rest) and rest[j].isspace():
+            j += 1
+        if not transport or j == i:
+            return None
+        k = j
+        while k < len(rest) and rest[k] != ";" and not rest[k].isspace():
+            k += 1
+        sent_by, params_text = rest[j:k], rest[k:].lstrip()
+        if params_text[:1] not in ("", ";"):
+            return None
+        hp = _hostport(sent_by)
+        if hp is None or hp[2]:
             return None
         params: dict[str, str | None] = {}
-        for p in (m.group(3) or "").split(";")[1:]:
-            k, eq, v = p.partition("=")
-            k = k.strip().lower()
-            if not k or not _TOKEN.match(k):
+        for p in params_text.split(";")[1:]:
+            k2, eq, v = p.partition("=")
+            k2 = k2.strip().lower()
+            if not k2 or not _TOKEN.match(k2):
                 return None
-            params[k] = v.strip() if eq else None
-        port = int(hp.group(2)) if hp.group(2) else None
-        return cls(m.group(1).upper(), hp.group(1), port, params)
+            params[k2] = v.strip() if eq else None
+        return cls(transport.upper(), hp[0], hp[1], params)
 
     @property
     def branch(self) -> str | None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from appliance.logs import get_logger, hostile
 from appliance.telephony.guard import SourceGuard
+from appliance.telephony.ratelog import LogLimiter
 from appliance.telephony.sipmsg import MAX_MESSAGE_BYTES, SipMessage, Via, parse
 from appliance.telephony.status import reason
 
@@ -65,7 +66,14 @@ class SipTransport(asyncio.DatagramProtocol):
         self.transactions: dict[tuple[str, str], ClientTransaction] = {}
         self._answered: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()  # server-side retransmits
         self._refused_logged: set[str] = set()
+        self._logs = LogLimiter()
         self.stats = {"refused": 0, "rate_limited": 0, "malformed": 0, "too_large": 0}
+
+    def warn(self, event: str, **fields: object) -> None:
+        """A warning a peer can cause: at most a few per event every 10 s."""
+        held = self._logs.allow(event, time.monotonic())
+        if held is not None:
+            log.warning(event, **fields, **({"suppressed": held} if held else {}))
 
     # -- asyncio protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -78,7 +86,8 @@ class SipTransport(asyncio.DatagramProtocol):
         try:
             self._received(data, addr)
         except Exception:  # noqa: BLE001  (a bad datagram must never take the edge down)
-            log.exception("sip.datagram_failed", source=hostile(addr[0]))
+            if self._logs.allow("sip.datagram_failed", time.monotonic()) is not None:
+                log.exception("sip.datagram_failed", source=hostile(addr[0]))
 
     def _received(self, data: bytes, addr: Addr) -> None:
         why = self.guard.allow(addr[0], time.monotonic())
@@ -93,18 +102,19 @@ class SipTransport(asyncio.DatagramProtocol):
             return
         if not data.strip():
             return  # CRLF keep-alive
-        if len(data) > self.max_bytes:
-            self.stats["too_large"] += 1
-            log.warning("sip.message_too_large", source=hostile(addr[0]), size=len(data))
-            return
         msg = parse(data, self.max_bytes)
         if not msg:
-            self.stats["malformed"] += 1
-            log.warning("sip.malformed", source=hostile(addr[0]), reason=msg.reason)
+            too_large = msg.reason == "too large"
+            self.stats["too_large" if too_large else "malformed"] += 1
             part = msg.partial
-            if (part is not None and part.is_request and part.method != "ACK"
-                    and part.get("Via") and part.get("Call-ID") and part.get("CSeq")):
-                self.send(response_for(part, 400, phrase=f"Bad Request ({msg.reason})"), addr)
+            answer = (part is not None and part.is_request and part.method != "ACK"
+                      and all(part.get(h) for h in ("Via", "Call-ID", "CSeq")))
+            self.warn("sip.message_too_large" if too_large else "sip.malformed", source=hostile(addr[0]),
+                      reason=msg.reason, size=len(data), answered=answer)
+            if answer and part is not None:
+                status = 513 if too_large else 400
+                self.send(response_for(part, status, phrase=None if too_large else f"Bad Request ({msg.reason})"),
+                          addr)
             return
         if msg.is_request:
             key = self._server_key(msg)

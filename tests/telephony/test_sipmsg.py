@@ -143,3 +143,78 @@ def test_fuzz_parser_never_raises(start: bytes, lines: list[bytes], body: bytes,
 @given(st.binary(max_size=2000))
 def test_fuzz_random_bytes(data: bytes) -> None:
     assert isinstance(parse(data), (SipMessage, SipParseError))
+
+
+# -- hostile sizes: limits, and work linear in the input (issue 21) ------------------------------
+
+_HOSTILE = {  # header values built to make a backtracking parser do quadratic work
+    "From-spaces": lambda n: "x" + " " * n + "x",
+    "From-tabs-angle": lambda n: "a" + "\t" * n + "b <",
+    "To-quote": lambda n: '"' + "\\" * n,
+    "Via-spaces": lambda n: "SIP/2.0/UDP h" + " " * n + "x",
+    "Contact-host": lambda n: "<sip:" + "a" * n + "!>",
+    "Via-params": lambda n: "SIP/2.0/UDP h;" + "a=" * (n // 2),
+}
+
+
+def _hostile_message(kind: str, n: int) -> bytes:
+    header, value = kind.split("-", 1)[0], _HOSTILE[kind](n)
+    base = {"Via": "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKq", "From": "<sip:a@b>;tag=1", "To": "<sip:c@d>",
+            "Contact": "<sip:a@127.0.0.1>"}
+    base[header] = value
+    lines = ["INVITE sip:c@d SIP/2.0", *(f"{k}: {v}" for k, v in base.items()), "Call-ID: q", "CSeq: 1 INVITE"]
+    return ("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def _best_of(fn, repeats: int = 3) -> float:
+    import time
+
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+@pytest.mark.parametrize("kind", sorted(_HOSTILE))
+def test_parse_time_grows_linearly_with_a_hostile_header(kind: str) -> None:
+    """64 KB of a hostile header costs about 64 times what 1 KB costs, not 4096 times.
+    Compared in the same run (the small input parsed 64 times against the large one once), so the
+    bound holds on a slow or busy machine; generous: twice the size ratio."""
+    small, large = _hostile_message(kind, 1024), _hostile_message(kind, 64 * 1024)
+    ratio = len(large) / len(small)
+    limits = {"max_bytes": 1 << 20, "max_header_line": 1 << 20}  # lift the limits: measure the parser itself
+    t_small = _best_of(lambda: [parse(small, **limits) for _ in range(round(ratio))])
+    t_large = _best_of(lambda: parse(large, **limits))
+    assert t_large <= 2 * t_small, f"{kind}: 64 KB took {t_large / t_small * ratio:.0f}x the time of 1 KB"
+
+
+def test_header_limits_are_enforced() -> None:
+    long_line = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\r\nFrom: <sip:a@b>;tag=1\r\n" \
+        b"To: <sip:a@b>\r\nCall-ID: q\r\nCSeq: 1 OPTIONS\r\nSubject: " + b"s" * 5000 + b"\r\n\r\n"
+    r = parse(long_line)
+    assert isinstance(r, SipParseError) and r.reason == "header too long"
+    assert r.partial is not None and r.partial.call_id == "q"  # still answerable (400)
+    huge = long_line.replace(b"s" * 5000, b"s" * 3000) + b"x" * MAX_MESSAGE_BYTES
+    r = parse(huge.replace(b"\r\n\r\n", b"\r\nContent-Length: 20000\r\n\r\n"))
+    assert isinstance(r, SipParseError) and r.reason == "too large"
+    assert r.partial is not None and r.partial.call_id == "q" and r.partial.method == "OPTIONS"  # answerable: 513
+    r = parse(b"INVITE sip:a@b SIP/2.0\r\n" + b"X: y\r\n" * 200 + b"Call-ID: late\r\n\r\n")
+    assert isinstance(r, SipParseError) and r.reason == "too many headers" and r.partial.call_id == ""
+
+
+_hostile_text = st.text(alphabet=st.sampled_from(list(' \t"\\<>;:=@,[]/.!%aZ09\r\n\x00\u00e9\u2028')), max_size=300)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(["From", "To", "Via", "Contact", "Route", "CSeq", "Content-Length", "X-Any"]),
+       value=_hostile_text, repeat=st.integers(1, 40))
+def test_fuzz_hostile_header_values_give_a_message_or_a_parse_error(name: str, value: str, repeat: int) -> None:
+    data = (f"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKz\r\nFrom: <sip:a@b>;tag=1\r\n"
+            f"To: <sip:c@d>\r\nCall-ID: f\r\nCSeq: 1 INVITE\r\n{name}: {value * repeat}\r\n\r\n").encode(
+        "utf-8", "surrogateescape")
+    assert isinstance(parse(data), (SipMessage, SipParseError))
+    for parser, cls in ((NameAddr.parse, NameAddr), (SipUri.parse, SipUri), (Via.parse, Via)):
+        result = parser(value * repeat)  # the value parsers: a value or None, never an exception
+        assert result is None or isinstance(result, cls)
