@@ -66,12 +66,6 @@ class SipSettings(_Section):
     max_call_s: float = Field(3600.0, gt=0, le=86_400)
     session_min_se_s: int = Field(90, ge=1, le=86_400)  # RFC 4028 Min-SE; below 90 only for tests
     timer_t1_ms: int = Field(500, ge=10, le=5000)  # RFC 3261 T1 (T2 = 8 x T1); 500 on real networks
-    # Lines are freed for callers who vanish: no RTP for rtp_timeout_s (not while on hold), a call
-    # longer than max_call_s, an RFC 4028 session timer not refreshed, a 200 never ACKed (64*T1).
-    rtp_timeout_s: float = Field(30.0, gt=0, le=3600)
-    max_call_s: float = Field(3600.0, gt=0, le=86_400)
-    session_min_se_s: int = Field(90, ge=1, le=86_400)  # RFC 4028 Min-SE; below 90 only for tests
-    timer_t1_ms: int = Field(500, ge=10, le=5000)  # RFC 3261 T1 (T2 = 8 x T1); 500 on real networks
 
     @field_validator("bind_host")
     @classmethod
