@@ -44,7 +44,8 @@ class Escalation:
     severity: Severity
     category: str
     turn: int  # index into the turns list of the turn that raised it
-    detail: str = ""
+    detail: str = ""  # the red-flag id (the pager and call flow look the flag up by it)
+    evidence: str = ""  # why: the matched pack phrase and the method ("exact", "lexicon", "fuzzy", ...)
 
 
 @dataclass

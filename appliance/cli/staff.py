@@ -6,6 +6,7 @@ serialises the writers); heavy imports happen inside the commands, so `--help` s
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -96,6 +97,21 @@ def users(ctx: typer.Context) -> None:
         typer.echo(f"{u['username']:<20} {u['role']:<11} {u['extension'] or '-':<8} {u['display_name']}")
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only (0600 from the moment it exists; an
+    existing file is narrowed to 0600 before it is truncated)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.ftruncate(fd, 0)
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @staff.command("export")
 def export(ctx: typer.Context, csv: bool = typer.Option(False, "--csv", help="CSV, one row per record."),
            fhir: bool = typer.Option(False, "--fhir", help="FHIR-style JSON bundle."),
@@ -108,8 +124,8 @@ def export(ctx: typer.Context, csv: bool = typer.Option(False, "--csv", help="CS
         raise ApplianceError("choose one format", fix="pass --csv or --fhir")
     text = _with_repo(ctx, lambda repo: Exporter(repo).csv(actor) if csv else Exporter(repo).fhir(actor))
     if out:
-        out.write_text(text)
-        typer.echo(f"wrote {out}", err=True)
+        write_private(out, text)
+        typer.echo(f"wrote {out} (mode 0600: it holds patient data)", err=True)
     else:
         sys.stdout.write(text)
 

@@ -21,7 +21,8 @@ from appliance.clinic.flow_returning import ReturningFlow
 from appliance.clinic.nlu import LlmAssist, is_question, topic_in, treatments_in
 from appliance.clinic.pack import Pack
 from appliance.clinic.payments import PaymentProvider, StaffTask, StaffTaskPayments
-from appliance.clinic.redflags import SEVERITY_RANK, Hit, detect
+from appliance.clinic.redflags import SEVERITY_RANK, Hit
+from appliance.clinic.safety_step import SafetyStep
 from appliance.clinic.schedule import InMemoryBookingStore, Scheduler
 from appliance.clinic.schema import Line, ResponseTime, Topic
 from appliance.conversation import Action, ConversationOutcome, Escalation, LanguageModel, Reply, Say, Turn
@@ -59,6 +60,7 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
         self.out = ConversationOutcome(pack=pack.ref)
         self.out.slots.update({k: v for k, v in (("name", self.caller.name), ("phone", self.caller.phone)) if v})
         self._approved = self._approved_texts()
+        self.safety = SafetyStep(self)
 
     # ---- speaking ----
 
@@ -77,7 +79,7 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
         return f"{symbol}{amount:,.0f}" if amount == int(amount) else f"{symbol}{amount:,.2f}"
 
     def _approved_texts(self) -> set[str]:
-        texts = {t for _, t in self.pack.dialogue}
+        texts = {t for _, t in self.pack.dialogue if t}
         for wf in self.pack.workflows.values():
             texts |= {x.text for x in wf.immediate_instructions} | {t.answer for t in wf.topics}
         return texts
@@ -107,7 +109,8 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
         self.s.state = "new_or_returning"
         return self.reply([self.line("greeting"), self.line("ask_new_or_returning")])
 
-    async def caller_said(self, text: str) -> Reply:
+    async def caller_said(self, text: str, confidence: float | None = None) -> Reply:
+        """`confidence`: the ASR's confidence in the turn (0..1), when the pipeline has it."""
         text = " ".join(str(text).split())[:1000]
         index = len(self.out.turns)
         self.out.turns.append(Turn("caller", text))
@@ -115,9 +118,9 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
             return Reply()
         if not text:
             return self.reply(self.reprompt())
-        hits = detect(text, self._flag_scope(text), prefer=self.s.workflow.id if self.s.workflow else None)
-        if hits:
-            return self.reply(self.escalate(hits[0], index))
+        says = self.safety.step(text, index, confidence)  # every red flag, every state, before anything else
+        if says is not None:
+            return self.reply(says)
         return await self._handle(text)
 
     async def caller_pressed(self, digit: str) -> Reply:
@@ -291,14 +294,6 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
 
     # ---- red flags ----
 
-    def _flag_scope(self, text: str) -> list:
-        flags = self.pack.all_red_flags()
-        if self.s.patient_type == "returning" or self.caller.known_patient or self.s.workflow is not None:
-            return flags
-        cue = treatments_in(self.pack, text) or any(w in text.lower() for w in (
-            "inject", "treatment", "treated", "since", "after my", "had ", "procedure"))
-        return flags if cue else [(f, wf) for f, wf in flags if wf is None]
-
     def transfer_failed(self, target: str, detail: str) -> Reply:
         """The warm transfer did not connect: the caller hears who will call back and when (a
         protected line), and staff get an escalation at the severity that asked for the transfer."""
@@ -318,11 +313,12 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
         rank = SEVERITY_RANK[flag.severity]
         self.s.concern_raised = True
         if rank <= self.s.escalated_rank:
-            self.out.escalations.append(Escalation(flag.severity, flag.category, index, flag.id))
+            self.out.escalations.append(Escalation(flag.severity, flag.category, index, flag.id, hit.evidence))
             return [self.line("escalated_hold")]
         wf = self.pack.workflows.get(hit.workflow) if hit.workflow else self.s.workflow
         rt = wf.response_time if wf else _DEFAULT_RT
-        if flag.line:
+        own = hit.workflow is None or self.s.workflow is None or hit.workflow == self.s.workflow.id
+        if flag.line and own:  # another procedure's own line is not said to this caller
             say = Say(flag.line, self.pack.prov(flag.id), interruptible=flag.severity != "emergency", cacheable=True)
         else:
             base = self.line(f"escalate_{flag.severity}", minutes=rt.urgent_minutes, hours=rt.routine_hours)
@@ -333,13 +329,13 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
         if flag.action == "urgent_callback":
             self.tasks.append(StaffTask("call-back", {"reason": flag.category, "severity": flag.severity,
                                                       "within_minutes": rt.urgent_minutes}))
-        self.out.escalations.append(Escalation(flag.severity, flag.category, index, flag.id))
+        self.out.escalations.append(Escalation(flag.severity, flag.category, index, flag.id, hit.evidence))
         self.s.escalated_rank = rank
         self.s.pending = None
         self.s.state = "escalated"
         self._actions.extend(actions)
         log.info("clinic.escalation", severity=flag.severity, category=flag.category, flag=flag.id,
-                 pack=self.pack.ref)
+                 method=hit.method, pack=self.pack.ref)
         return [say]
 
     def _after_escalation(self, text: str) -> list[Say]:

@@ -28,7 +28,7 @@ from appliance.clinic.outbound_lines import OutboundLines
 from appliance.clinic.pack import Pack
 from appliance.clinic.parsers import normalize, parse_date, person_name, yes_no
 from appliance.clinic.rebooking import Window, recall_from
-from appliance.clinic.redflags import detect, mentioned
+from appliance.clinic.redflags import mentioned
 from appliance.clinic.schedule import Scheduler
 from appliance.conversation import ConversationOutcome, LanguageModel, Reply, Say, Turn
 
@@ -144,24 +144,24 @@ class OutboundAftercareCall:
             return self.e.reply([self.say("identity_retry")]) if self.e.s.state != "concern_check" else Reply()
         return await self.e.caller_pressed(digit)
 
-    async def caller_said(self, text: str) -> Reply:
+    async def caller_said(self, text: str, confidence: float | None = None) -> Reply:
         text = " ".join(str(text).split())[:1000]
         if self.e.s.state == "ended":
             self.e.out.turns.append(Turn("caller", text))
             return Reply()
-        if text and _said_any(text, self.lines.opt_out_phrases) and not detect(text, self.pack.all_red_flags()):
+        if text and _said_any(text, self.lines.opt_out_phrases) and not self.e.safety.verdict(text).hits:
             self.e.out.turns.append(Turn("caller", text))
             self.e.out.slots["opted_out"] = True
             return self._end("opt_out_ack", "opted-out")
         if self.e.s.state not in _OWN_STATES:
-            return await self.e.caller_said(text)  # the engine's flows (red flags first, then the step)
+            return await self.e.caller_said(text, confidence)  # the engine's flows (red flags first, then the step)
         index = len(self.e.out.turns)
         self.e.out.turns.append(Turn("caller", text))
-        hits = detect(text, self.pack.all_red_flags(), prefer=self.wf.id)
-        if hits:
-            if self.verified:
-                self.e.s.workflow = self.wf
-            return self.e.reply(self.e.escalate(hits[0], index))
+        if self.verified:
+            self.e.s.workflow = self.wf
+        top = self.e.safety.verdict(text, confidence).top  # every flag of the pack, before identity too
+        if top is not None:
+            return self.e.reply(self.e.escalate(top, index))
         if not self.verified:
             if _said_any(text, self.lines.answering_machine_phrases):
                 self.e.out.slots["message_left"] = True

@@ -80,7 +80,15 @@ def mentioned(text: str, phrase: str) -> bool | None:
 class Hit:
     flag: RedFlag
     workflow: str | None
-    phrase: str
+    phrase: str  # the pack phrase (or lexicon pattern) that matched
+    method: str = "exact"  # exact | lexicon | asr | fuzzy | pattern | worsening | semantic | language-model
+    heard: str = ""  # the caller's words that matched (stored with the call for staff; never logged)
+
+    @property
+    def evidence(self) -> str:
+        """Why the call was escalated, for staff: the flag, the matched phrase and the method."""
+        said = f'; heard "{self.heard}"' if self.heard and self.method != "exact" else ""
+        return f'{self.flag.id}: {self.method} match of "{self.phrase}"{said}'
 
 
 def detect(text: str, flags: Iterable[tuple[RedFlag, str | None]], prefer: str | None = None) -> list[Hit]:

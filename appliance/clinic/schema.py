@@ -227,9 +227,30 @@ class RedFlag(_M):
         return self
 
 
+class Worsening(_M):
+    """A symptom no red flag names, said with a worsening or systemic sign (getting bigger, hot,
+    fever, numb, ...): never routine. `by_family` raises the severity per procedure family."""
+
+    id: ItemId
+    category: ItemId = "worsening-symptom"
+    severity: Literal["emergency", "urgent"] = "urgent"
+    action: Literal["emergency", "transfer_np", "urgent_callback"] = "transfer_np"
+    by_family: dict[Family, Literal["emergency", "urgent"]] = Field(default_factory=dict)
+    line: Text | None = None
+
+    @model_validator(mode="after")
+    def _never_lower(self) -> Worsening:
+        if self.severity == "emergency" and any(v != "emergency" for v in self.by_family.values()):
+            raise ValueError("by_family may only raise the severity (the default is already emergency)")
+        if "emergency" in (self.severity, *self.by_family.values()) and self.action == "urgent_callback":
+            raise ValueError("an emergency needs action emergency or transfer_np")
+        return self
+
+
 class Screen(_M):
     questions: list[Question] = Field(min_length=1)
     red_flags: list[RedFlag] = Field(default_factory=list)
+    worsening: Worsening | None = None  # unnamed symptom + worsening sign; None: urgent, transfer_np
 
 
 # ---- workflows/*.yaml ----
@@ -346,10 +367,20 @@ class Dialogue(_M):
     how_help: Text
     series_next: Text
     goodbye: Text
+    confirm_symptom: Text | None = None  # asked once when a symptom word was heard with low ASR confidence
+    # Understanding callers as they talk (optional; the engine falls back to the lines above).
+    greeting_known: Text | None = None  # the greeting for a caller ID that matches one patient
+    price_unit: Text | None = None  # a price question with no area yet: {treatment} {price} {unit_one}
+    price_ask_treatment: Text | None = None  # a price question that names no treatment
+    complaint_noted: Text | None = None  # unhappy with a result: staff call back ({hours}); no selling
+    opt_out_ack: Text | None = None  # "stop calling": no more calls, then goodbye
+    wrong_number: Text | None = None  # "wrong number": the clinic's name, then goodbye
 
     @model_validator(mode="after")
     def _placeholders(self) -> Dialogue:
         for name, text in self:
+            if text is None:
+                continue
             used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
             unknown = used - PLACEHOLDERS
             if unknown:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from appliance.config import Settings
 from appliance.conversation import ConversationOutcome, Escalation, LanguageModel
-from appliance.logs import get_logger
+from appliance.logs import get_logger, use_install_key
 from appliance.records.audit import Access, AuditReport
 from appliance.records.db import StoreLock
 from appliance.records.errors import RecordsError
@@ -159,6 +159,7 @@ class RecordStore:
     async def start(self) -> None:
         s = self.settings
         await asyncio.to_thread(self._lock.acquire, str(s.db_path))
+        await asyncio.to_thread(use_install_key, s.data_dir / "secrets")  # phone numbers in logs: keyed tags
         try:
             key = await asyncio.to_thread(resolve_key, s.db_path, s.db_key_file)  # finishes an interrupted rekey
         except BaseException:

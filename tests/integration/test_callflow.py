@@ -234,3 +234,60 @@ async def test_a_locked_store_journals_the_escalation_transfers_the_caller_and_r
         assert await store.records.replay_journal(STAFF) == (0, 0)
     finally:
         await store.stop()
+
+
+async def test_a_phone_call_leaves_no_patient_data_in_the_logs(records, runner, tmp_path, capfd, monkeypatch) -> None:
+    """A real SIP call (SIPp on loopback, the real edge and call runner): the caller's number,
+    name and words are in the encrypted record and nowhere in the logs."""
+    from appliance.config import SipSettings
+    from appliance.telephony.edge import SipEdge
+    from tests.records import scripted_call
+    from tests.telephony.conftest import DATA, free_udp_port, sipp
+
+    said = ["new patient", "my neighbour Brunhildegard Zanzibarella recommended you", HEADACHE]
+    monkeypatch.setattr(scripted_call, "DEFAULT", said)
+    scenario = tmp_path / "uac_named_caller.xml"
+    scenario.write_text((DATA / "uac_wait_bye.xml").read_text(encoding="latin-1").replace(
+        '"Caller [call_number]" <sip:555[call_number]@', '"Zanzibarella Quixotic" <sip:4155550177@'),
+        encoding="latin-1")
+    edge = SipEdge(SipSettings(bind_port=free_udp_port(), rtp_port_min=30000, rtp_port_max=39999), runner)
+    await edge.start()
+    try:
+        rc, out = await sipp(f"127.0.0.1:{edge.port}", "-sf", str(scenario), "-s", "2100", "-m", "1", "-i",
+                             "127.0.0.1", "-p", str(free_udp_port()), "-mp", str(free_udp_port()), limit_s=30)
+        for _ in range(100):  # bounded: the post-call writes finish after the BYE
+            if await rows(records, "SELECT 1 FROM calls WHERE ended_at IS NOT NULL"):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await asyncio.wait_for(edge.stop(), timeout=5)
+    (call,) = await rows(records, "SELECT id, caller_number FROM calls")
+    assert call[1] == "4155550177", out  # the call ran and was recorded
+    stored = [t for (t,) in await rows(records, "SELECT text FROM turns WHERE speaker = 'caller'")]
+    assert stored == said
+    captured = capfd.readouterr()
+    logs = captured.err + captured.out
+    assert "call.started" in logs  # the logs were captured
+    for secret in ("4155550177", "5550177", "Zanzibarella", "Quixotic", "Brunhildegard", "neighbour", "xeomin last week",
+                   *said):
+        assert secret.lower() not in logs.lower(), f"{secret!r} is in the logs"
+
+
+def test_numbers_and_uris_in_log_fields_become_keyed_tags(tmp_path, capfd) -> None:
+    """A call site that forgets `phone()` still logs a tag: the fields are redacted centrally."""
+    import re
+    import stat
+
+    from appliance import logs
+
+    logs.use_install_key(tmp_path / "secrets")
+    tag = logs.phone("+1 (415) 555-0177")
+    assert re.fullmatch(r"ph-[0-9a-f]{12}", tag) and tag == logs.phone("14155550177")
+    logs.get_logger("test").info("test.numbers", caller="+1 (415) 555-0177", uri="sip:14155550177@pbx.example;x=1",
+                                 remote_number="14155550177")
+    err = capfd.readouterr().err
+    assert "555" not in err and err.count(tag) == 3 and "@pbx.example" in err
+    key = tmp_path / "secrets" / "log.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    logs.use_install_key(tmp_path / "secrets")
+    assert logs.phone("14155550177") == tag  # the same install key after a restart

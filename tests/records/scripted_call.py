@@ -17,6 +17,7 @@ from appliance.calls import CallInfo
 from appliance.conversation import Reply
 
 SCRIPTS: dict[str, list[str]] = {}  # Call-ID -> what the caller says
+DEFAULT: list[str] = []  # what callers not in SCRIPTS say (calls placed by SIPp: Call-IDs unknown ahead)
 HEARD: dict[str, list[Reply]] = {}  # Call-ID -> the replies the caller got
 HOLD: dict[str, asyncio.Event] = {}  # Call-ID -> the script waits here after its lines (crash test)
 
@@ -40,7 +41,7 @@ class ScriptedSession:
         call_id = self.media.info.call_id
         heard = HEARD.setdefault(call_id, [])
         heard.append(self.conversation.start())
-        for line in SCRIPTS.get(call_id, []):
+        for line in SCRIPTS.get(call_id, DEFAULT):
             heard.append(await self.conversation.caller_said(line))
         if call_id in HOLD:
             await HOLD[call_id].wait()

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import ssl
+import stat
 import subprocess
 import sys
 import threading
@@ -211,6 +212,14 @@ def test_cli_add_user_and_export(tmp_path: Path):
     lines = r.stdout.decode().splitlines()
     assert lines[0].startswith("record_type,id,patient_ref") and "escalation" in lines[1]
     assert "'=HYPERLINK" in lines[1]  # spreadsheet formulas neutralised
+    out = tmp_path / "export.csv"
+    out.write_text("an older export\n")
+    out.chmod(0o644)  # a file left readable by others is narrowed before patient data goes in
+    for path in (out, tmp_path / "new-export.csv"):
+        r = subprocess.run([*run, "export", "--csv", "--as", "nina", "--out", str(path)], capture_output=True, env=env,
+                           cwd=ROOT, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_text().startswith("record_type,id")
     r = subprocess.run([*run, "export", "--fhir", "--as", "nina"], capture_output=True, env=env, cwd=ROOT, timeout=60)
     bundle = json.loads(r.stdout)
     assert bundle["resourceType"] == "Bundle" and bundle["entry"][0]["resource"]["resourceType"] == "Task"

@@ -1,0 +1,325 @@
+"""Red-flag safety check for one caller turn: every flag of the pack, matched by meaning.
+
+Pure (no clock, no I/O after the lexicon is loaded). Methods, tried in order, each hit naming
+the pack phrase it matched and how:
+
+- `exact`: the pack phrase's words in order (`redflags.mentioned`, negation-aware);
+- `lexicon`: the same after the language's lexicon rewrote the turn and the phrase: telephone
+  speech-recognition confusions ("highs" -> hives), word forms ("throbs" -> throb) and synonym
+  sets ("puffed up" = swollen);
+- `fuzzy`: as `lexicon`, with caller words one or two letters away from a pack word read as it;
+- `pattern`: symptom + body part groups from the lexicon (swelling of the face with hives);
+- `worsening`: a symptom no flag names, with a worsening or systemic sign: urgent at least
+  (the pack's `screen.yaml` `worsening` entry can raise it per procedure family).
+
+Context (the caller's procedure) only orders hits of equal severity and may raise a severity;
+it never removes a flag from the check. Recall first: uncertainty never denies a symptom.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from appliance.clinic.lexicon import Lexicon, Pattern, load_lexicon
+from appliance.clinic.parsers import normalize
+from appliance.clinic.redflags import SEVERITY_RANK, Hit, _stem, mentioned
+from appliance.clinic.schema import RedFlag
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_SENTENCE = re.compile(r"[.!?]+")
+_STOP = frozenset({"the", "a", "an", "my", "is", "are", "was", "were", "all", "up", "it", "it's", "its", "been",
+                   "has", "have", "had", "be", "of", "on", "in", "at", "this", "that", "these", "those", "some",
+                   "like", "um", "uh", "er", "erm", "just", "quite", "very", "really", "so", "kinda", "bit",
+                   "feel", "feels", "felt", "look", "looks", "looked", "seem", "seems", "getting", "gotten",
+                   "i'm", "i", "me", "and", "got", "to", "there", "there's", "gone", "went", "turned", "turning"})
+_NEG_WINDOW = 4
+_MAX_GAP = 2
+LOW_CONFIDENCE = 0.5  # below this ASR confidence a fuzzy-only hit gets one confirmation question
+
+
+@dataclass(frozen=True)
+class Tok:
+    word: str
+    origin: str  # the caller's words this token stands for
+    via: str = ""  # "asr" | "lexicon" | "fuzzy" | "" (as said)
+
+
+@dataclass
+class Verdict:
+    hits: list[Hit] = field(default_factory=list)  # most severe first
+    confirm: bool = False  # low-confidence, fuzzy-only: ask the approved confirmation question first
+
+    @property
+    def top(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+
+class Matcher:
+    """The lexicon's tables, compiled once per language."""
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        sx = lexicon.safety
+        self.sx = sx
+        self.negations = {_stem(w) for w in sx.negations if " " not in w}
+        self.uncertain = re.compile(r"\b(" + "|".join(re.escape(u) for u in sorted(sx.uncertainty, key=len,
+                                                                                     reverse=True)) + r")\b")
+        self.fine_after = set(sx.fine_after)
+        self.breaks = re.compile(r"[.;!?,]|\b(?:" + "|".join(re.escape(b) for b in sx.clause_breaks) + r")\b")
+        self.lemma = {_stem(form): base for base, forms in sx.lemmas.items() for form in forms}
+        self.confusions = sorted(((tuple(_WORD.findall(c.heard.lower())), tuple(_WORD.findall(c.meant.lower())),
+                                   tuple(c.near)) for c in sx.asr_confusions), key=lambda c: -len(c[0]))
+        self.synonyms: list[tuple[tuple[str, ...], str]] = []
+        for group in sx.synonyms:
+            head = "_".join(self._base(group[0]))
+            for member in group:
+                self.synonyms.append((tuple(self._base(member)), head))
+        self.synonyms.sort(key=lambda s: -len(s[0]))
+        self.never = {_stem(w) for w in sx.fuzzy.never}
+        self._phrases: dict[str, list[str]] = {}
+
+    # ---- rewriting ----
+
+    def _base(self, text: str) -> list[str]:
+        out = []
+        for w in _WORD.findall(normalize(text)):
+            s = _stem(w)
+            out.append(self.lemma.get(s, s))
+        return out
+
+    def tokens(self, text: str, turn_words: set[str] | None = None) -> list[Tok]:
+        """Caller words -> canonical tokens (ASR confusions, lemmas, synonym sets, stop words out)."""
+        raw = _WORD.findall(normalize(text))
+        context = turn_words if turn_words is not None else set(raw)
+        toks = [Tok(w, w) for w in raw]
+        for heard, meant, near in self.confusions:
+            if heard == meant or (near and not any(n in context or n in " ".join(raw) for n in near)):
+                continue
+            i = 0
+            while i <= len(toks) - len(heard):
+                if tuple(t.word for t in toks[i:i + len(heard)]) == heard:
+                    origin = " ".join(t.origin for t in toks[i:i + len(heard)])
+                    toks[i:i + len(heard)] = [Tok(m, origin, "asr") for m in meant]
+                    i += len(meant)
+                else:
+                    i += 1
+        base = []
+        for t in toks:
+            s = _stem(t.word)
+            lem = self.lemma.get(s, s)
+            base.append(Tok(lem, t.origin, t.via or ("lexicon" if lem != t.word and lem != s else "")))
+        return self._synonyms(base)
+
+    def _synonyms(self, toks: list[Tok]) -> list[Tok]:
+        out: list[Tok] = []
+        i = 0
+        words = [t.word for t in toks]
+        while i < len(toks):
+            for member, head in self.synonyms:
+                n = len(member)
+                if n and tuple(words[i:i + n]) == member:
+                    span = toks[i:i + n]
+                    via = next((t.via for t in span if t.via == "asr"), "") or ("lexicon" if member != (head,) else "")
+                    out.append(Tok(head, " ".join(t.origin for t in span), via or next((t.via for t in span
+                                                                                        if t.via), "")))
+                    i += n
+                    break
+            else:
+                out.append(toks[i])
+                i += 1
+        return [t for t in out if t.word not in _STOP]
+
+    def canon(self, phrase: str) -> list[str]:
+        if phrase not in self._phrases:
+            self._phrases[phrase] = [t.word for t in self.tokens(phrase, set())]
+        return self._phrases[phrase]
+
+    def fuzzed(self, toks: list[Tok], vocab: set[str]) -> list[Tok]:
+        fz = self.sx.fuzzy
+        out = []
+        for t in toks:
+            w = t.word
+            if w in vocab or len(w) < fz.min_length or w in self.never or "_" in w or "'" in w:
+                out.append(t)
+                continue
+            limit = fz.long_max_distance if len(w) >= fz.long_length else fz.max_distance
+            best = min(((_distance(w, v), v) for v in vocab if abs(len(v) - len(w)) <= limit and v[0] == w[0]),
+                       default=None)
+            out.append(Tok(best[1], t.origin, "fuzzy") if best and best[0] <= limit else t)
+        return out
+
+    # ---- matching ----
+
+    def clauses(self, text: str) -> list[str]:
+        return [c for c in self.breaks.split(normalize(text)) if c and c.strip()]
+
+    def find(self, clause_toks: list[Tok], target: list[str], clause: str) -> tuple[bool | None, list[Tok]]:
+        """(True, matched tokens) asserted; (False, []) only denied; (None, []) absent."""
+        words = [t.word for t in clause_toks]
+        denied_seen = False
+        for start in _starts(words, target):
+            end = _end(words, target, start)
+            before = words[max(0, start - _NEG_WINDOW):start]
+            after = words[end + 1:end + 4]
+            denied = any(w in self.negations for w in before) or any(w in self.fine_after for w in after)
+            if denied and not self.uncertain.search(clause):
+                denied_seen = True
+                continue
+            picked = [clause_toks[k] for k in range(start, end + 1) if words[k] in target]
+            return True, picked
+        return (False if denied_seen else None), []
+
+    def asserted(self, text: str, phrase: str, turn_words: set[str], vocab: set[str] | None = None
+                 ) -> tuple[str, list[Tok]] | None:
+        target = self.canon(phrase)
+        if not target:
+            return None
+        for clause in self.clauses(text):
+            toks = self.tokens(clause, turn_words)
+            found, picked = self.find(toks, target, clause)
+            if found:
+                return ("asr" if any(t.via == "asr" for t in picked) else "lexicon"), picked
+            if vocab is not None:
+                fz = self.fuzzed(toks, vocab)
+                found, picked = self.find(fz, target, clause)
+                if found and any(t.via == "fuzzy" for t in picked):
+                    return "fuzzy", picked
+        return None
+
+    def pattern_hit(self, text: str, pattern: Pattern, turn_words: set[str]) -> list[Tok] | None:
+        spans = [text] if pattern.within == "turn" else [s for s in _SENTENCE.split(text) if s.strip()]
+        for span in spans:
+            picked: list[Tok] = []
+            for group in pattern.groups:
+                got = next((m for m in (self.asserted(span, p, turn_words) for p in group) if m), None)
+                if got is None:
+                    break
+                picked += got[1]
+            else:
+                return picked
+        return None
+
+
+def _starts(words: list[str], phrase: list[str]) -> Iterable[int]:
+    for start, w in enumerate(words):
+        if w == phrase[0] and _end(words, phrase, start) >= 0:
+            yield start
+
+
+def _end(words: list[str], phrase: list[str], start: int) -> int:
+    pos = start
+    for p in phrase[1:]:
+        nxt = next((k for k in range(pos + 1, min(len(words), pos + 2 + _MAX_GAP)) if words[k] == p), None)
+        if nxt is None:
+            return -1
+        pos = nxt
+    return pos
+
+
+def _distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+@lru_cache(maxsize=4)
+def matcher(language: str = "en") -> Matcher:
+    return Matcher(load_lexicon(language))
+
+
+def _heard(picked: list[Tok]) -> str:
+    return " ".join(dict.fromkeys(t.origin for t in picked))
+
+
+def check(flags: list[tuple[RedFlag, str | None]], text: str, *, workflow: str | None = None,
+          family: str | None = None, worsening: RedFlag | None = None,
+          worsening_by_family: dict[str, str] | None = None, confidence: float | None = None,
+          language: str = "en") -> Verdict:
+    """Every flag against one turn. `workflow`/`family`: the caller's procedure, if known."""
+    m = matcher(language)
+    turn_words = set(_WORD.findall(normalize(text)))
+    vocab = {w for f, _ in flags for p in f.phrases for w in m.canon(p) if len(w) >= m.sx.fuzzy.min_length}
+    hits: list[Hit] = []
+    for flag, wf in flags:
+        hit = None
+        for phrase in flag.phrases:
+            if mentioned(text, phrase):
+                hit = Hit(flag, wf, phrase, "exact", "")
+                break
+        if hit is None:
+            for phrase in flag.phrases:
+                got = m.asserted(text, phrase, turn_words)
+                if got:
+                    hit = Hit(flag, wf, phrase, "lexicon", _heard(got[1]))
+                    break
+        if hit is None:
+            for phrase in flag.phrases:
+                got = m.asserted(text, phrase, turn_words, vocab)
+                if got:
+                    hit = Hit(flag, wf, phrase, got[0], _heard(got[1]))
+                    break
+        if hit:
+            hits.append(hit)
+    have = {h.flag.category for h in hits}
+    for pattern in m.sx.patterns:
+        picked = m.pattern_hit(text, pattern, turn_words)
+        if picked is None:
+            continue
+        flag, wf = _flag_for(flags, pattern.category, workflow)
+        if flag is None:
+            flag = RedFlag(id=f"lexicon-{pattern.id}", category=pattern.category, severity=pattern.severity,
+                           action="emergency" if pattern.severity == "emergency" else "transfer_np",
+                           phrases=[pattern.id.replace("-", " ")])
+        if flag.category not in have or SEVERITY_RANK[flag.severity] > max(
+                (SEVERITY_RANK[h.flag.severity] for h in hits if h.flag.category == flag.category), default=0):
+            hits.append(Hit(flag, wf, f"pattern {pattern.id}", "pattern", _heard(picked)))
+            have.add(flag.category)
+    top = max((SEVERITY_RANK[h.flag.severity] for h in hits), default=0)
+    if top < SEVERITY_RANK["urgent"] and worsening is not None:
+        sym = _any_asserted(m, text, m.sx.symptoms, turn_words) or next(
+            (h.heard or h.phrase for h in hits), None)
+        sign = _any_asserted(m, text, m.sx.worsening, turn_words)
+        if sym and sign:
+            severity = (worsening_by_family or {}).get(family or "", worsening.severity)
+            if SEVERITY_RANK[severity] < SEVERITY_RANK[worsening.severity]:
+                severity = worsening.severity
+            flag = worsening.model_copy(update={"severity": severity})
+            hits.append(Hit(flag, None, f"symptom + worsening sign ({sign})", "worsening", f"{sym}; {sign}"))
+    hits.sort(key=lambda h: (-SEVERITY_RANK[h.flag.severity], _pref(h, workflow), _METHOD_ORDER.get(h.method, 9)))
+    top_hit = hits[0] if hits else None
+    confirm = bool(top_hit and confidence is not None and confidence < LOW_CONFIDENCE
+                   and top_hit.flag.severity != "emergency"
+                   and all(h.method in ("fuzzy", "semantic") for h in hits if h.flag.severity == top_hit.flag.severity))
+    return Verdict(hits, confirm)
+
+
+_METHOD_ORDER = {"exact": 0, "lexicon": 1, "asr": 1, "pattern": 2, "fuzzy": 3, "worsening": 4}
+
+
+def _pref(hit: Hit, workflow: str | None) -> int:
+    if workflow and hit.workflow == workflow:
+        return 0
+    return 1 if hit.workflow is None else 2
+
+
+def _flag_for(flags: list[tuple[RedFlag, str | None]], category: str, workflow: str | None
+              ) -> tuple[RedFlag | None, str | None]:
+    cands = [(f, wf) for f, wf in flags if f.category == category]
+    if not cands:
+        return None, None
+    cands.sort(key=lambda c: (-SEVERITY_RANK[c[0].severity], 0 if c[1] is None else 1 if c[1] == workflow else 2))
+    return cands[0]
+
+
+def _any_asserted(m: Matcher, text: str, words: list[str], turn_words: set[str]) -> str | None:
+    for w in words:
+        got = m.asserted(text, w, turn_words)
+        if got:
+            return _heard(got[1])
+    return None
