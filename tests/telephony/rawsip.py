@@ -77,11 +77,15 @@ class RawCaller:
     def ack(self, **kw: object) -> None:
         self.send("ACK", cseq=kw.pop("cseq", self.cseq), **kw)  # type: ignore[arg-type]
 
-    def reply(self, req: SipMessage, status: int = 200) -> None:
-        """Answer a request the edge sent (e.g. its BYE)."""
+    def reply(self, req: SipMessage, status: int = 200, body: str = "") -> None:
+        """Answer a request the edge sent (its BYE; its re-INVITE, with an SDP `body`)."""
         lines = [f"SIP/2.0 {status} OK"] + [f"{n}: {v}" for n, v in req.headers
                                             if n in ("Via", "From", "To", "Call-ID", "CSeq")]
-        self.sock.sendto(("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n").encode(), self.edge)
+        lines.append(f"Contact: <sip:caller@127.0.0.1:{self.port}>")
+        if body:
+            lines.append("Content-Type: application/sdp")
+        data = "\r\n".join(lines) + f"\r\nContent-Length: {len(body.encode())}\r\n\r\n{body}"
+        self.sock.sendto(data.encode(), self.edge)
 
     @property
     def edge_tag(self) -> str:
