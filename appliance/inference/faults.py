@@ -3,7 +3,8 @@
 `APPLIANCE_TEST_FAULT="ROLE:STAGE[:N[:hang]][,…]"` in a worker's environment makes the worker
 die with SIGSEGV (a read of address 0 through ctypes, the same death as a crash in native
 model code), or hang for good with `:hang`, when ROLE reaches STAGE: `load`, `selftest`, or
-`call` (the Nth request of that role, default the first). With `APPLIANCE_TEST_FAULT_MARK=PATH` the crash happens once: the file is
+`call` (the Nth request of that role, default the first). `signal:usr1` makes SIGUSR1 crash
+the worker the same way, so a test can crash it at a moment of its choosing. With `APPLIANCE_TEST_FAULT_MARK=PATH` the crash happens once: the file is
 created just before it, and a restarted worker that finds it does not crash again.
 Unset in production: nothing here runs unless the variable is set.
 """
@@ -46,3 +47,11 @@ def maybe_crash(role: str, stage: str) -> None:
             if action == "hang":
                 threading.Event().wait()  # never set: the request is never answered
             ctypes.string_at(0)  # SIGSEGV: the process dies as native code would
+
+
+def install_signal_trigger() -> None:
+    """With `signal:usr1` in the fault spec, SIGUSR1 crashes this worker natively."""
+    if any(r == "signal" for r, *_ in _rules()):
+        import signal
+
+        signal.signal(signal.SIGUSR1, lambda *_: ctypes.string_at(0))

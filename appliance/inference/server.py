@@ -162,6 +162,7 @@ def main(argv: list[str]) -> int:
 
     configure(init.settings.logging.level, init.settings.logging.format, stream=sys.stderr)
     worker = Worker(conn, init)
+    faults.install_signal_trigger()
     try:
         worker.load()
     except Exception as e:  # noqa: BLE001 - reported to the parent, which names the model
