@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import hmac
 import secrets
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -121,39 +120,84 @@ def csrf_ok(expected: str | None, given: str | None) -> bool:
 
 
 @dataclass
+class _Failures:
+    n: int = 0
+    last: float = 0.0
+
+
+@dataclass
 class RateLimiter:
-    """At most `limit` failed log-ins per key within `window_s`; then refuse until the oldest
-    failure leaves the window. Keys are the user name and the client address, checked separately."""
+    """Sign-in throttling per client address and per user name, with exponential back-off.
+
+    `begin` counts an attempt *before* the (slow) password check, as a failure until
+    `succeeded` says otherwise, so concurrent attempts cannot all slip through one check.
+    After `limit` failures within `window_s` a key waits `base_s`, then twice as long after each
+    further failure (capped at `max_s`) after its latest attempt. An address with failures is
+    refused (429) while it waits; a user name's back-off refuses only addresses that have
+    failed themselves: from an address with no failures, the right password still gets in after
+    at most `clean_delay_max_s` (a stranger's guesses cannot lock the NP out)."""
 
     limit: int = 5
     window_s: float = 900.0
+    base_s: float = 1.0
+    max_s: float = 900.0
+    clean_delay_max_s: float = 1.0
     clock: Callable[[], float] = field(default=lambda: 0.0)
-    _fails: dict[str, deque[float]] = field(default_factory=dict)
+    _fails: dict[str, _Failures] = field(default_factory=dict)
 
-    def _trim(self, key: str) -> deque[float]:
-        q = self._fails.setdefault(key, deque())
-        cutoff = self.clock() - self.window_s
-        while q and q[0] <= cutoff:
-            q.popleft()
-        return q
+    def _get(self, key: str) -> _Failures | None:
+        f = self._fails.get(key)
+        if f is not None and self.clock() - f.last > self.window_s:
+            del self._fails[key]
+            return None
+        return f
+
+    def _wait(self, key: str) -> float:
+        f = self._get(key)
+        if f is None or f.n < self.limit:
+            return 0.0
+        return max(0.0, f.last + min(self.base_s * 2 ** (f.n - self.limit), self.max_s) - self.clock())
+
+    def _add(self, key: str) -> None:
+        f = self._get(key) or self._fails.setdefault(key, _Failures())
+        f.n += 1
+        f.last = self.clock()
+        if len(self._fails) > 10_000:  # bounded memory under a flood of made-up user names
+            self._fails.pop(next(iter(self._fails)))
 
     def retry_after(self, *keys: str) -> float:
-        """0 when a log-in attempt may proceed, else seconds until it may."""
-        wait = 0.0
-        for key in keys:
-            q = self._trim(key)
-            if len(q) >= self.limit:
-                wait = max(wait, q[0] + self.window_s - self.clock())
-        return wait
+        """0 when no key is backing off, else seconds until all may try again."""
+        return max((self._wait(k) for k in keys), default=0.0)
+
+    def begin(self, user_key: str, ip_key: str) -> tuple[float, float]:
+        """(refuse_s, delay_s). refuse_s > 0: refuse now, retry after that many seconds (not
+        counted). Else the attempt is counted; wait delay_s, then check the password."""
+        ip_wait = self._wait(ip_key)
+        if ip_wait > 0:
+            return ip_wait, 0.0
+        user_wait = self._wait(user_key)
+        clean = self._get(ip_key) is None
+        if user_wait > 0 and not clean:
+            return user_wait, 0.0
+        self._add(ip_key)
+        self._add(user_key)
+        return 0.0, min(user_wait, self.clean_delay_max_s)
 
     def failed(self, *keys: str) -> None:
+        """Count a failure that did not go through `begin`."""
         for key in keys:
-            self._trim(key).append(self.clock())
-            if len(self._fails) > 10_000:  # bounded memory under a flood of made-up user names
-                self._fails.pop(next(iter(self._fails)))
+            self._add(key)
 
-    def succeeded(self, username_key: str) -> None:
-        self._fails.pop(username_key, None)
+    def succeeded(self, user_key: str, ip_key: str | None = None) -> None:
+        """The password was right: the user's failures are forgotten and the address's
+        provisional count for this attempt is taken back."""
+        self._fails.pop(user_key, None)
+        f = self._get(ip_key) if ip_key else None
+        if f is not None:
+            f.n -= 1
+            if f.n <= 0:
+                self._fails.pop(ip_key or "", None)
+
 
 NAV_ORDER = (("/escalations", "escalations.view"), ("/calls", "calls"), ("/summaries", "summaries.view"),
              ("/dashboard", "dashboard"))

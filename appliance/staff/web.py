@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from appliance.logs import get_logger, hostile
 from appliance.records.errors import ConflictError, NotFoundError
 from appliance.staff.auth import RateLimiter, Session, Sessions, allowed, csrf_ok, verify_password
+from appliance.staff.bodylimit import BodyLimit
 from appliance.staff.events import EventBus
 from appliance.staff.html import e, page
 from appliance.staff.repo import StaffRepo
@@ -148,21 +149,22 @@ def _auth_routes(app: FastAPI) -> None:
             return HTMLResponse(_login_page(csrf_token, "The sign-in form expired; please try again.", True), 403)
         client = request.client.host if request.client else "?"
         keys = (f"user:{username.lower()}", f"ip:{client}")
-        wait = ctx.limiter.retry_after(*keys)
+        wait, delay = ctx.limiter.begin(*keys)  # counted before the slow check: concurrent tries see it
         if wait > 0:
             await ctx.repo.record("system:console", "login.throttled", f"user:{hostile(username, 64)}")
             resp = HTMLResponse(_login_page(csrf_token, f"Too many failed sign-ins. Try again in {int(wait // 60) + 1} "
                                             "minutes.", True), status_code=429)
             resp.headers["Retry-After"] = str(int(wait) + 1)
             return resp
+        if delay > 0:  # the user name is backing off, this address has no failures: a short wait only
+            await asyncio.sleep(delay)
         user = await ctx.repo.user(username)
         ok = await asyncio.to_thread(verify_password, user["password_hash"] if user else None, password)
         if not ok or user is None:
-            ctx.limiter.failed(*keys)
             await ctx.repo.record("system:console", "login.refused", f"user:{hostile(username, 64)}")
             log.info("console.login_refused", client=hostile(client))
             return HTMLResponse(_login_page(csrf_token, "Wrong user name or password.", True), status_code=401)
-        ctx.limiter.succeeded(keys[0])
+        ctx.limiter.succeeded(*keys)
         session = ctx.sessions.create(user["username"], user["display_name"], user["role"])
         await ctx.repo.record(user["username"], "login", "console")
         resp = RedirectResponse("/", status_code=303)
@@ -227,6 +229,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
     ctx.exporter = ctx.exporter or Exporter(ctx.repo)
     app.state.ctx = ctx
     _install_handlers(app)
+    app.add_middleware(BodyLimit)  # outermost of the app's own middleware: bodies are bounded before auth
     _auth_routes(app)
     _live_routes(app)
     register_api(app)
