@@ -4,8 +4,9 @@
 die with SIGSEGV (a read of address 0 through ctypes, the same death as a crash in native
 model code), or hang for good with `:hang`, when ROLE reaches STAGE: `load`, `selftest`, or
 `call` (the Nth request of that role, default the first). `signal:usr1` makes SIGUSR1 crash
-the worker the same way, so a test can crash it at a moment of its choosing. With `APPLIANCE_TEST_FAULT_MARK=PATH` the crash happens once: the file is
-created just before it, and a restarted worker that finds it does not crash again.
+the worker the same way, so a test can crash it at a moment of its choosing.
+With `APPLIANCE_TEST_FAULT_MARK=PATH` the crash happens once: the file is created just
+before it, and a restarted worker that finds it does not crash again.
 Unset in production: nothing here runs unless the variable is set.
 """
 

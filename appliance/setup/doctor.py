@@ -65,6 +65,32 @@ def check_models(s: Settings) -> list[Result]:
     return out
 
 
+def check_selftest(s: Settings) -> list[Result]:
+    """Every model exercised in its worker process the way calls use it (appliance.inference):
+    a native crash is reported here, naming the model, instead of killing a live service."""
+    from appliance.inference.client import cpu_features
+    from appliance.models.resolver import resolve_all
+    from appliance.voice.engines import WORKER_GROUPS, start_worker
+
+    try:
+        models = resolve_all(s)
+    except ApplianceError as e:
+        return [Result("selftest", "unknown", "the models did not verify, so they were not run", e.fix)]
+    out = []
+    for group, roles in WORKER_GROUPS.items():
+        try:
+            worker, _ = start_worker(group, models, s.model_copy(update={"models": s.models.model_copy(
+                update={"selftest": True})}))
+        except ApplianceError as e:
+            out.append(Result(f"selftest.{group}", "fail", e.message, e.fix))
+            continue
+        info = f" (llama.cpp build: {worker.system_info.split('|', 1)[-1].strip(' |')[:120]})" if worker.system_info else ""
+        worker.close()
+        out.append(Result(f"selftest.{group}", "pass", f"{', '.join(roles)} ran in a worker process{info}"))
+    out.append(Result("cpu", "pass", f"features seen: {cpu_features()}"))
+    return out
+
+
 def check_database(s: Settings) -> list[Result]:
     try:
         key = read_key(s.db_key_file)
@@ -222,6 +248,7 @@ def check_certificate(s: Settings) -> list[Result]:
 
 CHECKS: list[tuple[str, Check]] = [
     ("models", check_models),
+    ("selftest", check_selftest),
     ("database", check_database),
     ("disk", check_disk),
     ("clock", check_clock),

@@ -12,6 +12,9 @@ import asyncio
 import hashlib
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,6 +28,7 @@ from appliance.inference.client import ModelWorker
 from appliance.inference.health import CallHealth, CallPool, ModelUnavailableError, current_call
 from appliance.inference.proxies import PROXIES
 from appliance.models.resolver import resolve_all
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.models
 
@@ -176,3 +180,26 @@ async def test_a_failure_is_reported_to_the_call_that_was_using_the_model(models
         current_call.reset(token)
         pool.shutdown()
         worker.close()
+
+
+def _run_cli(config: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "appliance", "--config", str(config), *args], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, **env})
+
+
+def test_run_does_not_report_ready_when_a_model_crashes_its_self_test(tmp_path: Path) -> None:
+    cfg = tmp_path / "appliance.toml"
+    cfg.write_text(f'[paths]\ndata_dir = "{tmp_path / "var"}"\n\n[sip]\nbind_port = {free_port(socket.SOCK_DGRAM)}\n'
+                   f'\n[console]\nport = {free_port()}\n')
+    done = _run_cli(cfg, "run", "--no-progress", env={"APPLIANCE_TEST_FAULT": "llm:selftest"})
+    assert done.returncode != 0
+    assert "appliance.ready" not in done.stderr
+    assert "llm model (SmolLM2" in done.stderr and "SIGSEGV" in done.stderr and "CPU features seen" in done.stderr, \
+        done.stderr[-3000:]
+    # The installer's check says the same, with the fix, and passes without the fault.
+    doctor = _run_cli(cfg, "doctor", "--only", "selftest", env={"APPLIANCE_TEST_FAULT": "asr:load"})
+    lines = {ln.split()[1]: ln for ln in doctor.stdout.splitlines() if ln[:4] in ("PASS", "FAIL")}
+    assert doctor.returncode != 0
+    assert lines["selftest.speech"].startswith("FAIL") and "asr model (whisper" in lines["selftest.speech"], doctor.stdout
+    assert "fix:" in lines["selftest.speech"]
+    assert lines["selftest.llm"].startswith("PASS"), doctor.stdout

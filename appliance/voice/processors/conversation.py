@@ -19,9 +19,9 @@ from typing import Any
 from pipecat.frames.frames import Frame, InputDTMFFrame, StartFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from appliance.clinic.fallback import FALLBACK_LINE
 from appliance.conversation import Action, Conversation, Reply, Say, reply_items
 from appliance.logs import get_logger
-from appliance.clinic.fallback import FALLBACK_LINE
 from appliance.voice.frames import (
     CallerTextFrame,
     DigitFrame,
