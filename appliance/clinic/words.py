@@ -1,0 +1,93 @@
+"""The `understanding` section of the per-language lexicon: yes/no words, intent cues, screen
+cues, number and date words. Checked once per process; matching helpers are cached."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from appliance.clinic.lexicon import LEXICON_DIR, LexiconError, load_lexicon
+
+Word = Annotated[str, StringConstraints(min_length=1, max_length=60, strip_whitespace=True)]
+Words = list[Word]
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Numbers(_M):
+    units: Words = Field(min_length=20, max_length=20)
+    tens: Words = Field(min_length=8, max_length=8)
+    fuzzy: dict[Word, tuple[int, int]]
+
+
+class DateWords(_M):
+    hedges: Words
+    month_parts: dict[Word, tuple[int, int]]
+
+
+class Intents(_M):
+    wrong_number: Words
+    stop_calling: Words
+    message: Words
+    complaint: Words
+    price: Words
+
+
+class Screen(_M):
+    pregnant_or_breastfeeding: Words
+    anticoagulants: Words
+    autoimmune: Words
+    dental_work: Words
+
+
+class Understanding(_M):
+    yes_start: Words
+    no_start: Words
+    yes_any: Words
+    no_any: Words
+    unsure: Words
+    declined: Words
+    heard_for_no: Words
+    backchannels: Words
+    numbers: Numbers
+    dates: DateWords
+    intents: Intents
+    screen: Screen
+    prior_yes: Words
+    prior_no: Words
+    prior_when: Words
+    budget: Words
+    name_lead: Words
+    phone_lead: Words
+    parts_of_day: dict[Word, Words]
+    preference_cues: Words
+    past_cues: Words
+    symptoms: Words
+
+
+@lru_cache(maxsize=4)
+def words(language: str = "en") -> Understanding:
+    section = load_lexicon(language).sections.get("understanding")
+    try:
+        return Understanding.model_validate(section)
+    except ValidationError as e:
+        problems = [f"{language}.yaml: understanding.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                    for err in e.errors()]
+        raise LexiconError(f"{LEXICON_DIR / (language + '.yaml')}: the understanding section is not valid",
+                           problems=problems, fix="correct the section (see its comments), then restart") from e
+
+
+@lru_cache(maxsize=256)
+def phrase_rx(phrases: tuple[str, ...], anchored: bool = False) -> re.Pattern[str]:
+    """One regex for a phrase list, longest first, on whole words of normalised text."""
+    alts = "|".join(re.escape(p.lower()) for p in sorted(phrases, key=len, reverse=True))
+    return re.compile((r"^(?:" if anchored else r"(?<![a-z0-9'])(?:") + alts + r")(?![a-z0-9])")
+
+
+def find(phrases: list[str], text: str, anchored: bool = False) -> re.Match[str] | None:
+    return phrase_rx(tuple(phrases), anchored).search(text)
