@@ -153,6 +153,13 @@ def headline(result: dict[str, Any]) -> list[str]:
     bi = result.get("barge_in", {})
     pair("Barge-in reaction", "barge_in", (bi.get("appliance") or {}).get("reaction_ms"),
          (bi.get("baseline") or {}).get("reaction_ms"), "ms")
+    inproc = lat.get("appliance-thread", {})
+    pair("Voice-to-voice p50, models in worker processes against in process", "isolation_v2v_p50",
+         ours.get("v2v_p50_ms"), inproc.get("v2v_p50_ms"), "ms", other="in process")
+    iso = (result.get("isolation") or {}).get("per_call", {})
+    if iso:
+        lines.append("Added per model call by the worker process (median): " + ", ".join(
+            f"{k} {v['added_us']:g} µs ({v['in_process_us']:g} → {v['worker_us']:g})" for k, v in iso.items()))
     st = result.get("startup", {})
     pair("Start-up to ready", "startup", st.get("appliance_s"), st.get("baseline_s"), "s")
     pair("CPU time per call", "cpu_per_call", ours.get("cpu_s_per_call"), base.get("cpu_s_per_call"), "s")
@@ -206,7 +213,8 @@ def summary(result: dict[str, Any]) -> str:
             lines.append(f"| floor | {fl['endpointing_ms']} | {fl['asr_ms']} | 0 | {fl['tts_first_audio_ms']} | "
                          f"{fl['packetisation_ms']} |")
         lines.append("")
-    for key, title in (("floor", "Physical floor"), ("barge_in", "Barge-in reaction (ms)"), ("startup", "Start-up")):
+    for key, title in (("isolation", "Isolation: one model call in process and through its worker (µs)"),
+                       ("floor", "Physical floor"), ("barge_in", "Barge-in reaction (ms)"), ("startup", "Start-up")):
         if result.get(key):
             lines += [f"## {title}", "", "```json", json.dumps(result[key], indent=2), "```", ""]
     res = {name: {k: data.get(k) for k in ("cpu_s_per_call", "peak_rss_mib")} for name, data in lat.items()}

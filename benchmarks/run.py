@@ -37,6 +37,7 @@ class Options:
     rounds: int = 1
     baseline: bool = True
     asr: bool = True
+    isolation: bool = True  # also run the latency calls with the models in the service process
     reply_timeout_s: float = 30.0
     command: str = ""
 
@@ -178,7 +179,10 @@ def run(opts: Options) -> dict[str, Any]:
                                                                 "target_ms": opts.target_ms, "rounds": opts.rounds}}
     t_start = time.monotonic()
     n_latency = opts.rounds * len(scripts) * (2 if opts.baseline else 1)
-    total = 3 + n_latency + 2 * (2 if opts.baseline else 1) + len(opts.calls) + 2 + (1 if opts.asr else 0)
+    if opts.isolation:
+        n_latency += opts.rounds * len(scripts)
+    total = (3 + n_latency + 2 * (2 if opts.baseline else 1) + len(opts.calls) + 2 + (1 if opts.asr else 0)
+             + (3 if opts.isolation else 0))
     targets: list[Target] = []
     with Progress(total) as progress:
         try:
@@ -195,16 +199,23 @@ def run(opts: Options) -> dict[str, Any]:
                 targets.append(base)
                 result["startup"]["baseline_s"] = base.ready_s
             lineup: list[Target] = [ours] + ([base] if base else [])
-            for target in lineup:
+            inproc: Appliance | None = None
+            if opts.isolation:
+                progress.step("starting the appliance with models in process (isolation cost)")
+                inproc = Appliance(work / "appliance-thread", isolation="thread")
+                targets.append(inproc)
+                result["startup"]["appliance_thread_s"] = inproc.ready_s
+            latency_lineup = lineup + ([inproc] if inproc else [])
+            for target in latency_lineup:
                 progress.step(f"{target.name}: warm-up call (not measured)")
                 run_call(target.name, target.sip_port, WARM_UP, clips, greets=target.greets, timing=timing,
                          strict=False, on_answer=(lambda cid, b=target: b.call_ready(cid, 60))
                          if isinstance(target, Baseline) else None)
-            calls: dict[str, list[CallResult]] = {t.name: [] for t in lineup}
-            usage: dict[str, list[dict[str, float]]] = {t.name: [] for t in lineup}
+            calls: dict[str, list[CallResult]] = {t.name: [] for t in latency_lineup}
+            usage: dict[str, list[dict[str, float]]] = {t.name: [] for t in latency_lineup}
             for r in range(opts.rounds):
                 for script in scripts:
-                    for target in (lineup if r % 2 == 0 else lineup[::-1]):
+                    for target in (latency_lineup if r % 2 == 0 else latency_lineup[::-1]):
                         progress.step(f"{target.name}: {script} (round {r + 1})")
                         call, used = _call(target, script, clips, timing, Usage(target.pids()))
                         _attach_stages(target, call)
@@ -219,6 +230,9 @@ def run(opts: Options) -> dict[str, Any]:
                                       "agent_was_talking": step.barge_valid}
             result["barge_in"] = barge
             result["latency"] = {name: _summarise(calls[name], usage[name]) for name in calls}
+            if inproc:
+                inproc.stop()
+                targets.remove(inproc)
             if base:
                 base.stop()
                 targets.remove(base)
@@ -231,6 +245,11 @@ def run(opts: Options) -> dict[str, Any]:
             endpoint = result["latency"]["appliance"]["stage_medians"].get("endpointing_ms") or silence_ms + 32
             result["floor"] = floor.measure(list(clips.values()), endpoint)
             result["floor"]["configured_silence_ms"] = silence_ms
+            if opts.isolation:
+                from benchmarks import isolation
+
+                progress.step("isolation: one model call in process and through its worker")
+                result["isolation"] = isolation.measure()
             if opts.asr:
                 progress.step("ASR accuracy (telephone-band corpus)")
                 result["asr"] = _asr(work, opts.quick, progress)

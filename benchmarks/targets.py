@@ -173,7 +173,9 @@ class Appliance(Target):
     name = "appliance"
     greets = True
 
-    def __init__(self, work: Path, max_calls: int = 16) -> None:
+    def __init__(self, work: Path, max_calls: int = 16, isolation: str = "process") -> None:
+        if isolation != "process":
+            self.name = f"appliance-{isolation}"  # models in the service process: the isolation's cost
         work.mkdir(parents=True, exist_ok=True)
         self.sip_port = free_port()
         lo, hi = rtp_range()
@@ -182,6 +184,7 @@ class Appliance(Target):
             f'[paths]\ndata_dir = "{work / "var"}"\n\n'
             f'[sip]\nmode = "trunk"\nbind_port = {self.sip_port}\nallowed_sources = ["127.0.0.1/32"]\n'
             f"max_calls = {max_calls}\nrtp_port_min = {lo}\nrtp_port_max = {hi}\n\n"
+            f'[models]\nisolation = "{isolation}"\n\n'
             '[logging]\nlevel = "info"\nformat = "json"\n')
         self.process = LoggedProcess([sys.executable, "-m", "appliance", "--config", str(self.config), "run",
                                       "--no-progress"], work / "appliance.log", events_on="stderr")
@@ -200,7 +203,14 @@ class Appliance(Target):
         return sorted(rows, key=lambda e: e.get("turn", 0))
 
     def pids(self) -> list[int]:
-        return [self.process.proc.pid]
+        """The service and its model worker processes."""
+        import psutil
+
+        try:
+            children = [c.pid for c in psutil.Process(self.process.proc.pid).children(recursive=True)]
+        except psutil.Error:
+            children = []
+        return [self.process.proc.pid, *children]
 
     def stop(self) -> None:
         self.process.stop()
