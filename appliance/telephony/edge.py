@@ -15,7 +15,7 @@ import time
 
 from appliance.calls import CallHandler, CallInfo
 from appliance.config import SipSettings
-from appliance.logs import get_logger, hostile
+from appliance.logs import get_logger, hostile, phone
 from appliance.telephony.call import SipCall
 from appliance.telephony.dialog import Dialog, strip_tag
 from appliance.telephony.guard import SourceGuard
@@ -291,9 +291,9 @@ class SipEdge(Outbound):
         call.state = "confirmed"
         call.ack_cseq = msg.cseq[0]
         call.clock.answered(time.monotonic(), timer)
-        # No caller number here: it identifies a patient (the call_id links the records).
-        log.info("call.answered", call_id=hostile(msg.call_id), codec=neg.codec, rtp_port=media.port,
-                 session_timer=timer.interval if timer else None)
+        # The caller's number only as a keyed tag (appliance.logs.phone), never in clear.
+        log.info("call.answered", call_id=hostile(msg.call_id), caller=phone(info.remote_number), codec=neg.codec,
+                 rtp_port=media.port, session_timer=timer.interval if timer else None)
         self.sip.send(ok, addr)
         self.spawn(self._retransmit_ok(call, ok, addr))
 

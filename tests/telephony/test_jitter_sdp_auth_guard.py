@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from appliance.telephony.digest import authorization, digest_response, parse_challenge
 from appliance.telephony.guard import SourceGuard
 from appliance.telephony.jitter import JitterBuffer
-from appliance.telephony.sdp import answer_sdp, negotiate, offer_sdp, parse_sdp
+from appliance.telephony.sdp import SdpError, answer_sdp, negotiate, offer_sdp, parse_sdp
 
 
 def frame(n: int) -> bytes:
@@ -135,3 +138,25 @@ def test_guard_allow_list_and_rate_limit() -> None:
     assert g.allow("127.0.0.1", 0.0) is None  # per source
     assert g.allow("10.0.0.9", 0.5) is None  # refilled one token
     assert g.allow("10.0.0.9", 0.5) == "rate"
+
+
+# -- SDP from a hostile peer: SdpError or a usable stream, nothing else (issue 21) -----------------
+
+_SDP_LINE = st.one_of(
+    st.sampled_from(["v=0", "c=IN IP4 127.0.0.1", "c=IN IP6 ::1", "c=IN IP4 pbx.example.com", "c=IN IP4 0.0.0.0",
+                     "m=audio 4000 RTP/AVP 0 8 101", "m=audio 99999 RTP/AVP 0", "m=video 5000 RTP/AVP 96",
+                     "a=rtpmap:0 PCMU/8000", "a=rtpmap:101 telephone-event/8000", "a=sendonly", "a=ptime:20",
+                     "a=ptime:\u00b2", "a=rtpmap:" + "9" * 5000 + " PCMU/8000", "m=audio 1 RTP/AVP " + "1" * 5000]),
+    st.text(max_size=80).map(lambda t: "a=" + t), st.text(max_size=80).map(lambda t: "m=" + t),
+    st.text(max_size=80).map(lambda t: "c=" + t),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_SDP_LINE, max_size=12))
+def test_fuzz_sdp_gives_a_stream_or_sdp_error(lines: list[str]) -> None:
+    try:
+        media = parse_sdp("\r\n".join(lines).encode("utf-8", "surrogateescape"))
+    except SdpError:
+        return
+    assert 0 < media.port < 65536 and media.host  # an IP literal (checked by the parser)
