@@ -34,7 +34,7 @@ _STOP = frozenset({"the", "a", "an", "my", "is", "are", "was", "were", "all", "u
                    "has", "have", "had", "be", "of", "on", "in", "at", "this", "that", "these", "those", "some",
                    "like", "um", "uh", "er", "erm", "just", "quite", "very", "really", "so", "kinda", "bit",
                    "feel", "feels", "felt", "look", "looks", "looked", "seem", "seems", "getting", "gotten",
-                   "i'm", "i", "me", "and", "got", "to", "there", "there's", "gone", "went", "turned", "turning"})
+                   "i'm", "i", "me", "and", "got", "to", "there", "there's"})
 _NEG_WINDOW = 4
 _MAX_GAP = 2
 LOW_CONFIDENCE = 0.5  # below this ASR confidence a fuzzy-only hit gets one confirmation question

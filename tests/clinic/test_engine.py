@@ -61,10 +61,10 @@ async def test_unclear_screen_answer_takes_declined_outcome_after_retry() -> Non
     await c.caller_said("new patient, Botox for my forehead")  # asks prior treatments
     await c.caller_said("yes")  # asks last neuromodulator date
     await c.caller_said("no")  # never -> asks pregnancy
-    first = await c.caller_said("purple monkey")
+    first = await c.caller_said("banana monkey")
     assert first.says[0].provenance == PACK.prov("dialogue.reprompt")
     assert first.says[-1].provenance == PACK.prov("dialogue.dtmf_yes_no")
-    second = await c.caller_said("purple monkey")
+    second = await c.caller_said("banana monkey")
     assert second.says[0].provenance == PACK.prov("out-pregnancy-declined")
     assert c.s.booking_kind == "consult" and "pregnancy-unanswered" in c.s.screen_flags
 
