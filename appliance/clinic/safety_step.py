@@ -84,8 +84,12 @@ class SafetyStep:
         return None
 
     def _switch(self, state: str, text: str) -> bool:
+        from appliance.clinic.nlu import is_question
+
         if self.e.s.concern_raised or state in ("escalated", "ended", "concern", "concern_check", "message"):
             return False
+        if is_question(text):
+            return False  # "I had laser last week. Can I shave?": the approved answer first (context is noted)
         if state in _ROUTING:
             return True
         from appliance.clinic.nlu import intent_of
