@@ -111,6 +111,16 @@ class TransferAwareConversation(Conversation, Protocol):
     def transfer_failed(self, target: str, detail: str) -> Reply | Awaitable[Reply]: ...
 
 
+class ModelFailureAware(Conversation, Protocol):
+    """Optional: told when a model failed under the call (its worker died or hung).
+
+    The returned Reply is spoken at once (an approved, protected line the appliance has
+    already synthesised) and its actions carried out: an escalation and a transfer to a person.
+    """
+
+    def model_failed(self, role: str) -> Reply | Awaitable[Reply]: ...
+
+
 async def reply_items(conversation: Conversation, text: str) -> AsyncIterator[Say | Reply]:
     """The reply to `text` as a stream: `caller_said_stream` when the conversation has it,
     otherwise the says of `caller_said`'s whole Reply, then the Reply (for its actions)."""
