@@ -44,3 +44,8 @@ class CallState:
     screen_answers: dict[str, str] = field(default_factory=dict)
     said_outcomes: set[str] = field(default_factory=set)
     message_taken: bool = False
+    deferred: dict[str, tuple[str, Any]] = field(default_factory=dict)  # screen answers given before they applied
+    turn_intent: str | None = None  # the intent read from the latest caller turn
+    absorbed: bool = False  # the latest turn filled a slot other than the pending question's
+    quoted: bool = False  # a price was already quoted in this call
+    price_return: str | None = None  # the step to return to after "which treatment?" for a price

@@ -18,6 +18,7 @@ from appliance.clinic.context import CallerContext, CallState
 from appliance.clinic.flow_booking import BookingFlow
 from appliance.clinic.flow_intake import IntakeFlow
 from appliance.clinic.flow_returning import ReturningFlow
+from appliance.clinic.flow_turn import TurnFlow
 from appliance.clinic.nlu import LlmAssist, is_question, topic_in, treatments_in
 from appliance.clinic.pack import Pack
 from appliance.clinic.payments import PaymentProvider, StaffTask, StaffTaskPayments
@@ -39,7 +40,7 @@ _DTMF = {
 }
 
 
-class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
+class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow):
     """`appliance.conversation.Conversation` over a validated, approved pack."""
 
     def __init__(self, pack: Pack, *, now: datetime, caller: CallerContext | None = None,
@@ -102,12 +103,15 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
     # ---- Conversation protocol ----
 
     def start(self) -> Reply:
+        """One short turn: the clinic, the assistant, the notice, an open question. The caller
+        speaks first; new-or-returning is asked only if what they say does not settle it."""
+        self.s.state = "greeting"
         if self.caller.known_patient:
             self.s.patient_type = "returning"
-            self.s.state = "returning_reason"
+            if self.pack.dialogue.greeting_known:
+                return self.reply([self.line("greeting_known")])
             return self.reply([self.line("greeting"), self.line("ask_returning_reason")])
-        self.s.state = "new_or_returning"
-        return self.reply([self.line("greeting"), self.line("ask_new_or_returning")])
+        return self.reply([self.line("greeting")])
 
     async def caller_said(self, text: str, confidence: float | None = None) -> Reply:
         """`confidence`: the ASR's confidence in the turn (0..1), when the pipeline has it."""
@@ -118,8 +122,10 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
             return Reply()
         if not text:
             return self.reply(self.reprompt())
+        self.read(text)  # every slot and intent in the turn, whatever happens next
         says = self.safety.step(text, index, confidence)  # every red flag, every state, before anything else
         if says is not None:
+            self.absorb()  # recorded (screen outcomes apply, conservatively), but the safety line is all that is said
             return self.reply(says)
         return await self._handle(text)
 
@@ -130,7 +136,9 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
             return Reply()
         if digit == "0":
             return self.reply(self.start_message())
-        mapped = _DTMF.get(self.s.state, {}).get(digit)
+        menu = self.s.state if self.s.state != "greeting" else (
+            "returning_reason" if self.caller.known_patient else "new_or_returning")
+        mapped = _DTMF.get(menu, {}).get(digit)
         if mapped is None and (self.s.state in _YES_NO_STATES or (self.s.pending and self.s.pending.kind == "yes_no")):
             mapped = {"1": "yes", "2": "no"}.get(digit)
         if mapped is None:
@@ -165,18 +173,27 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
     async def _handle(self, text: str) -> Reply:
         if self.s.state == "escalated":
             return self.reply(self._after_escalation(text))
-        handler = getattr(self, f"on_{self.s.state}", self.on_new_or_returning)
+        handler = getattr(self, f"on_{self.s.state}", self.on_greeting)
+        if self.read_at != len(self.out.turns):  # a key press: read what it stands for
+            self.read(text)
+        early = self.absorb() if self.s.state not in ("message",) else []
+        anywhere = await self.anywhere(text)
+        if anywhere is not None:
+            self.s.retries = 0
+            return self.reply(early + anywhere, end=self.s.state == "ended")
         answers_pending = self.s.pending is not None and self.parses_as_answer(text)
         if is_question(text) and not answers_pending and self.s.state not in ("message", "concern"):
             says = self._question(text)
             if says is not None:
                 self._noted_returning(text)
-                return self.reply(says + self.current_prompt())
+                return self.reply(early + says + self.current_prompt())
         says = await handler(text)
         if says is None:
-            says = await self.not_understood(text)
+            settled = early or self.s.absorbed  # the turn said something else: ask again, no "sorry"
+            says = early + (self.current_prompt() if settled else await self.not_understood(text))
         else:
             self.s.retries = 0
+            says = early + says
         return self.reply(says, end=self.s.state == "ended")
 
     def _noted_returning(self, text: str) -> None:
@@ -184,7 +201,7 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
         does not ask again whether they are new."""
         from appliance.clinic.nlu import intent_of
 
-        if self.s.state == "new_or_returning" and intent_of(text) == "returning":
+        if self.s.state in ("new_or_returning", "greeting") and intent_of(text) == "returning":
             self.s.patient_type = "returning"
             self.out.slots["patient_type"] = "returning"
             self.s.state = "returning_reason"
@@ -226,10 +243,12 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
         return [self.line("clinical_question_noted", hours=rt.routine_hours)]
 
     async def not_understood(self, text: str) -> list[Say]:
+        """At most one re-ask per question, then another strategy: an unclear screen answer takes the
+        pack's outcome for it (never "no"); elsewhere the caller can leave a message."""
         self.s.retries += 1
         if self.s.state == "intake" and self.s.retries >= 2:
             return self.intake_gave_up()
-        if self.s.retries >= 3:
+        if self.s.retries >= 2 and self.s.state != "ask_name":
             self.s.retries = 0
             return self.start_message()
         return self.reprompt()
@@ -244,7 +263,8 @@ class ClinicConversation(IntakeFlow, BookingFlow, ReturningFlow):
         s = self.s
         if s.pending is not None:
             return [Say(s.pending.ask, self.pack.prov(s.pending.id), cacheable=True)]
-        prompts = {"new_or_returning": "ask_new_or_returning", "returning_reason": "ask_returning_reason",
+        prompts = {"greeting": "ask_new_or_returning" if not self.caller.known_patient else "ask_returning_reason",
+                   "new_or_returning": "ask_new_or_returning", "returning_reason": "ask_returning_reason",
                    "aftercare_context": "ask_aftercare_context", "concern": "ask_concern", "ask_name": "ask_name",
                    "ask_phone": "ask_phone", "message": "ask_message", "anything_else": "anything_else"}
         if s.state in prompts:

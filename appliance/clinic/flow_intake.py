@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from appliance.clinic.nlu import areas_in, screen_mentions, treatments_in
-from appliance.clinic.parsers import money_range, parse_date, refused, yes_no
+from appliance.clinic.dates import DateReading, read_date
+from appliance.clinic.nlu import areas_in, treatments_in
+from appliance.clinic.parsers import money_range, refused, yes_no
 from appliance.clinic.schema import Question, ScreenOutcome, Treatment
+from appliance.clinic.understand import SAFETY_SLOTS, heard_for_no, safety_answer
 from appliance.conversation import Say
 
 _RESTRICT = {"proceed": 0, "provider_review": 1, "consult_only": 1, "no_booking": 2}
@@ -33,18 +35,32 @@ class IntakeFlow:
         t = self.treatment()
         return t.family if t else None
 
+    def _relevant(self, q: Question) -> bool | None:
+        """Whether the question's conditions hold: None while they depend on what is not known yet."""
+        slots = self.out.slots
+        fam = self._family()
+        unknown = False
+        if q.when_families:
+            if fam is None:
+                unknown = True
+            elif fam not in q.when_families:
+                return False
+        if q.when_lower_face:
+            if slots.get("areas") and isinstance(slots["areas"], list):
+                lower = {a.id for a in self.pack.menu.areas if a.lower_face}
+                if not lower & set(slots["areas"]):
+                    return False
+            else:
+                unknown = True
+        if q.when_yes and slots.get(q.when_yes) == "no":
+            return False
+        return None if unknown else True
+
     def _applies(self, q: Question) -> bool:
         slots = self.out.slots
         if q.slot in slots or q.slot in self.s.screen_answers:
             return False
-        fam = self._family()
-        if q.when_families and fam is not None and fam not in q.when_families:
-            return False
-        if q.when_lower_face and "areas" in slots and slots["areas"]:
-            lower = {a.id for a in self.pack.menu.areas if a.lower_face}
-            if not lower & set(slots["areas"]):
-                return False
-        if q.when_yes and slots.get(q.when_yes) == "no":
+        if self._relevant(q) is False:
             return False
         return not (not q.screen and self.s.booking_kind != "treatment" and q.slot not in ("treatment", "areas"))
 
@@ -69,21 +85,22 @@ class IntakeFlow:
         return says + self.next_question()
 
     def volunteered(self, text: str) -> list[Say]:
-        """Slots the caller gave before being asked (treatment, areas, screen answers)."""
+        """Slots the caller gave before being asked: the engine already read and applied the whole
+        turn (`TurnFlow.absorb`), so only screen answers kept for later may apply now."""
+        return self._release_deferred()
+
+    def _release_deferred(self, final: bool = False) -> list[Say]:
         says: list[Say] = []
-        slots = self.out.slots
-        if "treatment" not in slots:
-            found = treatments_in(self.pack, text)
-            if found:
-                self._set_treatment(found[0])
-        if "areas" not in slots:
-            areas = self._areas_for(text)
-            if areas:
-                slots["areas"] = areas
-        for slot, answer in screen_mentions(text).items():
-            q = next((q for q in self.pack.screen.questions if q.slot == slot), None)
-            if q is not None and slot not in self.s.screen_answers:
-                says += self._apply(q, answer)
+        for q in self.pack.screen.questions:
+            if q.slot not in self.s.deferred:
+                continue
+            relevant = self._relevant(q)
+            if relevant is None and not final:
+                continue
+            answer, when = self.s.deferred.pop(q.slot)
+            if relevant is not False:  # still unknown at the end: apply it (conservative)
+                self.out.slots.pop(q.slot, None)
+                says += self._apply(q, answer, when=when)
         return says
 
     def _set_treatment(self, t: Treatment) -> None:
@@ -95,13 +112,14 @@ class IntakeFlow:
         return [a.id for a in areas_in(self.pack, text)]
 
     def next_question(self) -> list[Say]:
+        says = self._release_deferred()
         for q in self.pack.screen.questions:
             if self._applies(q):
                 self.s.pending = q
                 self.s.state = "intake"
-                return [Say(q.ask, self.pack.prov(q.id), cacheable=True)]
+                return says + [Say(q.ask, self.pack.prov(q.id), cacheable=True)]
         self.s.pending = None
-        return self.finish_intake()
+        return says + self._release_deferred(final=True) + self.finish_intake()
 
     def parses_as_answer(self, text: str) -> bool:
         q = self.s.pending
@@ -110,13 +128,19 @@ class IntakeFlow:
         if q.kind == "yes_no":
             return yes_no(text) is not None
         if q.kind == "date":
-            return parse_date(text, self.today) is not None
+            return read_date(text, self.today, loose=True) is not None
         return q.kind in ("treatment", "areas") and bool(treatments_in(self.pack, text) or areas_in(self.pack, text))
 
-    def _apply(self, q: Question, answer: str, when: date | None = None) -> list[Say]:
-        """Record an answer and apply the pack's outcome for it; returns the outcome's line."""
+    def _apply(self, q: Question, answer: str, when: DateReading | date | None = None) -> list[Say]:
+        """Record an answer and apply the pack's outcome for it; returns the outcome's line. A date
+        range is checked at its most recent end (the conservative reading)."""
         self.s.screen_answers[q.slot] = answer
-        self.out.slots[q.slot] = when.isoformat() if when else answer
+        if isinstance(when, DateReading):
+            self.out.slots[q.slot] = when.point.isoformat()
+            self.out.slots[f"{q.slot}_range"] = when.as_slot()
+            when = when.latest
+        else:
+            self.out.slots[q.slot] = when.isoformat() if when else answer
         outcome: ScreenOutcome | None = None
         if answer == "yes":
             outcome = q.on_yes
@@ -139,7 +163,7 @@ class IntakeFlow:
 
     async def on_intake(self, text: str) -> list[Say] | None:
         q = self.s.pending
-        says = self.volunteered(text) if q is None or q.kind not in ("treatment",) else []
+        says = self.volunteered(text)
         if q is None or q.slot in self.s.screen_answers or q.slot in self.out.slots:
             return says + self.next_question()
         got = await self._answer(q, text)
@@ -155,7 +179,7 @@ class IntakeFlow:
             return self._declined(q)
         if q.kind == "treatment":
             found = treatments_in(self.pack, text)
-            if not found:
+            if not found and self.assist.use("treatment"):
                 label = await self.assist.choose("treatment", tuple(t.id for t in self.pack.menu.treatments) +
                                                  ("other",), q.ask, text)
                 found = [self.pack.treatment(label)] if label and label != "other" else []
@@ -172,23 +196,32 @@ class IntakeFlow:
                 return None
             self.out.slots["areas"] = areas
             return []
+        if q.kind == "yes_no" and (q.screen or q.slot in SAFETY_SLOTS):
+            # Safety slots: deterministic readings only; the language model is never asked.
+            answer = safety_answer(text, self.reading, q.slot)
+            return None if answer is None else self._apply(q, answer)
         if q.kind == "yes_no":
-            answer = yes_no(text) or await self.assist.choose("answer", ("yes", "no", "unsure", "other"), q.ask, text)
+            answer = self.reading.slots.get(q.slot) or yes_no(text)
+            if answer is None and not heard_for_no(text) and self.assist.use("prior"):
+                answer = await self.assist.choose("answer", ("yes", "no", "unsure", "other"), q.ask, text)
             if answer in (None, "other"):
                 return None
             return self._apply(q, answer)
         if q.kind == "date":
-            when = parse_date(text, self.today)
+            if self.reading.slots.get("last_neuromodulator") == "never" or self.reading.slots.get(
+                    "prior_treatments") == "no":
+                return self._apply(q, "never")
+            when = self.reading.details.get(f"{q.slot}_reading") or read_date(text, self.today, loose=True)
             if when is None:
                 answer = yes_no(text)
-                if answer == "no":
+                if answer == "no" and not heard_for_no(text):
                     return self._apply(q, "never")
-                return self._apply(q, "unsure") if answer == "unsure" else None
-            if when == "never":
-                return self._apply(q, "never")
+                return self._apply(q, "unsure") if answer in ("unsure", "declined") else None
             return self._apply(q, "date", when=when)
         if q.kind == "budget":
             rng = money_range(text)
+            if rng is None and self.s.retries < 1 and yes_no(text) is None and len(text.split()) < 3:
+                return None
             self.out.slots["budget"] = {"low": rng[0], "high": rng[1]} if rng else text[:80]
             return []
         self.out.slots[q.slot] = text[:200]
@@ -223,11 +256,11 @@ class IntakeFlow:
         if self.s.booking_kind == "none":
             return says + self.start_message()
         t = self.treatment()
-        if self.s.booking_kind == "treatment" and t is not None:
+        if self.s.booking_kind == "treatment" and t is not None and not self.s.quoted:
             for area_id in self.out.slots.get("areas", []):
                 if area_id in t.doses:
                     says.append(self._quote(t, area_id))
-        elif self.s.booking_kind == "consult":
+        elif self.s.booking_kind == "consult" and not self.s.quoted:
             price = self.pack.menu.consult.price
             says.append(self.line("quote_consult", price="free of charge" if price == 0 else self.money(price)))
         if self.s.concern_raised:

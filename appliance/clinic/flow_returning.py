@@ -34,7 +34,7 @@ class ReturningFlow:
             intent = "new_patient"
         if intent is None and treatments_in(self.pack, text):
             intent = "new_patient"  # "I want Botox": a booking enquiry; the screen runs either way
-        if intent is None:
+        if intent is None and self.assist.use("caller"):
             intent = await self.assist.choose("caller", ("new_patient", "returning", "other"),
                                               "Are you a new patient or have you been before?", text)
         if intent == "returning" and self._only_cue(text):
@@ -55,7 +55,7 @@ class ReturningFlow:
         intent = intent_of(text)
         if intent is None and treatments_in(self.pack, text):
             intent = "book"
-        if intent is None:
+        if intent is None and self.assist.use("reason"):
             intent = await self.assist.choose("reason", ("aftercare", "touch_up", "book", "message", "other"),
                                               "Is this about a recent treatment, a touch-up, or a new booking?", text)
         if intent in (None, "other"):
@@ -159,7 +159,9 @@ class ReturningFlow:
         self.s.concern_raised = True
         self.out.slots["concern"] = text[:500]
         categories = tuple(sorted({f.category for f, _ in self.pack.all_red_flags()}))
-        signal = await self.assist.choose("category", categories + ("none",), "What is the patient's concern?", text)
+        signal = None
+        if self.assist.use("category"):
+            signal = await self.assist.choose("category", categories + ("none",), "What is the patient's concern?", text)
         if signal and signal != "none":
             hit = next(((f, w) for f, w in self.pack.all_red_flags() if f.category == signal
                         and (wf is None or w in (None, wf.id))), None)

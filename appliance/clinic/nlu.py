@@ -110,8 +110,17 @@ class LlmAssist:
     SYSTEM = ("You label what a caller to a medical spa said. Reply with JSON only. Choose the closest label; "
               "use \"other\" when none fits.")
 
-    def __init__(self, llm: LanguageModel | None) -> None:
+    # Tasks where the model raised accuracy on the turn corpus (tests/clinic/test_turns_llm.py);
+    # never a safety slot (pregnancy, anticoagulants, autoimmune, dental work).
+    TASKS = frozenset({"caller", "reason", "category"})
+
+    def __init__(self, llm: LanguageModel | None, tasks: frozenset[str] | None = None) -> None:
         self.llm = llm
+        self.tasks = self.TASKS if tasks is None else tasks
+
+    def use(self, task: str) -> bool:
+        """Whether the model is consulted for this task (and is there at all)."""
+        return self.llm is not None and task in self.tasks
 
     async def choose(self, field: str, options: tuple[str, ...], question: str, text: str) -> str | None:
         if self.llm is None:

@@ -89,31 +89,25 @@ def numbers(text: str) -> list[int]:
     return out
 
 
-_REFUSE = re.compile(r"\b(rather not|prefer not|don't want to (say|answer|tell)|not (going to|gonna) (say|answer|tell)|"
-                     r"none of your business|skip (that|this|it)|pass on that|no comment|i won't (say|answer)|"
-                     r"not comfortable (saying|answering)|why do you need)")
-_UNSURE = re.compile(r"\b(not sure|unsure|don't know|do not know|dunno|no idea|maybe|might be|possibly|"
-                     r"can't remember|don't remember|not certain|i think so|i guess)\b")
-_YES = re.compile(r"^(yes|yeah|yep|yup|ya|yea|sure|correct|right|affirmative|absolutely|definitely|of course|"
-                  r"that's right|uh huh|i am|i do|i have|i did|i will)\b")
-_NO = re.compile(r"^(no|nope|nah|never|none|negative|not really|not at all|i'm not|i am not|i don't|i do not|"
-                 r"i haven't|i have not|i didn't|i did not|i won't)\b")
-_YES_ANY = re.compile(r"\b(yes|yeah|yep|i am|i'm on|i take|i do|i have had|i've had|currently)\b")
-_NO_ANY = re.compile(r"\b(no|not|never|don't|haven't|none|nope|nothing)\b")
+def _rx(key: str, anchored: bool = False) -> re.Pattern[str]:
+    from appliance.clinic.words import phrase_rx, words
+
+    return phrase_rx(tuple(getattr(words(), key)), anchored)
 
 
 def yes_no(text: str) -> Answer | None:
-    """yes / no / unsure / declined, or None when the turn is not an answer at all."""
+    """yes / no / unsure / declined, or None when the turn is not an answer at all. The words are
+    the lexicon's (`understanding` section). A telephone mishearing of "no" ("Now.") is None."""
     t = normalize(text).strip(" .!?,")
-    if _REFUSE.search(t):
+    if _rx("declined").search(t):
         return "declined"
-    if _UNSURE.search(t):
+    if _rx("unsure").search(t):
         return "unsure"
-    if _YES.search(t):
+    if _rx("yes_start", anchored=True).search(t):
         return "yes"
-    if _NO.search(t):
+    if _rx("no_start", anchored=True).search(t):
         return "no"
-    no_hit, yes_hit = _NO_ANY.search(t), _YES_ANY.search(t)
+    no_hit, yes_hit = _rx("no_any").search(t), _rx("yes_any").search(t)
     if no_hit and not yes_hit:
         return "no"
     if yes_hit and not no_hit:
@@ -122,7 +116,7 @@ def yes_no(text: str) -> Answer | None:
 
 
 def refused(text: str) -> bool:
-    return bool(_REFUSE.search(normalize(text)))
+    return bool(_rx("declined").search(normalize(text)))
 
 
 def _months_back(today: date, months: int) -> date:

@@ -22,8 +22,8 @@ from appliance.clinic.words import find, words
 
 SAFETY_SLOTS = ("pregnant_or_breastfeeding", "anticoagulants", "autoimmune", "dental_work")
 # Dental words that mean something else without a dental context ("filling in for my sister").
-_DENTAL_NEEDS_CONTEXT = {"implant", "implants", "filling", "fillings", "crown", "crowns", "cleaning", "extraction",
-                         "braces", "tooth"}
+_DENTAL_NEEDS_CONTEXT = {"implant", "implants", "filling", "fillings", "cleaning", "extraction", "braces", "tooth"}
+_NOT_AESTHETIC = re.compile(r"\b(baby|filling|fillings|root canal|crown|implant|cleaning|surgery|cold|flu|covid)\b")
 _DENTAL_CONTEXT = re.compile(r"\b(dental|dentist|tooth|teeth|gum|gums|orthodont\w*|oral surgeon|mouth)\b")
 _DENTAL_WINDOW_DAYS = 14
 _NOT_PRICE = re.compile(r"\bhow much (downtime|time|longer|swelling|pain|bruising|does it hurt|will it hurt|"
@@ -51,7 +51,7 @@ class TurnContext:
 
 def read_turn(pack: Pack, text: str, ctx: TurnContext) -> Reading:
     t = normalize(text)
-    r = Reading(intent=_intent(pack, t))
+    r = Reading(intent=_intent(pack, t, ctx))
     found = treatments_in(pack, text)
     if found:
         r.slots["treatment"] = found[0].id
@@ -70,8 +70,15 @@ def read_turn(pack: Pack, text: str, ctx: TurnContext) -> Reading:
 
 # ---- intents ----
 
-def _intent(pack: Pack, t: str) -> str | None:
+_NEW = re.compile(r"\b(never been|haven't been|not been|first time (?:calling|here|patient|visiting|coming))\b")
+_ASKS = re.compile(r"^(can|could|should|shall|is|are|am|do|does|did|will|would|what|when|how|why|where|which|may)\b")
+
+
+def _intent(pack: Pack, t: str, ctx: TurnContext) -> str | None:
     w = words()
+    bare = re.findall(r"[a-z']+", t)
+    if bare and all(x in w.backchannels for x in bare):
+        return None  # "hello?", "uh yeah hi": nothing yet
     for name in ("wrong_number", "stop_calling", "message"):
         if find(getattr(w.intents, name), t):
             return name
@@ -79,7 +86,12 @@ def _intent(pack: Pack, t: str) -> str | None:
         return "complaint"
     if find(w.intents.price, t) and not _NOT_PRICE.search(t):
         return "price"
-    return intent_of(t)
+    intent = intent_of(t)
+    if intent == "returning" and _NEW.search(t):
+        return "new_patient"
+    if intent == "question" and ctx.pending and not _ASKS.search(t) and "?" in t and len(bare) <= 8:
+        return None  # uptalk on an answer: "like a year ago?"
+    return intent
 
 
 # ---- earlier treatments and their dates ----
@@ -95,7 +107,8 @@ def _prior(pack: Pack, t: str, ctx: TurnContext, found: list[Treatment], r: Read
     for clause in [c for c in _CLAUSE.split(t) if c and c.strip()] or [t]:
         when = read_date(clause, ctx.today, past=True, loose=loose)
         named = treatments_in(pack, clause)
-        if not _had_treatment(clause, named, when) and not (loose and when):
+        answered = ctx.pending == "prior_treatments" and when is not None and yes_no(clause) == "yes"
+        if not _had_treatment(clause, named, when) and not (loose and when) and not answered:
             continue
         r.slots["prior_treatments"] = "yes"
         if when is None or when.direction == "future" or when.earliest > ctx.today:
@@ -112,7 +125,7 @@ def _prior(pack: Pack, t: str, ctx: TurnContext, found: list[Treatment], r: Read
 def _had_treatment(clause: str, named: list[Treatment], when: DateReading | None) -> bool:
     w = words()
     m = find(w.prior_yes, clause)
-    if m is None:
+    if m is None or _DENTAL_CONTEXT.search(clause) or _NOT_AESTHETIC.search(clause):
         return False
     verb_object = m.group(0).split()[-1] in ("it", "them", "some", "last", "before", "done")
     object_follows = bool(_PRIOR_OBJECT.match(clause[m.end():])) or bool(named)
@@ -167,7 +180,9 @@ def _contact(text: str, t: str, ctx: TurnContext, r: Reading) -> None:
     w = words()
     lead = find(w.name_lead, t)
     if lead and (lead.group(0) != "this is" or re.match(r"^(?:(?:hi|hello|hey|yes|yeah)\W+)*this is\b", t)):
-        name = person_name(text[lead.start():] if len(text) == len(t) else text)
+        raw = text[lead.start():] if len(text) == len(t) else text
+        raw = re.split(r"[,.;!?]|\s(?:and|but|i|i'm|i'd|from)\s", raw, maxsplit=1, flags=re.I)[0]
+        name = person_name(raw)
         if name:
             r.slots["name"] = name
     lead = find(w.phone_lead, t)

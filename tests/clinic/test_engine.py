@@ -23,11 +23,13 @@ def conv(**caller: object) -> ClinicConversation:
 
 
 async def test_greeting_differs_for_known_patients() -> None:
-    first = conv().start()
-    assert [s.provenance for s in first.says] == [PACK.prov("dialogue.greeting"), PACK.prov("dialogue.ask_new_or_returning")]
+    first = conv().start()  # one short turn with an open question: the caller speaks first
+    assert [s.provenance for s in first.says] == [PACK.prov("dialogue.greeting")]
     assert "Harbor Light Aesthetics" in first.says[0].text and first.says[0].cacheable is True
+    assert first.says[0].interruptible is True
     known = conv(known_patient=True).start()
-    assert known.says[1].provenance == PACK.prov("dialogue.ask_returning_reason")
+    assert [s.provenance for s in known.says] == [PACK.prov("dialogue.greeting_known")]
+    assert "Welcome back" in known.says[0].text
 
 
 async def test_red_flag_stops_the_flow_with_protected_line_and_transfer() -> None:
@@ -42,7 +44,7 @@ async def test_red_flag_stops_the_flow_with_protected_line_and_transfer() -> Non
     assert later.says[0].provenance == PACK.prov("dialogue.concern_first") and not later.actions
     out = c.ended("caller-hung-up")
     assert out.outcome == "escalated" and out.booking is None
-    assert out.escalations[0].turn == 2 and out.turns[2].speaker == "caller"
+    assert out.escalations[0].turn == 1 and out.turns[1].speaker == "caller"  # after the one-line greeting
 
 
 async def test_dtmf_and_digit_validation() -> None:
@@ -72,6 +74,7 @@ async def test_unclear_screen_answer_takes_declined_outcome_after_retry() -> Non
 async def test_agent_heard_marks_last_agent_turn() -> None:
     c = conv()
     c.start()
+    await c.caller_said("hello")
     c.agent_heard(0.4)
     assert c.out.turns[-1].heard_fraction == 0.4 and c.out.turns[0].heard_fraction == 1.0
 
