@@ -30,6 +30,7 @@ from appliance.conversation import (
     Reply,
     Say,
     Turn,
+    confidence_kwargs,
     reply_items,
 )
 from appliance.logs import get_logger, hostile
@@ -204,17 +205,18 @@ class RecordedConversation:
             self._commit_turns(self._live())
         return reply
 
-    async def caller_said(self, text: str) -> Reply:
-        return await self._escalate(await self.inner.caller_said(text))
+    async def caller_said(self, text: str, confidence: float | None = None) -> Reply:
+        said = self.inner.caller_said
+        return await self._escalate(await said(text, **confidence_kwargs(said, confidence)))
 
     async def caller_pressed(self, digit: str) -> Reply:
         return await self._escalate(await self.inner.caller_pressed(digit))
 
-    async def caller_said_stream(self, text: str) -> AsyncIterator[Say | Reply]:
+    async def caller_said_stream(self, text: str, confidence: float | None = None) -> AsyncIterator[Say | Reply]:
         """Streamed replies pass straight through; the escalations they raised are stored as
         soon as the stream ends (before the reply's actions, such as a transfer, are carried out)."""
         last: Reply | None = None
-        async for item in reply_items(self.inner, text):
+        async for item in reply_items(self.inner, text, confidence):
             if isinstance(item, Reply):
                 last = item
             else:
@@ -339,17 +341,17 @@ class ShadowConversation(RecordedConversation):
         self._said(reply.says)
         return reply
 
-    async def caller_said(self, text: str) -> Reply:
+    async def caller_said(self, text: str, confidence: float | None = None) -> Reply:
         self.report({"type": "caller", "text": text})
-        return await super().caller_said(text)
+        return await super().caller_said(text, confidence)
 
     async def caller_pressed(self, digit: str) -> Reply:
         self.report({"type": "caller", "text": f"(pressed {digit})"})
         return await super().caller_pressed(digit)
 
-    async def caller_said_stream(self, text: str) -> AsyncIterator[Say | Reply]:
+    async def caller_said_stream(self, text: str, confidence: float | None = None) -> AsyncIterator[Say | Reply]:
         self.report({"type": "caller", "text": text})
-        async for item in super().caller_said_stream(text):
+        async for item in super().caller_said_stream(text, confidence):
             if isinstance(item, Say):
                 self._said([item])
             yield item

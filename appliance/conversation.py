@@ -8,6 +8,7 @@ pack and carries its provenance; the language model may only phrase non-clinical
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -121,15 +122,27 @@ class ModelFailureAware(Conversation, Protocol):
     def model_failed(self, role: str) -> Reply | Awaitable[Reply]: ...
 
 
-async def reply_items(conversation: Conversation, text: str) -> AsyncIterator[Say | Reply]:
+def confidence_kwargs(method: Any, confidence: float | None) -> dict[str, Any]:
+    """`confidence=` for a conversation method that takes the ASR's confidence (an optional extension)."""
+    if confidence is None:
+        return {}
+    try:
+        return {"confidence": confidence} if "confidence" in inspect.signature(method).parameters else {}
+    except (TypeError, ValueError):
+        return {}
+
+
+async def reply_items(conversation: Conversation, text: str,
+                      confidence: float | None = None) -> AsyncIterator[Say | Reply]:
     """The reply to `text` as a stream: `caller_said_stream` when the conversation has it,
-    otherwise the says of `caller_said`'s whole Reply, then the Reply (for its actions)."""
+    otherwise the says of `caller_said`'s whole Reply, then the Reply (for its actions).
+    `confidence` (the ASR's, 0..1) is passed on to a conversation whose method accepts it."""
     stream = getattr(conversation, "caller_said_stream", None)
     if stream is not None:
-        async for item in stream(text):
+        async for item in stream(text, **confidence_kwargs(stream, confidence)):
             yield item
         return
-    reply = await conversation.caller_said(text)
+    reply = await conversation.caller_said(text, **confidence_kwargs(conversation.caller_said, confidence))
     for say in reply.says:
         yield say
     yield Reply(actions=reply.actions, end_call=reply.end_call)

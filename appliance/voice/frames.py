@@ -35,6 +35,7 @@ class CallerTextFrame(DataFrame):
 
     text: str
     turn: TurnMetrics
+    confidence: float | None = None  # the ASR's confidence in the words (appliance.voice.asr.Heard)
     interruptible: bool = field(default=False, init=False)
 
 

@@ -17,7 +17,7 @@ from pipecat.frames.frames import CancelFrame, EndFrame, Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from appliance.inference.health import ModelUnavailableError
-from appliance.voice.asr import Transcriber
+from appliance.voice.asr import Heard, Transcriber
 from appliance.voice.frames import CallerTextFrame, UtteranceFrame
 
 
@@ -26,7 +26,7 @@ class Transcription(FrameProcessor):
         super().__init__(**kwargs)
         self._asr = transcriber
         self._pool = pool
-        self._early: tuple[float, asyncio.Future[str]] | None = None
+        self._early: tuple[float, asyncio.Future[Heard]] | None = None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -37,8 +37,8 @@ class Transcription(FrameProcessor):
             self._drop_early()
         await self.push_frame(frame, direction)
 
-    def _transcribe(self, pcm: bytes) -> asyncio.Future[str]:
-        return asyncio.get_running_loop().run_in_executor(self._pool, self._asr.transcribe, pcm)
+    def _transcribe(self, pcm: bytes) -> asyncio.Future[Heard]:
+        return asyncio.get_running_loop().run_in_executor(self._pool, self._asr.hear, pcm)
 
     def _drop_early(self) -> None:
         if self._early is not None:
@@ -54,17 +54,17 @@ class Transcription(FrameProcessor):
         early, self._early = self._early, None
         try:
             if early is not None and early[0] == frame.speech_end and not early[1].cancelled():
-                text = await early[1]
+                heard = await early[1]
                 frame.turn.asr_early = True
             else:
                 if early is not None:
                     early[1].cancel()
-                text = await self._transcribe(frame.pcm)
+                heard = await self._transcribe(frame.pcm)
         except ModelUnavailableError:
             return  # no transcript: the call has been told, and hands the caller to a person
         frame.turn.transcript_final = time.monotonic()
-        frame.turn.transcript_chars = len(text)
-        await self.push_frame(CallerTextFrame(text, frame.turn))
+        frame.turn.transcript_chars = len(heard.text)
+        await self.push_frame(CallerTextFrame(heard.text, frame.turn, heard.confidence))
 
     async def cleanup(self) -> None:
         self._drop_early()
