@@ -271,7 +271,7 @@ class CallRunner:
         self.scheduler = scheduler
         self.llm = llm
         self.active = 0
-        self.live = live or LiveCalls()  # calls in progress by PBX Call-ID (the pager connects patients)
+        self.live = live or LiveCalls()  # calls in progress by call key (the pager connects patients)
 
     async def __call__(self, media: CallMedia) -> None:
         from appliance.clinic.service import new_conversation
@@ -284,8 +284,8 @@ class CallRunner:
         entry = self.live.open(media)
         writer: CallWriter | None = None
         if self.records is not None:  # the call's own row, keyed by the appliance (a Call-ID may be reused)
-            ref = CallRef.of(info.call_id, info.direction, info.remote_number, started_at=iso(datetime.now(UTC)),
-                             patient_id=patient_id, line=entry.line)
+            ref = CallRef.of(info.call_id, info.direction, info.remote_number, key=entry.key,
+                             started_at=iso(datetime.now(UTC)), patient_id=patient_id, line=entry.line)
             writer = CallWriter(self.records, ref, access)
         conversation = RecordedConversation(inner, self.records, access, self.pack, live=entry, writer=writer)
         started = time.monotonic()

@@ -90,8 +90,8 @@ class CallsMixin(StoreBase):
     def _stored_outcome(self, cid: int) -> ConversationOutcome:
         turns = [Turn(r[0], r[1], r[2], float(r[3])) for r in self.conn.execute(
             "SELECT speaker, text, provenance, heard_fraction FROM turns WHERE call_id = ? ORDER BY idx", (cid,))]
-        escalations = [Escalation(r[0], r[1], r[2], r[3] or "")  # turn as stored (may be NULL)
-                       for r in self.conn.execute("SELECT severity, category, turn_idx, detail FROM escalations "
-                                                  "WHERE call_id = ? ORDER BY id", (cid,))]
+        escalations = [Escalation(r[0], r[1], r[2], r[3] or "", r[4] or "")  # turn as stored (may be NULL)
+                       for r in self.conn.execute("SELECT severity, category, turn_idx, detail, evidence "
+                                                  "FROM escalations WHERE call_id = ? ORDER BY id", (cid,))]
         row = self.conn.execute("SELECT pack FROM calls WHERE id = ?", (cid,)).fetchone()
         return ConversationOutcome(turns=turns, escalations=escalations, outcome=CRASH, pack=row[0] if row else None)

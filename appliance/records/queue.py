@@ -21,8 +21,8 @@ DEFAULT_RESPONSE_MINUTES = {"emergency": 5.0, "urgent": 15.0, "routine": 24 * 60
 SEVERITY_ORDER = {"emergency": 0, "urgent": 1, "routine": 2}
 
 _SELECT = (
-    "SELECT e.id, c.pbx_call_id AS call_id, coalesce(p.name, c.caller_number, '') AS patient_label, "
-    "p.ref AS patient_ref, c.line, e.severity, e.category, e.detail, e.created_at, e.deadline_at, "
+    "SELECT e.id, c.pbx_call_id AS call_id, c.call_key, coalesce(p.name, c.caller_number, '') AS patient_label, "
+    "p.ref AS patient_ref, c.line, e.severity, e.category, e.detail, e.evidence, e.created_at, e.deadline_at, "
     "e.acknowledged_by, e.acknowledged_at, e.resolved_by, e.resolved_at, e.resolution_note, e.paged "
     "FROM escalations e LEFT JOIN calls c ON c.id = e.call_id LEFT JOIN patients p ON p.id = c.patient_id")
 
@@ -101,7 +101,7 @@ class QueueMixin(StoreBase):
         """Calls in progress (not ended), oldest first."""
         with transaction(self.conn):
             rows = rows_of(self.conn.execute(
-                "SELECT c.id, c.pbx_call_id AS call_id, coalesce(c.line, '') AS line, c.direction, "
+                "SELECT c.id, c.pbx_call_id AS call_id, c.call_key, coalesce(c.line, '') AS line, c.direction, "
                 "coalesce(p.name, c.caller_number, '') AS caller_label, c.started_at FROM calls c "
                 "LEFT JOIN patients p ON p.id = c.patient_id WHERE c.ended_at IS NULL ORDER BY c.started_at LIMIT 200"))
             self._audit(access, "view.calls", "calls:" + ",".join(str(r["id"]) for r in rows))

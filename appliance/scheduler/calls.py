@@ -3,8 +3,11 @@
 Each placed aftercare call is kept in the record store like an inbound one, so the staff
 console shows it: a `calls` row (direction outbound, linked to the patient) when the patient
 answers, every escalation the moment the conversation raises it (`RecordedConversation`, the
-same wrapper inbound calls use), and at hang-up the turns, the summary and the outcome
-(`AsyncRecords.finish_call`). The attempt's result carries the call's row id to the contact.
+same wrapper inbound calls use), and at hang-up the turns, the summary and the outcome. Like an
+inbound call, the record and the live-call entry are named by the appliance's own call key
+(never the PBX's Call-ID, which may repeat), and the writes go through `CallWriter` (retried;
+an escalation the store cannot take is journaled). The attempt's result carries the call's row
+id to the contact.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from appliance.clinic.pack import Pack
 from appliance.conversation import Conversation, ConversationOutcome
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
+from appliance.records.base import iso
+from appliance.records.callwriter import CallWriter
+from appliance.records.ids import CallRef
 from appliance.records.service import AsyncRecords
 from appliance.scheduler.store import FLAGS, AttemptResult, Claim
 from appliance.staff.livecalls import LiveCalls
@@ -113,31 +119,38 @@ class OutboundCallHandler:
         call_id = media.info.call_id
         access = Access(actor="system:outbound-call", reason="aftercare-call", call_id=call_id)
         records = await self._store()
-        entry = self.live.open(media)
-        row_id: int | None = None
+        entry = self.live.open(media)  # the call's key names its live entry and its record alike
+        writer: CallWriter | None = None
         if records is not None:
-            try:
-                row_id = await records.call("start_call", access, call_id, "outbound", media.info.remote_number or None,
-                                            datetime.now(UTC), patient_id=claim.patient_id, line=entry.line)
-            except Exception:  # noqa: BLE001 - the patient is on the line: go on, log loudly
-                log.exception("outbound.record_start_failed", call_id=hostile(call_id))
-                records = None
+            ref = CallRef.of(call_id, "outbound", media.info.remote_number or None, key=entry.key,
+                             started_at=iso(datetime.now(UTC)), patient_id=claim.patient_id, line=entry.line)
+            writer = CallWriter(records, ref, access)
+            await writer.start()  # a failure is logged; later writes create the row
         inner = conversation_for(self.pack, self.lines, claim, llm=self.llm, **self.kw)
-        conversation = RecordedConversation(inner, records, access, self.pack, live=entry)
+        conversation = RecordedConversation(inner, records, access, self.pack, live=entry, writer=writer)
         reason = "error"
         try:
             outcome, reason = await self.run_session(entry.media, conversation)
         finally:
             self.live.close(entry, reason)
-        if records is not None:
+        row_id: int | None = None
+        if writer is not None:
             post = Access(actor="system:post-call", reason="post-call", call_id=call_id)
-            try:
-                await records.finish_call(post, call_id, outcome, reason)
-            except Exception:  # noqa: BLE001 - the contact's outcome is still recorded by the scheduler
-                log.exception("outbound.record_finish_failed", call_id=hostile(call_id))
+            await writer.finish(post, outcome, reason)  # retried; logged, never raised
+            row_id = writer.row
+            if row_id is None:  # the row was made after the start failed
+                row_id = await self._row_of(writer)
         log.info("outbound.call_finished", call_id=hostile(call_id), outcome=outcome.outcome, reason=reason,
                  turns=len(outcome.turns), escalations=len(outcome.escalations))
         return result_of(outcome, row_id)
+
+    @staticmethod
+    async def _row_of(writer: CallWriter) -> int | None:
+        try:
+            return await writer.records.run(lambda r: r._call_by_key(writer.ref.key))  # noqa: SLF001
+        except Exception:  # noqa: BLE001 - the contact's outcome is still recorded by the scheduler
+            log.exception("outbound.record_lookup_failed", call_id=hostile(writer.ref.pbx_call_id))
+            return None
 
 
 def voice_handler(pack: Pack, lines: OutboundLines, engines: Any, settings: Any, *,

@@ -36,11 +36,15 @@ class ReviewIn(BaseModel):
 
 class Escalation(BaseModel):
     id: int
-    call_id: str | None
+    call_id: str | None = Field(description="the PBX's Call-ID (data: a PBX may reuse it)")
+    call_key: str | None = Field(description="the appliance's own id for the call")
+    line: str | None = None
     patient_label: str
     severity: Literal["emergency", "urgent", "routine"]
     category: str
-    detail: str
+    detail: str = Field(description="the red flag's id in the protocol pack")
+    evidence: str = Field("", description="why it was escalated: the matched pack phrase, the matching method and "
+                                          "what the caller was heard to say")
     created_at: float
     deadline_at: float
     status: Literal["open", "acknowledged", "resolved"]

@@ -1,7 +1,10 @@
-"""The calls in progress, by the PBX's Call-ID: what the pager needs to connect a patient.
+"""The calls in progress, by the appliance's own call key: what the pager needs to connect a patient.
 
 The call runner registers every answered call here (`open`) and removes it when the call
-ends (`close`). Each entry has a line number (the lowest free, "1" upward: what staff hear as
+ends (`close`). Entries are keyed by the call's key (`calls.call_key` in the record store,
+`appliance.records.ids.new_call_key`), never by the PBX's Call-ID: a PBX may reuse a Call-ID,
+or two calls may arrive with the same one, and each must keep its own entry, line and page.
+Each entry has a line number (the lowest free, "1" upward: what staff hear as
 "patient on line 2" and see in the console), the call's media, and the state of the
 conversation's own warm transfer: planned (the reply that raised the escalation asks for
 it), then its result. The pager lets that transfer run first, as the first page of the
@@ -16,6 +19,7 @@ from typing import Any
 
 from appliance.calls import CallInfo, CallMedia, MediaEvent, TransferResult
 from appliance.conversation import Reply
+from appliance.records.ids import new_call_key
 
 
 class TrackedMedia:
@@ -67,11 +71,12 @@ class TrackedMedia:
 
 
 class LiveCall:
-    def __init__(self, media: CallMedia, line: str) -> None:
+    def __init__(self, media: CallMedia, line: str, key: str) -> None:
         self.raw = media  # the telephony object (a SipCall on the SIP edge): the pager bridges it
         self.media = TrackedMedia(media, self)
         self.line = line
-        self.call_id = media.info.call_id
+        self.key = key  # the appliance's own id for the call (its record's `call_key`)
+        self.call_id = media.info.call_id  # the PBX's Call-ID: data only, it may repeat
         self.planned: str | None = None  # target of a warm transfer the conversation asked for
         self.transferring: str | None = None  # target of the transfer under way
         self.transfer_result: TransferResult | None = None
@@ -104,22 +109,39 @@ class LiveCall:
 
 
 class LiveCalls:
+    """Calls in progress by call key. `open` makes the key when the caller has none; the call's
+    record must be stored under the same key (`CallRef.of(..., key=entry.key)`,
+    `start_call(..., key=entry.key)`) so that an escalation row leads back to its entry."""
+
     def __init__(self) -> None:
         self.calls: dict[str, LiveCall] = {}
 
-    def open(self, media: CallMedia) -> LiveCall:
+    def open(self, media: CallMedia, key: str | None = None) -> LiveCall:
+        key = key or new_call_key()
+        if key in self.calls:
+            raise ValueError("a live call already has this key")
         used = {c.line for c in self.calls.values()}
         line = next(str(n) for n in range(1, len(used) + 2) if str(n) not in used)
-        entry = LiveCall(media, line)
-        self.calls[entry.call_id] = entry
+        entry = LiveCall(media, line, key)
+        self.calls[key] = entry
         return entry
 
     def close(self, entry: LiveCall, reason: str) -> None:
         entry.ended = True
         entry.end_reason = reason
         entry.changed()
-        if self.calls.get(entry.call_id) is entry:
-            del self.calls[entry.call_id]
+        if self.calls.get(entry.key) is entry:
+            del self.calls[entry.key]
 
-    def get(self, call_id: str | None) -> LiveCall | None:
-        return self.calls.get(call_id) if call_id else None
+    def get(self, key: str | None) -> LiveCall | None:
+        """The call in progress with this call key (the record's `call_key`), if any."""
+        return self.calls.get(key) if key else None
+
+    def with_call_id(self, pbx_call_id: str) -> list[LiveCall]:
+        """Every call in progress that the PBX named `pbx_call_id` (there may be several)."""
+        return [c for c in self.calls.values() if c.call_id == pbx_call_id]
+
+    @property
+    def active(self) -> int:
+        """How many calls are in progress (not `__len__`: an empty registry must stay truthy)."""
+        return len(self.calls)

@@ -67,7 +67,7 @@ class Pager:
         self._wake = asyncio.Event()
         self._texts: set[asyncio.Task[None]] = set()  # text pages on their way
         self._finishing: set[asyncio.Task[Any]] = set()  # answered page calls left to end on their own
-        self._calls: dict[str, tuple[str, asyncio.Future[Row]]] = {}  # PBX Call-ID -> paging under way for it
+        self._calls: dict[str, tuple[str, asyncio.Future[Row]]] = {}  # call key -> paging under way for it
 
     # -- component ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -140,7 +140,7 @@ class Pager:
         if row["status"] != "open":
             return "done"
         severity = row["severity"]
-        cid = row.get("call_id")
+        cid = row.get("call_key")  # the appliance's own key: two calls may share a PBX Call-ID
         lead = self._calls.get(cid) if cid and severity in RANK else None
         if lead is not None and RANK[severity] >= RANK[lead[0]]:
             final = await asyncio.shield(lead[1])
@@ -169,7 +169,7 @@ class Pager:
         attempts: list[Attempt] = []
         running: dict[int, asyncio.Task[PageOutcome]] = {}
         calls: set[int] = set()  # attempts that are page calls (not the conversation's own transfer)
-        live = self.live.get(row.get("call_id"))
+        live = self.live.get(row.get("call_key"))
         if live is not None and live.busy and severity in ("emergency", "urgent"):
             target = live.transferring or live.planned or ""
             attempts.append(Attempt(0, target, self.clock()))
@@ -191,7 +191,7 @@ class Pager:
                            ring_s=float(self.settings.ring_seconds), max_rounds=self.settings.max_rounds)
                 if d.action == "page" and d.target is not None and d.level is not None:
                     attempts.append(Attempt(d.level, d.target, now))
-                    live = self.live.get(row.get("call_id"))
+                    live = self.live.get(row.get("call_key"))
                     await self._paged(eid, d.target, d.level, row, live)
                     idx = len(attempts) - 1
 
@@ -286,7 +286,7 @@ class Pager:
 
     async def _page(self, eid: int, row: Row, target: str, answered: Callable[[], None]) -> PageOutcome:
         severity, topic = row["severity"], self.topic_of(row)
-        live = self.live.get(row.get("call_id"))
+        live = self.live.get(row.get("call_key"))
         text = brief(severity, topic, live.line) if live is not None else callback_brief(severity, topic)
         pcm = await speak(self.voice, text)
         result = await ring_and_brief(self.sip, target, pcm, ring_s=float(self.settings.ring_seconds),
@@ -296,7 +296,7 @@ class Pager:
         call = result.call
         try:
             await self._acknowledge(eid, target, "page-acknowledged")
-            live = self.live.get(row.get("call_id"))
+            live = self.live.get(row.get("call_key"))
             if live is not None and _connectable(live) and call.state == "confirmed":
                 from appliance.telephony.bridge import bridge
 

@@ -37,9 +37,18 @@ def _esc_rows(rows: list[dict[str, Any]], s: Session) -> str:
         paged = f"<br><small>paged: {e(r['paged'])}</small>" if r["paged"] else ""
         out.append(f'<tr id="esc-{r["id"]}" data-status="{e(r["status"])}"><td><span class="sev-{e(r["severity"])}">'
                    f'{e(r["severity"])}</span></td><td>{e(r["category"])}</td><td>{e(r["patient_label"])}<br>'
-                   f'<small>{e(r["detail"])}</small></td><td>{when(r["created_at"])}</td><td>{when(r["deadline_at"])} {due}'
-                   f'</td><td>{e(r["status"])} {who}{paged}</td><td>{actions}</td></tr>')
+                   f'<small>{e(r["detail"])}</small>{_why(r)}</td><td>{when(r["created_at"])}</td>'
+                   f'<td>{when(r["deadline_at"])} {due}</td><td>{e(r["status"])} {who}{paged}</td><td>{actions}</td></tr>')
     return "".join(out) or '<tr><td colspan="7">No open escalations.</td></tr>'
+
+
+def _why(r: dict[str, Any]) -> str:
+    """Why the red flag fired (the matched pack phrase, the method, what was heard), folded away."""
+    evidence = r.get("evidence") or ""
+    if not evidence:
+        return ""
+    return (f'<details class="why"><summary>Why escalated</summary>'
+            f'<p data-evidence="{r["id"]}">{e(evidence)}</p></details>')
 
 
 def _call_rows(rows: list[dict[str, Any]]) -> str:

@@ -21,8 +21,9 @@ def test_migrations_are_numbered_without_gaps() -> None:
 
 
 def test_previous_version_migrates_and_keeps_its_data(db_path: Path, key: bytes) -> None:
+    """A schema-5 database (calls named by the PBX's Call-ID, no call key) migrates to the latest."""
     conn = connect(db_path, key)
-    assert migrate(conn, target=LATEST - 1) == LATEST - 1
+    assert migrate(conn, target=5) == 5
     conn.execute("INSERT INTO patients (name, phone, created_at, updated_at) VALUES (?, ?, 't', 't')",
                  (PHI["name"], PHI["phone"]))
     conn.execute("INSERT INTO calls (pbx_call_id, direction, started_at) VALUES ('pbx-call-1', 'inbound', 't')")
@@ -39,6 +40,29 @@ def test_previous_version_migrates_and_keeps_its_data(db_path: Path, key: bytes)
         assert records.get_summary(SYSTEM, "pbx-call-1")["intent"] == "booking"
         versions = [r[0] for r in records.conn.execute("SELECT version FROM schema_version ORDER BY version")]
         assert versions == list(range(1, LATEST + 1))
+    finally:
+        records.close()
+
+
+def test_version_6_escalations_gain_an_empty_evidence_and_new_ones_keep_theirs(db_path: Path, key: bytes) -> None:
+    """Schema 7 adds `escalations.evidence` (why the red flag fired); older escalations keep theirs empty."""
+    from appliance.conversation import Escalation
+
+    conn = connect(db_path, key)
+    assert migrate(conn, target=6) == 6
+    conn.execute("INSERT INTO calls (call_key, pbx_call_id, direction, started_at) "
+                 "VALUES ('call-old', 'pbx-call-1', 'inbound', 't')")
+    conn.execute("INSERT INTO escalations (call_id, severity, category, detail, created_at) "
+                 "VALUES (1, 'urgent', 'x', 'rf-old', 't')")
+    conn.close()
+
+    records = Records.open(db_path, key)
+    try:
+        assert current_version(records.conn) == LATEST
+        esc = Escalation("urgent", "allergy", 2, "mn-rf-allergy", 'mn-rf-allergy: lexicon match of "hives"')
+        records.record_escalation(SYSTEM, "call-old", esc)
+        rows = records.conn.execute("SELECT detail, evidence FROM escalations ORDER BY id").fetchall()
+        assert rows == [("rf-old", ""), ("mn-rf-allergy", 'mn-rf-allergy: lexicon match of "hives"')]
     finally:
         records.close()
 

@@ -126,7 +126,7 @@ async def test_an_answered_aftercare_call_is_live_on_a_line_while_it_lasts(
         conv.start()
         for said in ("This is Dana Lee", "April 12th 1985", "yes, my eyelid is drooping since yesterday"):
             await conv.caller_said(said)
-        entry = live.get("out-call-2")
+        (entry,) = live.with_call_id("out-call-2")
         seen.append((entry.line, entry.ended, media is entry.media))
         seen.append(await records.run(lambda r: [tuple(x) for x in r.conn.execute(
             "SELECT c.line, e.created_at, e.deadline_at FROM escalations e JOIN calls c ON c.id = e.call_id")]))
@@ -142,4 +142,4 @@ async def test_an_answered_aftercare_call_is_live_on_a_line_while_it_lasts(
     assert line == "1"  # the console shows the line
     # The deadline follows the pack's target for this red flag (Botox, urgent: 30 min), not the default 15.
     assert datetime.fromisoformat(due) - datetime.fromisoformat(created) == timedelta(minutes=30)
-    assert live.get("out-call-2") is None  # gone from the registry at hang-up
+    assert live.with_call_id("out-call-2") == [] and live.active == 0  # gone from the registry at hang-up
