@@ -324,6 +324,14 @@ class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow):
         log.warning("clinic.transfer_failed", severity=severity, pack=self.pack.ref)
         return self.reply([Say(base.text, base.provenance, interruptible=False, cacheable=True)])
 
+    def model_failed(self, role: str) -> Reply:
+        """A model failed under the call: the fallback line, an escalation, a transfer to a person."""
+        from appliance.clinic.fallback import model_failed_reply
+
+        log.error("clinic.model_failed", role=role, pack=self.pack.ref)
+        self.s.pending = None
+        return model_failed_reply(self, role)
+
     def np_extension(self) -> str:
         return self.pack.clinic.on_call[0].extension
 

@@ -179,6 +179,10 @@ class OutboundAftercareCall:
         (who calls back, and when) and staff get a further escalation, as on an inbound call."""
         return self.e.transfer_failed(target, detail)
 
+    def model_failed(self, role: str) -> Reply:
+        """A model failed under the call: as on an inbound call (fallback line, escalation, a person)."""
+        return self.e.model_failed(role)
+
     def agent_heard(self, fraction: float) -> None:
         self.e.agent_heard(fraction)
 
