@@ -272,15 +272,26 @@ class CallRunner:
         self.llm = llm
         self.active = 0
         self.live = live or LiveCalls()  # calls in progress by call key (the pager connects patients)
+        from appliance.golive.gate import is_demo
+
+        self.demo = is_demo(pack)  # demo content answers test calls only (appliance.golive)
 
     async def __call__(self, media: CallMedia) -> None:
         from appliance.clinic.service import new_conversation
+        from appliance.golive.calls import call_policy
+        from appliance.golive.gate import admits, not_in_service
+        from appliance.golive.pilot import PilotConversation
         from appliance.voice.session import VoiceSession
 
+        if not admits(self.settings, self.demo, media.info):
+            await not_in_service(media, self.engines["tts"], self.settings.site.front_desk_extension)
+            return
         info = safe_info(media.info)  # what the PBX sent, as bounded valid UTF-8: storable
         access = Access(actor="system:call", reason="call", call_id=info.call_id)
         caller, patient_id = await caller_context(self.records, access, info)
-        inner = new_conversation(self.pack, self.settings, caller=caller, scheduler=self.scheduler, llm=self.llm)
+        engine = new_conversation(self.pack, self.settings, caller=caller, scheduler=self.scheduler, llm=self.llm)
+        policy = await call_policy(self.settings, self.records)  # the pilot and supervised period, as they stand
+        inner: Conversation = PilotConversation(engine, policy.pilot, info.call_id) if policy.pilot.active else engine
         entry = self.live.open(media)
         writer: CallWriter | None = None
         if self.records is not None:  # the call's own row, keyed by the appliance (a Call-ID may be reused)
@@ -306,11 +317,24 @@ class CallRunner:
             if self.records is not None and writer is not None:
                 post = Access(actor="system:post-call", reason="post-call", call_id=info.call_id)
                 await writer.finish(post, outcome, reason)
-                if outcome.booking:
+                held = await self._golive_after(post, writer.ref.key, engine, outcome, policy)
+                if outcome.booking and not held:
                     await store_booking(self.records, post, writer.ref.key, outcome, self.pack)
             log.info("call.finished", call_id=hostile(info.call_id), outcome=outcome.outcome, reason=reason,
                      turns=len(outcome.turns), escalations=len(outcome.escalations),
                      seconds=round(time.monotonic() - started, 1))
+
+
+    async def _golive_after(self, access: Access, key: str, engine: Any, outcome: ConversationOutcome,
+                            policy: Any) -> bool:
+        """The call's workflow noted; in the supervised period its booking held for review."""
+        from appliance.golive.calls import after_call
+
+        try:
+            return await after_call(self.records, access, key, engine, outcome, policy, self.pack.clinic.timezone)
+        except Exception:  # noqa: BLE001  (the call's record is stored; a held booking must not be lost silently)
+            log.exception("golive.after_call_failed", call_id=hostile(access.call_id or ""))
+            return bool(policy.supervised)  # supervised: never released without review
 
 
 class ShadowConversation(RecordedConversation):

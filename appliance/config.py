@@ -318,11 +318,49 @@ class VoiceSettings(_Section):
     early_asr: bool = True  # start transcribing in the first pause, before the turn has ended
     vad_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     barge_in_min_speech_ms: int = Field(600, ge=100, le=3000)  # caller speech that stops the agent at once
+    # Caller speech that holds the agent's audio at once (nothing dropped; a back-channel resumes it); 0: no hold.
+    barge_in_hold_ms: int = Field(180, ge=0, le=3000)
     backchannels: tuple[str, ...] = (
         "mm-hm", "mm hm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
         "right", "sure", "got it", "i see", "alright", "all right", "cool", "great", "oh",
     )
     vocabulary: str = DEFAULT_VOCABULARY  # Whisper's initial prompt: spellings of the clinic's words
+
+
+CallType = Literal["inbound-new", "inbound-aftercare", "outbound-aftercare", "recall"]
+CALL_TYPES: tuple[CallType, ...] = ("inbound-new", "inbound-aftercare", "outbound-aftercare", "recall")
+
+
+class GoLiveSettings(_Section):
+    """[golive]: going live safely (appliance.golive). A demo pack answers only test calls; a
+    pilot makes some workflows and call types live; a supervised period holds every call's
+    outbound actions for staff review; SIPREC shadow sessions run the pipeline silently."""
+
+    test_sources: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # SIP sources whose calls are test calls
+    test_numbers: tuple[str, ...] = ()  # caller IDs (PBX extensions) of test phones behind the PBX
+    approval_max_months: int = Field(12, ge=1, le=120)  # doctor fails on an older clinician approval
+    pilot: bool = False  # true: only live_workflows (and those an admin turns on) and live_call_types are live
+    live_workflows: tuple[str, ...] = ()
+    live_call_types: tuple[CallType, ...] = CALL_TYPES
+    supervised: bool = False  # hold every call's summary and outbound actions for staff review
+    supervised_days: int = Field(0, ge=0, le=365)  # the period may end after this many days ...
+    supervised_calls: int = Field(0, ge=0, le=10_000)  # ... or this many calls per live workflow
+    shadow_sources: tuple[str, ...] = ()  # SIPREC recording sessions accepted from these (the PBX)
+
+    @field_validator("test_sources", "shadow_sources")
+    @classmethod
+    def _nets(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for item in v:
+            ipaddress.ip_network(item, strict=False)
+        return v
+
+    @field_validator("test_numbers")
+    @classmethod
+    def _numbers(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for item in v:
+            if not _EXTENSION.fullmatch(item):
+                raise ValueError(f"{item!r} is not a phone number or extension (digits, * # +; at most 15)")
+        return v
 
 
 class Settings(_Section):
@@ -338,6 +376,7 @@ class Settings(_Section):
     site: SiteSettings = SiteSettings()
     voice: VoiceSettings = VoiceSettings()
     outbound: OutboundSettings = OutboundSettings()
+    golive: GoLiveSettings = GoLiveSettings()
     source: str = Field("embedded defaults", exclude=True)
 
     @property

@@ -53,7 +53,9 @@ def pin_fallback_lines(engines: Engines, pack: Any) -> None:
     from appliance.voice.tts import synthesizer_for
 
     synth = synthesizer_for(engines["tts"])
-    for text in {FALLBACK_LINE, fallback_text(pack)}:
+    from appliance.golive.lines import PINNED
+
+    for text in {FALLBACK_LINE, fallback_text(pack), *PINNED}:
         synth.pin(text)
 
 

@@ -246,7 +246,22 @@ def check_certificate(s: Settings) -> list[Result]:
     return [Result("certificate", "pass", f"valid until {when} for {', '.join(info.names) or info.subject}")]
 
 
+def check_pack(s: Settings) -> list[Result]:
+    """The protocol pack for calls: who approved what and when; fails on a demo pack, an
+    unapproved or changed pack, and an approval older than [golive] approval_max_months."""
+    from datetime import UTC, datetime
+
+    from appliance.golive.packstatus import pack_status
+
+    st = pack_status(s, datetime.now(UTC))
+    head = f"{st.ref or st.path}: {st.approval_line()}"
+    if st.ok:
+        return [Result("pack", "pass", f"{head}; approved for patient calls")]
+    return [Result("pack", "fail", f"{head}: {p.detail}", p.fix) for p in st.problems]
+
+
 CHECKS: list[tuple[str, Check]] = [
+    ("pack", check_pack),
     ("models", check_models),
     ("selftest", check_selftest),
     ("database", check_database),

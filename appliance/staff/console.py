@@ -128,6 +128,9 @@ class Console:
             limit_ice_to(s.console.bind_host)
             self.ctx.test_calls = TestCalls(self.test_call_runner, self.repo.record,
                                             max_seconds=s.console.test_call_max_minutes * 60)
+        from appliance.golive.console import GoLive
+
+        self.ctx.golive = await GoLive.open(s, self.repo.records)  # the pack's banner, the pilot, supervision
         app = create_app(self.ctx)
         sock = socket.socket(socket.AF_INET6 if ":" in s.console.bind_host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -12,7 +12,7 @@ from appliance.staff.auth import ROLE_NAMES, Session, allowed
 NAV = (("/calls", "Live calls", "calls"), ("/escalations", "Escalations", "escalations.view"),
        ("/summaries", "Summaries", "summaries.view"), ("/appointments", "Appointments", "appointments"),
        ("/aftercare", "Aftercare", "aftercare"), ("/dashboard", "Quality", "dashboard"), ("/users", "Users", "users"),
-       ("/test-call", "Test call", "testcall"))
+       ("/test-call", "Test call", "testcall"), ("/golive", "Go-live", "dashboard"))
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
@@ -29,7 +29,28 @@ th,td{border-bottom:1px solid #dde;padding:.4rem;text-align:left;vertical-align:
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:1rem}
 .card{background:#fff;padding:.75rem;border:1px solid #dde;border-radius:6px}.card h3{margin:.2rem 0;font-size:1rem}
 .big{font-size:1.6rem;font-weight:bold}.turn-agent{color:#23395d}.turn-caller{color:#5a3d00}
+.pack{font-size:.85rem}.pack .demo{color:#fff;background:#b00020;padding:.1rem .4rem;border-radius:3px;font-weight:bold}
+.pack .warn{background:#ffb300;color:#1b1f24;padding:.1rem .4rem;border-radius:3px}
 """
+
+_banner = ""  # the protocol pack's status, shown in every signed-in page's header (appliance.golive)
+
+
+def pack_banner(status: Any) -> str:
+    """`status`: an `appliance.golive.packstatus.PackStatus`."""
+    if status is None:
+        return ""
+    demo = status.demo or status.scope == "demo"
+    flag = ' <strong class="demo" id="pack-demo">DEMO \u2014 test calls only</strong>' if demo else ""
+    other = [p for p in status.problems if p.code != "pack-demo"]
+    warn = "".join(f' <span class="warn" title="{e(p.fix)}">{e(p.code)}</span>' for p in other)
+    return (f'<span class="pack" id="pack-banner">pack <b>{e(status.ref or status.path)}</b> · '
+            f'{e(status.approval_line())}{flag}{warn}</span>')
+
+
+def set_pack_banner(status: Any) -> None:
+    global _banner
+    _banner = pack_banner(status)
 
 
 def e(value: Any) -> str:
@@ -52,7 +73,7 @@ def page(title: str, body: str, session: Session | None = None, active: str = ""
     if session:
         links = "".join(f'<a href="{href}" class="{"on" if href == active else ""}">{e(label)}</a>'
                         for href, label, perm in NAV if allowed(session.role, perm))
-        nav = (f'<header><strong>Clinic console</strong>{links}<span>{e(session.display_name)} '
+        nav = (f'<header><strong>Clinic console</strong>{_banner}{links}<span>{e(session.display_name)} '
                f'({e(ROLE_NAMES[session.role])})</span><form method="post" action="/logout">{csrf_field(session)}'
                f'<button type="submit">Log off</button></form></header>')
     meta = f'<meta name="csrf-token" content="{e(session.csrf)}">' if session else ""

@@ -18,7 +18,7 @@ from appliance.records.errors import ConflictError, NotFoundError
 from appliance.staff.auth import RateLimiter, Session, Sessions, allowed, csrf_ok, verify_password
 from appliance.staff.bodylimit import BodyLimit
 from appliance.staff.events import EventBus
-from appliance.staff.html import e, page
+from appliance.staff.html import e, page, set_pack_banner
 from appliance.staff.repo import StaffRepo
 from appliance.staff.static import CONSOLE_JS
 
@@ -38,6 +38,7 @@ class ConsoleContext:
     clock: Callable[[], float] = time.time
     exporter: Any = None  # appliance.staff.export.Exporter, set by the app factory
     test_calls: Any = None  # appliance.staff.testcall.TestCalls, when the console has voice engines
+    golive: Any = None  # appliance.golive.console.GoLive: pack status (the banner), pilot, supervised period
 
 
 class NeedLogin(Exception):  # noqa: N818
@@ -228,6 +229,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
                   redoc_url=None)
     ctx.exporter = ctx.exporter or Exporter(ctx.repo)
     app.state.ctx = ctx
+    set_pack_banner(ctx.golive.status if ctx.golive is not None else None)
     _install_handlers(app)
     app.add_middleware(BodyLimit)  # outermost of the app's own middleware: bodies are bounded before auth
     _auth_routes(app)
@@ -235,4 +237,8 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
     register_api(app)
     register_pages(app)
     register_testcall(app)
+    if ctx.golive is not None:
+        from appliance.golive.console import register_golive
+
+        register_golive(app)
     return app

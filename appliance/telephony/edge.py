@@ -274,7 +274,7 @@ class SipEdge(Outbound):
                         remote_number=(caller.sip_uri.user or "") if caller and caller.sip_uri else "",
                         remote_name=caller.display if caller else None,
                         local_number=(callee.sip_uri.user or "") if callee and callee.sip_uri else "",
-                        started_at=time.time())
+                        started_at=time.time(), extra={"source": addr[0]})  # the SIP peer (test-call gate)
         call = SipCall(self, info, dialog, media)
         media.set_remote(neg)
         self.calls[msg.call_id] = call

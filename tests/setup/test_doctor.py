@@ -32,7 +32,13 @@ def _lines(out: str) -> dict[str, str]:
 
 @pytest.fixture
 def provisioned(root: Path, answers, write_answers, kamailio: int) -> Path:
+    from tests.golive.test_doctor_pack import clinic_pack
+
     answers["pbx"]["address"] = f"127.0.0.1:{kamailio}"
+    pack = clinic_pack(root / "var" / "lib" / "appliance")  # the clinic's own pack, approved by provisioning
+    answers["protocol_pack"] = {"path": "/var/lib/appliance/pack", "approved_by": "Dana Reyes",
+                                "credential": "NP-C 44120"}
+    assert pack == root / "var" / "lib" / "appliance" / "pack"
     done = provision(root, write_answers(answers))
     assert done.returncode == 0, done.stderr
     return root
@@ -44,7 +50,7 @@ def test_doctor_passes_against_kamailio(provisioned: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     for role in ("vad", "turn", "asr", "llm", "tts"):
         assert rows[f"model.{role}"].startswith("PASS"), rows
-    for name in ("database", "disk", "pbx", "port.sip", "port.console", "certificate"):
+    for name in ("pack", "database", "disk", "pbx", "port.sip", "port.console", "certificate"):
         assert rows[name].startswith("PASS"), rows[name]
     assert "answered OPTIONS: SIP/2.0 " in rows["pbx"]
     assert rows["clock"].split()[0] in ("PASS", "UNKNOWN")  # no failure where the state cannot be read
