@@ -334,7 +334,7 @@ CALL_TYPES: tuple[CallType, ...] = ("inbound-new", "inbound-aftercare", "outboun
 class GoLiveSettings(_Section):
     """[golive]: going live safely (appliance.golive). A demo pack answers only test calls; a
     pilot makes some workflows and call types live; a supervised period holds every call's
-    outbound actions for staff review; SIPREC shadow sessions run the pipeline silently."""
+    booking and staff tasks for staff review (escalations still page at once)."""
 
     test_sources: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # SIP sources whose calls are test calls
     test_numbers: tuple[str, ...] = ()  # caller IDs (PBX extensions) of test phones behind the PBX
@@ -345,9 +345,8 @@ class GoLiveSettings(_Section):
     supervised: bool = False  # hold every call's summary and outbound actions for staff review
     supervised_days: int = Field(0, ge=0, le=365)  # the period may end after this many days ...
     supervised_calls: int = Field(0, ge=0, le=10_000)  # ... or this many calls per live workflow
-    shadow_sources: tuple[str, ...] = ()  # SIPREC recording sessions accepted from these (the PBX)
 
-    @field_validator("test_sources", "shadow_sources")
+    @field_validator("test_sources")
     @classmethod
     def _nets(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for item in v:
