@@ -1,4 +1,5 @@
-"""`python -m benchmarks [--quick] [--out DIR] [--calls 1,2,4] [--target-ms MS] ...`: see benchmarks/README.md."""
+"""`python -m benchmarks [--quick] [--out DIR] [--calls 1,2,4] [--target-ms MS] ...`, or `--soak MINUTES`
+(benchmarks/soak.py): see benchmarks/README.md."""
 
 from __future__ import annotations
 
@@ -42,4 +43,8 @@ def parse(argv: list[str]) -> Options:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--soak"]:  # python -m benchmarks --soak MINUTES [--calls N] [--out DIR]
+        from benchmarks import soak
+
+        sys.exit(soak.main(["--minutes", *sys.argv[2:]]))
     sys.exit(main(parse(sys.argv[1:])))
