@@ -46,7 +46,8 @@ class Result:
     evidence: str
 
 
-async def speak(t: dict[str, Any]) -> Result:
+async def speak(t: dict[str, Any], confidence: float | None = None) -> Result:
+    """`t["say"]` spoken in the turn's state; `confidence`: the ASR's, when the words came from a transcriber."""
     known = t["caller"] == "known"
     treatment = PACK.menu.treatments[0]
     if known:
@@ -64,7 +65,7 @@ async def speak(t: dict[str, Any]) -> Result:
             call.verified = True
             call.e.s.workflow = PACK.workflows[treatment.workflow]
         out, index = call.e.out, len(call.e.out.turns)
-        reply = await call.caller_said(t["say"])
+        reply = await call.caller_said(t["say"], confidence=confidence)
     else:
         caller = CallerContext(phone="5550100000", known_patient=known, name="Maya Cruz" if known else None,
                                procedure=treatment.id if known else None, treated_on=treated_on if known else None)
@@ -81,7 +82,7 @@ async def speak(t: dict[str, Any]) -> Result:
             c.s.concern_raised = True
         c.s.state = state
         out, index = c.out, len(c.out.turns)
-        reply = await c.caller_said(t["say"])
+        reply = await c.caller_said(t["say"], confidence=confidence)
     raised = [e for e in out.escalations if e.turn == index and e.category not in ("clinical-question",)]
     severity = max((e.severity for e in raised), key=SEVERITY_RANK.get, default=None)
     return Result(t, severity, reply, "; ".join(e.evidence for e in raised))

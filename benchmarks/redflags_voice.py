@@ -1,0 +1,295 @@
+"""The red-flag safety corpus spoken through the real speech pipeline: voice → G.711 → Whisper → rules.
+
+Each turn of tests/clinic/corpus/redflags.yaml (155 with a flag the pack demands, 37 that must not
+fire) is spoken by three caller voices: the bundled Piper voice pitch-shifted up (so the caller is
+not the appliance's own voice) and two espeak-ng voices. The speech is band-limited and taken
+through an 8 kHz G.711 µ-law round trip as on a phone call, transcribed by the appliance's own
+`Transcriber` (Whisper tiny.en with the clinic vocabulary, the same `hear()` a call uses, with its
+confidence), and the transcript is given, with that confidence, to the real ClinicConversation or
+OutboundAftercareCall in the turn's state (the corpus test's own set-up, imported).
+
+Recall by voice = the flagged turns escalated at least at the severity the pack demands. Turns the
+corpus writes as a transcriber's mistake (`why: ASR ...`) are spoken as the caller meant them.
+
+    python -m benchmarks.redflags_voice                    # all 192 turns x 3 voices (about 10 minutes)
+    python -m benchmarks.redflags_voice --sample           # the pytest sample (27 turns x 3 voices)
+    python -m benchmarks.redflags_voice --out DIR --voices piper,en-us
+
+Writes DIR/redflags_voice.json (default DIR: benchmarks/results); the clips are cached in DIR/tmp/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+VOICES: tuple[str, ...] = ("piper", "en-us", "en-gb")
+"""`piper`: the bundled Piper voice shifted up by PIPER_PITCH_CENTS (a caller, not the appliance's
+own voice); `en-us`, `en-gb`: espeak-ng voices (robotic, a hard case for Whisper tiny)."""
+PIPER_PITCH_CENTS = 300  # three semitones up
+ESPEAK_WPM = 160
+BAR = 0.98  # recall by voice, at the severity the pack demands
+
+SPOKEN: dict[str, str] = {
+    # corpus turns written as the transcriber got them wrong (`why: ASR ...`): what the caller said
+    "my face is really slow and I've got highs all over my neck":
+        "my face is really swollen and I've got hives all over my neck",
+    "Hi, I was in yesterday for Under Right Filler. I can't see properly out of my left eye since this morning.":
+        "Hi, I was in yesterday for under-eye filler. I can't see properly out of my left eye since this morning.",
+    "I got buttocks on Monday and now it's hard to swallow": "I got Botox on Monday and now it's hard to swallow",
+    "there's a bliss there on my shin": "there's a blister on my shin",
+    "the injection site is puss-y and red": "the injection site has pus and it's red",
+    "my lip's thrombing, is that normal?": "my lip's throbbing, is that normal?",
+}
+
+SAMPLE: tuple[str, ...] = (
+    # every emergency sign of the demo pack's general flags, the issue-14 turns, a few negations
+    "Hi, um, I had microneedling this afternoon and my face is really swollen, I'm getting hives on my neck and my "
+    "throat feels tight.",
+    "I can't see properly out of my left eye since this morning, everything is blurry.",
+    "sorry, I'm, I'm struggling to breathe a bit",
+    "my tongue feels really thick and swollen",
+    "my lips are swelling up and I've got these itchy welts on my arms",
+    "there's like a white patch on my lip, it looks kind of mottled",
+    "the skin by my nose has gone a sort of grey colour",
+    "part of my chin looks dusky and blotchy",
+    "there's a blue-ish lacy pattern on my forehead",
+    "I've got chest pain since the injection",
+    "I fainted in the car park after I left",
+    "I'm seeing double since the filler",
+    "I got buttocks on Monday and now it's hard to swallow",
+    "I think I'm having an allergic reaction",
+    "my speech is slurred and my face is drooping on one side",
+    "words are coming out wrong and my arm is weak",
+    "I've got a seizure history and I just had one",
+    "there's an eye pain since the IPL",
+    "yeah, actually my lips are blanching",
+    "it's Maya Cruz, I can't breathe properly",
+    "Hello, I had laser hair removal on my legs yesterday. Some of the spots turned into big blisters and the skin is "
+    "coming off.",
+    "the lump on the left side is getting bigger, it's hot and it throbs",
+    "no blurry vision, no fever, nothing like that",
+    "my vision is fine, thanks",
+    "I'm not having any trouble breathing, I just had a question",
+    "no chest pain or anything, just wanted to book",
+    "I'd like to book Botox for my forehead",
+)
+
+
+# ---- caller audio ----------------------------------------------------------------------------
+
+def caller_speech(text: str, out: Path, voice: str) -> Path:
+    """`text` spoken by `voice`, band-limited to 8 kHz, through a G.711 µ-law round trip (16-bit WAV)."""
+    from benchmarks.corpus import _piper
+
+    raw = out.with_suffix(".raw.wav")
+    ulaw = out.with_suffix(".ulaw.wav")
+    effects: list[str] = []
+    if voice == "piper":
+        _piper(text, raw)
+        effects = ["pitch", str(PIPER_PITCH_CENTS)]
+    else:
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(ESPEAK_WPM), "-w", str(raw), text], check=True,
+                       timeout=60)
+    # sox band-limits when it resamples to 8 kHz (its rate effect filters below 4 kHz)
+    subprocess.run(["sox", "-V1", str(raw), "-r", "8000", "-c", "1", "-e", "u-law", str(ulaw), *effects],
+                   check=True, timeout=60)
+    subprocess.run(["sox", "-V1", str(ulaw), "-e", "signed-integer", "-b", "16", str(out)], check=True, timeout=60)
+    raw.unlink()
+    ulaw.unlink()
+    return out
+
+
+def clip_for(folder: Path, text: str, voice: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(f"{voice}|{PIPER_PITCH_CENTS}|{ESPEAK_WPM}|{text}".encode()).hexdigest()[:16]
+    path = folder / f"{voice.replace('+', '_')}-{key}.wav"
+    if not path.exists():
+        tmp = path.with_name("part-" + path.name)
+        caller_speech(text, tmp, voice)
+        tmp.replace(path)
+    return path
+
+
+# ---- the pipeline: Whisper as a call runs it, then the conversation in the turn's state -------
+
+def transcriber() -> Any:
+    from appliance.config import Settings
+    from appliance.models.resolver import resolve_all
+    from appliance.voice.asr import transcriber_for
+    from appliance.voice.engines import LOADERS
+
+    settings = Settings()
+    model = LOADERS["asr"](resolve_all(settings, ("asr",))["asr"], settings)
+    return transcriber_for(model, settings.voice.vocabulary)
+
+
+def corpus_turns(sample: bool = False) -> list[dict[str, Any]]:
+    from tests.clinic.test_redflags_corpus import _turns
+
+    turns = _turns()
+    if not sample:
+        return turns
+    by_say = {t["say"]: t for t in turns}
+    missing = [s for s in SAMPLE if s not in by_say]
+    if missing:
+        raise ValueError(f"sample turns not in the corpus (was it edited?): {missing}")
+    return [by_say[s] for s in SAMPLE]
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
+
+
+def methods_of(evidence: str) -> list[str]:
+    return re.findall(r": (\w+) match", evidence)
+
+
+async def hear_turn(asr: Any, turn: dict[str, Any], voice: str, path: Path) -> dict[str, Any]:
+    from appliance.clinic.redflags import SEVERITY_RANK
+    from benchmarks.corpus import read_wav
+    from tests.clinic.test_redflags_corpus import speak
+
+    pcm, rate = read_wav(path)
+    assert rate == 8000, path
+    heard = await asyncio.to_thread(asr.hear, pcm.astype("<i2").tobytes())
+    result = await speak({**turn, "say": heard.text}, confidence=heard.confidence)
+    spoken = SPOKEN.get(turn["say"], turn["say"])
+    expect = turn["expect"]
+    caught = None
+    if expect != "none":
+        caught = result.severity is not None and SEVERITY_RANK[result.severity] >= SEVERITY_RANK[expect]
+    return {
+        "voice": voice, "say": turn["say"], "spoken": spoken, "heard": heard.text, "confidence": heard.confidence,
+        "state": turn["state"], "caller": turn["caller"], "expect": expect, "severity": result.severity,
+        "caught": caught, "false_alarm": expect == "none" and bool(result.evidence),
+        "misheard": _words(spoken) != _words(heard.text), "evidence": result.evidence,
+        "methods": methods_of(result.evidence),
+    }
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def block(sub: list[dict[str, Any]]) -> dict[str, Any]:
+        flagged = [r for r in sub if r["expect"] != "none"]
+        negatives = [r for r in sub if r["expect"] == "none"]
+        caught = sum(1 for r in flagged if r["caught"])
+        by_sev = {}
+        for sev in ("emergency", "urgent", "routine"):
+            s = [r for r in flagged if r["expect"] == sev]
+            by_sev[sev] = f"{sum(1 for r in s if r['caught'])}/{len(s)}"
+        return {
+            "turns": len(sub), "flagged": len(flagged), "caught": caught,
+            "recall": round(caught / len(flagged), 4) if flagged else None, "recall_by_severity": by_sev,
+            "negatives": len(negatives), "false_alarms": sum(1 for r in negatives if r["false_alarm"]),
+            "misheard": sum(1 for r in sub if r["misheard"]),
+            "misheard_flagged_caught": sum(1 for r in flagged if r["misheard"] and r["caught"]),
+            "methods": dict(Counter(m for r in flagged if r["caught"] for m in r["methods"])),
+            "misheard_methods": dict(Counter(m for r in flagged if r["caught"] and r["misheard"]
+                                             for m in r["methods"])),
+            "confidence_median": _median([r["confidence"] for r in sub if r["confidence"] is not None]),
+        }
+
+    voices = list(dict.fromkeys(r["voice"] for r in rows))
+    return {"all": block(rows), "by_voice": {v: block([r for r in rows if r["voice"] == v]) for v in voices}}
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return round((s[len(s) // 2] + s[(len(s) - 1) // 2]) / 2, 3)
+
+
+async def sweep(turns: list[dict[str, Any]], voices: tuple[str, ...], clips: Path, asr: Any,
+                progress: Any = None) -> list[dict[str, Any]]:
+    rows = []
+    for voice in voices:
+        for turn in turns:
+            path = await asyncio.to_thread(clip_for, clips, SPOKEN.get(turn["say"], turn["say"]), voice)
+            rows.append(await hear_turn(asr, turn, voice, path))
+            if progress:
+                progress(rows[-1])
+    return rows
+
+
+def run(workdir: Path, voices: tuple[str, ...] = VOICES, sample: bool = False, asr: Any = None,
+        progress: Any = None) -> dict[str, Any]:
+    """The sweep; returns the result document (summary, per-turn rows, misses, false alarms)."""
+    for tool in ("sox", *(["espeak-ng"] if any(v != "piper" for v in voices) else [])):
+        if not shutil.which(tool):
+            raise RuntimeError(f"{tool} is needed (provisioning/apt-test.txt)")
+    t0 = time.monotonic()
+    turns = corpus_turns(sample)
+    asr = asr or transcriber()
+    rows = asyncio.run(sweep(turns, voices, workdir / "redflags-clips", asr, progress))
+    summary = summarise(rows)
+    return {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "what": f"red-flag corpus spoken (Piper +{PIPER_PITCH_CENTS} cents, espeak-ng {ESPEAK_WPM} wpm) through "
+                "8 kHz G.711, Whisper Transcriber.hear, ClinicConversation/OutboundAftercareCall in the turn's "
+                "state with the ASR confidence",
+        "sample": sample, "voices": list(voices), "bar": BAR, "duration_s": round(time.monotonic() - t0, 1),
+        "summary": summary,
+        "misses": [r for r in rows if r["caught"] is False],
+        "false_alarms": [r for r in rows if r["false_alarm"]],
+        "misheard_caught": [r for r in rows if r["misheard"] and r["caught"]],
+        "rows": rows,
+    }
+
+
+def headline(result: dict[str, Any]) -> list[str]:
+    lines = []
+    for voice, b in [*result["summary"]["by_voice"].items(), ("all", result["summary"]["all"])]:
+        lines.append(f"{voice:>6}: recall {b['caught']}/{b['flagged']} = {b['recall']:.1%} "
+                     f"({', '.join(f'{k} {v}' for k, v in b['recall_by_severity'].items())}); "
+                     f"false alarms {b['false_alarms']}/{b['negatives']}; misheard {b['misheard']}/{b['turns']} "
+                     f"({b['misheard_flagged_caught']} flagged ones still caught)")
+    for r in result["misses"]:
+        lines.append(f"  MISSED [{r['voice']}] {r['expect']}: said {r['spoken']!r} heard {r['heard']!r} "
+                     f"(conf {r['confidence']}) -> {r['severity']}")
+    for r in result["false_alarms"]:
+        lines.append(f"  false alarm [{r['voice']}]: heard {r['heard']!r}: {r['evidence']}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.redflags_voice", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results"),
+                   help="writes OUT/redflags_voice.json (clips cached in OUT/tmp/)")
+    p.add_argument("--sample", action="store_true", help=f"only the {len(SAMPLE)}-turn sample the tests use")
+    p.add_argument("--voices", default=",".join(VOICES), help=f"comma-separated (default {','.join(VOICES)})")
+    a = p.parse_args(argv)
+    voices = tuple(v.strip() for v in a.voices.split(",") if v.strip())
+    done = [0]
+
+    def progress(row: dict[str, Any]) -> None:
+        done[0] += 1
+        if done[0] % 25 == 0:
+            print(f"[redflags-voice] {done[0]} turns heard", file=sys.stderr, flush=True)
+
+    result = run(a.out / "tmp", voices, a.sample, progress=progress)
+    a.out.mkdir(parents=True, exist_ok=True)
+    path = a.out / ("redflags_voice_sample.json" if a.sample else "redflags_voice.json")
+    path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    print("\n".join(headline(result)))
+    print(f"wrote {path}")
+    below = [v for v, b in result["summary"]["by_voice"].items() if b["recall"] is not None and b["recall"] < BAR]
+    if below:
+        print(f"recall by voice below {BAR:.0%}: {', '.join(below)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
