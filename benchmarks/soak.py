@@ -212,7 +212,7 @@ class Soak:
                     t.vanished.append(caller.call_id)
                 caller.close()  # no RTP, no answers, no BYE: only the appliance's timeout frees the line
                 return
-            time.sleep(3.0)  # the greeting
+            self._quiet(caller, 1.0, 12.0)  # the greeting (talking over it would hold the agent's audio)
             clip = caller.rtp.play(self.clips["red-flag" if red else "benign"])
             if red:
                 with t.lock:
@@ -237,6 +237,16 @@ class Soak:
                 if not red:  # a red flag's transfer holds the call (no RTP while on hold): not a parsing gap
                     self._gaps(caller.rtp.snapshot())
                 caller.close()
+
+    @staticmethod
+    def _quiet(caller: SipCaller, quiet_s: float, limit_s: float) -> None:
+        """Wait (at most `limit_s`) until the appliance has sent no speech for `quiet_s`."""
+        start = time.monotonic()
+        while time.monotonic() - start < limit_s and not caller.remote_bye.is_set():
+            speech = [a.t for a in caller.rtp.snapshot() if a.speech]
+            if time.monotonic() - start > 2.0 and (not speech or time.monotonic() - speech[-1] > quiet_s):
+                return
+            time.sleep(0.1)
 
     def _gaps(self, arrivals: list[Any]) -> None:
         times = [a.t for a in arrivals]
