@@ -76,6 +76,11 @@ class CallMedia(Protocol):
         """Drop all queued, not yet sent audio; return how many ms were dropped."""
         ...
 
+    def pause_audio(self, paused: bool) -> None:
+        """Hold the queued audio (silence goes out instead, nothing is dropped) or release it:
+        the caller may be talking over the agent, and whether that stops the agent is not yet known."""
+        ...
+
     def pending_audio_ms(self) -> int:
         """How much queued audio has not been sent yet."""
         ...

@@ -321,7 +321,7 @@ class VoiceSettings(_Section):
     # Caller speech that holds the agent's audio at once (nothing dropped; a back-channel resumes it); 0: no hold.
     barge_in_hold_ms: int = Field(180, ge=0, le=3000)
     backchannels: tuple[str, ...] = (
-        "mm-hm", "mm hm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
+        "mm-hm", "mm hm", "mm-hmm", "mm hmm", "mmhmm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
         "right", "sure", "got it", "i see", "alright", "all right", "cool", "great", "oh",
     )
     vocabulary: str = DEFAULT_VOCABULARY  # Whisper's initial prompt: spellings of the clinic's words

@@ -40,6 +40,9 @@ class TrackedMedia:
     def clear_audio(self) -> int:
         return self._inner.clear_audio()
 
+    def pause_audio(self, paused: bool) -> None:
+        self._inner.pause_audio(paused)
+
     def pending_audio_ms(self) -> int:
         return self._inner.pending_audio_ms()
 

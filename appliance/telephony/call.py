@@ -97,6 +97,9 @@ class SipCall:
     def clear_audio(self) -> int:
         return self.media.clear_audio()
 
+    def pause_audio(self, paused: bool) -> None:
+        self.media.pause_audio(paused)
+
     def pending_audio_ms(self) -> int:
         return self.media.pending_ms()
 

@@ -39,6 +39,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self.jitter = JitterBuffer(prefetch=2)
         self.dtmf_rx = DtmfReceiver()
         self._out = bytearray()
+        self.audio_paused = False  # queued audio held (barge-in pause): silence goes out
         self._dtmf_out: list[tuple[bytes, bool]] = []  # (payload, first)
         self._ssrc = secrets.randbits(32)
         self._seq = secrets.randbits(16)
@@ -108,6 +109,9 @@ class RtpSession(asyncio.DatagramProtocol):
         self._out.clear()
         return ms
 
+    def pause_audio(self, paused: bool) -> None:
+        self.audio_paused = paused
+
     def pending_ms(self) -> int:
         return len(self._out) // (FRAME_BYTES // FRAME_MS)
 
@@ -153,8 +157,8 @@ class RtpSession(asyncio.DatagramProtocol):
             if payload and self.neg.event_pt is not None:
                 self._emit(self.neg.event_pt, self._dtmf_ts, payload, first)
             return
-        frame = bytes(self._out[:FRAME_BYTES])
-        del self._out[:FRAME_BYTES]
+        frame = b"" if self.audio_paused else bytes(self._out[:FRAME_BYTES])
+        del self._out[:len(frame)]
         if frame:
             self.sent_ms += FRAME_MS
             frame = frame.ljust(FRAME_BYTES, b"\x00")

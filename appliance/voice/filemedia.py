@@ -46,6 +46,8 @@ class FileCallMedia:
     transfers: list[tuple[str, bool]] = field(default_factory=list)
     dtmf_sent: list[str] = field(default_factory=list)
     clears: list[tuple[float, int]] = field(default_factory=list)  # (t, dropped ms)
+    pauses: list[tuple[float, bool]] = field(default_factory=list)  # (t, paused) barge-in holds
+    audio_paused: bool = False
     hangup_reason: str | None = None
 
     def __post_init__(self) -> None:
@@ -97,7 +99,7 @@ class FileCallMedia:
         while not self._ended:
             await self._tick(n)
             n += 1
-            if self._out:
+            if self._out and not self.audio_paused:
                 pcm = self._out.popleft()
                 self._sent_frames += 1
                 self.sent.append(SentFrame(time.monotonic(), pcm, self._in_pos * FRAME_MS))
@@ -126,6 +128,10 @@ class FileCallMedia:
         self._partial = b""
         if rest:
             self._out.append(rest.ljust(FRAME_BYTES, b"\0"))
+
+    def pause_audio(self, paused: bool) -> None:
+        self.audio_paused = paused
+        self.pauses.append((time.monotonic(), paused))
 
     def clear_audio(self) -> int:
         dropped = len(self._out) * FRAME_MS

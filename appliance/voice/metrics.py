@@ -49,6 +49,7 @@ class TurnMetrics:
     first_audio_out: float | None = None  # first reply frame handed to the media
     barge_in_detected: float | None = None  # VAD decided the caller talks over the agent
     barge_in_stopped: float | None = None  # outgoing audio cleared
+    barge_in_held: float | None = None  # outgoing audio held at once (before the interruption is decided)
     transcript_chars: int = 0
     asr_early: bool = False  # the final transcript came from a pass started before end of turn
     extra: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +66,7 @@ class TurnMetrics:
             "tts_first_audio_ms": _ms(self.reply_ready, self.tts_first_audio),
             "voice_to_voice_ms": _ms(end, self.first_audio_out),
             "barge_in_reaction_ms": _ms(self.barge_in_detected, self.barge_in_stopped),
+            "barge_in_hold_ms": _ms(self.speech_start, self.barge_in_held),
             "asr_early": self.asr_early,
             "transcript_chars": self.transcript_chars,
             **self.extra,

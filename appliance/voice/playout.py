@@ -38,6 +38,8 @@ class Playout:
         self._reply = -1
         self._cut_upto = -1  # interruptible speech of replies up to this one was cut
         self._cut: _Cut | None = None
+        self._held_since: float | None = None  # the agent's audio is held (caller may be interrupting)
+        self.hold_turn_ended = False  # a turn ended during the hold: its transcript decides
 
     # ---- registration
 
@@ -80,6 +82,41 @@ class Playout:
         upcoming = sorted((s for s in segments if s.start_ms >= pos), key=lambda s: s.start_ms)
         return upcoming[0].interruptible if upcoming else True
 
+    # ---- holding the agent's audio while the caller may be interrupting
+
+    @property
+    def held(self) -> bool:
+        return self._held_since is not None
+
+    @property
+    def held_since(self) -> float | None:
+        """When the hold began (monotonic), or None."""
+        return self._held_since
+
+    def hold(self, turn: TurnMetrics | None) -> None:
+        """Caller speech over interruptible audio: stop sending at once, drop nothing."""
+        if self._held_since is not None:
+            return
+        pause = getattr(self.media, "pause_audio", None)
+        if pause is None:
+            return  # a media without holds: the interruption alone stops the agent
+        self._held_since = time.monotonic()
+        self.hold_turn_ended = False
+        pause(True)
+        if turn is not None and turn.barge_in_held is None:
+            turn.barge_in_held = self._held_since
+        self._metrics.event("voice.hold", position_ms=self.media.sent_audio_ms())
+
+    def release(self, why: str) -> None:
+        """End a hold: "backchannel" or "expired" resume the agent where it was held;
+        "interrupt" follows a barge-in (the held audio has been cleared)."""
+        if self._held_since is None:
+            return
+        held_ms = round((time.monotonic() - self._held_since) * 1000)
+        self._held_since = None
+        self.media.pause_audio(False)
+        self._metrics.event("voice.hold_released", why=why, held_ms=held_ms)
+
     # ---- barge-in
 
     def barge_in(self, turn: TurnMetrics | None) -> float | None:
@@ -111,6 +148,7 @@ class Playout:
 
     def cleared(self, dropped_ms: int) -> None:
         """The output transport acted on the interruption (cleared the media queue)."""
+        self.release("interrupt")  # what was held is gone: the next reply plays at once
         cut, self._cut = self._cut, None
         if cut is None:
             return

@@ -151,7 +151,7 @@ class Endpointer:
 # ---------------------------------------------------------------- back-channels
 
 DEFAULT_BACKCHANNELS: tuple[str, ...] = (
-    "mm-hm", "mm hm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
+    "mm-hm", "mm hm", "mm-hmm", "mm hmm", "mmhmm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
     "right", "sure", "got it", "i see", "alright", "all right", "cool", "great", "oh",
 )
 
@@ -191,13 +191,33 @@ class BackchannelFilter:
 class BargeInPolicy:
     """Should caller speech stop the agent's audio?
 
-    While the agent plays interruptible audio, sustained caller speech (`min_speech_s`, longer
-    than a typical "mm-hm") interrupts at once. Shorter speech waits for its transcript: a
-    back-channel is ignored, anything else interrupts. Protected audio is never interrupted.
+    While the agent plays interruptible audio, caller speech of `pause_s` holds it at once
+    (the queued audio waits, silence goes out: nothing is dropped yet); sustained speech
+    (`min_speech_s`, longer than a typical "mm-hm") interrupts. Shorter speech waits for its
+    transcript: a back-channel resumes the agent where it was held, anything else interrupts.
+    Protected audio is never held or interrupted. A hold that nothing decides ends after
+    `max_pause_s` of caller silence (a cough, a door: no turn), or, when a turn is waiting
+    for its transcript, after `max_wait_s` (a slow or failed transcription must not leave the
+    caller in silence): the agent resumes.
     """
 
     min_speech_s: float = 0.6
     backchannels: BackchannelFilter = field(default_factory=BackchannelFilter)
+    pause_s: float = 0.18  # 0: never hold, wait for `min_speech_s` or the transcript
+    max_pause_s: float = 2.5
+    max_wait_s: float = 8.0
+
+    def on_speech_hold(self, speech_start: float, now: float, agent_talking: bool, interruptible: bool) -> bool:
+        """Hold the agent's audio now?"""
+        return (self.pause_s > 0 and agent_talking and interruptible
+                and now - speech_start >= self.pause_s - 1e-9)
+
+    def hold_expired(self, held_since: float, quiet_since: float | None, now: float,
+                     transcript_pending: bool = False) -> bool:
+        """A hold with no decision: resume once the caller has been quiet for `max_pause_s`
+        (`max_wait_s` when a turn is waiting for its transcript)."""
+        limit = self.max_wait_s if transcript_pending else self.max_pause_s
+        return quiet_since is not None and now - max(held_since, quiet_since) >= limit - 1e-9
 
     def on_speech(self, speech_start: float, now: float, agent_talking: bool, interruptible: bool) -> bool:
         return agent_talking and interruptible and now - speech_start >= self.min_speech_s - 1e-9

@@ -77,7 +77,7 @@ class VoiceSession:
 
     def _build(self, pool: Executor) -> tuple[PipelineWorker, CallMediaTransport]:
         vs, engines = self.settings, self._engines
-        policy = BargeInPolicy(min_speech_s=vs.barge_in_min_speech_ms / 1000,
+        policy = BargeInPolicy(min_speech_s=vs.barge_in_min_speech_ms / 1000, pause_s=vs.barge_in_hold_ms / 1000,
                                backchannels=BackchannelFilter(tuple(vs.backchannels)))
         playout = Playout(self.media, self.conversation.agent_heard, self.metrics)
         transport = CallMediaTransport(self.media, playout=playout, on_reply_done=self._reply_done)

@@ -112,6 +112,7 @@ class WebRtcMedia:
         self._events: asyncio.Queue[MediaEvent] = asyncio.Queue()
         self._gone: HangUp | None = None
         self._out = bytearray()
+        self.audio_paused = False
         self._in = bytearray()
         self._sent_frames = 0
         self._resampler: av.AudioResampler | None = None
@@ -154,6 +155,9 @@ class WebRtcMedia:
         if self._gone is None:
             self._out += pcm
 
+    def pause_audio(self, paused: bool) -> None:
+        self.audio_paused = paused
+
     def clear_audio(self) -> int:
         dropped = len(self._out) // BYTES_PER_MS
         self._out.clear()
@@ -180,7 +184,7 @@ class WebRtcMedia:
     # -- the peer side -----------------------------------------------------------------------
     def take_frame(self) -> bytes:
         """The next 20 ms for the browser (padded at the end of a reply, silence when idle)."""
-        if not self._out:
+        if not self._out or self.audio_paused:
             return bytes(FRAME_BYTES)
         chunk = bytes(self._out[:FRAME_BYTES])
         del self._out[:FRAME_BYTES]

@@ -144,3 +144,32 @@ def test_a_transcript_of_digits_is_a_turn() -> None:
     policy = BargeInPolicy()
     assert policy.on_transcript("1980", agent_talking=False, interruptible=True) == "turn"
     assert policy.on_transcript("911", agent_talking=True, interruptible=True) == "interrupt"
+
+
+# ---------------------------------------------------------------- holding the agent's audio
+
+
+def test_caller_speech_holds_interruptible_audio_after_the_hold_time_only() -> None:
+    p = BargeInPolicy(pause_s=0.18, min_speech_s=0.6)
+    assert not p.on_speech_hold(10.0, 10.15, agent_talking=True, interruptible=True)
+    assert p.on_speech_hold(10.0, 10.18, agent_talking=True, interruptible=True)
+    assert not p.on_speech_hold(10.0, 10.5, agent_talking=True, interruptible=False)  # protected: never held
+    assert not p.on_speech_hold(10.0, 10.5, agent_talking=False, interruptible=True)
+    assert not BargeInPolicy(pause_s=0.0).on_speech_hold(10.0, 12.0, agent_talking=True, interruptible=True)
+    # the hold comes well before the interruption itself
+    assert not p.on_speech(10.0, 10.18, agent_talking=True, interruptible=True)
+
+
+def test_a_hold_nothing_decides_ends_after_the_caller_is_quiet_long_enough() -> None:
+    p = BargeInPolicy(max_pause_s=2.5)
+    assert not p.hold_expired(held_since=5.0, quiet_since=None, now=20.0)  # still speaking
+    assert not p.hold_expired(held_since=5.0, quiet_since=5.4, now=7.8)
+    assert p.hold_expired(held_since=5.0, quiet_since=5.4, now=7.9)
+    assert not p.hold_expired(held_since=6.0, quiet_since=5.4, now=8.4)  # counted from the later of the two
+
+
+def test_a_backchannel_transcript_resumes_and_other_speech_interrupts() -> None:
+    p = BargeInPolicy()
+    assert p.on_transcript("Mm-hmm.", agent_talking=True, interruptible=True) == "ignore"
+    assert p.on_transcript("okay yeah", agent_talking=True, interruptible=True) == "ignore"
+    assert p.on_transcript("Wait, what time on Saturday?", agent_talking=True, interruptible=True) == "interrupt"

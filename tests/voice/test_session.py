@@ -19,11 +19,12 @@ from appliance.calls import TransferResult
 from appliance.config import VoiceSettings
 from appliance.conversation import Action, Reply, Say
 from appliance.voice.asr import Transcriber
-from appliance.voice.audio import rms_dbfs
+from appliance.voice.audio import rms_dbfs, split_sentences
 from appliance.voice.engines import Engines
 from appliance.voice.filemedia import FileCallMedia
 from appliance.voice.llm import language_model_from
 from appliance.voice.session import VoiceSession
+from appliance.voice.tts import synthesizer_for
 
 from .helpers import ScriptedConversation, noise, piper, silence
 
@@ -271,3 +272,39 @@ async def test_words_before_a_short_pause_stay_in_the_turn(engines: Engines) -> 
     await call(engines, caller, conv, tail_s=4.0)
     assert len(conv.heard) == 1, conv.heard
     assert "everything" in conv.heard[0].lower() and "concern" in conv.heard[0].lower(), conv.heard
+
+
+async def test_a_backchannel_over_the_agent_holds_it_at_once_then_resumes_without_losing_words(engines: Engines) -> None:
+    q = piper(engines, "Tell me about your treatments.")
+    caller = silence(3.5) + q + silence(4.0) + piper(engines, "Yeah.") + silence(22.0)
+    conv = ScriptedConversation(answers={"treatment": Reply(says=(Say(LONG),))})
+    media, session = await call(engines, caller, conv, tail_s=4.0)
+    assert conv.cut == [] and media.clears == []  # nothing was cut or dropped
+    assert [p for _, p in media.pauses][:2] == [True, False], media.pauses  # held, then resumed
+    held_s = media.pauses[1][0] - media.pauses[0][0]
+    assert 0.2 < held_s < 4.0, held_s
+    released = [e for e in session.metrics.events if e.get("event") == "voice.hold_released"]
+    assert released and released[0]["why"] == "backchannel", released
+    # The whole long answer was still spoken, nothing skipped: as much voiced audio as the answer has.
+    answer = [f for f in voiced(media.sent) if f.offset_ms > 3500 + len(q) / 16]
+    whole = b"".join(synthesizer_for(engines["tts"]).synthesize(p) for p in split_sentences(LONG))
+    expected = sum(1 for i in range(0, len(whole) - 319, 320) if rms_dbfs(whole[i:i + 320]) > -45)
+    assert len(answer) >= 0.95 * expected, (len(answer), expected)
+    assert "minutes" in said(engines, answer[-150:])  # the last sentence, after the hold
+
+
+async def test_talking_over_the_agent_holds_its_audio_within_a_few_hundred_ms(engines: Engines) -> None:
+    q = piper(engines, "Tell me about your treatments.")
+    interrupt = piper(engines, "Sorry, I only want to know your opening hours on Saturday.")
+    caller = silence(3.5) + q + silence(4.0) + interrupt
+    conv = ScriptedConversation(answers={
+        "treatment": Reply(says=(Say(LONG),)),
+        "hours": Reply(says=(Say("We are open on Saturday from nine to one."),)),
+    })
+    media, session = await call(engines, caller, conv, tail_s=5.0)
+    assert media.pauses and media.pauses[0][1] is True
+    turn = next(t for t in session.metrics.turns if t.barge_in_held is not None)
+    hold_ms = (turn.barge_in_held - turn.speech_start) * 1000
+    assert 0 < hold_ms < 700, hold_ms  # 180 ms of speech + the VAD's windows (not a timing claim: a bound)
+    assert conv.cut and media.clears  # then it was interrupted, and the caller's question answered
+    assert any("saturday" in h.lower() for h in conv.heard)

@@ -1,7 +1,8 @@
 """The clinic's conversation as a Pipecat processor: caller turns in, reply lines out.
 
 The greeting goes out at the start of the call. Each `CallerTextFrame` is judged by
-`BargeInPolicy.on_transcript` (a back-channel while the agent talks is dropped; other speech
+`BargeInPolicy.on_transcript` (a back-channel while the agent talks is dropped, and an agent
+held by `TurnTaking` while the caller spoke resumes where it stopped; other speech
 over interruptible audio interrupts, then takes the turn) and handed to the conversation;
 each `Say` of the reply is pushed as a `SayFrame` as soon as it exists (with
 `caller_said_stream`, while the rest of the reply is still being produced), so synthesis
@@ -85,6 +86,7 @@ class ConversationStage(FrameProcessor):
         await self._deliver(_whole(reply), None)
 
     async def _model_failed(self, frame: ModelFailedFrame) -> None:
+        self._playout.release("model-failed")  # the fallback line must be heard
         handler = getattr(self._conversation, "model_failed", None)
         reply = handler(frame.role) if handler is not None else Reply(says=(Say(
             FALLBACK_LINE, "system#model_failed", interruptible=False, cacheable=True),))
@@ -105,6 +107,7 @@ class ConversationStage(FrameProcessor):
         self._call_metrics.event("voice.utterance", verdict=verdict, chars=len(text), early=turn.asr_early,
                             agent_talking=talking)
         if verdict == "ignore" or self._closing:
+            self._playout.release("backchannel")  # a held agent resumes where it stopped
             return
         if verdict == "interrupt":
             self._playout.barge_in(turn)

@@ -5,6 +5,9 @@ which runs Silero (this call's recurrent state, in the call's worker threads) an
 pure decisions of `appliance.voice.policy`:
 - `Endpointer` decisions become `UtteranceFrame`s downstream: an early one during the pause
   (transcription starts before the turn ends), the final one at the end of the turn;
+- caller speech of `pause_s` over interruptible audio holds the agent's audio at once (the
+  media sends silence, nothing is dropped; the transcript then decides: a back-channel
+  resumes it, other speech interrupts; a hold nothing decides ends by itself);
 - sustained caller speech while the agent plays interruptible audio is a barge-in: the
   conversation is told what was heard (`Playout.barge_in`) and an `InterruptionFrame` is
   broadcast at once, which drops queued speech and clears the media queue.
@@ -136,18 +139,28 @@ class TurnTaking(FrameProcessor):
         if self._gate.speaking:
             self._endpointer.speech(t, WINDOW_S)
             self._early_end = None  # speech resumed: an early transcript would be stale
-            if not self._barged and self._policy.on_speech(
-                    self._run_start, t + WINDOW_S, self._playout.agent_talking(), self._playout.interruptible_now()):
+            talking, interruptible = self._playout.agent_talking(), self._playout.interruptible_now()
+            if not self._barged and not self._playout.held and self._policy.on_speech_hold(
+                    self._run_start, t + WINDOW_S, talking, interruptible):
+                self._playout.hold(self._turn)  # stop sending at once; the transcript decides
+            if not self._barged and self._policy.on_speech(self._run_start, t + WINDOW_S, talking, interruptible):
                 self._barged = True
                 self._playout.barge_in(self._turn)
                 await self.broadcast_interruption()
             return
+        if self._playout.held and not self._endpointer.in_turn and self._policy.hold_expired(
+                self._held_at(), self._gate.quiet_since, t + WINDOW_S, self._playout.hold_turn_ended):
+            self._playout.release("expired")  # no turn (a cough, a door), or its transcript never came
         speech_end = self._gate.last_voiced_end or t
         decision = self._endpointer.silence(t, WINDOW_S, speech_end)
         if decision is not None:
             await self._decide(decision)
         elif not self._endpointer.in_turn and self._turn is not None and not self._gate.speaking:
             self._turn = None  # too short to be a turn (noise, a click)
+
+    def _held_at(self) -> float:
+        """The hold's start on the input timeline (the hold is kept in monotonic time)."""
+        return (self._playout.held_since or time.monotonic()) - (self._origin or 0.0)
 
     def _pcm(self, speech_end: float, tail_s: float = _TAIL_S) -> bytes:
         return self._audio.slice(self._speech_start - _PREROLL_S, speech_end + tail_s)
@@ -161,6 +174,8 @@ class TurnTaking(FrameProcessor):
             self._asks.add(task)
             task.add_done_callback(self._asks.discard)
         elif d.kind == "end-of-turn":
+            if self._playout.held:
+                self._playout.hold_turn_ended = True  # the transcript decides the hold now
             turn, self._turn = self._turn, None
             turn = turn or TurnMetrics(index=-1, speech_start=self._mono(self._speech_start))
             turn.speech_end = self._mono(d.speech_end)
