@@ -26,6 +26,8 @@ def parse(argv: list[str]) -> Options:
                    help="seconds a caller turn waits for a reply before the benchmark fails (default 30)")
     p.add_argument("--no-baseline", action="store_true", help="skip the stock Pipecat baseline (no ratios)")
     p.add_argument("--no-asr", action="store_true", help="skip the ASR accuracy section")
+    p.add_argument("--no-redflags", action="store_true",
+                   help="skip the red-flag corpus by voice (python -m benchmarks.redflags_voice runs it alone)")
     p.add_argument("--no-isolation", action="store_true",
                    help="skip the isolation cost (latency calls with the models in process, per-call IPC)")
     a = p.parse_args(argv)
@@ -38,7 +40,8 @@ def parse(argv: list[str]) -> Options:
     if not 1 <= a.rounds <= 10:
         p.error("--rounds: 1 to 10")
     return Options(out=a.out, quick=a.quick, calls=calls, target_ms=a.target_ms, rounds=a.rounds,
-                   baseline=not a.no_baseline, asr=not a.no_asr, isolation=not a.no_isolation, reply_timeout_s=a.reply_timeout,
+                   baseline=not a.no_baseline, asr=not a.no_asr, isolation=not a.no_isolation, redflags=not a.no_redflags,
+                   reply_timeout_s=a.reply_timeout,
                    command=shlex.join(["python", "-m", "benchmarks", *argv]))
 
 

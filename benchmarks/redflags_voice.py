@@ -157,24 +157,30 @@ def methods_of(evidence: str) -> list[str]:
 
 
 async def hear_turn(asr: Any, turn: dict[str, Any], voice: str, path: Path) -> dict[str, Any]:
-    from appliance.clinic.redflags import SEVERITY_RANK
     from benchmarks.corpus import read_wav
-    from tests.clinic.test_redflags_corpus import speak
 
     pcm, rate = read_wav(path)
     assert rate == 8000, path
     heard = await asyncio.to_thread(asr.hear, pcm.astype("<i2").tobytes())
-    result = await speak({**turn, "say": heard.text}, confidence=heard.confidence)
+    return await judge(turn, voice, heard.text, heard.confidence)
+
+
+async def judge(turn: dict[str, Any], voice: str, heard: str, confidence: float | None) -> dict[str, Any]:
+    """What the transcript, with the ASR's confidence, raises in the turn's state."""
+    from appliance.clinic.redflags import SEVERITY_RANK
+    from tests.clinic.test_redflags_corpus import speak
+
+    result = await speak({**turn, "say": heard}, confidence=confidence)
     spoken = SPOKEN.get(turn["say"], turn["say"])
     expect = turn["expect"]
     caught = None
     if expect != "none":
         caught = result.severity is not None and SEVERITY_RANK[result.severity] >= SEVERITY_RANK[expect]
     return {
-        "voice": voice, "say": turn["say"], "spoken": spoken, "heard": heard.text, "confidence": heard.confidence,
+        "voice": voice, "say": turn["say"], "spoken": spoken, "heard": heard, "confidence": confidence,
         "state": turn["state"], "caller": turn["caller"], "expect": expect, "severity": result.severity,
         "caught": caught, "false_alarm": expect == "none" and bool(result.evidence),
-        "misheard": _words(spoken) != _words(heard.text), "evidence": result.evidence,
+        "misheard": _words(spoken) != _words(heard), "evidence": result.evidence,
         "methods": methods_of(result.evidence),
     }
 
@@ -223,6 +229,13 @@ async def sweep(turns: list[dict[str, Any]], voices: tuple[str, ...], clips: Pat
     return rows
 
 
+async def rescore(previous: dict[str, Any]) -> list[dict[str, Any]]:
+    """The previous run's transcripts (same audio, same Whisper) judged again by today's rules and lexicon."""
+    turns = {t["say"]: t for t in corpus_turns()}
+    return [await judge(turns[r["say"]], r["voice"], r["heard"], r["confidence"]) for r in previous["rows"]
+            if r["say"] in turns]
+
+
 def run(workdir: Path, voices: tuple[str, ...] = VOICES, sample: bool = False, asr: Any = None,
         progress: Any = None) -> dict[str, Any]:
     """The sweep; returns the result document (summary, per-turn rows, misses, false alarms)."""
@@ -233,19 +246,31 @@ def run(workdir: Path, voices: tuple[str, ...] = VOICES, sample: bool = False, a
     turns = corpus_turns(sample)
     asr = asr or transcriber()
     rows = asyncio.run(sweep(turns, voices, workdir / "redflags-clips", asr, progress))
+    return document(rows, voices, sample, time.monotonic() - t0)
+
+
+def document(rows: list[dict[str, Any]], voices: tuple[str, ...], sample: bool, seconds: float,
+             ) -> dict[str, Any]:
     summary = summarise(rows)
     return {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "what": f"red-flag corpus spoken (Piper +{PIPER_PITCH_CENTS} cents, espeak-ng {ESPEAK_WPM} wpm) through "
                 "8 kHz G.711, Whisper Transcriber.hear, ClinicConversation/OutboundAftercareCall in the turn's "
                 "state with the ASR confidence",
-        "sample": sample, "voices": list(voices), "bar": BAR, "duration_s": round(time.monotonic() - t0, 1),
+        "sample": sample, "voices": list(voices), "bar": BAR, "duration_s": round(seconds, 1),
         "summary": summary,
         "misses": [r for r in rows if r["caught"] is False],
         "false_alarms": [r for r in rows if r["false_alarm"]],
         "misheard_caught": [r for r in rows if r["misheard"] and r["caught"]],
         "rows": rows,
     }
+
+
+def write(result: dict[str, Any], out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ("redflags_voice_sample.json" if result["sample"] else "redflags_voice.json")
+    path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return path
 
 
 def headline(result: dict[str, Any]) -> list[str]:
@@ -268,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"),
                    help="writes OUT/redflags_voice.json (clips cached in OUT/tmp/)")
     p.add_argument("--sample", action="store_true", help=f"only the {len(SAMPLE)}-turn sample the tests use")
+    p.add_argument("--rescore", type=Path, default=None,
+                   help="judge the transcripts of a previous result JSON again (after a lexicon change); no audio")
     p.add_argument("--voices", default=",".join(VOICES), help=f"comma-separated (default {','.join(VOICES)})")
     a = p.parse_args(argv)
     voices = tuple(v.strip() for v in a.voices.split(",") if v.strip())
@@ -278,10 +305,15 @@ def main(argv: list[str] | None = None) -> int:
         if done[0] % 25 == 0:
             print(f"[redflags-voice] {done[0]} turns heard", file=sys.stderr, flush=True)
 
-    result = run(a.out / "tmp", voices, a.sample, progress=progress)
-    a.out.mkdir(parents=True, exist_ok=True)
-    path = a.out / ("redflags_voice_sample.json" if a.sample else "redflags_voice.json")
-    path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    if a.rescore:
+        previous = json.loads(a.rescore.read_text(encoding="utf-8"))
+        t0 = time.monotonic()
+        rows = asyncio.run(rescore(previous))
+        result = document(rows, tuple(previous["voices"]), previous["sample"], time.monotonic() - t0)
+        result["rescored_from"] = {"file": str(a.rescore), "started_at": previous["started_at"]}
+    else:
+        result = run(a.out / "tmp", voices, a.sample, progress=progress)
+    path = write(result, a.out)
     print("\n".join(headline(result)))
     print(f"wrote {path}")
     below = [v for v, b in result["summary"]["by_voice"].items() if b["recall"] is not None and b["recall"] < BAR]

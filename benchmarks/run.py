@@ -38,6 +38,7 @@ class Options:
     baseline: bool = True
     asr: bool = True
     isolation: bool = True  # also run the latency calls with the models in the service process
+    redflags: bool = True  # the red-flag corpus by voice (benchmarks/redflags_voice.py; quick: its sample)
     reply_timeout_s: float = 30.0
     command: str = ""
 
@@ -182,7 +183,7 @@ def run(opts: Options) -> dict[str, Any]:
     if opts.isolation:
         n_latency += opts.rounds * len(scripts)
     total = (3 + n_latency + 2 * (2 if opts.baseline else 1) + len(opts.calls) + 2 + (1 if opts.asr else 0)
-             + (3 if opts.isolation else 0))
+             + (3 if opts.isolation else 0) + (1 if opts.redflags else 0))
     targets: list[Target] = []
     with Progress(total) as progress:
         try:
@@ -253,12 +254,25 @@ def run(opts: Options) -> dict[str, Any]:
             if opts.asr:
                 progress.step("ASR accuracy (telephone-band corpus)")
                 result["asr"] = _asr(work, opts.quick, progress)
+            if opts.redflags:
+                from benchmarks import redflags_voice
+
+                progress.step("red flags by voice (corpus x 3 voices, Whisper, the conversation)")
+                rf = redflags_voice.run(work, sample=opts.quick)
+                result["redflags_voice"] = {k: rf[k] for k in ("summary", "misses", "false_alarms", "duration_s")}
+                result["redflags_voice"]["file"] = str(redflags_voice.write(rf, out))
         finally:
             for t in targets:
                 t.stop()
     result["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     result["duration_s"] = round(time.monotonic() - t_start, 1)
     result["headline"] = report.headline(result)
+    if "redflags_voice" in result:
+        from benchmarks import redflags_voice
+
+        result["headline"] += ["Red flags by voice: " + line.strip()
+                               for line in redflags_voice.headline(result["redflags_voice"])[:len(
+                                   result["redflags_voice"]["summary"]["by_voice"]) + 1]]
     return result
 
 

@@ -1,0 +1,61 @@
+"""Red flags by voice: a sample of the safety corpus spoken through the real speech path.
+
+27 turns of tests/clinic/corpus/redflags.yaml (every emergency sign of the demo pack, the issue-14
+turns and five that must not fire), each spoken by three caller voices (Piper pitch-shifted,
+espeak-ng en-us and en-gb), taken through 8 kHz G.711, heard by the appliance's Transcriber (with
+its confidence) and given to the real conversation in the turn's state. The full sweep (all 192
+turns) is `python -m benchmarks.redflags_voice`; docs/voice.md "Red flags by voice" has its numbers.
+
+    .venv/bin/python -m pytest tests/voice/test_redflags_voice.py -q -s
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import redflags_voice as rv
+
+pytestmark = [pytest.mark.models]
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = rv.run(Path(tmp_path_factory.mktemp("redflags-voice")), sample=True)
+    print("\n" + "\n".join(rv.headline(out)))
+    return out
+
+
+def test_the_sample_covers_every_emergency_sign_and_some_negations() -> None:
+    turns = rv.corpus_turns(sample=True)
+    assert 20 <= len(turns) <= 30
+    said = " ".join(t["say"].lower() for t in turns)
+    for sign in ("breathe", "throat", "hives", "tongue", "blurry", "double", "mottled", "grey", "dusky", "lacy",
+                 "blanching", "chest pain", "fainted", "swallow", "allergic", "slurred", "arm is weak", "seizure",
+                 "eye pain", "blisters"):
+        assert sign in said, sign
+    assert sum(1 for t in turns if t["expect"] == "none") >= 4
+    assert {t["state"] for t in turns} >= {"new_or_returning", "how_help", "concern_check", "outbound:identify_name"}
+
+
+def test_every_voice_reaches_the_recall_bar_at_the_severity_the_pack_demands(result: dict[str, Any]) -> None:
+    below = {v: b["recall"] for v, b in result["summary"]["by_voice"].items() if b["recall"] < rv.BAR}
+    assert not below, (below, [(m["voice"], m["spoken"], m["heard"]) for m in result["misses"]])
+
+
+def test_a_caught_turn_names_its_method_and_what_was_heard(result: dict[str, Any]) -> None:
+    for r in result["rows"]:
+        if r["caught"]:
+            assert r["methods"], r
+            assert set(r["methods"]) <= {"exact", "lexicon", "pattern", "fuzzy", "worsening"}, r
+        assert r["confidence"] is None or 0.0 <= r["confidence"] <= 1.0, r
+    # the transcriber's confidence reached the conversation: every spoken turn produced one
+    assert all(r["confidence"] is not None for r in result["rows"] if r["heard"])
+
+
+def test_negated_turns_raise_few_false_alarms(result: dict[str, Any]) -> None:
+    negatives = [r for r in result["rows"] if r["expect"] == "none"]
+    false = [r for r in negatives if r["false_alarm"]]
+    assert len(false) <= len(negatives) * 0.15, [(r["voice"], r["heard"], r["evidence"]) for r in false]
