@@ -2,6 +2,15 @@
 
 "I had microneedling this afternoon", "since my Botox on Monday", "I was in yesterday for
 under-eye filler" (heard "Under Right Filler"), "Juvederm last week": the procedure and its date.
+
+An aftercare cue is a treatment in the past with a recent time, in the same clause: a "had"
+verb with a recent time, "since my / after my X", or a treatment with a time that can only be
+past ("Juvederm last week"). Not a cue: a preferred booking time ("Botox, maybe Saturday
+morning?", "openings for filler this week"), a future date, a treatment somewhere else ("I got
+it three weeks ago at a different place"), or a caller who says they are new. Those exceptions
+do not apply when the turn reports a symptom (`symptom=True`): then the context is noted so that
+the safety path picks the procedure's flags and line, as it must.
+
 Pure: `today` is passed in; the lexicon's `aftercare` section holds the cue words and its
 `safety.asr_confusions` the telephone mishearings applied first.
 """
@@ -12,13 +21,15 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from appliance.clinic.lexicon import load_lexicon
+from appliance.clinic.lexicon import Aftercare, load_lexicon
 from appliance.clinic.nlu import treatments_in
 from appliance.clinic.pack import Pack
 from appliance.clinic.parsers import normalize, parse_date
 from appliance.clinic.schema import Workflow
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_CLAUSE = re.compile(r"[.;!?]+|,|\b(?:and|but|so|because|though|although)\b")
+_APPOINTMENT = re.compile(r"\b(appointment|treatment|procedure|session|injections?)\b")
 _FALLBACK_DAYS = {"this afternoon": 0, "this evening": 0, "tonight": 0, "earlier": 0, "just had": 0, "just got": 0,
                   "last night": 1, "the other day": 2, "a few days ago": 3, "couple of days ago": 2,
                   "couple days ago": 2, "this week": 2, "recently": 3, "last time": 7}
@@ -41,31 +52,85 @@ def heard_as_meant(text: str, language: str = "en") -> str:
     return joined.strip()
 
 
-def _has(text: str, phrases: list[str]) -> str | None:
-    return next((p for p in sorted(phrases, key=len, reverse=True) if re.search(rf"\b{re.escape(p)}\b", text)), None)
+def _find(text: str, phrases: list[str]) -> re.Match[str] | None:
+    """The first (leftmost, then longest) of `phrases` in `text`, on whole words."""
+    if not phrases:
+        return None
+    alts = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
+    return re.search(rf"\b(?:{alts})\b", text)
 
 
-def aftercare_cue(pack: Pack, text: str, today: date, language: str = "en") -> AftercareCue | None:
-    """An aftercare cue in the turn, or None. Needs a treatment (or "my appointment") together with
-    a "had"/"since my" cue and a recent time, or a "since my / after my X" cue on its own."""
+def _all(text: str, phrases: list[str]) -> list[re.Match[str]]:
+    if not phrases:
+        return []
+    alts = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
+    return list(re.finditer(rf"\b(?:{alts})\b", text))
+
+
+def aftercare_cue(pack: Pack, text: str, today: date, language: str = "en", *, new_patient: bool = False,
+                  symptom: bool = False) -> AftercareCue | None:
+    """An aftercare cue in the turn, or None. `new_patient`: the caller said they are new (a
+    booking, not aftercare); `symptom`: the turn reports a symptom (the exceptions do not apply)."""
     ac = load_lexicon(language).aftercare
-    t = heard_as_meant(text, language)
+    whole = heard_as_meant(text, language)
+    if not symptom and (new_patient or _find(whole, ac.elsewhere)):
+        return None
+    turn_found = treatments_in(pack, whole)
+    turn_wf = pack.workflows.get(turn_found[0].workflow) if turn_found else None
+    for raw in _CLAUSE.split(normalize(text)):
+        clause = heard_as_meant(raw, language)
+        if not clause:
+            continue
+        cue = _clause_cue(pack, clause, today, ac, turn_wf, symptom)
+        if cue is not None:
+            return cue
+    return None
+
+
+def _clause_cue(pack: Pack, t: str, today: date, ac: Aftercare, turn_wf: Workflow | None,
+                symptom: bool) -> AftercareCue | None:
     found = treatments_in(pack, t)
-    wf = pack.workflows.get(found[0].workflow) if found else None
-    cue = _has(t, ac.cues)
-    had = _has(t, ac.had)
-    recent = _has(t, ac.recent)
-    when = parse_date(t, today)
-    treated_on: date | None = when if isinstance(when, date) and when <= today else None
-    if treated_on is None and recent in _FALLBACK_DAYS:
-        treated_on = today - timedelta(days=_FALLBACK_DAYS[recent])
-    if treated_on is not None and (today - treated_on).days > ac.max_days:
-        return None  # history ("I had Botox in January"), not aftercare
-    appointment = re.search(r"\b(appointment|treatment|procedure|session|injections?)\b", t) is not None
+    wf = pack.workflows.get(found[0].workflow) if found else turn_wf
+    appointment = _APPOINTMENT.search(t) is not None
     if wf is None and not appointment:
         return None
-    if cue and (wf is not None or appointment):
+    since = _since(pack, t, ac)
+    had = _all(t, ac.had)
+    recent = _find(t, ac.recent)
+    when = parse_date(t, today)
+    treated_on: date | None = when if isinstance(when, date) and when <= today else None
+    if treated_on is None and recent is not None and recent.group(0) in _FALLBACK_DAYS:
+        treated_on = today - timedelta(days=_FALLBACK_DAYS[recent.group(0)])
+    if treated_on is not None and (today - treated_on).days > ac.max_days:
+        return None  # history ("I had Botox in January"), not aftercare
+    if since:
         return AftercareCue(wf, treated_on)
-    if (had or wf is not None) and (recent or treated_on is not None):
+    timed = recent is not None or treated_on is not None
+    if not timed:
+        return None
+    if not symptom and (_find(t, ac.future) or _booking_time(t, ac, had, recent)):
+        return None  # "can I get Botox on Thursday", "maybe Saturday morning", "next week"
+    if had:
         return AftercareCue(wf, treated_on)
+    if wf is not None and _find(t, ac.past_only):
+        return AftercareCue(wf, treated_on)  # "Juvederm last week"
     return None
+
+
+def _since(pack: Pack, t: str, ac: Aftercare) -> bool:
+    """"since my / after my X" where X is a treatment or an appointment ("after my wedding" is not)."""
+    for m in _all(t, ac.cues):
+        after = " ".join(t[m.end():].split()[:5])
+        if treatments_in(pack, after) or _APPOINTMENT.search(after):
+            return True
+    return False
+
+
+def _booking_time(t: str, ac: Aftercare, had: list[re.Match[str]], recent: re.Match[str] | None) -> bool:
+    """The clause's time belongs to a booking: a booking word comes before it, with no "had" verb
+    between the two ("do you have anything Thursday", "can I book Botox for this week")."""
+    pos = recent.start() if recent is not None else len(t)
+    booking = [m.start() for m in _all(t, ac.booking) if m.start() < pos]
+    if not booking:
+        return False
+    return not any(booking[-1] < h.start() < pos for h in had)

@@ -26,6 +26,7 @@ from appliance.clinic.redflags import SEVERITY_RANK, Hit
 from appliance.clinic.safety_step import SafetyStep
 from appliance.clinic.schedule import InMemoryBookingStore, Scheduler
 from appliance.clinic.schema import Line, ResponseTime, Topic
+from appliance.clinic.targets import without_targets
 from appliance.conversation import Action, ConversationOutcome, Escalation, LanguageModel, Reply, Say, Turn
 from appliance.logs import get_logger
 
@@ -220,8 +221,11 @@ class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow):
     def _question(self, text: str) -> list[Say] | None:
         from appliance.clinic.nlu import intent_of
 
-        if intent_of(text) in ("book", "touch_up", "message", "goodbye"):
-            return None  # "can I book ...?" is a request, routed by the current step
+        reading = getattr(self, "reading", None)
+        if intent_of(text) in ("book", "touch_up", "message", "goodbye") or (
+                reading is not None and reading.intent in ("book", "touch_up", "new_patient")):
+            return None  # "can I book ...?", "any openings for filler?" are requests, routed by the current step
+        text = without_targets(self.pack, text)  # "IPL for sun spots?" asks what the clinic offers, not about sun
         topic = topic_in(self._topics(text), text)
         if topic is not None:
             says = [Say(topic.answer, self.pack.prov(topic.id), cacheable=True)]
@@ -229,8 +233,8 @@ class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow):
                 says += [self.item(x) for x in self.s.workflow.immediate_instructions]
             self.out.slots.setdefault("topics_answered", []).append(topic.id)
             return says
-        if guard.clinical_terms(text):
-            return self.clinical_question()
+        if any(not treatments_in(self.pack, term) for term in guard.clinical_terms(text)):
+            return self.clinical_question()  # "do you do Botox?" names a treatment: a sales question
 
         return None
 

@@ -32,8 +32,8 @@ class ReturningFlow:
         words = text.lower().split()
         if intent is None and ("new" in words or "first" in words):
             intent = "new_patient"
-        if intent is None and treatments_in(self.pack, text):
-            intent = "new_patient"  # "I want Botox": a booking enquiry; the screen runs either way
+        if intent in (None, "question") and treatments_in(self.pack, text):
+            intent = "new_patient"  # "I want Botox", "do you do IPL?": a booking enquiry; the screen runs either way
         if intent is None and self.assist.use("caller"):
             intent = await self.assist.choose("caller", ("new_patient", "returning", "other"),
                                               "Are you a new patient or have you been before?", text)

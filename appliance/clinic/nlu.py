@@ -32,7 +32,7 @@ _CUES: dict[str, tuple[str, ...]] = {
     "returning": ("returning", "been before", "been there", "been in before", "existing", "patient of yours",
                   "regular", "i've been", "i have been", "come there", "came in", "was in"),
     "book": ("book", "appointment", "schedule", "make an", "come in", "consultation", "consult", "get", "want",
-             "interested", "looking for"),
+             "interested", "looking for", "openings", "opening", "availability", "anything available"),
     "goodbye": ("bye", "goodbye", "good bye", "that's all", "that is all", "nothing else", "no thanks",
                 "no thank you", "all set", "i'm good", "that's it"),
 }

@@ -78,6 +78,7 @@ class Matcher:
                 self.synonyms.append((tuple(self._base(member)), head))
         self.synonyms.sort(key=lambda s: -len(s[0]))
         self.never = {_stem(w) for w in sx.fuzzy.never}
+        self.body = {w for parts in sx.body_parts.values() for p in parts for w in self._base(p)}
         self._phrases: dict[str, list[str]] = {}
 
     # ---- rewriting ----
@@ -135,6 +136,12 @@ class Matcher:
         if phrase not in self._phrases:
             self._phrases[phrase] = [t.word for t in self.tokens(phrase, set())]
         return self._phrases[phrase]
+
+    def rewritable(self, phrase: str) -> bool:
+        """Whether a phrase may be matched after rewriting: not when rewriting leaves only a body part
+        ("in my eye" -> "eye", which "under-eye filler" would match); such phrases match as said."""
+        target = self.canon(phrase)
+        return bool(target) and not (len(_WORD.findall(phrase)) > len(target) and set(target) <= self.body)
 
     def fuzzed(self, toks: list[Tok], vocab: set[str]) -> list[Tok]:
         fz = self.sx.fuzzy
@@ -252,14 +259,15 @@ def check(flags: list[tuple[RedFlag, str | None]], text: str, *, workflow: str |
             if mentioned(text, phrase):
                 hit = Hit(flag, wf, phrase, "exact", "")
                 break
+        phrases = [p for p in flag.phrases if m.rewritable(p)]
         if hit is None:
-            for phrase in flag.phrases:
+            for phrase in phrases:
                 got = m.asserted(text, phrase, turn_words)
                 if got:
                     hit = Hit(flag, wf, phrase, "lexicon", _heard(got[1]))
                     break
         if hit is None:
-            for phrase in flag.phrases:
+            for phrase in phrases:
                 got = m.asserted(text, phrase, turn_words, vocab)
                 if got:
                     hit = Hit(flag, wf, phrase, got[0], _heard(got[1]))

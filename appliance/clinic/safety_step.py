@@ -17,6 +17,7 @@ from appliance.clinic.aftercare_cue import AftercareCue, aftercare_cue
 from appliance.clinic.parsers import yes_no
 from appliance.clinic.redflags import SEVERITY_RANK, Hit
 from appliance.clinic.schema import RedFlag
+from appliance.clinic.targets import without_targets
 from appliance.conversation import Say
 from appliance.logs import get_logger
 
@@ -42,14 +43,19 @@ class SafetyStep:
     def verdict(self, text: str, confidence: float | None = None) -> safety.Verdict:
         e = self.e
         wf = e.s.workflow
+        text = without_targets(e.pack, text)  # "IPL for sun spots": what a treatment is for is not a symptom
         return safety.check(e.pack.all_red_flags(), text, workflow=wf.id if wf else None,
                             family=wf.family if wf else None, worsening=self.worsening,
                             worsening_by_family=self.by_family, confidence=confidence)
 
-    def note_context(self, text: str) -> AftercareCue | None:
-        """Procedure and date from the caller's words, when the call does not know them yet."""
+    def note_context(self, text: str, symptom: bool = False) -> AftercareCue | None:
+        """Procedure and date from the caller's words, when the call does not know them yet. A new
+        patient's booking is not aftercare, unless the turn reports a symptom (`symptom`)."""
         e = self.e
-        cue = aftercare_cue(e.pack, text, e.today)
+        reading = getattr(e, "reading", None)
+        new_patient = reading is not None and reading.intent == "new_patient"
+        symptom = symptom or bool(reading is not None and reading.slots.get("symptoms"))
+        cue = aftercare_cue(e.pack, text, e.today, new_patient=new_patient, symptom=symptom)
         if cue is None:
             return None
         if e.s.workflow is None and cue.workflow is not None:
@@ -62,8 +68,11 @@ class SafetyStep:
     def step(self, text: str, index: int, confidence: float | None = None) -> list[Say] | None:
         e = self.e
         state_before = e.s.state
-        cue = self.note_context(text) if e.s.state not in ("escalated", "ended") else None
+        routing = e.s.state not in ("escalated", "ended")
+        cue = self.note_context(text) if routing else None
         v = self.verdict(text, confidence)
+        if v.top is not None and cue is None and routing and self.note_context(text, symptom=True) is not None:
+            v = self.verdict(text, confidence)  # a red flag: the procedure named in the turn orders the hits
         if self.pending is not None:
             pending, self.pending = self.pending, None
             if v.top is not None:
@@ -90,6 +99,9 @@ class SafetyStep:
             return False
         if is_question(text):
             return False  # "I had laser last week. Can I shave?": the approved answer first (context is noted)
+        reading = getattr(self.e, "reading", None)
+        if reading is not None and reading.intent in ("touch_up", "price") and not reading.slots.get("symptoms"):
+            return False  # "I got Botox two weeks ago, can I book a touch-up": routed with the context noted
         if state in _ROUTING:
             return True
         from appliance.clinic.nlu import intent_of

@@ -18,6 +18,7 @@ from appliance.clinic.pack import Pack
 from appliance.clinic.parsers import money_range, normalize, person_name, phone_number, yes_no
 from appliance.clinic.redflags import mentioned
 from appliance.clinic.schema import Treatment
+from appliance.clinic.targets import without_targets
 from appliance.clinic.words import find, words
 
 SAFETY_SLOTS = ("pregnant_or_breastfeeding", "anticoagulants", "autoimmune", "dental_work")
@@ -62,7 +63,7 @@ def read_turn(pack: Pack, text: str, ctx: TurnContext) -> Reading:
     _screen(t, ctx, r)
     _contact(text, t, ctx, r)
     _preference(t, ctx, r)
-    symptoms = _symptoms(t)
+    symptoms = _symptoms(without_targets(pack, t))  # "laser for redness" is a request, not a symptom
     if symptoms:
         r.slots["symptoms"] = symptoms
     return r

@@ -65,6 +65,11 @@ class Safety(_M):
     worsening: list[Word] = Field(default_factory=list)
     patterns: list[Pattern] = Field(default_factory=list)
     fuzzy: Fuzzy = Fuzzy()
+    # What a treatment is for ("IPL for sun spots"): not a symptom when a treatment or a sales
+    # word leads to it with one of `target_leads`.
+    targets: list[Word] = Field(default_factory=list)
+    target_leads: list[Word] = Field(default_factory=list)
+    target_asks: list[Word] = Field(default_factory=list)  # sales words that may lead instead of a treatment
 
     @model_validator(mode="after")
     def _sets(self) -> Safety:
@@ -78,6 +83,10 @@ class Aftercare(_M):
     had: list[Word] = Field(min_length=1)
     cues: list[Word] = Field(default_factory=list)
     recent: list[Word] = Field(min_length=1)
+    past_only: list[Word] = Field(default_factory=list)  # times that can only be past ("last week")
+    future: list[Word] = Field(default_factory=list)  # a time ahead: a booking, not aftercare
+    booking: list[Word] = Field(default_factory=list)  # words that make the next time a booking preference
+    elsewhere: list[Word] = Field(default_factory=list)  # treated somewhere else: history, not our aftercare
     max_days: int = Field(42, ge=1, le=365)
 
 
