@@ -39,3 +39,24 @@ def test_every_pack_flag_has_an_action_and_matches_its_own_phrases() -> None:
         assert flag.action
         for phrase in flag.phrases:
             assert detect(f"I noticed {phrase} this morning", [(flag, None)]), (flag.id, phrase)
+
+
+def test_a_procedure_name_is_never_read_as_a_symptom() -> None:
+    """"I'm worried about my peel" is not raw skin: no treatment name of the pack (nor a product
+    synonym) raises a flag when it is booked, priced or worried about. Indications that are also
+    menu synonyms ("sun spots") are lexicon targets, checked in their own sentence below."""
+    from appliance.clinic import safety
+    from appliance.clinic.lexicon import load_lexicon
+    from appliance.clinic.targets import without_targets
+
+    targets = set(load_lexicon("en").safety.targets)
+    fired = []
+    for t in PACK.menu.treatments:
+        for name in [t.name, t.id.replace("-", " "), *t.synonyms]:
+            if name.lower() in targets:
+                continue
+            for say in (f"I'd like to book {name}", f"how much is {name}?", f"I'm worried about my {name}",
+                        f"can I book another {name} next month?", f"do you do {name} for sun spots?"):
+                hits = safety.check(PACK.all_red_flags(), without_targets(PACK, say)).hits
+                fired += [(say, h.flag.id, h.method, h.heard) for h in hits]
+    assert not fired, fired

@@ -1,5 +1,6 @@
 """The turn corpus (tests/clinic/corpus/turns.yaml) through the real ClinicConversation: intent and
-slot accuracy, each at least 95%, with per-slot accuracy in the report (`-s` prints it)."""
+slot accuracy, each at least 95%, with per-slot accuracy in the report (`-s` prints it), and every
+turn labelled with a `route` leads to that state (a booking is never taken for an aftercare call)."""
 
 from __future__ import annotations
 
@@ -104,3 +105,17 @@ async def test_intent_and_slot_accuracy_rules_only() -> None:
     print("\n" + report(result, "rules only"))
     assert result["intent"] >= 0.95, report(result, "rules only")
     assert result["slots"] >= 0.95, report(result, "rules only")
+
+
+async def test_labelled_routes() -> None:
+    """Routing is not a percentage: every turn with a `route` must lead there, with no escalation."""
+    wrong = []
+    for i, entry in enumerate(CORPUS["turns"]):
+        if "route" not in entry:
+            continue
+        c = conversation(entry)
+        await c.caller_said(entry["say"])
+        if c.s.state != entry["route"] or c.out.escalations:
+            wrong.append(f"#{i} {c.s.state} != {entry['route']} {[e.category for e in c.out.escalations]}: "
+                         f"{entry['say']}")
+    assert not wrong, "\n".join(wrong)

@@ -27,6 +27,9 @@ from tests.telephony.conftest import free_udp_port
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
 PACK = "demo-clinic@2025.1#"
+# The caller speaks first: one short greeting with an open question; new-or-returning is asked
+# only when what the caller says does not settle it (docs/protocols.md, "How a call runs").
+GREETING = "Thank you for calling Harbor Light Aesthetics. Automated assistant, recorded line. How can I help?"
 SCRIPTS: dict[str, Script] = {s.name: s for s in (
     Script("neuromodulators", (Step("Hi, I'm a new patient."), Step("Botox, please."), Step("My forehead lines."),
                                Step("No, never."), Step("No."), Step("No, I don't take any."), Step("No."),
@@ -136,6 +139,8 @@ def _call(calls: dict[str, Stored | BaseException], name: str) -> Stored:
     callers = [t for t in got.turns if t[0] == "caller"]
     assert len(callers) == len(SCRIPTS[name].steps), got.turns  # every spoken turn was heard as one turn
     assert got.turns[0][2] == PACK + "dialogue.greeting", got.turns
+    assert got.turns[0][1] == GREETING, got.turns[0]
+    assert got.turns[1][0] == "caller", got.turns  # the greeting is one turn, then the caller speaks
     for i, turn in enumerate(got.turns):  # every caller turn got an approved reply
         if turn[0] == "caller":
             assert i + 1 < len(got.turns) and got.turns[i + 1][0] == "agent", (i, got.turns)
@@ -145,7 +150,9 @@ def _call(calls: dict[str, Stored | BaseException], name: str) -> Stored:
 def test_neuromodulator_new_patient_is_screened_and_quoted_in_units(calls: dict[str, Any]) -> None:
     got = _call(calls, "neuromodulators")
     prov = got.provenance()
-    assert prov[:3] == ["dialogue.greeting", "dialogue.ask_new_or_returning", "dialogue.screen_intro"], prov
+    # "Hi, I'm a new patient." settles it: no new-or-returning question, straight into the screen
+    assert prov[:3] == ["dialogue.greeting", "dialogue.screen_intro", "q-treatment"], prov
+    assert "dialogue.ask_new_or_returning" not in prov, prov
     assert ["q-treatment", "q-areas", "q-prior", "q-pregnancy", "q-anticoagulants", "q-autoimmune", "q-budget"] == [
         p for p in prov if p.startswith("q-")], prov
     quote = [t for t in got.turns if t[2] == PACK + "botox"]
@@ -157,7 +164,7 @@ def test_neuromodulator_new_patient_is_screened_and_quoted_in_units(calls: dict[
 def test_filler_lip_blanching_speaks_the_emergency_line_and_escalates(calls: dict[str, Any]) -> None:
     got = _call(calls, "dermal-fillers")
     prov = got.provenance()
-    assert prov[2] == "dialogue.escalate_emergency", prov
+    assert prov[1] == "dialogue.escalate_emergency", prov  # the caller's first words, before anything else
     assert got.escalations[0] == ("emergency", "vascular-compromise"), got.escalations
     assert got.outcome == "escalated", got.outcome
     assert not any(p.startswith(("q-", "dialogue.offer_booking")) for p in prov), prov  # no selling
@@ -174,7 +181,8 @@ def test_laser_aftercare_topic_gets_the_approved_answer(calls: dict[str, Any]) -
 def test_peel_routine_concern_is_escalated_routine_without_selling(calls: dict[str, Any]) -> None:
     got = _call(calls, "chemical-peels")
     prov = got.provenance()
-    assert prov[2:] == ["dialogue.ask_concern", "dialogue.concern_noted", "dialogue.anything_else"], prov
+    # "I had a chemical peel three days ago and I'm worried": recognised as aftercare from the first turn
+    assert prov[1:] == ["dialogue.ask_concern", "dialogue.concern_noted", "dialogue.anything_else"], prov
     assert got.escalations == [("routine", "patient-concern")], got.escalations
     assert got.outcome == "concern-noted", got.outcome
     assert not any(p.startswith(("q-", "dialogue.offer_booking")) for p in prov), prov
