@@ -48,14 +48,17 @@ def sd_notify(message: str) -> None:
 
 
 def pin_fallback_lines(engines: Engines, pack: Any) -> None:
-    """Synthesise the model-failure line now and keep it: it must play when the speech worker is down."""
+    """Synthesise now, and keep for the life of the process, the lines that must play at once:
+    the model-failure line (it must play when the speech worker is down), the go-live lines,
+    and the greetings (the first words of every call: no first caller waits for synthesis)."""
     from appliance.clinic.fallback import FALLBACK_LINE, fallback_text
+    from appliance.golive.lines import PINNED
     from appliance.voice.tts import synthesizer_for
 
     synth = synthesizer_for(engines["tts"])
-    from appliance.golive.lines import PINNED
-
-    for text in {FALLBACK_LINE, fallback_text(pack), *PINNED}:
+    greetings = [g.replace("{clinic}", pack.clinic.name) for g in (pack.dialogue.greeting, pack.dialogue.greeting_known)
+                 if g and "{" not in g.replace("{clinic}", "")]
+    for text in {FALLBACK_LINE, fallback_text(pack), *PINNED, *greetings}:
         synth.pin(text)
 
 
