@@ -4,6 +4,7 @@ about a result, a request that carries a symptom). Runs after the red-flag check
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -118,7 +119,8 @@ class TurnFlow:
             self.out.slots["opt_out"] = True
             self.s.state = "ended"
             return [self._line_or("opt_out_ack", "goodbye")]
-        if intent == "goodbye" and state in ("offer_booking", "offer_slot", "greeting", "new_or_returning"):
+        if intent == "goodbye" and state in ("offer_booking", "offer_slot", "greeting", "new_or_returning") \
+                and not _declines_offer(state, text):
             return self.goodbye()
         if intent == "message" and state != "message":
             return self.start_message()
@@ -225,3 +227,11 @@ class TurnFlow:
             self.s.state = "new_or_returning"
             return [self.line("ask_new_or_returning")]
         return says
+
+
+def _declines_offer(state: str, text: str) -> bool:
+    """"No thanks" to a booking offer declines the offer (the step answers it); "bye" ends the call."""
+    from appliance.clinic.parsers import normalize, yes_no
+
+    return state in ("offer_booking", "offer_slot") and yes_no(text) in ("no", "declined") \
+        and not re.search(r"\b(bye|goodbye)\b", normalize(text))

@@ -60,7 +60,10 @@ async def test_unknown_short_or_withheld_numbers_are_asked(records, number: str)
     await records.call("add_patient", STAFF, "Dana Q.", "+1 (415) 555-0100")
     caller, found = await caller_context(records, CALL, inbound(number))
     assert found is None and not caller.known_patient
-    reply = new_conversation(load_pack(DEMO_PACK), Settings(), caller=caller, scheduler=None).start()
+    conv = new_conversation(load_pack(DEMO_PACK), Settings(), caller=caller, scheduler=None)
+    greeting = " ".join(s.text for s in conv.start().says)
+    assert "welcome back" not in greeting.lower() and greeting.endswith("How can I help?")  # one open question
+    reply = await conv.caller_said("hello?")  # nothing that settles it: the new-or-returning question
     assert "new patient" in " ".join(s.text for s in reply.says)
 
 
