@@ -24,6 +24,7 @@ lint: $(TSTAMP)
 bench: $(STAMP) $(BSTAMP)
 	@bash provisioning/system-packages.sh test
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+	$(BIN)/python -m pytest -m measure -q -s tests
 
 install: $(STAMP)
 install-test: $(TSTAMP)
