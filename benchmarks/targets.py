@@ -185,6 +185,7 @@ class Appliance(Target):
             f'[sip]\nmode = "trunk"\nbind_port = {self.sip_port}\nallowed_sources = ["127.0.0.1/32"]\n'
             f"max_calls = {max_calls}\nrtp_port_min = {lo}\nrtp_port_max = {hi}\n\n"
             f'[models]\nisolation = "{isolation}"\n\n'
+            f"[console]\nport = {free_port(socket.SOCK_STREAM)}\n\n"
             '[logging]\nlevel = "info"\nformat = "json"\n')
         self.process = LoggedProcess([sys.executable, "-m", "appliance", "--config", str(self.config), "run",
                                       "--no-progress"], work / "appliance.log", events_on="stderr")
