@@ -47,7 +47,7 @@ def sd_notify(message: str) -> None:
         s.sendall(message.encode())
 
 
-def pin_fallback_lines(engines: Engines, pack: Any) -> None:
+def pin_lines_at_start(engines: Engines, pack: Any) -> None:
     """Synthesise now, and keep for the life of the process, the lines that must play at once:
     the model-failure line (it must play when the speech worker is down), the go-live lines,
     and the greetings (the first words of every call: no first caller waits for synthesis)."""
@@ -146,7 +146,7 @@ class Appliance:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         pack = pack_for_calls(self.settings)  # refuse an unapproved pack before loading anything heavy
         engines = await self.load_engines(progress)
-        await asyncio.to_thread(pin_fallback_lines, engines, pack)
+        await asyncio.to_thread(pin_lines_at_start, engines, pack)
         records = RecordStore(self.settings)
         await self._start_component(records)
         self.runner = CallRunner(self.settings, engines, pack, records.records,
