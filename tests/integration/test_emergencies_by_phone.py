@@ -23,9 +23,8 @@ import pytest
 from benchmarks.corpus import telephone_speech, write_wav
 from benchmarks.speech import FRAME, is_speech
 from tests.foundation.helpers import ApplianceProcess
-from tests.integration.test_phone_call import EXTENSION, appliance_config
-from tests.telephony.conftest import free_udp_port
-from tests.telephony.peers import kamailio, write_baresip_config
+from tests.integration.test_phone_call import appliance_config, baresip_call
+from tests.telephony.peers import kamailio
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
@@ -144,18 +143,9 @@ def transcribe_lines(recordings: list[Path]) -> list[str]:
 
 async def dial(work: Path, kport: int, s: Scenario, source: Path) -> Path:
     """One baresip call to the appliance's extension through kamailio; the recording of what was heard."""
-    home = work / f"baresip-{s.name}"
-    port = free_udp_port()
-    write_baresip_config(home, port, source, f"<sip:{s.number}@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU")
     with wave.open(str(source)) as w:
         seconds = int(w.getnframes() / 8000) + 2
-    proc = await asyncio.create_subprocess_exec(
-        "baresip", "-f", str(home), "-e", f"/dial sip:{EXTENSION}@127.0.0.1:{kport}", "-t", str(seconds),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), seconds + 30)
-    recordings = sorted((home / "rec").glob("*dec*.wav"))
-    assert recordings, out.decode(errors="replace")[-2000:]
-    return recordings[0]
+    return await baresip_call(work, kport, source, seconds, number=s.number, home=work / f"baresip-{s.name}")
 
 
 def _wait_finished(app: ApplianceProcess, n: int, timeout: float) -> None:
@@ -244,7 +234,8 @@ def test_issue_14_emergency_by_phone_is_escalated_and_the_caller_hears_the_line(
     if scenario.severity == "emergency":  # ... and reached the caller (Whisper on baresip's recording)
         assert re.search(r"this could be serious", heard) and re.search(r"hang up and call", heard), c.heard
     else:
-        assert re.search(r"looked at by our nurse practitioner", heard), c.heard
+        # two fragments of the urgent line (Whisper tiny has heard "looked at" as "lifted")
+        assert re.search(r"nurse practitioner now", heard) and re.search(r"transferring you", heard), c.heard
     assert not any(p and p.startswith(PACK + "dialogue.offer_booking") for _, _, p in c.turns), c.turns
 
 

@@ -54,11 +54,12 @@ def transcribe(path: Path) -> str:
     return " ".join(s.text for s in segments)
 
 
-async def baresip_call(tmp_path: Path, kport: int, source: Path, seconds: int) -> Path:
-    """Dial the appliance's extension through kamailio; return the recording of what was heard."""
-    cfg = tmp_path / "baresip"
+async def baresip_call(tmp_path: Path, kport: int, source: Path, seconds: int, *, number: str = "5550106666",
+                       home: Path | None = None) -> Path:
+    """Dial the appliance's extension through kamailio from `number`; return the recording of what was heard."""
+    cfg = home or tmp_path / "baresip"
     port = free_udp_port()
-    write_baresip_config(cfg, port, source, f"<sip:5550106666@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU")
+    write_baresip_config(cfg, port, source, f"<sip:{number}@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU")
     proc = await asyncio.create_subprocess_exec(
         "baresip", "-f", str(cfg), "-e", f"/dial sip:{EXTENSION}@127.0.0.1:{kport}", "-t", str(seconds),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
