@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import sys
 import threading
 from dataclasses import asdict, dataclass, field
@@ -151,6 +152,11 @@ class Worker:
 
 
 def main(argv: list[str]) -> int:
+    # The service owns shutdown: Ctrl-C at a terminal or systemd's SIGTERM reach the whole process
+    # group, and a worker that died of them would be reported, and restarted, as a crash. It ends
+    # when the service closes its end of the pipe (or dies).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     conn = Connection(int(argv[1]))
     try:
         tag, init = conn.recv()
