@@ -19,6 +19,14 @@ async def _ended(rec: Recorder, n: int, limit_s: float) -> None:
             rec.ended.clear()
 
 
+async def _ended_by_bye(peer: RawCaller, rec: Recorder, reason: str) -> None:
+    """The appliance sends the (only) call's BYE; answered, the call ends with `reason`."""
+    peer.reply(await peer.recv(method="BYE", limit_s=4))
+    await _ended(rec, 1, limit_s=3)
+    assert rec.hangups == {peer.call_id: reason}
+    peer.close()
+
+
 async def test_ten_vanished_callers_free_their_lines_and_call_eleven_is_answered(make_edge) -> None:
     rec = Recorder()
     edge = await make_edge(rec, max_calls=10, rtp_timeout_s=1.0)
@@ -69,11 +77,7 @@ async def test_hold_suspends_the_rtp_timeout_and_max_call_length_ends_the_call(m
     peer.ack()
     await asyncio.sleep(1.5)  # three RTP timeouts on hold, no RTP: still up
     assert "held" in edge.calls and not rec.hangups
-    bye = await peer.recv(method="BYE", limit_s=4)
-    peer.reply(bye)
-    await _ended(rec, 1, limit_s=3)
-    assert rec.hangups == {"held": "max-duration"}
-    peer.close()
+    await _ended_by_bye(peer, rec, "max-duration")
 
 
 async def test_unacked_200_is_retransmitted_then_bye_and_the_pipeline_never_starts(make_edge) -> None:
@@ -120,11 +124,7 @@ async def test_session_timer_refreshed_by_the_caller_then_expired(make_edge) -> 
     assert refreshed.get("Session-Expires") == "3;refresher=uac"
     await asyncio.sleep(1.5)  # past the first deadline (2 s: 3 - 3/3), before the refreshed one
     assert "st-uac" in edge.calls and not rec.hangups
-    bye = await peer.recv(method="BYE", limit_s=4)
-    peer.reply(bye)
-    await _ended(rec, 1, limit_s=3)
-    assert rec.hangups == {"st-uac": "session-expired"}
-    peer.close()
+    await _ended_by_bye(peer, rec, "session-expired")
 
 
 async def test_session_interval_below_min_se_gets_422(make_edge) -> None:
@@ -147,8 +147,4 @@ async def test_session_refreshed_by_the_appliance_when_asked_and_ended_when_refr
     peer.reply(refresh, body=peer.sdp())
     await peer.recv(method="ACK", limit_s=3)
     await peer.recv(method="INVITE", limit_s=3)  # the next refresh: left unanswered
-    bye = await peer.recv(method="BYE", limit_s=4)
-    peer.reply(bye)
-    await _ended(rec, 1, limit_s=3)
-    assert rec.hangups == {"st-uas": "session-expired"}
-    peer.close()
+    await _ended_by_bye(peer, rec, "session-expired")
