@@ -19,17 +19,22 @@ from appliance.inference.health import ModelUnavailableError, report_failure
 from appliance.voice.llm import AsyncLanguageModel, CallStats
 
 
+def _ask(worker: ModelWorker, role: str, method: str, *args: Any) -> Any:
+    """One request; a worker that could not answer is reported to the call it belonged to."""
+    try:
+        return worker.request(role, method, *args)
+    except ModelUnavailableError as e:
+        report_failure(e)
+        raise
+
+
 class _Proxy:
     def __init__(self, worker: ModelWorker, role: str) -> None:
         self.worker = worker
         self.role = role
 
     def _request(self, method: str, *args: Any) -> Any:
-        try:
-            return self.worker.request(self.role, method, *args)
-        except ModelUnavailableError as e:
-            report_failure(e)
-            raise
+        return _ask(self.worker, self.role, method, *args)
 
 
 class RemoteOnnx(_Proxy):
@@ -71,22 +76,11 @@ class RemoteLanguageModel(AsyncLanguageModel):
         self.worker = worker
         self.stats = CallStats()
 
-    def _failed(self, e: ModelUnavailableError) -> None:
-        report_failure(e)
-
     def warm_sync(self, system: str) -> None:
-        try:
-            self.worker.request("llm", "warm", system)
-        except ModelUnavailableError as e:
-            self._failed(e)
-            raise
+        _ask(self.worker, "llm", "warm", system)
 
     def _json_sync(self, system: str, user: str, schema: dict[str, Any], max_tokens: int) -> tuple[str, float]:
-        try:
-            text, first, stats = self.worker.request("llm", "json", system, user, schema, max_tokens)
-        except ModelUnavailableError as e:
-            self._failed(e)
-            raise
+        text, first, stats = _ask(self.worker, "llm", "json", system, user, schema, max_tokens)
         self.stats = CallStats(**stats)
         return text, first
 
@@ -98,7 +92,7 @@ class RemoteLanguageModel(AsyncLanguageModel):
                 elif kind == "end":
                     self.stats = CallStats(**value)
         except ModelUnavailableError as e:
-            self._failed(e)
+            report_failure(e)
             raise
 
 
