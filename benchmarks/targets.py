@@ -23,17 +23,13 @@ from typing import IO, Any
 
 import psutil
 
+from benchmarks.ports import free_port
+
 Event = dict[str, Any]
 
 
 class TargetFailed(RuntimeError):
     pass
-
-
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rtp_range() -> tuple[int, int]:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import ports
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,10 +31,8 @@ def write_config(tmp_path: Path):
     return _write
 
 
-def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    return ports.free_port(kind)
 
 
 @pytest.fixture(autouse=True)

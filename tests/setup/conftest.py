@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from benchmarks import ports
+
 ROOT = Path(__file__).resolve().parents[2]
 APPLIANCE = [sys.executable, "-m", "appliance"]
 SIP_PASSWORD = "sip-secret-Quartz-7731"
@@ -21,19 +23,7 @@ ADMIN_PASSWORD = "admin-secret-Velvet-2290"
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, kind) as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
-            with socket.socket(socket.AF_INET, other) as b:
-                try:
-                    b.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
+    return ports.free_port(kind)
 
 
 def base_answers(pbx_port: int, sip_port: int, console_port: int) -> dict[str, Any]:

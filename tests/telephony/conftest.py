@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -12,14 +11,13 @@ import pytest
 from appliance.calls import AudioIn, CallMedia, DtmfIn, HangUp
 from appliance.config import SipSettings
 from appliance.telephony.edge import SipEdge
+from benchmarks.ports import free_port
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sip"
 
 
-def free_udp_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def free_udp_port() -> int:
+    return free_port()
 
 
 class Recorder:
