@@ -20,7 +20,10 @@ service and its model workers below 5 % between the first and last quarter (samp
 warm-up of one call per caller at once), every `call.escalation` logged is a row in the encrypted database, and the
 inter-arrival gaps of the appliance's RTP at the callers (calls without a red flag, whose
 transfer puts the caller on hold): gaps over 100 ms during flood windows against quiet windows
-(parsing hostile SIP must not stall the media). Every loop is bounded,
+(parsing hostile SIP must not stall the media), and a bound that attributes them: the appliance
+logs `sip.datagram_stats` every 10 s with the longest datagram's handling time and the most
+handling time inside any 100 ms; media shares the event loop with SIP, so when that stays under
+50 ms no RTP gap over 100 ms can come from parsing. Every loop is bounded,
 everything runs on 127.0.0.1, and the run ends by itself.
 """
 
@@ -51,6 +54,7 @@ from benchmarks.targets import LoggedProcess, free_port, rtp_range
 RED_FLAG = "Hi, it's probably nothing, but my vision is blurry since the filler yesterday."
 BENIGN = "Hi, I would like to book Botox for my forehead lines."
 GAP_MS = 100.0
+PARSE_BOUND_MS = 50.0  # SIP handling time allowed within any 100 ms (half the gap a caller hears)
 WINDOW_S = 10.0  # flood and quiet windows alternate
 RTP_TIMEOUT_S = 5
 
@@ -383,6 +387,7 @@ class Soak:
         flood = [g for tt, g in t.gaps if tt >= self.t0 and self.flooding(tt)]
         quiet = [g for tt, g in t.gaps if tt >= self.t0 and not self.flooding(tt)]
         started, finished = self._counts()
+        sip = [e for e in self.app.select("sip.datagram_stats")]
         return {
             "minutes": round(duration / 60, 2), "callers": self.opts.calls, "placed": t.placed, "answered": t.answered,
             "failed": len(t.failed), "failures": t.failed[:5], "replies": t.replies,
@@ -402,6 +407,10 @@ class Soak:
             "gap_max_flood_ms": round(max(flood, default=0.0), 1), "gap_max_quiet_ms": round(max(quiet, default=0.0), 1),
             "gaps_over_100ms_flood": sum(1 for g in flood if g > GAP_MS),
             "gaps_over_100ms_quiet": sum(1 for g in quiet if g > GAP_MS),
+            "sip_datagrams": sum(int(e.get("datagrams", 0)) for e in sip),
+            "sip_malformed": max((int(e.get("malformed", 0)) + int(e.get("too_large", 0)) for e in sip), default=0),
+            "sip_max_datagram_ms": max((float(e.get("max_datagram_ms", 0.0)) for e in sip), default=None),
+            "sip_busiest_100ms_ms": max((float(e.get("busiest_100ms_ms", 0.0)) for e in sip), default=None),
         }
 
 
@@ -426,6 +435,13 @@ def check(r: dict[str, Any]) -> list[str]:
     if r["gaps_over_100ms_flood"] > 1 and flood_rate > 2 * quiet_rate:
         bad.append(f"RTP gaps over 100 ms during the hostile-datagram flood: {r['gaps_over_100ms_flood']} "
                    f"(quiet windows: {r['gaps_over_100ms_quiet']}), max {r['gap_max_flood_ms']} ms")
+    # What parsing can cause at most: the event loop (which paces the agent's RTP) was never held by
+    # SIP handling for more than PARSE_BOUND_MS of any 100 ms, so no gap over 100 ms comes from it.
+    if r["sip_busiest_100ms_ms"] is None:
+        bad.append("no sip.datagram_stats in the appliance's log: SIP handling time was not measured")
+    elif r["sip_busiest_100ms_ms"] >= PARSE_BOUND_MS:
+        bad.append(f"SIP handling held the event loop {r['sip_busiest_100ms_ms']} ms within 100 ms "
+                   f"(longest datagram {r['sip_max_datagram_ms']} ms; bound {PARSE_BOUND_MS:g} ms)")
     if r["failed"] or r["threads_stuck"]:
         bad.append(f"{r['failed']} calls failed ({r['failures'][:2]}), {r['threads_stuck']} threads stuck")
     return bad

@@ -29,6 +29,7 @@ from appliance.telephony.transport import Addr, SipTransport, new_tag, response_
 from appliance.telephony.watchdog import watch_calls
 
 log = get_logger(__name__)
+STATS_PERIOD_S = 10.0
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER, UPDATE"
 SUPPORTED = {"timer"}  # option tags we accept in Require
 DIALOG_METHODS = {"BYE", "INFO", "NOTIFY", "INVITE", "REFER", "UPDATE", "PRACK"}  # 481 when no dialog matches
@@ -60,6 +61,7 @@ class SipEdge(Outbound):
             self.registration = Registration(self)
             self.registration.start()
         self.spawn(watch_calls(self))
+        self.spawn(self._report_datagrams())
         log.info("sip.listening", host=self.settings.bind_host, port=self.port, mode=self.settings.mode)
 
     async def stop(self) -> None:
@@ -73,6 +75,15 @@ class SipEdge(Outbound):
             t.cancel()
         if self.sip.transport:
             self.sip.transport.close()
+
+    async def _report_datagrams(self) -> None:
+        """Every STATS_PERIOD_S with SIP traffic: `sip.datagram_stats`, the counters and how long
+        handling datagrams held the event loop (which the agent's RTP pacing shares)."""
+        while True:
+            await asyncio.sleep(STATS_PERIOD_S)
+            figures = self.sip.take_stats()
+            if figures["datagrams"]:
+                log.info("sip.datagram_stats", period_s=STATS_PERIOD_S, **figures)
 
     def spawn(self, coro: object) -> asyncio.Task[object]:
         task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from appliance.logs import get_logger, hostile
+from appliance.telephony.busy import BusyMeter
 from appliance.telephony.guard import SourceGuard
 from appliance.telephony.ratelog import LogLimiter
 from appliance.telephony.sipmsg import MAX_MESSAGE_BYTES, SipMessage, Via, parse
@@ -68,6 +69,12 @@ class SipTransport(asyncio.DatagramProtocol):
         self._refused_logged: set[str] = set()
         self._logs = LogLimiter()
         self.stats = {"refused": 0, "rate_limited": 0, "malformed": 0, "too_large": 0}
+        self.busy = BusyMeter()
+
+    def take_stats(self) -> dict[str, float | int]:
+        """The counters since start, and the handling-time figures of the period since the last call
+        (see `busy.py`)."""
+        return {**self.stats, **self.busy.take().as_log()}
 
     def warn(self, event: str, **fields: object) -> None:
         """A warning a peer can cause: at most a few per event every 10 s."""
@@ -83,11 +90,14 @@ class SipTransport(asyncio.DatagramProtocol):
         log.debug("sip.socket_error", error=type(exc).__name__)
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
+        start = time.perf_counter()
         try:
             self._received(data, addr)
         except Exception:  # noqa: BLE001  (a bad datagram must never take the edge down)
             if self._logs.allow("sip.datagram_failed", time.monotonic()) is not None:
                 log.exception("sip.datagram_failed", source=hostile(addr[0]))
+        finally:
+            self.busy.add(start, time.perf_counter() - start)
 
     def _received(self, data: bytes, addr: Addr) -> None:
         why = self.guard.allow(addr[0], time.monotonic())
