@@ -345,6 +345,8 @@ class GoLiveSettings(_Section):
     supervised: bool = False  # hold every call's summary and outbound actions for staff review
     supervised_days: int = Field(0, ge=0, le=365)  # the period may end after this many days ...
     supervised_calls: int = Field(0, ge=0, le=10_000)  # ... or this many calls per live workflow
+    # Accept SIPREC recording sessions (RFC 7866) from the PBX: shadow calls, heard and never answered.
+    shadow: bool = False
 
     @field_validator("test_sources")
     @classmethod
