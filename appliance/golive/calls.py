@@ -74,12 +74,15 @@ async def after_call(records: Any, access: Access, call_key: str, engine: Any, o
 
 async def release(records: Any, access: Access, hid: str, by: str) -> dict[str, Any]:
     """A staff approval releases a held action: the booking is stored (its confirmation goes out
-    through the outbox as `appointment.booked`); held staff tasks are released to the outbox."""
+    through the outbox as `appointment.booked`); held staff tasks are released to the outbox; a
+    held aftercare or recall call is placed by the scheduler at its next turn."""
     from appliance.records import outbox
     from appliance.records.db import transaction
 
     hold = await records.run(lambda r: store.claim_hold(r, access, hid, "released", by))
-    if hold["kind"] == "booking":
+    if hold["kind"] == "aftercare-call":
+        pass  # the scheduler places a released call at its next turn (appliance.golive.outbound)
+    elif hold["kind"] == "booking":
         hold["appointment_id"] = await records.call("record_phone_booking", access, hold["call_key"],
                                                     phone_booking(hold["payload"]))
     else:

@@ -138,6 +138,8 @@ def _hold_row(h: dict[str, Any], s: Session) -> str:
         b = p.get("booking") or {}
         what = (f'{b.get("kind", "")} {b.get("treatment") or ""} with {b.get("provider")} at {b.get("start")} '
                 f'for {p.get("name") or "?"}')
+    elif h["kind"] == "aftercare-call":
+        what = f'day-{p.get("day")} {p.get("contact")} call to patient {p.get("patient_ref")}'
     else:
         what = ", ".join(str(t.get("kind")) for t in p.get("tasks", []))
     forms = "".join(f'<form method="post" action="/golive/holds/{e(h["id"])}/{verb}" style="display:inline">'
@@ -172,8 +174,9 @@ def register_golive(app: FastAPI) -> None:
     async def holds(request: Request, s: Annotated[Session, Depends(require("summaries.correct"))]) -> str:
         g: GoLive = _ctx(request).golive
         rows = await g.records.run(lambda r: store.holds(r, Access(f"staff:{s.username}", "supervised review")))
-        body = ("<p>In the supervised period each call's booking (with its confirmation and deposit request) and "
-                "staff tasks wait here; approving releases them. Review the call's summary under "
+        body = ("<p>In the supervised period each call's booking (with its confirmation and deposit request), "
+                "staff tasks and the aftercare and recall calls the appliance is due to place wait here; approving "
+                "releases them (a released call is placed at the scheduler's next turn). Review the call's summary under "
                 '<a href="/summaries">Summaries</a>.</p>'
                 + table(["Kind", "Workflow", "What", "Held since", ""], [_hold_row(h, s) for h in rows], "holds-body"))
         return page("Held for review", body, s, "/golive")

@@ -104,3 +104,39 @@ class Supervision:
                 return True, f"every live workflow has had {golive.supervised_calls} supervised calls"
             return False, f"{len(short)} live workflow(s) below {golive.supervised_calls} calls: {', '.join(short)}"
         return True, "no minimum period is configured"
+
+
+def outbound_call_type(kind: str) -> CallType:
+    """The pilot's call type of a scheduled contact (`appliance.scheduler.plan.KINDS`)."""
+    return "recall" if kind == "recall" else "outbound-aftercare"
+
+
+def pbx_host(sip_target: str | None) -> str | None:
+    """The host of a `host:port` (or `[v6]:port`) PBX address from the settings."""
+    if not sip_target:
+        return None
+    host = sip_target.strip()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def is_test_outbound(golive: GoLiveSettings, *, number: str | None, pbx: str | None) -> bool:
+    """An outbound test call: to a listed test phone, or through a PBX at a test source address
+    (loopback by default: the lab's kamailio, `make run`); a clinic's PBX on the LAN is not one."""
+    if golive.test_numbers and _digits(number) and _digits(number) in {_digits(n) for n in golive.test_numbers}:
+        return True
+    return in_networks(pbx, golive.test_sources)
+
+
+def outbound_hold(*, demo: bool, test_call: bool, pilot: Pilot, kind: str, workflow: str | None) -> str | None:
+    """Why a scheduled outbound call must not be placed (None: place it). A held contact goes to
+    staff as a task: an aftercare check-in the appliance may not make is still owed to the patient."""
+    if demo and not test_call:
+        return "the loaded pack is demo content, which calls test phones only"
+    call_type = outbound_call_type(kind)
+    if not pilot.call_type_live(call_type):
+        return f"{call_type} calls are not live in the pilot"
+    if not pilot.workflow_live(workflow):
+        return f"the {workflow} workflow is not live in the pilot"
+    return None

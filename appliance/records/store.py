@@ -37,6 +37,24 @@ EVIDENCE_LIMIT = 1000  # characters of an escalation's evidence kept (it quotes 
 _row = row_of
 
 
+def insert_escalation(conn: Any, cid: int | None, esc: Escalation, response_minutes: float | None = None,
+                      msg_id: str | None = None) -> str:
+    """Insert an escalation (`cid` None: raised outside a call) and its outbox message, inside the
+    caller's transaction. Returns the outbox message id."""
+    msg_id, now = msg_id or outbox.new_id(), iso()
+    due = deadline(now, esc.severity, response_minutes)
+    evidence = clean_text(getattr(esc, "evidence", "") or "", EVIDENCE_LIMIT)
+    cur = conn.execute(
+        "INSERT INTO escalations (call_id, severity, category, turn_idx, detail, evidence, created_at, "
+        "deadline_at, outbox_msg_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (cid, esc.severity, esc.category, esc.turn, esc.detail, evidence, now, due, msg_id))
+    # The whole message goes to staff webhooks (inside the LAN, like call summaries); the
+    # console's live updates pass on only the id, severity and category.
+    payload = {"id": int(cur.lastrowid or 0), "call_id": cid, "severity": esc.severity, "category": esc.category,
+               "turn": esc.turn, "deadline_at": due, "detail": esc.detail, "evidence": evidence}
+    return outbox.enqueue(conn, "escalation.raised", payload, msg_id)
+
+
 class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin, StoreBase):
     def __init__(self, conn: Connection, *, recording_enabled: bool = False) -> None:
         self.conn = conn
@@ -103,20 +121,9 @@ class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, Bo
                               (iso(ended_at), outcome, end_reason, cid))
             self._audit(access, "call.update", f"call:{cid}")
 
-    def _insert_escalation(self, cid: int, esc: Escalation, response_minutes: float | None = None,
+    def _insert_escalation(self, cid: int | None, esc: Escalation, response_minutes: float | None = None,
                            msg_id: str | None = None) -> str:
-        msg_id, now = msg_id or outbox.new_id(), iso()
-        due = deadline(now, esc.severity, response_minutes)
-        evidence = clean_text(getattr(esc, "evidence", "") or "", EVIDENCE_LIMIT)
-        cur = self.conn.execute(
-            "INSERT INTO escalations (call_id, severity, category, turn_idx, detail, evidence, created_at, "
-            "deadline_at, outbox_msg_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (cid, esc.severity, esc.category, esc.turn, esc.detail, evidence, now, due, msg_id))
-        # The whole message goes to staff webhooks (inside the LAN, like call summaries); the
-        # console's live updates pass on only the id, severity and category.
-        payload = {"id": int(cur.lastrowid or 0), "call_id": cid, "severity": esc.severity, "category": esc.category,
-                   "turn": esc.turn, "deadline_at": due, "detail": esc.detail, "evidence": evidence}
-        return outbox.enqueue(self.conn, "escalation.raised", payload, msg_id)
+        return insert_escalation(self.conn, cid, esc, response_minutes, msg_id)
 
     def record_escalation(self, access: Access, pbx_call_id: str, esc: Escalation,
                           response_minutes: float | None = None, msg_id: str | None = None) -> str:

@@ -41,6 +41,12 @@ def open_store(db_path: Path, key: bytes, pack: Pack, o: OutboundSettings) -> Sc
 
 
 def store_for(settings: Settings, pack: Pack) -> ScheduleStore:
+    """The appliance's store, with the go-live gate: a demo pack dials test phones only, the pilot's
+    workflows and call types, and the supervised period's review (`appliance.golive.outbound`)."""
+    from appliance.golive.gate import is_demo
+    from appliance.golive.outbound import OutboundGate
     from appliance.records.rotate import resolve_key
 
-    return open_store(settings.db_path, resolve_key(settings.db_path, settings.db_key_file), pack, settings.outbound)
+    store = open_store(settings.db_path, resolve_key(settings.db_path, settings.db_key_file), pack, settings.outbound)
+    store.gate = OutboundGate.of(settings, is_demo(pack))
+    return store

@@ -23,11 +23,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from appliance.clinic.pack import Pack
+from appliance.conversation import Escalation
+from appliance.logs import get_logger
 from appliance.records import audit
 from appliance.records.audit import Access
 from appliance.records.db import Connection, transaction
 from appliance.records.phones import normalize_phone, opted_out, same_phone
-from appliance.records.store import audit_key
+from appliance.records.store import audit_key, insert_escalation
 from appliance.scheduler.plan import PlanRules, plan_contacts
 from appliance.scheduler.policy import CallPolicy, ContactRights, may_contact
 
@@ -50,6 +52,8 @@ def phone_digits(phone: str | None) -> str:
     """The digits of a number as written (what is dialled); compare numbers with `normalize_phone`."""
     return re.sub(r"\D", "", phone or "")
 
+
+log = get_logger(__name__)
 
 @dataclass(frozen=True)
 class Treatment:
@@ -113,6 +117,7 @@ class ScheduleStore:
         self.policy = policy
         self.rules = rules or PlanRules()
         self.require_consent = require_consent
+        self.gate: Any = None  # appliance.golive.outbound.OutboundGate: which due contacts may be dialled
         self._key = audit_key(conn)
         self._plan_cols = {r[1] for r in conn.execute("PRAGMA table_info(aftercare_plans)")}
 
@@ -288,13 +293,13 @@ class ScheduleStore:
                 return []
             rows = self.conn.execute(
                 "SELECT c.id, c.kind, c.day, c.item, c.attempts, c.expires_at, p.id, p.patient_id, p.workflow, "
-                "p.product, p.area, p.treated_at, p.session, p.time_zone, pt.name, pt.phone, pt.dob "
+                "p.product, p.area, p.treated_at, p.session, p.time_zone, pt.name, pt.phone, pt.dob, pt.ref "
                 "FROM aftercare_contacts c JOIN aftercare_plans p ON p.id = c.plan_id "
                 "JOIN patients pt ON pt.id = p.patient_id "
                 "WHERE c.state = 'due' AND c.next_at <= ? AND p.workflow IS NOT NULL AND p.treated_at IS NOT NULL "
                 "ORDER BY c.next_at, c.id", (stamp,)).fetchall()  # staff-kept contacts with no workflow: not dialled
             for (cid, kind, day, item, attempts, expires, plan_id, pid, wf, product, area, treated, session, tz,
-                 name, phone, dob) in rows:
+                 name, phone, dob, ref) in rows:
                 if len(claims) >= limit:
                     break
                 if parse_iso(expires) <= now:
@@ -306,6 +311,14 @@ class ScheduleStore:
                     self.conn.execute("UPDATE aftercare_contacts SET state = 'cancelled', disposition = ?, "
                                       "updated_at = ? WHERE id = ?", (reason, stamp, cid))
                     continue
+                if self.gate is not None:
+                    decision, why = self.gate.decide(self, access, contact_id=cid, kind=kind, day=day, workflow=wf,
+                                                     phone=phone, patient_ref=str(ref))
+                    if decision == "review":
+                        continue  # the supervised period: dialled once a reviewer releases it
+                    if decision != "dial":
+                        self._not_dialled(access, cid, kind, day, wf, str(ref), decision, why, stamp)
+                        continue
                 slot = self.policy.next_allowed(now, tz)
                 if slot != now.astimezone(UTC):
                     self.conn.execute("UPDATE aftercare_contacts SET next_at = ?, updated_at = ? WHERE id = ?",
@@ -321,6 +334,20 @@ class ScheduleStore:
                 claims.append(Claim(cid, token, attempts + 1, kind, day, item, plan_id, pid, name, phone, dob, wf,
                                     product, area, self.treated_on(treated), session, tz))
         return claims
+
+    def _not_dialled(self, access: Access, cid: int, kind: str, day: int, workflow: str, ref: str, decision: str, why: str,
+                     stamp: str) -> None:
+        """A contact go-live keeps the appliance from dialling: closed, and (unless a reviewer
+        discarded it) handed to staff as a routine task in the escalation queue."""
+        self.conn.execute("UPDATE aftercare_contacts SET state = 'cancelled', disposition = ?, lease_token = NULL, "
+                          "lease_until = NULL, updated_at = ? WHERE id = ?", (f"{decision}: {why}"[:200], stamp, cid))
+        log.info("scheduler.not_dialled", contact=cid, kind=kind, day=day, decision=decision, reason=why)
+        if decision == "hold":
+            insert_escalation(self.conn, None, Escalation(
+                "routine", "aftercare-call-held", 0,
+                f"The day-{day} {kind} call for patient {ref} ({workflow}) was not placed: {why}. "
+                "Please call the patient."))
+            self._audit(access, "escalation.create", f"contact:{cid}")
 
     def renew(self, contact_id: int, token: str, until: datetime) -> bool:
         """Extend a lease while the call goes on; False when the lease was lost."""

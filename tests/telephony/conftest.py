@@ -16,7 +16,9 @@ from benchmarks.ports import free_port
 DATA = Path(__file__).resolve().parents[1] / "data" / "sip"
 
 
-def free_udp_port() -> int:
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """A loopback port free for UDP and TCP (checked on 127.0.0.1: free there, free on 127.0.0.x too)."""
+    del host
     return free_port()
 
 
