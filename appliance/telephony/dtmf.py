@@ -57,3 +57,16 @@ def digit_packets(digit: str, *, duration_ms: int = 160, packet_ms: int = 20, ra
     out = [encode_event(digit, d, False) for d in range(step, total, step)]
     out += [encode_event(digit, total, True)] * end_repeats
     return out
+
+
+def info_digit(content_type: str, body: bytes) -> str | None:
+    """The digit of a SIP INFO (`application/dtmf-relay` "Signal=5", or `application/dtmf`), or None."""
+    ctype, text, digit = content_type.lower(), body.decode("utf-8", "replace"), None
+    if "dtmf-relay" in ctype:
+        for line in text.splitlines():
+            k, _, v = line.partition("=")
+            if k.strip().lower() == "signal":
+                digit = v.strip()
+    elif "application/dtmf" in ctype:
+        digit = text.strip()
+    return digit.upper() if digit and len(digit) == 1 and digit.upper() in DIGITS else None

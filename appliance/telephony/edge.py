@@ -18,12 +18,14 @@ from appliance.config import SipSettings
 from appliance.logs import get_logger, hostile, phone
 from appliance.telephony.call import SipCall
 from appliance.telephony.dialog import Dialog, strip_tag
+from appliance.telephony.dtmf import info_digit
 from appliance.telephony.guard import SourceGuard
 from appliance.telephony.media import RtpSession
 from appliance.telephony.outbound import Outbound
 from appliance.telephony.register import Registration
 from appliance.telephony.sdp import Negotiated, SdpError, answer_sdp, negotiate, parse_sdp
 from appliance.telephony.sipmsg import NameAddr, SipMessage
+from appliance.telephony.siprec.answer import SiprecAnswerer
 from appliance.telephony.timers import IntervalTooSmall, SessionTimer, session_headers, session_timer_for
 from appliance.telephony.transport import Addr, SipTransport, new_tag, response_for
 from appliance.telephony.watchdog import watch_calls
@@ -38,7 +40,7 @@ DIALOG_METHODS = {"BYE", "INFO", "NOTIFY", "INVITE", "REFER", "UPDATE", "PRACK"}
 class SipEdge(Outbound):
     name = "sip"
 
-    def __init__(self, settings: SipSettings, handler: CallHandler) -> None:
+    def __init__(self, settings: SipSettings, handler: CallHandler, shadow: CallHandler | None = None) -> None:
         self.settings = settings
         self.handler = handler
         self.host = settings.advertised_host or settings.bind_host
@@ -50,6 +52,7 @@ class SipEdge(Outbound):
         self._pending: dict[str, tuple[SipMessage, Addr, str]] = {}  # ringing inbound: call-id -> INVITE
         self._tasks: set[asyncio.Task[object]] = set()
         self.registration: Registration | None = None
+        self.siprec = SiprecAnswerer(self, shadow)  # SIPREC recording sessions: shadow calls (None: refused)
 
     # -- component ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -187,6 +190,8 @@ class SipEdge(Outbound):
     def _invite(self, msg: SipMessage, addr: Addr) -> None:
         if msg.get("Max-Forwards") == "0":
             self.sip.send(response_for(msg, 483, to_tag=new_tag()), addr)
+            return
+        if self.siprec.claims(msg, addr):  # a recording session (RFC 7866): answered listen-only, or refused
             return
         require = [r.strip() for r in (msg.get("Require") or "").split(",") if r.strip()]
         unsupported = [r for r in require if r.lower() not in SUPPORTED]
@@ -335,7 +340,7 @@ class SipEdge(Outbound):
 
     async def _run_handler(self, call: SipCall) -> None:
         try:
-            await self.handler(call)
+            await getattr(call, "runner", self.handler)(call)  # a recording session has its own
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001  (a handler bug ends this call, not the edge)
@@ -346,8 +351,9 @@ class SipEdge(Outbound):
 
     # -- in-dialog ------------------------------------------------------------------------------
     def _offer_in_dialog(self, call: SipCall, msg: SipMessage, addr: Addr) -> None:
-        """re-INVITE or UPDATE: hold/resume/new address, and a session refresh (RFC 4028). A bad
-        offer gets 488 and the call keeps its media."""
+        """re-INVITE or UPDATE: hold/resume/new address, a session refresh (RFC 4028); a bad offer: 488, media kept."""
+        if self.siprec.reoffer(call, msg, addr):  # a recording session's streams
+            return
         reinvite = msg.method == "INVITE"
         neg: Negotiated | str | None = self._offer(msg) if msg.body else call.media.neg
         if not isinstance(neg, Negotiated):
@@ -382,19 +388,10 @@ class SipEdge(Outbound):
             self.spawn(self._retransmit_ok(call, ok, addr))
 
     def _info(self, call: SipCall, msg: SipMessage, addr: Addr) -> None:
-        ctype = (msg.get("Content-Type") or "").lower()
-        text = msg.body.decode("utf-8", "replace")
-        digit = None
-        if "dtmf-relay" in ctype:
-            for line in text.splitlines():
-                k, _, v = line.partition("=")
-                if k.strip().lower() == "signal":
-                    digit = v.strip()
-        elif "application/dtmf" in ctype:
-            digit = text.strip()
+        digit = info_digit(msg.get("Content-Type") or "", msg.body)
         self.sip.send(response_for(msg, 200), addr)
-        if digit and len(digit) == 1 and digit.upper() in "0123456789*#ABCD":
-            call.dtmf_info(digit.upper())
+        if digit:
+            call.dtmf_info(digit)
 
 
 def _from_tag(msg: SipMessage) -> str:
