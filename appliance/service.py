@@ -152,7 +152,12 @@ class Appliance:
         self.runner = CallRunner(self.settings, engines, pack, records.records,
                                  scheduler=BookingScheduler(pack.clinic, await booking_calendar(records.records, pack)),
                                  llm=language_model_from(engines["llm"]))
-        self.sip = SipEdge(self.settings.sip, self.runner)
+        shadow = None
+        if self.settings.golive.shadow:  # SIPREC recording sessions from the PBX: heard, never answered
+            from appliance.golive.shadow.runner import ShadowRunner
+
+            shadow = ShadowRunner(self.settings, engines, pack, records.records, llm=self.runner.llm)
+        self.sip = SipEdge(self.settings.sip, self.runner, shadow=shadow)
         await self._start_component(self.sip)
         test_calls = TestCallRunner(self.settings, engines, pack, llm=self.runner.llm)
         await self._start_component(Console(self.settings, records=records, test_call_runner=test_calls))

@@ -12,7 +12,8 @@ from appliance.staff.auth import ROLE_NAMES, Session, allowed
 NAV = (("/calls", "Live calls", "calls"), ("/escalations", "Escalations", "escalations.view"),
        ("/summaries", "Summaries", "summaries.view"), ("/appointments", "Appointments", "appointments"),
        ("/aftercare", "Aftercare", "aftercare"), ("/dashboard", "Quality", "dashboard"), ("/users", "Users", "users"),
-       ("/test-call", "Test call", "testcall"), ("/golive", "Go-live", "dashboard"))
+       ("/test-call", "Test call", "testcall"), ("/golive", "Go-live", "dashboard"),
+       ("/golive/shadow", "Shadow calls", "summaries.view"))
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}

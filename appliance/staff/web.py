@@ -241,4 +241,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         from appliance.golive.console import register_golive
 
         register_golive(app)
+    from appliance.golive.shadow.console import register_shadow
+
+    register_shadow(app)  # shadow calls (SIPREC): clinicians read what the appliance would have done
     return app

@@ -1,0 +1,155 @@
+"""One recorded side of a shadow call, heard as a live caller is heard: Silero VAD with this
+stream's own recurrent state, the live call's turn-taking decisions (`VadGate`, `Endpointer`
+of appliance.voice.policy, with the `[voice]` settings, Smart Turn when endpointing is
+"smart-turn"), and Whisper on each finished turn. Nothing is spoken, so there is no barge-in
+and no early transcription: a turn is transcribed once it has ended. All model work runs in
+the call's worker threads (the engines may be proxies to worker processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.config import VoiceSettings
+from appliance.inference.health import ModelUnavailableError
+from appliance.voice.asr import transcriber_for
+from appliance.voice.policy import Decision, Endpointer, VadGate
+from appliance.voice.turn import turn_complete_probability
+from appliance.voice.vad import WINDOW_S, SileroStream
+
+RATE = 8000
+PREROLL_S = 0.3
+TAIL_S = 0.15
+KEEP_S = 60.0  # the longest turn kept for transcription
+
+
+@dataclass(frozen=True)
+class HeardTurn:
+    """A finished turn on one recorded side."""
+
+    role: str  # "patient" | "staff"
+    label: str  # the stream's SDP label
+    start_s: float  # seconds since the shadow call began
+    end_s: float
+    text: str
+    confidence: float | None
+
+
+class _Audio:
+    """The stream's recent audio on its own timeline (seconds since its first frame)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.origin = 0  # sample index of buf[0]
+
+    def append(self, pcm: bytes) -> None:
+        self.buf.extend(pcm)
+        excess = len(self.buf) // 2 - int(KEEP_S * RATE)
+        if excess > 0:
+            del self.buf[: excess * 2]
+            self.origin += excess
+
+    def slice(self, start_s: float, end_s: float) -> bytes:
+        a = max(0, int(start_s * RATE) - self.origin)
+        b = max(a, int(end_s * RATE) - self.origin)
+        return bytes(self.buf[a * 2: b * 2])
+
+
+class StreamListener:
+    def __init__(self, role: str, label: str, frames: asyncio.Queue[bytes | None], engines: Any,
+                 settings: VoiceSettings, pool: Executor, call_start: float,
+                 emit: Callable[[HeardTurn], Awaitable[None]]) -> None:
+        self.role, self.label = role, label
+        self._frames = frames
+        self._vad = SileroStream(engines["vad"])
+        self._turn_model = engines["turn"]
+        self._asr = transcriber_for(engines["asr"], settings.vocabulary)
+        self._settings = settings
+        self._pool = pool
+        self._call_start = call_start  # monotonic time the call was answered
+        self._emit = emit
+        self._gate = VadGate(on=settings.vad_threshold, off=max(0.05, settings.vad_threshold - 0.15))
+        self._endpointer = Endpointer(mode=settings.endpointing, silence_s=settings.silence_ms / 1000,
+                                      turn_check_s=settings.turn_check_ms / 1000,
+                                      max_silence_s=settings.max_silence_ms / 1000)
+        self._audio = _Audio()
+        self._origin: float | None = None  # monotonic time of this stream's sample 0
+        self._speech_start = 0.0
+        self.turns = 0
+        self.failures = 0  # model calls that got no answer (a worker restarting)
+
+    async def run(self) -> None:
+        """Hear the stream until it ends (a None frame); the turn under way is finished then."""
+        loop = asyncio.get_running_loop()
+        while True:
+            pcm = await self._frames.get()
+            ended = pcm is None
+            chunk = bytearray(pcm or b"")
+            while not self._frames.empty() and not ended:  # catch up in one pass if we fell behind
+                more = self._frames.get_nowait()
+                ended = more is None
+                chunk += more or b""
+            if chunk:
+                if self._origin is None:
+                    self._origin = time.monotonic() - len(chunk) / 2 / RATE
+                self._audio.append(bytes(chunk))
+                try:
+                    windows = await loop.run_in_executor(self._pool, self._vad.feed, bytes(chunk))
+                except ModelUnavailableError:
+                    self.failures += 1
+                    windows = []
+                for t, prob in windows:
+                    await self._window(t, prob)
+            if ended:
+                await self._flush()
+                return
+
+    async def _window(self, t: float, prob: float) -> None:
+        change = self._gate.update(t, WINDOW_S, prob)
+        if change == "start" and not self._endpointer.in_turn:
+            self._speech_start = self._gate.run_start if self._gate.run_start is not None else t
+        if self._gate.speaking:
+            self._endpointer.speech(t, WINDOW_S)
+            return
+        decision = self._endpointer.silence(t, WINDOW_S, self._gate.last_voiced_end or t)
+        if decision is not None:
+            await self._decide(decision)
+
+    async def _decide(self, d: Decision) -> None:
+        if d.kind == "ask-turn-model":
+            pcm = self._audio.slice(self._speech_start - PREROLL_S, d.speech_end)
+            try:
+                prob = await asyncio.get_running_loop().run_in_executor(
+                    self._pool, turn_complete_probability, self._turn_model, pcm)
+            except ModelUnavailableError:
+                prob = 1.0  # no verdict: the silence window alone ends the turn
+            follow = self._endpointer.turn_model_said(prob >= self._settings.smart_turn_threshold, d.speech_end)
+            if follow is not None:
+                await self._decide(follow)
+        elif d.kind == "end-of-turn":
+            await self._finish_turn(d.speech_end)
+
+    async def _flush(self) -> None:
+        """The stream ended mid-turn (the call hung up while someone spoke): that turn counts."""
+        if self._endpointer.in_turn and self._endpointer.voiced_s >= self._endpointer.min_speech_s:
+            end = self._gate.last_voiced_end or self._speech_start
+            self._endpointer.reset()
+            await self._finish_turn(end)
+
+    async def _finish_turn(self, speech_end: float) -> None:
+        pcm = self._audio.slice(self._speech_start - PREROLL_S, speech_end + TAIL_S)
+        try:
+            heard = await asyncio.get_running_loop().run_in_executor(self._pool, self._asr.hear, pcm)
+        except ModelUnavailableError:
+            self.failures += 1
+            return
+        if not heard.text.strip():
+            return
+        offset = (self._origin or self._call_start) - self._call_start
+        self.turns += 1
+        await self._emit(HeardTurn(self.role, self.label, round(offset + self._speech_start, 2),
+                                   round(offset + speech_end, 2), heard.text.strip(), heard.confidence))
