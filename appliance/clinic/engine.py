@@ -5,8 +5,9 @@ workflows, dialogue lines). Pure: the clock arrives as `now`, the schedule and p
 injected, the language model is optional and only labels what rules could not settle.
 
 Per caller turn: (1) red-flag rules from the pack, before anything else; a hit stops the flow
-and escalates; (2) approved topics and out-of-protocol clinical questions; (3) the current
-step's handler (deterministic parsers, then the model); (4) a re-prompt, then a fallback.
+and escalates; (2) clinic facts (approved answers, said first); (3) approved topics and
+out-of-protocol clinical questions; (4) the current step's handler (deterministic parsers, then
+the model); (5) a re-prompt, then a fallback.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime
 from appliance.clinic import guard
 from appliance.clinic.context import CallerContext, CallState
 from appliance.clinic.flow_booking import BookingFlow
+from appliance.clinic.flow_facts import FactsFlow
 from appliance.clinic.flow_intake import IntakeFlow
 from appliance.clinic.flow_returning import ReturningFlow
 from appliance.clinic.flow_turn import TurnFlow
@@ -41,7 +43,7 @@ _DTMF = {
 }
 
 
-class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow):
+class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow, FactsFlow):
     """`appliance.conversation.Conversation` over a validated, approved pack."""
 
     def __init__(self, pack: Pack, *, now: datetime, caller: CallerContext | None = None,
@@ -58,6 +60,7 @@ class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow):
         self.s = CallState()
         self.tasks: list[StaffTask] = []
         self._actions: list[Action] = []
+        self.lead: list[Say] = []  # said first in the next reply (approved answers to clinic facts)
         self.protected: set[int] = set()  # indexes of agent turns spoken with interruptible=False
         self.out = ConversationOutcome(pack=pack.ref)
         self.out.slots.update({k: v for k, v in (("name", self.caller.name), ("phone", self.caller.phone)) if v})
@@ -88,6 +91,7 @@ class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow):
 
     def reply(self, says: list[Say], end: bool = False) -> Reply:
         actions, self._actions = tuple(self._actions), []
+        says, self.lead = [*self.lead, *says], []
         checked: list[Say] = []
         for say in says:
             if say.provenance is None and not guard.allowed(say.text, self._approved):
@@ -119,6 +123,7 @@ class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow):
         text = " ".join(str(text).split())[:1000]
         index = len(self.out.turns)
         self.out.turns.append(Turn("caller", text))
+        self.lead = []
         if self.s.state == "ended":
             return Reply()
         if not text:
@@ -172,12 +177,16 @@ class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow):
     # ---- dispatch ----
 
     async def _handle(self, text: str) -> Reply:
-        if self.s.state == "escalated":
-            return self.reply(self._after_escalation(text))
-        handler = getattr(self, f"on_{self.s.state}", self.on_greeting)
         if self.read_at != len(self.out.turns):  # a key press: read what it stands for
             self.read(text)
+        self.lead = self.fact_says()  # clinic facts: the approved answers first, then the rest of the turn
+        text = self.reading.rest if self.lead else text
+        if self.s.state == "escalated":
+            return self.reply(self._after_escalation(text) if text else [])
+        handler = getattr(self, f"on_{self.s.state}", self.on_greeting)
         early = self.absorb() if self.s.state not in ("message",) else []
+        if self.lead and not text:  # only facts were asked: the step's question once more, no retry counted
+            return self.reply(early + self.after_facts())
         anywhere = await self.anywhere(text)
         if anywhere is not None:
             self.s.retries = 0

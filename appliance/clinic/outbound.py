@@ -162,6 +162,14 @@ class OutboundAftercareCall:
         top = self.e.safety.verdict(text, confidence).top  # every flag of the pack, before identity too
         if top is not None:
             return self.e.reply(self.e.escalate(top, index))
+        full = text
+        self.e.lead = []
+        self.e.read(text)
+        facts = self.e.fact_says()  # clinic facts (no patient information): the approved answers first
+        if facts and not self.e.reading.rest:
+            return self.e.reply(facts + self._ask_again())  # then the same question again, not a failed try
+        if facts:
+            self.e.lead, text = facts, self.e.reading.rest
         if not self.verified:
             if _said_any(text, self.lines.answering_machine_phrases):
                 self.e.out.slots["message_left"] = True
@@ -172,7 +180,14 @@ class OutboundAftercareCall:
             return self._on_name(text)
         if self.e.s.state == "identify_dob":
             return self._on_dob(text)
-        return await self._on_concern_check(text)
+        return await self._on_concern_check(text, full)
+
+    def _ask_again(self) -> list[Say]:
+        if self.e.s.state == "identify_name":
+            return [self.say("ask_name")]
+        if self.e.s.state == "identify_dob":
+            return [self.say("ask_dob")]
+        return [self.e.item(self.e.concern_question(self.wf))]
 
     def transfer_failed(self, target: str, detail: str) -> Reply:
         """The warm transfer to the clinician did not connect: the patient hears the approved line
@@ -246,12 +261,12 @@ class OutboundAftercareCall:
         e.s.state = "concern_check"
         return says + [e.item(e.concern_question(wf))]
 
-    async def _on_concern_check(self, text: str) -> Reply:
+    async def _on_concern_check(self, text: str, full: str | None = None) -> Reply:
         answer = yes_no(text)
         if answer == "no" and len(text.split()) <= 6:
             return self.e.reply(self._no_concern())
         self.e.out.turns.pop()  # the engine records the turn itself
-        return await self.e.caller_said(text)  # yes / a description: the engine's concern flow
+        return await self.e.caller_said(full or text)  # yes / a description: the engine's concern flow
 
     def _no_concern(self) -> list[Say]:
         e, wf, c, today = self.e, self.wf, self.c, self.now.date()

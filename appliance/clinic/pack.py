@@ -6,6 +6,8 @@
     PACK/dialogue.yaml    the conversation's own lines
     PACK/outbound.yaml    the lines of outbound aftercare and recall calls (optional: needed to
                           place those calls)
+    PACK/facts.yaml       approved answers to clinic-fact questions: hours (computed from
+                          clinic.yaml), address, parking, payments ... (optional)
     PACK/workflows/*.yaml one workflow per procedure (per device and indication for lasers)
     PACK/approval.yaml    written by `appliance protocol approve` (see approval.py)
 """
@@ -19,6 +21,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from appliance.clinic.errors import PackError
+from appliance.clinic.facts_schema import Facts, check_facts
+from appliance.clinic.facts_words import fact_words
 from appliance.clinic.schema import (
     FAMILIES,
     Clinic,
@@ -34,9 +38,9 @@ from appliance.clinic.yamlload import Loc, LocatedYaml, YamlProblem, load_locate
 
 TOP_FILES: dict[str, type[BaseModel]] = {
     "clinic.yaml": Clinic, "menu.yaml": Menu, "screen.yaml": Screen, "dialogue.yaml": Dialogue,
-    "outbound.yaml": OutboundLines,
+    "outbound.yaml": OutboundLines, "facts.yaml": Facts,
 }
-OPTIONAL_FILES = frozenset({"outbound.yaml"})  # a pack may leave out what it does not use
+OPTIONAL_FILES = frozenset({"outbound.yaml", "facts.yaml"})  # a pack may leave out what it does not use
 APPROVAL_FILE = "approval.yaml"
 DEMO_PACK = Path(__file__).parent / "packs" / "demo"
 
@@ -50,6 +54,7 @@ class Pack:
     dialogue: Dialogue
     workflows: dict[str, Workflow]
     outbound: OutboundLines | None = None  # outbound.yaml, when the pack has it
+    facts: Facts | None = None  # facts.yaml, when the pack has it
     data: dict[str, Any] = field(repr=False, default_factory=dict)  # relative path -> parsed YAML
 
     @property
@@ -112,7 +117,7 @@ def _validate(model: type[BaseModel], located: LocatedYaml, rel: str, problems: 
 
 
 def _cross_check(clinic: Clinic, menu: Menu, screen: Screen, workflows: dict[str, tuple[Workflow, str, LocatedYaml]],
-                 files: dict[str, LocatedYaml], problems: list[str]) -> None:
+                 files: dict[str, LocatedYaml], problems: list[str], facts: Facts | None = None) -> None:
     def at(rel: str, loc: Loc) -> str:
         return f"{rel}:{files[rel].line_of(loc) or '?'}"
 
@@ -165,6 +170,10 @@ def _cross_check(clinic: Clinic, menu: Menu, screen: Screen, workflows: dict[str
         for section in ("immediate_instructions", "check_ins", "questions", "topics", "red_flags"):
             for i, item in enumerate(getattr(wf, section)):
                 claim(item.id, at(rel, (section, i, "id")))
+    if facts is not None:
+        for i, f in enumerate(facts.facts):
+            claim(f.id, at("facts.yaml", ("facts", i, "id")))
+        check_facts(facts, lambda loc: at("facts.yaml", loc), set(fact_words().topics), problems)
 
 
 def load_pack(root: Path) -> Pack:
@@ -217,14 +226,15 @@ def load_pack(root: Path) -> Pack:
             continue
         workflows[wf.id] = (wf, rel, located)
     if not wf_failed and all(models.get(k) is not None for k in TOP_FILES if k not in OPTIONAL_FILES):
-        _cross_check(models["clinic.yaml"], models["menu.yaml"], models["screen.yaml"], workflows, files, problems)
+        _cross_check(models["clinic.yaml"], models["menu.yaml"], models["screen.yaml"], workflows, files, problems,
+                     facts=models.get("facts.yaml"))
     if problems:
         raise PackError(f"{root}: the protocol pack is not valid ({len(problems)} problem"
                         f"{'s' if len(problems) != 1 else ''})", problems=problems,
                         fix="correct each file at the line shown, then run `appliance protocol validate` again")
     return Pack(root=root, clinic=models["clinic.yaml"], menu=models["menu.yaml"], screen=models["screen.yaml"],
                 dialogue=models["dialogue.yaml"], workflows={k: v[0] for k, v in workflows.items()},
-                outbound=models.get("outbound.yaml"),
+                outbound=models.get("outbound.yaml"), facts=models.get("facts.yaml"),
                 data={rel: f.data for rel, f in files.items()})
 
 

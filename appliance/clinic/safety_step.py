@@ -97,9 +97,13 @@ class SafetyStep:
 
         if self.e.s.concern_raised or state in ("escalated", "ended", "concern", "concern_check", "message"):
             return False
+        reading = getattr(self.e, "reading", None)
+        if reading is not None and reading.facts:  # clinic facts are answered first; the rest of the turn decides
+            text = reading.rest or ""
+            if not text:
+                return False
         if is_question(text):
             return False  # "I had laser last week. Can I shave?": the approved answer first (context is noted)
-        reading = getattr(self.e, "reading", None)
         if reading is not None and reading.intent in ("touch_up", "price") and not reading.slots.get("symptoms"):
             return False  # "I got Botox two weeks ago, can I book a touch-up": routed with the context noted
         if state in _ROUTING:
@@ -115,7 +119,7 @@ class SafetyStep:
         e.out.slots["patient_type"] = "returning"
         e.out.slots.setdefault("reasons", []).append("aftercare")
         log.info("clinic.aftercare_recognised", procedure=e.s.workflow.id if e.s.workflow else None)
-        return e.start_aftercare(text, "concern")
+        return e.fact_says() + e.start_aftercare(text, "concern")  # "... where are you?": the address first
 
 
 def _worst(a: Hit, b: Hit) -> Hit:

@@ -103,8 +103,12 @@ class Scheduler:
         start_day = max(now.date(), earliest or now.date())
         last_day = min(latest or now.date() + timedelta(days=HORIZON_DAYS), now.date() + timedelta(days=HORIZON_DAYS))
         out: list[Slot] = []
+        closed = {h.date for h in self.clinic.holidays}  # clinic.yaml holidays: closed all day
         day = start_day
         while day <= last_day and len(out) < count:
+            if day in closed:
+                day += timedelta(days=1)
+                continue
             weekday = _DAYS[day.weekday()]
             open_spans = _spans(self.clinic.hours.get(weekday), day)
             candidates: dict[datetime, Slot] = {}

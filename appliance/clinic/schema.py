@@ -7,6 +7,7 @@ Clinical sentences (instructions, approved answers, escalation lines, screen out
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import string
 from typing import Annotated, Literal
@@ -80,12 +81,20 @@ class OnCall(_M):
     extension: Annotated[str, StringConstraints(pattern=r"^[0-9*#]{1,12}$")]
 
 
+class Holiday(_M):
+    """A day the clinic is closed: no slot is offered, and the hours answer names it."""
+
+    date: dt.date
+    name: Text
+
+
 class Clinic(_M):
     pack: PackInfo
     name: Text
     phone: str | None = None
     timezone: str
     hours: dict[Weekday, str]
+    holidays: list[Holiday] = Field(default_factory=list)  # closed all day (the one source of closures)
     providers: list[Provider] = Field(min_length=1)
     on_call: list[OnCall] = Field(min_length=1)
     front_desk_extension: Annotated[str, StringConstraints(pattern=r"^[0-9*#]{1,12}$")]

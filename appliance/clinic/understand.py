@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from appliance.clinic.dates import DateReading, overlaps, read_date
+from appliance.clinic.facts import facts_asked
 from appliance.clinic.nlu import areas_in, intent_of, treatments_in
 from appliance.clinic.pack import Pack
 from appliance.clinic.parsers import money_range, normalize, person_name, phone_number, yes_no
@@ -39,6 +40,8 @@ class Reading:
     intent: str | None = None
     slots: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)  # slot -> detail (dates, what was said about it)
+    facts: tuple[str, ...] = ()  # the pack's clinic facts the turn asks for (facts.yaml ids)
+    rest: str | None = None  # with facts: the rest of the turn for the current step ("" when nothing else)
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,13 @@ class TurnContext:
 
 def read_turn(pack: Pack, text: str, ctx: TurnContext) -> Reading:
     t = normalize(text)
-    r = Reading(intent=_intent(pack, t, ctx))
+    symptoms = _symptoms(without_targets(pack, t))  # "laser for redness" is a request, not a symptom
+    asked = None if symptoms else facts_asked(pack, text, ctx.state)  # a symptom comes first: the concern path
+    if asked is None:
+        r = Reading(intent=_intent(pack, t, ctx))
+    else:  # the intent is the rest's: "where do I park, and how much is Botox?" is a price question too
+        r = Reading(intent=_intent(pack, normalize(asked.rest), ctx) if asked.rest else "fact",
+                    facts=asked.ids, rest=asked.rest)
     found = treatments_in(pack, text)
     if found:
         r.slots["treatment"] = found[0].id
@@ -63,7 +72,6 @@ def read_turn(pack: Pack, text: str, ctx: TurnContext) -> Reading:
     _screen(t, ctx, r)
     _contact(text, t, ctx, r)
     _preference(t, ctx, r)
-    symptoms = _symptoms(without_targets(pack, t))  # "laser for redness" is a request, not a symptom
     if symptoms:
         r.slots["symptoms"] = symptoms
     return r
