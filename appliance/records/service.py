@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -192,6 +192,13 @@ class RecordStore:
         """The retention job (the scheduler runs it daily); audited as actor system:retention."""
         if self.records is None:
             raise RecordsError("the record store is not open")
-        done = await self.records.purge(Access("system:retention", "retention"), retention_of(self.settings))
+        access = Access("system:retention", "retention")
+        days = retention_of(self.settings)
+        done = await self.records.purge(access, days)
+        if days["transcripts"] is not None:  # shadow calls are transcripts (appliance.golive.shadow)
+            from appliance.golive.shadow.store import purge as purge_shadow
+
+            cutoff = (datetime.now(UTC) - timedelta(days=days["transcripts"])).isoformat(timespec="microseconds")
+            done["shadow_calls"] = await self.records.run(lambda r: purge_shadow(r, access, cutoff))
         log.info("records.purged", **done)
         return done
