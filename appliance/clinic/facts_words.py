@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from appliance.clinic.lexicon import LEXICON_DIR, Confusion, LexiconError, load_lexicon
+from appliance.clinic.lexicon import LEXICON_DIR, Confusion, LexiconError, load_file, load_lexicon
 from appliance.clinic.parsers import normalize
 from appliance.clinic.words import find
-from appliance.clinic.yamlload import YamlProblem, load_located
+from appliance.clinic.yamlload import load_located
 
 Word = Annotated[str, StringConstraints(min_length=1, max_length=60, strip_whitespace=True)]
 Words = list[Word]
@@ -40,25 +41,27 @@ class FactWords(_M):
     asr_confusions: list[Confusion] = Field(default_factory=list)
 
 
-@lru_cache(maxsize=4)
-def fact_words(language: str = "en") -> FactWords:
-    section = load_lexicon(language).sections.get("facts")
-    path = LEXICON_DIR / f"{language}.yaml"
+def check_section(path: Path) -> FactWords:
+    """The facts section of one lexicon file; LexiconError (file, line, fix) when it is not valid."""
+    section = load_file(path).sections.get("facts")
     try:
         return FactWords.model_validate(section)
     except ValidationError as e:
-        try:
-            located = load_located(path)
-        except YamlProblem:  # the lexicon loaded a moment ago; a line is a nicety
-            located = None
+        located = load_located(path)  # it parsed a moment ago
         problems = []
         for err in e.errors():
             loc = ("facts", *err["loc"])
-            line = located.line_of(loc) if located is not None else None
-            problems.append(f"{path.name}:{line or '?'}: {'.'.join(str(p) for p in loc)}: {err['msg']}")
+            problems.append(f"{path.name}:{located.line_of(loc) or '?'}: {'.'.join(str(p) for p in loc)}: "
+                            f"{err['msg']}")
         raise LexiconError(f"{path}: the facts section is not valid", problems=problems,
                            fix=f"correct {path.name} at the line shown (see the comments of its facts section), "
                                "then restart") from e
+
+
+@lru_cache(maxsize=4)
+def fact_words(language: str = "en") -> FactWords:
+    load_lexicon(language)  # the file exists and the shared sections are valid
+    return check_section(LEXICON_DIR / f"{language}.yaml")
 
 
 @lru_cache(maxsize=4)

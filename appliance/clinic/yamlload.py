@@ -46,6 +46,18 @@ StrictLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
+def _timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    """A date that does not exist (2025-05-32) is a problem at its line, not a crash."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as e:
+        raise yaml.constructor.ConstructorError(None, None, f"not a valid date ({e}): {node.value}",
+                                                node.start_mark) from e
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
 class YamlProblem(Exception):
     def __init__(self, path: Path, line: int | None, message: str) -> None:
         super().__init__(f"{path}:{line or '?'}: {message}")
