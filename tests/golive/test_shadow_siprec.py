@@ -6,6 +6,7 @@ them on, both streams heard (peer-locked), nothing sent back, a malformed body r
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from pathlib import Path
@@ -54,7 +55,7 @@ def invite_bytes(edge_port: int, caller: RawCaller, body: bytes, *, boundary: st
                  headers: tuple[str, ...] = ("Require: siprec",)) -> bytes:
     lines = [f"INVITE sip:srs@127.0.0.1:{edge_port} SIP/2.0",
              f"Via: SIP/2.0/UDP 127.0.0.1:{caller.port};branch=z9hG4bK{caller.call_id}",
-             "From: <sip:5550106666@127.0.0.1>;tag=src1", "To: <sip:srs@127.0.0.1>", f"Call-ID: {caller.call_id}",
+             f"From: <sip:5550106666@127.0.0.1>;tag={caller.tag}", "To: <sip:srs@127.0.0.1>", f"Call-ID: {caller.call_id}",
              "CSeq: 1 INVITE", f"Contact: <sip:src@127.0.0.1:{caller.port}>;+sip.src", "Max-Forwards: 70", *headers,
              f"Content-Type: multipart/mixed;boundary={boundary}", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
@@ -280,3 +281,45 @@ async def test_malformed_metadata_gets_400_and_the_edge_keeps_answering(make_edg
     finally:
         caller.close()
     assert not edge.calls
+
+
+async def test_a_reinvite_refresh_and_bye_keep_the_session_listen_only(make_edge) -> None:
+    runner = Listening()
+    edge = await make_edge(runner)
+    caller = RawCaller(edge.port, "reinvite-1")
+    try:
+        body = multipart(sdp_for(4000, 4002), METADATA.encode())
+        caller.sock.sendto(invite_bytes(edge.port, caller, body, headers=(
+            "Require: siprec", "Supported: timer", "Session-Expires: 1800;refresher=uac")), caller.edge)
+        ok = await caller.recv(status=200, cseq_method="INVITE")
+        assert ok.get("Session-Expires") == "1800;refresher=uac"  # the recording client refreshes
+        caller.to = ok.get("To") or caller.to
+        caller.ack()
+        await asyncio.wait_for(runner.started.wait(), 5)
+        call = runner.calls[0]
+        ports = [s.rtp.port for s in call.streams]
+        # The client moves stream 2 and refreshes the session: same ports answered, still recvonly.
+        caller.cseq = 2
+        moved = invite_bytes(edge.port, caller, multipart(sdp_for(4000, 4010), METADATA.encode()),
+                             headers=("Supported: timer", "Session-Expires: 1800;refresher=uac"))
+        caller.sock.sendto(moved.replace(b"To: <sip:srs@127.0.0.1>", f"To: {caller.to}".encode())
+                           .replace(b"CSeq: 1 INVITE", b"CSeq: 2 INVITE").replace(b";branch=z9hG4bK", b";branch=z9hG4bK2-"),
+                           caller.edge)
+        again = await caller.recv(status=200, cseq_method="INVITE")
+        while again.cseq[0] != 2:  # a late retransmission of the first 200
+            again = await caller.recv(status=200, cseq_method="INVITE")
+        caller.ack(cseq=2)
+        answer = again.body.decode()
+        assert [int(p) for p in re.findall(r"m=audio (\d+) RTP/AVP 0", answer)] == ports
+        assert answer.count("a=recvonly") == 2 and call.streams[1].rtp.peer == ("127.0.0.1", 4010)
+        caller.cseq = 3
+        caller.send("UPDATE", headers=("Supported: timer", "Session-Expires: 1800;refresher=uac"))
+        refreshed = await caller.recv(status=200, cseq_method="UPDATE")
+        assert not refreshed.body
+        caller.cseq = 4
+        caller.send("BYE")
+        await caller.recv(status=200, cseq_method="BYE")
+        await asyncio.wait_for(runner.done.wait(), 5)
+    finally:
+        caller.close()
+    assert call.state == "ended" and not edge.calls and call.media.suppressed == 0

@@ -70,7 +70,7 @@ class SiprecAnswerer:
 
     def _refuse_off(self, msg: SipMessage, addr: Addr) -> None:
         required = OPTION_TAG in (t.lower() for t in option_tags(msg, "Require"))
-        log.info("siprec.refused", call_id=hostile(msg.call_id), reason="shadow calls are off ([golive] shadow)")
+        self.edge.sip.warn("siprec.refused", call_id=hostile(msg.call_id), reason="shadow calls are off ([golive] shadow)")
         if required:
             self._send(msg, addr, 420, Unsupported=OPTION_TAG)
         else:
