@@ -22,7 +22,7 @@ from appliance.clinic.parsers import normalize
 from appliance.clinic.words import Understanding, find, words
 
 OPEN_STATES = ("greeting", "new_or_returning", "returning_reason", "how_help", "anything_else")
-_BARE_WORDS = 4  # at an open question, "parking?" or "your address" asks without a question word
+_BARE_WORDS = 3  # at an open question, "parking?" or "your address please" asks without a question word
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def _asks(t: str, state: str, w: FactWords, u: Understanding) -> bool:
         return True
     if "?" in t or find(w.ask_frames, t):
         return True
-    return state in OPEN_STATES and 0 < len(toks) <= _BARE_WORDS
+    return state in OPEN_STATES and 0 < len(toks) <= _BARE_WORDS and not find(u.name_lead, t)  # "this is Dana Park"
 
 
 def clauses(text: str, w: FactWords, u: Understanding) -> list[str]:

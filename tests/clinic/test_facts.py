@@ -80,6 +80,8 @@ def test_fact_questions_as_callers_ask_them(said: str, fact: str) -> None:
     ("anytime you're open on Saturday works", "offer_slot"),  # an answer, not a question
     ("I can get there by five", "offer_slot"),
     ("yes", "intake"),
+    ("this is Dana Park", "greeting"),  # a name, not a parking question
+    ("Hi, my name is Jenny Cash", "greeting"),
 ])
 def test_not_fact_questions(said: str, state: str) -> None:
     assert asked(said, state) == ([], None), said
