@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic_core import PydanticCustomError
 
 from appliance.errors import ConfigError
+from appliance.messaging.settings import MessagesSettings, PaymentsSettings
 
 DEFAULT_CONFIG_PATH = Path("/etc/appliance/appliance.toml")
 ENV_CONFIG = "APPLIANCE_CONFIG"
@@ -378,6 +379,8 @@ class Settings(_Section):
     voice: VoiceSettings = VoiceSettings()
     outbound: OutboundSettings = OutboundSettings()
     golive: GoLiveSettings = GoLiveSettings()
+    messages: MessagesSettings = MessagesSettings()  # SMS and email to patients (appliance.messaging)
+    payments: PaymentsSettings = PaymentsSettings()  # deposit links: a staff task, or a provider's API
     source: str = Field("embedded defaults", exclude=True)
 
     @property

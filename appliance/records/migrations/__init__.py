@@ -1,7 +1,10 @@
 """Versioned schema migrations: `NNNN_name.sql` files applied in order at start-up.
 
 `schema_version` holds one row per applied migration. Each migration runs in its own
-transaction with its version row, so a crash leaves the database at a whole version.
+transaction with its version row, so a crash leaves the database at a whole version. Numbers
+are unique and increasing; a gap (a number taken by a migration still in review) is
+tolerated, and a migration whose number is below the database's version but was never
+applied is applied when it arrives.
 """
 
 from __future__ import annotations
@@ -34,20 +37,24 @@ def migrations() -> list[Migration]:
         if m:
             found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
     found.sort(key=lambda x: x.version)
-    if [m.version for m in found] != list(range(1, len(found) + 1)):
-        raise SchemaError("schema migrations are not numbered 0001, 0002, ... without gaps")
+    versions = [m.version for m in found]
+    if not versions or versions[0] != 1 or len(set(versions)) != len(versions):
+        raise SchemaError("schema migrations are not numbered 0001, 0002, ... (each number once)")
     return found
 
 
-LATEST = len(migrations())
+LATEST = max(m.version for m in migrations())
+
+
+def _applied(conn: Connection) -> set[int]:
+    has = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+    if not has:
+        return set()
+    return {int(r[0]) for r in conn.execute("SELECT version FROM schema_version")}
 
 
 def current_version(conn: Connection) -> int:
-    has = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
-    if not has:
-        return 0
-    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-    return int(row[0] or 0)
+    return max(_applied(conn), default=0)
 
 
 def migrate(conn: Connection, target: int | None = None) -> int:
@@ -55,11 +62,13 @@ def migrate(conn: Connection, target: int | None = None) -> int:
     target = LATEST if target is None else target
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
                  "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-    version = current_version(conn)
-    if version > LATEST:
+    applied = _applied(conn)
+    version = max(applied, default=0)
+    unknown = applied - {m.version for m in migrations()}
+    if version > LATEST or unknown:
         raise SchemaError(f"the database is at schema version {version}, newer than this software ({LATEST})",
                           fix="install the appliance release that wrote this database, or restore an older backup")
-    pending = [m for m in migrations() if version < m.version <= target]
+    pending = [m for m in migrations() if m.version not in applied and m.version <= target]
     if not pending:
         return version
     # Foreign keys are off while a migration rebuilds a table (SQLite's documented procedure:
@@ -83,7 +92,7 @@ def migrate(conn: Connection, target: int | None = None) -> int:
                 raise SchemaError(f"schema migration {m.version:04d}_{m.name} failed: {e}",
                                   fix="restore the latest backup and report this error") from e
             log.info("db.migrated", version=m.version, name=m.name)
-            version = m.version
+            version = max(version, m.version)
     finally:
         conn.execute("PRAGMA foreign_keys = ON")
     return version
