@@ -36,6 +36,7 @@ class AudioIn:
 
     pcm: bytes
     t: float  # time.monotonic() when the frame was taken from the jitter buffer
+    played: bytes = b""  # the agent's audio sent in the same tick of the media's clock (echo reference)
 
 
 @dataclass(frozen=True)

@@ -321,6 +321,9 @@ class VoiceSettings(_Section):
     barge_in_min_speech_ms: int = Field(600, ge=100, le=3000)  # caller speech that stops the agent at once
     # Caller speech that holds the agent's audio at once (nothing dropped; a back-channel resumes it); 0: no hold.
     barge_in_hold_ms: int = Field(180, ge=0, le=3000)
+    # The agent's own voice coming back (speakerphones, phones without echo cancellation) is taken
+    # out of the caller's audio before the VAD and the transcript (appliance.voice.echo).
+    echo_cancel: bool = True
     backchannels: tuple[str, ...] = (
         "mm-hm", "mm hm", "mm-hmm", "mm hmm", "mmhmm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
         "right", "sure", "got it", "i see", "alright", "all right", "cool", "great", "oh",

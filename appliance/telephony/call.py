@@ -60,7 +60,7 @@ class SipCall:
 
     def _audio(self, pcm: bytes) -> None:
         if self.state == "confirmed" or self.info.direction == "outbound":
-            self._push(AudioIn(pcm, time.monotonic()))
+            self._push(AudioIn(pcm, time.monotonic(), self.media.last_played))
 
     def _dtmf(self, digit: str) -> None:
         self._push(DtmfIn(digit, time.monotonic()))

@@ -48,6 +48,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self._rx_rest = b""
         self._task: asyncio.Task[None] | None = None
         self.sent_ms = 0
+        self.last_played = b""  # PCM of the last frame sent (silence when nothing was queued)
         self.rejected = 0
         self.received = 0
         self.last_rx: float | None = None  # monotonic time of the last packet from the peer
@@ -164,6 +165,7 @@ class RtpSession(asyncio.DatagramProtocol):
             frame = frame.ljust(FRAME_BYTES, b"\x00")
         else:
             frame = bytes(FRAME_BYTES)
+        self.last_played = frame  # the next caller frame carries it: the echo canceller's reference
         self._emit(self.neg.payload_type, self._ts, ENCODE[self.neg.codec](frame), False)
 
     def _emit(self, pt: int, ts: int, payload: bytes, marker: bool) -> None:

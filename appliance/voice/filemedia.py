@@ -13,9 +13,17 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from appliance.calls import FRAME_BYTES, FRAME_MS, AudioIn, CallInfo, DtmfIn, HangUp, MediaEvent, TransferResult
 
 _FRAME_S = FRAME_MS / 1000
+
+
+def ulaw_round_trip(pcm: bytes) -> bytes:
+    from appliance.telephony.g711 import ulaw_decode, ulaw_encode
+
+    return ulaw_decode(ulaw_encode(pcm))
 
 
 @dataclass
@@ -31,7 +39,10 @@ class FileCallMedia:
 
     `tail_s` of silence follows the recording before the caller hangs up (unless the appliance
     hangs up first). `dtmf` schedules digits at offsets in seconds. `speed` > 1 runs faster
-    than real time (tools only; tests and `simulate` use 1).
+    than real time (tools only; tests and `simulate` use 1). Each caller frame carries the
+    frame played in the tick before (`AudioIn.played`), as the SIP media does. `echo_db` feeds
+    the agent's own audio back into the caller's, `echo_delay_ms` later and `echo_db` down
+    through a G.711 µ-law round trip each way (a speakerphone or a phone without echo control).
     """
 
     caller_pcm: bytes
@@ -49,6 +60,8 @@ class FileCallMedia:
     pauses: list[tuple[float, bool]] = field(default_factory=list)  # (t, paused) barge-in holds
     audio_paused: bool = False
     hangup_reason: str | None = None
+    echo_db: float | None = None
+    echo_delay_ms: int = 60
 
     def __post_init__(self) -> None:
         self._out: deque[bytes] = deque()
@@ -60,6 +73,7 @@ class FileCallMedia:
         self._events: asyncio.Queue[MediaEvent] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
+        self._played: list[bytes] = []  # what went out in each tick (silence included)
 
     # ---- clock-driven feeder and player
 
@@ -88,9 +102,10 @@ class FileCallMedia:
                 return
             while digits and digits[0][0] * 1000 <= n * FRAME_MS:
                 self._events.put_nowait(DtmfIn(digits.pop(0)[1], time.monotonic()))
-            chunk = pcm[n * FRAME_BYTES:(n + 1) * FRAME_BYTES]
+            chunk = pcm[n * FRAME_BYTES:(n + 1) * FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
             self._in_pos = n
-            self._events.put_nowait(AudioIn(chunk.ljust(FRAME_BYTES, b"\0"), time.monotonic()))
+            played = self._played[n - 1] if 0 < n <= len(self._played) else b""
+            self._events.put_nowait(AudioIn(self._with_echo(chunk, n), time.monotonic(), played))
         if self.hangup_when_done:
             self._end("remote-bye")
 
@@ -103,6 +118,19 @@ class FileCallMedia:
                 pcm = self._out.popleft()
                 self._sent_frames += 1
                 self.sent.append(SentFrame(time.monotonic(), pcm, self._in_pos * FRAME_MS))
+                self._played.append(pcm)
+            else:
+                self._played.append(bytes(FRAME_BYTES))
+
+    def _with_echo(self, chunk: bytes, n: int) -> bytes:
+        """The caller's frame `n` with the agent's audio of `echo_delay_ms` before mixed in."""
+        back = n - 1 - self.echo_delay_ms // FRAME_MS
+        if self.echo_db is None or not 0 <= back < len(self._played):
+            return chunk
+        gain = 10 ** (self.echo_db / 20)
+        echo = ulaw_round_trip(ulaw_round_trip(self._played[back]))
+        mixed = np.frombuffer(chunk, "<i2").astype(np.int32) + (np.frombuffer(echo, "<i2") * gain).astype(np.int32)
+        return ulaw_round_trip(np.clip(mixed, -32768, 32767).astype("<i2").tobytes())
 
     def _end(self, reason: str) -> None:
         if self._ended is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipecat.frames.frames import DataFrame, TextFrame
+from pipecat.frames.frames import DataFrame, InputAudioRawFrame, TextFrame
 
 from appliance.conversation import Action, Say
 from appliance.voice.metrics import TurnMetrics
@@ -102,3 +102,11 @@ class ModelFailedFrame(DataFrame):
     role: str
     detail: str
     interruptible: bool = field(default=False, init=False)
+
+
+@dataclass
+class CallerAudioFrame(InputAudioRawFrame):
+    """20 ms of caller audio with `played`: what the agent sent in the same tick of the media's
+    clock (empty: nothing, or media that cannot tell), for the echo canceller."""
+
+    played: bytes = b""

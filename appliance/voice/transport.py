@@ -26,7 +26,6 @@ from pipecat.frames.frames import (
     EndFrame,
     EndWorkerFrame,
     Frame,
-    InputAudioRawFrame,
     InputDTMFFrame,
     InterruptionFrame,
     OutputAudioRawFrame,
@@ -41,7 +40,7 @@ from pipecat.transports.base_transport import BaseTransport, TransportParams
 
 from appliance.calls import SAMPLE_RATE, AudioIn, CallMedia, DtmfIn, HangUp
 from appliance.logs import get_logger
-from appliance.voice.frames import ReplyDoneFrame, SegmentFrame
+from appliance.voice.frames import CallerAudioFrame, ReplyDoneFrame, SegmentFrame
 from appliance.voice.playout import Playout
 
 log = get_logger(__name__)
@@ -95,8 +94,8 @@ class CallMediaInput(BaseInputTransport):
         while True:
             event = await self._media.recv()
             if isinstance(event, AudioIn):
-                await self.push_audio_frame(
-                    InputAudioRawFrame(audio=event.pcm, sample_rate=SAMPLE_RATE, num_channels=1))
+                await self.push_audio_frame(CallerAudioFrame(audio=event.pcm, sample_rate=SAMPLE_RATE, num_channels=1,
+                                                             played=event.played))
             elif isinstance(event, DtmfIn):
                 try:
                     entry = KeypadEntry(event.digit)

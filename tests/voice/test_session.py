@@ -56,9 +56,10 @@ class HandingOverMedia(FileCallMedia):
 
 
 async def call(engines: Engines, caller: bytes, conv: ScriptedConversation, tail_s: float = 2.0,
-               media_cls: type[FileCallMedia] = FileCallMedia, **media_kw) -> tuple[FileCallMedia, VoiceSession]:
+               media_cls: type[FileCallMedia] = FileCallMedia, settings: VoiceSettings | None = None,
+               **media_kw) -> tuple[FileCallMedia, VoiceSession]:
     media = media_cls(caller, tail_s=tail_s, **media_kw)
-    session = VoiceSession(media, conv, engines, VoiceSettings())
+    session = VoiceSession(media, conv, engines, settings or VoiceSettings())
     try:
         await asyncio.wait_for(session.run(), timeout=120)
     finally:

@@ -1,8 +1,9 @@
 """Silero VAD, end-of-turn and barge-in on the caller's audio, as a Pipecat processor.
 
 Caller audio (`InputAudioRawFrame`, a system frame) is queued to this processor's own task,
-which runs Silero (this call's recurrent state, in the call's worker threads) and feeds the
-pure decisions of `appliance.voice.policy`:
+which takes the agent's own echo out of it (`appliance.voice.echo`, with the agent's audio of
+the same media tick that `CallerAudioFrame` carries), runs Silero (this call's recurrent state,
+in the call's worker threads) and feeds the pure decisions of `appliance.voice.policy`:
 - `Endpointer` decisions become `UtteranceFrame`s downstream: an early one during the pause
   (transcription starts before the turn ends), the final one at the end of the turn;
 - caller speech of `pause_s` over interruptible audio holds the agent's audio at once (the
@@ -25,6 +26,8 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from appliance.config import VoiceSettings
 from appliance.inference.health import ModelUnavailableError
+from appliance.voice.audio import float_to_pcm, pcm_to_float
+from appliance.voice.echo import EchoCanceller
 from appliance.voice.frames import UtteranceFrame
 from appliance.voice.metrics import TurnMetrics
 from appliance.voice.playout import Playout
@@ -73,7 +76,8 @@ class TurnTaking(FrameProcessor):
             mode=settings.endpointing, silence_s=settings.silence_ms / 1000,
             turn_check_s=settings.turn_check_ms / 1000, max_silence_s=settings.max_silence_ms / 1000)
         self._audio = _Utterance()
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue()  # (caller pcm, agent pcm played)
+        self._echo = EchoCanceller() if settings.echo_cancel else None
         self._task: asyncio.Task[None] | None = None
         self._asks: set[asyncio.Task[None]] = set()  # Smart Turn verdicts in flight
         self._origin: float | None = None  # monotonic time of input sample 0
@@ -88,7 +92,7 @@ class TurnTaking(FrameProcessor):
         if isinstance(frame, InputAudioRawFrame):
             if self._origin is None:
                 self._origin = time.monotonic() - len(frame.audio) / 2 / _RATE
-            self._queue.put_nowait(frame.audio)
+            self._queue.put_nowait((frame.audio, getattr(frame, "played", b"")))
             return  # caller audio stops here: nothing downstream needs it
         if isinstance(frame, StartFrame) and self._task is None:
             self._task = self.create_task(self._listen(), name=f"{self}::vad")
@@ -114,16 +118,28 @@ class TurnTaking(FrameProcessor):
     async def _listen(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            pcm = await self._queue.get()
+            frames = [await self._queue.get()]
             while not self._queue.empty():  # catch up in one pass if the loop fell behind
-                pcm += self._queue.get_nowait()
-            self._audio.append(pcm)
+                frames.append(self._queue.get_nowait())
             try:
-                windows = await loop.run_in_executor(self._pool, self._vad.feed, pcm)
+                pcm, windows = await loop.run_in_executor(self._pool, self._hear, frames)
             except ModelUnavailableError:
                 continue  # the call has been told (appliance.inference.health); keep listening
+            self._audio.append(pcm)
             for t, prob in windows:
                 await self._on_window(t, prob)
+
+    def _hear(self, frames: list[tuple[bytes, bytes]]) -> tuple[bytes, list[tuple[float, float]]]:
+        """Blocking (a worker thread): the caller's frames without the agent's echo (what the
+        transcript gets too), and Silero's windows over them."""
+        pcm = b"".join(p if self._echo is None else self._without_echo(p, r) for p, r in frames)
+        return pcm, self._vad.feed(pcm)
+
+    def _without_echo(self, pcm: bytes, played: bytes) -> bytes:
+        assert self._echo is not None
+        x = pcm_to_float(pcm)
+        y = self._echo.process(x, pcm_to_float(played) if played else None)
+        return pcm if y is x else float_to_pcm(y)
 
     async def _on_window(self, t: float, prob: float) -> None:
         change = self._gate.update(t, WINDOW_S, prob)

@@ -1,0 +1,89 @@
+"""The agent's own voice coming back in the caller's audio: found and taken out before the VAD.
+
+A speakerphone, or a desk phone or gateway without echo cancellation, returns what the agent
+says, delayed (the network's round trip plus the phone) and attenuated. Heard by the VAD, that
+echo would hold or interrupt the agent and start caller turns made of the agent's own words.
+
+The media sends and receives on one 20 ms clock, so each caller frame comes with the frame the
+agent played in the same tick (`AudioIn.played`). For each caller frame this finds the delay
+(0 to `max_delay_s`) at which the agent's recent audio best explains the caller's last
+`context_s`, by normalised cross-correlation; when it explains at least `min_share` of the
+energy, that delay and gain are the echo path, and the scaled, delayed copy is subtracted. While
+the caller talks over the agent the correlation falls (caller speech is not explained by the
+agent's audio), so the path found last is used: echo paths do not change within a call unless
+the call moves (hold, transfer), and a new path replaces the old as soon as it is found. Caller
+speech is never subtracted: it is uncorrelated with the agent's audio. No agent audio in range:
+the frame passes through untouched.
+
+Pure: numpy on the samples it is given, no clock, no I/O; a few hundred microseconds per 20 ms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_RATE = 8000
+_SILENT = 1e-6  # mean square (float audio, full scale 1.0) below which the agent was silent
+
+
+def _pow2(n: int) -> int:
+    return 1 << (n - 1).bit_length()
+
+
+class EchoCanceller:
+    def __init__(self, max_delay_s: float = 0.5, context_s: float = 0.1, min_share: float = 0.3) -> None:
+        self.max_delay = int(max_delay_s * _RATE)
+        self.context = int(context_s * _RATE)
+        self.min_share = min_share
+        keep = self.max_delay + self.context
+        self._near = np.zeros(self.context, dtype=np.float64)  # the caller's last `context` samples
+        self._far = np.zeros(keep, dtype=np.float64)  # the agent's audio, aligned with the caller's
+        self.delay: int | None = None  # the echo path found last: delay in samples ...
+        self.gain = 0.0  # ... and gain
+        self.share = 0.0  # the share of the caller's energy the echo explained, last frame
+        self.removed = 0  # frames with echo taken out
+
+    def process(self, near: np.ndarray, far: np.ndarray | None) -> np.ndarray:
+        """`near`: a caller frame (float, 8 kHz); `far`: what the agent played in the same tick
+        (None or empty: silence). Returns the caller frame with the agent's echo taken out."""
+        n = near.size
+        far = np.zeros(n) if far is None or far.size == 0 else np.resize(far.astype(np.float64), n)
+        self._far = np.concatenate([self._far[n:], far])
+        self._near = np.concatenate([self._near[n:], near.astype(np.float64)])
+        self.share = 0.0
+        if float(np.mean(self._far * self._far)) < _SILENT:
+            return near
+        lag, gain, share = self._fit()
+        self.share = share
+        if share >= self.min_share:
+            self.delay, self.gain = lag, gain
+        if self.delay is None or self.gain <= 0.0:
+            return near
+        # The delayed copy under this frame: far samples `delay` before the frame's own.
+        end = self._far.size - self.delay
+        copy = self._far[end - n:end]
+        self.removed += 1
+        return (near - self.gain * copy).astype(near.dtype)
+
+    def _fit(self) -> tuple[int, float, float]:
+        """(delay, gain, explained share) of the best delayed copy of the agent's audio."""
+        x = self._near
+        m = x.size
+        e_x = float(np.dot(x, x))
+        if e_x <= 0.0:
+            return 0, 0.0, 0.0
+        # r[j] for j = 0..max_delay: sum_i x[i] * far[start - j + i], start = len(far) - m
+        f = self._far
+        size = _pow2(f.size + m)
+        spec = np.fft.rfft(f, size) * np.conj(np.fft.rfft(x, size))
+        corr = np.fft.irfft(spec, size)[: f.size - m + 1]  # corr[k] = sum_i x[i] * f[k + i]
+        sq = np.concatenate([[0.0], np.cumsum(f * f)])
+        energy = sq[m:] - sq[:-m]  # energy[k] = sum_i f[k + i]^2
+        valid = energy > _SILENT * m
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho2 = np.where(valid, corr * np.abs(corr) / (energy * e_x), 0.0)
+        k = int(np.argmax(rho2))
+        share = float(max(0.0, rho2[k]))
+        lag = (f.size - m) - k
+        gain = float(corr[k] / energy[k]) if valid[k] else 0.0
+        return lag, gain, share
