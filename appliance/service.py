@@ -173,7 +173,8 @@ class Appliance:
                 voice_handler(pack, load_lines(pack), engines, self.settings, records=records.records,
                               live=self.runner.live),
                 self.settings.outbound,
-                max_calls=self.settings.sip.max_calls, active_inbound=lambda: self.runner.active))
+                max_calls=self.settings.sip.max_calls,
+                active_inbound=lambda: self.runner.active + (shadow.active if shadow else 0)))  # shadow calls hold lines too
         for component in self.components:
             await self._start_component(component)
         sd_notify("READY=1")
