@@ -16,6 +16,7 @@ from datetime import datetime
 
 from appliance.clinic import guard
 from appliance.clinic.context import CallerContext, CallState
+from appliance.clinic.expect import YES_NO_STATES, expecting
 from appliance.clinic.flow_booking import BookingFlow
 from appliance.clinic.flow_facts import FactsFlow
 from appliance.clinic.flow_intake import IntakeFlow
@@ -36,7 +37,7 @@ log = get_logger(__name__)
 
 _DEFAULT_RT = ResponseTime(urgent_minutes=15, routine_hours=24)
 _CURRENCY = {"USD": "$", "CAD": "$", "AUD": "$", "EUR": "€", "GBP": "£"}
-_YES_NO_STATES = {"offer_booking", "confirm_phone", "offer_slot", "concern_check", "anything_else"}
+_YES_NO_STATES = YES_NO_STATES
 _DTMF = {
     "new_or_returning": {"1": "new patient", "2": "returning"},
     "returning_reason": {"1": "a concern about my recent treatment", "2": "touch up", "3": "book an appointment"},
@@ -150,6 +151,10 @@ class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow, Facts
         if mapped is None:
             return self.reply(self.reprompt())
         return await self._handle(mapped)
+
+    def expecting(self) -> str:
+        """The answer the last question wants (the voice pipeline's end of turn adapts to it)."""
+        return expecting(self.s.state, self.s.pending)
 
     def agent_heard(self, fraction: float) -> None:
         for turn in reversed(self.out.turns):
