@@ -177,4 +177,6 @@ class BookingFlow:
         self.tasks.append(task)
         self.out.booking["deposit"] = {"policy": policy.id, "kind": policy.kind, "amount": policy.amount,
                                        "currency": self.pack.menu.currency, "status": "link-requested"}
-        return [self.item(policy.line), self.line("payment_link")]
+        # `payment_link` promises a text: only when the clinic has an SMS channel; else the staff line
+        texted = bool(getattr(self.payments, "texts_link", False)) or not self.pack.dialogue.payment_link_staff
+        return [self.item(policy.line), self.line("payment_link" if texted else "payment_link_staff")]

@@ -8,6 +8,8 @@
                           place those calls)
     PACK/facts.yaml       approved answers to clinic-fact questions: hours (computed from
                           clinic.yaml), address, parking, payments ... (optional)
+    PACK/messages.yaml    the approved texts of SMS and email to patients: payment links, written
+                          aftercare (optional: needed to send them; see messages_schema.py)
     PACK/workflows/*.yaml one workflow per procedure (per device and indication for lasers)
     PACK/approval.yaml    written by `appliance protocol approve` (see approval.py)
 """
@@ -23,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from appliance.clinic.errors import PackError
 from appliance.clinic.facts_schema import Facts, check_facts
 from appliance.clinic.facts_words import fact_words
+from appliance.clinic.messages_schema import Messages
 from appliance.clinic.schema import (
     FAMILIES,
     Clinic,
@@ -38,9 +41,9 @@ from appliance.clinic.yamlload import Loc, LocatedYaml, YamlProblem, load_locate
 
 TOP_FILES: dict[str, type[BaseModel]] = {
     "clinic.yaml": Clinic, "menu.yaml": Menu, "screen.yaml": Screen, "dialogue.yaml": Dialogue,
-    "outbound.yaml": OutboundLines, "facts.yaml": Facts,
+    "outbound.yaml": OutboundLines, "facts.yaml": Facts, "messages.yaml": Messages,
 }
-OPTIONAL_FILES = frozenset({"outbound.yaml", "facts.yaml"})  # a pack may leave out what it does not use
+OPTIONAL_FILES = frozenset({"outbound.yaml", "facts.yaml", "messages.yaml"})  # a pack may leave out what it does not use
 APPROVAL_FILE = "approval.yaml"
 DEMO_PACK = Path(__file__).parent / "packs" / "demo"
 
@@ -55,6 +58,7 @@ class Pack:
     workflows: dict[str, Workflow]
     outbound: OutboundLines | None = None  # outbound.yaml, when the pack has it
     facts: Facts | None = None  # facts.yaml, when the pack has it
+    messages: Messages | None = None  # messages.yaml, when the pack has it
     data: dict[str, Any] = field(repr=False, default_factory=dict)  # relative path -> parsed YAML
 
     @property
@@ -234,7 +238,7 @@ def load_pack(root: Path) -> Pack:
                         fix="correct each file at the line shown, then run `appliance protocol validate` again")
     return Pack(root=root, clinic=models["clinic.yaml"], menu=models["menu.yaml"], screen=models["screen.yaml"],
                 dialogue=models["dialogue.yaml"], workflows={k: v[0] for k, v in workflows.items()},
-                outbound=models.get("outbound.yaml"), facts=models.get("facts.yaml"),
+                outbound=models.get("outbound.yaml"), facts=models.get("facts.yaml"), messages=models.get("messages.yaml"),
                 data={rel: f.data for rel, f in files.items()})
 
 

@@ -364,7 +364,7 @@ class Dialogue(_M):
     confirm_phone: Text
     ask_phone: Text
     booked: Text
-    payment_link: Text
+    payment_link: Text  # promises a text: said only when an SMS channel is configured ([messages])
     touch_up_intro: Text
     touch_up_too_late: Text
     ask_message: Text
@@ -384,6 +384,7 @@ class Dialogue(_M):
     complaint_noted: Text | None = None  # unhappy with a result: staff call back ({hours}); no selling
     opt_out_ack: Text | None = None  # "stop calling": no more calls, then goodbye
     wrong_number: Text | None = None  # "wrong number": the clinic's name, then goodbye
+    payment_link_staff: Text | None = None  # the deposit without an SMS channel: the front desk sends the link
 
     @model_validator(mode="after")
     def _placeholders(self) -> Dialogue:
@@ -432,6 +433,7 @@ class OutboundLines(_M):
     booking_declined: Text
     opt_out_ack: Text
     goodbye: Text  # the outbound call's closing line
+    written_check: Text | None = None  # day 1, when the instructions were sent in writing: "did they reach you?"
     answering_machine_phrases: list[Phrase] = Field(min_length=1)
     wrong_person_phrases: list[Phrase] = Field(min_length=1)
     opt_out_phrases: list[Phrase] = Field(min_length=1)
