@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from appliance.calsync.settings import CalendarSettings
 from appliance.errors import ConfigError
 from appliance.messaging.settings import MessagesSettings, PaymentsSettings
 
@@ -384,6 +385,7 @@ class Settings(_Section):
     golive: GoLiveSettings = GoLiveSettings()
     messages: MessagesSettings = MessagesSettings()  # SMS and email to patients (appliance.messaging)
     payments: PaymentsSettings = PaymentsSettings()  # deposit links: a staff task, or a provider's API
+    calendar: CalendarSettings = CalendarSettings()  # the clinic's calendars, CalDAV (appliance.calsync)
     source: str = Field("embedded defaults", exclude=True)
 
     @property
@@ -408,6 +410,8 @@ _PATH_KEYS = {
     ("database", "path"),
     ("database", "key_file"),
     ("clinic", "pack"),
+    ("calendar", "password_file"),
+    ("calendar", "ca_file"),
 }
 
 

@@ -127,9 +127,9 @@ class Appliance:
         log.info("component.started", component=component.name)
 
     async def start(self, progress: ProgressCallback | None = None) -> None:
-        """Pack, engines, record store, the SIP edge, the staff console, the pager (when `[paging]
-        enabled`), the outbound scheduler (when `[outbound] enabled`). Extra `components` (set
-        before start) start last."""
+        """Pack, engines, record store, calendar sync (when `[calendar] backend = "caldav"`), the
+        SIP edge, the staff console, the pager (when `[paging] enabled`), the outbound scheduler
+        (when `[outbound] enabled`). Extra `components` (set before start) start last."""
         from appliance.callflow import CallRunner, TestCallRunner, booking_calendar
         from appliance.clinic.outbound_lines import load_lines
         from appliance.clinic.schedule import Scheduler as BookingScheduler
@@ -145,12 +145,24 @@ class Appliance:
         t0 = time.perf_counter()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         pack = pack_for_calls(self.settings)  # refuse an unapproved pack before loading anything heavy
+        if self.settings.calendar.backend == "caldav":
+            from appliance.calsync import setup as calendar_setup
+
+            calendar_setup.check(self.settings, pack)  # so is a [calendar] naming unknown providers or files
         engines = await self.load_engines(progress)
         await asyncio.to_thread(pin_lines_at_start, engines, pack)
         records = RecordStore(self.settings)
         await self._start_component(records)
+        calendar = await booking_calendar(records.records, pack)
+        if self.settings.calendar.backend == "caldav" and records.records is not None:
+            from appliance.calsync.runner import CalendarSync
+            from appliance.calsync.view import CalendarView
+
+            # Calls book from memory: the appliance's bookings plus the clinic calendars' busy times.
+            calendar = CalendarView(calendar.all(), pack.clinic.timezone)
+            await self._start_component(CalendarSync(self.settings, pack, records.records, calendar))
         self.runner = CallRunner(self.settings, engines, pack, records.records,
-                                 scheduler=BookingScheduler(pack.clinic, await booking_calendar(records.records, pack)),
+                                 scheduler=BookingScheduler(pack.clinic, calendar),
                                  llm=language_model_from(engines["llm"]))
         shadow = None
         if self.settings.golive.shadow:  # SIPREC recording sessions from the PBX: heard, never answered

@@ -4,8 +4,9 @@ calendar starts from the appointments already booked.
 
 A call that booked a slot writes, after its outcome is saved: the patient (the one caller ID
 found, or a new patient from what the caller gave), the appointment, and a requested deposit.
-If the slot was taken meanwhile (booked another way), nothing is lost: the call gets a routine
-`booking-conflict` escalation, so staff call the patient back to rebook."""
+If the slot was taken meanwhile (booked another way, or an event in the clinic's calendar as
+calendar sync last read it), nothing is lost: the call gets a routine `booking-conflict`
+escalation, so staff call the patient back to rebook."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from appliance.records import outbox
 from appliance.records.audit import Access
 from appliance.records.base import StoreBase, iso
 from appliance.records.db import DatabaseError, transaction
+from appliance.records.errors import ConflictError, NotFoundError, SlotTakenError
 from appliance.records.phones import normalize_phone
 
 
@@ -58,22 +60,20 @@ class BookingsMixin(StoreBase):
         with transaction(self.conn):
             cid = self._call_row_id(pbx_call_id)
             pid = self._booking_patient(access, cid, booking)
+            end = booking.start + timedelta(minutes=booking.minutes)
+            if self._calendar_busy(booking.provider, booking.start, end):
+                return self._booking_conflict(access, cid)
             self.conn.execute("SAVEPOINT booking")
             try:
                 cur = self.conn.execute(
                     "INSERT INTO appointments (patient_id, provider, slot_start, slot_end, procedure, call_id, kind, "
                     "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (pid, booking.provider, iso(booking.start), iso(booking.start + timedelta(minutes=booking.minutes)),
-                     booking.procedure, cid, booking.kind, iso()))
+                    (pid, booking.provider, iso(booking.start), iso(end), booking.procedure, cid, booking.kind, iso()))
             except DatabaseError as e:
                 self.conn.execute("ROLLBACK TO booking")
                 if "UNIQUE" not in str(e):
                     raise
-                turn = self.conn.execute("SELECT coalesce(max(idx), 0) FROM turns WHERE call_id = ?", (cid,)).fetchone()
-                self._insert_escalation(cid, Escalation("routine", "booking-conflict", int(turn[0]),
-                                                        "the slot the caller accepted was booked meanwhile: call back"))
-                self._audit(access, "escalation.create", f"call:{cid}")
-                return None
+                return self._booking_conflict(access, cid)
             self.conn.execute("RELEASE booking")
             aid = int(cur.lastrowid or 0)
             outbox.enqueue(self.conn, "appointment.booked", {"appointment_id": aid, "patient_id": pid,
@@ -86,6 +86,45 @@ class BookingsMixin(StoreBase):
                     "VALUES (?, ?, ?, ?, 'requested', ?)", (pid, aid, booking.deposit_cents, booking.currency, iso()))
                 self._audit(access, "deposit.create", f"appointment:{aid}")
         return aid
+
+    def _booking_conflict(self, access: Access, cid: int) -> None:
+        turn = self.conn.execute("SELECT coalesce(max(idx), 0) FROM turns WHERE call_id = ?", (cid,)).fetchone()
+        self._insert_escalation(cid, Escalation("routine", "booking-conflict", int(turn[0]),
+                                                "the slot the caller accepted was booked meanwhile: call back"))
+        self._audit(access, "escalation.create", f"call:{cid}")
+
+    def _calendar_busy(self, provider: str, start: datetime, end: datetime) -> bool:
+        """Whether the provider's clinic calendar, as calendar sync last read it, holds an event
+        (other than the appliance's own appointments) overlapping start-end. Empty without sync."""
+        row = self.conn.execute(
+            "SELECT 1 FROM calendar_busy b JOIN calendar_events e ON e.provider = b.provider AND e.href = b.href "
+            "WHERE b.provider = ? AND b.starts_at < ? AND b.ends_at > ? AND (e.uid IS NULL OR e.uid NOT IN "
+            "(SELECT cal_uid FROM appointments WHERE cal_uid IS NOT NULL)) LIMIT 1",
+            (provider, iso(end), iso(start))).fetchone()
+        return row is not None
+
+    def move_appointment(self, access: Access, appointment_id: int, slot_start: datetime, slot_end: datetime) -> None:
+        """Move a booked appointment to another time with its provider; SlotTakenError when that
+        time holds another booking or an event in the provider's clinic calendar."""
+        with transaction(self.conn):
+            row = self.conn.execute("SELECT provider, status FROM appointments WHERE id = ?", (appointment_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no appointment {appointment_id}")
+            if row[1] != "booked":
+                raise ConflictError(f"appointment {appointment_id} is {row[1]}", fix="only a booked appointment moves")
+            taken = SlotTakenError(f"{row[0]} is already booked at {iso(slot_start)}", fix="choose another time")
+            if self._calendar_busy(str(row[0]), slot_start, slot_end):
+                raise taken
+            try:
+                self.conn.execute("UPDATE appointments SET slot_start = ?, slot_end = ? WHERE id = ?",
+                                  (iso(slot_start), iso(slot_end), appointment_id))
+            except DatabaseError as e:
+                if "UNIQUE" in str(e):
+                    raise taken from None
+                raise
+            outbox.enqueue(self.conn, "appointment.moved", {"appointment_id": appointment_id,
+                                                            "slot_start": iso(slot_start)})
+            self._audit(access, "appointment.update", f"appointment:{appointment_id}:moved")
 
     def _booking_patient(self, access: Access, cid: int, booking: PhoneBooking) -> int:
         """The call's patient (set from caller ID), else one patient with the phone the caller

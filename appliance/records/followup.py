@@ -30,7 +30,8 @@ _AFTERCARE = (
 
 _APPOINTMENTS = (
     "SELECT a.id, p.ref AS patient_ref, coalesce(p.name, '') AS patient_label, coalesce(a.procedure, '') AS procedure, "
-    "a.kind, a.provider, a.slot_start AS starts_at, a.status FROM appointments a JOIN patients p ON p.id = a.patient_id")
+    "a.kind, a.provider, a.slot_start AS starts_at, a.status, a.cal_state AS calendar "
+    "FROM appointments a JOIN patients p ON p.id = a.patient_id")
 
 
 def _progress(fields: dict[str, Any]) -> dict[str, Any]:

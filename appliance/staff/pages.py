@@ -17,6 +17,9 @@ from appliance.staff.metrics import display
 from appliance.staff.web import Forbidden, _ctx, check_csrf, current_session, require
 
 H = HTMLResponse
+# An appointment's place in the clinic's calendar (appliance.calsync); blank without calendar sync.
+CALENDAR = {"unconfirmed": "unconfirmed (not yet in the calendar)", "confirmed": "in the calendar",
+            "conflict": "refused: slot taken in the calendar", "removed": "removed from the calendar"}
 
 
 def _esc_rows(rows: list[dict[str, Any]], s: Session) -> str:
@@ -157,8 +160,10 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
     async def appointments(request: Request, s: Annotated[Session, Depends(require("appointments"))]) -> str:
         rows = await _ctx(request).repo.appointments(s.username)
         trs = [f'<tr><td>{when(r["starts_at"])}</td><td>{e(r["patient_label"])}</td><td>{e(r["procedure"])}</td>'
-               f'<td>{e(r["kind"])}</td><td>{e(r["status"])}</td></tr>' for r in rows]
-        return page("Appointments", table(["When", "Patient", "Procedure", "Kind", "Status"], trs), s, "/appointments")
+               f'<td>{e(r["kind"])}</td><td>{e(r["status"])}</td><td>{e(CALENDAR.get(r.get("calendar") or "", ""))}</td>'
+               '</tr>' for r in rows]
+        return page("Appointments", table(["When", "Patient", "Procedure", "Kind", "Status", "Clinic calendar"], trs), s,
+                    "/appointments")
 
     @app.get("/aftercare", response_class=H, tags=["pages"], summary="Aftercare pipeline")
     async def aftercare(request: Request, s: Annotated[Session, Depends(require("aftercare"))]) -> str:
