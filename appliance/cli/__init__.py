@@ -28,7 +28,7 @@ def _root(
 
 
 def _register() -> None:
-    from appliance.cli import aftercare, converse, db, doctor, models, protocol, provision, run, simulate, staff  # noqa: F401  (each module adds its commands to `app`)
+    from appliance.cli import aftercare, converse, db, doctor, messages, models, protocol, provision, run, simulate, staff  # noqa: F401  (each module adds its commands to `app`)
 
 
 def main() -> None:

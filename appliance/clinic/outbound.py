@@ -32,7 +32,7 @@ from appliance.clinic.redflags import mentioned
 from appliance.clinic.schedule import Scheduler
 from appliance.conversation import ConversationOutcome, LanguageModel, Reply, Say, Turn
 
-_OWN_STATES = ("identify_name", "identify_dob", "concern_check")
+_OWN_STATES = ("identify_name", "identify_dob", "written_check", "concern_check")
 _BOOKING_KIND = {"review": "a review appointment", "touch-up": "a touch-up appointment",
                  "recall": "your next treatment", "series": "your next session"}
 
@@ -52,6 +52,7 @@ class OutboundContext:
     area: str | None = None
     session: int | None = None
     item: str | None = None
+    written: str | None = None  # the channel the written instructions went out on ('sms', 'email'), if any
 
 
 def _names(text: str) -> list[str]:
@@ -180,6 +181,8 @@ class OutboundAftercareCall:
             return self._on_name(text)
         if self.e.s.state == "identify_dob":
             return self._on_dob(text)
+        if self.e.s.state == "written_check":
+            return self._on_written(text)
         return await self._on_concern_check(text, full)
 
     def _ask_again(self) -> list[Say]:
@@ -187,6 +190,8 @@ class OutboundAftercareCall:
             return [self.say("ask_name")]
         if self.e.s.state == "identify_dob":
             return [self.say("ask_dob")]
+        if self.e.s.state == "written_check":
+            return [self.say("written_check")]
         return [self.e.item(self.e.concern_question(self.wf))]
 
     def transfer_failed(self, target: str, detail: str) -> Reply:
@@ -255,11 +260,23 @@ class OutboundAftercareCall:
                "recall": "intro_recall", "series": "intro_series"}[c.kind]
         says = [self.say(key, **values)]
         first_check_in = c.kind == "check-in" and c.day == min(ci.day for ci in wf.check_ins if ci.day >= 1)
-        if first_check_in:
-            says += [self.say("instructions_intro")] + [e.item(x) for x in wf.immediate_instructions]
+        if first_check_in and c.written and self.lines.written_check:  # sent in writing: did it arrive?
+            e.s.state = "written_check"
+            return says + [self.say("written_check")]
+        return says + self._instructions(first_check_in)
+
+    def _instructions(self, first_check_in: bool) -> list[Say]:
+        e, wf = self.e, self.wf
+        says = [self.say("instructions_intro")] + [e.item(x) for x in wf.immediate_instructions] if first_check_in else []
         self.delivered = True
         e.s.state = "concern_check"
         return says + [e.item(e.concern_question(wf))]
+
+    def _on_written(self, text: str) -> Reply:
+        """Whether the written instructions reached the patient (kept in the outcome); the
+        reminder is read either way, then the concern question."""
+        self.e.out.slots["written_received"] = yes_no(text) or "unclear"
+        return self.e.reply(self._instructions(True))
 
     async def _on_concern_check(self, text: str, full: str | None = None) -> Reply:
         answer = yes_no(text)

@@ -3,7 +3,7 @@
     now: 2025-03-08T10:30             # clinic local time of the call
     caller: {name: Dana Lee, phone: "+1 555 010 2233", procedure: neuromodulator-botox,
              product: Botox, area: forehead, date: 2025-03-07}
-    outbound: {kind: check-in, day: 1, dob: 1985-04-12}
+    outbound: {kind: check-in, day: 1, dob: 1985-04-12}   # written: email (instructions sent in writing)
     turns: [Dana Lee, April 12 1985, "no, all good", ...]   # the patient's answers
 """
 
@@ -31,6 +31,7 @@ class OutboundSpec(BaseModel):
     day: int = Field(1, ge=0, le=730)
     dob: dt.date
     approved_lines: bool = False  # require the clinician approval of outbound/lines.yaml (calls always do)
+    written: Literal["sms", "email"] | None = None  # the instructions were sent in writing (day 1 asks if they arrived)
 
 
 async def run_outbound_script(pack: Pack, script: Script, *, now: datetime, llm: LanguageModel | None = None,
@@ -51,7 +52,8 @@ async def run_outbound_script(pack: Pack, script: Script, *, now: datetime, llm:
         raise PackError(f"caller.procedure {c.procedure!r} is not a treatment or workflow of {pack.ref}",
                         code="script-invalid", fix=f"use one of: {', '.join(sorted(pack.workflows))}")
     contact = OutboundContext(kind=spec.kind, day=spec.day, name=c.name, dob=spec.dob, workflow=workflow,
-                              treated_on=c.date, phone=c.phone, product=c.product, area=c.area, session=c.session)
+                              treated_on=c.date, phone=c.phone, product=c.product, area=c.area, session=c.session,
+                              written=spec.written)
     conv = OutboundAftercareCall(pack, load_lines(pack, approved=spec.approved_lines), contact,
                                  now=script.now or now, scheduler=scheduler, llm=llm)
     reply, actions = await play_turns(conv, script.turns, lambda: len(conv.e.out.turns))

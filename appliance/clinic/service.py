@@ -35,6 +35,11 @@ def clinic_now(pack: Pack) -> datetime:
 def new_conversation(pack: Pack, settings: Settings, *, caller: CallerContext, scheduler: Scheduler,
                      llm: LanguageModel | None = None, payments: PaymentProvider | None = None,
                      now: datetime | None = None) -> ClinicConversation:
-    """One call's conversation. Share `scheduler` (and its store) across calls: no double booking."""
+    """One call's conversation. Share `scheduler` (and its store) across calls: no double booking.
+    `payments`: default, the clinic's configured provider ([payments], [messages])."""
+    if payments is None:
+        from appliance.messaging.payments import provider_for_calls
+
+        payments = provider_for_calls(settings)
     return ClinicConversation(pack, now=now or clinic_now(pack), caller=caller, scheduler=scheduler,
                               payments=payments, llm=llm if settings.clinic.llm_assist else None)

@@ -35,8 +35,8 @@ class SignedRequest(_Section):
     body: dict[str, Any] = Field(default_factory=dict)
     auth: Literal["token", "hmac", "none"] = "token"
     token_file: Path | None = None
-    token_header: str = "Authorization"
-    token_prefix: str = "Bearer "
+    token_header: str = "Authorization"  # noqa: S105 (a header name)
+    token_prefix: str = "Bearer "  # noqa: S105 (the token's prefix in that header)
     secret_file: Path | None = None  # HMAC-SHA256 over "TIMESTAMP." + body
     callback_secret_file: Path | None = None  # the signed callbacks' secret (default: secret_file)
     signature_header: str = "X-Signature"

@@ -84,6 +84,9 @@ class BookingsMixin(StoreBase):
                 self.conn.execute(
                     "INSERT INTO deposits (patient_id, appointment_id, amount_cents, currency, status, created_at) "
                     "VALUES (?, ?, ?, ?, 'requested', ?)", (pid, aid, booking.deposit_cents, booking.currency, iso()))
+                did = int(self.conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+                # appliance.messaging: a staff task, or the provider's link texted to the patient
+                outbox.enqueue(self.conn, "deposit.requested", {"deposit_id": did, "appointment_id": aid})
                 self._audit(access, "deposit.create", f"appointment:{aid}")
         return aid
 

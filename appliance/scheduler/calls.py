@@ -44,15 +44,30 @@ def result_of(outcome: ConversationOutcome, call_row_id: int | None = None) -> A
                          call_row_id)
 
 
-def context_of(claim: Claim) -> OutboundContext:
+def context_of(claim: Claim, written: str | None = None) -> OutboundContext:
     return OutboundContext(kind=claim.kind, day=claim.day, name=claim.name or "", dob=date.fromisoformat(claim.dob or ""),
                            workflow=claim.workflow, treated_on=claim.treated_on, phone=claim.phone,
-                           product=claim.product, area=claim.area, session=claim.session, item=claim.item)
+                           product=claim.product, area=claim.area, session=claim.session, item=claim.item,
+                           written=written)
 
 
-def conversation_for(pack: Pack, lines: OutboundLines, claim: Claim, **kw: Any) -> OutboundAftercareCall:
+def conversation_for(pack: Pack, lines: OutboundLines, claim: Claim, written: str | None = None,
+                     **kw: Any) -> OutboundAftercareCall:
     now = datetime.now(ZoneInfo(pack.clinic.timezone)).replace(tzinfo=None)
-    return OutboundAftercareCall(pack, lines, context_of(claim), now=now, **kw)
+    return OutboundAftercareCall(pack, lines, context_of(claim, written), now=now, **kw)
+
+
+async def written_channel(records: AsyncRecords | None, plan_id: int) -> str | None:
+    """The channel the plan's written instructions went out on (the day-1 call asks if they arrived)."""
+    if records is None:
+        return None
+    from appliance.messaging.store import written_sent
+
+    try:
+        return await records.run(lambda r: written_sent(r, plan_id))
+    except Exception:  # noqa: BLE001 - the call goes on without the question
+        log.exception("outbound.written_lookup_failed")
+        return None
 
 
 def voice_session(engines: Any, settings: Any) -> SessionRunner:
@@ -126,7 +141,8 @@ class OutboundCallHandler:
                              started_at=iso(datetime.now(UTC)), patient_id=claim.patient_id, line=entry.line)
             writer = CallWriter(records, ref, access)
             await writer.start()  # a failure is logged; later writes create the row
-        inner = conversation_for(self.pack, self.lines, claim, llm=self.llm, **self.kw)
+        written = await written_channel(records, claim.plan_id) if claim.kind == "check-in" else None
+        inner = conversation_for(self.pack, self.lines, claim, written, llm=self.llm, **self.kw)
         conversation = RecordedConversation(inner, records, access, self.pack, live=entry, writer=writer)
         reason = "error"
         try:

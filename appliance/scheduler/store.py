@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo
 from appliance.clinic.pack import Pack
 from appliance.conversation import Escalation
 from appliance.logs import get_logger
-from appliance.records import audit
+from appliance.messaging.store import record_written_consents
+from appliance.records import audit, outbox
 from appliance.records.audit import Access
 from appliance.records.db import Connection, transaction
 from appliance.records.phones import normalize_phone, opted_out, same_phone
@@ -70,6 +71,10 @@ class Treatment:
     time_zone: str | None = None  # the patient's IANA zone; default: the clinic's
     consent: bool | None = True  # aftercare-call consent given at the visit
     source: str = "api"
+    email: str | None = None
+    written: tuple[str, ...] | None = None  # channels consented to for written aftercare (None: not asked)
+    sms_details: bool = False  # consented to texts that name the procedure
+    provider: str | None = None  # the pack's provider id
 
 
 @dataclass(frozen=True)
@@ -206,6 +211,12 @@ class ScheduleStore:
                     (plan_id, c.kind, c.day, c.item, iso(due), iso(expires), iso(nxt), state,
                      None if state == "due" else "expired", stamp, stamp))
             self._audit(access, "aftercare_plan.create", f"plan:{plan_id}")
+            if "provider" in self._plan_cols and t.provider:
+                self.conn.execute("UPDATE aftercare_plans SET provider = ? WHERE id = ?", (t.provider, plan_id))
+            if t.written is not None:  # appliance.messaging: the written instructions, or a printable sheet
+                record_written_consents(self.conn, lambda a, s: self._audit(access, a, s), pid, email=t.email,
+                                        written=t.written, sms_details=t.sms_details, source=t.source, stamp=stamp)
+            outbox.enqueue(self.conn, "aftercare.recorded", {"plan_id": plan_id})
         return plan_id
 
     def contacts(self, access: Access, patient_id: int | None = None, plan_id: int | None = None) -> list[dict[str, Any]]:

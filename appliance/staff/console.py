@@ -33,10 +33,12 @@ log = get_logger(__name__)
 
 
 def endpoints(settings: Settings) -> list[str]:
-    """The outbox consumers: the console's live pages, the pager (when paging is on) and each
-    configured webhook."""
+    """The outbox consumers: the console's live pages, the pager (when paging is on), each
+    configured webhook, and the messages to patients (appliance.messaging)."""
+    from appliance.messaging.worker import endpoints as messaging
+
     pager = [PAGER_ENDPOINT] if settings.paging.enabled else []
-    return ["console", *pager, *(ep.name for ep in settings.webhooks.endpoints)]
+    return ["console", *pager, *(ep.name for ep in settings.webhooks.endpoints), *messaging(settings)]
 
 
 async def open_repo(settings: Settings, clock: Callable[[], float] = time.time) -> StaffRepo:
@@ -132,6 +134,11 @@ class Console:
 
         self.ctx.golive = await GoLive.open(s, self.repo.records)  # the pack's banner, the pilot, supervision
         app = create_app(self.ctx)
+        from appliance.messaging.console import open_pack, register_messaging
+        from appliance.messaging.hooks import register_hooks
+
+        register_hooks(app, s, self.repo.records)  # signed callbacks: SMS replies (STOP), paid deposits
+        register_messaging(app, s, self.repo.records, await open_pack(s))  # tasks, messages, treatments
         sock = socket.socket(socket.AF_INET6 if ":" in s.console.bind_host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((s.console.bind_host, s.console.port if self.port is None else self.port))

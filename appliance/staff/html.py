@@ -11,7 +11,9 @@ from appliance.staff.auth import ROLE_NAMES, Session, allowed
 
 NAV = (("/calls", "Live calls", "calls"), ("/escalations", "Escalations", "escalations.view"),
        ("/summaries", "Summaries", "summaries.view"), ("/appointments", "Appointments", "appointments"),
-       ("/aftercare", "Aftercare", "aftercare"), ("/dashboard", "Quality", "dashboard"), ("/users", "Users", "users"),
+       ("/aftercare", "Aftercare", "aftercare"), ("/treatments/new", "Record treatment", "aftercare"),
+       ("/tasks", "Tasks", "appointments"), ("/messages", "Messages", "aftercare"),
+       ("/dashboard", "Quality", "dashboard"), ("/users", "Users", "users"),
        ("/test-call", "Test call", "testcall"), ("/golive", "Go-live", "dashboard"),
        ("/golive/shadow", "Shadow calls", "summaries.view"))
 

@@ -17,8 +17,10 @@ MAX_TEXT_BYTES = 1300  # RFC 3428 §7: a MESSAGE over UDP stays under 1300 bytes
 TIMEOUT_STATUS = 408  # no final response: a client transaction timeout (RFC 3261 §8.1.3.1)
 
 
-async def send_message(edge: SipEdge, target: str, text: str, *, wait_s: float = 8.0) -> int:
+async def send_message(edge: SipEdge, target: str, text: str, *, wait_s: float = 8.0,
+                       headers: dict[str, str] | None = None) -> int:
     """Send `text` (UTF-8 text/plain) to an extension or SIP URI; the final status (408 if none).
+    `headers`: extra header fields (e.g. an idempotency key for the PBX's SMS gateway).
 
     ValueError for empty text or text over 1300 bytes (split longer pages, or send a summary).
     """
@@ -42,6 +44,8 @@ async def send_message(edge: SipEdge, target: str, text: str, *, wait_s: float =
     req.add("Call-ID", f"{secrets.token_hex(12)}@{edge.host}")
     req.add("CSeq", "1 MESSAGE")
     req.add("User-Agent", "clinic-appliance")
+    for name, value in (headers or {}).items():
+        req.add(name, value)
     req.add("Content-Type", "text/plain;charset=UTF-8")
     req.body = body
     resp = await edge.request(req, hop, wait_s=wait_s)

@@ -80,3 +80,6 @@ CREATE TABLE callbacks_seen (
     digest   TEXT PRIMARY KEY,          -- sha256 of the signature: a replayed callback is refused
     seen_at  TEXT NOT NULL
 );
+
+-- The provider who gave a treatment recorded in the console.
+ALTER TABLE aftercare_plans ADD COLUMN provider TEXT;
