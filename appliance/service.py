@@ -173,6 +173,9 @@ class Appliance:
         await self._start_component(self.sip)
         test_calls = TestCallRunner(self.settings, engines, pack, llm=self.runner.llm)
         await self._start_component(Console(self.settings, records=records, test_call_runner=test_calls))
+        from appliance.messaging.component import Messaging
+
+        await self._start_component(Messaging(self.settings, records.records, pack, self.sip))  # SMS, email, links
         if self.settings.paging.enabled and records.records is not None:
             from appliance.staff.pager import Pager
             from appliance.staff.repo import StaffRepo
