@@ -93,9 +93,6 @@ class CalDAV:
     def resource_url(calendar_url: str, uid: str) -> str:
         return calendar_url + quote(uid, safe="") + ".ics"
 
-    def _absolute(self, href: str) -> str:
-        return urljoin(self.base, href)
-
     # -- reading -----------------------------------------------------------------------------
     def pull(self, calendar_url: str, state: PullState) -> Pulled:
         if state.mode == "sync-token":

@@ -51,6 +51,7 @@ class CalendarSync:
         self.next_try = 0.0
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._round = asyncio.Lock()  # one round at a time (the loop, and a caller of sync_now)
 
     # -- component -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -94,6 +95,10 @@ class CalendarSync:
     async def sync_now(self) -> bool:
         """Read every calendar, apply its changes, write the appliance's; False if the server
         could not be reached (then bookings are marked unconfirmed and the next round backs off)."""
+        async with self._round:
+            return await self._sync_round()
+
+    async def _sync_round(self) -> bool:
         try:
             for provider, url in self.collections.items():
                 await self._pull(provider, url)
@@ -208,18 +213,21 @@ class CalendarSync:
         log.info("calendar.written", appointment=a.id, action="create" if create else "update", result=result)
 
     def _url(self, a: decide.Appointment) -> str:
-        """The event's resource: where it was written (or found), a path on the server."""
+        """The event's resource: where it was written (or found), a path on the calendar's server."""
         assert a.cal_href is not None
-        return urljoin(self.client.base, a.cal_href)
+        return urljoin(self.collections[a.provider], a.cal_href)
 
     # -- offline and the view ----------------------------------------------------------------
+    async def _appointments(self) -> list[decide.Appointment]:
+        since, providers = datetime.now(UTC) - PAST, list(self.collections)
+        return await self.records.run(lambda r: store.appointments(r, providers, since))
+
     async def _pending(self) -> bool:
-        appts, _events, _own = await self._snapshot()
-        return any(decide.push_action(a, [], server_up=True) for a in appts)
+        return any(decide.push_action(a, [], server_up=True) for a in await self._appointments())
 
     async def _push_offline(self) -> None:
         """The server is out of reach: bookings not yet written are marked unconfirmed."""
-        appts, _events, _own = await self._snapshot()
+        appts = await self._appointments()
         ids = [a.id for action, a in decide.plan_push(appts, {}, server_up=False) if action == "unconfirmed"]
         if ids:
             await self.records.run(lambda r: store.mark_unconfirmed(r, ids))
