@@ -59,7 +59,7 @@ def test_payment_link_sms_and_email_exactly_once_across_a_sigkill(tmp_path: Path
     (mid, mail), = smtp.mail.items()
     assert mail["To"] == "dana@example.test" and mail["Subject"] == "Harbor Light Aesthetics: your deposit"
     assert mid.startswith("<") and mail["X-Idempotency-Key"] in mid
-    assert "https://pay.example/ref-1" in mail.get_payload()
+    assert "https://pay.example/ref-1" in mail.get_payload(decode=True).decode()
 
     records = Records.open(settings.db_path, resolve_key(settings.db_path, settings.db_key_file))
     try:
