@@ -48,8 +48,8 @@ def signed(secret: bytes, data: dict[str, Any], ts: int | None = None) -> tuple[
     return body, {"X-Timestamp": stamp, "X-Signature": sign(secret, stamp, body)}
 
 
-async def until(cond: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
+async def until(cond: Any, within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
     while not await cond():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.05)

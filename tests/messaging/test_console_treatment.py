@@ -60,9 +60,7 @@ async def test_front_desk_records_a_treatment_and_the_instructions_go_by_email(t
             await page.click("#treatment-form button[type=submit]")
             await expect(page.get_by_role("alert")).to_contain_text("Recorded: aftercare plan 1")
 
-            deadline = time.monotonic() + 30
-            while not smtp.mail and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
+            await _until(lambda: asyncio.sleep(0, len(smtp.mail)), 1)
             (mail,) = smtp.mail.values()
             assert mail["To"] == "avery@example.test"
             assert mail["Subject"] == "Harbor Light Aesthetics: your aftercare instructions"
@@ -104,8 +102,8 @@ async def test_front_desk_records_a_treatment_and_the_instructions_go_by_email(t
         smtp.close()
 
 
-async def _until(read, want, timeout: float = 20.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
+async def _until(read, want, within: float = 30.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + within
     while (got := await read()) != want:
         assert time.monotonic() < deadline, f"{got!r} != {want!r}"
         await asyncio.sleep(0.05)
