@@ -42,7 +42,7 @@ class CalendarSync:
     def __init__(self, settings: Any, pack: Any, records: Any, view: CalendarView | None = None,
                  client: CalDAV | None = None) -> None:
         self.cal = settings.calendar
-        targets = setup.check(settings, pack)
+        targets = setup.check(settings, pack, warn=False)  # the service checked (and warned) before the models loaded
         self.client = client or CalDAV(self.cal, setup.password(settings))
         self.collections = {p: self.client.calendar_url(t) for p, t in targets.items()}
         self.tz = ZoneInfo(pack.clinic.timezone)

@@ -29,8 +29,9 @@ def _error(settings: Any, loc: tuple[str, ...], problem: str, fix: str) -> Confi
     return ConfigError(f"{source}: invalid configuration\n  {'.'.join(loc)}{where}: {problem}\n    fix: {fix}")
 
 
-def check(settings: Any, pack: Any) -> dict[str, str]:
-    """The provider -> calendar mapping, checked against the pack's providers; the files exist."""
+def check(settings: Any, pack: Any, *, warn: bool = True) -> dict[str, str]:
+    """The provider -> calendar mapping, checked against the pack's providers; the files exist.
+    `warn`: log the pack's providers that have no calendar (once, at start)."""
     cal = settings.calendar
     known = [p.id for p in pack.clinic.providers]
     for provider in cal.providers:
@@ -45,7 +46,7 @@ def check(settings: Any, pack: Any) -> dict[str, str]:
                          f"create it (mode 0600{', the password alone' if key == 'password_file' else ', PEM'}) "
                          f"or correct `{key}`")
     unmapped = [p for p in known if p not in cal.providers]
-    if unmapped:
+    if unmapped and warn:
         log.warning("calendar.providers_unmapped", providers=",".join(unmapped),
                     note="their availability and bookings stay on the appliance only")
     return dict(cal.providers)

@@ -67,3 +67,16 @@ def test_unknown_providers_and_missing_files_are_named_at_start(write_config, tm
     with pytest.raises(ConfigError) as info:
         setup.check(settings, pack)
     assert "calendar.password_file (line 8):" in str(info.value) and "does not exist" in str(info.value)
+
+
+def test_the_appliance_refuses_to_start_before_loading_models(write_config) -> None:  # noqa: ANN001
+    from tests.foundation.helpers import ApplianceProcess
+
+    app = ApplianceProcess(write_config('[calendar]\nbackend = "caldav"\nurl = "http://127.0.0.1:9/dav/"\n'
+                                        'providers = { "np-nobody" = "x/" }\n'))
+    code = app.proc.wait(timeout=60)
+    app._reader.join(timeout=5)
+    out = "".join(app.raw)
+    assert code == 2, out
+    assert "calendar.providers.np-nobody (line 7)" in out and "fix:" in out
+    assert not any(e.get("event") == "model.loaded" for e in app.events)
