@@ -64,6 +64,10 @@ def record_treatment(ctx: typer.Context, name: str = typer.Option(..., "--name")
                      session: int = typer.Option(None, "--session", min=1, max=20),
                      time_zone: str = typer.Option(None, "--time-zone", help="The patient's IANA zone."),
                      consent: bool = typer.Option(True, "--consent/--no-consent", help="Aftercare-call consent."),
+                     email: str = typer.Option(None, "--email", help="The patient's email address."),
+                     written: str = typer.Option(None, "--written", help="Consent to written aftercare: sms, email "
+                                                 "or sms,email (default: not asked; a printable sheet)."),
+                     provider: str = typer.Option(None, "--provider", help="The pack's provider id."),
                      now: str = typer.Option(None, "--now", hidden=True), actor: str = _ACTOR) -> None:
     """Record a treatment and create its aftercare plan from the protocol pack."""
     from appliance.records.audit import Access
@@ -77,7 +81,9 @@ def record_treatment(ctx: typer.Context, name: str = typer.Option(..., "--name")
     try:
         plan = store.record_treatment(Access(actor, "console:aftercare"), Treatment(
             name=name, phone=phone, dob=dob, procedure=procedure, treated_on=when, product=product, area=area,
-            session=session, time_zone=time_zone, consent=consent, source="console"), _now(now))
+            session=session, time_zone=time_zone, consent=consent, source="console", email=email,
+            written=tuple(w.strip() for w in written.split(",") if w.strip() in ("sms", "email")) if written else None,
+            provider=provider), _now(now))
         rows = store.contacts(Access(actor, "console:aftercare"), plan_id=plan)
     except ScheduleError as e:
         raise AftercareError(str(e), fix="correct the value; nothing was recorded") from e
