@@ -21,7 +21,8 @@ warm-up of one call per caller at once), every `call.escalation` logged is a row
 inter-arrival gaps of the appliance's RTP at the callers (calls without a red flag, whose
 transfer puts the caller on hold): gaps over 100 ms during flood windows against quiet windows
 (parsing hostile SIP must not stall the media), and a bound that attributes them: the appliance
-logs `sip.datagram_stats` every 10 s with the longest datagram's handling time and the most
+logs `sip.datagram_stats` every 10 s with the longest datagram's handling time (CPU time of the
+loop thread, so other processes taking the CPU do not count as parsing) and the most
 handling time inside any 100 ms; media shares the event loop with SIP, so when that stays under
 50 ms no RTP gap over 100 ms can come from parsing. Every loop is bounded,
 everything runs on 127.0.0.1, and the run ends by itself.

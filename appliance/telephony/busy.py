@@ -5,6 +5,8 @@ Pure: `add(start, seconds)` takes the handling interval from the caller. `take()
 figures since the last `take()` and starts a new period. Media shares the event loop with SIP, so
 a hostile datagram could only delay the agent's RTP by more than `window_s` if SIP handling kept
 the loop busy for `window_s` within one window: these figures bound what parsing can cause.
+The transport gives the handler's own CPU time (`time.thread_time`): wall time would also count
+the moments the machine gave the CPU to another process, which parsing did not cause.
 """
 
 from __future__ import annotations
