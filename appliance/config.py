@@ -325,6 +325,20 @@ class VoiceSettings(_Section):
     # The agent's own voice coming back (speakerphones, phones without echo cancellation) is taken
     # out of the caller's audio before the VAD and the transcript (appliance.voice.echo).
     echo_cancel: bool = True
+    # End of turn from what was asked and what was heard (appliance.voice.policy.EndOfTurn): a
+    # short yes/no or name ends after fast_end_ms, numbers and dates wait parts_end_ms, an early
+    # transcript ending on a hold word ("and", "um", "the") waits unfinished_end_ms. false: silence_ms only.
+    adaptive_endpointing: bool = True
+    fast_end_ms: int = Field(250, ge=100, le=3000)
+    parts_end_ms: int = Field(900, ge=100, le=3000)
+    unfinished_end_ms: int = Field(1200, ge=100, le=5000)
+    hold_words: tuple[str, ...] = (  # words a finished sentence does not end on
+        "and", "but", "or", "so", "because", "um", "uh", "er", "erm", "the", "a", "an", "my", "to", "with", "of",
+        "for", "like", "if", "that", "is", "was", "i'm", "it's", "about", "on", "in", "at")
+    # A reply slower than this from the end of the caller's speech is preceded by "One moment."
+    # (cached audio), when its first line is not there filler_grace_ms after the transcript; 0: never.
+    filler_gap_ms: int = Field(700, ge=0, le=5000)
+    filler_grace_ms: int = Field(150, ge=0, le=2000)
     backchannels: tuple[str, ...] = (
         "mm-hm", "mm hm", "mm-hmm", "mm hmm", "mmhmm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
         "right", "sure", "got it", "i see", "alright", "all right", "cool", "great", "oh",

@@ -50,15 +50,17 @@ def sd_notify(message: str) -> None:
 def pin_lines_at_start(engines: Engines, pack: Any) -> None:
     """Synthesise now, and keep for the life of the process, the lines that must play at once:
     the model-failure line (it must play when the speech worker is down), the go-live lines,
-    and the greetings (the first words of every call: no first caller waits for synthesis)."""
+    the filler said before a slow reply, and the greetings (the first words of every call: no
+    first caller waits for synthesis)."""
     from appliance.clinic.fallback import FALLBACK_LINE, fallback_text
     from appliance.golive.lines import PINNED
+    from appliance.voice.processors.conversation import FILLER_LINE
     from appliance.voice.tts import synthesizer_for
 
     synth = synthesizer_for(engines["tts"])
     greetings = [g.replace("{clinic}", pack.clinic.name) for g in (pack.dialogue.greeting, pack.dialogue.greeting_known)
                  if g and "{" not in g.replace("{clinic}", "")]
-    for text in {FALLBACK_LINE, fallback_text(pack), *PINNED, *greetings}:
+    for text in {FALLBACK_LINE, fallback_text(pack), FILLER_LINE, *PINNED, *greetings}:
         synth.pin(text)
 
 

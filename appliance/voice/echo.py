@@ -8,7 +8,11 @@ The media sends and receives on one 20 ms clock, so each caller frame comes with
 agent played in the same tick (`AudioIn.played`). For each caller frame this finds the delay
 (0 to `max_delay_s`) at which the agent's recent audio best explains the caller's last
 `context_s`, by normalised cross-correlation; when it explains at least `min_share` of the
-energy, that delay and gain are the echo path, and the scaled, delayed copy is subtracted. While
+energy at the same delay (within `tolerance` samples) in `confirm` frames in a row, with a gain
+below 1 (an echo is quieter than what was played), that delay and gain are the echo path, and
+the scaled, delayed copy is subtracted. A caller whose speech happens to resemble the agent's
+(the same synthetic voice, the same pitch) peaks at a different delay from frame to frame and
+never makes a path. While
 the caller talks over the agent the correlation falls (caller speech is not explained by the
 agent's audio), so the path found last is used: echo paths do not change within a call unless
 the call moves (hold, transfer), and a new path replaces the old as soon as it is found. Caller
@@ -31,10 +35,14 @@ def _pow2(n: int) -> int:
 
 
 class EchoCanceller:
-    def __init__(self, max_delay_s: float = 0.5, context_s: float = 0.1, min_share: float = 0.3) -> None:
+    def __init__(self, max_delay_s: float = 0.5, context_s: float = 0.1, min_share: float = 0.7,
+                 confirm: int = 3, tolerance: int = 2) -> None:
         self.max_delay = int(max_delay_s * _RATE)
         self.context = int(context_s * _RATE)
         self.min_share = min_share
+        self.confirm = confirm
+        self.tolerance = tolerance
+        self._seen: list[tuple[int, float]] = []  # the last frames' confident (delay, gain)
         keep = self.max_delay + self.context
         self._near = np.zeros(self.context, dtype=np.float64)  # the caller's last `context` samples
         self._far = np.zeros(keep, dtype=np.float64)  # the agent's audio, aligned with the caller's
@@ -55,8 +63,13 @@ class EchoCanceller:
             return near
         lag, gain, share = self._fit()
         self.share = share
-        if share >= self.min_share:
-            self.delay, self.gain = lag, gain
+        if share >= self.min_share and 0.0 < gain < 1.0:
+            self._seen = [*self._seen[-(self.confirm - 1):], (lag, gain)] if self.confirm > 1 else [(lag, gain)]
+            if len(self._seen) == self.confirm and max(d for d, _ in self._seen) - min(d for d, _ in self._seen) \
+                    <= self.tolerance:
+                self.delay, self.gain = lag, gain
+        else:
+            self._seen = []
         if self.delay is None or self.gain <= 0.0:
             return near
         # The delayed copy under this frame: far samples `delay` before the frame's own.

@@ -1,41 +1,72 @@
 """Compare end-of-turn strategies on telephone-band speech (offline, on the audio's own clock).
 
-For each utterance (speech through 8 kHz G.711 µ-law, then silence) the real Silero VAD and
-the pure `Endpointer` run window by window; in smart-turn mode the real Smart Turn v3 model
-is asked when the endpointer says so, and its measured inference time is added to the
-decision time. Reported per strategy:
-- latency: speech end -> end-of-turn decision, for finished utterances;
-- false cuts: turns ended inside a mid-sentence pause ("I'd like to book ... a consultation").
+Each case is what a caller says after a question that wants an answer of some kind (open,
+yes/no, a name, a phone number, a date), spoken (Piper, or espeak-ng) through 8 kHz G.711
+µ-law, in parts with pauses between them, then silence. The real Silero VAD and the pure
+`Endpointer` run window by window. For the adaptive strategy the early Whisper pass runs for
+real when the endpointer asks for it, and its words reach the endpointer after the pass's
+measured time, as in a call; in smart-turn mode the Smart Turn v3 model is asked and its
+measured time added. Reported per strategy:
 
-Run: python -m appliance.voice.endpoint_eval  (loads the bundled models; about a minute)
+- latency: speech end -> end-of-turn decision, on finished answers (one part);
+- false cut-offs: turns ended inside a pause of a hesitant answer (parts said with pauses
+  of 0.3-1.0 s: "I would like to book ... a consultation", lists, "um", numbers in groups).
+
+Run: python -m appliance.voice.endpoint_eval [--voices piper,espeak-ng] [--out FILE]
+(loads the bundled models; a few minutes).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from appliance.voice.audio import telephone_band
-from appliance.voice.policy import Endpointer, VadGate
+from appliance.voice.policy import EndOfTurn, Endpointer, VadGate
 from appliance.voice.turn import turn_complete_probability
 from appliance.voice.vad import WINDOW_S, SileroStream
 
-COMPLETE = (
-    "Do you offer Botox for frown lines?",
-    "I would like to book a consultation for next Tuesday.",
-    "How much does a syringe of Juvederm cost?",
-    "Can I bring my sister to the appointment?",
-    "I had Sculptra two weeks ago and my cheek is a little swollen.",
-    "What time do you close on Saturday?",
+_TAIL = 0.15  # the audio after speech end that a transcription gets (as turn-taking sends)
+_PREROLL = 0.3
+
+
+@dataclass(frozen=True)
+class Case:
+    expect: str
+    parts: tuple[str, ...]  # one part: a finished answer; more: said with pauses between them
+
+
+FINISHED = (
+    Case("open", ("Do you offer Botox for frown lines?",)),
+    Case("open", ("I would like to book a consultation for next Tuesday.",)),
+    Case("open", ("How much does a syringe of Juvederm cost?",)),
+    Case("open", ("I had Sculptra two weeks ago and my cheek is a little swollen.",)),
+    Case("open", ("What time do you close on Saturday?",)),
+    Case("yes-no", ("Yes.",)),
+    Case("yes-no", ("No, thank you.",)),
+    Case("yes-no", ("Yeah, that works.",)),
+    Case("yes-no", ("Nope.",)),
+    Case("name", ("Dana Lee.",)),
+    Case("name", ("It's Maria Gonzalez.",)),
+    Case("digits", ("Five five five, oh one oh five.",)),
+    Case("date", ("March third, nineteen eighty five.",)),
 )
-PAUSED = (  # (before the pause, after it): a finished turn must not be declared in the pause
-    ("I would like to book", "a consultation for Botox."),
-    ("My appointment is on", "Thursday at three."),
-    ("I was wondering if", "you do lip fillers."),
-    ("Is it okay to take ibuprofen", "before my Dysport treatment?"),
+HESITANT = (
+    Case("open", ("I would like to book", "a consultation for Botox.")),
+    Case("open", ("My appointment is on", "Thursday at three.")),
+    Case("open", ("I was wondering if", "you do lip fillers.")),
+    Case("open", ("Is it okay to take ibuprofen", "before my Dysport treatment?")),
+    Case("open", ("Um", "I had filler in my lips last week.")),
+    Case("open", ("I had Botox", "um", "about three weeks ago.")),
+    Case("open", ("I want Botox for my forehead", "and my crow's feet", "and maybe the frown lines.")),
+    Case("open", ("So the thing is", "my lip is a bit lumpy.")),
+    Case("digits", ("Five five five", "oh one oh five", "two two three three.")),
+    Case("date", ("It was March", "the third I think.")),
+    Case("yes-no", ("Yes", "but I have a question about the price.")),
 )
 
 
@@ -43,105 +74,171 @@ PAUSED = (  # (before the pause, after it): a finished turn must not be declared
 class Strategy:
     name: str
     mode: str
-    silence_s: float = 0.5
+    silence_s: float = 0.65
     threshold: float = 0.5
+    rule: EndOfTurn | None = None
 
 
-def _run(engines: Any, strategy: Strategy, pcm: bytes) -> tuple[list[float], float, list[float]]:
-    """Feed `pcm` through VAD + endpointer; return (end-of-turn times, last speech end, model ms)."""
+@dataclass
+class _Early:
+    ready_at: float
+    speech_end: float
+    text: str
+
+
+@dataclass
+class Run:
+    ends: list[float] = field(default_factory=list)
+    speech_end: float = 0.0
+    model_ms: list[float] = field(default_factory=list)
+    asr_ms: list[float] = field(default_factory=list)
+
+
+def _run(engines: Any, s: Strategy, pcm: bytes, expect: str, asr: Any) -> Run:
+    """Feed `pcm` through VAD + endpointer on the audio's clock."""
     vad = SileroStream(engines["vad"])
     gate = VadGate()
-    ep = Endpointer(mode=strategy.mode, silence_s=strategy.silence_s)  # type: ignore[arg-type]
-    ends: list[float] = []
-    model_ms: list[float] = []
+    ep = Endpointer(mode=s.mode, silence_s=s.silence_s, rule=s.rule, expect=expect)  # type: ignore[arg-type]
+    out = Run()
     speech_start = 0.0
+    early: _Early | None = None
     for t, prob in vad.feed(pcm):
         if gate.update(t, WINDOW_S, prob) == "start":
-            speech_start = gate.run_start or t
+            if not ep.in_turn:
+                speech_start = gate.run_start or t
         if gate.speaking:
             ep.speech(t, WINDOW_S)
+            early = None
             continue
         speech_end = gate.last_voiced_end or t
+        if early is not None and t >= early.ready_at:
+            ep.heard_early(early.speech_end, early.text)
         d = ep.silence(t, WINDOW_S, speech_end)
         if d is None:
             continue
         if d.kind == "end-of-turn":
-            ends.append(t + WINDOW_S)
+            out.ends.append(t + WINDOW_S)
+        elif d.kind == "early-asr" and s.rule is not None and asr is not None:
+            a, b = max(0, int((speech_start - _PREROLL) * 8000)) * 2, int((d.speech_end + _TAIL) * 8000) * 2
+            t0 = time.perf_counter()
+            text = asr.hear(pcm[a:b]).text
+            cost = time.perf_counter() - t0
+            out.asr_ms.append(cost * 1000)
+            early = _Early(t + WINDOW_S + cost, d.speech_end, text)
         elif d.kind == "ask-turn-model":
-            a = max(0, int((speech_start - 0.3) * 8000)) * 2
+            a = max(0, int((speech_start - _PREROLL) * 8000)) * 2
             t0 = time.perf_counter()
             p = turn_complete_probability(engines["turn"], pcm[a:int(speech_end * 8000) * 2])
             cost = time.perf_counter() - t0
-            model_ms.append(cost * 1000)
-            verdict = ep.turn_model_said(p >= strategy.threshold, d.speech_end)
+            out.model_ms.append(cost * 1000)
+            verdict = ep.turn_model_said(p >= s.threshold, d.speech_end)
             if verdict is not None:
-                ends.append(t + WINDOW_S + cost)
-    return ends, gate.last_voiced_end or 0.0, model_ms
+                out.ends.append(t + WINDOW_S + cost)
+    out.speech_end = gate.last_voiced_end or 0.0
+    return out
 
 
-def evaluate(engines: Any, speak: Any, strategies: list[Strategy], pause_s: float = 0.3) -> dict[str, Any]:
-    """`speak(text) -> (pcm, rate)` makes the caller's voice (Piper or espeak-ng)."""
+def _pctl(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, int(q * len(xs)))])
+
+
+def evaluate(engines: Any, speak: Any, strategies: list[Strategy], pauses: tuple[float, ...] = (0.3, 0.6, 1.0),
+             asr: Any = None) -> dict[str, Any]:
+    """`speak(text) -> (pcm, rate)` makes the caller's voice."""
     silence = bytes(8000 * 2 * 3)
+    cache: dict[str, bytes] = {}
 
     def phone(text: str) -> bytes:
-        pcm, rate = speak(text)
-        return telephone_band(pcm, rate)
+        if text not in cache:
+            pcm, rate = speak(text)
+            cache[text] = telephone_band(pcm, rate)
+        return cache[text]
 
-    complete = [bytes(4000) + phone(t) + silence for t in COMPLETE]
-    paused = [bytes(4000) + phone(a) + bytes(int(pause_s * 8000) * 2) + phone(b) + silence for a, b in PAUSED]
+    def said(case: Case, pause_s: float) -> bytes:
+        gap = bytes(int(pause_s * 8000) * 2)
+        return bytes(4000) + gap.join(phone(p) for p in case.parts) + silence
+
     report: dict[str, Any] = {}
     for s in strategies:
-        lat, model_ms, cuts, missed = [], [], 0, 0
-        for pcm in complete:
-            ends, speech_end, ms = _run(engines, s, pcm)
-            model_ms += ms
-            if ends:
-                lat.append((ends[-1] - speech_end) * 1000)
+        lat: dict[str, list[float]] = {}
+        missed, cuts, hesitant = 0, [], 0
+        model_ms: list[float] = []
+        asr_ms: list[float] = []
+        for case in FINISHED:
+            r = _run(engines, s, said(case, 0.0), case.expect, asr)
+            model_ms += r.model_ms
+            asr_ms += r.asr_ms
+            if r.ends:
+                lat.setdefault(case.expect, []).append((r.ends[-1] - r.speech_end) * 1000)
             else:
                 missed += 1
-        for pcm in paused:
-            ends, _, ms = _run(engines, s, pcm)
-            model_ms += ms
-            cuts += len(ends) > 1
+        for pause in pauses:
+            for case in HESITANT:
+                hesitant += 1
+                r = _run(engines, s, said(case, pause), case.expect, asr)
+                model_ms += r.model_ms
+                asr_ms += r.asr_ms
+                if len(r.ends) > 1:
+                    cuts.append(f"{pause}s: {' / '.join(case.parts)}")
+        every = [x for v in lat.values() for x in v]
         report[s.name] = {
-            "latency_ms_median": round(statistics.median(lat)) if lat else None,
-            "latency_ms_max": round(max(lat)) if lat else None,
-            "false_cuts": f"{cuts}/{len(paused)}",
-            "missed_turns": f"{missed}/{len(complete)}",
-            "turn_model_ms_median": round(statistics.median(model_ms)) if model_ms else None,
+            "latency_ms_median": _pctl(every, 0.5), "latency_ms_p90": _pctl(every, 0.9),
+            "latency_ms_median_by_answer": {k: _pctl(v, 0.5) for k, v in sorted(lat.items())},
+            "false_cutoffs": len(cuts), "hesitant": hesitant,
+            "false_cutoff_rate": round(len(cuts) / hesitant, 3) if hesitant else None,
+            "cut": cuts, "missed_turns": f"{missed}/{len(FINISHED)}",
+            "turn_model_ms_median": _pctl(model_ms, 0.5), "early_asr_ms_median": _pctl(asr_ms, 0.5),
         }
     return report
 
 
-def default_strategies() -> list[Strategy]:
+def default_strategies(hold_words: frozenset[str]) -> list[Strategy]:
+    def adaptive(unfinished: float) -> EndOfTurn:
+        return EndOfTurn(unfinished_s=unfinished, hold_words=hold_words)
+
     return [
-        Strategy("silence-500ms", "silence", 0.5),
-        Strategy("silence-650ms", "silence", 0.65),
-        Strategy("silence-800ms", "silence", 0.8),
-        Strategy("smart-turn(8k)", "smart-turn"),
+        Strategy("silence 650 ms", "silence", 0.65),
+        Strategy("silence 800 ms", "silence", 0.8),
+        Strategy("silence 1000 ms", "silence", 1.0),
+        Strategy("smart-turn (8 kHz)", "smart-turn"),
+        Strategy("adaptive, base 650 ms", "silence", 0.65, rule=adaptive(1.2)),
+        Strategy("adaptive, base 800 ms", "silence", 0.8, rule=adaptive(1.2)),
+        Strategy("adaptive, base 1000 ms", "silence", 1.0, rule=adaptive(1.4)),
     ]
 
 
-def main() -> None:  # pragma: no cover - a measuring tool
+def main(argv: list[str] | None = None) -> None:  # pragma: no cover - a measuring tool
     from appliance.config import Settings
     from appliance.models.resolver import resolve_all
+    from appliance.voice.asr import transcriber_for
     from appliance.voice.engines import LOADERS
     from appliance.voice.tts import synthesizer_for
 
+    p = argparse.ArgumentParser(prog="python -m appliance.voice.endpoint_eval")
+    p.add_argument("--voices", default="piper,espeak-ng")
+    p.add_argument("--out", type=Path)
+    a = p.parse_args(argv)
     settings = Settings()
-    models = resolve_all(settings, ("vad", "turn", "tts"))
+    models = resolve_all(settings, ("vad", "turn", "tts", "asr"))
     engines = {r: LOADERS[r](m, settings) for r, m in models.items()}
     synth = synthesizer_for(engines["tts"])
+    asr = transcriber_for(engines["asr"], settings.voice.vocabulary)
     voices = {"piper": lambda text: (synth.synthesize(text), 8000), "espeak-ng": espeak}
-    out = {f"{name}, pause {pause}s": evaluate(engines, speak, default_strategies(), pause)
-           for name, speak in voices.items() for pause in (0.3, 0.6)}
-    print(json.dumps(out, indent=2))
+    hold = frozenset(w.lower() for w in settings.voice.hold_words)
+    out = {name: evaluate(engines, voices[name], default_strategies(hold), asr=asr) for name in a.voices.split(",")}
+    text = json.dumps(out, indent=2)
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(text + "\n")
+    print(text)
 
 
 def espeak(text: str) -> tuple[bytes, int]:
     import subprocess
     import tempfile
-    from pathlib import Path
 
     from appliance.voice.audio import read_wav
 

@@ -63,6 +63,46 @@ class VadGate:
 # ---------------------------------------------------------------- endpointing
 
 EndpointMode = Literal["silence", "smart-turn"]
+Expect = Literal["open", "yes-no", "name", "digits", "date"]  # the answer the agent's last question wants
+
+
+@dataclass
+class TurnHint:
+    """What the call's processors know about the caller's next turn: the answer the last question
+    wants (set by the conversation stage) and the latest early transcript (set by transcription)."""
+
+    expect: Expect = "open"
+    early: tuple[float, str] | None = None  # (speech end of the pause it was taken in, text)
+
+
+@dataclass(frozen=True)
+class EndOfTurn:
+    """How long a pause ends the turn, from what was asked and what was heard so far.
+
+    A yes/no or a name said in a short breath (at most `short_s` of speech) ends after `fast_s`;
+    phone numbers and dates, said in parts, wait `parts_s`; an early transcript that stops on a
+    word that cannot end a sentence ("I'd like to book a ...", "um") waits `unfinished_s`;
+    anything else waits the configured silence."""
+
+    fast_s: float = 0.25
+    short_s: float = 1.2
+    parts_s: float = 0.9
+    unfinished_s: float = 1.2
+    hold_words: frozenset[str] = frozenset()  # the language's (`[voice] hold_words`)
+
+    def unfinished(self, text: str) -> bool:
+        """The words stop where a sentence cannot end: on a hold word, or trailing off ("...", ",")."""
+        words = _normal(text).split()
+        return bool(words) and (words[-1] in self.hold_words or text.rstrip().endswith(("...", "…", ",", "-")))
+
+    def silence_s(self, base_s: float, expect: str, voiced_s: float, early_text: str | None) -> float:
+        if early_text is not None and self.unfinished(early_text):
+            return max(base_s, self.unfinished_s)
+        if expect in ("yes-no", "name") and voiced_s <= self.short_s + 1e-9:
+            return min(base_s, self.fast_s)
+        if expect in ("digits", "date"):
+            return max(base_s, self.parts_s)
+        return base_s
 
 
 @dataclass(frozen=True)
@@ -77,7 +117,8 @@ class Decision:
 class Endpointer:
     """Decide when the caller's turn has ended.
 
-    - silence: the turn ends after `silence_s` without speech.
+    - silence: the turn ends after `silence_s` without speech, or, with an `EndOfTurn` rule,
+      after the pause it sets from `expect` and the pause's early transcript (`heard_early`).
     - smart-turn: after `turn_check_s` of silence the turn model is asked (once per pause);
       "complete" ends the turn, otherwise it ends anyway after `max_silence_s`.
     In both modes an early transcription is requested after `early_asr_s` of silence, so the
@@ -91,6 +132,9 @@ class Endpointer:
     max_silence_s: float = 1.6
     early_asr_s: float = 0.2
     min_speech_s: float = 0.15
+    rule: EndOfTurn | None = None
+    expect: str = "open"
+    early_text: str | None = None  # the early transcript of the current pause
     in_turn: bool = False
     voiced_s: float = 0.0
     pause_start: float | None = None
@@ -102,8 +146,22 @@ class Endpointer:
         self.in_turn = True
         self.voiced_s += window_s
         self.pause_start = None
+        self.early_text = None
         self._asked_early = False
         self._asked_model = False
+
+    def heard_early(self, speech_end: float, text: str) -> None:
+        """The early transcript of the pause that began at `speech_end` (stale ones are ignored)."""
+        if self.in_turn and self.pause_start is not None and abs(self.pause_start - speech_end) <= 1e-3:
+            self.early_text = text
+
+    def limit_s(self) -> float:
+        """The silence that ends the current turn now."""
+        if self.mode != "silence":
+            return self.max_silence_s
+        if self.rule is None:
+            return self.silence_s
+        return self.rule.silence_s(self.silence_s, self.expect, self.voiced_s, self.early_text)
 
     def silence(self, t: float, window_s: float, speech_end: float) -> Decision | None:
         """An unvoiced window at `t`; `speech_end` is the end of the last voiced window."""
@@ -119,8 +177,7 @@ class Endpointer:
         # Decisions name the start of the pause they measured: a lone voiced window inside the
         # pause (too short for the gate to call it speech) neither restarts nor moves it.
         end = self.pause_start
-        limit = self.silence_s if self.mode == "silence" else self.max_silence_s
-        if quiet >= limit:
+        if quiet >= self.limit_s():
             self.reset()
             return Decision("end-of-turn", end)
         if self.mode == "smart-turn" and not self._asked_model and quiet >= self.turn_check_s:
@@ -144,6 +201,7 @@ class Endpointer:
         self.in_turn = False
         self.voiced_s = 0.0
         self.pause_start = None
+        self.early_text = None
         self._asked_early = False
         self._asked_model = False
 

@@ -36,7 +36,7 @@ from appliance.voice.engines import Engines
 from appliance.voice.frames import ModelFailedFrame, ReplyDoneFrame, TransferFailedFrame
 from appliance.voice.metrics import CallMetrics
 from appliance.voice.playout import Playout
-from appliance.voice.policy import BackchannelFilter, BargeInPolicy
+from appliance.voice.policy import BackchannelFilter, BargeInPolicy, TurnHint
 from appliance.voice.processors.conversation import ConversationStage
 from appliance.voice.processors.speech import Speech
 from appliance.voice.processors.transcription import Transcription
@@ -81,11 +81,13 @@ class VoiceSession:
                                backchannels=BackchannelFilter(tuple(vs.backchannels)))
         playout = Playout(self.media, self.conversation.agent_heard, self.metrics)
         transport = CallMediaTransport(self.media, playout=playout, on_reply_done=self._reply_done)
-        self._stage = ConversationStage(self.conversation, policy, playout, self.metrics)
+        hint = TurnHint()  # what was asked and heard so far: the end of the caller's turn adapts to it
+        self._stage = ConversationStage(self.conversation, policy, playout, self.metrics, hint,
+                                        filler_gap_s=vs.filler_gap_ms / 1000, filler_grace_s=vs.filler_grace_ms / 1000)
         pipeline = Pipeline([
             transport.input(),
-            TurnTaking(engines["vad"], engines["turn"], vs, policy, playout, pool),
-            Transcription(transcriber_for(engines["asr"], vs.vocabulary), pool),
+            TurnTaking(engines["vad"], engines["turn"], vs, policy, playout, pool, hint),
+            Transcription(transcriber_for(engines["asr"], vs.vocabulary), pool, hint),
             self._stage,
             Speech(synthesizer_for(engines["tts"]), pool),
             transport.output(),

@@ -22,11 +22,14 @@ FRAME = 160
 DELAY = 480  # 60 ms
 
 
-def voiced_audio(seconds: float, f0: float, seed: int) -> np.ndarray:
-    """Harmonics of `f0` under a syllable-rate envelope, with a little noise: speech-like."""
+def voiced_audio(seconds: float, f0: float, seed: int, glide_hz: float = 0.0) -> np.ndarray:
+    """Harmonics of `f0` (gliding by up to `glide_hz`, as intonation does) under a syllable-rate
+    envelope, with a little noise: speech-like."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * 8000)) / 8000
-    x = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6)) / k for k in range(1, 15))
+    rate = rng.uniform(0.4, 0.9)
+    phase = 2 * np.pi * np.cumsum(f0 + glide_hz * np.sin(2 * np.pi * rate * t + rng.uniform(0, 6))) / 8000
+    x = sum(np.sin(k * phase + rng.uniform(0, 6)) / k for k in range(1, 15))
     x = x * (0.5 + 0.5 * np.sin(2 * np.pi * 3.1 * t))
     return (0.25 * x / np.max(np.abs(x)) + 0.005 * rng.standard_normal(t.size)).astype(np.float32)
 
@@ -71,6 +74,15 @@ def test_the_caller_talking_over_the_echo_is_kept_and_the_echo_still_goes() -> N
 def test_a_caller_with_no_echo_passes_untouched_while_the_agent_talks() -> None:
     out, ec = run(CALLER.copy(), AGENT)
     assert ec.removed == 0 and np.array_equal(out, CALLER)
+
+
+def test_the_same_voice_talking_with_no_echo_makes_no_echo_path() -> None:
+    """The caller's speech resembling the agent's (one voice on both sides: the same pitch range,
+    its own intonation) never becomes an echo path: nothing of the agent is subtracted from it."""
+    agent = voiced_audio(3.0, 140, 1, glide_hz=25)
+    same = voiced_audio(3.0, 140, 3, glide_hz=25)
+    out, ec = run(same.copy(), agent)
+    assert ec.delay is None and ec.removed == 0 and np.array_equal(out, same)
 
 
 def test_no_agent_audio_no_change() -> None:

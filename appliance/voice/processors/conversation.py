@@ -8,10 +8,16 @@ each `Say` of the reply is pushed as a `SayFrame` as soon as it exists (with
 `caller_said_stream`, while the rest of the reply is still being produced), so synthesis
 starts on the first line. A `ReplyDoneFrame` closes the reply with its actions, which the
 output carries out once the reply has played. Key presses are queued in order with the turns.
+
+A slow reply is not met with dead air: when the first line of a caller turn's reply has not
+come `filler_grace_ms` after the transcript and the caller would wait more than
+`filler_gap_ms` from the end of their speech, the built-in acknowledgement (`FILLER_LINE`,
+cached audio, nothing clinical) is said first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator
@@ -33,9 +39,11 @@ from appliance.voice.frames import (
 )
 from appliance.voice.metrics import CallMetrics, TurnMetrics, llm_first_token_hook
 from appliance.voice.playout import Playout
-from appliance.voice.policy import BargeInPolicy
+from appliance.voice.policy import BargeInPolicy, TurnHint
 
 log = get_logger(__name__)
+
+FILLER_LINE = "One moment."  # said while a slow reply is prepared (synthesised once, then cached)
 
 
 async def _whole(reply: Reply) -> AsyncIterator[Say | Reply]:
@@ -46,9 +54,13 @@ async def _whole(reply: Reply) -> AsyncIterator[Say | Reply]:
 
 class ConversationStage(FrameProcessor):
     def __init__(self, conversation: Conversation, policy: BargeInPolicy, playout: Playout, metrics: CallMetrics,
+                 hint: TurnHint | None = None, *, filler_gap_s: float = 0.0, filler_grace_s: float = 0.15,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._conversation = conversation
+        self._hint = hint
+        self._filler_gap_s = filler_gap_s  # 0: never
+        self._filler_grace_s = filler_grace_s
         self._policy = policy
         self._playout = playout
         self._call_metrics = metrics
@@ -125,11 +137,38 @@ class ConversationStage(FrameProcessor):
         finally:
             llm_first_token_hook.reset(token)
 
+    def _filler_wait(self, turn: TurnMetrics | None) -> float | None:
+        """How long the first line of this reply may take before the filler is said (None: never)."""
+        if turn is None or self._filler_gap_s <= 0 or turn.speech_end is None:
+            return None
+        waited = time.monotonic() - turn.speech_end
+        return max(self._filler_grace_s, self._filler_gap_s - waited)
+
+    async def _items(self, items: AsyncIterator[Say | Reply], turn: TurnMetrics | None,
+                     reply: int) -> AsyncIterator[Say | Reply]:
+        """The reply's items, with the filler first if the first one is slow to come."""
+        wait = self._filler_wait(turn)
+        it = aiter(items)
+        if wait is not None:
+            first = asyncio.ensure_future(anext(it, None))
+            done, _ = await asyncio.wait({first}, timeout=wait)
+            if not done and not self._closing:
+                filler = Say(FILLER_LINE, "system#filler", cacheable=True)
+                self._playout.queued(reply, len(filler.text), filler.interruptible)
+                await self.push_frame(SayFrame(text=filler.text, say=filler, reply=reply, turn=None))
+                self._call_metrics.event("voice.filler", waited_ms=round(wait * 1000))
+            item = await first
+            if item is None:
+                return
+            yield item
+        async for item in it:
+            yield item
+
     async def _deliver(self, items: AsyncIterator[Say | Reply], turn: TurnMetrics | None) -> None:
         reply = self._playout.new_reply()
         actions: list[Action] = []
         end_call = False
-        async for item in items:
+        async for item in self._items(items, turn, reply):
             if turn is not None and turn.reply_ready is None:
                 turn.reply_ready = time.monotonic()
             says = (item,) if isinstance(item, Say) else item.says
@@ -145,4 +184,14 @@ class ConversationStage(FrameProcessor):
             turn.reply_ready = time.monotonic()
         if end_call or any(a.kind == "hangup" for a in actions):
             self._closing = True
+        self._expect_next()
         await self.push_frame(ReplyDoneFrame(reply, tuple(actions), end_call, turn))
+
+    def _expect_next(self) -> None:
+        """The answer the reply's question wants (`expecting()`, when the conversation has it)."""
+        expecting = getattr(self._conversation, "expecting", None)
+        if self._hint is not None:
+            try:
+                self._hint.expect = expecting() if callable(expecting) else "open"
+            except Exception:  # noqa: BLE001 - a hint only: the call goes on with the plain silence
+                self._hint.expect = "open"

@@ -2,7 +2,8 @@
 
 An early `UtteranceFrame` (asked for during the pause) starts a transcription at once and
 keeps it running; if the turn then ends at the same speech end (the caller did not resume),
-the final frame reuses that pass instead of starting again. The transcript goes downstream
+the final frame reuses that pass instead of starting again. The early words also go to the
+call's `TurnHint`, so the endpointer waits longer after "I'd like to book a ...". The transcript goes downstream
 as a `CallerTextFrame` with the turn's timings.
 """
 
@@ -19,12 +20,15 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from appliance.inference.health import ModelUnavailableError
 from appliance.voice.asr import Heard, Transcriber
 from appliance.voice.frames import CallerTextFrame, UtteranceFrame
+from appliance.voice.policy import TurnHint
 
 
 class Transcription(FrameProcessor):
-    def __init__(self, transcriber: Transcriber, pool: Executor | None = None, **kwargs: Any) -> None:
+    def __init__(self, transcriber: Transcriber, pool: Executor | None = None, hint: TurnHint | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._asr = transcriber
+        self._hint = hint
         self._pool = pool
         self._early: tuple[float, asyncio.Future[Heard]] | None = None
 
@@ -48,7 +52,10 @@ class Transcription(FrameProcessor):
     async def _utterance(self, frame: UtteranceFrame) -> None:
         if not frame.final:
             self._drop_early()
-            self._early = (frame.speech_end, self._transcribe(frame.pcm))
+            future = self._transcribe(frame.pcm)
+            self._early = (frame.speech_end, future)
+            if self._hint is not None:
+                future.add_done_callback(lambda f, end=frame.speech_end: self._heard_early(end, f))
             return
         assert frame.turn is not None
         early, self._early = self._early, None
@@ -65,6 +72,11 @@ class Transcription(FrameProcessor):
         frame.turn.transcript_final = time.monotonic()
         frame.turn.transcript_chars = len(heard.text)
         await self.push_frame(CallerTextFrame(heard.text, frame.turn, heard.confidence))
+
+    def _heard_early(self, speech_end: float, future: asyncio.Future[Heard]) -> None:
+        """The early pass is in: the endpointer may end or extend the pause from its words."""
+        if self._hint is not None and not future.cancelled() and future.exception() is None:
+            self._hint.early = (speech_end, future.result().text)
 
     async def cleanup(self) -> None:
         self._drop_early()

@@ -31,7 +31,7 @@ from appliance.voice.echo import EchoCanceller
 from appliance.voice.frames import UtteranceFrame
 from appliance.voice.metrics import TurnMetrics
 from appliance.voice.playout import Playout
-from appliance.voice.policy import BargeInPolicy, Decision, Endpointer, VadGate
+from appliance.voice.policy import BargeInPolicy, Decision, EndOfTurn, Endpointer, TurnHint, VadGate
 from appliance.voice.turn import turn_complete_probability
 from appliance.voice.vad import WINDOW_S, SileroStream
 
@@ -39,6 +39,14 @@ _RATE = 8000
 _PREROLL_S = 0.3
 _TAIL_S = 0.15
 _KEEP_S = 60.0
+
+
+def end_of_turn(settings: VoiceSettings) -> EndOfTurn | None:
+    if not settings.adaptive_endpointing:
+        return None
+    return EndOfTurn(fast_s=settings.fast_end_ms / 1000, parts_s=settings.parts_end_ms / 1000,
+                     unfinished_s=settings.unfinished_end_ms / 1000,
+                     hold_words=frozenset(w.lower() for w in settings.hold_words))
 
 
 class _Utterance:
@@ -63,7 +71,7 @@ class _Utterance:
 
 class TurnTaking(FrameProcessor):
     def __init__(self, vad_session: Any, turn_model: Any, settings: VoiceSettings, policy: BargeInPolicy,
-                 playout: Playout, pool: Executor, **kwargs: Any) -> None:
+                 playout: Playout, pool: Executor, hint: TurnHint | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._settings = settings
         self._vad = SileroStream(vad_session)
@@ -74,7 +82,9 @@ class TurnTaking(FrameProcessor):
         self._gate = VadGate(on=settings.vad_threshold, off=max(0.05, settings.vad_threshold - 0.15))
         self._endpointer = Endpointer(
             mode=settings.endpointing, silence_s=settings.silence_ms / 1000,
-            turn_check_s=settings.turn_check_ms / 1000, max_silence_s=settings.max_silence_ms / 1000)
+            turn_check_s=settings.turn_check_ms / 1000, max_silence_s=settings.max_silence_ms / 1000,
+            rule=end_of_turn(settings))
+        self._hint = hint or TurnHint()
         self._audio = _Utterance()
         self._queue: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue()  # (caller pcm, agent pcm played)
         self._echo = EchoCanceller() if settings.echo_cancel else None
@@ -168,6 +178,9 @@ class TurnTaking(FrameProcessor):
                 self._held_at(), self._gate.quiet_since, t + WINDOW_S, self._playout.hold_turn_ended):
             self._playout.release("expired")  # no turn (a cough, a door), or its transcript never came
         speech_end = self._gate.last_voiced_end or t
+        self._endpointer.expect = self._hint.expect
+        if self._hint.early is not None:
+            self._endpointer.heard_early(*self._hint.early)
         decision = self._endpointer.silence(t, WINDOW_S, speech_end)
         if decision is not None:
             await self._decide(decision)

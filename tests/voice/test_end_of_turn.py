@@ -1,0 +1,89 @@
+"""The end of turn adapts to what was asked and what was heard: pure decisions on a virtual clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.clinic.expect import expecting
+from appliance.config import VoiceSettings
+from appliance.voice.policy import EndOfTurn, Endpointer
+from appliance.voice.processors.turn_taking import end_of_turn
+
+W = 0.032
+RULE = end_of_turn(VoiceSettings())
+assert RULE is not None
+
+
+def ends_after(ep: Endpointer, voiced_s: float, early: str | None = None, early_at: float = 0.3) -> float | None:
+    """Speech for `voiced_s`, then silence; the early transcript (if any) arrives `early_at` s
+    into the pause. Returns the pause length at which the turn ended."""
+    t = 0.0
+    while t < voiced_s:
+        ep.speech(t, W)
+        t += W
+    speech_end = t
+    while t < speech_end + 5.0:
+        if early is not None and t - speech_end >= early_at:
+            ep.heard_early(speech_end, early)
+        d = ep.silence(t, W, speech_end)
+        if d is not None and d.kind == "end-of-turn":
+            return round(t + W - speech_end, 3)
+        t += W
+    return None
+
+
+def test_a_short_yes_ends_fast_and_a_long_answer_to_a_yes_no_question_does_not() -> None:
+    assert ends_after(Endpointer(silence_s=0.65, rule=RULE, expect="yes-no"), 0.4) <= 0.25 + W
+    assert ends_after(Endpointer(silence_s=0.65, rule=RULE, expect="name"), 0.9) <= 0.25 + W
+    assert ends_after(Endpointer(silence_s=0.65, rule=RULE, expect="yes-no"), 2.5) >= 0.65
+
+
+def test_numbers_and_dates_get_the_longer_pause_they_are_said_with() -> None:
+    for expect in ("digits", "date"):
+        assert ends_after(Endpointer(silence_s=0.65, rule=RULE, expect=expect), 1.0) >= 0.9
+
+
+def test_an_early_transcript_ending_on_a_hold_word_waits_longer() -> None:
+    assert ends_after(Endpointer(silence_s=0.65, rule=RULE), 1.5, early="I would like to book a") >= 1.2
+    assert ends_after(Endpointer(silence_s=0.65, rule=RULE), 1.5, early="um so") >= 1.2
+    finished = ends_after(Endpointer(silence_s=0.65, rule=RULE), 1.5, early="I would like to book Botox.")
+    assert 0.65 <= finished < 0.65 + 2 * W
+    # even after a yes/no question: "yes and" is not finished
+    assert ends_after(Endpointer(silence_s=0.65, rule=RULE, expect="yes-no"), 0.6, early="Yes, and",
+                      early_at=0.2) >= 1.2
+
+
+def test_a_stale_early_transcript_is_ignored() -> None:
+    ep = Endpointer(silence_s=0.65, rule=RULE)
+    ep.speech(0.0, W)
+    ep.silence(W, W, W)  # the pause starts at 0.032
+    ep.heard_early(0.5, "and")  # another pause's words
+    assert ep.early_text is None and ep.limit_s() == pytest.approx(0.65)
+
+
+def test_without_the_rule_or_in_smart_turn_mode_nothing_changes() -> None:
+    assert 0.65 <= ends_after(Endpointer(silence_s=0.65, expect="yes-no"), 0.4) < 0.65 + 2 * W
+    assert end_of_turn(VoiceSettings(adaptive_endpointing=False)) is None
+    assert Endpointer(mode="smart-turn", rule=RULE, expect="yes-no").limit_s() == pytest.approx(1.6)
+
+
+def test_the_rule_alone() -> None:
+    rule = EndOfTurn(hold_words=frozenset({"and"}))
+    assert rule.unfinished("Botox and") and not rule.unfinished("Botox.") and not rule.unfinished("")
+    assert rule.silence_s(0.65, "open", 3.0, None) == 0.65
+
+
+@pytest.mark.parametrize(("state", "kind", "expected"), [
+    ("offer_slot", None, "yes-no"), ("intake", "yes_no", "yes-no"), ("intake", "date", "date"),
+    ("ask_name", None, "name"), ("identify_name", None, "name"), ("ask_phone", None, "digits"),
+    ("identify_dob", None, "date"), ("greeting", None, "open"), ("intake", "areas", "open"),
+])
+def test_what_the_clinic_conversation_expects(state: str, kind: str | None, expected: str) -> None:
+    class Pending:
+        pass
+
+    pending = None
+    if kind is not None:
+        pending = Pending()
+        pending.kind = kind  # type: ignore[attr-defined]
+    assert expecting(state, pending) == expected
