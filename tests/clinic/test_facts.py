@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from appliance.clinic.errors import PackError
 from appliance.clinic.facts import facts_asked
 from appliance.clinic.facts_words import rewrite
 from appliance.clinic.hours import hours_answer
 from appliance.clinic.pack import DEMO_PACK, load_pack
 from appliance.clinic.schedule import InMemoryBookingStore, Scheduler
 from appliance.clinic.understand import TurnContext, read_turn
+from tests.clinic.packcheck import line_of, unapproved_copy
+from tests.clinic.packcheck import problems as pack_problems
 
 PACK = load_pack(DEMO_PACK)
 TODAY = date(2025, 3, 12)
@@ -161,21 +162,7 @@ def test_the_schedule_offers_no_slot_on_a_holiday() -> None:
 
 @pytest.fixture
 def pack_dir(tmp_path: Path) -> Path:
-    dest = tmp_path / "pack"
-    shutil.copytree(DEMO_PACK, dest)
-    (dest / "approval.yaml").unlink()
-    return dest
-
-
-def _line_of(path: Path, needle: str) -> int:
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
-
-
-def _problems(root: Path) -> list[str]:
-    with pytest.raises(PackError) as e:
-        load_pack(root)
-    assert "fix: correct each file at the line shown" in str(e.value)
-    return e.value.problems
+    return unapproved_copy(tmp_path)
 
 
 def test_a_fact_without_its_answer_names_file_and_line(pack_dir: Path) -> None:
@@ -184,8 +171,8 @@ def test_a_fact_without_its_answer_names_file_and_line(pack_dir: Path) -> None:
     start = text.index("  - id: fact-parking")
     end = text.index("    answer:", start)
     facts.write_text(text[:end] + text[text.index("\n", end) + 1:])
-    line = _line_of(facts, "id: fact-parking")
-    problems = _problems(pack_dir)
+    line = line_of(facts, "id: fact-parking")
+    problems = pack_problems(pack_dir)
     assert any(p.startswith(f"facts.yaml:{line}: facts.3.answer: this field is required") for p in problems), problems
 
 
@@ -193,8 +180,8 @@ def test_a_topic_the_lexicon_does_not_know_needs_phrases(pack_dir: Path) -> None
     facts = pack_dir / "facts.yaml"
     facts.write_text(facts.read_text() + "  - id: fact-gift-cards\n    topic: gift-cards\n"
                                          "    answer: We sell gift cards at the front desk.\n")
-    line = _line_of(facts, "topic: gift-cards")
-    problems = _problems(pack_dir)
+    line = line_of(facts, "topic: gift-cards")
+    problems = pack_problems(pack_dir)
     assert any(p.startswith(f"facts.yaml:{line}: facts.7.topic: the lexicon has no phrases for 'gift-cards'")
                for p in problems), problems
     facts.write_text(facts.read_text() + "    phrases: [gift card, gift cards, gift certificate]\n")
@@ -207,7 +194,7 @@ def test_duplicate_topics_and_ids_are_refused(pack_dir: Path) -> None:
     facts.write_text(facts.read_text().replace("id: fact-directions\n    topic: directions",
                                                "id: fact-parking\n    topic: address"))
     lines = [i for i, line in enumerate(facts.read_text().splitlines(), 1) if "id: fact-parking" in line]
-    problems = _problems(pack_dir)
+    problems = pack_problems(pack_dir)
     assert f"facts.yaml:{lines[0] + 1}: facts.2.topic: 'address' is already answered by facts.1; expected one " \
            "fact per topic" in problems, problems
     assert f"facts.yaml:{lines[1]}: id 'fact-parking' is already used at facts.yaml:{lines[0]}; expected ids " \
@@ -218,11 +205,11 @@ def test_an_unknown_placeholder_names_file_and_line(pack_dir: Path) -> None:
     facts = pack_dir / "facts.yaml"
     facts.write_text(facts.read_text().replace('span: "{days}, {from} to {to}"', 'span: "{days}, {start} to {to}"')
                      .replace("answer: There's free parking", "answer: Call {front_desk}. There's free parking"))
-    problems = _problems(pack_dir)
-    line = _line_of(facts, "span:")
+    problems = pack_problems(pack_dir)
+    line = line_of(facts, "span:")
     assert any(p.startswith(f"facts.yaml:{line}: facts.0.hours.span: unknown placeholder {{start}}")
                for p in problems), problems
-    line = _line_of(facts, "id: fact-parking")
+    line = line_of(facts, "id: fact-parking")
     assert any(p.startswith(f"facts.yaml:{line}: facts.3: unknown placeholder {{front_desk}}")
                for p in problems), problems
 
@@ -231,8 +218,8 @@ def test_the_hours_topic_needs_its_wording(pack_dir: Path) -> None:
     facts = pack_dir / "facts.yaml"
     text = facts.read_text()
     facts.write_text(text[:text.index("    hours:\n")] + text[text.index("  - id: fact-address"):])
-    line = _line_of(facts, "id: fact-hours")
-    problems = _problems(pack_dir)
+    line = line_of(facts, "id: fact-hours")
+    problems = pack_problems(pack_dir)
     assert any(p.startswith(f"facts.yaml:{line}: facts.0: the hours topic needs `hours`") for p in problems), problems
 
 
@@ -240,8 +227,8 @@ def test_a_bad_holiday_names_clinic_yaml_and_line(pack_dir: Path) -> None:
     clinic = pack_dir / "clinic.yaml"
     clinic.write_text(clinic.read_text().replace("{date: 2025-05-26, name: Memorial Day}",
                                                  "{date: 2025-05-32, name: Memorial Day}"))
-    line = _line_of(clinic, "2025-05-32")
-    problems = _problems(pack_dir)
+    line = line_of(clinic, "2025-05-32")
+    problems = pack_problems(pack_dir)
     assert any(p.startswith(f"clinic.yaml:{line}: cannot read value: not a valid date") for p in problems), problems
 
 
@@ -260,6 +247,6 @@ def test_a_bad_lexicon_facts_section_names_file_line_and_fix(tmp_path: Path) -> 
     bad.write_text(text.replace("  ask_starts: [what,", "  ask_start: [what,", 1))
     with pytest.raises(LexiconError) as e:
         check_section(bad)
-    line = _line_of(bad, "  ask_start: [what,")
+    line = line_of(bad, "  ask_start: [what,")
     assert f"en.yaml:{line}: facts.ask_start: Extra inputs are not permitted" in e.value.problems, e.value.problems
     assert "correct en.yaml at the line shown" in str(e.value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -14,24 +13,13 @@ import pytest
 from appliance.clinic.approval import approve, content_hash, load_approved
 from appliance.clinic.errors import PackError, PackNotApproved
 from appliance.clinic.pack import DEMO_PACK, load_pack, missing_families
+from tests.clinic.packcheck import line_of, unapproved_copy
+from tests.clinic.packcheck import problems as pack_problems
 
 
 @pytest.fixture
 def pack_dir(tmp_path: Path) -> Path:
-    dest = tmp_path / "pack"
-    shutil.copytree(DEMO_PACK, dest)
-    (dest / "approval.yaml").unlink()
-    return dest
-
-
-def _line_of(path: Path, needle: str) -> int:
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
-
-
-def _problems(root: Path) -> list[str]:
-    with pytest.raises(PackError) as e:
-        load_pack(root)
-    return e.value.problems
+    return unapproved_copy(tmp_path)
 
 
 def test_demo_pack_is_valid_complete_marked_and_approved_for_demo_only() -> None:
@@ -50,8 +38,8 @@ def test_red_flag_without_action_names_file_and_line(pack_dir: Path) -> None:
     wf = pack_dir / "workflows" / "dermal-filler-ha.yaml"
     text = wf.read_text()
     wf.write_text(text.replace("    severity: emergency\n    action: transfer_np\n", "    severity: emergency\n", 1))
-    line = _line_of(wf, "id: fi-rf-blanching")
-    problems = _problems(pack_dir)
+    line = line_of(wf, "id: fi-rf-blanching")
+    problems = pack_problems(pack_dir)
     assert any(p.startswith(f"workflows/dermal-filler-ha.yaml:{line}: red_flags.0.action: this field is required")
                for p in problems), problems
 
@@ -59,16 +47,16 @@ def test_red_flag_without_action_names_file_and_line(pack_dir: Path) -> None:
 def test_missing_field_names_file_and_line(pack_dir: Path) -> None:
     menu = pack_dir / "menu.yaml"
     menu.write_text(menu.read_text().replace("    price_per_unit: 14\n", "", 1))
-    line = _line_of(menu, "id: botox")
-    problems = _problems(pack_dir)
+    line = line_of(menu, "id: botox")
+    problems = pack_problems(pack_dir)
     assert f"menu.yaml:{line}: treatments.0.price_per_unit: this field is required" in problems, problems
 
 
 def test_unknown_procedure_names_file_and_line(pack_dir: Path) -> None:
     wf = pack_dir / "workflows" / "peel-medium.yaml"
     wf.write_text(wf.read_text().replace("family: peel", "family: tattoo-removal"))
-    line = _line_of(wf, "family: tattoo-removal")
-    problems = _problems(pack_dir)
+    line = line_of(wf, "family: tattoo-removal")
+    problems = pack_problems(pack_dir)
     assert any(re.match(rf"workflows/peel-medium.yaml:{line}: family: expected 'neuromodulator'.*"
                         r"\(got 'tattoo-removal'\)", p) for p in problems), problems
 
@@ -76,8 +64,8 @@ def test_unknown_procedure_names_file_and_line(pack_dir: Path) -> None:
 def test_menu_pointing_at_unknown_workflow(pack_dir: Path) -> None:
     menu = pack_dir / "menu.yaml"
     menu.write_text(menu.read_text().replace("workflow: peel-medium", "workflow: peel-deep"))
-    line = _line_of(menu, "workflow: peel-deep")
-    problems = _problems(pack_dir)
+    line = line_of(menu, "workflow: peel-deep")
+    problems = pack_problems(pack_dir)
     assert any(p.startswith(f"menu.yaml:{line}: treatments.6.workflow: unknown procedure workflow 'peel-deep'")
                for p in problems), problems
 
@@ -87,7 +75,7 @@ def test_yaml_syntax_error_and_duplicate_ids(pack_dir: Path) -> None:
     screen.write_text(screen.read_text().replace("id: q-budget", "id: q-prior"))
     clinic = pack_dir / "clinic.yaml"
     clinic.write_text(clinic.read_text() + "providers: [\n")
-    problems = _problems(pack_dir)
+    problems = pack_problems(pack_dir)
     assert any(p.startswith("clinic.yaml:") and "not valid YAML" in p for p in problems), problems
 
 
@@ -96,13 +84,13 @@ def test_one_workflow_per_laser_device_and_indication(pack_dir: Path) -> None:
     text = src.read_text().replace("id: laser-ipl-pigment", "id: laser-ipl-copy")
     text = re.sub(r"id: ipl-", "id: iplc-", text)
     (pack_dir / "workflows" / "laser-ipl-copy.yaml").write_text(text)
-    assert any("one workflow per device and indication" in p for p in _problems(pack_dir))
+    assert any("one workflow per device and indication" in p for p in pack_problems(pack_dir))
 
 
 def test_laser_without_device_is_rejected(pack_dir: Path) -> None:
     wf = pack_dir / "workflows" / "laser-diode-hair.yaml"
     wf.write_text(wf.read_text().replace("device: 810 nm diode laser\n", ""))
-    assert any("needs device and indication" in p for p in _problems(pack_dir))
+    assert any("needs device and indication" in p for p in pack_problems(pack_dir))
 
 
 def test_approval_records_and_detects_changes(pack_dir: Path) -> None:
