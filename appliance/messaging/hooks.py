@@ -72,6 +72,18 @@ def _paid(r: Any, reference: str) -> str:
     return "paid" if moved else "unchanged"
 
 
+async def _signed_fields(verifier: Verifier, request: Request, records: Any, name: str
+                         ) -> tuple[dict[str, Any], None] | tuple[None, Response]:
+    """The callback's fields once its signature checks out; else the response that refuses it."""
+    body, refused = await verifier.check(request, records, name)
+    if refused is not None or body is None:
+        return None, refused or Response(status_code=400)
+    try:
+        return _fields(body, request.headers.get("content-type", "")), None
+    except ValueError:
+        return None, JSONResponse({"detail": "unreadable"}, status_code=400)
+
+
 def register_hooks(app: FastAPI, settings: Any, records: Any) -> None:
     gw = settings.messages.gateway if settings.messages.sms == "gateway" else None
     pay = settings.payments.https if settings.payments.provider == "https" else None
@@ -84,13 +96,9 @@ def register_hooks(app: FastAPI, settings: Any, records: Any) -> None:
     async def sms_reply(request: Request) -> Response:
         if sms is None or gw is None:
             return JSONResponse({"detail": "not configured"}, status_code=404)
-        body, refused = await sms.check(request, records, "sms")
-        if refused is not None or body is None:
-            return refused or Response(status_code=400)
-        try:
-            data = _fields(body, request.headers.get("content-type", ""))
-        except ValueError:
-            return JSONResponse({"detail": "unreadable"}, status_code=400)
+        data, refused = await _signed_fields(sms, request, records, "sms")
+        if data is None:
+            return refused
         sender, text = str(data.get(gw.inbound_from_field) or ""), str(data.get(gw.inbound_text_field) or "")
         keyword = reply_keyword(text)
         changed = False
@@ -103,13 +111,9 @@ def register_hooks(app: FastAPI, settings: Any, records: Any) -> None:
     async def payment_notice(request: Request) -> Response:
         if payments is None:
             return JSONResponse({"detail": "not configured"}, status_code=404)
-        body, refused = await payments.check(request, records, "payments")
-        if refused is not None or body is None:
-            return refused or Response(status_code=400)
-        try:
-            data = _fields(body, request.headers.get("content-type", ""))
-        except ValueError:
-            return JSONResponse({"detail": "unreadable"}, status_code=400)
+        data, refused = await _signed_fields(payments, request, records, "payments")
+        if data is None:
+            return refused
         reference, status = str(data.get("reference") or ""), str(data.get("status") or "")
         if status != "paid" or not reference:
             return JSONResponse({"ok": True, "result": "ignored"})
