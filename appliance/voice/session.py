@@ -42,13 +42,14 @@ from appliance.voice.processors.speech import Speech
 from appliance.voice.processors.transcription import Transcription
 from appliance.voice.processors.turn_taking import TurnTaking
 from appliance.voice.runloop import run_until_hangup
-from appliance.voice.transport import CallMediaTransport
+from appliance.voice.transport import CallMediaTransport, CallState
 from appliance.voice.tts import synthesizer_for
 
 log = get_logger(__name__)
 
 # A transfer that handed the call over has only the consultation leg's BYE left to do.
 TRANSFER_SETTLE_S = 10.0
+LAST_WORDS_S = 15.0  # after a hang-up, how long the caller's last words may take to reach the conversation
 
 
 class VoiceError(ApplianceError):
@@ -72,6 +73,7 @@ class VoiceSession:
         self._transfer_step: tuple[asyncio.Task[TransferResult], Action] | None = None
         self.worker: PipelineWorker | None = None
         self._stage: ConversationStage | None = None
+        self._state: CallState | None = None
         self._model_failure_told = False
         self._failure_task: asyncio.Task[None] | None = None
 
@@ -81,8 +83,10 @@ class VoiceSession:
                                backchannels=BackchannelFilter(tuple(vs.backchannels)))
         playout = Playout(self.media, self.conversation.agent_heard, self.metrics)
         transport = CallMediaTransport(self.media, playout=playout, on_reply_done=self._reply_done)
+        self._state = transport.state
         hint = TurnHint()  # what was asked and heard so far: the end of the caller's turn adapts to it
         self._stage = ConversationStage(self.conversation, policy, playout, self.metrics, hint,
+                                        gone=transport.state.hung_up.is_set,
                                         filler_gap_s=vs.filler_gap_ms / 1000, filler_grace_s=vs.filler_grace_ms / 1000)
         pipeline = Pipeline([
             transport.input(),
@@ -120,9 +124,12 @@ class VoiceSession:
             self._stage.queue_frame(ModelFailedFrame(role, detail)))
 
     async def _reply_done(self, frame: ReplyDoneFrame) -> None:
-        """A reply has played out: record its timings, then carry out its actions."""
+        """A reply has played out: record its timings, then carry out its actions (not on a call
+        the caller has left: a transfer or a hang-up of a call that is gone does nothing)."""
         if frame.turn is not None:
             self.metrics.emit_turn(frame.turn)
+        if self._state is not None and self._state.hung_up.is_set():
+            return
         escalation: Action | None = None
         for action in frame.actions:
             if action.kind == "transfer" and action.target:
@@ -203,7 +210,7 @@ class VoiceSession:
         worker, transport = self._build(pool)
         self.worker = worker
         try:
-            await run_until_hangup(worker, transport.state)
+            await run_until_hangup(worker, transport.state, drain_s=LAST_WORDS_S)
         finally:
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
             if transport.state.hangup_reason:

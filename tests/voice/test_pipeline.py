@@ -82,7 +82,7 @@ async def test_the_call_runs_on_a_pipecat_pipeline_and_streams_its_reply(engines
     finally:
         await media.close()
     assert isinstance(session.worker, PipelineWorker)
-    for hop in [("CallMediaInput", "TurnTaking", "InputAudioRawFrame"),
+    for hop in [("CallMediaInput", "TurnTaking", "CallerAudioFrame"),  # an InputAudioRawFrame with the echo reference
                 ("TurnTaking", "Transcription", "UtteranceFrame"),
                 ("Transcription", "ConversationStage", "CallerTextFrame"),
                 ("ConversationStage", "Speech", "SayFrame"),

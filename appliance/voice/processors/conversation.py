@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pipecat.frames.frames import Frame, InputDTMFFrame, StartFrame
@@ -55,9 +55,10 @@ async def _whole(reply: Reply) -> AsyncIterator[Say | Reply]:
 class ConversationStage(FrameProcessor):
     def __init__(self, conversation: Conversation, policy: BargeInPolicy, playout: Playout, metrics: CallMetrics,
                  hint: TurnHint | None = None, *, filler_gap_s: float = 0.0, filler_grace_s: float = 0.15,
-                 **kwargs: Any) -> None:
+                 gone: Callable[[], bool] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._conversation = conversation
+        self._gone = gone or (lambda: False)  # the caller has hung up: their last words are still heard
         self._hint = hint
         self._filler_gap_s = filler_gap_s  # 0: never
         self._filler_grace_s = filler_grace_s
@@ -116,6 +117,8 @@ class ConversationStage(FrameProcessor):
         text, turn = frame.text, frame.turn
         talking, interruptible = self._playout.agent_talking(), self._playout.interruptible_now()
         verdict = self._policy.on_transcript(text, talking, interruptible)
+        if self._gone() and verdict == "interrupt":
+            verdict = "turn"  # nothing plays on a call that is gone: no interruption to make
         self._call_metrics.event("voice.utterance", verdict=verdict, chars=len(text), early=turn.asr_early,
                             agent_talking=talking)
         if verdict == "ignore" or self._closing:
@@ -152,7 +155,7 @@ class ConversationStage(FrameProcessor):
         if wait is not None:
             first = asyncio.ensure_future(anext(it, None))
             done, _ = await asyncio.wait({first}, timeout=wait)
-            if not done and not self._closing:
+            if not done and not self._closing and not self._gone():
                 filler = Say(FILLER_LINE, "system#filler", cacheable=True)
                 self._playout.queued(reply, len(filler.text), filler.interruptible)
                 await self.push_frame(SayFrame(text=filler.text, say=filler, reply=reply, turn=None))
@@ -165,6 +168,9 @@ class ConversationStage(FrameProcessor):
             yield item
 
     async def _deliver(self, items: AsyncIterator[Say | Reply], turn: TurnMetrics | None) -> None:
+        if self._gone():
+            await self._after_hangup(items)
+            return
         reply = self._playout.new_reply()
         actions: list[Action] = []
         end_call = False
@@ -186,6 +192,14 @@ class ConversationStage(FrameProcessor):
             self._closing = True
         self._expect_next()
         await self.push_frame(ReplyDoneFrame(reply, tuple(actions), end_call, turn))
+
+    async def _after_hangup(self, items: AsyncIterator[Say | Reply]) -> None:
+        """The caller hung up before this turn was answered: the conversation still hears it (its
+        red-flag check, escalations and notes all run) but nothing is said or done on the call."""
+        says = 0
+        async for item in items:
+            says += 1 if isinstance(item, Say) else len(item.says)
+        self._call_metrics.event("voice.turn_after_hangup", unsaid=says)
 
     def _expect_next(self) -> None:
         """The answer the reply's question wants (`expecting()`, when the conversation has it)."""

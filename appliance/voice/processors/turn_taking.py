@@ -39,6 +39,7 @@ _RATE = 8000
 _PREROLL_S = 0.3
 _TAIL_S = 0.15
 _KEEP_S = 60.0
+LAST_WORDS_S = 5.0  # at the end of a call, how long hearing the queued audio may take
 
 
 def end_of_turn(settings: VoiceSettings) -> EndOfTurn | None:
@@ -86,7 +87,7 @@ class TurnTaking(FrameProcessor):
             rule=end_of_turn(settings))
         self._hint = hint or TurnHint()
         self._audio = _Utterance()
-        self._queue: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue()  # (caller pcm, agent pcm played)
+        self._queue: asyncio.Queue[tuple[bytes, bytes] | None] = asyncio.Queue()  # (caller pcm, agent pcm played)
         self._echo = EchoCanceller() if settings.echo_cancel else None
         self._task: asyncio.Task[None] | None = None
         self._asks: set[asyncio.Task[None]] = set()  # Smart Turn verdicts in flight
@@ -106,7 +107,10 @@ class TurnTaking(FrameProcessor):
             return  # caller audio stops here: nothing downstream needs it
         if isinstance(frame, StartFrame) and self._task is None:
             self._task = self.create_task(self._listen(), name=f"{self}::vad")
-        elif isinstance(frame, (EndFrame, CancelFrame)):
+        elif isinstance(frame, EndFrame):
+            await self._last_words()
+            await self._stop()
+        elif isinstance(frame, CancelFrame):
             await self._stop()
         await self.push_frame(frame, direction)
 
@@ -122,15 +126,40 @@ class TurnTaking(FrameProcessor):
         await self._stop()
         await super().cleanup()
 
+    async def _last_words(self) -> None:
+        """The call is ending (the caller hung up; the pipeline flushes): the audio already
+        received is heard to its end, and a turn still in its end-of-turn silence ends now, so
+        what the caller said last still reaches the conversation and its red-flag check."""
+        if self._task is None:
+            return
+        self._queue.put_nowait(None)  # the listener hears what is queued, then stops
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=LAST_WORDS_S)
+        except (TimeoutError, asyncio.CancelledError):
+            return
+        ep = self._endpointer
+        if ep.in_turn and ep.voiced_s >= ep.min_speech_s:
+            speech_end = self._gate.last_voiced_end or 0.0
+            ep.reset()
+            await self._decide(Decision("end-of-turn", speech_end))
+
     def _mono(self, t: float) -> float:
         return (self._origin or time.monotonic()) + t
 
     async def _listen(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            frames = [await self._queue.get()]
-            while not self._queue.empty():  # catch up in one pass if the loop fell behind
-                frames.append(self._queue.get_nowait())
+        done = False
+        while not done:
+            first = await self._queue.get()
+            frames = [] if first is None else [first]
+            done = first is None
+            while not done and not self._queue.empty():  # catch up in one pass if the loop fell behind
+                item = self._queue.get_nowait()
+                done = item is None
+                if item is not None:
+                    frames.append(item)
+            if not frames:
+                continue
             try:
                 pcm, windows = await loop.run_in_executor(self._pool, self._hear, frames)
             except ModelUnavailableError:
