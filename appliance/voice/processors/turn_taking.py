@@ -137,6 +137,8 @@ class TurnTaking(FrameProcessor):
             await asyncio.wait_for(asyncio.shield(self._task), timeout=LAST_WORDS_S)
         except (TimeoutError, asyncio.CancelledError):
             return
+        except Exception:  # noqa: BLE001 - the listener failed earlier; the call is over either way
+            return
         ep = self._endpointer
         if ep.in_turn and ep.voiced_s >= ep.min_speech_s:
             speech_end = self._gate.last_voiced_end or 0.0
