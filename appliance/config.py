@@ -329,7 +329,7 @@ class VoiceSettings(_Section):
     # short yes/no or name ends after fast_end_ms, numbers and dates wait parts_end_ms, an early
     # transcript ending on a hold word ("and", "um", "the") waits unfinished_end_ms. false: silence_ms only.
     adaptive_endpointing: bool = True
-    fast_end_ms: int = Field(250, ge=100, le=3000)
+    fast_end_ms: int = Field(650, ge=100, le=3000)  # 250 splits "No, I don't take any" at its comma
     parts_end_ms: int = Field(900, ge=100, le=3000)
     unfinished_end_ms: int = Field(1200, ge=100, le=5000)
     hold_words: tuple[str, ...] = (  # words a finished sentence does not end on

@@ -8,7 +8,7 @@ The media sends and receives on one 20 ms clock, so each caller frame comes with
 agent played in the same tick (`AudioIn.played`). For each caller frame this finds the delay
 (0 to `max_delay_s`) at which the agent's recent audio best explains the caller's last
 `context_s`, by normalised cross-correlation; when it explains at least `min_share` of the
-energy at the same delay (within `tolerance` samples) in `confirm` frames in a row, with a gain
+energy at the same delay (within `tolerance` samples) in `confirm` frames in a row (two), with a gain
 below 1 (an echo is quieter than what was played), that delay and gain are the echo path, and
 the scaled, delayed copy is subtracted. A caller whose speech happens to resemble the agent's
 (the same synthetic voice, the same pitch) peaks at a different delay from frame to frame and
@@ -36,7 +36,7 @@ def _pow2(n: int) -> int:
 
 class EchoCanceller:
     def __init__(self, max_delay_s: float = 0.5, context_s: float = 0.1, min_share: float = 0.7,
-                 confirm: int = 3, tolerance: int = 2) -> None:
+                 confirm: int = 2, tolerance: int = 2) -> None:
         self.max_delay = int(max_delay_s * _RATE)
         self.context = int(context_s * _RATE)
         self.min_share = min_share

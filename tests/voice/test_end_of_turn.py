@@ -10,7 +10,7 @@ from appliance.voice.policy import EndOfTurn, Endpointer
 from appliance.voice.processors.turn_taking import end_of_turn
 
 W = 0.032
-RULE = end_of_turn(VoiceSettings())
+RULE = end_of_turn(VoiceSettings(fast_end_ms=250))
 assert RULE is not None
 
 
@@ -59,6 +59,12 @@ def test_a_stale_early_transcript_is_ignored() -> None:
     ep.silence(W, W, W)  # the pause starts at 0.032
     ep.heard_early(0.5, "and")  # another pause's words
     assert ep.early_text is None and ep.limit_s() == pytest.approx(0.65)
+
+
+def test_by_default_a_yes_no_answer_waits_the_plain_silence() -> None:
+    """The fast end is off by default: at 250 ms it split "No, I don't take any" at its comma."""
+    rule = end_of_turn(VoiceSettings())
+    assert 0.65 <= ends_after(Endpointer(silence_s=0.65, rule=rule, expect="yes-no"), 0.4) < 0.65 + 2 * W
 
 
 def test_without_the_rule_or_in_smart_turn_mode_nothing_changes() -> None:
