@@ -8,11 +8,13 @@ The media sends and receives on one 20 ms clock, so each caller frame comes with
 agent played in the same tick (`AudioIn.played`). For each caller frame this finds the delay
 (0 to `max_delay_s`) at which the agent's recent audio best explains the caller's last
 `context_s`, by normalised cross-correlation; when it explains at least `min_share` of the
-energy at the same delay (within `tolerance` samples) in `confirm` frames in a row (two), with a gain
+energy at the same delay (within `tolerance` samples) in `confirm` frames in a row, with a gain
 below 1 (an echo is quieter than what was played), that delay and gain are the echo path, and
 the scaled, delayed copy is subtracted. A caller whose speech happens to resemble the agent's
 (the same synthetic voice, the same pitch) peaks at a different delay from frame to frame and
-never makes a path. While
+never makes a path. A frame the agent's audio explains at 90 % or more is taken as echo at once
+(the onset of a reply, before a path is confirmed): a caller's own speech is never that close a
+copy of what was played. While
 the caller talks over the agent the correlation falls (caller speech is not explained by the
 agent's audio), so the path found last is used: echo paths do not change within a call unless
 the call moves (hold, transfer), and a new path replaces the old as soon as it is found. Caller
@@ -28,6 +30,7 @@ import numpy as np
 
 _RATE = 8000
 _SILENT = 1e-6  # mean square (float audio, full scale 1.0) below which the agent was silent
+SURE_SHARE = 0.9  # a frame the agent's audio explains this well is echo even before a path is confirmed
 
 
 def _pow2(n: int) -> int:
@@ -36,7 +39,7 @@ def _pow2(n: int) -> int:
 
 class EchoCanceller:
     def __init__(self, max_delay_s: float = 0.5, context_s: float = 0.1, min_share: float = 0.7,
-                 confirm: int = 2, tolerance: int = 2) -> None:
+                 confirm: int = 3, tolerance: int = 2) -> None:
         self.max_delay = int(max_delay_s * _RATE)
         self.context = int(context_s * _RATE)
         self.min_share = min_share
@@ -70,13 +73,16 @@ class EchoCanceller:
                 self.delay, self.gain = lag, gain
         else:
             self._seen = []
-        if self.delay is None or self.gain <= 0.0:
+        delay, g = self.delay, self.gain
+        if share >= SURE_SHARE and 0.0 < gain < 1.0:
+            delay, g = lag, gain  # nothing but the agent's audio: echo, before any path is confirmed
+        if delay is None or g <= 0.0:
             return near
         # The delayed copy under this frame: far samples `delay` before the frame's own.
-        end = self._far.size - self.delay
+        end = self._far.size - delay
         copy = self._far[end - n:end]
         self.removed += 1
-        return (near - self.gain * copy).astype(near.dtype)
+        return (near - g * copy).astype(near.dtype)
 
     def _fit(self) -> tuple[int, float, float]:
         """(delay, gain, explained share) of the best delayed copy of the agent's audio."""
