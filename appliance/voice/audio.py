@@ -104,3 +104,26 @@ def split_sentences(text: str, first_clause_min_chars: int = 12) -> list[str]:
         if len(head) >= first_clause_min_chars and len(rest.strip()) >= first_clause_min_chars:
             parts[0:1] = [head + ",", rest.strip()]
     return parts
+
+
+class RecentAudio:
+    """A stream's recent 8 kHz PCM on its own timeline (seconds since its first sample); older
+    audio than `keep_s` is dropped. `slice` takes a stretch of it by time."""
+
+    def __init__(self, keep_s: float = 60.0, rate: int = 8000) -> None:
+        self.keep = int(keep_s * rate)
+        self.rate = rate
+        self.buf = bytearray()
+        self.origin = 0  # sample index of buf[0]
+
+    def append(self, pcm: bytes) -> None:
+        self.buf.extend(pcm)
+        excess = len(self.buf) // 2 - self.keep
+        if excess > 0:
+            del self.buf[: excess * 2]
+            self.origin += excess
+
+    def slice(self, start_s: float, end_s: float) -> bytes:
+        a = max(0, int(start_s * self.rate) - self.origin)
+        b = max(a, int(end_s * self.rate) - self.origin)
+        return bytes(self.buf[a * 2: b * 2])

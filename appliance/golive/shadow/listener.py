@@ -17,6 +17,7 @@ from typing import Any
 from appliance.config import VoiceSettings
 from appliance.inference.health import ModelUnavailableError
 from appliance.voice.asr import transcriber_for
+from appliance.voice.audio import RecentAudio
 from appliance.voice.policy import Decision, Endpointer, VadGate
 from appliance.voice.turn import turn_complete_probability
 from appliance.voice.vad import WINDOW_S, SileroStream
@@ -39,25 +40,6 @@ class HeardTurn:
     confidence: float | None
 
 
-class _Audio:
-    """The stream's recent audio on its own timeline (seconds since its first frame)."""
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-        self.origin = 0  # sample index of buf[0]
-
-    def append(self, pcm: bytes) -> None:
-        self.buf.extend(pcm)
-        excess = len(self.buf) // 2 - int(KEEP_S * RATE)
-        if excess > 0:
-            del self.buf[: excess * 2]
-            self.origin += excess
-
-    def slice(self, start_s: float, end_s: float) -> bytes:
-        a = max(0, int(start_s * RATE) - self.origin)
-        b = max(a, int(end_s * RATE) - self.origin)
-        return bytes(self.buf[a * 2: b * 2])
-
 
 class StreamListener:
     def __init__(self, role: str, label: str, frames: asyncio.Queue[bytes | None], engines: Any,
@@ -76,7 +58,7 @@ class StreamListener:
         self._endpointer = Endpointer(mode=settings.endpointing, silence_s=settings.silence_ms / 1000,
                                       turn_check_s=settings.turn_check_ms / 1000,
                                       max_silence_s=settings.max_silence_ms / 1000)
-        self._audio = _Audio()
+        self._audio = RecentAudio(KEEP_S)
         self._origin: float | None = None  # monotonic time of this stream's sample 0
         self._speech_start = 0.0
         self.turns = 0

@@ -26,7 +26,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from appliance.config import VoiceSettings
 from appliance.inference.health import ModelUnavailableError
-from appliance.voice.audio import float_to_pcm, pcm_to_float
+from appliance.voice.audio import RecentAudio, float_to_pcm, pcm_to_float
 from appliance.voice.echo import EchoCanceller
 from appliance.voice.frames import UtteranceFrame
 from appliance.voice.metrics import TurnMetrics
@@ -50,25 +50,6 @@ def end_of_turn(settings: VoiceSettings) -> EndOfTurn | None:
                      hold_words=frozenset(w.lower() for w in settings.hold_words))
 
 
-class _Utterance:
-    """The caller's audio on the call's input timeline (seconds since the first frame)."""
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-        self.origin = 0  # sample index of buf[0]
-
-    def append(self, pcm: bytes) -> None:
-        self.buf.extend(pcm)
-        excess = len(self.buf) // 2 - int(_KEEP_S * _RATE)
-        if excess > 0:
-            del self.buf[: excess * 2]
-            self.origin += excess
-
-    def slice(self, start_s: float, end_s: float) -> bytes:
-        a = max(0, int(start_s * _RATE) - self.origin)
-        b = max(a, int(end_s * _RATE) - self.origin)
-        return bytes(self.buf[a * 2: b * 2])
-
 
 class TurnTaking(FrameProcessor):
     def __init__(self, vad_session: Any, turn_model: Any, settings: VoiceSettings, policy: BargeInPolicy,
@@ -86,7 +67,7 @@ class TurnTaking(FrameProcessor):
             turn_check_s=settings.turn_check_ms / 1000, max_silence_s=settings.max_silence_ms / 1000,
             rule=end_of_turn(settings))
         self._hint = hint or TurnHint()
-        self._audio = _Utterance()
+        self._audio = RecentAudio(_KEEP_S, _RATE)
         self._queue: asyncio.Queue[tuple[bytes, bytes] | None] = asyncio.Queue()  # (caller pcm, agent pcm played)
         self._echo = EchoCanceller() if settings.echo_cancel else None
         self._task: asyncio.Task[None] | None = None
