@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from appliance.logs import get_logger, hostile
-from appliance.telephony.busy import BusyMeter
+from appliance.telephony.busy import CLOCK, BusyMeter
 from appliance.telephony.guard import SourceGuard
 from appliance.telephony.ratelog import LogLimiter
 from appliance.telephony.sipmsg import MAX_MESSAGE_BYTES, SipMessage, Via, parse
@@ -70,6 +70,7 @@ class SipTransport(asyncio.DatagramProtocol):
         self._logs = LogLimiter()
         self.stats = {"refused": 0, "rate_limited": 0, "malformed": 0, "too_large": 0}
         self.busy = BusyMeter()
+        CLOCK.install()
 
     def take_stats(self) -> dict[str, float | int]:
         """The counters since start, and the handling-time figures of the period since the last call
@@ -90,14 +91,15 @@ class SipTransport(asyncio.DatagramProtocol):
         log.debug("sip.socket_error", error=type(exc).__name__)
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
-        start, cpu = time.perf_counter(), time.thread_time()
+        start, cpu, collecting = time.perf_counter(), time.thread_time(), CLOCK.spent()
         try:
             self._received(data, addr)
         except Exception:  # noqa: BLE001  (a bad datagram must never take the edge down)
             if self._logs.allow("sip.datagram_failed", time.monotonic()) is not None:
                 log.exception("sip.datagram_failed", source=hostile(addr[0]))
         finally:
-            self.busy.add(start, time.thread_time() - cpu)  # the handler's CPU time (see busy.py)
+            # the handler's CPU time, less any garbage collection it happened to start (see busy.py)
+            self.busy.add(start, time.thread_time() - cpu, CLOCK.spent() - collecting)
 
     def _received(self, data: bytes, addr: Addr) -> None:
         why = self.guard.allow(addr[0], time.monotonic())

@@ -10,12 +10,14 @@ agent played in the same tick (`AudioIn.played`). For each caller frame this fin
 `context_s`, by normalised cross-correlation; when it explains at least `min_share` of the
 energy at the same delay (within `tolerance` samples) in `confirm` frames in a row, with a gain
 below 1 (an echo is quieter than what was played), that delay and gain are the echo path, and
-the scaled, delayed copy is subtracted. A caller whose speech happens to resemble the agent's
-(the same synthetic voice, the same pitch) peaks at a different delay from frame to frame and
-never makes a path. A frame the agent's audio explains at 90 % or more is taken as echo at once
-(the onset of a reply, before a path is confirmed): a caller's own speech is never that close a
-copy of what was played. While
-the caller talks over the agent the correlation falls (caller speech is not explained by the
+the scaled, delayed copy is subtracted. A frame that was echo alone (the context explained, the
+residual far below the frame) is silenced, as a canceller's residual-echo suppressor does: what
+subtraction leaves of G.711 audio is quantisation noise that still follows the agent's speech. A
+caller whose speech happens to resemble the agent's (the same synthetic voice, the same pitch)
+peaks at a different delay from frame to frame and never makes a path. A frame the agent's audio
+explains at 90 % or more is taken as echo at once (the onset of a reply, before a path is
+confirmed): a caller's own speech is never that close a copy of what was played. While the
+caller talks over the agent the correlation falls (caller speech is not explained by the
 agent's audio), so the path found last is used: echo paths do not change within a call unless
 the call moves (hold, transfer), and a new path replaces the old as soon as it is found. Caller
 speech is never subtracted: it is uncorrelated with the agent's audio. No agent audio in range:
@@ -31,6 +33,8 @@ import numpy as np
 _RATE = 8000
 _SILENT = 1e-6  # mean square (float audio, full scale 1.0) below which the agent was silent
 SURE_SHARE = 0.9  # a frame the agent's audio explains this well is echo even before a path is confirmed
+RESIDUAL_DB = 20.0  # a frame whose residual is this far below it was echo alone: silenced
+_FLOOR = 1e-6  # mean square (-60 dBFS) below which a residual is the line's floor, not speech
 
 
 def _pow2(n: int) -> int:
@@ -53,6 +57,7 @@ class EchoCanceller:
         self.gain = 0.0  # ... and gain
         self.share = 0.0  # the share of the caller's energy the echo explained, last frame
         self.removed = 0  # frames with echo taken out
+        self.suppressed = 0  # of those, frames that were echo alone: silenced (residual suppression)
 
     def process(self, near: np.ndarray, far: np.ndarray | None) -> np.ndarray:
         """`near`: a caller frame (float, 8 kHz); `far`: what the agent played in the same tick
@@ -82,7 +87,21 @@ class EchoCanceller:
         end = self._far.size - delay
         copy = self._far[end - n:end]
         self.removed += 1
-        return (near - g * copy).astype(near.dtype)
+        out = near - g * copy
+        if share >= self.min_share and self._echo_only(near, out):
+            self.suppressed += 1
+            return np.zeros_like(near)
+        return out.astype(near.dtype)
+
+    @staticmethod
+    def _echo_only(near: np.ndarray, out: np.ndarray) -> bool:
+        """What subtraction leaves of a frame that was echo alone (G.711's quantisation noise,
+        which follows the agent's speech and which a VAD can take for faint speech) is at least
+        `RESIDUAL_DB` below the frame, or below the line's floor. A caller's own speech in the
+        frame is not subtracted and keeps it above both."""
+        e_in = float(np.dot(near.astype(np.float64), near))
+        e_out = float(np.dot(out, out))
+        return e_out <= e_in * 10 ** (-RESIDUAL_DB / 10) or e_out <= _FLOOR * out.size
 
     def _fit(self) -> tuple[int, float, float]:
         """(delay, gain, explained share) of the best delayed copy of the agent's audio."""

@@ -80,7 +80,7 @@ class FileCallMedia:
     def _start(self) -> None:
         if self._t0 is None:
             self._t0 = time.monotonic()
-            self._tasks = [asyncio.create_task(self._feed()), asyncio.create_task(self._play())]
+            self._tasks = [asyncio.create_task(self._run())]
 
     @property
     def started_at(self) -> float:
@@ -92,35 +92,39 @@ class FileCallMedia:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def _feed(self) -> None:
+    async def _run(self) -> None:
+        """One 20 ms clock for both directions, as the SIP media has: each tick plays the agent's
+        next frame, then delivers the caller's frame with the one played in the tick before (two
+        tasks would let a loaded event loop deliver caller frames ahead of the frames played)."""
         pcm = self.caller_pcm + bytes(int(self.tail_s * 8000) * 2)
         frames = (len(pcm) + FRAME_BYTES - 1) // FRAME_BYTES
         digits = sorted(self.dtmf)
-        for n in range(frames):
-            await self._tick(n)
-            if self._ended:
-                return
-            while digits and digits[0][0] * 1000 <= n * FRAME_MS:
-                self._events.put_nowait(DtmfIn(digits.pop(0)[1], time.monotonic()))
-            chunk = pcm[n * FRAME_BYTES:(n + 1) * FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
-            self._in_pos = n
-            played = self._played[n - 1] if 0 < n <= len(self._played) else b""
-            self._events.put_nowait(AudioIn(self._with_echo(chunk, n), time.monotonic(), played))
-        if self.hangup_when_done:
-            self._end("remote-bye")
-
-    async def _play(self) -> None:
         n = 0
         while not self._ended:
             await self._tick(n)
+            if self._ended:
+                return
+            self._play_one()
+            if n < frames:
+                while digits and digits[0][0] * 1000 <= n * FRAME_MS:
+                    self._events.put_nowait(DtmfIn(digits.pop(0)[1], time.monotonic()))
+                chunk = pcm[n * FRAME_BYTES:(n + 1) * FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
+                self._in_pos = n
+                played = self._played[n - 1] if 0 < n <= len(self._played) else b""
+                self._events.put_nowait(AudioIn(self._with_echo(chunk, n), time.monotonic(), played))
+            elif n == frames and self.hangup_when_done:
+                self._end("remote-bye")
+                return
             n += 1
-            if self._out and not self.audio_paused:
-                pcm = self._out.popleft()
-                self._sent_frames += 1
-                self.sent.append(SentFrame(time.monotonic(), pcm, self._in_pos * FRAME_MS))
-                self._played.append(pcm)
-            else:
-                self._played.append(bytes(FRAME_BYTES))
+
+    def _play_one(self) -> None:
+        if self._out and not self.audio_paused:
+            pcm = self._out.popleft()
+            self._sent_frames += 1
+            self.sent.append(SentFrame(time.monotonic(), pcm, self._in_pos * FRAME_MS))
+            self._played.append(pcm)
+        else:
+            self._played.append(bytes(FRAME_BYTES))
 
     def _with_echo(self, chunk: bytes, n: int) -> bytes:
         """The caller's frame `n` with the agent's audio of `echo_delay_ms` before mixed in."""

@@ -61,6 +61,22 @@ def test_an_echo_alone_is_taken_out(level_db: float) -> None:
     assert db(out[late]) < db(echo[late]) - 30, (db(out[late]), db(echo[late]))
 
 
+def test_what_subtraction_leaves_of_a_g711_echo_is_silenced() -> None:
+    """Through G.711 the subtraction leaves quantisation noise that follows the agent's speech (a
+    VAD can take it for faint speech): frames that were echo alone come out silent."""
+    from appliance.voice.filemedia import ulaw_round_trip
+
+    def g711(x: np.ndarray) -> np.ndarray:
+        pcm = (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+        return np.frombuffer(ulaw_round_trip(pcm), "<i2").astype(np.float32) / 32768
+
+    far = g711(AGENT)
+    out, ec = run(g711(echo_of(-20.0)), far)
+    late = slice(4000, None)
+    assert ec.suppressed > 0.8 * (out.size - 4000) / FRAME, (ec.suppressed, ec.removed)
+    assert db(out[late]) < -100
+
+
 def test_the_caller_talking_over_the_echo_is_kept_and_the_echo_still_goes() -> None:
     echo = echo_of(-10.0)
     talk = np.concatenate([np.zeros(12000), CALLER[:12000]]).astype(np.float32)  # from 1.5 s on
