@@ -19,9 +19,10 @@ it never removes a flag from the check. Recall first: uncertainty never denies a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from appliance.clinic.lexicon import Lexicon, Pattern, load_lexicon
 from appliance.clinic.parsers import normalize
@@ -37,6 +38,7 @@ _STOP = frozenset({"the", "a", "an", "my", "is", "are", "was", "were", "all", "u
                    "i'm", "i", "me", "and", "got", "to", "there", "there's"})
 _NEG_WINDOW = 4
 _MAX_GAP = 2
+_MEMO_SIZE = 4096  # clause tokenisations kept (a turn has a few clauses)
 LOW_CONFIDENCE = 0.5  # below this ASR confidence a fuzzy-only hit gets one confirmation question
 
 
@@ -80,6 +82,11 @@ class Matcher:
         self.never = {_stem(w) for w in sx.fuzzy.never}
         self.body = {w for parts in sx.body_parts.values() for p in parts for w in self._base(p)}
         self._phrases: dict[str, list[str]] = {}
+        # A turn is checked against every phrase of every flag, clause by clause: its clauses'
+        # tokens (and their fuzzy rewrites) are worked out once. Keys hold frozensets, whose hash
+        # Python keeps; plain dict operations, safe from several call threads.
+        self._clause_toks: dict[tuple[str, frozenset[str]], list[Tok]] = {}
+        self._clause_fuzz: dict[tuple[str, frozenset[str], frozenset[str]], list[Tok]] = {}
 
     # ---- rewriting ----
 
@@ -90,7 +97,7 @@ class Matcher:
             out.append(self.lemma.get(s, s))
         return out
 
-    def tokens(self, text: str, turn_words: set[str] | None = None) -> list[Tok]:
+    def tokens(self, text: str, turn_words: Set[str] | None = None) -> list[Tok]:
         """Caller words -> canonical tokens (ASR confusions, lemmas, synonym sets, stop words out)."""
         raw = _WORD.findall(normalize(text))
         context = turn_words if turn_words is not None else set(raw)
@@ -143,7 +150,7 @@ class Matcher:
         target = self.canon(phrase)
         return bool(target) and not (len(_WORD.findall(phrase)) > len(target) and set(target) <= self.body)
 
-    def fuzzed(self, toks: list[Tok], vocab: set[str]) -> list[Tok]:
+    def fuzzed(self, toks: list[Tok], vocab: Set[str]) -> list[Tok]:
         fz = self.sx.fuzzy
         out = []
         for t in toks:
@@ -178,24 +185,35 @@ class Matcher:
             return True, picked
         return (False if denied_seen else None), []
 
-    def asserted(self, text: str, phrase: str, turn_words: set[str], vocab: set[str] | None = None
+    def asserted(self, text: str, phrase: str, turn_words: Set[str], vocab: Set[str] | None = None
                  ) -> tuple[str, list[Tok]] | None:
         target = self.canon(phrase)
         if not target:
             return None
+        context = turn_words if isinstance(turn_words, frozenset) else frozenset(turn_words)
         for clause in self.clauses(text):
-            toks = self.tokens(clause, turn_words)
+            toks = self._memo(self._clause_toks, (clause, context), self.tokens, clause, context)
             found, picked = self.find(toks, target, clause)
             if found:
                 return ("asr" if any(t.via == "asr" for t in picked) else "lexicon"), picked
             if vocab is not None:
-                fz = self.fuzzed(toks, vocab)
+                words = vocab if isinstance(vocab, frozenset) else frozenset(vocab)
+                fz = self._memo(self._clause_fuzz, (clause, context, words), self.fuzzed, toks, words)
                 found, picked = self.find(fz, target, clause)
                 if found and any(t.via == "fuzzy" for t in picked):
                     return "fuzzy", picked
         return None
 
-    def pattern_hit(self, text: str, pattern: Pattern, turn_words: set[str]) -> list[Tok] | None:
+    @staticmethod
+    def _memo(table: dict[Any, list[Tok]], key: Any, make: Callable[..., list[Tok]], *args: Any) -> list[Tok]:
+        got = table.get(key)
+        if got is None:
+            if len(table) >= _MEMO_SIZE:
+                table.clear()
+            got = table[key] = make(*args)
+        return got
+
+    def pattern_hit(self, text: str, pattern: Pattern, turn_words: Set[str]) -> list[Tok] | None:
         spans = [text] if pattern.within == "turn" else [s for s in _SENTENCE.split(text) if s.strip()]
         for span in spans:
             picked: list[Tok] = []
@@ -250,8 +268,8 @@ def check(flags: list[tuple[RedFlag, str | None]], text: str, *, workflow: str |
           language: str = "en") -> Verdict:
     """Every flag against one turn. `workflow`/`family`: the caller's procedure, if known."""
     m = matcher(language)
-    turn_words = set(_WORD.findall(normalize(text)))
-    vocab = {w for f, _ in flags for p in f.phrases for w in m.canon(p) if len(w) >= m.sx.fuzzy.min_length}
+    turn_words = frozenset(_WORD.findall(normalize(text)))
+    vocab = frozenset(w for f, _ in flags for p in f.phrases for w in m.canon(p) if len(w) >= m.sx.fuzzy.min_length)
     hits: list[Hit] = []
     for flag, wf in flags:
         hit = None
@@ -325,7 +343,7 @@ def _flag_for(flags: list[tuple[RedFlag, str | None]], category: str, workflow: 
     return cands[0]
 
 
-def _any_asserted(m: Matcher, text: str, words: list[str], turn_words: set[str]) -> str | None:
+def _any_asserted(m: Matcher, text: str, words: list[str], turn_words: Set[str]) -> str | None:
     for w in words:
         got = m.asserted(text, w, turn_words)
         if got:
