@@ -95,9 +95,9 @@ def _speak(caller: SipCaller, clip: Clip) -> tuple[float, float]:
 
 def run_call(target_name: str, port: int, script: Script, clips: dict[str, Clip], *, greets: bool,
              timing: Timing | None = None, strict: bool = True, on_answer: Callable[[str], None] | None = None,
-             on_turn: Callable[[], None] | None = None) -> CallResult:
+             on_turn: Callable[[], None] | None = None, echo_db: float | None = None) -> CallResult:
     t = timing or Timing()
-    caller = SipCaller(("127.0.0.1", port))
+    caller = SipCaller(("127.0.0.1", port), echo_db=echo_db)
     t_invite = time.monotonic()
     try:
         answered = caller.invite()

@@ -153,6 +153,11 @@ def headline(result: dict[str, Any]) -> list[str]:
     bi = result.get("barge_in", {})
     pair("Barge-in reaction", "barge_in", (bi.get("appliance") or {}).get("reaction_ms"),
          (bi.get("baseline") or {}).get("reaction_ms"), "ms")
+    tt = result.get("turn_taking")
+    if tt:
+        from benchmarks.turntaking import headline as turn_taking
+
+        lines += turn_taking(tt)
     inproc = lat.get("appliance-thread", {})
     pair("Voice-to-voice p50, models in worker processes against in process", "isolation_v2v_p50",
          ours.get("v2v_p50_ms"), inproc.get("v2v_p50_ms"), "ms", other="in process")
@@ -214,7 +219,9 @@ def summary(result: dict[str, Any]) -> str:
                          f"{fl['packetisation_ms']} |")
         lines.append("")
     for key, title in (("isolation", "Isolation: one model call in process and through its worker (µs)"),
-                       ("floor", "Physical floor"), ("barge_in", "Barge-in reaction (ms)"), ("startup", "Start-up")):
+                       ("floor", "Physical floor"), ("barge_in", "Barge-in reaction (ms)"),
+                       ("turn_taking", "Turn-taking: barge-ins, back-channels, the agent's own audio fed back"),
+                       ("startup", "Start-up")):
         if result.get(key):
             lines += [f"## {title}", "", "```json", json.dumps(result[key], indent=2), "```", ""]
     res = {name: {k: data.get(k) for k in ("cpu_s_per_call", "peak_rss_mib")} for name, data in lat.items()}

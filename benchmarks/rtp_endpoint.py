@@ -4,6 +4,9 @@ The thread sends one 20 ms PCMU packet every 20 ms on its own `time.monotonic()`
 (the queued caller audio, or µ-law silence), and between sends waits on the socket, so every
 received packet is timestamped the moment it arrives. Received audio is decoded and judged
 speech / not speech at once (`benchmarks.speech`); the caller reads only those arrivals.
+
+With `echo_db` set, the endpoint is a speakerphone without echo control: each packet it sends
+carries, mixed under the caller's audio, what it heard `echo_delay_s` earlier, `echo_db` down.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ PTIME_S = 0.020
 
 
 class RtpEndpoint:
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", echo_db: float | None = None, echo_delay_s: float = 0.06) -> None:
+        self.echo_db = echo_db
+        self.echo_delay_s = echo_delay_s
+        self._heard: deque[tuple[float, np.ndarray]] = deque()  # (arrival, PCM) to feed back as echo
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, 0))
         self.sock.setblocking(False)
@@ -99,6 +105,13 @@ class RtpEndpoint:
             clip, payload = self._queue.popleft() if self._queue else (0, bytes([ULAW_SILENCE]) * FRAME)
             if clip:
                 self._sent[clip].append(now)
+            while len(self._heard) > 50:  # the thread fell behind: an echo path does not queue up
+                self._heard.popleft()
+            echo = self._heard.popleft()[1] if self._heard and self._heard[0][0] <= now - self.echo_delay_s else None
+        if echo is not None and self.echo_db is not None:
+            mixed = ULAW_DECODE[np.frombuffer(payload, dtype=np.uint8)].astype(np.int32) + \
+                (echo.astype(np.float64) * 10 ** (self.echo_db / 20)).astype(np.int32)
+            payload = ulaw_encode(np.clip(mixed, -32768, 32767).astype("<i2").tobytes())
         pkt = RtpPacket(self.payload_type, self._seq, self._ts, self._ssrc, payload, marker=self._seq == 0)
         self._seq = (self._seq + 1) & 0xFFFF
         self._ts = (self._ts + FRAME) & 0xFFFFFFFF
@@ -125,3 +138,5 @@ class RtpEndpoint:
             with self.lock:
                 self.arrivals.append(Arrival(t, is_speech(pcm)))
                 self.received_packets += 1
+                if self.echo_db is not None:
+                    self._heard.append((t, pcm))

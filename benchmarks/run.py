@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from benchmarks import floor, report, stages
+from benchmarks import floor, report, stages, turntaking
 from benchmarks.dialogue import CallResult, Timing, run_call
 from benchmarks.scripts import LATENCY_SCRIPTS, QUICK_SCRIPTS, SCRIPTS, SWEEP_SCRIPT, WARM_UP, Clip, clips_for
 from benchmarks.targets import Appliance, Baseline, Target, Usage
@@ -183,12 +183,14 @@ def run(opts: Options) -> dict[str, Any]:
     if opts.isolation:
         n_latency += opts.rounds * len(scripts)
     total = (3 + n_latency + 2 * (2 if opts.baseline else 1) + len(opts.calls) + 2 + (1 if opts.asr else 0)
-             + (3 if opts.isolation else 0) + (1 if opts.redflags else 0))
+             + (3 if opts.isolation else 0) + (1 if opts.redflags else 0)
+             + 2 * (2 if opts.baseline else 1) + len(turntaking.ECHO_DB))
     targets: list[Target] = []
     with Progress(total) as progress:
         try:
             progress.step("caller audio (Piper, G.711)")
-            clips = clips_for([WARM_UP, *(SCRIPTS[s] for s in {*scripts, "barge-in", SWEEP_SCRIPT})], work / "clips")
+            clips = clips_for([WARM_UP, *(SCRIPTS[s] for s in {*scripts, "barge-in", SWEEP_SCRIPT}),
+                               *turntaking.SCRIPTS], work / "clips")
             progress.step("starting the appliance")
             ours = Appliance(work / "appliance")
             targets.append(ours)
@@ -230,6 +232,7 @@ def run(opts: Options) -> dict[str, Any]:
                 barge[target.name] = {"reaction_ms": round(step.barge_in_ms, 1) if step.barge_in_ms else None,
                                       "agent_was_talking": step.barge_valid}
             result["barge_in"] = barge
+            result["turn_taking"] = turntaking.run(lineup, clips, timing, progress.step)
             result["latency"] = {name: _summarise(calls[name], usage[name]) for name in calls}
             if inproc:
                 inproc.stop()

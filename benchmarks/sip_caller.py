@@ -43,7 +43,8 @@ def _response(req: SipMessage, status: int, phrase: str, tag: str) -> SipMessage
 class SipCaller:
     """One outgoing call to `target` (host, port); the RTP endpoint carries its audio."""
 
-    def __init__(self, target: tuple[str, int], user: str = "5550100001", host: str = "127.0.0.1") -> None:
+    def __init__(self, target: tuple[str, int], user: str = "5550100001", host: str = "127.0.0.1",
+                 echo_db: float | None = None) -> None:
         self.target = target
         self.host = host
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -57,7 +58,7 @@ class SipCaller:
         self.remote_tag = ""
         self.remote_target = self.to_uri
         self.cseq = 1
-        self.rtp = RtpEndpoint(host)
+        self.rtp = RtpEndpoint(host, echo_db=echo_db)  # echo_db: a speakerphone feeding back what it hears
         self.responses: queue.Queue[SipMessage] = queue.Queue()
         self.remote_bye = threading.Event()
         self.ended = False
