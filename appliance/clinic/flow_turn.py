@@ -155,8 +155,14 @@ class TurnFlow:
         self.s.state = "anything_else"
         return [self._line_or("complaint_noted", "concern_noted", hours=hours), self.line("anything_else")]
 
+    def priced(self) -> Any:
+        """The treatment a price question is about: the one named in this turn ("and how much is
+        lip filler?" after a Botox quote), else the call's."""
+        named = self.reading.slots.get("treatment")
+        return (self.pack.treatment(named) if named else None) or self.treatment()
+
     def price_now(self) -> list[Say]:
-        t = self.treatment()
+        t = self.priced()
         if self.s.concern_raised or t is None or self.s.booking_kind != "treatment":
             return []
         self.s.quoted = True
@@ -166,7 +172,7 @@ class TurnFlow:
         """The menu's unit-range quote, at any step; then the step's own question again."""
         if self.s.concern_raised:
             return [self.line("concern_first")] + self.current_prompt()
-        t = self.treatment()
+        t = self.priced()
         if self.s.booking_kind != "treatment":
             price = self.pack.menu.consult.price
             says = [self.line("quote_consult", price="free of charge" if price == 0 else self.money(price))]
