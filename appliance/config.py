@@ -319,9 +319,10 @@ class VoiceSettings(_Section):
     smart_turn_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     early_asr: bool = True  # start transcribing in the first pause, before the turn has ended
     vad_threshold: float = Field(0.5, gt=0.0, lt=1.0)
-    barge_in_min_speech_ms: int = Field(600, ge=100, le=3000)  # caller speech that stops the agent at once
+    # Caller speech that interrupts without waiting for its transcript (the hold below already silenced the agent).
+    barge_in_min_speech_ms: int = Field(1000, ge=100, le=3000)
     # Caller speech that holds the agent's audio at once (nothing dropped; a back-channel resumes it); 0: no hold.
-    barge_in_hold_ms: int = Field(180, ge=0, le=3000)
+    barge_in_hold_ms: int = Field(120, ge=0, le=3000)
     # The agent's own voice coming back (speakerphones, phones without echo cancellation) is taken
     # out of the caller's audio before the VAD and the transcript (appliance.voice.echo).
     echo_cancel: bool = True

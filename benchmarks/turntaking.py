@@ -5,7 +5,7 @@ Three kinds of call, with the reactive SIP caller (`benchmarks.dialogue`):
 - barge-ins: after "Hi, I'm a new patient.", ten questions each spoken 1 s into the agent's
   reply to the one before; reaction = the caller's first speech packet sent -> the agent's last
   speech packet before it fell silent (for 600 ms), counted where the agent was still talking;
-- back-channels: ten questions, each followed 1.2 s into its reply by "mm-hm", "okay", "yeah"...;
+- back-channels: ten questions, each followed 1.2 s into its reply by "okay", "yeah", "right"...;
   on the wire, whether the agent's audio paused (600 ms of silence within 2 s) and for how
   long; in the appliance's own log, whether a reply was given up (`voice.barge_in`: a false
   stop) or held and resumed (`voice.hold_released`, why = backchannel);
@@ -28,7 +28,9 @@ from benchmarks.targets import Appliance, Baseline, Target
 QUESTIONS = ("Sorry, how much does Botox cost for the forehead lines?", "Wait, how much is lip filler?",
              "Sorry, how much is a chemical peel?", "Hang on, how much is microneedling?",
              "Sorry, how much is laser hair removal?")
-BACKCHANNELS = ("Mm-hm.", "Okay.", "Yeah.", "Uh-huh.", "Right.")
+# Piper, the caller's voice, cannot say "mm-hm" or "uh-huh" (it reads out letters: Whisper hears
+# "and then make some", "I hope"), so the back-channels are the words it does say.
+BACKCHANNELS = ("Okay.", "Yeah.", "Right.", "Sure.", "I see.")
 ROUNDS = 10
 ECHO_DB = (-20.0, -10.0)
 

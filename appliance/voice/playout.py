@@ -108,7 +108,8 @@ class Playout:
         self._metrics.event("voice.hold", position_ms=self.media.sent_audio_ms())
 
     def release(self, why: str) -> None:
-        """End a hold: "backchannel" or "expired" resume the agent where it was held;
+        """End a hold: "backchannel", "noise" (too short to be a turn) or "expired" resume the agent
+        where it was held;
         "interrupt" follows a barge-in (the held audio has been cleared)."""
         if self._held_since is None:
             return

@@ -251,7 +251,7 @@ class BargeInPolicy:
 
     While the agent plays interruptible audio, caller speech of `pause_s` holds it at once
     (the queued audio waits, silence goes out: nothing is dropped yet); sustained speech
-    (`min_speech_s`, longer than a typical "mm-hm") interrupts. Shorter speech waits for its
+    (`min_speech_s`, longer than a drawn-out "mm-hmm" or "okay, okay") interrupts. Shorter speech waits for its
     transcript: a back-channel resumes the agent where it was held, anything else interrupts.
     Protected audio is never held or interrupted. A hold that nothing decides ends after
     `max_pause_s` of caller silence (a cough, a door: no turn), or, when a turn is waiting
@@ -259,9 +259,9 @@ class BargeInPolicy:
     caller in silence): the agent resumes.
     """
 
-    min_speech_s: float = 0.6
+    min_speech_s: float = 1.0
     backchannels: BackchannelFilter = field(default_factory=BackchannelFilter)
-    pause_s: float = 0.18  # 0: never hold, wait for `min_speech_s` or the transcript
+    pause_s: float = 0.12  # 0: never hold, wait for `min_speech_s` or the transcript
     max_pause_s: float = 2.5
     max_wait_s: float = 8.0
 

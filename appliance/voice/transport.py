@@ -125,6 +125,7 @@ class CallMediaOutput(BaseOutputTransport):
         self._on_reply_done = on_reply_done
         self._last_interruptible = True
         self.cleared_ms = 0
+        self._interruptions = 0  # InterruptionFrames seen: a write that waited across one is stale
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
@@ -132,6 +133,7 @@ class CallMediaOutput(BaseOutputTransport):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, InterruptionFrame):
+            self._interruptions += 1
             dropped = self._media.clear_audio() if self._last_interruptible else 0
             self.cleared_ms += dropped  # before the base class drains its queue
             if self._playout is not None:
@@ -139,13 +141,17 @@ class CallMediaOutput(BaseOutputTransport):
         await super().process_frame(frame, direction)
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        seen = self._interruptions
         while self._media.pending_audio_ms() > self._lead_ms:  # noqa: ASYNC110 - the media has no drain event
             if self._state.hung_up.is_set():
                 return False
             await asyncio.sleep(0.005)
         if self._state.hung_up.is_set():
             return False
-        self._last_interruptible = bool(getattr(frame, "interruptible", True))
+        interruptible = bool(getattr(frame, "interruptible", True))
+        if interruptible and self._interruptions != seen:
+            return False  # cut while it waited for room: a piece of the cut reply, never heard
+        self._last_interruptible = interruptible
         self._media.send_audio(frame.audio)
         return True
 

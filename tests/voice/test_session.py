@@ -12,6 +12,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 from structlog.testing import capture_logs
 
@@ -131,10 +132,16 @@ async def test_caller_talking_over_the_agent_stops_it(engines: Engines) -> None:
     long_frames = [f for f in voiced(media.sent) if 3500 + len(q) / 16 < f.offset_ms < at * 1000 + 3000]
     # the whole answer is ~17 s of audio; it was stopped after a few seconds
     assert 0.5 < len(long_frames) * 0.02 < 8.0
-    stop_deadline = at * 1000 + 600 + 1000  # min speech for barge-in + generous VAD/scheduling slack
+    # The hold silences the agent within a few hundred ms; the cut comes with the transcript, or
+    # after 1 s of one run of speech ("Sorry, | I only want ...": the comma's pause starts a new run).
+    stop_deadline = at * 1000 + 600 + 1000 + 1000  # "Sorry," + min speech + generous VAD/scheduling slack
     late = [f for f in long_frames if f.offset_ms > stop_deadline]
     assert not late, f"agent audio continued {len(late) * 20} ms after the barge-in"
     assert conv.cut and 0.0 < conv.cut[0] < 0.7
+    # Held, then cut while the caller talks on: not one packet of the cut reply in between or
+    # just after (a piece that waited for room in the media when the cut came is dropped too).
+    held_at, cut_at = media.pauses[0][0], media.clears[0][0]
+    assert not [f for f in voiced(media.sent) if held_at + 0.04 < f.t < cut_at + 0.5]
     assert any("saturday" in h.lower() for h in conv.heard)
     assert "saturday" in said(engines, [f for f in media.sent if f.offset_ms > stop_deadline])
     turn = session.metrics.turns[-1]
@@ -293,6 +300,23 @@ async def test_a_backchannel_over_the_agent_holds_it_at_once_then_resumes_withou
     expected = sum(1 for i in range(0, len(whole) - 319, 320) if rms_dbfs(whole[i:i + 320]) > -45)
     assert len(answer) >= 0.95 * expected, (len(answer), expected)
     assert "minutes" in said(engines, answer[-150:])  # the last sentence, after the hold
+
+
+async def test_a_click_too_short_to_be_a_turn_releases_the_hold_at_once(engines: Engines) -> None:
+    """90 ms of a syllable over the agent holds it (a 60 ms hold here, so that the VAD's run of
+    the click is surely past it) but is too short to be a turn (150 ms of voice): the agent goes
+    on as soon as the VAD has closed the run, not after the 2.5 s a hold with no turn waits."""
+    q = piper(engines, "Tell me about your treatments.")
+    yeah = np.frombuffer(piper(engines, "Yeah."), "<i2")
+    start = int(np.nonzero(np.abs(yeah) > 1000)[0][0])
+    click = yeah[start:start + 90 * 8].tobytes()
+    conv = ScriptedConversation(answers={"treatment": Reply(says=(Say(LONG),))})
+    media, session = await call(engines, silence(3.5) + q + silence(4.0) + click + silence(22.0), conv, tail_s=2.0,
+                                settings=VoiceSettings(barge_in_hold_ms=60))
+    released = [e for e in session.metrics.events if e.get("event") == "voice.hold_released"]
+    assert [e["why"] for e in released] == ["noise"], released
+    assert released[0]["held_ms"] < 1500, released
+    assert conv.cut == [] and media.clears == [] and len(conv.heard) == 1  # nothing cut, no caller turn
 
 
 async def test_talking_over_the_agent_holds_its_audio_within_a_few_hundred_ms(engines: Engines) -> None:

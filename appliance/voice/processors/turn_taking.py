@@ -198,6 +198,8 @@ class TurnTaking(FrameProcessor):
             await self._decide(decision)
         elif not self._endpointer.in_turn and self._turn is not None and not self._gate.speaking:
             self._turn = None  # too short to be a turn (noise, a click)
+            if self._playout.held and not self._playout.hold_turn_ended:
+                self._playout.release("noise")  # nothing to wait for: the agent goes on at once
 
     def _held_at(self) -> float:
         """The hold's start on the input timeline (the hold is kept in monotonic time)."""
