@@ -191,13 +191,13 @@ class Matcher:
         if not target:
             return None
         context = turn_words if isinstance(turn_words, frozenset) else frozenset(turn_words)
+        words = vocab if vocab is None or isinstance(vocab, frozenset) else frozenset(vocab)
         for clause in self.clauses(text):
             toks = self._memo(self._clause_toks, (clause, context), self.tokens, clause, context)
             found, picked = self.find(toks, target, clause)
             if found:
                 return ("asr" if any(t.via == "asr" for t in picked) else "lexicon"), picked
-            if vocab is not None:
-                words = vocab if isinstance(vocab, frozenset) else frozenset(vocab)
+            if words is not None:
                 fz = self._memo(self._clause_fuzz, (clause, context, words), self.fuzzed, toks, words)
                 found, picked = self.find(fz, target, clause)
                 if found and any(t.via == "fuzzy" for t in picked):

@@ -39,7 +39,7 @@ _RATE = 8000
 _PREROLL_S = 0.3
 _TAIL_S = 0.15
 _KEEP_S = 60.0
-LAST_WORDS_S = 5.0  # at the end of a call, how long hearing the queued audio may take
+HEAR_QUEUED_S = 5.0  # at the end of a call, how long hearing the audio already queued may take
 
 
 def end_of_turn(settings: VoiceSettings) -> EndOfTurn | None:
@@ -115,7 +115,7 @@ class TurnTaking(FrameProcessor):
             return
         self._queue.put_nowait(None)  # the listener hears what is queued, then stops
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout=LAST_WORDS_S)
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=HEAR_QUEUED_S)
         except (TimeoutError, asyncio.CancelledError):
             return
         except Exception:  # noqa: BLE001 - the listener failed earlier; the call is over either way
