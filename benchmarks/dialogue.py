@@ -128,7 +128,9 @@ def run_call(target_name: str, port: int, script: Script, clips: dict[str, Clip]
             first, last = _speak(caller, clip)
             result = TurnResult(i, step.text, None, t_last_speech=last)
             if step.barge_in:
-                result.barge_valid = talking_at(arrivals(), first + 0.2, window_s=0.3)
+                # The agent was still talking 100-200 ms after the caller began: sooner than any
+                # reaction can come, so its silence is a reaction, not the end of its own sentence.
+                result.barge_valid = talking_at(arrivals(), first + 0.2, window_s=0.1)
                 end = _wait(lambda f=first: burst_end(arrivals(), f, t.barge_gap_s, time.monotonic()),
                             t.listen_timeout_s, caller)
                 if end is not None:

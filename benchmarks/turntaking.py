@@ -4,7 +4,8 @@ Three kinds of call, with the reactive SIP caller (`benchmarks.dialogue`):
 
 - barge-ins: after "Hi, I'm a new patient.", ten questions each spoken 1 s into the agent's
   reply to the one before; reaction = the caller's first speech packet sent -> the agent's last
-  speech packet before it fell silent (for 600 ms), counted where the agent was still talking;
+  speech packet before it fell silent (for 600 ms), counted where the agent was still talking
+  100-200 ms after the caller began (sooner than any reaction: else it was its own pause);
 - back-channels: ten questions, each followed 1.2 s into its reply by "okay", "yeah", "right"...;
   on the wire, whether the agent's audio paused (600 ms of silence within 2 s) and for how
   long; in the appliance's own log, whether a reply was given up (`voice.barge_in`: a false
@@ -22,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.dialogue import CallResult, Timing, run_call
+from benchmarks.report import pct
 from benchmarks.scripts import Clip, Script, Step
 from benchmarks.targets import Appliance, Baseline, Target
 
@@ -53,13 +55,6 @@ SCRIPTS = (BARGE_INS, BACK_CHANNELS, ECHO)
 PAUSE_WINDOW_S = 2.0  # a back-channel that silences the agent within this long paused it
 
 
-def _pct(xs: list[float], q: float) -> float | None:
-    if not xs:
-        return None
-    s = sorted(xs)
-    return round(s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))], 1)
-
-
 def _call(target: Target, script: Script, clips: dict[str, Clip], timing: Timing,
           echo_db: float | None = None) -> CallResult:
     ready = (lambda cid: target.call_ready(cid, 60)) if isinstance(target, Baseline) else None
@@ -77,8 +72,8 @@ def barge_ins(target: Target, clips: dict[str, Clip], timing: Timing) -> dict[st
     call = _call(target, BARGE_INS, clips, timing)
     steps = [t for t in call.turns if BARGE_INS.steps[t.turn].barge_in]
     valid = [t.barge_in_ms for t in steps if t.barge_valid and t.barge_in_ms is not None]
-    return {"spoken": len(steps), "over_the_agent": len(valid), "p50_ms": _pct(valid, 50),
-            "p95_ms": _pct(valid, 95), "reactions_ms": [round(v, 1) for v in valid]}
+    return {"spoken": len(steps), "over_the_agent": len(valid), "p50_ms": pct(valid, 50),
+            "p95_ms": pct(valid, 95), "reactions_ms": [round(v, 1) for v in valid]}
 
 
 def back_channels(target: Target, clips: dict[str, Clip], timing: Timing) -> dict[str, Any]:
@@ -92,7 +87,7 @@ def back_channels(target: Target, clips: dict[str, Clip], timing: Timing) -> dic
         out.update({
             "false_stops": len(_log(target, call, "voice.barge_in")),  # a reply given up for a back-channel
             "held_then_resumed": sum(1 for e in released if e.get("why") == "backchannel"),
-            "hold_ms_p50": _pct([float(e["held_ms"]) for e in released if e.get("held_ms") is not None], 50),
+            "hold_ms_p50": pct([float(e["held_ms"]) for e in released if e.get("held_ms") is not None], 50),
         })
     return out
 
