@@ -119,7 +119,7 @@ class BookingsMixin(StoreBase):
             if self._calendar_busy(str(row[0]), slot_start, slot_end):
                 raise taken
             try:
-                self.conn.execute("UPDATE appointments SET slot_start = ?, slot_end = ? WHERE id = ?",
+                self.conn.execute("UPDATE appointments SET slot_start = ?, slot_end = ?, confirmed_at = NULL WHERE id = ?",
                                   (iso(slot_start), iso(slot_end), appointment_id))
             except DatabaseError as e:
                 if "UNIQUE" in str(e):

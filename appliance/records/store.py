@@ -14,6 +14,7 @@ from typing import Any
 
 from appliance.conversation import ConversationOutcome, Escalation
 from appliance.records import audit, outbox
+from appliance.records.appointments import AppointmentsMixin
 from appliance.records.audit import Access, AuditReport
 from appliance.records.base import StoreBase, audit_key, iso, row_of
 from appliance.records.bookings import BookingsMixin
@@ -55,7 +56,8 @@ def insert_escalation(conn: Any, cid: int | None, esc: Escalation, response_minu
     return outbox.enqueue(conn, "escalation.raised", payload, msg_id)
 
 
-class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin, StoreBase):
+class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin, AppointmentsMixin,
+              StoreBase):
     def __init__(self, conn: Connection, *, recording_enabled: bool = False) -> None:
         self.conn = conn
         self._audit_key = audit_key(conn)
@@ -204,7 +206,7 @@ class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, Bo
         row = self.conn.execute("SELECT text FROM redacted_transcripts WHERE call_id = ?", (cid,)).fetchone()
         return None if row is None else str(row[0])
 
-    # -- bookings, consents ----------------------------------------------------------------
+    # -- bookings (confirm, cancel, arrived: appliance.records.appointments), consents ----------
     def book_appointment(self, access: Access, patient_id: int, provider: str, slot_start: datetime,
                          slot_end: datetime, procedure: str | None = None, pbx_call_id: str | None = None,
                          kind: str = "treatment") -> int:
@@ -227,12 +229,6 @@ class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, Bo
                                                              "provider": provider, "slot_start": iso(slot_start)})
             self._audit(access, "appointment.create", f"appointment:{aid}")
         return aid
-
-    def cancel_appointment(self, access: Access, appointment_id: int) -> None:
-        with transaction(self.conn):
-            self.conn.execute("UPDATE appointments SET status = 'cancelled' WHERE id = ?", (appointment_id,))
-            outbox.enqueue(self.conn, "appointment.cancelled", {"appointment_id": appointment_id})
-            self._audit(access, "appointment.update", f"appointment:{appointment_id}")
 
     def record_consent(self, access: Access, patient_id: int | None, kind: str, granted: bool, source: str,
                        pbx_call_id: str | None = None) -> int:
