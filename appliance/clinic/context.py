@@ -49,3 +49,7 @@ class CallState:
     absorbed: bool = False  # the latest turn filled a slot other than the pending question's
     quoted: bool = False  # a price was already quoted in this call
     price_return: str | None = None  # the step to return to after "which treatment?" for a price
+    appt_op: str | None = None  # an existing appointment: cancel | reschedule | confirm | appointment
+    appt_name: str | None = None  # the name and date of birth given to find it
+    appt_dob: date | None = None
+    appt: Any = None  # the appointments.Upcoming the call is about

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-YES_NO_STATES = frozenset({"offer_booking", "confirm_phone", "offer_slot", "concern_check", "anything_else"})
+YES_NO_STATES = frozenset({"offer_booking", "confirm_phone", "offer_slot", "concern_check", "anything_else",
+                           "appt_cancel_check", "appt_offer"})
 NAME_STATES = frozenset({"ask_name", "identify_name"})
 DIGIT_STATES = frozenset({"ask_phone"})
-DATE_STATES = frozenset({"identify_dob"})
+DATE_STATES = frozenset({"identify_dob", "appt_identify"})  # a name, then a date of birth
 
 
 def expecting(state: str, pending: Any = None) -> str:

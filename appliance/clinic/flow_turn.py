@@ -17,7 +17,9 @@ from appliance.logs import get_logger
 log = get_logger(__name__)
 
 _ROUTING = ("greeting", "new_or_returning", "returning_reason", "how_help", "anything_else")
-_REQUESTS = ("book", "touch_up", "price", "new_patient", "returning", None)
+_REQUESTS = ("book", "touch_up", "price", "new_patient", "returning", "cancel", "reschedule", "confirm",
+             "appointment", None)
+_APPOINTMENT = ("cancel", "reschedule", "confirm", "appointment")
 _RANK = {"no": 0, "never": 0, "date": 1, "unsure": 2, "declined": 2, "yes": 3}
 _TRACKED = ("treatment", "areas", "prior_treatments", "budget", "name", "phone", "preferred", "symptoms")
 
@@ -132,6 +134,8 @@ class TurnFlow:
             self.s.pending = None
             self.s.state = "concern"
             return await self.on_concern(text)
+        if intent in _APPOINTMENT and state in _ROUTING:
+            return await self.start_appointment(intent)
         if intent == "price" and state not in ("message", "concern", "price_treatment"):
             if state == "intake" and self.s.pending is not None and self.s.pending.kind in ("yes_no", "date") \
                     and self.parses_as_answer(text):

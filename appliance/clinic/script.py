@@ -12,6 +12,9 @@
     turns:
       - I'd like to book a touch-up
       - dtmf: "1"
+    appointments:                  # optional: booked appointments the call can find
+      - {id: 41, start: 2025-03-14T15:00, minutes: 30, provider: np-rivera, treatment: botox,
+         deposit: 50, name: Dana Lee, dob: 1985-03-03, caller_id: true}
     expect: {...}                  # optional; checked by the scenario tests, ignored here
 """
 
@@ -25,6 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from appliance.clinic.appointments import InMemoryDesk, Upcoming
 from appliance.clinic.context import CallerContext
 from appliance.clinic.engine import ClinicConversation
 from appliance.clinic.errors import PackError
@@ -50,6 +54,21 @@ class ScriptCaller(_M):
     session: int | None = Field(None, ge=1, le=20)
 
 
+class ScriptAppointment(_M):
+    """A booked appointment the call can find: by caller ID (`caller_id: true`, for a known
+    patient) or by its patient's `name` and `dob`."""
+
+    id: int = Field(ge=1)
+    start: datetime
+    minutes: int = Field(30, ge=5, le=480)
+    provider: str
+    treatment: str | None = None
+    deposit: float = Field(0, ge=0)
+    name: str | None = None
+    dob: dt.date | None = None
+    caller_id: bool = False
+
+
 class ScriptTurn(_M):
     say: str | None = Field(None, max_length=1000)
     dtmf: str | None = Field(None, pattern=r"^[0-9*#]$")
@@ -69,6 +88,7 @@ class Script(_M):
     turns: list[str | ScriptTurn] = Field(min_length=1)
     expect: dict[str, Any] | None = None
     outbound: OutboundSpec | None = None  # an outbound aftercare call (see outbound_script.py)
+    appointments: list[ScriptAppointment] = Field(default_factory=list)  # what the call can look up
 
 
 def load_script(path: Path) -> Script:
@@ -88,6 +108,17 @@ def caller_context(script: Script) -> CallerContext:
     c = script.caller
     return CallerContext(phone=c.phone, known_patient=c.known_patient, name=c.name, procedure=c.procedure,
                          product=c.product, area=c.area, treated_on=c.date, session=c.session)
+
+
+def script_desk(script: Script) -> InMemoryDesk:
+    desk = InMemoryDesk()
+    for a in script.appointments:
+        up = Upcoming(a.id, a.start, a.minutes, a.provider, a.treatment, int(round(a.deposit * 100)))
+        if a.caller_id:
+            desk.caller.append(up)
+        if a.name and a.dob:
+            desk.people.setdefault((" ".join(a.name.lower().split()), a.dob), []).append(up)
+    return desk
 
 
 def _actions(reply: Reply, after_turn: int) -> list[dict[str, Any]]:
@@ -120,7 +151,7 @@ async def run_script(pack: Pack, script: Script, *, now: datetime, llm: Language
 
         return await run_outbound_script(pack, script, now=now, llm=llm, scheduler=scheduler)
     conv = ClinicConversation(pack, now=script.now or now, caller=caller_context(script), llm=llm,
-                              scheduler=scheduler)
+                              scheduler=scheduler, desk=script_desk(script))
     reply, actions = await play_turns(conv, script.turns, lambda: len(conv.out.turns))
     outcome = conv.ended("completed" if reply.end_call else "caller-hung-up")
     doc = outcome_document(outcome, conv.protected)

@@ -88,9 +88,14 @@ def _intent(pack: Pack, t: str, ctx: TurnContext) -> str | None:
     bare = re.findall(r"[a-z']+", t)
     if bare and all(x in w.backchannels for x in bare):
         return None  # "hello?", "uh yeah hi": nothing yet
-    for name in ("wrong_number", "stop_calling", "message"):
+    for name in ("wrong_number", "stop_calling"):
         if find(getattr(w.intents, name), t):
             return name
+    visit = _existing_appointment(t)
+    if visit is not None:
+        return visit
+    if find(w.intents.message, t):
+        return "message"
     if find(w.intents.complaint, t):
         return "complaint"
     if find(w.intents.price, t) and not _NOT_PRICE.search(t):
@@ -101,6 +106,22 @@ def _intent(pack: Pack, t: str, ctx: TurnContext) -> str | None:
     if intent == "question" and ctx.pending and not _ASKS.search(t) and "?" in t and len(bare) <= 8:
         return None  # uptalk on an answer: "like a year ago?"
     return intent
+
+
+_PAST_VISIT = re.compile(r"\b(yesterday|last (?:week|time|month)|ago|after my|since my|this morning|earlier today)\b")
+
+
+def _existing_appointment(t: str) -> str | None:
+    """"cancel my appointment", "can I move my booking", "when is my appointment": an existing
+    appointment, unless the turn speaks of one that has already happened ("since my appointment
+    yesterday ..." is about a treatment)."""
+    w = words()
+    for name in ("cancel", "reschedule", "confirm"):
+        if find(getattr(w.intents, name), t):
+            return name
+    if find(w.intents.appointment, t) and not _PAST_VISIT.search(t):
+        return "appointment"
+    return None
 
 
 # ---- earlier treatments and their dates ----

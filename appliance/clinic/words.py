@@ -33,6 +33,10 @@ class DateWords(_M):
 class Intents(_M):
     wrong_number: Words
     stop_calling: Words
+    cancel: Words  # an existing appointment: cancel it
+    reschedule: Words  # ... move it
+    confirm: Words  # ... confirm it, or ask when it is
+    appointment: Words  # ... something about it (the caller is asked which)
     message: Words
     complaint: Words
     price: Words

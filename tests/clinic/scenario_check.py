@@ -82,6 +82,11 @@ def check(doc: dict[str, Any], expect: dict[str, Any]) -> None:
         elif key == "provenance_includes":
             provs = {t["provenance"].split("#")[1] for t in doc["turns"] if t["provenance"]}
             assert set(want) <= provs, f"{want} not all in {sorted(provs)}"
+        elif key == "appointment_changes":
+            got = doc["slots"].get("appointment_changes") or []
+            assert len(got) == len(want), f"appointment changes {got} != {want}"
+            for g, w in zip(got, want, strict=True):
+                assert all(g.get(k) == v for k, v in w.items()), f"appointment change {g} != {w}"
         elif key == "tasks":
             kinds = [t["kind"] for t in doc["slots"]["staff_tasks"]]
             assert set(want) <= set(kinds), f"tasks {kinds} lack {want}"
