@@ -138,7 +138,9 @@ class Console:
         from appliance.messaging.hooks import register_hooks
 
         register_hooks(app, s, self.repo.records)  # signed callbacks: SMS replies (STOP), paid deposits
-        register_messaging(app, s, self.repo.records, await open_pack(s))  # tasks, messages, treatments
+        pack = await open_pack(s)
+        self.ctx.time_zone = pack.clinic.timezone
+        register_messaging(app, s, self.repo.records, pack)  # tasks, messages, treatments
         sock = socket.socket(socket.AF_INET6 if ":" in s.console.bind_host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((s.console.bind_host, s.console.port if self.port is None else self.port))

@@ -11,6 +11,13 @@ the current value over the window and one value per week for the charts.
   rebooking              aftercare patients who rebooked
   satisfaction           mean patient satisfaction (1-5)
   staff_correction_rate  reviewed AI summaries that staff corrected
+
+Appointment outcomes over the last `OUTCOME_DAYS` days (by start time; the record store counts
+them, `Records.appointment_rates`; `appointment_cards` only shapes them):
+
+  confirmation_rate      confirmed / appointments not cancelled
+  cancellation_rate      cancelled / all appointments (late cancellations counted beside it)
+  no_show_rate           no-shows / (arrived + no-shows)
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 
 WEEK_S = 7 * 86400
 WEEKS = 8
+OUTCOME_DAYS = 30
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -98,6 +106,20 @@ def compute_metrics(rows: dict[str, list[dict[str, Any]]], now: float, weeks: in
             "counts": {"calls": len(calls), "escalations": len(escs), "aftercare": len(after), "reviewed_summaries": len(sums)},
             "metrics": [{"key": k, "label": label, "unit": unit, "value": value, "weekly": weekly}
                         for k, label, unit, value, weekly in specs]}
+
+
+def appointment_cards(rates: dict[str, Any]) -> list[dict[str, Any]]:
+    """Pure: the store's appointment counts and rates to the dashboard's three cards (each with
+    a line saying what the figure is made of)."""
+    kept = rates["total"] - rates["cancelled"]
+    return [
+        {"key": "confirmation_rate", "label": "Confirmation rate", "unit": "%", "value": rates["confirmation_rate"],
+         "note": f"{rates['confirmed']} of {kept} appointments not cancelled were confirmed"},
+        {"key": "cancellation_rate", "label": "Cancellation rate", "unit": "%", "value": rates["cancellation_rate"],
+         "note": f"{rates['cancelled']} of {rates['total']} appointments cancelled, {rates['late_cancelled']} late"},
+        {"key": "no_show_rate", "label": "No-show rate", "unit": "%", "value": rates["no_show_rate"],
+         "note": f"{rates['no_show']} no-shows, {rates['completed']} arrived"},
+    ]
 
 
 def display(value: float | None, unit: str) -> str:

@@ -3,23 +3,23 @@ redirect (post/redirect/get); the tables of live pages are re-fetched on SSE eve
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from appliance.records.errors import ConflictError
 from appliance.staff.api import RecordId
+from appliance.staff.appointments import appointments_body, outcome_cards, window
 from appliance.staff.auth import NAV_ORDER, ROLE_NAMES, Session, allowed
 from appliance.staff.charts import weekly_bars
 from appliance.staff.html import csrf_field, e, page, table, when
-from appliance.staff.metrics import display
+from appliance.staff.metrics import OUTCOME_DAYS, appointment_cards, display
 from appliance.staff.web import Forbidden, _ctx, check_csrf, current_session, require
 
 H = HTMLResponse
-# An appointment's place in the clinic's calendar (appliance.calsync); blank without calendar sync.
-CALENDAR = {"unconfirmed": "unconfirmed (not yet in the calendar)", "confirmed": "in the calendar",
-            "conflict": "refused: slot taken in the calendar", "removed": "removed from the calendar"}
 
 
 def _esc_rows(rows: list[dict[str, Any]], s: Session) -> str:
@@ -156,14 +156,25 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
             pass
         return RedirectResponse(f"/summaries/{sid}", status_code=303)
 
-    @app.get("/appointments", response_class=H, tags=["pages"], summary="Appointments")
-    async def appointments(request: Request, s: Annotated[Session, Depends(require("appointments"))]) -> str:
-        rows = await _ctx(request).repo.appointments(s.username)
-        trs = [f'<tr><td>{when(r["starts_at"])}</td><td>{e(r["patient_label"])}</td><td>{e(r["procedure"])}</td>'
-               f'<td>{e(r["kind"])}</td><td>{e(r["status"])}</td><td>{e(CALENDAR.get(r.get("calendar") or "", ""))}</td>'
-               '</tr>' for r in rows]
-        return page("Appointments", table(["When", "Patient", "Procedure", "Kind", "Status", "Clinic calendar"], trs), s,
-                    "/appointments")
+    @app.get("/appointments", response_class=H, tags=["pages"], summary="Appointments: the past 2 days to 7 days ahead")
+    async def appointments(request: Request, s: Annotated[Session, Depends(require("appointments"))],
+                           msg: str = "") -> str:
+        ctx = _ctx(request)
+        now, tz = ctx.clock(), ZoneInfo(ctx.time_zone)
+        since, until, _today_end = window(now, tz)
+        rows = await ctx.repo.appointment_days(s.username, since, until)
+        return page("Appointments", appointments_body(rows, s, now, tz), s, "/appointments", message=msg[:200])
+
+    @app.post("/appointments/{aid}/mark", tags=["pages"], summary="Mark a patient arrived or a no-show (form)")
+    async def mark_form(request: Request, aid: RecordId, status: Annotated[Literal["completed", "no-show"], Form()],
+                        s: Annotated[Session, Depends(check_csrf)]) -> Response:
+        if not allowed(s.role, "appointments"):
+            raise Forbidden()
+        try:
+            await _ctx(request).repo.mark_appointment(aid, status, s.username)
+        except ConflictError as exc:
+            return RedirectResponse(f"/appointments?msg={quote(exc.message)}", status_code=303)
+        return RedirectResponse(f"/appointments#appt-{aid}", status_code=303)
 
     @app.get("/aftercare", response_class=H, tags=["pages"], summary="Aftercare pipeline")
     async def aftercare(request: Request, s: Annotated[Session, Depends(require("aftercare"))]) -> str:
@@ -180,14 +191,17 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
     async def dashboard(request: Request, s: Annotated[Session, Depends(require("dashboard"))]) -> str:
         ctx = _ctx(request)
         m = await ctx.repo.metrics(ctx.clock())
+        rates = await ctx.repo.appointment_rates(s.username, ctx.clock())
         cards = "".join(f'<div class="card" id="metric-{e(x["key"])}"><h3>{e(x["label"])}</h3><div class="big">'
                         f'{e(display(x["value"], x["unit"]))}</div>{weekly_bars(x["label"], x["weekly"], x["unit"])}</div>'
                         for x in m["metrics"])
         counts = ", ".join(f"{e(k)}: {v}" for k, v in m["counts"].items())
         export = ('<p>Export for the practice-management system: <a href="/api/export.csv">CSV</a> · '
                   '<a href="/api/export.fhir.json">FHIR JSON bundle</a></p>') if allowed(s.role, "export") else ""
+        outcomes = (f'<h2>Appointments</h2><p>Last {OUTCOME_DAYS} days, by start time ({rates["total"]} appointments).'
+                    f'</p><div class="cards" id="appointment-outcomes">{outcome_cards(appointment_cards(rates))}</div>')
         return page("Workflow quality", f"<p>Last {m['window_weeks']} weeks ({counts}); one bar per week.</p>"
-                    f'<div class="cards">{cards}</div>{export}', s, "/dashboard")
+                    f'<div class="cards">{cards}</div>{outcomes}{export}', s, "/dashboard")
 
     @app.get("/users", response_class=H, tags=["pages"], summary="Staff accounts (administrators)")
     async def users(request: Request, s: Annotated[Session, Depends(require("users"))]) -> str:

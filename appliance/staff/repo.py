@@ -10,24 +10,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from appliance.records.audit import Access
 from appliance.records.base import iso_ts
 from appliance.records.outbox import OutboxMessage
 from appliance.records.service import AsyncRecords
-from appliance.staff.metrics import WEEK_S, WEEKS, compute_metrics
+from appliance.staff.metrics import OUTCOME_DAYS, WEEK_S, WEEKS, compute_metrics
 
 Row = dict[str, Any]
 
 TIME_FIELDS = ("created_at", "deadline_at", "acknowledged_at", "resolved_at", "reviewed_at", "started_at",
-               "starts_at", "treated_at", "review_due_at", "next_contact_at")
+               "starts_at", "treated_at", "review_due_at", "next_contact_at", "confirmed_at", "cancelled_at", "marked_at")
 RELAY = Access("system:relay", "outbox-delivery")
 
 
 def ts(value: str | None) -> float | None:
     return None if value is None else datetime.fromisoformat(value).timestamp()
+
+
+def _utc(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
 
 
 def _times(row: Row) -> Row:
@@ -108,6 +112,20 @@ class StaffRepo:
 
     async def appointments(self, actor: str) -> list[Row]:
         return [_times(r) for r in await self.records.call("appointment_list", access(actor))]
+
+    async def appointment_days(self, actor: str, since: float, until: float) -> list[Row]:
+        """The appointments starting in [since, until) (Unix seconds), with their outcomes."""
+        rows = await self.records.call("appointments_between", access(actor), _utc(since), _utc(until))
+        return [_times(r) for r in rows]
+
+    async def mark_appointment(self, aid: int, status: str, actor: str) -> None:
+        """The signed-in user marks the patient arrived (`completed`) or a no-show."""
+        await self.records.call("mark_appointment", access(actor), aid, status, actor)
+
+    async def appointment_rates(self, actor: str, now: float, days: int = OUTCOME_DAYS) -> dict[str, Any]:
+        """Appointment counts and rates of the last `days` days (aggregates only)."""
+        until = _utc(now)
+        return await self.records.call("appointment_rates", access(actor), until - timedelta(days=days), until)
 
     async def aftercare(self, actor: str) -> list[Row]:
         return [_times(r) for r in await self.records.call("aftercare_pipeline", access(actor))]

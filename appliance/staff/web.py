@@ -39,6 +39,7 @@ class ConsoleContext:
     exporter: Any = None  # appliance.staff.export.Exporter, set by the app factory
     test_calls: Any = None  # appliance.staff.testcall.TestCalls, when the console has voice engines
     golive: Any = None  # appliance.golive.console.GoLive: pack status (the banner), pilot, supervised period
+    time_zone: str = "UTC"  # the clinic's (its pack's clinic.timezone): the appointment list's days and times
 
 
 class NeedLogin(Exception):  # noqa: N818
