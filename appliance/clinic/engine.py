@@ -15,8 +15,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from appliance.clinic import guard
+from appliance.clinic.appointments import AppointmentDesk
 from appliance.clinic.context import CallerContext, CallState
 from appliance.clinic.expect import YES_NO_STATES, expecting
+from appliance.clinic.flow_appointments import AppointmentsFlow
 from appliance.clinic.flow_booking import BookingFlow
 from appliance.clinic.flow_facts import FactsFlow
 from appliance.clinic.flow_intake import IntakeFlow
@@ -25,6 +27,7 @@ from appliance.clinic.flow_turn import TurnFlow
 from appliance.clinic.nlu import LlmAssist, is_question, topic_in, treatments_in
 from appliance.clinic.pack import Pack
 from appliance.clinic.payments import PaymentProvider, StaffTask, StaffTaskPayments
+from appliance.clinic.promises import Promises
 from appliance.clinic.redflags import SEVERITY_RANK, Hit
 from appliance.clinic.safety_step import SafetyStep
 from appliance.clinic.schedule import InMemoryBookingStore, Scheduler
@@ -44,18 +47,19 @@ _DTMF = {
 }
 
 
-class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow, FactsFlow):
+class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow, FactsFlow, AppointmentsFlow):
     """`appliance.conversation.Conversation` over a validated, approved pack."""
 
     def __init__(self, pack: Pack, *, now: datetime, caller: CallerContext | None = None,
                  scheduler: Scheduler | None = None, payments: PaymentProvider | None = None,
-                 llm: LanguageModel | None = None) -> None:
+                 llm: LanguageModel | None = None, desk: AppointmentDesk | None = None) -> None:
         self.pack = pack
         self.now = now
         self.today = now.date()
         self.caller = caller or CallerContext()
         self.scheduler = scheduler or Scheduler(pack.clinic, InMemoryBookingStore())
         self.payments = payments or StaffTaskPayments()
+        self.desk = desk  # existing appointments (confirm, cancel, move); None: those requests become messages
         self.assist = LlmAssist(llm)
         self.llm = llm
         self.s = CallState()
@@ -65,12 +69,14 @@ class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow, Facts
         self.protected: set[int] = set()  # indexes of agent turns spoken with interruptible=False
         self.out = ConversationOutcome(pack=pack.ref)
         self.out.slots.update({k: v for k, v in (("name", self.caller.name), ("phone", self.caller.phone)) if v})
+        self.promises = Promises(pack.clinic, pack.dialogue, now, self.out.slots)  # after hours: computed times
         self._approved = self._approved_texts()
         self.safety = SafetyStep(self)
 
     # ---- speaking ----
 
     def line(self, key: str, **values: object) -> Say:
+        key, values = self.promises.line(key, values)  # outside opening hours: the line with {when}
         text = getattr(self.pack.dialogue, key)
         fill = {"clinic": self.pack.clinic.name, **{k: str(v) for k, v in values.items()}}
         return Say(text.format_map(_Fill(fill)), provenance=self.pack.prov(f"dialogue.{key}"),
@@ -112,6 +118,10 @@ class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow, Facts
         """One short turn: the clinic, the assistant, the notice, an open question. The caller
         speaks first; new-or-returning is asked only if what they say does not settle it."""
         self.s.state = "greeting"
+        opens = self.promises.greeting()  # outside opening hours: closed now, open again {when}
+        if opens is not None:
+            self.s.patient_type = "returning" if self.caller.known_patient else self.s.patient_type
+            return self.reply([self.line("greeting_after_hours", when=opens)])
         if self.caller.known_patient:
             self.s.patient_type = "returning"
             if self.pack.dialogue.greeting_known:
@@ -287,6 +297,8 @@ class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow, Facts
                    "ask_phone": "ask_phone", "message": "ask_message", "anything_else": "anything_else"}
         if s.state in prompts:
             return [self.line(prompts[s.state])]
+        if s.state.startswith("appt_"):
+            return self.appt_prompt()
         if s.state == "offer_slot" and s.slots_offered:
             return [self.slot_line("offer_slot", s.slots_offered[s.slot_index])]
         if s.state == "confirm_phone":
@@ -350,8 +362,9 @@ class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow, Facts
         self.s.pending = None
         return model_failed_reply(self, role)
 
-    def np_extension(self) -> str:
-        return self.pack.clinic.on_call[0].extension
+    def np_extension(self) -> str | None:
+        """The red-flag transfer target: after hours the on-call clinician who takes transfers (or None)."""
+        return self.promises.transfer_target(self.pack.clinic.on_call[0].extension)
 
     def escalate(self, hit: Hit, index: int) -> list[Say]:
         """Stop the flow: the approved line, an escalation, and a warm transfer when the flag says so."""
@@ -370,7 +383,7 @@ class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow, Facts
             base = self.line(f"escalate_{flag.severity}", minutes=rt.urgent_minutes, hours=rt.routine_hours)
             say = Say(base.text, base.provenance, interruptible=flag.severity != "emergency", cacheable=True)
         actions = [Action("escalate", severity=flag.severity, category=flag.category)]
-        if flag.action in ("emergency", "transfer_np"):
+        if flag.action in ("emergency", "transfer_np") and self.np_extension():
             actions.append(Action("transfer", target=self.np_extension(), attended=True))
         if flag.action == "urgent_callback":
             self.tasks.append(StaffTask("call-back", {"reason": flag.category, "severity": flag.severity,

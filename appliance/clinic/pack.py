@@ -130,6 +130,12 @@ def _cross_check(clinic: Clinic, menu: Menu, screen: Screen, workflows: dict[str
         if oc.provider not in providers:
             problems.append(f"{at('clinic.yaml', ('on_call', i, 'provider'))}: on_call.{i}.provider: "
                             f"unknown provider {oc.provider!r}; expected one of {sorted(providers)}")
+    if clinic.after_hours is not None:
+        for i, oc in enumerate(clinic.after_hours.on_call):
+            if oc.provider not in providers:
+                problems.append(f"{at('clinic.yaml', ('after_hours', 'on_call', i, 'provider'))}: "
+                                f"after_hours.on_call.{i}.provider: unknown provider {oc.provider!r}; "
+                                f"expected one of {sorted(providers)}")
     areas = {a.id for a in menu.areas}
     policies = {p.id for p in menu.deposit_policies}
     if menu.consult.deposit and menu.consult.deposit not in policies:
@@ -178,6 +184,24 @@ def _cross_check(clinic: Clinic, menu: Menu, screen: Screen, workflows: dict[str
         for i, f in enumerate(facts.facts):
             claim(f.id, at("facts.yaml", ("facts", i, "id")))
         check_facts(facts, lambda loc: at("facts.yaml", loc), set(fact_words().topics), problems)
+
+
+AFTER_HOURS_LINES = ("greeting_after_hours", "concern_noted_at", "clinical_question_noted_at",
+                     "escalate_urgent_after_hours", "transfer_failed_at")
+
+
+def _after_hours_lines(clinic: Clinic, dialogue: Dialogue | None, files: dict[str, LocatedYaml],
+                       problems: list[str]) -> None:
+    """A pack that names who is on call after hours also says so to callers: without these lines
+    a caller at 2 a.m. would hear the daytime promises ("within 15 minutes")."""
+    if clinic.after_hours is None or dialogue is None:
+        return
+    missing = [k for k in AFTER_HOURS_LINES if not getattr(dialogue, k, None)]
+    if missing:
+        line = files["clinic.yaml"].line_of(("after_hours",)) or "?"
+        problems.append(f"clinic.yaml:{line}: after_hours: the after-hours lines are missing from dialogue.yaml: "
+                        f"{', '.join(missing)}; expected each of them (with {{when}} for the call-back time), "
+                        "or remove after_hours")
 
 
 def load_pack(root: Path) -> Pack:
@@ -232,6 +256,7 @@ def load_pack(root: Path) -> Pack:
     if not wf_failed and all(models.get(k) is not None for k in TOP_FILES if k not in OPTIONAL_FILES):
         _cross_check(models["clinic.yaml"], models["menu.yaml"], models["screen.yaml"], workflows, files, problems,
                      facts=models.get("facts.yaml"))
+        _after_hours_lines(models["clinic.yaml"], models.get("dialogue.yaml"), files, problems)
     if problems:
         raise PackError(f"{root}: the protocol pack is not valid ({len(problems)} problem"
                         f"{'s' if len(problems) != 1 else ''})", problems=problems,

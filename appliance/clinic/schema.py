@@ -30,6 +30,7 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ItemId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=600, strip_whitespace=True)]
 Phrase = Annotated[str, StringConstraints(min_length=2, max_length=80, strip_whitespace=True)]
+_NUMBER = re.compile(r"^\+?[0-9][0-9 ().-]{1,24}[0-9]$")
 _SPAN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -81,11 +82,53 @@ class OnCall(_M):
     extension: Annotated[str, StringConstraints(pattern=r"^[0-9*#]{1,12}$")]
 
 
+class AfterHoursOnCall(_M):
+    """Who is on call outside opening hours: an extension, or an external number the PBX dials
+    through its trunk. `transfers: true` lets the appliance put a patient through (a red flag's
+    warm transfer, pressing 1 on the page); false: the page only (call, or text where on).
+    `nights`: only the closed stretches that start on these days (Friday night runs from
+    Friday's close to the next opening); none: every closed stretch."""
+
+    provider: ItemId
+    extension: Annotated[str, StringConstraints(pattern=r"^[0-9*#]{1,12}$")] | None = None
+    number: str | None = None
+    transfers: bool = False
+    nights: list[Weekday] | None = Field(None, min_length=1)
+
+    @field_validator("number")
+    @classmethod
+    def _number(cls, v: str | None) -> str | None:
+        if v is not None and not _NUMBER.match(v):
+            raise ValueError('expected a phone number the PBX can dial, such as "+1 555 0199" (digits, with '
+                             "spaces, dashes or dots between them; a leading + for the country code)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_way(self) -> AfterHoursOnCall:
+        if (self.extension is None) == (self.number is None):
+            raise ValueError("give either extension (a desk phone) or number (dialled through the PBX trunk), "
+                             "not both or neither")
+        return self
+
+
+class AfterHours(_M):
+    on_call: list[AfterHoursOnCall] = Field(min_length=1)  # in order: paged one after the other
+
+
 class Holiday(_M):
     """A day the clinic is closed: no slot is offered, and the hours answer names it."""
 
     date: dt.date
     name: Text
+
+
+class Cancellation(_M):
+    """The clinic's cancellation policy, applied when a caller cancels by phone: with at least
+    `notice_hours` of notice the deposit is `deposit_in_notice`, with less it is `deposit_late`."""
+
+    notice_hours: int = Field(ge=0, le=24 * 14)
+    deposit_in_notice: Literal["refunded", "kept"] = "refunded"
+    deposit_late: Literal["refunded", "kept"] = "kept"
 
 
 class Clinic(_M):
@@ -98,6 +141,8 @@ class Clinic(_M):
     providers: list[Provider] = Field(min_length=1)
     on_call: list[OnCall] = Field(min_length=1)
     front_desk_extension: Annotated[str, StringConstraints(pattern=r"^[0-9*#]{1,12}$")]
+    cancellation: Cancellation | None = None  # none: a caller's cancellation goes to staff as a message
+    after_hours: AfterHours | None = None  # none: outside opening hours the daytime on_call chain is paged
 
     @field_validator("timezone")
     @classmethod
@@ -385,6 +430,29 @@ class Dialogue(_M):
     opt_out_ack: Text | None = None  # "stop calling": no more calls, then goodbye
     wrong_number: Text | None = None  # "wrong number": the clinic's name, then goodbye
     payment_link_staff: Text | None = None  # the deposit without an SMS channel: the front desk sends the link
+    # Existing appointments by phone (all optional: without them such calls become messages for staff).
+    appt_identify: Text | None = None  # ask name and date of birth to find the appointment
+    appt_ask_dob: Text | None = None  # the date of birth alone
+    appt_ask_name: Text | None = None  # the name alone
+    appt_not_found: Text | None = None  # nothing found under those details (a message follows)
+    appt_found: Text | None = None  # {when}: confirm, move or cancel?
+    appt_confirmed: Text | None = None  # {when}
+    appt_cancel_check: Text | None = None  # {when}, with notice: cancel it?
+    appt_cancel_check_late: Text | None = None  # {when} {hours}, late: the deposit is kept; cancel or move?
+    appt_cancelled: Text | None = None  # {when}, no deposit involved
+    appt_cancelled_refund: Text | None = None  # {when}: the deposit will be refunded
+    appt_cancelled_kept: Text | None = None  # {when}: the deposit is kept under the policy
+    appt_kept: Text | None = None  # {when}: the caller chose not to cancel
+    appt_move_intro: Text | None = None  # {when} (the current time); the slot offers follow
+    appt_moved: Text | None = None  # {when} {provider}
+    # Outside opening hours (all optional; a pack without them says the lines above at any hour).
+    greeting_after_hours: Text | None = None  # the clinic is closed now, {when} it opens again, the open question
+    concern_noted_at: Text | None = None  # concern_noted with the computed call-back time: {when}
+    clinical_question_noted_at: Text | None = None  # {when}
+    complaint_noted_at: Text | None = None  # {when}
+    escalate_routine_at: Text | None = None  # {when}
+    escalate_urgent_after_hours: Text | None = None  # {when}: "within 15 minutes" only while someone is on call
+    transfer_failed_at: Text | None = None  # {when}
 
     @model_validator(mode="after")
     def _placeholders(self) -> Dialogue:
