@@ -41,6 +41,14 @@ def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("APPLIANCE_CONFIG", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _clinic_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls on the demo pack run during its opening hours (the real time, or the next opening
+    when the tests run at night): a test about after hours sets its own time. See
+    appliance/clinic/clinic_clock.py."""
+    monkeypatch.setenv("APPLIANCE_DEMO_CLINIC_TIME", "open")
+
+
 @pytest.fixture
 async def async_records(tmp_path: Path):  # noqa: ANN201  (an AsyncIterator of AsyncRecords)
     """The real encrypted record store in a temporary folder, on its writer thread."""

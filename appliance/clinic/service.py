@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
+from appliance.clinic.appointments import AppointmentDesk
 from appliance.clinic.approval import load_approved
+from appliance.clinic.clinic_clock import clinic_now as _clinic_clock
 from appliance.clinic.context import CallerContext
 from appliance.clinic.engine import ClinicConversation
 from appliance.clinic.pack import DEMO_PACK, Pack
@@ -28,13 +29,14 @@ def pack_for_calls(settings: Settings) -> Pack:
 
 
 def clinic_now(pack: Pack) -> datetime:
-    """The clinic's local wall-clock time (naive), for the engine's `now`."""
-    return datetime.now(ZoneInfo(pack.clinic.timezone)).replace(tzinfo=None)
+    """The clinic's local wall-clock time (naive), for the engine's `now` (a demo pack's test
+    hook: appliance/clinic/clinic_clock.py)."""
+    return _clinic_clock(pack)
 
 
 def new_conversation(pack: Pack, settings: Settings, *, caller: CallerContext, scheduler: Scheduler,
                      llm: LanguageModel | None = None, payments: PaymentProvider | None = None,
-                     now: datetime | None = None) -> ClinicConversation:
+                     now: datetime | None = None, desk: AppointmentDesk | None = None) -> ClinicConversation:
     """One call's conversation. Share `scheduler` (and its store) across calls: no double booking.
     `payments`: default, the clinic's configured provider ([payments], [messages])."""
     if payments is None:
@@ -42,4 +44,4 @@ def new_conversation(pack: Pack, settings: Settings, *, caller: CallerContext, s
 
         payments = provider_for_calls(settings)
     return ClinicConversation(pack, now=now or clinic_now(pack), caller=caller, scheduler=scheduler,
-                              payments=payments, llm=llm if settings.clinic.llm_assist else None)
+                              payments=payments, llm=llm if settings.clinic.llm_assist else None, desk=desk)

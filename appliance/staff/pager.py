@@ -23,8 +23,10 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
+from appliance.clinic import after_hours
 from appliance.config import PagingSettings
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
@@ -32,7 +34,17 @@ from appliance.records.errors import ConflictError
 from appliance.staff.briefing import duration_s, speak
 from appliance.staff.livecalls import LiveCall, LiveCalls
 from appliance.staff.pagecall import Dialer, ring_and_brief
-from appliance.staff.paging import ENDPOINT, Attempt, PageOutcome, brief, callback_brief, decide, text_page
+from appliance.staff.paging import (
+    ENDPOINT,
+    Attempt,
+    PageOutcome,
+    acknowledge_brief,
+    brief,
+    callback_brief,
+    decide,
+    exhausted_note,
+    text_page,
+)
 from appliance.staff.repo import Row, StaffRepo
 
 log = get_logger(__name__)
@@ -41,6 +53,7 @@ RANK = {"emergency": 0, "urgent": 1}
 CONVERSATION_TRANSFER_S = 180.0  # longest the pager leaves a planned warm transfer to the conversation
 GONE_LINE = "The patient has hung up. The escalation is acknowledged; please call the patient back."
 BUSY_LINE = "The patient is being connected to a colleague. The escalation is acknowledged."
+NO_TRANSFER_LINE = "The escalation is acknowledged. Please call the patient back."
 
 
 def chain_of(pack: Any) -> tuple[str, ...]:
@@ -51,7 +64,8 @@ class Pager:
     name = "pager"
 
     def __init__(self, settings: PagingSettings, repo: StaffRepo, sip: Any, live: LiveCalls, pack: Any, voice: Any,
-                 *, clock: Callable[[], float] = time.time, poll_s: float = 0.5) -> None:
+                 *, clock: Callable[[], float] = time.time, poll_s: float = 0.5,
+                 local_now: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self.repo = repo
         self.sip: Dialer = sip
@@ -60,6 +74,7 @@ class Pager:
         self.voice = voice
         self.clock = clock
         self.poll_s = poll_s
+        self.local_now = local_now or self._clinic_now  # the clinic's wall clock: who is on call (after hours)
         self.chain = chain_of(pack)
         self._task: asyncio.Task[None] | None = None
         self._active: dict[int, asyncio.Task[None]] = {}  # outbox seq -> paging of one escalation
@@ -83,6 +98,11 @@ class Pager:
                 await asyncio.wait_for(t, 1.5)
         self._task = None
         self._active.clear()
+
+    def _clinic_now(self) -> datetime:
+        from appliance.clinic.clinic_clock import clinic_now  # the one clinic clock of the box (and its test hook)
+
+        return clinic_now(self.pack)
 
     def wake(self) -> None:
         self._wake.set()
@@ -165,6 +185,9 @@ class Pager:
     async def _page_policy(self, eid: int, row: Row) -> str:
         severity = row["severity"]
         response_s = max(0.0, float(row["deadline_at"]) - float(row["created_at"]))
+        local = self.local_now()  # who is on call: the daytime chain, or the after-hours list at this time
+        targets = {t.dial: t for t in after_hours.paging_chain(self.pack.clinic, local)}
+        chain = tuple(targets)
         nudge = self._nudges.setdefault(eid, asyncio.Event())
         attempts: list[Attempt] = []
         running: dict[int, asyncio.Task[PageOutcome]] = {}
@@ -187,19 +210,21 @@ class Pager:
                 status = (await self.repo.escalation(eid, None))["status"]
                 now = self.clock()
                 d = decide(severity=severity, created_at=float(row["created_at"]), response_s=response_s,
-                           chain=self.chain, attempts=tuple(attempts), acknowledged=status != "open", now=now,
+                           chain=chain, attempts=tuple(attempts), acknowledged=status != "open", now=now,
                            ring_s=float(self.settings.ring_seconds), max_rounds=self.settings.max_rounds)
                 if d.action == "page" and d.target is not None and d.level is not None:
                     attempts.append(Attempt(d.level, d.target, now))
                     live = self.live.get(row.get("call_key"))
-                    await self._paged(eid, d.target, d.level, row, live)
+                    external = d.target in targets and targets[d.target].external
+                    await self._paged(eid, d.target, d.level, row, live, text=not external)
                     idx = len(attempts) - 1
 
                     def answered(i: int = idx) -> None:  # listening to the brief: wait for the call's end
                         attempts[i] = replace(attempts[i], outcome="answered")
                         nudge.set()
 
-                    running[idx] = asyncio.create_task(self._page(eid, row, d.target, answered))
+                    transfers = d.target not in targets or targets[d.target].transfers
+                    running[idx] = asyncio.create_task(self._page(eid, row, d.target, answered, transfers))
                     calls.add(idx)
                     continue
                 if d.action != "wait":
@@ -228,16 +253,21 @@ class Pager:
                     await asyncio.wait_for(task, 2.0)
         if action == "exhausted":
             level = max((a.level for a in attempts), default=0)
-            await self.repo.mark_paged(eid, "chain exhausted", level)
-            log.warning("page.chain_exhausted", escalation=eid, pages=len(attempts))
+            closed = self.pack.clinic.after_hours is not None and not after_hours.is_open(self.pack.clinic, local)
+            promised = after_hours.promise(self.pack.clinic, local, urgent=True, minutes=round(response_s / 60),
+                                           hours=24).when if severity != "emergency" else None
+            note = exhausted_note(promised, nobody=not chain) if closed else "chain exhausted"
+            await self.repo.mark_paged(eid, note, level)
+            log.warning("page.chain_exhausted", escalation=eid, pages=len(attempts), after_hours=closed)
         log.info("page.settled", escalation=eid, action=action, pages=len(attempts))
         return action
 
-    async def _paged(self, eid: int, target: str, level: int, row: Row, live: LiveCall | None) -> None:
-        """Show the page in the console; send the text page."""
+    async def _paged(self, eid: int, target: str, level: int, row: Row, live: LiveCall | None,
+                     text: bool = True) -> None:
+        """Show the page in the console; send the text page (`text`: not to an external number)."""
         await self.repo.mark_paged(eid, target, level)
         log.info("page.started", escalation=eid, target=hostile(target), level=level, severity=row["severity"])
-        if self.settings.sip_message and hasattr(self.sip, "send_message"):
+        if text and self.settings.sip_message and hasattr(self.sip, "send_message"):
             line = live.line if live is not None and not live.ended else None
             task = asyncio.create_task(self._text(target, text_page(row["severity"], self.topic_of(row), line)))
             self._texts.add(task)
@@ -284,10 +314,14 @@ class Pager:
                 return "failed"
             await live.wait_change(left)
 
-    async def _page(self, eid: int, row: Row, target: str, answered: Callable[[], None]) -> PageOutcome:
+    async def _page(self, eid: int, row: Row, target: str, answered: Callable[[], None],
+                    transfers: bool = True) -> PageOutcome:
+        """`transfers`: False for an on-call entry that takes pages but no patient (pressing 1 acknowledges)."""
         severity, topic = row["severity"], self.topic_of(row)
         live = self.live.get(row.get("call_key"))
         text = brief(severity, topic, live.line) if live is not None else callback_brief(severity, topic)
+        if not transfers and live is not None:
+            text = acknowledge_brief(severity, topic)
         pcm = await speak(self.voice, text)
         result = await ring_and_brief(self.sip, target, pcm, ring_s=float(self.settings.ring_seconds),
                                       answered=answered)
@@ -297,13 +331,14 @@ class Pager:
         try:
             await self._acknowledge(eid, target, "page-acknowledged")
             live = self.live.get(row.get("call_key"))
-            if live is not None and _connectable(live) and call.state == "confirmed":
+            if transfers and live is not None and _connectable(live) and call.state == "confirmed":
                 from appliance.telephony.bridge import bridge
 
                 bridge(live.raw, call)  # type: ignore[arg-type]
                 log.info("page.connected", escalation=eid, target=hostile(target))
                 return "connected"
-            gone = await speak(self.voice, GONE_LINE if live is None or live.ended else BUSY_LINE)
+            gone = await speak(self.voice, GONE_LINE if live is None or live.ended
+                               else BUSY_LINE if transfers else NO_TRANSFER_LINE)
             call.send_audio(gone)
             for _ in range(int(duration_s(gone) / 0.05) + 40):  # bounded: the line plus 2 s
                 if call.pending_audio_ms() == 0 or call.state == "ended":

@@ -7,6 +7,10 @@ page call ends unanswered or declined, the next person in the chain is paged (an
 call, while the clinician listens to the brief, is waited for: it ends on its own, bounded); after the end of
 the chain it starts over, for at most `max_rounds` rounds, then reports the chain exhausted
 (the console shows it). Routine escalations are never paged: they wait in the queue.
+
+Outside opening hours the chain is the pack's after-hours on-call list for that time (see
+`appliance.clinic.after_hours.paging_chain`: extensions, and external numbers dialled through
+the PBX); `decide` is the same, only the chain it is given differs.
 """
 
 from __future__ import annotations
@@ -50,6 +54,20 @@ def brief(severity: str, category: str, line: str | None) -> str:
 def callback_brief(severity: str, category: str) -> str:
     """The page when the patient is no longer on the line: pressing 1 acknowledges."""
     return f"{severity} {topic(category)} concern, the patient has hung up, press 1 to acknowledge."
+
+
+def acknowledge_brief(severity: str, category: str) -> str:
+    """The page to an on-call clinician who takes no transfers (after hours): a call back, not a connection."""
+    return f"{severity} {topic(category)} concern, please call the patient back, press 1 to acknowledge."
+
+
+def exhausted_note(promised: str | None, *, nobody: bool = False) -> str:
+    """What the escalation's page record shows when the after-hours chain is exhausted: what
+    happened and the call-back time the caller was promised (None: an emergency, whose approved
+    line promises no time). No commas: the record is a comma-separated list."""
+    what = "after hours nobody on call" if nobody else "after-hours chain exhausted"
+    told = f"call-back promised {promised}" if promised else "caller heard the emergency line"
+    return f"{what}; {told}".replace(",", "")
 
 
 def transfer_brief(severity: str, category: str) -> str:

@@ -59,10 +59,14 @@ def heard_share(expected: str, transcript: str) -> float:
 
 
 def greeting_text(s: Settings) -> str:
-    from appliance.clinic.service import pack_for_calls
+    from appliance.clinic.promises import Promises
+    from appliance.clinic.service import clinic_now, pack_for_calls
 
     pack = pack_for_calls(s)
-    text = pack.dialogue.greeting.replace("{clinic}", pack.clinic.name)
+    opens = Promises(pack.clinic, pack.dialogue, clinic_now(pack), {}).greeting()  # after hours: that greeting
+    greeting = pack.dialogue.greeting_after_hours if opens and pack.dialogue.greeting_after_hours else \
+        pack.dialogue.greeting
+    text = greeting.replace("{clinic}", pack.clinic.name).replace("{when}", opens or "")
     return re.sub(r"\{[^}]*\}", " ", text)
 
 

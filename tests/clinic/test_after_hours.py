@@ -176,3 +176,21 @@ def test_after_hours_needs_its_lines(pack_dir: Path) -> None:
     problems = pack_problems(pack_dir)
     assert any(p.startswith(f"clinic.yaml:{line}: after_hours: the after-hours lines are missing from dialogue.yaml: "
                             "concern_noted_at") for p in problems), problems
+
+
+# ---- the clinic clock's test hook: demo packs only ----
+
+def test_clock_hook_sets_a_demo_packs_time_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from appliance.clinic.clinic_clock import ENV, clinic_now
+
+    pack = load_pack(DEMO_PACK)
+    monkeypatch.setenv(ENV, "2025-03-12T02:00")
+    assert clinic_now(pack) == at("2025-03-12T02:00")
+    real_pack = type(pack)(**{**pack.__dict__, "clinic": pack.clinic.model_copy(
+        update={"pack": pack.clinic.pack.model_copy(update={"demo": False})})})
+    assert abs((clinic_now(real_pack) - at("2025-03-12T02:00")).days) > 300  # a clinic's own pack: the real clock
+    monkeypatch.setenv(ENV, "open")
+    assert ah.is_open(pack.clinic, clinic_now(pack))
+    monkeypatch.setenv(ENV, "2 a.m.")
+    with pytest.raises(ValueError, match="expected a local time such as 2025-03-12T02:00, or open"):
+        clinic_now(pack)
