@@ -37,6 +37,7 @@ from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.base import iso
 from appliance.records.callwriter import CallWriter
+from appliance.records.desk import RecordsDesk, store_appointment_changes
 from appliance.records.ids import CallRef, clean_call_id, clean_name, clean_number
 from appliance.records.service import AsyncRecords
 from appliance.staff.livecalls import LiveCall, LiveCalls
@@ -289,7 +290,9 @@ class CallRunner:
         info = safe_info(media.info)  # what the PBX sent, as bounded valid UTF-8: storable
         access = Access(actor="system:call", reason="call", call_id=info.call_id)
         caller, patient_id = await caller_context(self.records, access, info)
-        engine = new_conversation(self.pack, self.settings, caller=caller, scheduler=self.scheduler, llm=self.llm)
+        desk = RecordsDesk(self.records, access, patient_id, self.pack.clinic.timezone) if self.records else None
+        engine = new_conversation(self.pack, self.settings, caller=caller, scheduler=self.scheduler, llm=self.llm,
+                                  desk=desk)
         policy = await call_policy(self.settings, self.records)  # the pilot and supervised period, as they stand
         inner: Conversation = PilotConversation(engine, policy.pilot, info.call_id) if policy.pilot.active else engine
         entry = self.live.open(media)
@@ -320,6 +323,10 @@ class CallRunner:
                 held = await self._golive_after(post, writer.ref.key, engine, outcome, policy)
                 if outcome.booking and not held:
                     await store_booking(self.records, post, writer.ref.key, outcome, self.pack)
+                changes = outcome.slots.get("appointment_changes") or []
+                if changes and not held:  # supervised: staff see them in the call's summary and act
+                    await store_appointment_changes(self.records, post, writer.ref.key, changes,
+                                                    self.pack.clinic.timezone, turn=len(outcome.turns) - 1)
             log.info("call.finished", call_id=hostile(info.call_id), outcome=outcome.outcome, reason=reason,
                      turns=len(outcome.turns), escalations=len(outcome.escalations),
                      seconds=round(time.monotonic() - started, 1))

@@ -95,9 +95,11 @@ def _speak(caller: SipCaller, clip: Clip) -> tuple[float, float]:
 
 def run_call(target_name: str, port: int, script: Script, clips: dict[str, Clip], *, greets: bool,
              timing: Timing | None = None, strict: bool = True, on_answer: Callable[[str], None] | None = None,
-             on_turn: Callable[[], None] | None = None, echo_db: float | None = None) -> CallResult:
+             on_turn: Callable[[], None] | None = None, echo_db: float | None = None,
+             number: str = "5550100001", to_user: str = "clinic") -> CallResult:
+    """`number`: the caller ID sent; `to_user`: the extension dialled (through a PBX at `port`)."""
     t = timing or Timing()
-    caller = SipCaller(("127.0.0.1", port), echo_db=echo_db)
+    caller = SipCaller(("127.0.0.1", port), user=number, echo_db=echo_db, to_user=to_user)
     t_invite = time.monotonic()
     try:
         answered = caller.invite()

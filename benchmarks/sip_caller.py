@@ -44,7 +44,7 @@ class SipCaller:
     """One outgoing call to `target` (host, port); the RTP endpoint carries its audio."""
 
     def __init__(self, target: tuple[str, int], user: str = "5550100001", host: str = "127.0.0.1",
-                 echo_db: float | None = None) -> None:
+                 echo_db: float | None = None, to_user: str = "clinic") -> None:
         self.target = target
         self.host = host
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -54,9 +54,10 @@ class SipCaller:
         self.call_id = f"bench-{secrets.token_hex(8)}@{host}"
         self.tag = secrets.token_hex(6)
         self.from_uri = f"sip:{user}@{host}:{self.port}"
-        self.to_uri = f"sip:clinic@{target[0]}:{target[1]}"
+        self.to_uri = f"sip:{to_user}@{target[0]}:{target[1]}"  # an extension when target is a PBX
         self.remote_tag = ""
         self.remote_target = self.to_uri
+        self.route_set: list[str] = []  # a record-routing PBX between us (RFC 3261 §12.1.2)
         self.cseq = 1
         self.rtp = RtpEndpoint(host, echo_db=echo_db)  # echo_db: a speakerphone feeding back what it hears
         self.responses: queue.Queue[SipMessage] = queue.Queue()
@@ -72,6 +73,8 @@ class SipCaller:
         msg = SipMessage(method=method, uri=self.remote_target)
         msg.add("Via", f"SIP/2.0/UDP {self.host}:{self.port};branch={branch or _branch()};rport")
         msg.add("Max-Forwards", "70")
+        for route in self.route_set:  # in-dialog requests follow the dialog's route set (loose routing)
+            msg.add("Route", route)
         msg.add("From", f"<{self.from_uri}>;tag={self.tag}")
         msg.add("To", f"<{self.to_uri}>" + (f";tag={self.remote_tag}" if self.remote_tag else ""))
         msg.add("Call-ID", self.call_id)
@@ -114,14 +117,16 @@ class SipCaller:
                 continue
             to = NameAddr.parse(resp.get("To") or "")
             self.remote_tag = to.tag if to and to.tag else ""
+            if status < 300:  # the dialog: its remote target and route set, before the ACK uses them
+                contact = resp.get_all("Contact")
+                na = NameAddr.parse(contact[0]) if contact else None
+                if na is not None:
+                    self.remote_target = na.uri
+                self.route_set = list(reversed(resp.get_all("Record-Route")))  # one entry per route
             self._ack(resp)
             if status >= 300:
                 raise CallFailed(f"INVITE answered {status} {resp.reason}")
             answered = time.monotonic()
-            contact = resp.get_all("Contact")
-            na = NameAddr.parse(contact[0]) if contact else None
-            if na is not None:
-                self.remote_target = na.uri
             try:
                 media = parse_sdp(resp.body)
             except SdpError as e:

@@ -25,7 +25,7 @@ log = get_logger(__name__)
 APPOINTMENT_INTENTS = ("cancel", "reschedule", "confirm", "appointment")
 _DATE_START = re.compile(r"\b(born|date of birth|birthday|birth date|dob|d o b|and my|my birthday|"
                          r"january|february|march|april|may|june|july|august|september|october|november|"
-                         r"december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|\d)", re.I)
+                         r"december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b|\d", re.I)
 _MOVE = re.compile(r"\b(move|reschedule|change|another (?:time|day)|different (?:time|day)|later|earlier)\b")
 _CANCEL = re.compile(r"\bcancel")
 _CONFIRM = re.compile(r"\b(confirm|keep it|keep the|that's fine|still coming|i'll be there|i will be there)\b")
@@ -80,7 +80,8 @@ class AppointmentsFlow:
     async def on_appt_identify(self, text: str) -> list[Say] | None:
         if refused(text):
             return [self.line("declined_ack")] + self.start_message()
-        name, dob = name_in(text), dob_in(text, self.today)
+        dob = dob_in(text, self.today)
+        name = name_in(text) or (person_name(text) if dob is None else None)  # "May Chen": a name, not a month
         if name:
             self.s.appt_name = name
         if dob:
@@ -172,7 +173,7 @@ class AppointmentsFlow:
 
     def _appt_offer(self) -> list[Say]:
         family, minutes = self._appt_family()
-        offers = self.scheduler.find(family, minutes, self.now, count=MAX_OFFERS + 1)
+        offers = self.scheduler.find(family, minutes, self.now, count=MAX_OFFERS + 1, provider=self.s.appt.provider)
         self.s.slots_offered = [o for o in offers if o.start != self.s.appt.start][:MAX_OFFERS]
         self.s.slot_index = 0
         if not self.s.slots_offered:

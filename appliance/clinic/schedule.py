@@ -98,8 +98,9 @@ class Scheduler:
         return [p for p in self.clinic.providers if family in p.families]
 
     def find(self, family: str | None, minutes: int, now: datetime, earliest: date | None = None,
-             latest: date | None = None, count: int = 3) -> list[Slot]:
-        """The first free slots, in time order, across eligible providers (one per start time)."""
+             latest: date | None = None, count: int = 3, provider: str | None = None) -> list[Slot]:
+        """The first free slots, in time order, across eligible providers (one per start time), or
+        with one `provider` only (moving an appointment keeps its provider)."""
         start_day = max(now.date(), earliest or now.date())
         last_day = min(latest or now.date() + timedelta(days=HORIZON_DAYS), now.date() + timedelta(days=HORIZON_DAYS))
         out: list[Slot] = []
@@ -113,6 +114,8 @@ class Scheduler:
             open_spans = _spans(self.clinic.hours.get(weekday), day)
             candidates: dict[datetime, Slot] = {}
             for p in self._eligible(family):
+                if provider is not None and p.id != provider:
+                    continue
                 taken = self.store.on_day(p.id, day)
                 for a, b in _spans(p.hours.get(weekday), day):
                     t = a
