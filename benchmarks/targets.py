@@ -37,6 +37,15 @@ def rtp_range() -> tuple[int, int]:
     return base, base + 999
 
 
+def _bench_env() -> dict[str, str]:
+    """The appliance's environment for a benchmark: no ambient config, and the demo clinic open
+    (the figures do not change with the hour the benchmark runs at: at night the demo pack's
+    clock stands at its next opening; see appliance/clinic/clinic_clock.py)."""
+    env = {k: v for k, v in os.environ.items() if k != "APPLIANCE_CONFIG"}
+    env.setdefault("APPLIANCE_DEMO_CLINIC_TIME", "open")
+    return env
+
+
 class LoggedProcess:
     """A child process whose event stream is parsed as JSON lines; other output goes to `log`."""
 
@@ -44,7 +53,7 @@ class LoggedProcess:
         self.log = log.open("a", buffering=1)
         self.started = time.monotonic()
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=env or {k: v for k, v in os.environ.items() if k != "APPLIANCE_CONFIG"})
+                                     env=env or _bench_env())
         self.events: list[Event] = []
         self._cond = threading.Condition()
         streams = {"stdout": self.proc.stdout, "stderr": self.proc.stderr}

@@ -41,6 +41,11 @@ def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("APPLIANCE_CONFIG", raising=False)
 
 
+# Set for the whole session too: module-scoped fixtures (an appliance started once for several
+# tests) are made before any function-scoped fixture runs.
+os.environ["APPLIANCE_DEMO_CLINIC_TIME"] = "open"
+
+
 @pytest.fixture(autouse=True)
 def _clinic_open(monkeypatch: pytest.MonkeyPatch) -> None:
     """Calls on the demo pack run during its opening hours (the real time, or the next opening
