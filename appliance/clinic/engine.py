@@ -44,6 +44,7 @@ _YES_NO_STATES = YES_NO_STATES
 _DTMF = {
     "new_or_returning": {"1": "new patient", "2": "returning"},
     "returning_reason": {"1": "a concern about my recent treatment", "2": "touch up", "3": "book an appointment"},
+    "appt_what": {"1": "confirm it", "2": "move it", "3": "cancel it"},  # an existing appointment (a reminder)
 }
 
 

@@ -129,7 +129,17 @@ class AppointmentsFlow:
         appt = self.s.appt
         self._change("confirm", appt)
         self.s.state = "anything_else"
-        return [self.line("appt_confirmed", when=spoken_time(appt.start)), self.line("anything_else")]
+        return [self.line("appt_confirmed", when=spoken_time(appt.start)), *self.before_visit(appt),
+                self.line("anything_else")]
+
+    def before_visit(self, appt: Upcoming) -> list[Say]:
+        """The treatment's approved before-visit instructions ("arrive without makeup"), if any."""
+        wf = self.pack.workflows.get(appt.treatment or "") or (
+            self.pack.workflow_of(appt.treatment) if appt.treatment else None)
+        if wf is None or not wf.before_visit or not self.pack.dialogue.before_visit_intro:
+            return []
+        self.out.slots["before_visit_read"] = [x.id for x in wf.before_visit]
+        return [self.line("before_visit_intro"), *(self.item(x) for x in wf.before_visit)]
 
     def _appt_keep(self) -> list[Say]:
         self.s.state = "anything_else"

@@ -131,6 +131,12 @@ class Cancellation(_M):
     deposit_late: Literal["refunded", "kept"] = "kept"
 
 
+class Reminders(_M):
+    """Appointment reminder calls: one contact this many hours before each booked appointment."""
+
+    before_hours: list[Annotated[int, Field(ge=1, le=24 * 14)]] = Field(min_length=1, max_length=4)
+
+
 class Clinic(_M):
     pack: PackInfo
     name: Text
@@ -142,6 +148,7 @@ class Clinic(_M):
     on_call: list[OnCall] = Field(min_length=1)
     front_desk_extension: Annotated[str, StringConstraints(pattern=r"^[0-9*#]{1,12}$")]
     cancellation: Cancellation | None = None  # none: a caller's cancellation goes to staff as a message
+    reminders: Reminders | None = None  # none: no reminder calls
     after_hours: AfterHours | None = None  # none: outside opening hours the daytime on_call chain is paged
 
     @field_validator("timezone")
@@ -365,6 +372,7 @@ class Workflow(_M):
     device: Text | None = None
     indication: Text | None = None
     immediate_instructions: list[Line] = Field(min_length=1)
+    before_visit: list[Line] = Field(default_factory=list)  # read when an appointment for it is confirmed
     check_ins: list[CheckIn] = Field(min_length=1)
     questions: list[Line] = Field(min_length=1)
     topics: list[Topic] = Field(default_factory=list)
@@ -445,6 +453,8 @@ class Dialogue(_M):
     appt_kept: Text | None = None  # {when}: the caller chose not to cancel
     appt_move_intro: Text | None = None  # {when} (the current time); the slot offers follow
     appt_moved: Text | None = None  # {when} {provider}
+    before_visit_intro: Text | None = None  # before the before-visit instructions, when an appointment is confirmed
+    greeting_callback: Text | None = None  # the clinic returns a missed call: then the usual open question
     # Outside opening hours (all optional; a pack without them says the lines above at any hour).
     greeting_after_hours: Text | None = None  # the clinic is closed now, {when} it opens again, the open question
     concern_noted_at: Text | None = None  # concern_noted with the computed call-back time: {when}
@@ -502,6 +512,8 @@ class OutboundLines(_M):
     opt_out_ack: Text
     goodbye: Text  # the outbound call's closing line
     written_check: Text | None = None  # day 1, when the instructions were sent in writing: "did they reach you?"
+    intro_reminder: Text | None = None  # an appointment reminder, after identity: {when}; confirm / move / cancel
+    before_visit_intro: Text | None = None  # before the treatment's before-visit instructions
     answering_machine_phrases: list[Phrase] = Field(min_length=1)
     wrong_person_phrases: list[Phrase] = Field(min_length=1)
     opt_out_phrases: list[Phrase] = Field(min_length=1)
