@@ -273,6 +273,7 @@ class CallRunner:
         self.llm = llm
         self.active = 0
         self.live = live or LiveCalls()  # calls in progress by call key (the pager connects patients)
+        self.after_call: Any = None  # awaited with (info, outcome) as a call ends: the front desk's call-backs
         from appliance.golive.gate import is_demo
 
         self.demo = is_demo(pack)  # demo content answers test calls only (appliance.golive)
@@ -330,6 +331,8 @@ class CallRunner:
             log.info("call.finished", call_id=hostile(info.call_id), outcome=outcome.outcome, reason=reason,
                      turns=len(outcome.turns), escalations=len(outcome.escalations),
                      seconds=round(time.monotonic() - started, 1))
+            if self.after_call is not None:  # must not raise (appliance.scheduler.desk_runner)
+                await self.after_call(info, outcome)
 
 
     async def _golive_after(self, access: Access, key: str, engine: Any, outcome: ConversationOutcome,

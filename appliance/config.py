@@ -307,6 +307,11 @@ class OutboundSettings(_Section):
     lease_seconds: int = Field(120, ge=10, le=3600)  # renewed while the call lasts
     require_consent: bool = True
     call_from: str = Field("10:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # clinic-local time a contact is first due
+    # The front desk's calls (appliance.scheduler.desk_*; docs/frontdesk.md), placed while `enabled`:
+    reminders: bool = True  # appointment reminders at the pack's clinic.yaml reminders.before_hours
+    callbacks: bool = True  # call back a caller turned away at capacity or who hung up before speaking
+    callback_delay_minutes: int = Field(2, ge=0, le=1440)  # after the missed call
+    callback_hours: int = Field(24, ge=1, le=168)  # a call-back not placed within this is dropped
 
 
 class VoiceSettings(_Section):

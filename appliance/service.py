@@ -186,13 +186,20 @@ class Appliance:
             await self._start_component(Pager(self.settings.paging, StaffRepo(records.records), self.sip,
                                               self.runner.live, pack, engines["tts"]))
         if self.settings.outbound.enabled:
-            await self._start_component(OutboundScheduler(
+            desk = self._desk(pack, engines, records.records, shadow)  # reminders, call-backs (docs/frontdesk.md)
+            aftercare = OutboundScheduler(
                 lambda: store_for(self.settings, pack), self.sip,
                 voice_handler(pack, load_lines(pack), engines, self.settings, records=records.records,
                               live=self.runner.live),
                 self.settings.outbound,
-                max_calls=self.settings.sip.max_calls,
-                active_inbound=lambda: self.runner.active + (shadow.active if shadow else 0)))  # shadow calls hold lines too
+                max_calls=self.settings.sip.max_calls,  # shadow calls and the desk's calls hold lines too
+                active_inbound=lambda: self.runner.active + (shadow.active if shadow else 0) + desk.active())
+            await self._start_component(aftercare)
+            if desk.runner is not None:
+                desk.runner.other_outbound = lambda: len(aftercare._calls)  # noqa: SLF001
+                await self._start_component(desk.runner)
+                self.sip.on_busy = desk.runner.busy
+                self.runner.after_call = desk.runner.call_ended
         for component in self.components:
             await self._start_component(component)
         sd_notify("READY=1")
@@ -208,6 +215,11 @@ class Appliance:
                  sip=f"{self.settings.sip.bind_host}:{self.settings.sip.bind_port}",
                  console=f"https://{self.settings.console.bind_host}:{self.settings.console.port}/",
                  config=self.settings.source)
+
+    def _desk(self, pack: Any, engines: Engines, records: Any, shadow: Any) -> Any:
+        from appliance.scheduler.desk_runner import desk_component
+
+        return desk_component(self.settings, pack, engines, records, self.runner, shadow, self.sip)
 
     async def stop(self) -> None:
         if self._watchdog:

@@ -21,6 +21,7 @@ from appliance.telephony.dialog import Dialog, strip_tag
 from appliance.telephony.dtmf import info_digit
 from appliance.telephony.guard import SourceGuard
 from appliance.telephony.media import RtpSession
+from appliance.telephony.missed import MissedCalls
 from appliance.telephony.outbound import Outbound
 from appliance.telephony.register import Registration
 from appliance.telephony.sdp import Negotiated, SdpError, answer_sdp, negotiate, parse_sdp
@@ -37,7 +38,7 @@ SUPPORTED = {"timer"}  # option tags we accept in Require
 DIALOG_METHODS = {"BYE", "INFO", "NOTIFY", "INVITE", "REFER", "UPDATE", "PRACK"}  # 481 when no dialog matches
 
 
-class SipEdge(Outbound):
+class SipEdge(Outbound, MissedCalls):
     name = "sip"
 
     def __init__(self, settings: SipSettings, handler: CallHandler, shadow: CallHandler | None = None) -> None:
@@ -208,8 +209,8 @@ class SipEdge(Outbound):
             self.sip.send(resp, addr)
             return
         if len(self.calls) + len(self._pending) >= self.settings.max_calls:
-            log.info("call.busy", max_calls=self.settings.max_calls)
             self.sip.send(response_for(msg, 486, to_tag=new_tag()), addr)
+            self.turned_away(msg)  # logged; the caller is called back (appliance.telephony.missed)
             return
         accept = (msg.get("Accept") or "").lower()
         if accept and "application/sdp" not in accept and "*/*" not in accept:
