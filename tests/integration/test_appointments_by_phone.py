@@ -6,7 +6,8 @@ The patients and their appointments are written to the appliance's encrypted sto
 runs (as staff or the appointment import would); afterwards the test reads the store: the
 appointment's status, lateness, deposit outcome, time and confirmation, and the outbox message
 staff systems receive. One call each: confirm, cancel with notice, cancel late, and a move
-by a caller from a number the appliance does not know (found by name and date of birth).
+by a caller from a number the appliance does not know (found by name and date of birth), and
+clinic facts asked at three steps of one call (the open question, a slot offer, "anything else").
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ PATIENTS = {
     "cancel": Patient("Dana Lee", "5550107302", "1985-03-03", 7, 5000),
     "late": Patient("Maria Lopez", "5550107303", "1990-11-20", 0.8, 10000),
     "move": Patient("Mary Johnson", "5550107304", "1972-04-02", 8, 0),
+    "facts": Patient("Chris Walker", "5550107305", "1968-09-09", 9, 0),
 }
 CALLER_NUMBER = {"confirm": "5550107301", "cancel": "5550107302", "late": "5550107303",
-                 "move": "5550107999"}  # the move: a phone the appliance does not know
+                 "move": "5550107999", "facts": "5550107305"}  # the move: a phone the appliance does not know
 SCRIPTS = {
     "confirm": Script("confirm", (Step("Hi, I'm calling to confirm my appointment."),)),
     "cancel": Script("cancel", (Step("Hello, I need to cancel my appointment next week."), Step("Yes, please."))),
@@ -58,6 +60,9 @@ SCRIPTS = {
                             Step("Yes, please cancel it."))),
     "move": Script("move", (Step("Hi, I need to reschedule my appointment."), Step("Mary Johnson."),
                             Step("April second, nineteen seventy two."), Step("Yes, that works."))),
+    "facts": Script("facts", (Step("Hi, what time do you close on Saturdays?"),
+                              Step("I need to move my appointment."), Step("Where do I park?"),
+                              Step("Yes, that works."), Step("Do you take credit cards?"))),
 }  # each call ends when the caller hangs up after the last reply ("Is there anything else ...?")
 
 
@@ -190,3 +195,14 @@ def test_a_caller_from_an_unknown_number_moves_their_appointment_after_name_and_
     assert row["status"] == "booked" and row["slot_start"] != before["slot_start"], (row, before)
     assert datetime.fromisoformat(row["slot_start"]) > datetime.now(UTC), row
     assert row["confirmed_at"] is None, row  # a new time is not yet confirmed
+
+
+def test_clinic_facts_are_answered_at_three_steps_of_a_call(stored: dict[str, Any]) -> None:
+    _call_ok(stored, "facts")
+    said = _said(stored, "facts")
+    for fact in ("fact-hours", "fact-parking", "fact-payment"):
+        assert fact in said, said
+    # each answer is followed by the step's own question, and the move still happens
+    assert said[said.index("fact-parking") + 1] == "dialogue.offer_slot", said
+    assert "dialogue.appt_moved" in said, said
+    assert stored["facts"]["slot_start"] != stored["before"]["facts"]["slot_start"], stored["facts"]
