@@ -381,7 +381,11 @@ class ClinicConversation(TurnFlow, IntakeFlow, BookingFlow, ReturningFlow, Facts
         if flag.line and own:  # another procedure's own line is not said to this caller
             say = Say(flag.line, self.pack.prov(flag.id), interruptible=flag.severity != "emergency", cacheable=True)
         else:
-            base = self.line(f"escalate_{flag.severity}", minutes=rt.urgent_minutes, hours=rt.routine_hours)
+            key = f"escalate_{flag.severity}"
+            if flag.severity == "emergency" and self.np_extension() is None \
+                    and self.pack.dialogue.escalate_emergency_no_transfer:
+                key = "escalate_emergency_no_transfer"  # after hours, nobody takes transfers: no "connecting you"
+            base = self.line(key, minutes=rt.urgent_minutes, hours=rt.routine_hours)
             say = Say(base.text, base.provenance, interruptible=flag.severity != "emergency", cacheable=True)
         actions = [Action("escalate", severity=flag.severity, category=flag.category)]
         if flag.action in ("emergency", "transfer_np") and self.np_extension():

@@ -454,6 +454,7 @@ class Dialogue(_M):
     appt_move_intro: Text | None = None  # {when} (the current time); the slot offers follow
     appt_moved: Text | None = None  # {when} {provider}
     before_visit_intro: Text | None = None  # before the before-visit instructions, when an appointment is confirmed
+    escalate_emergency_no_transfer: Text | None = None  # the emergency line when nobody can take a transfer
     greeting_callback: Text | None = None  # the clinic returns a missed call: then the usual open question
     # Outside opening hours (all optional; a pack without them says the lines above at any hour).
     greeting_after_hours: Text | None = None  # the clinic is closed now, {when} it opens again, the open question
