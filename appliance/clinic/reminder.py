@@ -20,7 +20,8 @@ from appliance.clinic.appointments import AppointmentDesk, InMemoryDesk, Upcomin
 from appliance.clinic.context import CallerContext
 from appliance.clinic.engine import ClinicConversation
 from appliance.clinic.flow_booking import spoken_time
-from appliance.clinic.outbound import OutboundAftercareCall, OutboundContext, OutboundEngine
+from appliance.clinic.outbound import OutboundAftercareCall, OutboundContext, OutboundEngine, name_matches
+from appliance.clinic.parsers import person_name
 from appliance.clinic.pack import Pack
 from appliance.clinic.schema import OutboundLines
 from appliance.conversation import LanguageModel, Reply, Say
@@ -48,6 +49,17 @@ class ReminderCall(OutboundAftercareCall):
         self.delivered = False
         self.disposition: str | None = None
 
+    def _on_name(self, text: str) -> Reply:
+        """A patient booked by phone has no date of birth on file: the full name is the check (the
+        reminder says only the appointment's day and time)."""
+        if self.c.dob is not None:
+            return super()._on_name(text)
+        said = person_name(text) or text
+        if not name_matches(said, self.c.name):
+            return self._retry_or_fail()
+        self.verified = True
+        return self.e.reply(self._script())
+
     def _script(self) -> list[Say]:
         """After identity: the appointment, then confirm / move / cancel (the engine's step)."""
         e = self.e
@@ -68,10 +80,12 @@ class ReminderCall(OutboundAftercareCall):
         return out
 
 
-def reminder_call(pack: Pack, lines: OutboundLines, *, appt: Upcoming, name: str, dob: date, phone: str | None,
+def reminder_call(pack: Pack, lines: OutboundLines, *, appt: Upcoming, name: str, dob: date | None, phone: str | None,
                   now: datetime, scheduler: Any, llm: LanguageModel | None = None) -> ReminderCall:
-    """The reminder contact's conversation. `appt` in clinic-local time, as `now`."""
-    contact = OutboundContext(kind="reminder", day=0, name=name, dob=dob, workflow=_workflow_id(pack, appt),
+    """The reminder contact's conversation. `appt` in clinic-local time, as `now`. `dob`: None when
+    the record has none (a patient who booked by phone): the full name alone is checked."""
+    contact = OutboundContext(kind="reminder", day=0, name=name, dob=dob,  # type: ignore[arg-type]
+                              workflow=_workflow_id(pack, appt),
                               treated_on=appt.start.date(), phone=phone)
     return ReminderCall(pack, lines, contact, appt, now=now, scheduler=scheduler, llm=llm)
 

@@ -52,7 +52,7 @@ class DeskCallHandler:
         if claim.kind == "reminder":
             appt = desk._upcoming_of(claim.appointment or {})  # noqa: SLF001 - the one row-to-Upcoming mapping
             return reminder_call(self.pack, self.lines, appt=appt, name=claim.name or "",
-                                 dob=date.fromisoformat(claim.dob or ""), phone=claim.phone, now=now,
+                                 dob=date.fromisoformat(claim.dob) if claim.dob else None, phone=claim.phone, now=now,
                                  scheduler=self.scheduler, llm=self.llm)
         caller = CallerContext(phone=claim.phone, known_patient=claim.patient_id is not None)
         return callback_call(self.pack, caller=caller, now=now, scheduler=self.scheduler, llm=self.llm, desk=desk)

@@ -249,7 +249,7 @@ class DeskStore:
                 if pid is not None:
                     row = self.conn.execute("SELECT name, dob FROM patients WHERE id = ?", (pid,)).fetchone()
                     name, dob = (row[0], row[1]) if row else (None, None)
-                if kind == "reminder" and not (name and dob):  # identity is checked by name and date of birth
+                if kind == "reminder" and not name:  # identity: the name (and the date of birth when on file)
                     self._close(cid, "cancelled", "no-identity-on-file", stamp)
                     continue
                 ok, why = may_contact(ContactRights(consent=None, opted_out=opted_out(self.conn, phone, "call")),

@@ -120,3 +120,14 @@ async def test_a_call_back_greets_as_a_returned_call_then_runs_the_usual_convers
     assert _ids(reply) == ["dialogue.appt_cancel_check"]
     reply = await conv.caller_said("Yes please.")
     assert _ids(reply)[0] == "dialogue.appt_cancelled_refund"
+
+
+async def test_a_patient_booked_by_phone_without_a_date_of_birth_is_checked_by_full_name() -> None:
+    appt = Upcoming(41, datetime(2025, 3, 14, 14, 0), 30, "np-rivera", "botox")
+    call = reminder_call(PACK, LINES, appt=appt, name="Dana Lee", dob=None, phone="5550102233", now=NOW,
+                         scheduler=Scheduler(PACK.clinic, InMemoryBookingStore()))
+    call.start()
+    reply = await call.caller_said("Dana")  # the first name alone is not enough
+    assert _ids(reply) == ["outbound.identity_retry"]
+    reply = await call.caller_said("It's Dana Lee.")
+    assert _ids(reply) == ["outbound.intro_reminder"]

@@ -36,8 +36,9 @@ def both(db: tuple[Path, bytes], pack: Pack) -> Iterator[tuple[DeskStore, Record
     desk.conn.close()
 
 
-def book(r: Records, start: datetime, phone: str = "+1 555 010 2233", dob: str | None = "1985-04-12") -> int:
-    pid = r.add_patient(STAFF, "Dana Lee", phone, dob=dob)
+def book(r: Records, start: datetime, phone: str = "+1 555 010 2233", dob: str | None = "1985-04-12",
+         name: str | None = "Dana Lee") -> int:
+    pid = r.add_patient(STAFF, name, phone, dob=dob)
     return r.book_appointment(STAFF, pid, "np-rivera", start, start + timedelta(minutes=30), procedure="botox")
 
 
@@ -107,12 +108,15 @@ def test_a_move_replans_and_a_cancel_or_no_show_cancels(both: tuple[DeskStore, R
 def test_opted_out_numbers_and_patients_without_identity_are_not_called(both: tuple[DeskStore, Records]) -> None:
     desk, r = both
     out = book(r, at(12, 15), phone="(555) 010-7777")
-    no_dob = book(r, at(12, 16), phone="5550107778", dob=None)
+    no_dob = book(r, at(12, 16), phone="5550107778", dob=None)  # booked by phone: the name is the check
+    no_name = book(r, at(12, 17), phone="5550107779", name=None)
     desk.plan_reminders(SYSTEM, at(3, 12))
     r.conn.execute("INSERT INTO opt_outs (phone, channel, created_at) VALUES ('15550107777', 'call', 't')")
-    assert desk.claim_due(SYSTEM, at(10, 16, 30), "w1", LEASE, 5) == []
+    claims = desk.claim_due(SYSTEM, at(10, 16, 30), "w1", LEASE, 5)
+    assert [(c.appointment["id"], c.name, c.dob) for c in claims] == [(no_dob, "Dana Lee", None)]
+    desk.claim_due(SYSTEM, at(10, 17, 5), "w1", LEASE, 5)  # the nameless one comes due
     assert reminders(desk, out)[0] == (48, "cancelled", "opted-out")
-    assert reminders(desk, no_dob)[0] == (48, "cancelled", "no-identity-on-file")
+    assert reminders(desk, no_name)[0] == (48, "cancelled", "no-identity-on-file")
     assert desk.record_missed(SYSTEM, "5550107777", "busy", at(10, 12)) is None  # no call-back either
 
 
