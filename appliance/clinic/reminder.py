@@ -21,8 +21,8 @@ from appliance.clinic.context import CallerContext
 from appliance.clinic.engine import ClinicConversation
 from appliance.clinic.flow_booking import spoken_time
 from appliance.clinic.outbound import OutboundAftercareCall, OutboundContext, OutboundEngine, name_matches
-from appliance.clinic.parsers import person_name
 from appliance.clinic.pack import Pack
+from appliance.clinic.parsers import person_name
 from appliance.clinic.schema import OutboundLines
 from appliance.conversation import LanguageModel, Reply, Say
 
