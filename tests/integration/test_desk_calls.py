@@ -121,16 +121,16 @@ async def test_a_missed_call_is_called_back_and_reminders_confirm_and_move(tmp_p
                 done_a = await desk_done(app, 1, 150)
             rows_a = await asyncio.to_thread(desk_rows, tmp_path)
 
-            # (b) reminders: confirm, then move
+            # (b) reminders, both due at once (the two phones ring side by side): one confirms, one moves
             var = tmp_path / "var"
-            async with patient(tmp_path, kport, CONFIRM[1], confirm, 110):
+            async with patient(tmp_path, kport, CONFIRM[1], confirm, 150), \
+                    patient(tmp_path, kport, MOVE[1], move, 170):
                 confirm_id = await asyncio.to_thread(seed, var, CONFIRM, timedelta(hours=2, minutes=1))
-                done_b1 = await desk_done(app, 2, 200)
-            async with patient(tmp_path, kport, MOVE[1], move, 130):
-                move_id = await asyncio.to_thread(seed, var, MOVE, timedelta(hours=2, minutes=1))
+                move_id = await asyncio.to_thread(seed, var, MOVE, timedelta(hours=2, minutes=2))  # its own slot
                 before = await asyncio.to_thread(_query, tmp_path, "SELECT slot_start FROM appointments WHERE id = ?",
                                                  (move_id,))
-                done_b2 = await desk_done(app, 3, 220)
+                done_b1 = await desk_done(app, 2, 240)
+                done_b2 = await desk_done(app, 3, 240)
             rows = await asyncio.to_thread(desk_rows, tmp_path)
             appts = {aid: await asyncio.to_thread(
                 _query, tmp_path, "SELECT status, slot_start, confirmed_at, confirmed_via FROM appointments WHERE id = ?",
