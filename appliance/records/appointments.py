@@ -129,9 +129,12 @@ class AppointmentsMixin(StoreBase):
                                                                 "deposit": deposit, "via": via})
             self._audit(access, "appointment.update", f"appointment:{appointment_id}:cancelled")
 
-    def mark_appointment(self, access: Access, appointment_id: int, status: str, by: str) -> None:
+    def mark_appointment(self, access: Access, appointment_id: int, status: str, by: str,
+                         no_show_deposit: str | None = None) -> None:
         """Mark the patient arrived (`status` completed) or a no-show; `by`: the staff member.
-        A mark may be corrected by marking again; a cancelled appointment is not marked."""
+        A mark may be corrected by marking again; a cancelled appointment is not marked.
+        `no_show_deposit`: the policy's outcome for a missed appointment's deposit (the pack's
+        late-cancellation outcome, kept or refunded), recorded with a no-show that had a deposit."""
         topic = check_mark(status)
         by = clean_text(by, VIA_LIMIT)
         with transaction(self.conn):
@@ -139,7 +142,16 @@ class AppointmentsMixin(StoreBase):
             if now_status == "cancelled":
                 raise ConflictError(f"appointment {appointment_id} was cancelled",
                                     fix="a cancelled appointment is neither arrived nor a no-show")
-            self.conn.execute("UPDATE appointments SET status = ?, marked_by = ?, marked_at = ? WHERE id = ?",
-                              (status, by, iso(), appointment_id))
-            outbox.enqueue(self.conn, topic, {"appointment_id": appointment_id, "by": by})
+            outcome = None
+            if status == "no-show" and no_show_deposit is not None:
+                paid = self.conn.execute("SELECT coalesce(sum(amount_cents), 0) FROM deposits WHERE appointment_id = ?",
+                                         (appointment_id,)).fetchone()[0]
+                policy = check_deposit(no_show_deposit)  # validated whether or not a deposit was taken
+                outcome = policy if paid else "none"
+            self.conn.execute("UPDATE appointments SET status = ?, marked_by = ?, marked_at = ?, deposit_outcome = ? "
+                              "WHERE id = ?", (status, by, iso(), outcome, appointment_id))
+            payload: dict[str, Any] = {"appointment_id": appointment_id, "by": by}
+            if outcome is not None:
+                payload["deposit"] = outcome
+            outbox.enqueue(self.conn, topic, payload)
             self._audit(access, "appointment.update", f"appointment:{appointment_id}:{status}")

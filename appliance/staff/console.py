@@ -140,6 +140,8 @@ class Console:
         register_hooks(app, s, self.repo.records)  # signed callbacks: SMS replies (STOP), paid deposits
         pack = await open_pack(s)
         self.ctx.time_zone = pack.clinic.timezone
+        policy = getattr(pack.clinic, "cancellation", None)
+        self.ctx.no_show_deposit = policy.deposit_late if policy is not None else None
         register_messaging(app, s, self.repo.records, pack)  # tasks, messages, treatments
         sock = socket.socket(socket.AF_INET6 if ":" in s.console.bind_host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

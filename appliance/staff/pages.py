@@ -171,7 +171,8 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
         if not allowed(s.role, "appointments"):
             raise Forbidden()
         try:
-            await _ctx(request).repo.mark_appointment(aid, status, s.username)
+            ctx = _ctx(request)
+            await ctx.repo.mark_appointment(aid, status, s.username, ctx.no_show_deposit)
         except ConflictError as exc:
             return RedirectResponse(f"/appointments?msg={quote(exc.message)}", status_code=303)
         return RedirectResponse(f"/appointments#appt-{aid}", status_code=303)

@@ -118,9 +118,10 @@ class StaffRepo:
         rows = await self.records.call("appointments_between", access(actor), _utc(since), _utc(until))
         return [_times(r) for r in rows]
 
-    async def mark_appointment(self, aid: int, status: str, actor: str) -> None:
-        """The signed-in user marks the patient arrived (`completed`) or a no-show."""
-        await self.records.call("mark_appointment", access(actor), aid, status, actor)
+    async def mark_appointment(self, aid: int, status: str, actor: str, no_show_deposit: str | None = None) -> None:
+        """The signed-in user marks the patient arrived (`completed`) or a no-show (with the
+        policy's deposit outcome for a missed appointment, when the pack has a policy)."""
+        await self.records.call("mark_appointment", access(actor), aid, status, actor, no_show_deposit)
 
     async def appointment_rates(self, actor: str, now: float, days: int = OUTCOME_DAYS) -> dict[str, Any]:
         """Appointment counts and rates of the last `days` days (aggregates only)."""

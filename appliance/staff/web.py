@@ -40,6 +40,7 @@ class ConsoleContext:
     test_calls: Any = None  # appliance.staff.testcall.TestCalls, when the console has voice engines
     golive: Any = None  # appliance.golive.console.GoLive: pack status (the banner), pilot, supervised period
     time_zone: str = "UTC"  # the clinic's (its pack's clinic.timezone): the appointment list's days and times
+    no_show_deposit: str | None = None  # the pack's cancellation policy for a missed appointment's deposit
 
 
 class NeedLogin(Exception):  # noqa: N818

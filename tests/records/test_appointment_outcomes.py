@@ -148,6 +148,21 @@ def test_arrived_and_no_show_are_marked_with_who_and_when(records: Records) -> N
     assert (_row(records, missed)["status"], _row(records, missed)["marked_by"]) == ("completed", "fred")
 
 
+def test_a_no_show_records_the_policys_deposit_outcome(records: Records) -> None:
+    pid = records.add_patient(SYSTEM, "Pat Q")
+    paid, unpaid = _book(records, pid, T0), _book(records, pid, T0 + timedelta(hours=1))
+    records.conn.execute("INSERT INTO deposits (patient_id, appointment_id, amount_cents, status, created_at) "
+                         "VALUES (?, ?, 5000, 'paid', 't')", (pid, paid))
+    records.mark_appointment(NINA, paid, "no-show", "nina", no_show_deposit="kept")
+    records.mark_appointment(NINA, unpaid, "no-show", "nina", no_show_deposit="kept")
+    assert _row(records, paid)["deposit_outcome"] == "kept" and _row(records, unpaid)["deposit_outcome"] == "none"
+    assert _outbox(records)[-2][1] == {"appointment_id": paid, "by": "nina", "deposit": "kept"}
+    records.mark_appointment(NINA, paid, "completed", "nina", no_show_deposit="kept")  # corrected: came after all
+    assert _row(records, paid)["deposit_outcome"] is None
+    with pytest.raises(RecordsError):
+        records.mark_appointment(NINA, unpaid, "no-show", "nina", no_show_deposit="forfeit")
+
+
 def test_refusals_change_nothing(records: Records) -> None:
     pid = records.add_patient(SYSTEM, "Pat Q")
     aid = _book(records, pid, T0)
