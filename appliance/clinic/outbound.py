@@ -98,7 +98,13 @@ class OutboundAftercareCall:
         caller = CallerContext(phone=contact.phone, known_patient=True, name=contact.name, procedure=contact.workflow,
                                product=contact.product, area=contact.area, treated_on=contact.treated_on,
                                session=contact.session)
-        self.e = OutboundEngine(pack, self.say, now=now, caller=caller, scheduler=scheduler, llm=llm)
+        self._open(caller, scheduler=scheduler, llm=llm)
+
+    def _open(self, caller: CallerContext, *, scheduler: Scheduler | None, llm: LanguageModel | None,
+              desk: Any = None) -> None:
+        """The clinic engine inside the call, at the identity check."""
+        self.e = OutboundEngine(self.pack, self.say, now=self.now, caller=caller, scheduler=scheduler, llm=llm,
+                                desk=desk)
         self.e.s.state = "identify_name"
         self.e.s.patient_type = "returning"
         self.tries = 0

@@ -20,7 +20,7 @@ from appliance.clinic.appointments import AppointmentDesk, InMemoryDesk, Upcomin
 from appliance.clinic.context import CallerContext
 from appliance.clinic.engine import ClinicConversation
 from appliance.clinic.flow_booking import spoken_time
-from appliance.clinic.outbound import OutboundAftercareCall, OutboundContext, OutboundEngine, name_matches
+from appliance.clinic.outbound import OutboundAftercareCall, OutboundContext, name_matches
 from appliance.clinic.pack import Pack
 from appliance.clinic.parsers import person_name
 from appliance.clinic.schema import OutboundLines
@@ -40,14 +40,7 @@ class ReminderCall(OutboundAftercareCall):
         self.pack, self.lines, self.c, self.now, self.appt = pack, lines, contact, now, appt
         self.wf = pack.workflows.get(contact.workflow) if contact.workflow else None
         caller = CallerContext(phone=contact.phone, known_patient=True, name=contact.name)
-        self.e = OutboundEngine(pack, self.say, now=now, caller=caller, scheduler=scheduler, llm=llm,
-                                desk=InMemoryDesk(caller=[appt]))
-        self.e.s.state = "identify_name"
-        self.e.s.patient_type = "returning"
-        self.tries = 0
-        self.verified = False
-        self.delivered = False
-        self.disposition: str | None = None
+        self._open(caller, scheduler=scheduler, llm=llm, desk=InMemoryDesk(caller=[appt]))
 
     def _on_name(self, text: str) -> Reply:
         """A patient booked by phone has no date of birth on file: the full name is the check (the

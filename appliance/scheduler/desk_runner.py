@@ -26,7 +26,6 @@ from appliance.scheduler.desk_store import DeskClaim, DeskResult, DeskStore
 from appliance.scheduler.policy import outbound_capacity
 from appliance.scheduler.runner import Dialer, Scheduler
 from appliance.scheduler.setup import policy_from
-from appliance.scheduler.store import phone_digits
 
 log = get_logger(__name__)
 ACCESS = Access("system:desk", "front-desk-call")
@@ -98,25 +97,7 @@ class DeskRunner(Scheduler):
         return len(claims)
 
     async def _place(self, claim: DeskClaim) -> None:  # type: ignore[override]
-        renew = asyncio.create_task(self._renew(claim))  # type: ignore[arg-type]
-        result = DeskResult("failed")
-        try:
-            self.placed += 1
-            log.info("desk.dialing", contact=claim.contact_id, kind=claim.kind, attempt=claim.attempt)
-            target = ("+" if claim.phone.strip().startswith("+") else "") + phone_digits(claim.phone)
-            placed = await self.dialer.place_call(target, timeout_s=float(self.settings.ring_seconds))
-            outcome = str(getattr(placed, "outcome", "failed"))
-            if outcome == "answered":
-                result = await self.handler(claim, getattr(placed, "call", None))
-            else:
-                result = DeskResult(outcome)
-        except asyncio.CancelledError:
-            renew.cancel()
-            raise
-        except Exception:  # noqa: BLE001 - a failed call is retried, never lost
-            log.exception("desk.call_failed", contact=claim.contact_id)
-        finally:
-            renew.cancel()
+        result = await self._dial(claim, DeskResult, "desk")
         state = await self._db(self.desk.finish, ACCESS, claim, result, self.clock())
         log.info("desk.call_done", contact=claim.contact_id, kind=claim.kind, result=result.result,
                  disposition=result.disposition, state=state)

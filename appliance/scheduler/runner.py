@@ -121,26 +121,33 @@ class Scheduler:
                 log.warning("scheduler.lease_lost", contact=claim.contact_id)
                 return
 
-    async def _place(self, claim: Claim) -> None:
+    async def _dial(self, claim: Any, result_of: Callable[[str], Any], events: str) -> Any:
+        """Dial the contact (its lease renewed meanwhile) and run the answered call; the result, or
+        `result_of("failed")` on any error (the contact is retried, never lost)."""
         renew = asyncio.create_task(self._renew(claim))
-        result = AttemptResult("failed")
+        result = result_of("failed")
         try:
             self.placed += 1
-            log.info("scheduler.dialing", contact=claim.contact_id, kind=claim.kind, day=claim.day, attempt=claim.attempt)
+            log.info(f"{events}.dialing", contact=claim.contact_id, kind=claim.kind,
+                     day=getattr(claim, "day", None), attempt=claim.attempt)
             target = ("+" if claim.phone.strip().startswith("+") else "") + phone_digits(claim.phone)
             placed = await self.dialer.place_call(target, timeout_s=float(self.settings.ring_seconds))
             outcome = str(getattr(placed, "outcome", "failed"))
             if outcome == "answered":
                 result = await self.handler(claim, getattr(placed, "call", None))
             else:
-                result = AttemptResult(outcome)
+                result = result_of(outcome)
         except asyncio.CancelledError:
             renew.cancel()
             raise  # stopping: the lease expires and the contact is retried
         except Exception:  # noqa: BLE001 - a failed call is retried, never lost
-            log.exception("scheduler.call_failed", contact=claim.contact_id)
+            log.exception(f"{events}.call_failed", contact=claim.contact_id)
         finally:
             renew.cancel()
+        return result
+
+    async def _place(self, claim: Claim) -> None:
+        result = await self._dial(claim, AttemptResult, "scheduler")
         state = await self._db(self.store.finish, ACCESS, claim, result, self.clock())
         log.info("scheduler.call_done", contact=claim.contact_id, result=result.result,
                  disposition=result.disposition, state=state)
