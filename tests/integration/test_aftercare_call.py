@@ -130,17 +130,17 @@ def _query(tmp_path: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[A
         conn.close()
 
 
-async def call_done(app: ApplianceProcess, n: int, within_s: float) -> dict[str, Any]:
-    """The n-th `scheduler.call_done` event (the contact's outcome is recorded)."""
+async def call_done(app: ApplianceProcess, n: int, within_s: float, event: str = "scheduler.call_done") -> dict[str, Any]:
+    """The n-th `event` (`scheduler.call_done`: the contact's outcome is recorded)."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        done = [e for e in app.events if e.get("event") == "scheduler.call_done"]
+        done = [e for e in app.events if e.get("event") == event]
         if len(done) >= n:
             return done[n - 1]
         if app.proc.poll() is not None:
             break
         await asyncio.sleep(0.5)
-    raise AssertionError(f"no outbound call #{n} finished:\n{''.join(app.raw[-60:])}")
+    raise AssertionError(f"no outbound call #{n} finished ({event}):\n{''.join(app.raw[-60:])}")
 
 
 def record_treatment(cfg: Path, phone: str) -> int:

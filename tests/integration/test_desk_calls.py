@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.foundation.helpers import ApplianceProcess
-from tests.integration.test_aftercare_call import _query, answers_wav, open_pack, outbound_config, patient
+from tests.integration.test_aftercare_call import _query, answers_wav, call_done, open_pack, outbound_config, patient
 from tests.integration.test_phone_call import EXTENSION
 from tests.telephony.peers import kamailio
 
@@ -42,15 +42,7 @@ def desk_config(tmp_path: Path, kport: int, pack: Path) -> Path:
 
 async def desk_done(app: ApplianceProcess, n: int, within_s: float) -> dict[str, Any]:
     """The n-th `desk.call_done` event (the desk contact's outcome is recorded)."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        done = [e for e in app.events if e.get("event") == "desk.call_done"]
-        if len(done) >= n:
-            return done[n - 1]
-        if app.proc.poll() is not None:
-            break
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"no desk call #{n} finished:\n{''.join(app.raw[-60:])}")
+    return await call_done(app, n, within_s, "desk.call_done")
 
 
 async def event(app: ApplianceProcess, name: str, within_s: float, **match: Any) -> dict[str, Any]:
