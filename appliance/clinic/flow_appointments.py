@@ -219,7 +219,7 @@ class AppointmentsFlow:
                      provider=provider.id)
         self.s.state = "anything_else"
         return [self.line("appt_moved", when=spoken_time(held.start), provider=provider.name),
-                self.line("anything_else")]
+                *self.before_visit(appt), self.line("anything_else")]
 
     def appt_prompt(self) -> list[Say]:
         """The step's question again (after a re-ask or a fact)."""

@@ -59,7 +59,7 @@ async def test_press_2_moves_the_appointment_with_the_same_provider() -> None:
     assert _ids(reply) == ["dialogue.appt_move_intro", "dialogue.offer_slot"]
     assert "Alex Rivera" in reply.says[1].text
     reply = await call.caller_pressed("1")  # yes
-    assert _ids(reply)[0] == "dialogue.appt_moved"
+    assert _ids(reply)[0] == "dialogue.appt_moved" and "bx-bv-makeup" in _ids(reply)  # before-visit lines too
     change = call.ended("completed").slots["appointment_changes"][0]
     assert change["op"] == "move" and change["provider"] == "np-rivera" and change["start"] != "2025-03-14T14:00"
 
