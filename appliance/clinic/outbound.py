@@ -3,7 +3,9 @@
     opener -> name -> date of birth            (nothing about the patient is said before this)
        | answering machine / wrong person      -> the approved no-PHI message, end
        | identity not confirmed (two tries)    -> the approved no-PHI line, end
-    verified -> the day-N script (intro, instructions on the first check-in) -> "any concern?"
+    verified -> the day-N script: intro, the check-in's purpose (its lines and topic answers, the
+                instructions on the first check-in), its questions one by one -> "any concern?"
+                (appliance/clinic/checkin.py)
        | concern / red flag                    -> the clinic engine's concern and red-flag flow
        | no concern                            -> confirm, remind the review, then offer booking
     "please stop calling" at any point         -> acknowledged, recorded as an opt-out, end
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from appliance.clinic.checkin import CheckInSteps
 from appliance.clinic.context import CallerContext
 from appliance.clinic.engine import ClinicConversation
 from appliance.clinic.flow_booking import spoken_time
@@ -32,7 +35,7 @@ from appliance.clinic.redflags import mentioned
 from appliance.clinic.schedule import Scheduler
 from appliance.conversation import ConversationOutcome, LanguageModel, Reply, Say, Turn
 
-_OWN_STATES = ("identify_name", "identify_dob", "written_check", "concern_check")
+_OWN_STATES = ("identify_name", "identify_dob", "written_check", "checkin_question", "concern_check")
 _BOOKING_KIND = {"review": "a review appointment", "touch-up": "a touch-up appointment",
                  "recall": "your next treatment", "series": "your next session"}
 
@@ -90,7 +93,7 @@ class OutboundEngine(ClinicConversation):
         return await super().on_offer_booking(text)
 
 
-class OutboundAftercareCall:
+class OutboundAftercareCall(CheckInSteps):
     def __init__(self, pack: Pack, lines: OutboundLines, contact: OutboundContext, *, now: datetime,
                  scheduler: Scheduler | None = None, llm: LanguageModel | None = None) -> None:
         self.pack, self.lines, self.c, self.now = pack, lines, contact, now
@@ -145,10 +148,11 @@ class OutboundAftercareCall:
     async def caller_pressed(self, digit: str) -> Reply:
         if self.e.s.state in _OWN_STATES:
             self.e.out.turns.append(Turn("caller", f"[pressed {str(digit)[:1]}]"))
-            if self.e.s.state == "concern_check" and str(digit)[:1] in ("1", "2"):
+            asking = self.e.s.state in ("checkin_question", "concern_check")
+            if asking and str(digit)[:1] in ("1", "2"):
                 self.e.out.turns.pop()
                 return await self.caller_said("yes" if digit == "1" else "no")
-            return self.e.reply([self.say("identity_retry")]) if self.e.s.state != "concern_check" else Reply()
+            return self.e.reply([self.say("identity_retry")]) if not asking else Reply()
         return await self.e.caller_pressed(digit)
 
     async def caller_said(self, text: str, confidence: float | None = None) -> Reply:
@@ -168,7 +172,10 @@ class OutboundAftercareCall:
             self.e.s.workflow = self.wf
         top = self.e.safety.verdict(text, confidence).top  # every flag of the pack, before identity too
         if top is not None:
-            return self.e.reply(self.e.escalate(top, index))
+            says = self.e.escalate(top, index)
+            if self.asking is not None:  # said in answer to a check-in question: kept with the escalation
+                self.keep_answer(text, read=False)  # (this turn is not read yet)
+            return self.e.reply(says)
         full = text
         self.e.lead = []
         self.e.read(text)
@@ -189,6 +196,8 @@ class OutboundAftercareCall:
             return self._on_dob(text)
         if self.e.s.state == "written_check":
             return self._on_written(text)
+        if self.e.s.state == "checkin_question":
+            return await self.on_checkin_answer(text, full)
         return await self._on_concern_check(text, full)
 
     def _ask_again(self) -> list[Say]:
@@ -198,6 +207,8 @@ class OutboundAftercareCall:
             return [self.say("ask_dob")]
         if self.e.s.state == "written_check":
             return [self.say("written_check")]
+        if self.e.s.state == "checkin_question":
+            return self.ask_current()
         return [self.e.item(self.e.concern_question(self.wf))]
 
     def transfer_failed(self, target: str, detail: str) -> Reply:
@@ -272,11 +283,14 @@ class OutboundAftercareCall:
         return says + self._instructions(first_check_in)
 
     def _instructions(self, first_check_in: bool) -> list[Say]:
+        """The check-in's purpose, the instructions on the first check-in, then its questions and
+        the concern question (`CheckInSteps`)."""
         e, wf = self.e, self.wf
-        says = [self.say("instructions_intro")] + [e.item(x) for x in wf.immediate_instructions] if first_check_in else []
+        says = self.purpose_says()
+        if first_check_in:
+            says += [self.say("instructions_intro")] + [e.item(x) for x in wf.immediate_instructions]
         self.delivered = True
-        e.s.state = "concern_check"
-        return says + [e.item(e.concern_question(wf))]
+        return says + self.next_question()
 
     def _on_written(self, text: str) -> Reply:
         """Whether the written instructions reached the patient (kept in the outcome); the

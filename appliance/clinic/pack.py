@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from appliance.clinic.checkin import check_in_problems
 from appliance.clinic.errors import PackError
 from appliance.clinic.facts_schema import Facts, check_facts
 from appliance.clinic.facts_words import fact_words
@@ -180,6 +181,11 @@ def _cross_check(clinic: Clinic, menu: Menu, screen: Screen, workflows: dict[str
         for section in ("immediate_instructions", "check_ins", "questions", "topics", "red_flags"):
             for i, item in enumerate(getattr(wf, section)):
                 claim(item.id, at(rel, (section, i, "id")))
+        for i, ci in enumerate(wf.check_ins):
+            for j, x in enumerate(ci.lines):
+                if not isinstance(x, str):  # a check-in's own approved line: its id is cited too
+                    claim(x.id, at(rel, ("check_ins", i, "lines", j, "id")))
+        problems.extend(check_in_problems(wf, lambda loc, rel=rel: at(rel, loc)))
     if facts is not None:
         for i, f in enumerate(facts.facts):
             claim(f.id, at("facts.yaml", ("facts", i, "id")))

@@ -317,9 +317,18 @@ class Screen(_M):
 # ---- workflows/*.yaml ----
 
 class CheckIn(_M):
+    """One planned check-in call and what it carries out (see appliance/clinic/checkin.py). All
+    three lists are optional: without them the call says its intro (and, on the first check-in,
+    the immediate instructions), then the concern question, as packs did before."""
+
     id: ItemId
     day: int = Field(ge=0, le=365)
     purpose: Text
+    lines: list[ItemId | Line] = Field(default_factory=list)  # said after the intro: ids of this workflow's
+    # immediate_instructions or before_visit lines, or the check-in's own approved lines (id + text)
+    topics: list[ItemId] = Field(default_factory=list)  # ids of this workflow's topics: their answers are read
+    questions: list[ItemId] = Field(default_factory=list)  # ids of this workflow's questions, asked in order
+    # before the concern question (every check-in ends with it), each answer kept in the call's outcome
 
 
 class Topic(_M):

@@ -178,7 +178,11 @@ async def test_outbound_call_answers_facts_and_asks_again() -> None:
     r = await c.caller_said("what are your hours?")
     assert provs(r) == ["fact-hours", "outbound.ask_dob"] and c.tries == 0
     await c.caller_said("March 3, 1980")
-    assert c.verified and c.e.s.state == "concern_check"
+    assert c.verified and c.e.s.state == "checkin_question"  # the day-1 check-in's question, before the concern one
+    r = await c.caller_said("where do I park?")
+    assert provs(r) == ["fact-parking", "bx-q-received"]  # the same question again
+    r = await c.caller_said("yes I can")
+    assert provs(r) == ["bx-q-concern"] and c.out.slots["checkin_answers"] == {"bx-q-received": "yes"}
     r = await c.caller_said("do you take care credit?")
     assert provs(r) == ["fact-payment", "bx-q-concern"]
     r = await c.caller_said("no, and where do I park?")

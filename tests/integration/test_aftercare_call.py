@@ -168,7 +168,8 @@ async def test_aftercare_check_in_calls_escalate_and_complete(tmp_path: Path) ->
         (25.0, "My eyelid is drooping since yesterday.")], 30.0)
     fine = await asyncio.to_thread(answers_wav, tmp_path, "fine", [
         (12.0, f"This is {NAME}."), (9.0, "It's March third nineteen eighty."),
-        (30.0, "Everything is fine, no concerns."), (16.0, "No thanks."), (8.0, "That's all thank you.")],
+        (30.0, "Yes, I got them."), (10.0, "Everything is fine, no concerns."), (16.0, "No thanks."),
+        (8.0, "That's all thank you.")],
         15.0)
     async with kamailio(tmp_path) as kport:
         cfg = outbound_config(tmp_path, kport, pack)
@@ -188,7 +189,7 @@ async def test_aftercare_check_in_calls_escalate_and_complete(tmp_path: Path) ->
                 "escalations e JOIN calls c ON c.id = e.call_id WHERE c.id = ?", (c1["call_id"],))
 
             # Run 2: no concern.
-            async with patient(tmp_path, kport, "5550107702", fine, 120):
+            async with patient(tmp_path, kport, "5550107702", fine, 140):
                 plan2 = await asyncio.to_thread(record_treatment, cfg, "555-010-7702")
                 done2 = await call_done(app, 2, 200)
             c2 = await asyncio.to_thread(contact, tmp_path, plan2)

@@ -77,4 +77,6 @@ async def test_the_day_1_call_asks_about_written_instructions_only_when_sent(wri
         reply = await call.caller_said("yes I got them")
         said = " ".join(s.text for s in reply.says)
         assert call.out.slots["written_received"] == "yes"
-    assert "stay upright" in said and "concern" in said
+    assert "stay upright" in said and said.endswith("can you open them?")  # the day-1 check-in's question
+    reply = await call.caller_said("yes")
+    assert "concern" in " ".join(s.text for s in reply.says)  # then the concern question

@@ -84,9 +84,11 @@ def test_no_concern_confirm_review_then_booking() -> None:
     assert_no_phi({"turns": doc["turns"][:[t["provenance"] for t in doc["turns"]].index(
         "demo-clinic@2025.1#outbound.intro_check_in")]})
     assert "bx-ii-upright" in p  # day-1 instructions read
-    order = [p.index(k) for k in ("bx-q-concern", "outbound.no_concern", "outbound.review_reminder",
-                                  "outbound.offer_booking", "dialogue.offer_slot", "dialogue.booked")]
+    order = [p.index(k) for k in ("bx-ii-upright", "bx-q-received", "bx-q-concern", "outbound.no_concern",
+                                  "outbound.review_reminder", "outbound.offer_booking", "dialogue.offer_slot",
+                                  "dialogue.booked")]
     assert order == sorted(order)
+    assert doc["slots"]["checkin_answers"] == {"bx-q-received": "yes"} and doc["slots"]["check_in"] == "bx-ci-day1"
     assert doc["outcome"] == "booked" and doc["booking"]["kind"] == "touch-up"
     assert doc["booking"]["start"] >= "2025-03-21"  # inside the touch-up window (day 14-21)
     out = doc["slots"]["outbound"]
