@@ -7,7 +7,8 @@ After identity and the intro, a check-in call says what its purpose lists, in th
     (the immediate instructions, on the first check-in, as before)
     questions  the workflow questions it names, one per turn; each answer is kept as structured
                data in the outcome: `slots["checkin_answers"] = {question id: yes|no|unsure|declined|text}`
-    the concern question, always last (it is not asked twice when the check-in lists it)
+    the concern question, always last (it is not asked twice when the check-in lists it); on a
+               check-in its answer is kept under its id too
 
 Red flags are checked before any of this by the call (every turn, first). An answer to a check-in
 question that carries a symptom, a concern or a complaint goes to the clinic engine's concern
@@ -78,10 +79,12 @@ def check_in_problems(wf: Workflow, where: Callable[[tuple[Any, ...]], str]) -> 
 
 
 def answer_of(text: str, areas: object = None) -> str:
-    """The answer kept in the outcome: yes / no / unsure / declined, or the words (an area, a
-    description), cut to a bounded length."""
+    """The answer kept in the outcome: yes / no / unsure / declined when the answer opens with it
+    ("yes, I can"), else the words ("I got the email but the link would not open", an area),
+    cut to a bounded length."""
     said = yes_no(text)
-    if said is not None and not areas:
+    opens = yes_no(" ".join(text.split()[:2]))
+    if said == "declined" or (said is not None and opens == said and not areas):
         return said
     return " ".join(text.split())[:_ANSWER_CHARS]
 
@@ -95,18 +98,18 @@ class CheckInSteps:
     pack: Any
     ci: CheckIn | None = None
     asking: Line | None = None
-    to_ask: list[Line]
+    to_ask: tuple[Line, ...] = ()
 
     def purpose_says(self) -> list[Say]:
         """The check-in's lines and topic answers (nothing for other contacts or bare check-ins)."""
         self.ci = ci = check_in_of(self.wf, self.c.kind, self.c.day)
         if ci is None:
-            self.to_ask = []
+            self.to_ask = ()
             return []
         self.e.out.slots["check_in"] = ci.id
         concern = self.e.concern_question(self.wf)
         by_id = {q.id: q for q in self.wf.questions}
-        self.to_ask = [by_id[q] for q in ci.questions if q in by_id and q != concern.id]
+        self.to_ask = tuple(by_id[q] for q in ci.questions if q in by_id and q != concern.id)
         topics = {t.id: t for t in self.wf.topics}
         return [self.e.item(x) for x in check_in_lines(self.wf, ci)] + [
             Say(topics[t].answer, provenance=self.pack.prov(t), cacheable=True) for t in ci.topics if t in topics]
@@ -114,15 +117,21 @@ class CheckInSteps:
     def next_question(self) -> list[Say]:
         """The next check-in question, or the concern question when none is left."""
         if self.to_ask:
-            self.asking = self.to_ask.pop(0)
+            self.asking, self.to_ask = self.to_ask[0], self.to_ask[1:]
             self.e.s.state = "checkin_question"
             return [self.e.item(self.asking)]
-        self.asking = None
+        concern = self.e.concern_question(self.wf)
+        self.asking = concern if self.ci is not None else None  # on a check-in its answer is kept too
         self.e.s.state = "concern_check"
-        return [self.e.item(self.e.concern_question(self.wf))]
+        return [self.e.item(concern)]
 
     def ask_current(self) -> list[Say]:
         return [self.e.item(self.asking)] if self.asking is not None else []
+
+    def keep_concern_answer(self, text: str) -> None:
+        """The concern question's answer, on a check-in: kept with the others, then it is done."""
+        self.keep_answer(text)
+        self.asking, self.to_ask = None, ()
 
     def says_concern(self, text: str) -> bool:
         r = self.e.reading
@@ -137,13 +146,13 @@ class CheckInSteps:
         answers = self.e.out.slots.setdefault("checkin_answers", {})
         answers[self.asking.id] = answer_of(text, self.e.reading.slots.get("areas") if read else None)
         if self.e.s.state != "checkin_question":
-            self.asking, self.to_ask = None, []
+            self.asking, self.to_ask = None, ()
 
     async def on_checkin_answer(self, text: str, full: str) -> Reply:
         """Keep the answer; a concern in it takes the engine's concern path now, else the next question."""
         self.keep_answer(text)
         if self.says_concern(full):
-            self.asking, self.to_ask = None, []
+            self.asking, self.to_ask = None, ()
             self.e.s.state = "concern_check"
             self.e.out.turns.pop()  # the engine records the turn itself
             return await self.e.caller_said(full)  # the concern flow (red flags first), as for the concern question

@@ -299,6 +299,7 @@ class OutboundAftercareCall(CheckInSteps):
         return self.e.reply(self._instructions(True))
 
     async def _on_concern_check(self, text: str, full: str | None = None) -> Reply:
+        self.keep_concern_answer(text)
         answer = yes_no(text)
         if answer == "no" and len(text.split()) <= 6:
             return self.e.reply(self._no_concern())

@@ -88,7 +88,8 @@ def test_no_concern_confirm_review_then_booking() -> None:
                                   "outbound.review_reminder", "outbound.offer_booking", "dialogue.offer_slot",
                                   "dialogue.booked")]
     assert order == sorted(order)
-    assert doc["slots"]["checkin_answers"] == {"bx-q-received": "yes"} and doc["slots"]["check_in"] == "bx-ci-day1"
+    assert doc["slots"]["checkin_answers"] == {"bx-q-received": "yes", "bx-q-concern": "no"}
+    assert doc["slots"]["check_in"] == "bx-ci-day1"
     assert doc["outcome"] == "booked" and doc["booking"]["kind"] == "touch-up"
     assert doc["booking"]["start"] >= "2025-03-21"  # inside the touch-up window (day 14-21)
     out = doc["slots"]["outbound"]
@@ -119,3 +120,13 @@ def test_red_flag_before_identity_still_escalates_without_phi() -> None:
     assert doc["escalations"][0]["severity"] == "emergency"
     assert_no_phi(doc)
     assert any(t["interruptible"] is False for t in agent(doc))  # the emergency line is protected
+
+
+def test_a_later_check_in_reminds_its_purpose_and_keeps_the_answers() -> None:
+    """The peel's day-4 check-in: the approved product-use reminder (its topic), then the concern question."""
+    doc = converse("checkin_peel_day4.yaml")
+    p = provs(doc)
+    assert p[p.index("outbound.intro_check_in") + 1:p.index("pe-q-concern") + 1] == ["pe-t-products", "pe-q-concern"]
+    assert "outbound.instructions_intro" not in p  # the immediate instructions are day 1's
+    assert doc["slots"]["check_in"] == "pe-ci-day4" and doc["slots"]["checkin_answers"] == {"pe-q-concern": "no"}
+    assert doc["outcome"] != "escalated" and p[-1] == "outbound.goodbye"
