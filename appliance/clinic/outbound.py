@@ -287,8 +287,10 @@ class OutboundAftercareCall(CheckInSteps):
         the concern question (`CheckInSteps`)."""
         e, wf = self.e, self.wf
         says = self.purpose_says()
-        if first_check_in:
-            says += [self.say("instructions_intro")] + [e.item(x) for x in wf.immediate_instructions]
+        if first_check_in:  # (an instruction line the check-in already said is not said twice)
+            said = {s.provenance for s in says}
+            says += [self.say("instructions_intro")] + [e.item(x) for x in wf.immediate_instructions
+                                                         if self.pack.prov(x.id) not in said]
         self.delivered = True
         return says + self.next_question()
 

@@ -209,3 +209,19 @@ def test_check_in_ids_stay_unique_and_old_check_ins_stay_valid(tmp_path: Path) -
     wf.write_text(lines[0] + "check_ins:\n  - {id: mn-ci-day1, day: 1, purpose: ask about any concern}\n"
                   "questions:\n" + rest)
     assert load_pack(root).workflows["microneedling-face"].check_ins[0].questions == []
+
+
+async def test_an_instruction_line_the_first_check_in_lists_is_said_once(tmp_path: Path) -> None:
+    root = unapproved_copy(tmp_path)
+    wf = root / "workflows" / "laser-diode-hair.yaml"
+    wf.write_text(wf.read_text().replace("    questions: [lhr-q-concern]\n",
+                                         "    lines: [lhr-ii-sun]\n    questions: [lhr-q-concern]\n"))
+    pack = load_pack(root)
+    contact = OutboundContext(kind="check-in", day=2, name="Dana Lee", dob=date(1985, 4, 12),
+                              workflow="laser-diode-hair", treated_on=TREATED)
+    call = OutboundAftercareCall(pack, load_lines(pack, approved=False), contact, now=datetime(2025, 3, 5, 10, 30))
+    call.start()
+    await call.caller_said("Dana Lee")
+    r = await call.caller_said("April 12 1985")
+    assert ids(r) == ["outbound.intro_check_in", "lhr-ii-sun", "outbound.instructions_intro", "lhr-ii-heat",
+                      "lhr-ii-waxing", "lhr-q-concern"]
