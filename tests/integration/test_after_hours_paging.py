@@ -29,7 +29,6 @@ import pytest
 from appliance.calls import SAMPLE_RATE
 from appliance.clinic.clinic_clock import ENV
 from appliance.config import Settings
-from appliance.staff.paging import ENDPOINT
 from tests.integration.test_paging import (
     NURSE_HZ,
     PATIENT_HZ,
@@ -38,12 +37,12 @@ from tests.integration.test_paging import (
     answer_page_and_press_1,
     escalated_on_the_line,
     near,
+    paging_box,
     until,
 )
-from tests.staff.conftest import PASSWORD, client_for, login, open_test_repo
+from tests.staff.conftest import client_for, login
 from tests.telephony.audio import dominant_hz, read_wav, recordings, tone, write_wav
-from tests.telephony.conftest import free_udp_port
-from tests.telephony.peers import baresip, kamailio, registered_phone
+from tests.telephony.peers import baresip, registered_phone
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
@@ -64,45 +63,16 @@ def engines() -> Any:
 @pytest.fixture
 async def night_box(tmp_path: Path, engines: Any, request: pytest.FixtureRequest,
                     monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Box]:
-    from appliance.callflow import CallRunner
     from appliance.clinic import service
-    from appliance.clinic.schedule import InMemoryBookingStore, Scheduler
-    from appliance.config import SipSettings
-    from appliance.staff.auth import hash_password
-    from appliance.staff.pager import Pager
-    from appliance.telephony.edge import SipEdge
-    from appliance.voice.llm import language_model_from
 
     monkeypatch.setenv(ENV, TWO_AM.isoformat(timespec="minutes"))  # the box's clinic clock (a demo pack's test hook)
     ring_s, rounds = getattr(request, "param", (30, 2))
     settings = Settings.model_validate({
         "paths": {"data_dir": str(tmp_path / "var")}, "paging": {"ring_seconds": ring_s, "max_rounds": rounds},
     })
-    pack = service.pack_for_calls(settings)
-    assert pack.clinic.after_hours is not None
-    repo = await open_test_repo(tmp_path / "var")
-    await repo.set_endpoints(["console", ENDPOINT])
-    pw = hash_password(PASSWORD)
-    for name, ext in (("nina", "201"), ("morgan", "202")):
-        await repo.add_user(username=name, display_name=name.title(), role="clinician", pw_hash=pw, extension=ext,
-                            actor="system:test")
-    async with kamailio(tmp_path) as kport:
-        runner = CallRunner(settings, engines, pack, repo.records, scheduler=Scheduler(pack.clinic, InMemoryBookingStore()),
-                            llm=language_model_from(engines["llm"]))
-        edge = SipEdge(SipSettings(mode="register", registrar=f"127.0.0.1:{kport}", username="2100", extension="2100",
-                                   bind_port=free_udp_port(), rtp_port_min=30000, rtp_port_max=39999,
-                                   register_expires=300), runner)
-        await edge.start()
-        pager = Pager(settings.paging, repo, edge, runner.live, pack, engines["tts"], poll_s=0.2)
-        try:
-            assert edge.registration is not None
-            await asyncio.wait_for(edge.registration.registered.wait(), 10)
-            await pager.start()
-            yield Box(settings, repo, edge, runner, pager, kport)
-        finally:
-            await pager.stop()
-            await asyncio.wait_for(edge.stop(), 10)
-            await repo.close()
+    assert service.pack_for_calls(settings).clinic.after_hours is not None
+    async with paging_box(tmp_path, engines, settings) as box:
+        yield box
 
 
 async def first_agent_turn(box: Box) -> tuple[str, str] | None:

@@ -22,6 +22,7 @@ import re
 import ssl
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,19 +72,18 @@ class Box:
     kport: int
 
 
-@pytest.fixture
-async def box(tmp_path: Path, engines: Any, request: pytest.FixtureRequest) -> AsyncIterator[Box]:
+@asynccontextmanager
+async def paging_box(tmp_path: Path, engines: Any, settings: Settings) -> AsyncIterator[Box]:
+    """The appliance's call runner, SIP edge (registered as 2100 at a fresh kamailio) and pager on the
+    real record store, with clinicians nina (201) and morgan (202)."""
     from appliance.callflow import CallRunner
     from appliance.clinic.schedule import InMemoryBookingStore, Scheduler
     from appliance.clinic.service import pack_for_calls
+    from appliance.config import SipSettings
     from appliance.staff.pager import Pager
     from appliance.telephony.edge import SipEdge
     from appliance.voice.llm import language_model_from
 
-    ring_s = getattr(request, "param", 30)
-    settings = Settings.model_validate({
-        "paths": {"data_dir": str(tmp_path / "var")}, "paging": {"ring_seconds": ring_s},
-    })
     pack = pack_for_calls(settings)
     repo = await open_test_repo(tmp_path / "var")
     await repo.set_endpoints(["console", ENDPOINT])
@@ -94,8 +94,6 @@ async def box(tmp_path: Path, engines: Any, request: pytest.FixtureRequest) -> A
     async with kamailio(tmp_path) as kport:
         runner = CallRunner(settings, engines, pack, repo.records, scheduler=Scheduler(pack.clinic, InMemoryBookingStore()),
                             llm=language_model_from(engines["llm"]))
-        from appliance.config import SipSettings
-
         edge = SipEdge(SipSettings(mode="register", registrar=f"127.0.0.1:{kport}", username="2100", extension="2100",
                                    bind_port=free_udp_port(), rtp_port_min=30000, rtp_port_max=39999,
                                    register_expires=300), runner)
@@ -110,6 +108,16 @@ async def box(tmp_path: Path, engines: Any, request: pytest.FixtureRequest) -> A
             await pager.stop()
             await asyncio.wait_for(edge.stop(), 10)
             await repo.close()
+
+
+@pytest.fixture
+async def box(tmp_path: Path, engines: Any, request: pytest.FixtureRequest) -> AsyncIterator[Box]:
+    ring_s = getattr(request, "param", 30)
+    settings = Settings.model_validate({
+        "paths": {"data_dir": str(tmp_path / "var")}, "paging": {"ring_seconds": ring_s},
+    })
+    async with paging_box(tmp_path, engines, settings) as b:
+        yield b
 
 
 async def until(check: Any, limit_s: float, what: str) -> Any:

@@ -101,3 +101,25 @@ async def np_client(app) -> AsyncIterator[httpx.AsyncClient]:
         r = await login(c, "nina")
         assert r.status_code == 303, r.text
         yield c
+
+
+@pytest.fixture
+async def console(tmp_path: Path, repo: StaffRepo, clock: Clock) -> AsyncIterator[object]:
+    """The console on HTTPS (self-signed) on a free loopback port, over the test store (a module
+    may define its own `console`)."""
+    from appliance.config import Settings
+    from appliance.staff.console import Console
+
+    c = Console(Settings.model_validate({"paths": {"data_dir": str(tmp_path / "var")}}), repo=repo, clock=clock, port=0)
+    await c.start()
+    yield c
+    await c.stop()
+
+
+@pytest.fixture
+async def page(tmp_path: Path) -> AsyncIterator[object]:
+    """A headless Chromium page with its own profile (tests.browser)."""
+    from tests.browser import chromium_page
+
+    async with chromium_page(tmp_path / "chromium-profile") as pg:
+        yield pg

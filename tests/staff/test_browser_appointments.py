@@ -6,36 +6,18 @@ and no-show rates are computed from those same rows."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from appliance.config import Settings
 from appliance.records.audit import Access
 from appliance.records.store import Records
-from appliance.staff.console import Console
-from tests.browser import chromium_page, needs_chromium, sign_in
+from tests.browser import needs_chromium, sign_in
 from tests.staff.conftest import PASSWORD
 
 playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = needs_chromium
 
 DESK = Access("system:test", "seed")
-
-
-@pytest.fixture
-async def console(tmp_path: Path, repo, clock):
-    settings = Settings.model_validate({"paths": {"data_dir": str(tmp_path / "var")}})
-    c = Console(settings, repo=repo, clock=clock, port=0)
-    await c.start()
-    yield c
-    await c.stop()
-
-
-@pytest.fixture
-async def page(tmp_path: Path):
-    async with chromium_page(tmp_path / "chromium-profile") as pg:
-        yield pg
 
 
 def _seed(r: Records, now: datetime) -> dict[str, int]:
