@@ -28,11 +28,22 @@ from appliance.records.outcomes import COUNTS, check_deposit, check_mark, rates,
 
 VIA_LIMIT = 40  # characters of a `via` or `by` kept (a channel or a user name)
 
-_UPCOMING = (
+# One appointment as a call sees it (`appointment_of`), then its status; the scheduler's desk
+# store reads appointments with the same columns.
+APPOINTMENT_SELECT = (
     "SELECT a.id, a.provider, a.slot_start, a.slot_end, a.procedure, a.confirmed_at, "
-    "(SELECT coalesce(sum(d.amount_cents), 0) FROM deposits d WHERE d.appointment_id = a.id) AS deposit_cents "
-    "FROM appointments a WHERE a.patient_id = ? AND a.status = 'booked' AND a.slot_start >= ? "
-    "ORDER BY a.slot_start, a.id")
+    "(SELECT coalesce(sum(d.amount_cents), 0) FROM deposits d WHERE d.appointment_id = a.id) AS deposit_cents, "
+    "a.status FROM appointments a ")
+_UPCOMING = (APPOINTMENT_SELECT + "WHERE a.patient_id = ? AND a.status = 'booked' AND a.slot_start >= ? "
+             "ORDER BY a.slot_start, a.id")
+
+
+def appointment_of(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A row of APPOINTMENT_SELECT: id, provider, start, end, procedure, the deposits asked for it
+    (cents, every deposit row) and whether the patient confirmed it."""
+    aid, provider, start, end, procedure, confirmed, cents = row[:7]
+    return {"id": int(aid), "provider": str(provider), "start": str(start), "end": str(end),
+            "procedure": procedure, "deposit_cents": int(cents), "confirmed": confirmed is not None}
 
 _DAYS = (
     "SELECT a.id, coalesce(p.name, '') AS patient_label, coalesce(a.procedure, '') AS procedure, a.kind, a.provider, "
@@ -74,10 +85,7 @@ class AppointmentsMixin(StoreBase):
         deposits asked for each (cents, every deposit row of the appointment) and whether the
         patient confirmed it."""
         with transaction(self.conn):
-            rows = self.conn.execute(_UPCOMING, (patient_id, iso(since))).fetchall()
-            out = [{"id": int(aid), "provider": str(provider), "start": str(start), "end": str(end),
-                    "procedure": procedure, "deposit_cents": int(cents), "confirmed": confirmed is not None}
-                   for aid, provider, start, end, procedure, confirmed, cents in rows]
+            out = [appointment_of(r) for r in self.conn.execute(_UPCOMING, (patient_id, iso(since))).fetchall()]
             self._audit(access, "appointment.read",
                         f"patient:{patient_id}:appointments:" + ",".join(str(a["id"]) for a in out))
         return out

@@ -50,19 +50,22 @@ class RecordsDesk:
             for pid in ids:
                 rows = await asyncio.wait_for(self.records.call("upcoming_for_patient", self.access, pid, since),
                                               LOOKUP_TIMEOUT_S)
-                out += [self._upcoming_of(r) for r in rows]
+                out += [upcoming_of(r, self.tz) for r in rows]
         except Exception:  # noqa: BLE001
             log.warning("call.appointment_lookup_failed", call_id=hostile(self.access.call_id or ""))
             return []
         return sorted(out, key=lambda a: a.start)
 
-    def _upcoming_of(self, row: dict[str, Any]) -> Upcoming:
-        start = datetime.fromisoformat(row["start"]).astimezone(self.tz)
-        end = datetime.fromisoformat(row["end"]).astimezone(self.tz)
-        return Upcoming(id=int(row["id"]), start=start.replace(tzinfo=None),
-                        minutes=int((end - start).total_seconds() // 60), provider=str(row["provider"]),
-                        treatment=row.get("procedure"), deposit_cents=int(row.get("deposit_cents") or 0),
-                        confirmed=bool(row.get("confirmed")))
+
+
+def upcoming_of(row: dict[str, Any], tz: ZoneInfo) -> Upcoming:
+    """A stored appointment (`appliance.records.appointments.appointment_of`) in the clinic's local time."""
+    start = datetime.fromisoformat(row["start"]).astimezone(tz)
+    end = datetime.fromisoformat(row["end"]).astimezone(tz)
+    return Upcoming(id=int(row["id"]), start=start.replace(tzinfo=None),
+                    minutes=int((end - start).total_seconds() // 60), provider=str(row["provider"]),
+                    treatment=row.get("procedure"), deposit_cents=int(row.get("deposit_cents") or 0),
+                    confirmed=bool(row.get("confirmed")))
 
 
 async def store_appointment_changes(records: Any, access: Access, call_key: str, changes: list[dict[str, Any]],

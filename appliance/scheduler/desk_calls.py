@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from appliance.callflow import RecordedConversation, store_booking
 from appliance.clinic.clinic_clock import clinic_now
@@ -23,7 +24,7 @@ from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.base import iso
 from appliance.records.callwriter import CallWriter
-from appliance.records.desk import RecordsDesk, store_appointment_changes
+from appliance.records.desk import RecordsDesk, store_appointment_changes, upcoming_of
 from appliance.records.ids import CallRef
 from appliance.scheduler.calls import OutboundCallHandler, SessionRunner, voice_session
 from appliance.scheduler.desk_plan import disposition_of, said_something
@@ -47,15 +48,15 @@ class DeskCallHandler:
         from appliance.clinic.reminder import callback_call, reminder_call
 
         tz = self.pack.clinic.timezone
-        desk = RecordsDesk(self.records, access, claim.patient_id, tz)
         now = clinic_now(self.pack)
         if claim.kind == "reminder":
-            appt = desk._upcoming_of(claim.appointment or {})  # noqa: SLF001 - the one row-to-Upcoming mapping
+            appt = upcoming_of(claim.appointment or {}, ZoneInfo(tz))
             return reminder_call(self.pack, self.lines, appt=appt, name=claim.name or "",
                                  dob=date.fromisoformat(claim.dob) if claim.dob else None, phone=claim.phone, now=now,
                                  scheduler=self.scheduler, llm=self.llm)
         caller = CallerContext(phone=claim.phone, known_patient=claim.patient_id is not None)
-        return callback_call(self.pack, caller=caller, now=now, scheduler=self.scheduler, llm=self.llm, desk=desk)
+        return callback_call(self.pack, caller=caller, now=now, scheduler=self.scheduler, llm=self.llm,
+                             desk=RecordsDesk(self.records, access, claim.patient_id, tz))
 
     async def _supervised(self) -> bool:
         if self.settings is None:

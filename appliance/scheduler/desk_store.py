@@ -26,7 +26,9 @@ from typing import Any
 
 from appliance.logs import get_logger
 from appliance.records import audit
+from appliance.records.appointments import APPOINTMENT_SELECT, appointment_of
 from appliance.records.audit import Access
+from appliance.records.base import rows_of
 from appliance.records.db import Connection, transaction
 from appliance.records.phones import normalize_phone, opted_out
 from appliance.records.store import audit_key
@@ -276,15 +278,8 @@ class DeskStore:
         return claims
 
     def _appointment(self, aid: int | None) -> dict[str, Any] | None:
-        row = self.conn.execute(
-            "SELECT a.id, a.status, a.provider, a.slot_start, a.slot_end, a.procedure, a.confirmed_at, "
-            "(SELECT coalesce(sum(d.amount_cents), 0) FROM deposits d WHERE d.appointment_id = a.id) "
-            "FROM appointments a WHERE a.id = ?", (aid,)).fetchone()
-        if row is None:
-            return None
-        aid, status, provider, start, end, procedure, confirmed, cents = row
-        return {"id": int(aid), "status": str(status), "provider": str(provider), "start": str(start), "end": str(end),
-                "procedure": procedure, "deposit_cents": int(cents), "confirmed": confirmed is not None}
+        row = self.conn.execute(APPOINTMENT_SELECT + "WHERE a.id = ?", (aid,)).fetchone()
+        return None if row is None else {**appointment_of(row), "status": str(row[7])}
 
     def renew(self, contact_id: int, token: str, until: datetime) -> bool:
         with transaction(self.conn):
@@ -330,13 +325,12 @@ class DeskStore:
         if kind is not None:
             sql, args = sql + " AND kind = ?", [*args, kind]
         with transaction(self.conn):
-            cur = self.conn.execute(sql + " ORDER BY due_at, id", args)
-            rows = [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
+            rows = rows_of(self.conn.execute(sql + " ORDER BY due_at, id", args))
             self._audit(access, "desk_contact.read", f"appointment:{appointment_id}" if appointment_id else f"{kind}")
         return rows
 
     def due_now(self, now: datetime) -> list[dict[str, Any]]:
         """What is due now, without PHI (ids, kinds, times)."""
-        cur = self.conn.execute("SELECT id, kind, appointment_id, lead_hours, reason, next_at, attempts FROM "
-                                "desk_contacts WHERE state = 'due' AND next_at <= ? ORDER BY next_at, id", (iso(now),))
-        return [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
+        return rows_of(self.conn.execute("SELECT id, kind, appointment_id, lead_hours, reason, next_at, attempts FROM "
+                                         "desk_contacts WHERE state = 'due' AND next_at <= ? ORDER BY next_at, id",
+                                         (iso(now),)))

@@ -28,6 +28,7 @@ from appliance.logs import get_logger
 from appliance.messaging.store import record_written_consents
 from appliance.records import audit, outbox
 from appliance.records.audit import Access
+from appliance.records.base import rows_of
 from appliance.records.db import Connection, transaction
 from appliance.records.phones import normalize_phone, opted_out, same_phone
 from appliance.records.store import audit_key, insert_escalation
@@ -230,8 +231,7 @@ class ScheduleStore:
         else:
             raise ScheduleError("pass a patient or a plan")
         with transaction(self.conn):
-            cur = self.conn.execute(sql + " ORDER BY c.due_at, c.id", (arg,))
-            rows = [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
+            rows = rows_of(self.conn.execute(sql + " ORDER BY c.due_at, c.id", (arg,)))
             for r in rows:
                 r["treated_on"] = self.treated_on(r["treated_at"]).isoformat() if r["treated_at"] else None
             self._audit(access, "aftercare_plan.read", f"patient:{patient_id}" if plan_id is None else f"plan:{plan_id}")
@@ -411,14 +411,12 @@ class ScheduleStore:
 
     def due_now(self, now: datetime) -> list[dict[str, Any]]:
         """Contacts whose time has come (no PHI: ids, kinds, states) for `run-due --dry-run`."""
-        cur = self.conn.execute("SELECT id, plan_id, kind, day, next_at, attempts FROM aftercare_contacts "
-                                "WHERE state = 'due' AND next_at <= ? ORDER BY next_at, id", (iso(now),))
-        return [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
+        return rows_of(self.conn.execute("SELECT id, plan_id, kind, day, next_at, attempts FROM aftercare_contacts "
+                                         "WHERE state = 'due' AND next_at <= ? ORDER BY next_at, id", (iso(now),)))
 
     def attempts_of(self, contact_id: int) -> list[dict[str, Any]]:
-        cur = self.conn.execute("SELECT attempt, token, worker, started_at, ended_at, result FROM outbound_attempts "
-                                "WHERE contact_id = ? ORDER BY attempt", (contact_id,))
-        return [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
+        return rows_of(self.conn.execute("SELECT attempt, token, worker, started_at, ended_at, result FROM "
+                                         "outbound_attempts WHERE contact_id = ? ORDER BY attempt", (contact_id,)))
 
     def outcome_counts(self) -> dict[str, int]:
         """Aggregates per outcome for the quality dashboard (no PHI)."""
