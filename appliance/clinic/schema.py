@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from appliance.clinic.concern_schema import ConcernFollowUp
+
 Family = Literal["neuromodulator", "filler", "laser", "peel", "microneedling"]
 FAMILIES: tuple[str, ...] = ("neuromodulator", "filler", "laser", "peel", "microneedling")
 Severity = Literal["emergency", "urgent", "routine"]
@@ -524,6 +526,7 @@ class OutboundLines(_M):
     written_check: Text | None = None  # day 1, when the instructions were sent in writing: "did they reach you?"
     intro_reminder: Text | None = None  # an appointment reminder, after identity: {when}; confirm / move / cancel
     before_visit_intro: Text | None = None  # before the treatment's before-visit instructions
+    concern_follow_up: ConcernFollowUp | None = None  # the call after staff resolve a concern (concern_schema.py)
     answering_machine_phrases: list[Phrase] = Field(min_length=1)
     wrong_person_phrases: list[Phrase] = Field(min_length=1)
     opt_out_phrases: list[Phrase] = Field(min_length=1)
