@@ -25,6 +25,7 @@ from appliance.records.followup import FollowupMixin
 from appliance.records.ids import CallRef, clean_text
 from appliance.records.migrations import migrate
 from appliance.records.phones import normalize_phone, opted_out
+from appliance.records.quality import QualityMixin
 from appliance.records.queue import QueueMixin, deadline
 from appliance.records.redact import redact_transcript
 from appliance.records.review import ReviewMixin, summary_text
@@ -57,7 +58,7 @@ def insert_escalation(conn: Any, cid: int | None, esc: Escalation, response_minu
 
 
 class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin, AppointmentsMixin,
-              StoreBase):
+              QualityMixin, StoreBase):
     def __init__(self, conn: Connection, *, recording_enabled: bool = False) -> None:
         self.conn = conn
         self._audit_key = audit_key(conn)

@@ -121,7 +121,7 @@ def register_api(app: FastAPI) -> None:
     @r.get("/metrics", summary="Workflow-quality metrics (aggregates, no PHI)")
     async def metrics(request: Request, s: Annotated[Session, Depends(require("dashboard"))]) -> dict[str, Any]:
         ctx = _ctx(request)
-        return await ctx.repo.metrics(ctx.clock())
+        return await ctx.repo.metrics(ctx.clock(), actor=s.username)
 
     @r.get("/export.csv", summary="Export for the practice-management system (CSV)", response_class=Response)
     async def export_csv(request: Request, s: Annotated[Session, Depends(require("export"))]) -> Response:

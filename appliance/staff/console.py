@@ -21,6 +21,7 @@ from appliance.records.rotate import resolve_key
 from appliance.records.service import AsyncRecords, RecordStore
 from appliance.staff.auth import RateLimiter, Sessions
 from appliance.staff.events import EventBus
+from appliance.staff.metrics import Families
 from appliance.staff.paging import ENDPOINT as PAGER_ENDPOINT
 from appliance.staff.relay import BusSink, Relay, Sink
 from appliance.staff.repo import StaffRepo
@@ -140,6 +141,8 @@ class Console:
         register_hooks(app, s, self.repo.records)  # signed callbacks: SMS replies (STOP), paid deposits
         pack = await open_pack(s)
         self.ctx.time_zone = pack.clinic.timezone
+        self.ctx.pack = pack  # the documentation checklists of call summaries
+        self.repo.families = Families.of(pack)  # the dashboard's procedure families and rebooking windows
         policy = getattr(pack.clinic, "cancellation", None)
         self.ctx.no_show_deposit = policy.deposit_late if policy is not None else None
         register_messaging(app, s, self.repo.records, pack)  # tasks, messages, treatments

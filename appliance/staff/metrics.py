@@ -1,16 +1,8 @@
 """Workflow-quality metrics (the clinic's follow-up quality measures), as aggregates with no PHI:
-the current value over the window and one value per week for the charts.
-
-  instruction_delivery   aftercare patients whose approved instructions were delivered
-  patient_response       of those, patients who responded to the check-in
-  escalation_rate        escalations per call
-  time_to_staff_review   median minutes from escalation to a staff acknowledgement
-  repeat_contacts        patients who called more than once
-  review_completion      review appointments due that were completed
-  series_completion      multi-session treatment series completed
-  rebooking              aftercare patients who rebooked
-  satisfaction           mean patient satisfaction (1-5)
-  staff_correction_rate  reviewed AI summaries that staff corrected
+the value over the window, one value per week for the charts, and the value for each procedure
+family (filler, neuromodulator, laser, peel, microneedling), each with its definition. Every
+figure is computed from stored rows (`Records.workflow_quality_rows`); `DEFINITIONS` is what
+the dashboard shows beside it.
 
 Appointment outcomes over the last `OUTCOME_DAYS` days (by start time; the record store counts
 them, `Records.appointment_rates`; `appointment_cards` only shapes them):
@@ -24,27 +16,78 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 WEEK_S = 7 * 86400
+DAY_S = 86400
 WEEKS = 8
 OUTCOME_DAYS = 30
+FAMILIES = ("filler", "neuromodulator", "laser", "peel", "microneedling")
+DEFAULT_REBOOK_DAYS = 90  # a workflow whose rebooking section names no period
+
+Rows = dict[str, list[dict[str, Any]]]
+TS = {"aftercare": "treated_at", "calls": "started_at", "escalations": "created_at", "summaries": "reviewed_at"}
+
+DEFINITIONS: dict[str, str] = {
+    "instruction_delivery": "Aftercare plans (treatments in the window) whose approved aftercare instructions were "
+                            "delivered on a check-in call, out of all plans.",
+    "patient_response": "Of the plans whose instructions were delivered, those whose patient answered a check-in call.",
+    "escalation_rate": "Escalations raised on calls about the procedure, per call about it (calls started in the "
+                       "window).",
+    "time_to_staff_review": "Median minutes from an escalation being raised to a staff member acknowledging it "
+                            "(acknowledged escalations raised in the window).",
+    "repeat_contacts": "Patients (or caller numbers) with more than one call in the window, out of all who called.",
+    "review_completion": "Plans whose review appointment is due (review date passed) with the review marked done, "
+                         "out of plans with a review due.",
+    "series_completion": "Plans of multi-session treatments whose every session is done, out of all such plans.",
+    "rebooking": "Plans whose patient has a booking made after the treatment and within the workflow's rebooking "
+                 "window (the longest of its recall, touch-up and series interval, in days), by any path: inbound "
+                 "call, aftercare call, console, import or calendar; cancelled bookings do not count.",
+    "satisfaction": "Mean of the satisfaction scores (1-5) patients gave, over plans with a score.",
+    "staff_correction_rate": "Summaries reviewed in the window that staff corrected (one change or more), out of "
+                             "all reviewed summaries.",
+}
+
+
+@dataclass(frozen=True)
+class Families:
+    """Which procedure family a stored procedure name belongs to, and its rebooking window in
+    days: from the pack's workflows (by workflow id, by treatment id, by family name)."""
+
+    by_name: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, pack: Any) -> Families:
+        out: dict[str, tuple[str, int]] = {}
+        per_family: dict[str, int] = {}
+        for wf in pack.workflows.values():
+            r = wf.rebooking
+            spans = [d for d in (r.recall_days, r.touch_up.to_day if r.touch_up else None,
+                                 r.series.interval_days if r.series else None) if d]
+            days = max(spans) if spans else DEFAULT_REBOOK_DAYS
+            out[wf.id] = (wf.family, days)
+            per_family[wf.family] = max(per_family.get(wf.family, 0), days)
+        for t in pack.menu.treatments:
+            out[t.id] = out.get(t.workflow, (t.family, per_family.get(t.family, DEFAULT_REBOOK_DAYS)))
+        for fam, days in per_family.items():
+            out.setdefault(fam, (fam, days))
+        return cls(out)
+
+    def family(self, name: str | None) -> str | None:
+        if not name:
+            return None
+        hit = self.by_name.get(name)
+        return hit[0] if hit else (name if name in FAMILIES else None)
+
+    def rebook_days(self, name: str | None) -> int:
+        hit = self.by_name.get(name or "")
+        return hit[1] if hit else DEFAULT_REBOOK_DAYS
 
 
 def _ratio(num: int, den: int) -> float | None:
     return None if den == 0 else num / den
-
-
-def _weekly(rows: Iterable[dict[str, Any]], ts: str, now: float, fn: Callable[[list[dict[str, Any]]], float | None],
-            weeks: int = WEEKS) -> list[float | None]:
-    buckets: list[list[dict[str, Any]]] = [[] for _ in range(weeks)]
-    start = now - weeks * WEEK_S
-    for r in rows:
-        t = r.get(ts)
-        if t is not None and start <= t <= now:
-            buckets[min(weeks - 1, int((t - start) // WEEK_S))].append(r)
-    return [fn(b) for b in buckets]
 
 
 def _median_ack_minutes(rows: list[dict[str, Any]]) -> float | None:
@@ -62,50 +105,82 @@ def _mean_satisfaction(rows: list[dict[str, Any]]) -> float | None:
     return statistics.fmean(scores) if scores else None
 
 
-def compute_metrics(rows: dict[str, list[dict[str, Any]]], now: float, weeks: int = WEEKS) -> dict[str, Any]:
-    """Pure: the rows of the window (times in Unix seconds, see `Records.quality_rows`) to measures."""
-    after, calls = rows["aftercare"], rows["calls"]
-    escs, sums = rows["escalations"], rows["summaries"]
-    due = [r for r in after if r.get("review_due_at") is not None and r["review_due_at"] <= now]
-    series = [r for r in after if r["series_total"] > 1]
+def _delivered(d: Rows) -> float | None:
+    return _ratio(sum(bool(r["instructions_delivered"]) for r in d["aftercare"]), len(d["aftercare"]))
 
-    def esc_rate(window_calls: list[dict[str, Any]], window_escs: list[dict[str, Any]]) -> float | None:
-        return _ratio(len(window_escs), len(window_calls))
 
-    calls_weekly = _weekly(calls, "started_at", now, lambda b: float(len(b)), weeks)
-    escs_weekly = _weekly(escs, "created_at", now, lambda b: float(len(b)), weeks)
-    specs: list[tuple[str, str, str, float | None, list[float | None]]] = [
-        ("instruction_delivery", "Instruction delivery", "%",
-         _ratio(sum(r["instructions_delivered"] for r in after), len(after)),
-         _weekly(after, "treated_at", now, lambda b: _ratio(sum(r["instructions_delivered"] for r in b), len(b)), weeks)),
-        ("patient_response", "Patient response", "%",
-         _ratio(sum(r["patient_responded"] for r in after if r["instructions_delivered"]),
-                sum(r["instructions_delivered"] for r in after)),
-         _weekly(after, "treated_at", now, lambda b: _ratio(sum(r["patient_responded"] for r in b if r["instructions_delivered"]),
-                                                              sum(r["instructions_delivered"] for r in b)), weeks)),
-        ("escalation_rate", "Escalation rate", "%", esc_rate(calls, escs),
-         [None if not c else (e or 0.0) / c for c, e in zip(calls_weekly, escs_weekly, strict=True)]),
-        ("time_to_staff_review", "Time to staff review", "min", _median_ack_minutes(escs),
-         _weekly(escs, "created_at", now, _median_ack_minutes, weeks)),
-        ("repeat_contacts", "Repeat contacts", "%", _repeat(calls), _weekly(calls, "started_at", now, _repeat, weeks)),
-        ("review_completion", "Review completion", "%", _ratio(sum(r["review_done"] for r in due), len(due)),
-         _weekly(due, "review_due_at", now, lambda b: _ratio(sum(r["review_done"] for r in b), len(b)), weeks)),
-        ("series_completion", "Treatment-series completion", "%",
-         _ratio(sum(1 for r in series if r["series_done"] >= r["series_total"]), len(series)),
-         _weekly(series, "treated_at", now,
-                 lambda b: _ratio(sum(1 for r in b if r["series_done"] >= r["series_total"]), len(b)), weeks)),
-        ("rebooking", "Rebooking", "%", _ratio(sum(r["rebooked"] for r in after), len(after)),
-         _weekly(after, "treated_at", now, lambda b: _ratio(sum(r["rebooked"] for r in b), len(b)), weeks)),
-        ("satisfaction", "Patient satisfaction", "/5", _mean_satisfaction(after),
-         _weekly(after, "treated_at", now, _mean_satisfaction, weeks)),
-        ("staff_correction_rate", "Staff correction rate", "%",
-         _ratio(sum(1 for r in sums if r["corrections"] > 0), len(sums)),
-         _weekly(sums, "reviewed_at", now, lambda b: _ratio(sum(1 for r in b if r["corrections"] > 0), len(b)), weeks)),
-    ]
-    return {"window_weeks": weeks, "now": now,
-            "counts": {"calls": len(calls), "escalations": len(escs), "aftercare": len(after), "reviewed_summaries": len(sums)},
-            "metrics": [{"key": k, "label": label, "unit": unit, "value": value, "weekly": weekly}
-                        for k, label, unit, value, weekly in specs]}
+def _responded(d: Rows) -> float | None:
+    sent = [r for r in d["aftercare"] if r["instructions_delivered"]]
+    return _ratio(sum(bool(r["patient_responded"]) for r in sent), len(sent))
+
+
+def _reviews(d: Rows) -> float | None:
+    due = [r for r in d["aftercare"] if r["review_due"]]
+    return _ratio(sum(bool(r["review_done"]) for r in due), len(due))
+
+
+def _series(d: Rows) -> float | None:
+    series = [r for r in d["aftercare"] if (r.get("series_total") or 0) > 1]
+    return _ratio(sum(1 for r in series if r["series_done"] >= r["series_total"]), len(series))
+
+
+MEASURES: list[tuple[str, str, str, Callable[[Rows], float | None]]] = [
+    ("instruction_delivery", "Instruction delivery", "%", _delivered),
+    ("patient_response", "Patient response", "%", _responded),
+    ("escalation_rate", "Escalation rate", "%", lambda d: _ratio(len(d["escalations"]), len(d["calls"]))),
+    ("time_to_staff_review", "Time to staff review", "min", lambda d: _median_ack_minutes(d["escalations"])),
+    ("repeat_contacts", "Repeat contacts", "%", lambda d: _repeat(d["calls"])),
+    ("review_completion", "Review completion", "%", _reviews),
+    ("series_completion", "Treatment-series completion", "%", _series),
+    ("rebooking", "Rebooking", "%", lambda d: _ratio(sum(r["rebooked"] for r in d["aftercare"]), len(d["aftercare"]))),
+    ("satisfaction", "Patient satisfaction", "/5", lambda d: _mean_satisfaction(d["aftercare"])),
+    ("staff_correction_rate", "Staff correction rate", "%",
+     lambda d: _ratio(sum(1 for r in d["summaries"] if r["corrections"] > 0), len(d["summaries"]))),
+]
+
+
+def _prepare(rows: Rows, now: float, families: Families) -> Rows:
+    """Each row gets its family; plans get `rebooked` (a booking within the workflow's window)
+    and `review_due`."""
+    out: Rows = {k: [] for k in TS}
+    for kind, items in rows.items():
+        for r in items:
+            r = dict(r)
+            name = r.get("workflow") or r.get("procedure")
+            r["family"] = families.family(name) or families.family(r.get("procedure"))
+            if kind == "aftercare":
+                nxt, days = r.get("next_booking_at"), families.rebook_days(name)
+                r["rebooked"] = int(nxt is not None and nxt - r["treated_at"] <= days * DAY_S)
+                r["review_due"] = r.get("review_due_at") is not None and r["review_due_at"] <= now
+            out.setdefault(kind, []).append(r)
+    return out
+
+
+def _where(d: Rows, keep: Callable[[str, dict[str, Any]], bool]) -> Rows:
+    return {k: [r for r in v if keep(k, r)] for k, v in d.items()}
+
+
+def compute_metrics(rows: Rows, now: float, weeks: int = WEEKS, families: Families | None = None) -> dict[str, Any]:
+    """Pure: the rows of the window (times in Unix seconds, see `Records.workflow_quality_rows`)
+    to measures: overall, per week and per procedure family, each with its definition."""
+    d = _prepare(rows, now, families or Families())
+    start = now - weeks * WEEK_S
+
+    def week(i: int) -> Rows:
+        lo, hi = start + i * WEEK_S, start + (i + 1) * WEEK_S
+        last = i == weeks - 1
+        return _where(d, lambda k, r: r.get(TS[k]) is not None and lo <= r[TS[k]] and (r[TS[k]] < hi or last)
+                      and r[TS[k]] <= now)
+
+    in_window = _where(d, lambda k, r: r.get(TS[k]) is not None and start <= r[TS[k]] <= now)
+    weekly = [week(i) for i in range(weeks)]
+    per_family = {f: _where(in_window, lambda _k, r, f=f: r["family"] == f) for f in FAMILIES}
+    return {"window_weeks": weeks, "now": now, "families": list(FAMILIES),
+            "counts": {"calls": len(in_window["calls"]), "escalations": len(in_window["escalations"]),
+                       "aftercare": len(in_window["aftercare"]), "reviewed_summaries": len(in_window["summaries"])},
+            "metrics": [{"key": k, "label": label, "unit": unit, "definition": DEFINITIONS[k], "value": fn(in_window),
+                         "weekly": [fn(w) for w in weekly], "by_family": {f: fn(v) for f, v in per_family.items()}}
+                        for k, label, unit, fn in MEASURES]}
 
 
 def appointment_cards(rates: dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,9 +14,9 @@ from appliance.records.errors import ConflictError
 from appliance.staff.api import RecordId
 from appliance.staff.appointments import appointments_body, outcome_cards, window
 from appliance.staff.auth import NAV_ORDER, ROLE_NAMES, Session, allowed
-from appliance.staff.charts import weekly_bars
+from appliance.staff.dashboard import metric_cards
 from appliance.staff.html import csrf_field, e, page, table, when
-from appliance.staff.metrics import OUTCOME_DAYS, appointment_cards, display
+from appliance.staff.metrics import OUTCOME_DAYS, appointment_cards
 from appliance.staff.web import Forbidden, _ctx, check_csrf, current_session, require
 
 H = HTMLResponse
@@ -191,17 +191,16 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
     @app.get("/dashboard", response_class=H, tags=["pages"], summary="Workflow-quality dashboard (aggregates)")
     async def dashboard(request: Request, s: Annotated[Session, Depends(require("dashboard"))]) -> str:
         ctx = _ctx(request)
-        m = await ctx.repo.metrics(ctx.clock())
+        m = await ctx.repo.metrics(ctx.clock(), actor=s.username)
         rates = await ctx.repo.appointment_rates(s.username, ctx.clock())
-        cards = "".join(f'<div class="card" id="metric-{e(x["key"])}"><h3>{e(x["label"])}</h3><div class="big">'
-                        f'{e(display(x["value"], x["unit"]))}</div>{weekly_bars(x["label"], x["weekly"], x["unit"])}</div>'
-                        for x in m["metrics"])
+        cards = metric_cards(m)
         counts = ", ".join(f"{e(k)}: {v}" for k, v in m["counts"].items())
         export = ('<p>Export for the practice-management system: <a href="/api/export.csv">CSV</a> · '
                   '<a href="/api/export.fhir.json">FHIR JSON bundle</a></p>') if allowed(s.role, "export") else ""
         outcomes = (f'<h2>Appointments</h2><p>Last {OUTCOME_DAYS} days, by start time ({rates["total"]} appointments).'
                     f'</p><div class="cards" id="appointment-outcomes">{outcome_cards(appointment_cards(rates))}</div>')
-        return page("Workflow quality", f"<p>Last {m['window_weeks']} weeks ({counts}); one bar per week.</p>"
+        return page("Workflow quality", f"<p>Last {m['window_weeks']} weeks ({counts}); one bar per week; each "
+                    "measure also per procedure family, with what it counts.</p>"
                     f'<div class="cards">{cards}</div>{outcomes}{export}', s, "/dashboard")
 
     @app.get("/users", response_class=H, tags=["pages"], summary="Staff accounts (administrators)")

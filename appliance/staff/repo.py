@@ -17,12 +17,13 @@ from appliance.records.audit import Access
 from appliance.records.base import iso_ts
 from appliance.records.outbox import OutboxMessage
 from appliance.records.service import AsyncRecords
-from appliance.staff.metrics import OUTCOME_DAYS, WEEK_S, WEEKS, compute_metrics
+from appliance.staff.metrics import OUTCOME_DAYS, WEEK_S, WEEKS, Families, compute_metrics
 
 Row = dict[str, Any]
 
 TIME_FIELDS = ("created_at", "deadline_at", "acknowledged_at", "resolved_at", "reviewed_at", "started_at",
-               "starts_at", "treated_at", "review_due_at", "next_contact_at", "confirmed_at", "cancelled_at", "marked_at")
+               "starts_at", "treated_at", "review_due_at", "next_contact_at", "confirmed_at", "cancelled_at", "marked_at",
+               "next_booking_at")
 RELAY = Access("system:relay", "outbox-delivery")
 
 
@@ -50,6 +51,7 @@ class StaffRepo:
     def __init__(self, records: AsyncRecords, *, clock: Callable[[], float] = time.time) -> None:
         self.records = records
         self.clock = clock
+        self.families = Families()  # the pack's procedure families (the console sets them at start)
 
     async def close(self) -> None:
         await self.records.close()
@@ -131,10 +133,10 @@ class StaffRepo:
     async def aftercare(self, actor: str) -> list[Row]:
         return [_times(r) for r in await self.records.call("aftercare_pipeline", access(actor))]
 
-    async def metrics(self, now: float, weeks: int = WEEKS) -> dict[str, Any]:
-        """The workflow-quality measures (aggregates only)."""
-        rows = await self.records.call("quality_rows", iso_ts(now - weeks * WEEK_S))
-        return compute_metrics({k: [_times(r) for r in v] for k, v in rows.items()}, now, weeks)
+    async def metrics(self, now: float, weeks: int = WEEKS, actor: str = "system:console") -> dict[str, Any]:
+        """The workflow-quality measures, overall and per procedure family (aggregates only)."""
+        rows = await self.records.call("workflow_quality_rows", access(actor, "dashboard"), iso_ts(now - weeks * WEEK_S))
+        return compute_metrics({k: [_times(r) for r in v] for k, v in rows.items()}, now, weeks, self.families)
 
     async def export_data(self, actor: str, fmt: str) -> dict[str, list[Row]]:
         data = await self.records.call("export_rows", access(actor, "export"), fmt)
