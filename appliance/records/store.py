@@ -20,6 +20,7 @@ from appliance.records.base import StoreBase, audit_key, iso, row_of
 from appliance.records.bookings import BookingsMixin
 from appliance.records.calls import CallsMixin
 from appliance.records.db import Connection, DatabaseError, connect, transaction
+from appliance.records.documentation import DocumentationMixin
 from appliance.records.errors import RecordsError, SlotTakenError
 from appliance.records.followup import FollowupMixin
 from appliance.records.ids import CallRef, clean_text
@@ -58,7 +59,7 @@ def insert_escalation(conn: Any, cid: int | None, esc: Escalation, response_minu
 
 
 class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin, AppointmentsMixin,
-              QualityMixin, StoreBase):
+              QualityMixin, DocumentationMixin, StoreBase):
     def __init__(self, conn: Connection, *, recording_enabled: bool = False) -> None:
         self.conn = conn
         self._audit_key = audit_key(conn)

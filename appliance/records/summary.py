@@ -60,6 +60,8 @@ class CallSummary:
     booking: dict[str, Any] | None = None
     pack: str | None = None
     decided_by: str = "rules"  # "rules" or "rules+llm"
+    said: list[str] = field(default_factory=list)  # approved lines heard in full, by pack item id, in order
+    concern: str | None = None  # what the caller reported as a concern (symptoms, or the concern's reason)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,6 +146,34 @@ def next_step(outcome: ConversationOutcome, urgency: str, intent: str, slots: di
     return "No action needed"
 
 
+HEARD_IN_FULL = 0.95  # a line cut by barge-in before this fraction was not delivered
+
+
+def lines_heard(outcome: ConversationOutcome) -> list[str]:
+    """The pack item ids (`PACK@VERSION#ID` -> `ID`) of the agent's approved lines the caller
+    heard in full, each once, in the order first said (the documentation checklist's evidence
+    of which instructions were delivered)."""
+    ids: list[str] = []
+    for t in outcome.turns:
+        if t.speaker == "agent" and t.provenance and "#" in t.provenance and t.heard_fraction >= HEARD_IN_FULL:
+            item = t.provenance.split("#", 1)[1]
+            if item not in ids:
+                ids.append(item)
+    return ids
+
+
+def reported_concern(outcome: ConversationOutcome) -> str | None:
+    """The concern the caller reported: the symptoms the engine heard, else, when the call raised
+    a concern (an escalation or a noted concern), its reason or category."""
+    symptoms = [str(x) for x in outcome.slots.get("symptoms") or [] if x]
+    if symptoms:
+        return ", ".join(symptoms)
+    concerns = [e.category for e in outcome.escalations if e.category != "clinical-question"]
+    if concerns or outcome.outcome == "concern-noted":
+        return str(outcome.slots.get("concern") or outcome.slots.get("reason") or ", ".join(concerns) or "concern noted")
+    return None
+
+
 def build_summary(outcome: ConversationOutcome) -> CallSummary:
     slots = {name: _first(outcome.slots, keys) for name, keys in _SLOT_KEYS.items()}
     procedure = _first(outcome.slots, _PROCEDURE_KEYS) or (outcome.booking or {}).get("procedure")
@@ -157,7 +187,7 @@ def build_summary(outcome: ConversationOutcome) -> CallSummary:
         escalated=bool(outcome.escalations), slots=slots, procedure=procedure, outcome=outcome.outcome,
         next_step=next_step(outcome, urgency, intent, slots, procedure),
         escalations=[{"severity": e.severity, "category": e.category, "turn": e.turn} for e in outcome.escalations],
-        booking=outcome.booking, pack=outcome.pack,
+        booking=outcome.booking, pack=outcome.pack, said=lines_heard(outcome), concern=reported_concern(outcome),
     )
 
 

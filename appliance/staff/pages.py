@@ -14,6 +14,8 @@ from appliance.records.errors import ConflictError
 from appliance.staff.api import RecordId
 from appliance.staff.appointments import appointments_body, outcome_cards, window
 from appliance.staff.auth import NAV_ORDER, ROLE_NAMES, Session, allowed
+from appliance.staff.checklist import checklist_html, checklist_of, register_checklist
+from appliance.staff.concern import follow_up_html, resolved_table
 from appliance.staff.dashboard import metric_cards
 from appliance.staff.html import csrf_field, e, page, table, when
 from appliance.staff.metrics import OUTCOME_DAYS, appointment_cards
@@ -37,7 +39,7 @@ def _esc_rows(rows: list[dict[str, Any]], s: Session) -> str:
         due = ("" if r["status"] != "open" else
                f'<span data-deadline="{r["deadline_at"]}"></span>')
         who = e(r["acknowledged_by"] or "") if r["status"] == "acknowledged" else e(r["resolution_note"] or "")
-        paged = f"<br><small>paged: {e(r['paged'])}</small>" if r["paged"] else ""
+        paged = (f"<br><small>paged: {e(r['paged'])}</small>" if r["paged"] else "") + follow_up_html(r)
         out.append(f'<tr id="esc-{r["id"]}" data-status="{e(r["status"])}"><td><span class="sev-{e(r["severity"])}">'
                    f'{e(r["severity"])}</span></td><td>{e(r["category"])}</td><td>{e(r["patient_label"])}<br>'
                    f'<small>{e(r["detail"])}</small>{_why(r)}</td><td>{when(r["created_at"])}</td>'
@@ -86,10 +88,11 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
     @app.get("/escalations", response_class=H, tags=["pages"], summary="Escalation queue")
     async def escalations(request: Request, s: Annotated[Session, Depends(require("escalations.view"))],
                           msg: str = "") -> str:
-        rows = await _ctx(request).repo.escalations(s.username)
+        rows = await _ctx(request).repo.escalations(s.username, include_resolved=True)
         body = ('<div data-live></div><p id="live-banner" class="msg" role="status" hidden></p>'
-                + table(["Severity", "Concern", "Patient", "Raised", "Respond by", "Status", ""], [_esc_rows(rows, s)],
-                        "esc-body"))
+                + table(["Severity", "Concern", "Patient", "Raised", "Respond by", "Status", ""],
+                        [_esc_rows([r for r in rows if r["status"] != "resolved"], s)], "esc-body")
+                + resolved_table(rows))
         return page("Escalations", body, s, "/escalations", message=msg[:200])
 
     @app.get("/escalations/table", response_class=H, tags=["pages"], summary="Escalation rows (for live refresh)")
@@ -112,7 +115,8 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
         if not allowed(s.role, "escalations.resolve"):
             raise Forbidden()
         try:
-            await _ctx(request).repo.resolve(eid, s.username, note)
+            ctx = _ctx(request)
+            await ctx.repo.resolve(eid, s.username, note, ctx.follow_up)
         except ConflictError as exc:
             return RedirectResponse(f"/escalations?msg={exc.message}", status_code=303)
         return RedirectResponse("/escalations", status_code=303)
@@ -131,6 +135,7 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
     @app.get("/summaries/{sid}", response_class=H, tags=["pages"], summary="One summary: review, correct, finalise")
     async def summary(request: Request, sid: RecordId, s: Annotated[Session, Depends(require("summaries.view"))]) -> str:
         r = await _ctx(request).repo.summary(sid, s.username)
+        documentation = checklist_html(await checklist_of(request, sid, s.username), sid, s)
         text = r["final_text"] if r["final_text"] is not None else r["ai_text"]
         turns = "".join(f'<p class="turn-{e(t.get("speaker"))}"><b>{e(t.get("speaker"))}:</b> {e(t.get("text"))}</p>'
                         for t in r["transcript"] if isinstance(t, dict))
@@ -142,7 +147,8 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
                       f'Save correction</button> <button name="action" value="finalize">Approve as final</button></p></form>')
         body = (f'<p>{e(r["patient_label"])} · {e(r["procedure"])} · {when(r["created_at"])} · status <b id="summary-status">'
                 f'{e(r["status"])}</b> · corrections <b id="summary-corrections">{r["corrections"]}</b></p>'
-                f'<h2>Summary (AI draft, review before it is final)</h2>{editor}<h2>Transcript</h2>{turns or "<p>None.</p>"}')
+                f'<h2>Summary (AI draft, review before it is final)</h2>{editor}{documentation}'
+                f'<h2>Transcript</h2>{turns or "<p>None.</p>"}')
         return page(f"Summary #{sid}", body, s, "/summaries")
 
     @app.post("/summaries/{sid}", tags=["pages"], summary="Save a correction or approve (form)")
@@ -202,6 +208,8 @@ def register_pages(app: FastAPI) -> None:  # noqa: C901  (one route per page)
         return page("Workflow quality", f"<p>Last {m['window_weeks']} weeks ({counts}); one bar per week; each "
                     "measure also per procedure family, with what it counts.</p>"
                     f'<div class="cards">{cards}</div>{outcomes}{export}', s, "/dashboard")
+
+    register_checklist(app)  # the summary's documentation checklist: its sign-off form
 
     @app.get("/users", response_class=H, tags=["pages"], summary="Staff accounts (administrators)")
     async def users(request: Request, s: Annotated[Session, Depends(require("users"))]) -> str:
