@@ -88,9 +88,12 @@ def outbound_config(tmp_path: Path, kport: int, pack: Path) -> Path:
 
 
 @asynccontextmanager
-async def patient(tmp_path: Path, kport: int, number: str, source: Path, seconds: int) -> AsyncIterator[Path]:
+async def patient(tmp_path: Path, kport: int, number: str, source: Path, seconds: int,
+                  linger: bool = True) -> AsyncIterator[Path]:
     """A baresip phone registered at kamailio as `number`; it answers on its own and plays `source`.
-    Yields the folder of its recordings (what the patient heard)."""
+    Yields the folder of its recordings (what the patient heard). `seconds` bounds the phone's
+    life; with `linger` the block ends when the phone quits by itself (its recordings complete),
+    otherwise the phone is stopped as soon as the block is done with it."""
     cfg = tmp_path / f"baresip-{number}"
     port = free_udp_port()
     write_baresip_config(cfg, port, source,
@@ -110,8 +113,11 @@ async def patient(tmp_path: Path, kport: int, number: str, source: Path, seconds
             seen.append(line)
         drain = asyncio.create_task(proc.stdout.read())
         yield cfg / "rec"
-        await asyncio.wait_for(proc.wait(), seconds + 30)
-        await drain
+        if linger:
+            await asyncio.wait_for(proc.wait(), seconds + 30)
+            await drain
+        else:
+            drain.cancel()
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -180,7 +186,7 @@ async def test_aftercare_check_in_calls_escalate_and_complete(tmp_path: Path) ->
             await asyncio.to_thread(app.wait_event, "scheduler.started", 10)
 
             # Run 1: a red flag.
-            async with patient(tmp_path, kport, "5550107701", red_flag, 110):
+            async with patient(tmp_path, kport, "5550107701", red_flag, 200, linger=False):
                 plan1 = await asyncio.to_thread(record_treatment, cfg, "555-010-7701")
                 done1 = await call_done(app, 1, 200)
             c1 = await asyncio.to_thread(contact, tmp_path, plan1)
@@ -189,7 +195,7 @@ async def test_aftercare_check_in_calls_escalate_and_complete(tmp_path: Path) ->
                 "escalations e JOIN calls c ON c.id = e.call_id WHERE c.id = ?", (c1["call_id"],))
 
             # Run 2: no concern.
-            async with patient(tmp_path, kport, "5550107702", fine, 140):
+            async with patient(tmp_path, kport, "5550107702", fine, 240, linger=False):
                 plan2 = await asyncio.to_thread(record_treatment, cfg, "555-010-7702")
                 done2 = await call_done(app, 2, 200)
             c2 = await asyncio.to_thread(contact, tmp_path, plan2)

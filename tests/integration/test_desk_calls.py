@@ -67,7 +67,7 @@ def hang_up_during_greeting(kport: int) -> None:
         caller.close()
 
 
-def seed(var: Path, who: tuple[str, str, str, str, str], ahead: timedelta) -> int:
+def seed(var: Path, who: tuple[str, str, str, str, str], ahead: timedelta, provider: str = "np-rivera") -> int:
     """A patient and their appointment `ahead` from now, through the store's own methods."""
     from appliance.records.audit import Access
     from appliance.records.keys import read_key
@@ -78,7 +78,7 @@ def seed(var: Path, who: tuple[str, str, str, str, str], ahead: timedelta) -> in
     try:
         pid = r.add_patient(staff, who[0], who[1], dob=who[2])
         start = (datetime.now(UTC) + ahead).replace(second=0, microsecond=0)
-        return r.book_appointment(staff, pid, "np-rivera", start, start + timedelta(minutes=30), procedure="botox")
+        return r.book_appointment(staff, pid, provider, start, start + timedelta(minutes=30), procedure="botox")
     finally:
         r.close()
 
@@ -107,18 +107,20 @@ async def test_a_missed_call_is_called_back_and_reminders_confirm_and_move(tmp_p
             await asyncio.to_thread(app.wait_event, "desk.started", 10)
 
             # (a) the missed call and its call-back
-            async with patient(tmp_path, kport, CALLER, hello, 75):
+            async with patient(tmp_path, kport, CALLER, hello, 200, linger=False):
                 await asyncio.to_thread(hang_up_during_greeting, kport)
                 await event(app, "desk.callback_planned", 30, reason="silent")
                 done_a = await desk_done(app, 1, 150)
             rows_a = await asyncio.to_thread(desk_rows, tmp_path)
 
-            # (b) reminders, both due at once (the two phones ring side by side): one confirms, one moves
+            # (b) reminders for two appointments at the same minute with two providers, due within a
+            # minute of being seeded: the two phones ring side by side; one confirms, one moves (each
+            # phone is stopped once its call is done)
             var = tmp_path / "var"
-            async with patient(tmp_path, kport, CONFIRM[1], confirm, 150), \
-                    patient(tmp_path, kport, MOVE[1], move, 170):
+            async with patient(tmp_path, kport, CONFIRM[1], confirm, 300, linger=False), \
+                    patient(tmp_path, kport, MOVE[1], move, 330, linger=False):
                 confirm_id = await asyncio.to_thread(seed, var, CONFIRM, timedelta(hours=2, minutes=1))
-                move_id = await asyncio.to_thread(seed, var, MOVE, timedelta(hours=2, minutes=2))  # its own slot
+                move_id = await asyncio.to_thread(seed, var, MOVE, timedelta(hours=2, minutes=1), "md-chen")
                 before = await asyncio.to_thread(_query, tmp_path, "SELECT slot_start FROM appointments WHERE id = ?",
                                                  (move_id,))
                 done_b1 = await desk_done(app, 2, 240)

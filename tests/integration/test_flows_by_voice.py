@@ -3,7 +3,7 @@
 One `appliance run` (trunk mode on loopback, its own data folder) answers the benchmark's
 reactive SIP caller, which speaks each script turn by turn (Piper speech through G.711) and waits
 for the appliance's spoken reply every time; a turn without a reply fails the call. The calls run
-at the same time (the appliance takes several calls). Afterwards the test reads what the appliance
+two at a time (the appliance takes several calls). Afterwards the test reads what the appliance
 stored in its encrypted database: the agent turns' provenance ids from the pack, escalations,
 screen flags and the outcome. The flow is asserted exactly; what Whisper tiny heard is not.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,18 +28,24 @@ from tests.telephony.conftest import free_udp_port
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
 PACK = "demo-clinic@2025.1#"
+CALLS_AT_ONCE = 2
 # The caller speaks first: one short greeting with an open question; new-or-returning is asked
 # only when what the caller says does not settle it (docs/protocols.md, "How a call runs").
 GREETING = "Thank you for calling Harbor Light Aesthetics. Automated assistant, recorded line. How can I help?"
+# The answers say a little more than a bare "No.": Whisper tiny hears that as "Now." on some runs,
+# which is by design never taken as a no (the question is asked again with the keypad; lexicon
+# `heard_for_no`), and a script that does not repeat itself then answers the wrong questions.
 SCRIPTS: dict[str, Script] = {s.name: s for s in (
     Script("neuromodulators", (Step("Hi, I'm a new patient."), Step("Botox, please."), Step("My forehead lines."),
-                               Step("No, never."), Step("No."), Step("No, I don't take any."), Step("No."),
+                               Step("No, never."), Step("No, I'm not."), Step("No, I don't take any."),
+                               Step("No, I don't."),
                                Step("About five hundred dollars."))),
     Script("dermal-fillers", (Step("Since my lip filler yesterday, my lip has turned white and it hurts a lot."),)),
     Script("lasers", (Step("Hi, I had laser hair removal yesterday."), Step("Can I shave between sessions?"))),
     Script("chemical-peels", (Step("Hi, I had a chemical peel three days ago and I'm worried about it."),
                               Step("My skin feels very dry and a little strange."))),
-    Script("microneedling", (Step("Hi, I'm a new patient interested in microneedling."), Step("Yes."), Step("No."),
+    Script("microneedling", (Step("Hi, I'm a new patient interested in microneedling."), Step("Yes."),
+                             Step("No, I'm not."),
                              Step("Yes, I take warfarin."))),
 )}
 
@@ -115,9 +122,10 @@ def calls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Stored | BaseEx
                 r = e
             results[name] = r
 
-        # One call after another: five concurrent callers on two shared cores measure load, not flows.
-        for name in SCRIPTS:
-            one(name)
+        # Two lines busy at a time, as at a clinic: five concurrent callers on two shared cores
+        # would measure load, not flows.
+        with ThreadPoolExecutor(CALLS_AT_ONCE) as pool:
+            list(pool.map(one, SCRIPTS))
         out: dict[str, Stored | BaseException] = {}
         for name in SCRIPTS:
             r = results.get(name, TimeoutError(f"{name}: the call did not finish within 240 s"))
@@ -154,7 +162,7 @@ def test_neuromodulator_new_patient_is_screened_and_quoted_in_units(calls: dict[
     assert prov[:3] == ["dialogue.greeting", "dialogue.screen_intro", "q-treatment"], prov
     assert "dialogue.ask_new_or_returning" not in prov, prov
     assert ["q-treatment", "q-areas", "q-prior", "q-pregnancy", "q-anticoagulants", "q-autoimmune", "q-budget"] == [
-        p for p in prov if p.startswith("q-")], prov
+        p for p in prov if p.startswith("q-")], got.turns
     quote = [t for t in got.turns if t[2] == PACK + "botox"]
     assert quote and "10 to 20 units" in quote[0][1], got.turns
     assert prov[-1] == "dialogue.offer_booking", prov
@@ -191,6 +199,7 @@ def test_peel_routine_concern_is_escalated_routine_without_selling(calls: dict[s
 def test_microneedling_patient_on_blood_thinners_is_flagged_for_provider_review(calls: dict[str, Any]) -> None:
     got = _call(calls, "microneedling")
     prov = got.provenance()
-    assert "out-anticoagulants" in prov and prov.index("out-anticoagulants") > prov.index("q-anticoagulants"), prov
+    assert "q-anticoagulants" in prov and "out-anticoagulants" in prov, got.turns
+    assert prov.index("out-anticoagulants") > prov.index("q-anticoagulants"), got.turns
     assert got.screen_flags == ["anticoagulants"], got
     assert got.escalations == [], got.escalations

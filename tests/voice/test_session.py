@@ -305,16 +305,19 @@ async def test_a_backchannel_over_the_agent_holds_it_at_once_then_resumes_withou
 async def test_a_click_too_short_to_be_a_turn_releases_the_hold_at_once(engines: Engines) -> None:
     """90 ms of a syllable over the agent holds it (a 60 ms hold here, so that the VAD's run of
     the click is surely past it) but is too short to be a turn (150 ms of voice): the agent goes
-    on as soon as the VAD has closed the run, not after the 2.5 s a hold with no turn waits."""
+    on as soon as the VAD has closed the run, not after the 2.5 s a hold with no turn waits.
+    The echo canceller is off: this media has no echo, and what the canceller makes of a click
+    depends on which of the agent's words it lands on, which moved the click's run across both
+    bounds from one run to the next."""
     q = piper(engines, "Tell me about your treatments.")
     yeah = np.frombuffer(piper(engines, "Yeah."), "<i2")
     start = int(np.nonzero(np.abs(yeah) > 1000)[0][0])
     click = yeah[start:start + 90 * 8].tobytes()
     conv = ScriptedConversation(answers={"treatment": Reply(says=(Say(LONG),))})
     media, session = await call(engines, silence(3.5) + q + silence(4.0) + click + silence(22.0), conv, tail_s=2.0,
-                                settings=VoiceSettings(barge_in_hold_ms=60))
+                                settings=VoiceSettings(barge_in_hold_ms=60, echo_cancel=False))
     released = [e for e in session.metrics.events if e.get("event") == "voice.hold_released"]
-    assert [e["why"] for e in released] == ["noise"], released
+    assert [e["why"] for e in released] == ["noise"], session.metrics.events
     assert released[0]["held_ms"] < 1500, released
     assert conv.cut == [] and media.clears == [] and len(conv.heard) == 1  # nothing cut, no caller turn
 
