@@ -13,6 +13,7 @@ from typing import Any
 from appliance.records import outbox
 from appliance.records.audit import Access
 from appliance.records.base import Row, StoreBase, iso, rows_of
+from appliance.records.concern import FollowUpPlan, schedule_follow_up, with_follow_ups
 from appliance.records.db import transaction
 from appliance.records.errors import ConflictError, NotFoundError
 
@@ -43,14 +44,14 @@ class QueueMixin(StoreBase):
         rows = rows_of(self.conn.execute(_SELECT + " WHERE e.id = ?", (eid,)))  # noqa: S608 (constant)
         if not rows:
             raise NotFoundError(f"no escalation {eid}")
-        return _shape(rows[0])
+        return with_follow_ups(self.conn, [_shape(rows[0])])[0]
 
     def escalation_queue(self, access: Access, include_resolved: bool = False, limit: int = 500) -> list[Row]:
         """Open (and acknowledged) escalations, most pressing first: severity, then deadline."""
         where = "" if include_resolved else " WHERE e.resolved_at IS NULL"
         with transaction(self.conn):
-            rows = [_shape(r) for r in rows_of(self.conn.execute(
-                _SELECT + where + " ORDER BY e.created_at DESC LIMIT ?", (limit,)))]  # noqa: S608 (constant)
+            rows = with_follow_ups(self.conn, [_shape(r) for r in rows_of(self.conn.execute(
+                _SELECT + where + " ORDER BY e.created_at DESC LIMIT ?", (limit,)))])  # noqa: S608 (constant)
             rows.sort(key=lambda r: (r["status"] == "resolved", SEVERITY_ORDER[r["severity"]], r["deadline_at"]))
             self._audit(access, "view.escalations", "escalations:" + ",".join(str(r["id"]) for r in rows))
         return rows
@@ -74,7 +75,10 @@ class QueueMixin(StoreBase):
             outbox.enqueue(self.conn, "escalation.acknowledged", {"id": eid, "by": by})
             return self._escalation_row(eid)
 
-    def resolve_escalation(self, access: Access, eid: int, by: str, note: str) -> Row:
+    def resolve_escalation(self, access: Access, eid: int, by: str, note: str,
+                           follow_up: FollowUpPlan | None = None) -> Row:
+        """Resolve with a note; with `follow_up` (the pack's concern follow-up), a concern with a
+        callable number gets its follow-up call planned in the same transaction (once)."""
         with transaction(self.conn):
             row = self._escalation_row(eid)
             if row["status"] == "resolved":
@@ -85,6 +89,9 @@ class QueueMixin(StoreBase):
                 "acknowledged_by = coalesce(acknowledged_by, ?), acknowledged_at = coalesce(acknowledged_at, ?) "
                 "WHERE id = ?", (by, now, note, by, now, eid))
             self._audit(access, "escalation.resolve", f"escalation:{eid}")
+            if follow_up is not None:
+                schedule_follow_up(self.conn, lambda action, subject: self._audit(access, action, subject), eid,
+                                   follow_up, datetime.fromisoformat(now))
             outbox.enqueue(self.conn, "escalation.resolved", {"id": eid, "by": by})
             return self._escalation_row(eid)
 

@@ -3,7 +3,9 @@
 A reminder runs the pack's reminder conversation (`appliance.clinic.reminder.reminder_call`:
 identity by name and date of birth, then confirm / move / cancel); a call-back runs the clinic
 conversation with the call-back greeting (`callback_call`), with the record store's desk so
-the caller can manage their appointments. Like an aftercare call, the call is an outbound
+the caller can manage their appointments. A concern follow-up runs `concern_follow_up_call`
+(identity, then better / the same / worse; anything but "better" is escalated again, on this
+call, and paged like every escalation). Like an aftercare call, the call is an outbound
 `calls` row (turns, summary, escalations stored as they are raised), and after it the
 appointment changes and any booking are written as for an inbound call (not in the supervised
 period: staff see them in the summary).
@@ -27,7 +29,7 @@ from appliance.records.callwriter import CallWriter
 from appliance.records.desk import RecordsDesk, store_appointment_changes, upcoming_of
 from appliance.records.ids import CallRef
 from appliance.scheduler.calls import OutboundCallHandler, SessionRunner, voice_session
-from appliance.scheduler.desk_plan import disposition_of, said_something
+from appliance.scheduler.desk_plan import disposition_of, follow_up_disposition, said_something
 from appliance.scheduler.desk_store import DeskClaim, DeskResult
 from appliance.staff.livecalls import LiveCalls
 
@@ -49,6 +51,15 @@ class DeskCallHandler:
 
         tz = self.pack.clinic.timezone
         now = clinic_now(self.pack)
+        if claim.kind == "concern_follow_up":
+            from appliance.clinic.concern_call import concern_follow_up_call
+
+            esc = claim.escalation or {}
+            raised = datetime.fromisoformat(esc["raised_at"]).astimezone(ZoneInfo(tz)).date() \
+                if esc.get("raised_at") else now.date()
+            return concern_follow_up_call(self.pack, self.lines, escalation_id=int(esc.get("id") or 0), raised_on=raised,
+                                          name=claim.name or "", dob=date.fromisoformat(claim.dob) if claim.dob else None,
+                                          phone=claim.phone, now=now, scheduler=self.scheduler, llm=self.llm)
         if claim.kind == "reminder":
             appt = upcoming_of(claim.appointment or {}, ZoneInfo(tz))
             return reminder_call(self.pack, self.lines, appt=appt, name=claim.name or "",
@@ -98,7 +109,8 @@ class DeskCallHandler:
                                                     turn=len(outcome.turns) - 1)
             except Exception:  # noqa: BLE001 - the call is stored; the contact's result still counts
                 log.exception("desk.post_call_failed", call_id=hostile(call_id))
-        disposition = disposition_of(outcome.slots, talked=said_something(outcome.turns), booked=bool(outcome.booking))
+        disposition = follow_up_disposition(outcome.slots) if claim.kind == "concern_follow_up" else \
+            disposition_of(outcome.slots, talked=said_something(outcome.turns), booked=bool(outcome.booking))
         out = outcome.slots.get("outbound") or {}
         log.info("desk.call_finished", call_id=hostile(call_id), kind=claim.kind, disposition=disposition,
                  reason=reason, turns=len(outcome.turns), escalations=len(outcome.escalations))

@@ -4,6 +4,8 @@
              e.g. [48, 2]); a time already past when it is planned is skipped; moved to the next
              allowed call time (clinic hours, quiet hours) and dropped when that is too close to
              the appointment (`reminder_cutoff`).
+  concern_follow_up  `after_hours` after staff resolve a concern's escalation (the pack's
+             outbound.yaml concern_follow_up), at the next allowed call time (`plan_follow_up`).
   callback   a caller turned away (486 at capacity) or who hung up before saying anything is
              called back `callback_delay` later, within the call windows; never a withheld or
              anonymous number, an extension (fewer than `min_digits` digits) or a number that
@@ -152,3 +154,41 @@ def disposition_of(slots: dict[str, Any], *, talked: bool, booked: bool = False)
 
 
 RETRY = ("voicemail", "hung-up")  # an answered call that did not reach anyone is tried again
+
+
+# ---- concern follow-ups ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FollowUpRule:
+    """The pack's `outbound.yaml` concern_follow_up: call `after` the escalation is resolved, at
+    the next allowed call time; not placed within `within` of that time, it is dropped."""
+
+    after: timedelta
+    within: timedelta
+
+
+def plan_follow_up(resolved_at: datetime, rule: FollowUpRule, policy: CallPolicy, patient_tz: str | None = None
+                   ) -> CallbackTimes | None:
+    """When to place a resolved concern's follow-up; None when there is no call time at all."""
+    due = resolved_at + rule.after
+    nxt = policy.next_allowed(due, patient_tz)
+    return None if nxt is None else CallbackTimes(due, nxt, nxt + rule.within)
+
+
+FOLLOW_UP_ANSWERS = ("better", "same", "worse", "unclear", "red-flag")  # all but `better` escalated again
+
+
+def follow_up_disposition(slots: dict[str, Any]) -> str:
+    """What a concern follow-up call achieved: its answer (better / same / worse / unclear /
+    red-flag), else why it did not get one (voicemail, wrong-person, identity-failed, opted-out;
+    hung-up, retried, when the patient was not reached or hung up before answering)."""
+    out = slots.get("outbound") or {}
+    answer = (slots.get("concern_follow_up") or {}).get("answer")
+    if answer in FOLLOW_UP_ANSWERS:
+        return str(answer)
+    if out.get("escalated"):
+        return "red-flag"
+    told = str(out.get("disposition") or "")
+    if told in ("voicemail", "wrong-person", "identity-failed", "opted-out"):
+        return told
+    return "hung-up"  # not reached, or hung up before answering: tried again

@@ -21,7 +21,14 @@ from appliance.logs import get_logger
 from appliance.records.audit import Access
 from appliance.records.db import connect
 from appliance.records.migrations import migrate
-from appliance.scheduler.desk_plan import DeskRules, before_hours_of, said_something
+from appliance.scheduler.desk_plan import (
+    DeskRules,
+    FollowUpRule,
+    before_hours_of,
+    callback_number,
+    plan_follow_up,
+    said_something,
+)
 from appliance.scheduler.desk_store import DeskClaim, DeskResult, DeskStore
 from appliance.scheduler.policy import outbound_capacity
 from appliance.scheduler.runner import Dialer, Scheduler
@@ -35,6 +42,30 @@ def rules_from(pack: Pack, o: OutboundSettings) -> DeskRules:
     return DeskRules(before_hours=before_hours_of(pack) if o.reminders else (),
                      callback_delay=timedelta(minutes=o.callback_delay_minutes),
                      callback_window=timedelta(hours=o.callback_hours))
+
+
+def follow_up_rule_of(pack: Pack) -> FollowUpRule | None:
+    """The pack's concern follow-up (`outbound.yaml` concern_follow_up), or None without one."""
+    fu = pack.outbound.concern_follow_up if pack.outbound is not None else None
+    return None if fu is None else FollowUpRule(timedelta(hours=fu.after_hours), timedelta(hours=fu.within_hours))
+
+
+def follow_up_plan(pack: Pack, o: OutboundSettings) -> Any:
+    """What resolving a concern's escalation schedules (`appliance.records.concern.FollowUpPlan`),
+    or None when the pack has no concern follow-up."""
+    from appliance.records.concern import FollowUpPlan
+
+    rule = follow_up_rule_of(pack)
+    if rule is None:
+        return None
+    policy, rules = policy_from(pack, o), rules_from(pack, o)
+
+    def times(resolved_at: Any) -> Any:
+        t = plan_follow_up(resolved_at, rule, policy)
+        return None if t is None else (t.due_at, t.next_at, t.expires_at)
+
+    return FollowUpPlan(flags=frozenset(f.id for f, _ in pack.all_red_flags()), times=times,
+                        number=lambda n: callback_number(n, rules.min_digits))
 
 
 def open_desk_store(db_path: Path, key: bytes, pack: Pack, o: OutboundSettings) -> DeskStore:
@@ -136,7 +167,7 @@ class DeskRunner(Scheduler):
 
 class DeskComponent:
     """The desk runner the service starts (None when there is no record store, or reminders and
-    call-backs are both off), and how many calls it has going."""
+    call-backs are both off and the pack has no concern follow-up), and how many calls it has going."""
 
     def __init__(self, runner: DeskRunner | None) -> None:
         self.runner = runner
@@ -150,7 +181,7 @@ def desk_component(settings: Settings, pack: Pack, engines: Any, records: Any, c
     """The production desk runner: the SIP edge dials, the voice pipeline speaks, `calls` (the
     inbound call runner) lends its slot calendar, live calls and language model."""
     o = settings.outbound
-    if records is None or not (o.callbacks or (o.reminders and before_hours_of(pack))):
+    if records is None or not (o.callbacks or (o.reminders and before_hours_of(pack)) or follow_up_rule_of(pack)):
         return DeskComponent(None)
     from appliance.clinic.outbound_lines import load_lines
     from appliance.scheduler.desk_calls import desk_voice_handler

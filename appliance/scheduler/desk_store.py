@@ -1,4 +1,4 @@
-"""The front desk's durable outbound queue (`desk_contacts`, migration 0012); synchronous, one
+"""The front desk's durable outbound queue (`desk_contacts`, migrations 0012 and 0013); synchronous, one
 thread owns it (the desk runner's), like `appliance.scheduler.store.ScheduleStore`.
 
 Reminders are planned from the appointments themselves (`plan_reminders`, run by the desk
@@ -8,6 +8,8 @@ ones planned, and a cancelled, arrived or no-show appointment's are cancelled. S
 books, moves or cancels an appointment has to know about reminders, and a restart loses none.
 Call-backs come from the SIP edge (486 at capacity) and the call runner (a call with nothing
 said): `record_missed`; a later call from that number where the caller talks cancels it.
+Concern follow-ups are written when staff resolve a concern's escalation (appliance.records.concern)
+and claimed here like the others; one with no name on file is not called (`no-identity-on-file`).
 
 Each method is one `BEGIN IMMEDIATE` transaction; claim, lease and finish as the aftercare queue:
 
@@ -56,13 +58,14 @@ class DeskClaim:
     contact_id: int
     token: str
     attempt: int
-    kind: str  # reminder | callback
+    kind: str  # reminder | callback | concern_follow_up
     phone: str
     patient_id: int | None
     name: str | None
     dob: str | None
     appointment: dict[str, Any] | None  # reminders: id, start, end, provider, procedure, deposit_cents, confirmed
     reason: str | None  # call-backs: busy | silent
+    escalation: dict[str, Any] | None = None  # concern follow-ups: the resolved escalation's id and raised_at
 
 
 @dataclass(frozen=True)
@@ -232,9 +235,10 @@ class DeskStore:
                 return []
             rows = self.conn.execute(
                 "SELECT d.id, d.kind, d.phone, d.patient_id, d.appointment_id, d.slot_at, d.reason, d.attempts, "
-                "d.expires_at FROM desk_contacts d WHERE d.state = 'due' AND d.next_at <= ? ORDER BY d.next_at, d.id",
+                "d.expires_at, d.escalation_id, e.created_at FROM desk_contacts d LEFT JOIN escalations e ON "
+                "e.id = d.escalation_id WHERE d.state = 'due' AND d.next_at <= ? ORDER BY d.next_at, d.id",
                 (stamp,)).fetchall()
-            for cid, kind, phone, pid, aid, slot_at, reason, attempts, expires in rows:
+            for cid, kind, phone, pid, aid, slot_at, reason, attempts, expires, eid, raised in rows:
                 if len(claims) >= limit:
                     break
                 if parse_iso(expires) <= now:
@@ -251,7 +255,7 @@ class DeskStore:
                 if pid is not None:
                     row = self.conn.execute("SELECT name, dob FROM patients WHERE id = ?", (pid,)).fetchone()
                     name, dob = (row[0], row[1]) if row else (None, None)
-                if kind == "reminder" and not name:  # identity: the name (and the date of birth when on file)
+                if kind != "callback" and not name:  # identity: the name (and the date of birth when on file)
                     self._close(cid, "cancelled", "no-identity-on-file", stamp)
                     continue
                 ok, why = may_contact(ContactRights(consent=None, opted_out=opted_out(self.conn, phone, "call")),
@@ -274,7 +278,8 @@ class DeskStore:
                 if pid is not None:
                     self._audit(access, "patient.read", f"patient:{pid}")
                 self._audit(access, "desk_contact.claim", f"{kind}:{cid}")
-                claims.append(DeskClaim(cid, token, attempts + 1, kind, str(phone), pid, name, dob, appt, reason))
+                esc = None if eid is None else {"id": int(eid), "raised_at": raised}
+                claims.append(DeskClaim(cid, token, attempts + 1, kind, str(phone), pid, name, dob, appt, reason, esc))
         return claims
 
     def _appointment(self, aid: int | None) -> dict[str, Any] | None:

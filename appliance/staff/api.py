@@ -34,6 +34,21 @@ class ReviewIn(BaseModel):
     finalize: bool = False
 
 
+class FollowUp(BaseModel):
+    """The call that follows up on a resolved concern (the pack's outbound.yaml concern_follow_up)."""
+
+    id: int
+    state: Literal["due", "dialing", "completed", "failed", "cancelled"]
+    call_at: float = Field(description="when the call is (or was last) planned, Unix seconds")
+    outcome: str | None = Field(description="better | same | worse | unclear | red-flag (all but better escalated "
+                                            "again) | voicemail, hung-up (tried again) | wrong-person, "
+                                            "identity-failed, opted-out | expired, attempts-exhausted, "
+                                            "no-identity-on-file (not reached)")
+    attempts: int
+    escalated_again: list[int] = Field(description="escalations raised on the follow-up call")
+    done_at: float | None
+
+
 class Escalation(BaseModel):
     id: int
     call_id: str | None = Field(description="the PBX's Call-ID (data: a PBX may reuse it)")
@@ -54,6 +69,7 @@ class Escalation(BaseModel):
     resolved_at: float | None
     resolution_note: str | None
     paged: str
+    follow_up: FollowUp | None = Field(None, description="the follow-up call scheduled when the concern was resolved")
 
 
 def _acting(session: Session, permission: str) -> Session:
@@ -93,7 +109,8 @@ def register_api(app: FastAPI) -> None:
     async def resolve(request: Request, eid: RecordId, body: ResolveIn,
                       s: Annotated[Session, Depends(check_csrf)]) -> dict[str, Any]:
         _acting(s, "escalations.resolve")
-        return await _ctx(request).repo.resolve(eid, s.username, body.note)
+        ctx = _ctx(request)
+        return await ctx.repo.resolve(eid, s.username, body.note, ctx.follow_up)
 
     @r.get("/summaries", summary="Call summaries, drafts awaiting review first")
     async def summaries(request: Request, s: Annotated[Session, Depends(require("summaries.view"))]) -> list[dict[str, Any]]:

@@ -145,6 +145,9 @@ class Console:
         self.repo.families = Families.of(pack)  # the dashboard's procedure families and rebooking windows
         policy = getattr(pack.clinic, "cancellation", None)
         self.ctx.no_show_deposit = policy.deposit_late if policy is not None else None
+        from appliance.scheduler.desk_runner import follow_up_plan
+
+        self.ctx.follow_up = follow_up_plan(pack, s.outbound)  # the pack's concern follow-up call
         register_messaging(app, s, self.repo.records, pack)  # tasks, messages, treatments
         sock = socket.socket(socket.AF_INET6 if ":" in s.console.bind_host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

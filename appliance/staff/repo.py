@@ -39,6 +39,11 @@ def _times(row: Row) -> Row:
     for k in TIME_FIELDS:
         if isinstance(row.get(k), str):
             row[k] = ts(row[k])
+    follow_up = row.get("follow_up")
+    if isinstance(follow_up, dict):  # an escalation's concern follow-up call
+        for k in ("call_at", "done_at"):
+            if isinstance(follow_up.get(k), str):
+                follow_up[k] = ts(follow_up[k])
     return row
 
 
@@ -94,8 +99,10 @@ class StaffRepo:
     async def acknowledge(self, eid: int, actor: str) -> Row:
         return _times(await self.records.call("acknowledge_escalation", access(actor), eid, actor))
 
-    async def resolve(self, eid: int, actor: str, note: str) -> Row:
-        return _times(await self.records.call("resolve_escalation", access(actor), eid, actor, note))
+    async def resolve(self, eid: int, actor: str, note: str, follow_up: Any = None) -> Row:
+        """Resolve with a note; `follow_up` (the pack's concern follow-up plan) schedules the
+        follow-up call of a concern, in the same transaction."""
+        return _times(await self.records.call("resolve_escalation", access(actor), eid, actor, note, follow_up))
 
     async def mark_paged(self, eid: int, target: str, level: int) -> None:
         await self.records.call("mark_escalation_paged", Access("system:paging", "escalation-paging"), eid, target, level)

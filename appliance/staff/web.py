@@ -41,6 +41,7 @@ class ConsoleContext:
     golive: Any = None  # appliance.golive.console.GoLive: pack status (the banner), pilot, supervised period
     time_zone: str = "UTC"  # the clinic's (its pack's clinic.timezone): the appointment list's days and times
     no_show_deposit: str | None = None  # the pack's cancellation policy for a missed appointment's deposit
+    follow_up: Any = None  # appliance.records.concern.FollowUpPlan: what resolving a concern schedules (None: nothing)
     pack: Any = None  # the approved protocol pack (appliance.clinic.pack.Pack): summaries' documentation checklists
 
 
