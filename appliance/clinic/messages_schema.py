@@ -1,6 +1,9 @@
 """PACK/messages.yaml: the approved texts of messages to patients (SMS and email), part of the
 pack and of its approval hash.
 
+`review_request` (optional) is the review request sent after a satisfied last check-in, with the
+clinic's review page as `link`.
+
 A text message is PHI-minimal by default: its `sms` text may not name the patient, the
 procedure or the instructions. A pack that sets `sms_procedure_names: true` may add an
 `sms_detailed` text, sent only to a patient who consented to details in texts. Emails may use
@@ -18,10 +21,11 @@ from appliance.clinic.schema import ItemId, Text
 
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000, strip_whitespace=True)]
 
-PURPOSES = ("payment_link", "aftercare_instructions")
+PURPOSES = ("payment_link", "aftercare_instructions", "review_request")
 PLACEHOLDERS = {
     "payment_link": frozenset({"clinic", "phone", "amount", "link", "when", "name"}),
     "aftercare_instructions": frozenset({"clinic", "phone", "procedure", "instructions", "date", "name"}),
+    "review_request": frozenset({"clinic", "phone", "link", "name"}),
 }
 DETAIL = frozenset({"procedure", "instructions", "name"})  # never in a plain SMS
 
@@ -46,15 +50,25 @@ class MessageTemplate(_M):
         return self
 
 
+class ReviewRequest(MessageTemplate):
+    """The review request, sent after a satisfied last check-in (appliance/messaging/reviews.py):
+    `link` is the clinic's review page, filled in for {link}."""
+
+    link: Annotated[str, StringConstraints(pattern=r"^https://[^\s{}]+$", max_length=500)]
+
+
 class Messages(_M):
     sms_procedure_names: bool = False  # allow sms_detailed texts (sent only with the patient's consent)
     payment_link: MessageTemplate
     aftercare_instructions: MessageTemplate
+    review_request: ReviewRequest | None = None  # optional: no review requests without it
 
     @model_validator(mode="after")
     def _placeholders(self) -> Messages:
         for purpose in PURPOSES:
-            t: MessageTemplate = getattr(self, purpose)
+            t: MessageTemplate | None = getattr(self, purpose)
+            if t is None:
+                continue
             for field in ("sms", "sms_detailed", "email_subject", "email"):
                 text = getattr(t, field)
                 if text is None:

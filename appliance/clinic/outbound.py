@@ -7,7 +7,9 @@
                 instructions on the first check-in), its questions one by one -> "any concern?"
                 (appliance/clinic/checkin.py)
        | concern / red flag                    -> the clinic engine's concern and red-flag flow
-       | no concern                            -> confirm, remind the review, then offer booking
+       | no concern                            -> confirm; on the last check-in, satisfaction 1-5
+                                                  (appliance/clinic/satisfaction.py); remind the
+                                                  review, then offer booking
     "please stop calling" at any point         -> acknowledged, recorded as an opt-out, end
 
 Red flags are the clinic engine's (`redflags.detect` over the pack, `ClinicConversation.escalate`),
@@ -32,10 +34,11 @@ from appliance.clinic.pack import Pack
 from appliance.clinic.parsers import normalize, parse_date, person_name, yes_no
 from appliance.clinic.rebooking import Window, recall_from
 from appliance.clinic.redflags import mentioned
+from appliance.clinic.satisfaction import SatisfactionSteps
 from appliance.clinic.schedule import Scheduler
 from appliance.conversation import ConversationOutcome, LanguageModel, Reply, Say, Turn
 
-_OWN_STATES = ("identify_name", "identify_dob", "written_check", "checkin_question", "concern_check")
+_OWN_STATES = ("identify_name", "identify_dob", "written_check", "checkin_question", "concern_check", "satisfaction")
 _BOOKING_KIND = {"review": "a review appointment", "touch-up": "a touch-up appointment",
                  "recall": "your next treatment", "series": "your next session"}
 
@@ -56,6 +59,7 @@ class OutboundContext:
     session: int | None = None
     item: str | None = None
     written: str | None = None  # the channel the written instructions went out on ('sms', 'email'), if any
+    earlier_concern: bool = False  # a concern, complaint or escalation earlier in this treatment's follow-up
 
 
 def _names(text: str) -> list[str]:
@@ -93,7 +97,7 @@ class OutboundEngine(ClinicConversation):
         return await super().on_offer_booking(text)
 
 
-class OutboundAftercareCall(CheckInSteps):
+class OutboundAftercareCall(CheckInSteps, SatisfactionSteps):
     def __init__(self, pack: Pack, lines: OutboundLines, contact: OutboundContext, *, now: datetime,
                  scheduler: Scheduler | None = None, llm: LanguageModel | None = None) -> None:
         self.pack, self.lines, self.c, self.now = pack, lines, contact, now
@@ -148,6 +152,8 @@ class OutboundAftercareCall(CheckInSteps):
     async def caller_pressed(self, digit: str) -> Reply:
         if self.e.s.state in _OWN_STATES:
             self.e.out.turns.append(Turn("caller", f"[pressed {str(digit)[:1]}]"))
+            if self.e.s.state == "satisfaction":
+                return self.on_satisfaction_key(str(digit)[:1])
             asking = self.e.s.state in ("checkin_question", "concern_check")
             if asking and str(digit)[:1] in ("1", "2"):
                 self.e.out.turns.pop()
@@ -164,6 +170,13 @@ class OutboundAftercareCall(CheckInSteps):
             self.e.out.turns.append(Turn("caller", text))
             self.e.out.slots["opted_out"] = True
             return self._end("opt_out_ack", "opted-out")
+        turn = len(self.e.out.turns)
+        reply = await self._turn(text, confidence)
+        if self.verified and self.note_review_done(text):  # "I left a review": kept for the record
+            return self.thank_for_review(reply, turn + 1)
+        return reply
+
+    async def _turn(self, text: str, confidence: float | None) -> Reply:
         if self.e.s.state not in _OWN_STATES:
             return await self.e.caller_said(text, confidence)  # the engine's flows (red flags first, then the step)
         index = len(self.e.out.turns)
@@ -198,6 +211,8 @@ class OutboundAftercareCall(CheckInSteps):
             return self._on_written(text)
         if self.e.s.state == "checkin_question":
             return await self.on_checkin_answer(text, full)
+        if self.e.s.state == "satisfaction":
+            return await self.on_satisfaction(text, full)
         return await self._on_concern_check(text, full)
 
     def _ask_again(self) -> list[Say]:
@@ -209,6 +224,8 @@ class OutboundAftercareCall(CheckInSteps):
             return [self.say("written_check")]
         if self.e.s.state == "checkin_question":
             return self.ask_current()
+        if self.e.s.state == "satisfaction":
+            return [self.sat_line("ask")]
         return [self.e.item(self.e.concern_question(self.wf))]
 
     def transfer_failed(self, target: str, detail: str) -> Reply:
@@ -309,8 +326,15 @@ class OutboundAftercareCall(CheckInSteps):
         return await self.e.caller_said(full or text)  # yes / a description: the engine's concern flow
 
     def _no_concern(self) -> list[Say]:
-        e, wf, c, today = self.e, self.wf, self.c, self.now.date()
         says = [self.say("no_concern")]
+        if self.asks_satisfaction():  # the last check-in, nothing raised: 1 to 5 first
+            return says + self.ask_satisfaction()
+        return says + self.after_no_concern()
+
+    def after_no_concern(self) -> list[Say]:
+        """The review window, then the booking offer."""
+        e, wf, c, today = self.e, self.wf, self.c, self.now.date()
+        says: list[Say] = []
         rw = wf.review_window
         review_from, review_to = c.treated_on + timedelta(days=rw.from_day), c.treated_on + timedelta(days=rw.to_day)
         if review_to >= today and c.kind in ("check-in", "review", "touch-up"):

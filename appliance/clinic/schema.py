@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from appliance.clinic.concern_schema import ConcernFollowUp
+from appliance.clinic.satisfaction_schema import Satisfaction
 
 Family = Literal["neuromodulator", "filler", "laser", "peel", "microneedling"]
 FAMILIES: tuple[str, ...] = ("neuromodulator", "filler", "laser", "peel", "microneedling")
@@ -530,6 +531,7 @@ class OutboundLines(_M):
     answering_machine_phrases: list[Phrase] = Field(min_length=1)
     wrong_person_phrases: list[Phrase] = Field(min_length=1)
     opt_out_phrases: list[Phrase] = Field(min_length=1)
+    satisfaction: Satisfaction | None = None  # the last check-in's 1-5 question (satisfaction_schema.py)
 
     @field_validator("*")
     @classmethod

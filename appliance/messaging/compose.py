@@ -4,7 +4,8 @@ Texts come only from the approved pack (`PACK/messages.yaml`). A message goes ou
 only if the channel is configured, the patient has an address on it, has not opted out of it,
 and has consented to it. A payment link was asked for on the call (the caller booked and heard
 that a link would follow): it needs no separate consent, but an opt-out or a withdrawn
-consent still stops it. Written aftercare needs the patient's consent to the channel.
+consent still stops it. Written aftercare and a review request need the patient's consent to
+the channel.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-PURPOSES = ("payment-link", "aftercare-instructions")
+PURPOSES = ("payment-link", "aftercare-instructions", "review-request")
 TRANSACTIONAL = frozenset({"payment-link"})
 WRITTEN_WITHIN_DAYS = 1  # immediate aftercare instructions are sent for a treatment today or yesterday
 STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"})
@@ -77,6 +78,8 @@ def render(pack: Any, purpose: str, channel: str, values: dict[str, Any], *, det
     if messages is None or purpose not in PURPOSES:
         return None
     t = getattr(messages, purpose.replace("-", "_"))
+    if t is None:  # an optional text the pack does not have (the review request)
+        return None
     fill = _Fill({"clinic": pack.clinic.name, "phone": pack.clinic.phone or "",
                   **{k: "" if v is None else str(v) for k, v in values.items()}})
     if channel == "sms":

@@ -7,6 +7,7 @@
   /treatments/new        record a treatment: the aftercare plan (scheduler store's
                          `record_treatment`), the consents, the written instructions
   /aftercare/plans/N/sheet  the printable aftercare sheet of a plan
+  /reviews/N/completed   a plan's review was left (review_routes.py; also under /api/)
 
 Every page needs a session; every form posts the session's CSRF token; every read of patient
 data is audited by the store functions behind it.
@@ -25,6 +26,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from appliance.messaging import store
 from appliance.messaging.compose import money
 from appliance.messaging.plans import queue_payment_link, sheet
+from appliance.messaging.review_routes import register_reviews
 from appliance.records.audit import Access
 from appliance.records.base import iso
 from appliance.records.db import transaction
@@ -77,6 +79,10 @@ def _msg_rows(rows: list[dict[str, Any]], s: Session) -> str:
     for m in rows:
         again = (f'<form method="post" action="/messages/{m["id"]}/retry">{csrf_field(s)}<button>Send again</button>'
                  f'</form>' if m["status"] == "dead" and allowed(s.role, "aftercare") else "")
+        if m["purpose"] == "review-request" and m.get("plan_id") and allowed(s.role, "aftercare"):
+            again += ("<small>review left</small>" if m.get("review_done") else
+                      f'<form method="post" action="/reviews/{m["plan_id"]}/completed">{csrf_field(s)}'
+                      f'<button>Review left</button></form>')
         cls = ' class="overdue"' if m["status"] == "dead" else ""
         out.append(f'<tr data-message="{m["id"]}" data-status="{e(m["status"])}"><td>{e(m["created_at"][:16])}</td>'
                    f'<td>{e(m["patient_label"])}</td><td>{e(m["purpose"])}</td><td>{e(m["channel"])}</td>'
@@ -120,6 +126,7 @@ def register_messaging(app: FastAPI, settings: Any, records: Any, pack: Any) -> 
 
     channels = settings.messages.channels()
     tz = ZoneInfo(pack.clinic.timezone)
+    register_reviews(app, records)  # POST /api/reviews/{plan_id}/completed and the Messages page's button
 
     @app.get("/tasks", response_class=H, tags=["pages"], summary="Staff tasks: payment links, aftercare sheets")
     async def tasks(request: Request, s: Annotated[Session, Depends(require("appointments"))], msg: str = "") -> str:

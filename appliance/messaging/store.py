@@ -143,8 +143,9 @@ def recent(r: Any, access: Access, limit: int = 200) -> list[dict[str, Any]]:
     with transaction(r.conn):
         cur = r.conn.execute(
             "SELECT m.id, m.purpose, m.channel, m.status, m.attempts, m.last_error, m.created_at, m.sent_at, "
-            "coalesce(p.name, 'patient #' || m.patient_id) AS patient_label FROM messages m "
-            "LEFT JOIN patients p ON p.id = m.patient_id ORDER BY (m.status = 'dead') DESC, m.id DESC LIMIT ?", (limit,))
+            "m.plan_id, a.review_done, coalesce(p.name, 'patient #' || m.patient_id) AS patient_label FROM messages m "
+            "LEFT JOIN patients p ON p.id = m.patient_id LEFT JOIN aftercare_plans a ON a.id = m.plan_id "
+            "ORDER BY (m.status = 'dead') DESC, m.id DESC LIMIT ?", (limit,))
         rows = rows_of(cur)
         r._audit(access, "message.read", f"messages:{len(rows)}")
     return rows

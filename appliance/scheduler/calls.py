@@ -44,17 +44,51 @@ def result_of(outcome: ConversationOutcome, call_row_id: int | None = None) -> A
                          call_row_id)
 
 
-def context_of(claim: Claim, written: str | None = None) -> OutboundContext:
+def context_of(claim: Claim, written: str | None = None, earlier_concern: bool = False) -> OutboundContext:
     return OutboundContext(kind=claim.kind, day=claim.day, name=claim.name or "", dob=date.fromisoformat(claim.dob or ""),
                            workflow=claim.workflow, treated_on=claim.treated_on, phone=claim.phone,
                            product=claim.product, area=claim.area, session=claim.session, item=claim.item,
-                           written=written)
+                           written=written, earlier_concern=earlier_concern)
 
 
 def conversation_for(pack: Pack, lines: OutboundLines, claim: Claim, written: str | None = None,
-                     **kw: Any) -> OutboundAftercareCall:
+                     earlier_concern: bool = False, **kw: Any) -> OutboundAftercareCall:
     now = datetime.now(ZoneInfo(pack.clinic.timezone)).replace(tzinfo=None)
-    return OutboundAftercareCall(pack, lines, context_of(claim, written), now=now, **kw)
+    return OutboundAftercareCall(pack, lines, context_of(claim, written, earlier_concern), now=now, **kw)
+
+
+async def raised_before(records: AsyncRecords | None, claim: Claim, access: Access) -> bool:
+    """A concern, complaint or escalation earlier in the treatment's follow-up (the last check-in
+    then asks no satisfaction question). Unknown (no store, a failed read): True, the safe side."""
+    if records is None:
+        return True
+    from appliance.messaging.reviews import followup_raised
+
+    try:
+        return await records.run(lambda r: followup_raised(r, access, claim.plan_id))
+    except Exception:  # noqa: BLE001 - the call goes on without the question
+        log.exception("outbound.followup_lookup_failed")
+        return True
+
+
+async def record_followup(records: AsyncRecords | None, pack: Pack, claim: Claim, outcome: ConversationOutcome,
+                          channels: tuple[str, ...], access: Access) -> None:
+    """The satisfaction answer and a review the patient said they left, on the treatment's plan;
+    the review request when the rule allows it (appliance/messaging/reviews.py)."""
+    slots = outcome.slots
+    if records is None or ("satisfaction" not in slots and not slots.get("review_done")):
+        return
+    from appliance.messaging.reviews import record_followup as keep
+
+    raised = bool(outcome.escalations or slots.get("complaint") or (slots.get("outbound") or {}).get("concern"))
+    try:
+        done = await records.run(lambda r: keep(r, access, pack, claim.plan_id, slots, raised=raised,
+                                                channels=channels))
+    except Exception:  # noqa: BLE001 - the call itself is recorded; staff see the answer in its transcript
+        log.exception("outbound.followup_record_failed", plan=claim.plan_id)
+        return
+    log.info("outbound.followup_recorded", plan=claim.plan_id, satisfaction=done.satisfaction is not None,
+             review_requested=done.review_requested is not None, review_done=done.review_done)
 
 
 async def written_channel(records: AsyncRecords | None, plan_id: int) -> str | None:
@@ -98,8 +132,10 @@ class OutboundCallHandler:
 
     def __init__(self, pack: Pack, lines: OutboundLines, run_session: SessionRunner, *,
                  records: AsyncRecords | None = None, settings: Any = None, llm: Any = None,
-                 live: LiveCalls | None = None, **kw: Any) -> None:
+                 live: LiveCalls | None = None, channels: tuple[str, ...] | None = None, **kw: Any) -> None:
         self.pack, self.lines, self.run_session = pack, lines, run_session
+        # The clinic's message channels ([messages]): a review request goes out on one of them.
+        self.channels = channels if channels is not None else (settings.messages.channels() if settings else ())
         self.records, self.settings, self.llm, self.kw = records, settings, llm, kw
         # The service's live-call registry (shared with inbound calls): an answered aftercare
         # call gets a line, shows on the live-calls page, and a page for its escalation can
@@ -142,7 +178,8 @@ class OutboundCallHandler:
             writer = CallWriter(records, ref, access)
             await writer.start()  # a failure is logged; later writes create the row
         written = await written_channel(records, claim.plan_id) if claim.kind == "check-in" else None
-        inner = conversation_for(self.pack, self.lines, claim, written, llm=self.llm, **self.kw)
+        raised = await raised_before(records, claim, access) if claim.kind == "check-in" else False
+        inner = conversation_for(self.pack, self.lines, claim, written, raised, llm=self.llm, **self.kw)
         conversation = RecordedConversation(inner, records, access, self.pack, live=entry, writer=writer)
         reason = "error"
         try:
@@ -156,6 +193,7 @@ class OutboundCallHandler:
             row_id = writer.row
             if row_id is None:  # the row was made after the start failed
                 row_id = await self._row_of(writer)
+            await record_followup(records, self.pack, claim, outcome, self.channels, post)
         log.info("outbound.call_finished", call_id=hostile(call_id), outcome=outcome.outcome, reason=reason,
                  turns=len(outcome.turns), escalations=len(outcome.escalations))
         return result_of(outcome, row_id)

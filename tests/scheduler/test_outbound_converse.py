@@ -130,3 +130,6 @@ def test_a_later_check_in_reminds_its_purpose_and_keeps_the_answers() -> None:
     assert "outbound.instructions_intro" not in p  # the immediate instructions are day 1's
     assert doc["slots"]["check_in"] == "pe-ci-day4" and doc["slots"]["checkin_answers"] == {"pe-q-concern": "no"}
     assert doc["outcome"] != "escalated" and p[-1] == "outbound.goodbye"
+    assert doc["slots"]["satisfaction"] == 4  # the last check-in: satisfaction, then the booking offer
+    assert p.index("outbound.satisfaction.ask") < p.index("outbound.satisfaction.thanks") < p.index(
+        "outbound.offer_booking")

@@ -1,0 +1,166 @@
+"""Patient satisfaction at the end of a treatment's last check-in, and a review the patient says
+they left (on any follow-up call, after identity).
+
+    last check-in, "no concern"  -> outbound.yaml satisfaction.ask (1 to 5, said or pressed)
+       | a number 1-5            -> kept as slots["satisfaction"]; satisfaction.thanks
+       | anything else           -> satisfaction.reask, once; then satisfaction.skipped (nothing kept)
+       | a concern or complaint  -> the clinic engine's concern path, as for a check-in answer
+    then the call goes on as after "no concern" (the review window, the booking offer)
+
+The question is asked only when the pack has the lines, the contact is the workflow's last
+check-in, and no concern, complaint, red flag or escalation came up on this call or earlier in
+the treatment's follow-up (`OutboundContext.earlier_concern`, read from the record store before
+the call). Whether a review request may be sent afterwards is decided when the call is recorded
+(appliance/messaging/reviews.py), from the whole call.
+
+The words (numbers, "out of 5", "I left a review") are the lexicon's `followup` section. Pure: no
+clock, no I/O; nothing the patient says is logged.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from appliance.clinic.lexicon import LEXICON_DIR, LexiconError, load_file, load_lexicon
+from appliance.clinic.parsers import normalize
+from appliance.clinic.redflags import mentioned
+from appliance.clinic.yamlload import load_located
+from appliance.conversation import Reply, Say, Turn
+
+Word = Annotated[str, StringConstraints(min_length=1, max_length=60, strip_whitespace=True)]
+SCALE = range(1, 6)
+
+
+class FollowupWords(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scale: dict[int, list[Word]] = Field(min_length=5, max_length=5)  # 1..5 -> the words that say it
+    scale_frames: list[Word] = Field(default_factory=list)  # "out of 5": the scale, not an answer
+    review_done: list[Word] = Field(min_length=1)  # "I left a review"
+
+
+def check_section(path: Path) -> FollowupWords:
+    """The followup section of one lexicon file; LexiconError (file, line, fix) when it is not valid."""
+    section = load_file(path).sections.get("followup")
+    try:
+        words = FollowupWords.model_validate(section)
+        if sorted(words.scale) != list(SCALE):
+            raise ValueError("scale: expected the numbers 1 to 5 as keys, each with its words")
+        return words
+    except (ValidationError, ValueError) as e:
+        located = load_located(path)
+        errs = e.errors() if isinstance(e, ValidationError) else [{"loc": ("scale",), "msg": str(e)}]
+        problems = [f"{path.name}:{located.line_of(('followup', *err['loc'])) or '?'}: "
+                    f"{'.'.join(str(p) for p in ('followup', *err['loc']))}: {err['msg']}" for err in errs]
+        raise LexiconError(f"{path}: the followup section is not valid", problems=problems,
+                           fix=f"correct {path.name} at the line shown (see the comments of its followup section), "
+                               "then restart") from e
+
+
+@lru_cache(maxsize=4)
+def followup_words(language: str = "en") -> FollowupWords:
+    load_lexicon(language)  # the file exists and the shared sections are valid
+    return check_section(LEXICON_DIR / f"{language}.yaml")
+
+
+def scale_answer(text: str, language: str = "en") -> int | None:
+    """The one number from 1 to 5 in an answer ("four", "a five", "4 out of 5", "5/5"), else None:
+    no number ("pretty good"), a number off the scale ("ten"), or two different ones ("four or five")."""
+    w = followup_words(language)
+    t = normalize(text)
+    t = re.sub(r"(\d)\s*/\s*5\b", r"\1", t)  # "4/5"
+    for frame in sorted(w.scale_frames, key=len, reverse=True):
+        t = re.sub(r"(?<![a-z0-9])" + re.escape(frame.lower()) + r"(?![a-z0-9])", " ", t)
+    said = set()
+    for token in re.findall(r"[a-z]+|\d+", t):
+        if token.isdigit():
+            said.add(int(token))
+            continue
+        said |= {n for n, names in w.scale.items() if token in {x.lower() for x in names}}
+    return said.pop() if len(said) == 1 and next(iter(said)) in SCALE else None
+
+
+def review_done_said(text: str, language: str = "en") -> bool:
+    """The patient says they left the review ("I left a review", "I already did the review");
+    a denial ("I haven't left a review yet") is not."""
+    return any(mentioned(text, p) is True for p in followup_words(language).review_done)
+
+
+class SatisfactionSteps:
+    """Mixin for `OutboundAftercareCall`: the satisfaction question and the review the patient left."""
+
+    e: Any
+    c: Any
+    wf: Any
+    pack: Any
+    lines: Any
+    sat_tries: int = 0
+    after_no_concern: Any  # the call's: the review window, then the booking offer
+    says_concern: Any  # CheckInSteps: a concern, a symptom or a complaint in the answer
+
+    def sat_line(self, key: str) -> Say:
+        text = str(getattr(self.lines.satisfaction, key))
+        fill = {"clinic": self.pack.clinic.name, "phone": self.pack.clinic.phone or ""}
+        return Say(text.format(**fill), provenance=self.pack.prov(f"outbound.satisfaction.{key}"), cacheable=True)
+
+    def asks_satisfaction(self) -> bool:
+        """The last check-in of the treatment, with nothing raised on it or before it."""
+        e, c = self.e, self.c
+        last = max((ci.day for ci in self.wf.check_ins), default=None)
+        return (self.lines.satisfaction is not None and c.kind == "check-in" and c.day == last
+                and not c.earlier_concern and not e.out.escalations and not e.s.concern_raised
+                and not e.out.slots.get("complaint") and "satisfaction" not in e.out.slots)
+
+    def ask_satisfaction(self) -> list[Say]:
+        self.sat_tries = 0
+        self.e.out.slots["satisfaction_asked"] = True
+        self.e.s.state = "satisfaction"
+        return [self.sat_line("ask")]
+
+    async def on_satisfaction(self, text: str, full: str) -> Reply:
+        """A number is kept; a concern or complaint goes to the engine's concern path; anything
+        else is asked once more, then left."""
+        score = scale_answer(text)
+        if score is not None:
+            self.e.out.slots["satisfaction"] = score
+        if self.says_concern(full):
+            self.e.s.state = "concern_check"
+            self.e.out.turns.pop()  # the engine records the turn itself
+            return await self.e.caller_said(full)
+        if score is not None:
+            return self.e.reply([self.sat_line("thanks"), *self.after_no_concern()])
+        return self.e.reply(self._unclear())
+
+    def on_satisfaction_key(self, digit: str) -> Reply:
+        """A key press (the call has recorded the turn): 1 to 5 is the answer."""
+        if digit.isdigit() and int(digit) in SCALE:
+            self.e.out.slots["satisfaction"] = int(digit)
+            return self.e.reply([self.sat_line("thanks"), *self.after_no_concern()])
+        return self.e.reply(self._unclear())
+
+    def _unclear(self) -> list[Say]:
+        self.sat_tries += 1
+        if self.sat_tries == 1:
+            return [self.sat_line("reask")]
+        return [self.sat_line("skipped"), *self.after_no_concern()]
+
+    def note_review_done(self, text: str) -> bool:
+        """A turn that says the review was left: kept for the record (True when it was just heard)."""
+        if self.e.out.slots.get("review_done") or not review_done_said(text):
+            return False
+        self.e.out.slots["review_done"] = True
+        return True
+
+    def thank_for_review(self, reply: Reply, first_agent_turn: int) -> Reply:
+        """The pack's thank-you first in the reply (not with an escalation's actions)."""
+        if self.lines.satisfaction is None or not self.lines.satisfaction.review_thanks or reply.actions \
+                or reply.end_call or first_agent_turn > len(self.e.out.turns):
+            return reply
+        say = self.sat_line("review_thanks")
+        self.e.out.turns.insert(first_agent_turn, Turn("agent", say.text, say.provenance))
+        return Reply(says=(say, *reply.says), actions=reply.actions, end_call=reply.end_call)
