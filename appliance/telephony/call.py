@@ -14,14 +14,14 @@ from appliance.telephony.media import RtpSession
 from appliance.telephony.timers import CallClock
 
 if TYPE_CHECKING:
-    from appliance.telephony.edge import SipEdge
+    from appliance.telephony.outbound import Outbound
 
 log = get_logger(__name__)
 MAX_EVENTS = 500  # ~10 s of audio frames; the oldest are dropped if the pipeline stalls
 
 
 class SipCall:
-    def __init__(self, edge: SipEdge, info: CallInfo, dialog: Dialog, media: RtpSession) -> None:
+    def __init__(self, edge: Outbound, info: CallInfo, dialog: Dialog, media: RtpSession) -> None:
         self.edge = edge
         self.info = info
         self.dialog = dialog

@@ -60,7 +60,7 @@ def query_registration(host: str, port: int, *, user: str, password: str | None,
             return Answer(None, f"cannot reach {host}:{port}: {e.strerror}")
         local = sock.getsockname()[:2]
         deadline = time.monotonic() + timeout_s
-        req = _register(addr[0], port, local, user, call_id, tag, 1)
+        req = _register(str(addr[0]), port, local, user, call_id, tag, 1)
         challenged = False
         for attempt in range(2):
             got = exchange(sock, req, deadline, lambda n: min(T1 * 2**n, T2), final_only=True)
@@ -77,7 +77,7 @@ def query_registration(host: str, port: int, *, user: str, password: str | None,
                 contacts = [str(na.uri) for c in got.get_all("Contact") if (na := NameAddr.parse(c))]
                 return Answer(status, line, contacts, challenged)
             challenged = True
-            req = _register(addr[0], port, local, user, call_id, tag, 2)
+            req = _register(str(addr[0]), port, local, user, call_id, tag, 2)
             req.add("Authorization" if status == 401 else "Proxy-Authorization",
                     authorization(ch, username=user, password=password, method="REGISTER", uri=req.uri or "",
                                   cnonce=secrets.token_hex(8)))

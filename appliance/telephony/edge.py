@@ -12,6 +12,8 @@ import asyncio
 import ipaddress
 import secrets
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from appliance.calls import CallHandler, CallInfo
 from appliance.config import SipSettings
@@ -89,8 +91,8 @@ class SipEdge(Outbound, MissedCalls):
             if figures["datagrams"]:
                 log.info("sip.datagram_stats", period_s=STATS_PERIOD_S, **figures)
 
-    def spawn(self, coro: object) -> asyncio.Task[object]:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> asyncio.Task[object]:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

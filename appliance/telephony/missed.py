@@ -8,16 +8,20 @@ number only as a keyed tag) and hands the caller's number, as received (hostile)
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from appliance.logs import get_logger, phone
 from appliance.telephony.sipmsg import NameAddr, SipMessage
+
+if TYPE_CHECKING:
+    from appliance.config import SipSettings
 
 log = get_logger(__name__)
 
 
 class MissedCalls:
     on_busy: Callable[[str], None] | None = None
-    settings: object
+    settings: SipSettings
 
     def turned_away(self, msg: SipMessage) -> None:
         caller = NameAddr.parse(msg.get("From") or "")

@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from appliance.calls import CallInfo
 from appliance.logs import get_logger, hostile
@@ -18,10 +19,10 @@ from appliance.telephony.digest import authorization, parse_challenge
 from appliance.telephony.media import RtpSession
 from appliance.telephony.sdp import SdpError, negotiate, offer_sdp, parse_sdp
 from appliance.telephony.sipmsg import NameAddr, SipMessage, SipUri
-from appliance.telephony.transport import Addr, new_branch, new_tag
+from appliance.telephony.transport import Addr, SipTransport, new_branch, new_tag
 
 if TYPE_CHECKING:
-    from appliance.telephony.edge import SipEdge
+    from appliance.config import SipSettings
 
 log = get_logger(__name__)
 Outcome = Literal["answered", "busy", "no-answer", "rejected", "failed"]
@@ -55,31 +56,44 @@ def parse_hostport(text: str, default_port: int = 5060) -> Addr:
 
 
 class Outbound:
-    """Mixed into SipEdge."""
+    """Mixed into SipEdge, which sets these."""
 
-    def proxy(self: SipEdge) -> Addr | None:
+    settings: SipSettings
+    host: str
+    port: int
+    sip: SipTransport
+    calls: dict[str, SipCall]
+    if TYPE_CHECKING:
+        @property
+        def contact(self) -> str: ...
+
+        def spawn(self, coro: Coroutine[Any, Any, object]) -> asyncio.Task[object]: ...
+
+        def forget(self, call: SipCall) -> None: ...
+
+    def proxy(self) -> Addr | None:
         target = self.settings.outbound_proxy or self.settings.registrar
         return parse_hostport(target) if target else None
 
-    def domain(self: SipEdge) -> str:
+    def domain(self) -> str:
         p = self.proxy()
         return f"{p[0]}:{p[1]}" if p else self.host
 
-    def password(self: SipEdge) -> str | None:
+    def password(self) -> str | None:
         f = self.settings.password_file
         return f.read_text(encoding="utf-8").strip() if f and f.is_file() else None
 
-    def target_uri(self: SipEdge, target: str) -> str:
+    def target_uri(self, target: str) -> str:
         return target if target.startswith(("sip:", "sips:")) else f"sip:{target}@{self.domain()}"
 
-    def next_hop_for(self: SipEdge, uri: str) -> Addr | None:
+    def next_hop_for(self, uri: str) -> Addr | None:
         p = self.proxy()
         if p:
             return p
         u = SipUri.parse(uri)
         return (u.host.strip("[]"), u.port or 5060) if u else None
 
-    def authorize(self: SipEdge, req: SipMessage, resp: SipMessage) -> bool:
+    def authorize(self, req: SipMessage, resp: SipMessage) -> bool:
         """Add credentials answering a 401/407 to `req` (new branch, next CSeq); False if we can't."""
         header = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
         ch = parse_challenge(resp.get(header) or "")
@@ -94,7 +108,7 @@ class Outbound:
                               uri=req.uri or "", cnonce=secrets.token_hex(8)))
         return True
 
-    async def request(self: SipEdge, req: SipMessage, addr: Addr, wait_s: float = 8.0) -> SipMessage | None:
+    async def request(self, req: SipMessage, addr: Addr, wait_s: float = 8.0) -> SipMessage | None:
         """Send a non-INVITE request; its final response (after one digest retry), or None."""
         for attempt in range(2):
             tx = self.sip.start_transaction(req, addr)
@@ -114,7 +128,7 @@ class Outbound:
             return final
         return None
 
-    async def send_in_dialog(self: SipEdge, call: SipCall, method: str, *, body: bytes = b"",
+    async def send_in_dialog(self, call: SipCall, method: str, *, body: bytes = b"",
                              content_type: str | None = None, wait: float = 8.0,
                              headers: tuple[tuple[str, str], ...] = ()) -> SipMessage | None:
         req = call.dialog.request(method, via_host=self.host, via_port=self.port, contact=self.contact)
@@ -128,13 +142,13 @@ class Outbound:
             return None
         return await self.request(req, hop, wait_s=wait)
 
-    def send_ack(self: SipEdge, call: SipCall, cseq: int) -> None:
+    def send_ack(self, call: SipCall, cseq: int) -> None:
         ack = call.dialog.request("ACK", via_host=self.host, via_port=self.port, contact=self.contact, cseq=cseq)
         hop = call.dialog.next_hop()
         if hop:
             self.sip.send(ack, hop)
 
-    async def reinvite(self: SipEdge, call: SipCall) -> bool:
+    async def reinvite(self, call: SipCall) -> bool:
         call.session_version += 1
         body = offer_sdp(host=self.host, port=call.media.port, session_id=call.sdp_session,
                          version=call.session_version, direction="sendonly" if call.local_hold else "sendrecv")
@@ -147,7 +161,7 @@ class Outbound:
                 call.media.set_remote(neg)
         return True
 
-    async def invite_in_dialog(self: SipEdge, call: SipCall, body: bytes,
+    async def invite_in_dialog(self, call: SipCall, body: bytes,
                                headers: tuple[tuple[str, str], ...] = ()) -> SipMessage | None:
         req = call.dialog.request("INVITE", via_host=self.host, via_port=self.port, contact=self.contact)
         for k, v in headers:
@@ -163,7 +177,7 @@ class Outbound:
         return resp
 
     # -- outbound calls ---------------------------------------------------------------------------
-    async def place_call(self: SipEdge, target: str, *, timeout_s: float = 30.0) -> OutboundCall:
+    async def place_call(self, target: str, *, timeout_s: float = 30.0) -> OutboundCall:
         uri = self.target_uri(target)
         hop = self.next_hop_for(uri)
         if hop is None:
@@ -179,7 +193,7 @@ class Outbound:
                         local_uri=local_uri, remote_uri=f"<{uri}>", remote_target=uri, fallback=hop,
                         local_cseq=0)
         info = CallInfo(call_id=dialog.call_id, direction="outbound",
-                        remote_number=(SipUri.parse(uri).user or "") if SipUri.parse(uri) else target,
+                        remote_number=(u.user or "") if (u := SipUri.parse(uri)) else target,
                         local_number=user)
         call = SipCall(self, info, dialog, media)
         req = dialog.request("INVITE", via_host=self.host, via_port=self.port, contact=self.contact)
@@ -201,7 +215,7 @@ class Outbound:
         log.info("call.outbound", call_id=hostile(dialog.call_id), outcome=result.outcome, status=result.status)
         return result
 
-    async def _run_invite(self: SipEdge, call: SipCall, req: SipMessage, hop: Addr, timeout_s: float) -> OutboundCall:
+    async def _run_invite(self, call: SipCall, req: SipMessage, hop: Addr, timeout_s: float) -> OutboundCall:
         deadline = time.monotonic() + timeout_s
         early = False
         for attempt in range(2):
@@ -240,7 +254,7 @@ class Outbound:
                 self.sip.end_transaction(tx)
         return OutboundCall("failed")
 
-    def _early_media(self: SipEdge, call: SipCall, resp: SipMessage) -> bool:
+    def _early_media(self, call: SipCall, resp: SipMessage) -> bool:
         try:
             neg = negotiate(parse_sdp(resp.body))
         except SdpError:
@@ -250,7 +264,7 @@ class Outbound:
         call.media.set_remote(neg)
         return True
 
-    def _confirm(self: SipEdge, call: SipCall, resp: SipMessage) -> None:
+    def _confirm(self, call: SipCall, resp: SipMessage) -> None:
         to = NameAddr.parse(resp.get("To") or "")
         contacts = resp.get_all("Contact")
         contact = NameAddr.parse(contacts[0]) if contacts else None
@@ -266,7 +280,7 @@ class Outbound:
         call.clock.acked_at = call.clock.answered_at  # we ACK at once
         object.__setattr__(call.info, "started_at", time.time())
 
-    def _ack_failure(self: SipEdge, req: SipMessage, resp: SipMessage, hop: Addr) -> None:
+    def _ack_failure(self, req: SipMessage, resp: SipMessage, hop: Addr) -> None:
         ack = SipMessage(method="ACK", uri=req.uri)
         ack.add("Via", req.get("Via") or "")
         ack.add("Max-Forwards", "70")
@@ -278,7 +292,7 @@ class Outbound:
         ack.add("CSeq", f"{req.cseq[0]} ACK")
         self.sip.send(ack, hop)
 
-    async def _abandon_invite(self: SipEdge, call: SipCall, req: SipMessage, hop: Addr, tx: object,
+    async def _abandon_invite(self, call: SipCall, req: SipMessage, hop: Addr, tx: object,
                               provisional: bool, early: bool) -> None:
         """Give up a call that is still being set up. A CANCEL may only follow a provisional
         response (RFC 3261 §9.1): without one yet, wait briefly for it (or for the final answer)."""
@@ -297,13 +311,13 @@ class Outbound:
                     return
         await self._cancel_invite(req, hop, tx, provisional, early, call)
 
-    async def _answered_too_late(self: SipEdge, call: SipCall, req: SipMessage, resp: SipMessage) -> None:
+    async def _answered_too_late(self, call: SipCall, req: SipMessage, resp: SipMessage) -> None:
         """A 2xx for a call nobody waits for: ACK it (or the phone keeps resending it), then BYE."""
         self._confirm(call, resp)
         self.send_ack(call, req.cseq[0])
         await call.release("cancelled")
 
-    async def _cancel_invite(self: SipEdge, req: SipMessage, hop: Addr, tx: object, provisional: bool,
+    async def _cancel_invite(self, req: SipMessage, hop: Addr, tx: object, provisional: bool,
                              early: bool, call: SipCall | None = None) -> OutboundCall:
         if not provisional:  # nothing answered at all: no CANCEL before a provisional (RFC 3261 §9.1)
             return OutboundCall("failed", None, None, early)

@@ -323,6 +323,7 @@ class SipUri:
         scheme, colon, rest = text.strip().partition(":")
         if not colon or scheme.lower() not in ("sip", "sips"):
             return None
+        user: str | None
         user, at, after = rest.partition("@")
         parsed = _hostport(after) if at else None
         if parsed is None:  # no userinfo (an '@' may still sit in a parameter)

@@ -18,7 +18,7 @@ from appliance.logs import get_logger, hostile
 from appliance.telephony.busy import CLOCK, BusyMeter
 from appliance.telephony.guard import SourceGuard
 from appliance.telephony.ratelog import LogLimiter
-from appliance.telephony.sipmsg import MAX_MESSAGE_BYTES, SipMessage, Via, parse
+from appliance.telephony.sipmsg import MAX_MESSAGE_BYTES, SipMessage, SipParseError, Via, parse
 from appliance.telephony.status import reason
 
 log = get_logger(__name__)
@@ -115,7 +115,7 @@ class SipTransport(asyncio.DatagramProtocol):
         if not data.strip():
             return  # CRLF keep-alive
         msg = parse(data, self.max_bytes)
-        if not msg:
+        if isinstance(msg, SipParseError):
             too_large = msg.reason == "too large"
             self.stats["too_large" if too_large else "malformed"] += 1
             part = msg.partial

@@ -10,7 +10,7 @@ Anything else raises `MetadataError` (the edge answers 400 and logs it). Pure: n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 from xml.parsers import expat
 
 MAX_BYTES = 8192
@@ -43,7 +43,7 @@ def _local(name: str) -> str:
     return name.rsplit("}", 1)[-1]
 
 
-def _refuse(*_: Any) -> None:
+def _refuse(*_: Any) -> NoReturn:
     raise MetadataError("a document type declaration is not allowed")
 
 
