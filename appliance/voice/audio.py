@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import wave
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import soxr
@@ -21,14 +22,16 @@ def pcm_to_float(pcm: bytes) -> np.ndarray:
 
 
 def float_to_pcm(x: np.ndarray) -> bytes:
-    return (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    pcm: bytes = (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()  # numpy types np.clip's result Any
+    return pcm
 
 
 def resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
     """Band-limited resampling (soxr HQ), never decimation."""
     if src == dst or x.size == 0:
         return x.astype(np.float32, copy=False)
-    return soxr.resample(x.astype(np.float32, copy=False), src, dst, quality="HQ")
+    # soxr is untyped: its resample returns Any (a float32 array here).
+    return cast(np.ndarray, soxr.resample(x.astype(np.float32, copy=False), src, dst, quality="HQ"))
 
 
 # G.711 µ-law (ITU-T G.711), vectorised.
@@ -43,7 +46,8 @@ def ulaw_encode(pcm: bytes) -> bytes:
     exponent = np.floor(np.log2(mag)).astype(np.int32) - 7
     exponent = np.clip(exponent, 0, 7)
     mantissa = (mag >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+    encoded: bytes = (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()  # numpy: Any
+    return encoded
 
 
 def ulaw_decode(data: bytes) -> bytes:

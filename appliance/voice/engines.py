@@ -56,7 +56,7 @@ def load_llm(model: ResolvedModel, settings: Settings) -> Any:
         verbose=False,
     )
     llm.eval(llm.tokenize(b"Hello", add_bos=True))  # warm-up: page the weights in
-    llm.reset()
+    llm.reset()  # type: ignore[no-untyped-call]  # llama-cpp-python's Llama.reset is unannotated
     return llm
 
 

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -185,7 +186,7 @@ class FileCallMedia:
 
     async def transfer(self, target: str, *, attended: bool = False, brief_pcm: bytes | None = None) -> TransferResult:
         self.transfers.append((target, attended))
-        kind = "attended" if attended else "blind"
+        kind: Literal["blind", "attended"] = "attended" if attended else "blind"
         if self.transfer_fails is not None:
             return TransferResult(ok=False, kind=kind, target=target, detail=self.transfer_fails)
         self._end("transfer")

@@ -56,7 +56,7 @@ class SayFrame(TextFrame):
     turn: TurnMetrics | None = None
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        super().__post_init__()  # type: ignore[no-untyped-call]  # pipecat's TextFrame.__post_init__ is unannotated
         self.interruptible = self.say.interruptible
 
     @property

@@ -158,7 +158,8 @@ class LlamaLanguageModel(AsyncLanguageModel):
     def _token_text(self, token: int) -> str:
         if token < 0:
             return ""
-        return self._llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
+        text: str = self._llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
+        return text
 
     def _render(self, system: str) -> tuple[str, str]:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -234,7 +235,7 @@ class LlamaLanguageModel(AsyncLanguageModel):
             self.stats.total_s = time.perf_counter() - t0
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
-        from llama_cpp import LlamaGrammar
+        from llama_cpp.llama_grammar import LlamaGrammar
 
         key = json.dumps(schema, sort_keys=True)
         grammar = self._grammars.get(key)

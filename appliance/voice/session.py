@@ -103,7 +103,7 @@ class VoiceSession:
             name=f"call-{self.media.info.call_id[:24]}",
         )
 
-        @worker.event_handler("on_pipeline_error")
+        @worker.event_handler("on_pipeline_error")  # type: ignore[untyped-decorator]  # pipecat's decorator is unannotated
         async def on_error(_worker: PipelineWorker, frame: ErrorFrame) -> None:
             if self._error is None:
                 self._error = frame
@@ -144,6 +144,7 @@ class VoiceSession:
                 if result.ok or result.detail.startswith("bridged"):  # the appliance joined the calls itself
                     return
                 # Nobody is dropped silently: the conversation tells the caller what happens next.
+                assert self._stage is not None  # set by _build before the pipeline runs
                 await self._stage.queue_frame(TransferFailedFrame(result.target, result.detail))
             elif action.kind == "send_dtmf" and action.target:
                 await self.media.send_dtmf(action.target)

@@ -66,7 +66,7 @@ class Synthesizer:
 
 def synthesizer_for(voice: Any) -> Synthesizer:
     """One Synthesizer (lock and cache) per loaded voice, shared by all calls."""
-    synth = voice.__dict__.get("_appliance_synth")
+    synth: Synthesizer | None = voice.__dict__.get("_appliance_synth")
     if synth is None:
         synth = Synthesizer(voice)
         voice.__dict__["_appliance_synth"] = synth

@@ -20,7 +20,7 @@ import fractions
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import av
 from aiortc import (
@@ -177,7 +177,7 @@ class WebRtcMedia:
         await self.close()
 
     async def transfer(self, target: str, *, attended: bool = False, brief_pcm: bytes | None = None) -> TransferResult:
-        kind = "attended" if attended else "blind"
+        kind: Literal["blind", "attended"] = "attended" if attended else "blind"
         self.report({"type": "transfer", "target": target, "kind": kind, "placed": False})
         return TransferResult(ok=False, kind=kind, target=target, detail="test call: transfers are not placed")
 
@@ -244,7 +244,8 @@ async def _read_track(media: WebRtcMedia, track: MediaStreamTrack) -> None:
         except MediaStreamError:
             media.gone("remote-bye")
             return
-        media.feed(frame)
+        if isinstance(frame, av.AudioFrame):  # an audio track yields decoded frames, never packets
+            media.feed(frame)
 
 
 def check_offer(sdp: str) -> None:

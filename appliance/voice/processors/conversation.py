@@ -126,7 +126,7 @@ class ConversationStage(FrameProcessor):
             return
         if verdict == "interrupt":
             self._playout.barge_in(turn)
-            await self.broadcast_interruption()
+            await self.broadcast_interruption()  # type: ignore[no-untyped-call]  # pipecat's FrameProcessor.broadcast_interruption is unannotated
         turn.index = len(self._call_metrics.turns)
         self._call_metrics.turns.append(turn)
 

@@ -10,6 +10,7 @@ as a `CallerTextFrame` with the turn's timings.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from concurrent.futures import Executor
 from typing import Any
@@ -55,7 +56,7 @@ class Transcription(FrameProcessor):
             future = self._transcribe(frame.pcm)
             self._early = (frame.speech_end, future)
             if self._hint is not None:
-                future.add_done_callback(lambda f, end=frame.speech_end: self._heard_early(end, f))
+                future.add_done_callback(functools.partial(self._heard_early, frame.speech_end))
             return
         assert frame.turn is not None
         early, self._early = self._early, None
@@ -80,4 +81,4 @@ class Transcription(FrameProcessor):
 
     async def cleanup(self) -> None:
         self._drop_early()
-        await super().cleanup()
+        await super().cleanup()  # type: ignore[no-untyped-call]  # pipecat's FrameProcessor.cleanup is unannotated

@@ -105,7 +105,7 @@ class TurnTaking(FrameProcessor):
 
     async def cleanup(self) -> None:
         await self._stop()
-        await super().cleanup()
+        await super().cleanup()  # type: ignore[no-untyped-call]  # pipecat's FrameProcessor.cleanup is unannotated
 
     async def _last_words(self) -> None:
         """The call is ending (the caller hung up; the pipeline flushes): the audio already
@@ -184,7 +184,7 @@ class TurnTaking(FrameProcessor):
             if not self._barged and self._policy.on_speech(self._run_start, t + WINDOW_S, talking, interruptible):
                 self._barged = True
                 self._playout.barge_in(self._turn)
-                await self.broadcast_interruption()
+                await self.broadcast_interruption()  # type: ignore[no-untyped-call]  # pipecat's FrameProcessor.broadcast_interruption is unannotated
             return
         if self._playout.held and not self._endpointer.in_turn and self._policy.hold_expired(
                 self._held_at(), self._gate.quiet_since, t + WINDOW_S, self._playout.hold_turn_ended):
