@@ -31,7 +31,7 @@ class ModelUnavailableError(ApplianceError):
 class CallHealth:
     """One call's view of model failures: `on_failure(role, detail)` runs once per role."""
 
-    def __init__(self, on_failure: Callable[[str, str], None]) -> None:
+    def __init__(self, on_failure: Callable[[str, str], object]) -> None:
         self._on_failure = on_failure
         self._lock = threading.Lock()
         self.failed: dict[str, str] = {}

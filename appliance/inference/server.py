@@ -95,13 +95,13 @@ class Worker:
                     ev.set()
                 continue
             req_id, role, _method, _args = msg
-            q = self._queues.get(role)
-            if q is None:
+            role_queue = self._queues.get(role)
+            if role_queue is None:
                 self.send((req_id, "err", ("model-role", f"this worker does not serve {role!r}")))
                 continue
             if _method == "stream":
                 self._cancels[req_id] = threading.Event()
-            q.put(msg)
+            role_queue.put(msg)
 
     def _role_loop(self, role: str, q: queue.Queue[Any]) -> None:
         while True:
@@ -137,7 +137,7 @@ class Worker:
     def _llm_warm(self, system: str) -> None:
         self.lm.warm_sync(system)
 
-    def _llm_json(self, system: str, user: str, schema: dict[str, Any], max_tokens: int) -> tuple[str, float, dict]:
+    def _llm_json(self, system: str, user: str, schema: dict[str, Any], max_tokens: int) -> tuple[str, float, dict[str, Any]]:
         text, first = self.lm._json_sync(system, user, schema, max_tokens)
         return text, first, asdict(self.lm.stats)
 
@@ -185,7 +185,8 @@ def system_info(worker: Worker) -> str:
     try:
         import llama_cpp
 
-        return llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+        info: bytes = llama_cpp.llama_print_system_info()  # a ctypes binding: typed Any
+        return info.decode("utf-8", "replace").strip()
     except Exception:  # noqa: BLE001 - informational only
         return ""
 
