@@ -106,4 +106,5 @@ def plan_push(appointments: Iterable[Appointment], busy_by_provider: dict[str, l
 
 def backoff_s(failures: int, base: float, cap: float) -> float:
     """Seconds before the next try after `failures` failed rounds in a row (base, 2 x base, ... cap)."""
-    return min(cap, base * (2 ** max(0, min(failures - 1, 20))))
+    step: int = 2 ** max(0, min(failures - 1, 20))  # int ** int is typed Any (a negative power is a float)
+    return min(cap, base * step)

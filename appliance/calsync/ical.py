@@ -92,8 +92,8 @@ def _interval(component: icalendar.Component, tz: ZoneInfo) -> Interval | None:
     end_prop = component.get("DTEND")
     if end_prop is not None:
         end = end_prop.dt
-    elif component.get("DURATION") is not None:
-        end = start + component["DURATION"].dt
+    elif (duration := component.get("DURATION")) is not None:
+        end = start + duration.dt
     else:  # RFC 5545: a date lasts the day; a date-time without end or duration takes no time
         end = start + timedelta(days=1) if not isinstance(start, datetime) else start
     a, b = _as_utc(start, tz), _as_utc(end, tz)

@@ -148,7 +148,8 @@ class CalendarSync:
         def read(r: Any) -> tuple[list[decide.Appointment], dict[str, list[RemoteEvent]], set[str]]:
             return (store.appointments(r, providers, since), {p: store.events_of(r, p) for p in providers},
                     store.own_uids(r))
-        return await self.records.run(read)
+        snapshot: tuple[list[decide.Appointment], dict[str, list[RemoteEvent]], set[str]] = await self.records.run(read)
+        return snapshot
 
     async def _apply_calendar_changes(self) -> None:
         appts, events, _own = await self._snapshot()
@@ -220,7 +221,8 @@ class CalendarSync:
     # -- offline and the view ----------------------------------------------------------------
     async def _appointments(self) -> list[decide.Appointment]:
         since, providers = datetime.now(UTC) - PAST, list(self.collections)
-        return await self.records.run(lambda r: store.appointments(r, providers, since))
+        appointments: list[decide.Appointment] = await self.records.run(lambda r: store.appointments(r, providers, since))
+        return appointments
 
     async def _pending(self) -> bool:
         return any(decide.push_action(a, [], server_up=True) for a in await self._appointments())
