@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from appliance.config import ModelOverride, Settings
+from appliance.config import ModelOverride, Role, Settings
 from appliance.errors import ModelError
 from appliance.logs import get_logger
 
 log = get_logger(__name__)
 
-ROLES = ("vad", "turn", "asr", "llm", "tts")
+ROLES: tuple[Role, ...] = ("vad", "turn", "asr", "llm", "tts")
 _CHUNK = 1 << 20
 
 
@@ -182,7 +182,7 @@ def resolve_model(spec: ModelSpec, override: ModelOverride | None, cache: Checks
     return ResolvedModel(spec, root, files)
 
 
-def resolve_all(settings: Settings, roles: tuple[str, ...] = ROLES) -> dict[str, ResolvedModel]:
+def resolve_all(settings: Settings, roles: tuple[Role, ...] = ROLES) -> dict[str, ResolvedModel]:
     """Resolve and verify every role's model; raise ModelError on the first problem."""
     manifest = settings.models.manifest or default_manifest_path()
     specs = load_manifest(manifest)
@@ -190,7 +190,7 @@ def resolve_all(settings: Settings, roles: tuple[str, ...] = ROLES) -> dict[str,
     resolved: dict[str, ResolvedModel] = {}
     try:
         for role in roles:
-            resolved[role] = resolve_model(specs[role], settings.models.overrides.get(role), cache)  # type: ignore[arg-type]
+            resolved[role] = resolve_model(specs[role], settings.models.overrides.get(role), cache)
             log.info("model.verified", role=role, model=resolved[role].spec.name)
     finally:
         try:
