@@ -107,7 +107,8 @@ Hours = Annotated[dict[str, str], AfterValidator(_site_field("hours"))]
 
 def _day(v: str) -> str:
     try:
-        return _site_field("hours")({"mon": v})["mon"]
+        day: str = _site_field("hours")({"mon": v})["mon"]  # the validator returns the field's value
+        return day
     except ValueError as e:
         raise ValueError(str(e).removeprefix("mon: ")) from None
 

@@ -19,7 +19,8 @@ import socket
 import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Literal
+from datetime import timedelta
+from typing import Any, Literal
 
 from appliance.config import Settings
 from appliance.errors import ApplianceError
@@ -58,7 +59,7 @@ def check_models(s: Settings) -> list[Result]:
     out = []
     for role in ROLES:
         try:
-            m = resolve_model(specs[role], s.models.overrides.get(role), cache)  # type: ignore[arg-type]
+            m = resolve_model(specs[role], s.models.overrides.get(role), cache)
             out.append(Result(f"model.{role}", "pass", f"{m.spec.name}: sha256 verified"))
         except ApplianceError as e:
             out.append(Result(f"model.{role}", "fail", e.message.splitlines()[0], e.fix))
@@ -101,7 +102,7 @@ def check_database(s: Settings) -> list[Result]:
     from appliance.records.db import connect
 
     try:
-        conn = connect(s.db_path, key, create=False)
+        conn: Any = connect(s.db_path, key, create=False)  # sqlcipher3 is untyped: its Connection is Any
     except ApplianceError as e:
         return [Result("database", "fail", e.message, e.fix)]
     try:
@@ -185,7 +186,8 @@ def _bind(kind: int, host: str, port: int) -> OSError | None:
 
 def service_running(s: Settings) -> bool:
     """Is this configuration's appliance service running? It holds the record store's lock."""
-    from appliance.records.db import DatabaseInUseError, StoreLock
+    from appliance.records.db import StoreLock
+    from appliance.records.errors import DatabaseInUseError
 
     if not s.db_path.exists():
         return False
@@ -239,7 +241,7 @@ def check_certificate(s: Settings) -> list[Result]:
     when = f"{info.not_after:%Y-%m-%d}"
     renew = ("run `appliance provision` again (it renews a generated certificate); "
              "a certificate the clinic provided must be renewed by its IT")
-    if info.expires_within(tls.dt.timedelta(0)):
+    if info.expires_within(timedelta(0)):
         return [Result("certificate", "fail", f"{c.tls_cert} expired on {when}", renew)]
     if info.expires_within():
         return [Result("certificate", "fail", f"{c.tls_cert} expires on {when} (within 30 days)", renew)]

@@ -91,7 +91,7 @@ class Step:
     verb: str  # create | update | keep
     what: str
     path: Path
-    apply: Callable[[], None] | None = None  # None: nothing to do
+    apply: Callable[[], object] | None = None  # None: nothing to do (a result is ignored)
 
     def line(self) -> str:
         return f"{self.verb:<7} {self.what:<26} {self.path}"

@@ -76,7 +76,7 @@ def probe(host: str, port: int, timeout: float = 3.0, retries: int = 3) -> Probe
             sock.connect(addr)
         except OSError as e:
             return ProbeResult(False, f"cannot reach {host}:{port}: {e.strerror}")
-        req = _options(addr[0], port, sock.getsockname()[:2], f"{secrets.token_hex(8)}@doctor", secrets.token_hex(4))
+        req = _options(str(addr[0]), port, sock.getsockname()[:2], f"{secrets.token_hex(8)}@doctor", secrets.token_hex(4))
         resend_every = timeout / max(1, retries)
         got = exchange(sock, req, time.monotonic() + timeout, lambda _n: resend_every, malformed_ok=True)
     if got == "refused":
