@@ -22,6 +22,7 @@ from appliance.cli.common import settings_from
 if TYPE_CHECKING:  # the clinic engine is imported by the command, so `appliance --help` stays fast
     from appliance.clinic.pack import Pack
     from appliance.clinic.script import Script
+    from appliance.conversation import LanguageModel, Reply
 
 
 def _pack(ctx: typer.Context, path: Path | None) -> tuple[Pack, bool]:
@@ -38,7 +39,7 @@ def _pack(ctx: typer.Context, path: Path | None) -> tuple[Pack, bool]:
         return load_pack(root), False
 
 
-def _llm(enabled: bool, ctx: typer.Context):  # noqa: ANN202 - returns a LanguageModel or None
+def _llm(enabled: bool, ctx: typer.Context) -> LanguageModel | None:
     if not enabled:
         return None
     from appliance.models.resolver import resolve_all
@@ -77,13 +78,13 @@ def converse(
     asyncio.run(_interactive(pack, now, model, Script(turns=["-"], caller=ScriptCaller(known_patient=known)), as_json))
 
 
-async def _interactive(pack: Pack, now: datetime, model, script: Script, as_json: bool) -> None:  # noqa: ANN001
+async def _interactive(pack: Pack, now: datetime, model: LanguageModel | None, script: Script, as_json: bool) -> None:
     from appliance.clinic.engine import ClinicConversation
     from appliance.clinic.script import caller_context, outcome_document
 
     conv = ClinicConversation(pack, now=now, caller=caller_context(script), llm=model)
 
-    def show(reply) -> None:  # noqa: ANN001
+    def show(reply: Reply) -> None:
         for say in reply.says:
             typer.echo(f" agent: {say.text}")
         for action in reply.actions:

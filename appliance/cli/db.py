@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -36,7 +36,7 @@ def _audit_report(db_path: Path, key: bytes, anchor: str | None = None) -> Audit
     from appliance.records.db import connect
     from appliance.records.store import audit_key
 
-    conn = connect(db_path, key, create=False)
+    conn: Any = connect(db_path, key, create=False)  # sqlcipher3 is untyped: its Connection is Any
     try:
         return audit.verify(conn, audit_key(conn), anchor)
     finally:
@@ -54,7 +54,7 @@ def db_check(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) 
     s = settings_from(ctx)
     _require_db(s.db_path)
     key = resolve_key(s.db_path, s.db_key_file)
-    conn = connect(s.db_path, key, create=False)
+    conn: Any = connect(s.db_path, key, create=False)  # sqlcipher3 is untyped: its Connection is Any
     try:
         problems = integrity_problems(conn)
         try:

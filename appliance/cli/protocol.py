@@ -31,6 +31,7 @@ def validate(
             typer.echo(json.dumps({"valid": False, "problems": e.problems or [e.message]}, indent=2))
             raise typer.Exit(1) from None
         raise
+    note: str | None
     try:
         approval = read_approval(pack)
     except PackNotApproved as e:
@@ -38,9 +39,10 @@ def validate(
     else:
         note = None
     digest = content_hash(loaded)
+    missing = missing_families(loaded)
     approved = approval is not None and approval.sha256 == digest
     info = {"valid": True, "pack": loaded.ref, "demo": loaded.clinic.pack.demo, "sha256": digest,
-            "workflows": sorted(loaded.workflows), "missing_families": missing_families(loaded),
+            "workflows": sorted(loaded.workflows), "missing_families": missing,
             "approved": approved, "approval": approval.__dict__ if approval else None}
     if as_json:
         typer.echo(json.dumps(info, indent=2))
@@ -48,7 +50,7 @@ def validate(
     typer.echo(f"ok  {loaded.ref}: {len(loaded.workflows)} workflows, {len(loaded.menu.treatments)} treatments")
     if loaded.clinic.pack.demo:
         typer.echo("note: DEMO CONTENT - a licensed clinician must review and approve a real pack before use")
-    for family in info["missing_families"]:
+    for family in missing:
         typer.echo(f"note: no workflow for the {family} family")
     if approved and approval:
         typer.echo(f"approved by {approval.approver} ({approval.credential}) at {approval.approved_at}"

@@ -19,7 +19,7 @@ def run(
 ) -> None:
     """Start the appliance: verify and load the models, answer calls, serve the console."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from appliance.models.resolver import ROLES
     from appliance.service import Appliance
@@ -33,7 +33,7 @@ def run(
     console = Console(stderr=True)
     bar = Progress(TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.fields[stage]}"),
                    TimeElapsedColumn(), console=console, transient=True)
-    tasks = {role: bar.add_task(f"model {role}", total=3, stage="waiting") for role in ROLES}
+    tasks: dict[str, TaskID] = {role: bar.add_task(f"model {role}", total=3, stage="waiting") for role in ROLES}
     steps = {"verifying": 1, "loading": 2, "loaded": 3}
 
     def on_progress(role: str, stage: str) -> None:

@@ -35,7 +35,8 @@ def make_conversation(settings: Settings, engines: Engines, fixed_reply: str | N
     from appliance.clinic.service import new_conversation, pack_for_calls
 
     pack = pack_for_calls(settings)
-    return new_conversation(pack, settings, caller=CallerContext(), scheduler=None,
+    return new_conversation(pack, settings, caller=CallerContext(),
+                            scheduler=None,  # type: ignore[arg-type]  # None: ClinicConversation makes its own
                             llm=language_model_from(engines["llm"]))
 
 
