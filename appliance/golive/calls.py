@@ -79,7 +79,7 @@ async def release(records: Any, access: Access, hid: str, by: str) -> dict[str, 
     from appliance.records import outbox
     from appliance.records.db import transaction
 
-    hold = await records.run(lambda r: store.claim_hold(r, access, hid, "released", by))
+    hold: dict[str, Any] = await records.run(lambda r: store.claim_hold(r, access, hid, "released", by))
     if hold["kind"] == "aftercare-call":
         pass  # the scheduler places a released call at its next turn (appliance.golive.outbound)
     elif hold["kind"] == "booking":

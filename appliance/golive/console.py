@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -44,7 +45,7 @@ class GoLive:
         if status.ref is not None:
             from appliance.clinic.pack import load_pack
 
-            pack = await asyncio.to_thread(load_pack, status.path)
+            pack = await asyncio.to_thread(load_pack, Path(status.path))
             workflows = tuple(pack.workflows)
         g = cls(settings, records, status, workflows)
         if settings.golive.supervised and records is not None:

@@ -48,7 +48,8 @@ class PilotConversation:
 
     def _check(self, reply: Reply) -> Reply:
         s = getattr(self.inner, "s", None)
-        if (self.diverted is not None or s is None or s.state in _SETTLED or getattr(s, "escalated_rank", 0)
+        rank: int = getattr(s, "escalated_rank", 0)
+        if (self.diverted is not None or s is None or s.state in _SETTLED or rank
                 or any(a.kind in ("escalate", "transfer") for a in reply.actions)):
             return reply
         call_type, workflow = call_shape(self.inner)
@@ -65,7 +66,8 @@ class PilotConversation:
         return Reply(says=out.says, actions=(*reply.actions, *out.actions), end_call=False)
 
     def start(self) -> Reply:
-        return self.inner.start()
+        reply: Reply = self.inner.start()  # the wrapped engine is typed Any
+        return reply
 
     async def caller_said(self, text: str, confidence: float | None = None) -> Reply:
         if confidence is None:
@@ -86,7 +88,8 @@ class PilotConversation:
         self.inner.agent_heard(fraction)
 
     def ended(self, reason: str) -> ConversationOutcome:
-        return self.inner.ended(reason)
+        outcome: ConversationOutcome = self.inner.ended(reason)
+        return outcome
 
     def __getattr__(self, name: str) -> Any:  # transfer_failed, model_failed, s, reply ...
         return getattr(self.inner, name)
