@@ -21,6 +21,7 @@ from typing import Any
 from appliance.calls import CallMedia
 from appliance.clinic.context import CallerContext
 from appliance.clinic.pack import Pack
+from appliance.clinic.schema import ResponseTime
 from appliance.config import Settings
 from appliance.conversation import (
     Action,
@@ -51,8 +52,10 @@ def response_minutes(pack: Pack, esc: Escalation) -> float:
     it, else the strictest target in the pack (general red flags, questions outside the pack)."""
     workflows = [pack.workflows[wf] for flag, wf in pack.all_red_flags() if wf and flag.id == esc.detail]
     targets = [wf.response_time for wf in workflows or pack.workflows.values()]
-    per = {"emergency": lambda t: t.emergency_minutes, "urgent": lambda t: t.urgent_minutes,
-           "routine": lambda t: t.routine_hours * 60}[esc.severity]
+    by_severity: dict[str, Callable[[ResponseTime], int]] = {
+        "emergency": lambda t: t.emergency_minutes, "urgent": lambda t: t.urgent_minutes,
+        "routine": lambda t: t.routine_hours * 60}
+    per = by_severity[esc.severity]
     return float(min(per(t) for t in targets))
 
 
@@ -98,7 +101,7 @@ async def store_booking(records: AsyncRecords, access: Access, call_id: str, out
         minutes=int(b["minutes"]), kind=str(b.get("kind") or "treatment"), procedure=b.get("treatment"),
         name=outcome.slots.get("name") or None, phone=outcome.slots.get("phone") or None,
         deposit_cents=int(deposit.get("amount") or 0) * 100, currency=str(deposit.get("currency") or "USD"))
-    aid = await records.call("record_phone_booking", access, call_id, booking)
+    aid: int | None = await records.call("record_phone_booking", access, call_id, booking)
     log.info("call.booking_stored", call_id=hostile(call_id), stored=aid is not None, kind=booking.kind)
     return aid
 

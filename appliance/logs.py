@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict
 
 _configured = False
 _phone_key: bytes | None = None  # per install (data_dir/secrets/log.key), else per process
@@ -78,7 +79,7 @@ def sip_uri(value: object) -> Redacted:
     return Redacted(_URI_USER.sub(lambda m: m.group(1) + phone(m.group(2)) + m.group(3), text))
 
 
-def _redact_fields(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact_fields(_logger: Any, _method: str, event: EventDict) -> EventDict:
     for key in PHONE_FIELDS.intersection(event):
         if not isinstance(event[key], Redacted):
             event[key] = phone(event[key])
@@ -121,7 +122,8 @@ def configure(level: str = "info", fmt: str = "json", stream: Any = None) -> Non
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=stream or _CurrentStderr()),
+        logger_factory=structlog.PrintLoggerFactory(
+            file=stream or _CurrentStderr()),  # type: ignore[arg-type]  # structlog calls only write() and flush()
         cache_logger_on_first_use=False,
     )
     # Libraries log through the standard library: keep them quiet and on the same stream.
