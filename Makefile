@@ -20,6 +20,7 @@ test: $(STAMP) $(TSTAMP)
 
 lint: $(TSTAMP)
 	$(BIN)/ruff check appliance tests benchmarks
+	$(BIN)/mypy appliance
 
 bench: $(STAMP) $(BSTAMP)
 	@bash provisioning/system-packages.sh test
