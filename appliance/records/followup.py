@@ -87,19 +87,6 @@ class FollowupMixin(StoreBase):
             self._audit(access, "view.appointments", "appointments:" + ",".join(str(r["id"]) for r in rows))
         return rows
 
-    def quality_rows(self, since: str) -> dict[str, list[Row]]:
-        """What the workflow-quality measures are computed from (the console keeps aggregates only)."""
-        q = self.conn.execute
-        return {
-            "aftercare": rows_of(q("SELECT * FROM (" + _AFTERCARE + ") WHERE treated_at >= ?", (since,))),  # noqa: S608
-            "calls": rows_of(q("SELECT coalesce('p' || patient_id, 'n' || caller_number) AS patient_ref, started_at "
-                               "FROM calls WHERE started_at >= ?", (since,))),
-            "escalations": rows_of(q("SELECT created_at, acknowledged_at FROM escalations WHERE created_at >= ?",
-                                     (since,))),
-            "summaries": rows_of(q("SELECT created_at, reviewed_at, corrections FROM call_summaries "
-                                   "WHERE created_at >= ? AND reviewed_at IS NOT NULL", (since,))),
-        }
-
     def export_rows(self, access: Access, fmt: str) -> dict[str, list[Row]]:
         """Appointments, escalations and final summaries for the practice-management system."""
         with transaction(self.conn):

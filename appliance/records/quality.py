@@ -18,6 +18,7 @@ _PLANS = (  # treated_at: coalesce(a.treated_at, a.created_at)
     "SELECT a.id, 'p' || a.patient_id AS patient_ref, a.procedure, a.workflow, "
     "coalesce(a.treated_at, a.created_at) AS treated_at, a.instructions_delivered, a.patient_responded, "
     "a.series_total, a.series_done, a.review_due_at, a.review_done, a.satisfaction, "
+    "EXISTS (SELECT 1 FROM messages m WHERE m.plan_id = a.id AND m.purpose = 'review-request') AS review_requested, "
     "(SELECT min(ap.created_at) FROM appointments ap WHERE ap.patient_id = a.patient_id AND ap.status != 'cancelled' "
     "AND ap.created_at > coalesce(a.treated_at, a.created_at) AND ap.slot_start > coalesce(a.treated_at, a.created_at) "
     "AND ap.id IS NOT a.appointment_id) AS next_booking_at "

@@ -39,8 +39,9 @@ DEFINITIONS: dict[str, str] = {
     "time_to_staff_review": "Median minutes from an escalation being raised to a staff member acknowledging it "
                             "(acknowledged escalations raised in the window).",
     "repeat_contacts": "Patients (or caller numbers) with more than one call in the window, out of all who called.",
-    "review_completion": "Plans whose review appointment is due (review date passed) with the review marked done, "
-                         "out of plans with a review due.",
+    "review_completion": "Review requests made (after a 4 or 5 on the last check-in with nothing raised) whose "
+                         "review the patient left, by their own words on a later call or the clinic's review "
+                         "system calling back, out of all review requests made.",
     "series_completion": "Plans of multi-session treatments whose every session is done, out of all such plans.",
     "rebooking": "Plans whose patient has a booking made after the treatment and within the workflow's rebooking "
                  "window (the longest of its recall, touch-up and series interval, in days), by any path: inbound "
@@ -115,8 +116,8 @@ def _responded(d: Rows) -> float | None:
 
 
 def _reviews(d: Rows) -> float | None:
-    due = [r for r in d["aftercare"] if r["review_due"]]
-    return _ratio(sum(bool(r["review_done"]) for r in due), len(due))
+    asked = [r for r in d["aftercare"] if r["review_requested"]]
+    return _ratio(sum(bool(r["review_done"]) for r in asked), len(asked))
 
 
 def _series(d: Rows) -> float | None:
@@ -139,9 +140,8 @@ MEASURES: list[tuple[str, str, str, Callable[[Rows], float | None]]] = [
 ]
 
 
-def _prepare(rows: Rows, now: float, families: Families) -> Rows:
-    """Each row gets its family; plans get `rebooked` (a booking within the workflow's window)
-    and `review_due`."""
+def _prepare(rows: Rows, families: Families) -> Rows:
+    """Each row gets its family; plans get `rebooked` (a booking within the workflow's window)."""
     out: Rows = {k: [] for k in TS}
     for kind, items in rows.items():
         for r in items:
@@ -151,7 +151,6 @@ def _prepare(rows: Rows, now: float, families: Families) -> Rows:
             if kind == "aftercare":
                 nxt, days = r.get("next_booking_at"), families.rebook_days(name)
                 r["rebooked"] = int(nxt is not None and nxt - r["treated_at"] <= days * DAY_S)
-                r["review_due"] = r.get("review_due_at") is not None and r["review_due_at"] <= now
             out.setdefault(kind, []).append(r)
     return out
 
@@ -163,7 +162,7 @@ def _where(d: Rows, keep: Callable[[str, dict[str, Any]], bool]) -> Rows:
 def compute_metrics(rows: Rows, now: float, weeks: int = WEEKS, families: Families | None = None) -> dict[str, Any]:
     """Pure: the rows of the window (times in Unix seconds, see `Records.workflow_quality_rows`)
     to measures: overall, per week and per procedure family, each with its definition."""
-    d = _prepare(rows, now, families or Families())
+    d = _prepare(rows, families or Families())
     start = now - weeks * WEEK_S
 
     def week(i: int) -> Rows:

@@ -46,6 +46,7 @@ def plans(tmp_path):  # noqa: ANN001, ANN201
 
 def record(plans: Any, days_ago: int, **kw: Any) -> int:
     now = datetime.now(ZoneInfo(PACK.clinic.timezone))
+    kw.setdefault("written", ("sms",))  # consented to texts at the visit (a review request may be sent)
     return plans.record_treatment(STAFF, treatment(treated_on=now.date() - timedelta(days=days_ago), **kw),
                                   now - timedelta(days=days_ago))
 
@@ -106,11 +107,11 @@ async def test_the_admin_and_an_anonymous_caller_are_refused(dash, app, anon, pl
 
 
 async def test_the_dashboard_shows_stored_satisfaction_and_review_completion(dash, np_client, repo, plans):  # noqa: ANN001
-    satisfied = record(plans, 15)  # the review window opened on day 14: due
+    satisfied = record(plans, 15)
     other = record(plans, 15, name="Ed Other", phone="5550109999", dob="1970-01-01")
     page = (await np_client.get("/dashboard")).text
     assert figure(page, "satisfaction", "neuromodulator") == "no data"
-    assert figure(page, "review_completion", "neuromodulator") == "0%"
+    assert figure(page, "review_completion", "neuromodulator") == "no data"  # no review requested yet
     await last_check_in(plans, repo, satisfied, ("Dana Lee", "April 12th 1985", "the forehead", "no", "four",
                                                  "no thanks"))
     await last_check_in(plans, repo, other, ("Ed Other", "January 1st 1970", "the forehead", "no", "two",
@@ -119,7 +120,9 @@ async def test_the_dashboard_shows_stored_satisfaction_and_review_completion(das
     assert [s[0] for s in stored] == [4, 2]
     page = (await np_client.get("/dashboard")).text
     assert figure(page, "satisfaction", "neuromodulator") == "3.0/5"
+    # the 4 was asked for a review, the 2 was not: one request, not yet left
+    assert figure(page, "review_completion", "neuromodulator") == "0%"
     r = await np_client.post(f"/reviews/{satisfied}/completed", data={"csrf_token": await csrf_of(np_client)})
     assert r.status_code == 303  # the Messages page's Review left button
     page = (await np_client.get("/dashboard")).text
-    assert figure(page, "review_completion", "neuromodulator") == "50%"
+    assert figure(page, "review_completion", "neuromodulator") == "100%"
