@@ -26,33 +26,28 @@ from appliance.clinic.flow_booking import spoken_time
 from appliance.clinic.outbound import OutboundAftercareCall, OutboundContext, _said_any, name_matches
 from appliance.clinic.pack import Pack
 from appliance.clinic.parsers import normalize, person_name
+from appliance.clinic.satisfaction import followup_words
 from appliance.clinic.schema import OutboundLines
 from appliance.conversation import Action, ConversationOutcome, Escalation, LanguageModel, Reply, Say, Turn
 
 ASK = "follow_up_ask"
 CATEGORY = "concern-follow-up"  # the escalation a same-or-worse answer raises
-_WORSE = ("worse", "getting bigger", "spreading", "more swollen", "more painful", "hurts more", "more pain", "not good",
-          "bad")
-_SAME = ("same", "no change", "not changed", "hasn't changed", "hasnt changed", "no different", "not better",
-         "no better", "not really", "not improved", "unchanged", "still", "not sure")
-_BETTER = ("better", "improving", "improved", "gone", "went away", "cleared up", "resolved", "fine now", "all good",
-           "healed", "settled down", "much less", "back to normal")
 _KEYS = {"1": "better", "2": "same", "3": "worse"}
 
 
-def _has(text: str, phrases: tuple[str, ...]) -> bool:
-    return any(re.search(rf"\b{re.escape(p)}\b", text) for p in phrases)
+def _has(text: str, phrases: list[str]) -> bool:
+    return any(re.search(rf"\b{re.escape(p.lower())}\b", text) for p in phrases)
 
 
 def answer_of(text: str) -> str | None:
     """`better`, `same`, `worse`, or None (unclear). Worse and same win over better ("a bit better
     but still swollen" is not better): only a clear "better" closes the concern."""
-    said = normalize(text)
-    if _has(said, _WORSE):
+    said, w = normalize(text), followup_words()
+    if _has(said, w.concern_worse):
         return "worse"
-    if _has(said, _SAME):
+    if _has(said, w.concern_same):
         return "same"
-    if _has(said, _BETTER):
+    if _has(said, w.concern_better):
         return "better"
     return None
 

@@ -42,6 +42,10 @@ class FollowupWords(BaseModel):
     scale: dict[int, list[Word]] = Field(min_length=5, max_length=5)  # 1..5 -> the words that say it
     scale_frames: list[Word] = Field(default_factory=list)  # "out of 5": the scale, not an answer
     review_done: list[Word] = Field(min_length=1)  # "I left a review"
+    # a resolved concern's follow-up call: is it better, the same, or worse? (appliance.clinic.concern_call)
+    concern_worse: list[Word] = Field(min_length=1)
+    concern_same: list[Word] = Field(min_length=1)
+    concern_better: list[Word] = Field(min_length=1)
 
 
 def check_section(path: Path) -> FollowupWords:
