@@ -38,7 +38,7 @@ class SipCall:
         self.clock = CallClock()
         self.ending = False  # a timeout is ending it
         self.notify_frags: asyncio.Queue[int] = asyncio.Queue()  # REFER progress (sipfrag status)
-        self.handler_task: asyncio.Task[None] | None = None
+        self.handler_task: asyncio.Task[object] | None = None
         self.bridged_to: SipCall | None = None  # joined to another call by the appliance
         media.on_audio = self._audio
         media.on_dtmf = self._dtmf

@@ -176,7 +176,7 @@ class SipEdge(Outbound, MissedCalls):
         if call.clock.acked_at is None:
             call.clock.acked_at = time.monotonic()
         if call.handler_task is None and call.state == "confirmed":  # the pipeline starts on the ACK
-            call.handler_task = self.spawn(self._run_handler(call))  # type: ignore[assignment]
+            call.handler_task = self.spawn(self._run_handler(call))
 
     def _not_allowed(self, msg: SipMessage, addr: Addr) -> None:
         resp = response_for(msg, 405, to_tag=new_tag())

@@ -70,7 +70,7 @@ class RtpSession(asyncio.DatagramProtocol):
         raise OSError(f"no free RTP port in {port_min}-{port_max}")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a datagram endpoint's transport is a DatagramTransport
 
     def error_received(self, exc: Exception) -> None:
         log.debug("rtp.socket_error", error=type(exc).__name__)

@@ -19,7 +19,7 @@ from appliance.telephony.digest import authorization, parse_challenge
 from appliance.telephony.media import RtpSession
 from appliance.telephony.sdp import SdpError, negotiate, offer_sdp, parse_sdp
 from appliance.telephony.sipmsg import NameAddr, SipMessage, SipUri
-from appliance.telephony.transport import Addr, SipTransport, new_branch, new_tag
+from appliance.telephony.transport import Addr, ClientTransaction, SipTransport, new_branch, new_tag
 
 if TYPE_CHECKING:
     from appliance.config import SipSettings
@@ -292,11 +292,11 @@ class Outbound:
         ack.add("CSeq", f"{req.cseq[0]} ACK")
         self.sip.send(ack, hop)
 
-    async def _abandon_invite(self, call: SipCall, req: SipMessage, hop: Addr, tx: object,
+    async def _abandon_invite(self, call: SipCall, req: SipMessage, hop: Addr, tx: ClientTransaction,
                               provisional: bool, early: bool) -> None:
         """Give up a call that is still being set up. A CANCEL may only follow a provisional
         response (RFC 3261 §9.1): without one yet, wait briefly for it (or for the final answer)."""
-        responses = tx.responses  # type: ignore[attr-defined]
+        responses = tx.responses
         if not provisional:
             with contextlib.suppress(TimeoutError):
                 resp = await asyncio.wait_for(responses.get(), timeout=2.0)
@@ -317,7 +317,7 @@ class Outbound:
         self.send_ack(call, req.cseq[0])
         await call.release("cancelled")
 
-    async def _cancel_invite(self, req: SipMessage, hop: Addr, tx: object, provisional: bool,
+    async def _cancel_invite(self, req: SipMessage, hop: Addr, tx: ClientTransaction, provisional: bool,
                              early: bool, call: SipCall | None = None) -> OutboundCall:
         if not provisional:  # nothing answered at all: no CANCEL before a provisional (RFC 3261 §9.1)
             return OutboundCall("failed", None, None, early)
@@ -331,7 +331,7 @@ class Outbound:
         cancel.add("Call-ID", req.call_id)
         cancel.add("CSeq", f"{req.cseq[0]} CANCEL")
         self.sip.send(cancel, hop)  # the 200 to CANCEL is a stray response; the INVITE gets 487
-        responses = tx.responses  # type: ignore[attr-defined]
+        responses = tx.responses
         final: int | None = None  # normally 487; None if the callee never answered the CANCEL
         with contextlib.suppress(TimeoutError):
             while True:

@@ -85,7 +85,7 @@ class SipTransport(asyncio.DatagramProtocol):
 
     # -- asyncio protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a datagram endpoint's transport is a DatagramTransport
 
     def error_received(self, exc: Exception) -> None:
         log.debug("sip.socket_error", error=type(exc).__name__)

@@ -109,7 +109,7 @@ class ShadowCall(SipCall):
     def __init__(self, edge: SipEdge, info: CallInfo, dialog: Dialog, streams: list[ShadowStream],
                  runner: CallHandler, answer: Any) -> None:
         self.streams = streams
-        super().__init__(edge, info, dialog, StreamSet(streams))  # type: ignore[arg-type]
+        super().__init__(edge, info, dialog, StreamSet(streams))  # type: ignore[arg-type]  # StreamSet stands in for RtpSession
         self.runner = runner
         self.answer = answer  # the parsed offer and the answered ports (re-INVITEs are answered alike)
 
