@@ -78,7 +78,7 @@ class CalDAV:
         self.base = settings.url if settings.url.endswith("/") else settings.url + "/"
         verify: bool | str = str(settings.ca_file) if settings.ca_file else settings.verify_tls
         self.client = caldav.DAVClient(self.base, username=settings.username, password=password,
-                                       timeout=settings.timeout_s, ssl_verify_cert=verify)  # type: ignore[arg-type]
+                                       timeout=settings.timeout_s, ssl_verify_cert=verify)  # type: ignore[arg-type]  # also a CA file path
         self.client.session.trust_env = False  # no proxy from the environment, no ~/.netrc
         self.settings = settings
 
@@ -214,7 +214,7 @@ class CalDAV:
     def _responses(self, tree: object) -> list[tuple[str, int, dict[str, str]]]:
         """(href path, status, {property tag: text}) of each DAV:response in a multistatus."""
         out = []
-        for r in tree.iter(_tag(DAV, "response")):  # type: ignore[attr-defined]
+        for r in tree.iter(_tag(DAV, "response")):  # type: ignore[attr-defined]  # an lxml element (DAVResponse.tree)
             href_el = r.find(_tag(DAV, "href"))
             if href_el is None or not href_el.text:
                 continue

@@ -93,8 +93,8 @@ def events_of(r: Any, provider: str) -> list[RemoteEvent]:
         busy.setdefault(href, []).append((datetime.fromisoformat(a), datetime.fromisoformat(b)))
     out = []
     for href, etag, uid, cancelled, fs, fe in rows:
-        first = (_dt(fs), _dt(fe)) if fs and fe else None
-        out.append(RemoteEvent(href, etag, uid, tuple(busy.get(href, [])), bool(cancelled), first))  # type: ignore[arg-type]
+        first = (datetime.fromisoformat(fs), datetime.fromisoformat(fe)) if fs and fe else None
+        out.append(RemoteEvent(href, etag, uid, tuple(busy.get(href, [])), bool(cancelled), first))
     return out
 
 
@@ -148,10 +148,11 @@ def event_facts(r: Any, aid: int, details: bool) -> dict[str, Any]:
 def mark(r: Any, aid: int, state: str, *, etag: str | None = None, span: Interval | None = None,
          href: str | None = None) -> None:
     """Set the appointment's calendar state (and, when given, the event's ETag, times, resource)."""
-    sets, args = ["cal_state = ?"], [state]
+    sets = ["cal_state = ?"]
+    args: list[str | None] = [state]
     if state == "confirmed":
         sets.append("cal_etag = ?")
-        args.append(etag)  # type: ignore[arg-type]
+        args.append(etag)
     if span is not None:
         sets += ["cal_start = ?", "cal_end = ?"]
         args += [iso(span[0]), iso(span[1])]

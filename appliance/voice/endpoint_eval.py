@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.voice.audio import telephone_band
-from appliance.voice.policy import EndOfTurn, Endpointer, VadGate
+from appliance.voice.policy import EndOfTurn, Endpointer, EndpointMode, VadGate
 from appliance.voice.turn import turn_complete_probability
 from appliance.voice.vad import WINDOW_S, SileroStream
 
@@ -73,7 +73,7 @@ HESITANT = (
 @dataclass
 class Strategy:
     name: str
-    mode: str
+    mode: EndpointMode
     silence_s: float = 0.65
     threshold: float = 0.5
     rule: EndOfTurn | None = None
@@ -98,7 +98,7 @@ def _run(engines: Any, s: Strategy, pcm: bytes, expect: str, asr: Any) -> Run:
     """Feed `pcm` through VAD + endpointer on the audio's clock."""
     vad = SileroStream(engines["vad"])
     gate = VadGate()
-    ep = Endpointer(mode=s.mode, silence_s=s.silence_s, rule=s.rule, expect=expect)  # type: ignore[arg-type]
+    ep = Endpointer(mode=s.mode, silence_s=s.silence_s, rule=s.rule, expect=expect)
     out = Run()
     speech_start = 0.0
     early: _Early | None = None

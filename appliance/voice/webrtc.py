@@ -64,7 +64,7 @@ def limit_ice_to(address: str | None) -> None:
     import aioice.ice
 
     original = getattr(aioice.ice, "_appliance_original", None) or aioice.ice.get_host_addresses
-    aioice.ice._appliance_original = original  # type: ignore[attr-defined]
+    aioice.ice._appliance_original = original  # type: ignore[attr-defined]  # kept on the module: patched once per process
     if address in (None, "", "0.0.0.0", "::"):  # noqa: S104  (a wildcard bind: every interface)
         aioice.ice.get_host_addresses = original
     else:
