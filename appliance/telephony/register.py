@@ -28,7 +28,8 @@ def schedule(*, ok: bool, granted_s: int | None, failures: int) -> float:
     early) after success; exponential back-off 1, 2, 4 ... 60 s after failures."""
     if ok and granted_s:
         return max(1.0, min(granted_s * 0.8, granted_s - 5.0))
-    step: int = 2 ** max(0, failures - 1)  # int ** int is typed Any (a negative power is a float)
+    # capped: the back-off is 60 s long before 2**16, and 2**1024 no longer converts to a float
+    step: int = 2 ** min(16, max(0, failures - 1))  # int ** int is typed Any (a negative power is a float)
     return min(MAX_BACKOFF_S, MIN_BACKOFF_S * step)
 
 

@@ -14,6 +14,8 @@ def test_refresh_before_expiry() -> None:
 
 def test_backoff_doubles_and_caps() -> None:
     assert [schedule(ok=False, granted_s=None, failures=n) for n in (1, 2, 3, 4, 7, 30)] == [1, 2, 4, 8, 60, 60]
+    # a PBX down for days: still 60 s (2 ** 1025 used to overflow the float conversion)
+    assert schedule(ok=False, granted_s=None, failures=1100) == schedule(ok=False, granted_s=None, failures=10**6) == 60
 
 
 def test_granted_expiry_prefers_our_contact_param() -> None:
