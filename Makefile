@@ -17,6 +17,7 @@ test: $(STAMP) $(TSTAMP)
 	@bash provisioning/system-packages.sh test
 	@set +e; $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+	@$(MAKE) --no-print-directory lint
 
 lint: $(TSTAMP)
 	$(BIN)/ruff check appliance tests benchmarks
