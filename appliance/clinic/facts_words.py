@@ -11,10 +11,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from appliance.clinic.lexicon import LEXICON_DIR, Confusion, LexiconError, load_file, load_lexicon
+from appliance.clinic.lexicon import LEXICON_DIR, Confusion, load_file, load_lexicon, section_error
 from appliance.clinic.parsers import normalize
 from appliance.clinic.words import find
-from appliance.clinic.yamlload import load_located
 
 Word = Annotated[str, StringConstraints(min_length=1, max_length=60, strip_whitespace=True)]
 Words = list[Word]
@@ -47,15 +46,7 @@ def check_section(path: Path) -> FactWords:
     try:
         return FactWords.model_validate(section)
     except ValidationError as e:
-        located = load_located(path)  # it parsed a moment ago
-        problems = []
-        for err in e.errors():
-            loc = ("facts", *err["loc"])
-            problems.append(f"{path.name}:{located.line_of(loc) or '?'}: {'.'.join(str(p) for p in loc)}: "
-                            f"{err['msg']}")
-        raise LexiconError(f"{path}: the facts section is not valid", problems=problems,
-                           fix=f"correct {path.name} at the line shown (see the comments of its facts section), "
-                               "then restart") from e
+        raise section_error(path, "facts", list(e.errors())) from e
 
 
 @lru_cache(maxsize=4)

@@ -26,10 +26,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from appliance.clinic.lexicon import LEXICON_DIR, LexiconError, load_file, load_lexicon
+from appliance.clinic.lexicon import LEXICON_DIR, load_file, load_lexicon, section_error
 from appliance.clinic.parsers import normalize
 from appliance.clinic.redflags import mentioned
-from appliance.clinic.yamlload import load_located
 from appliance.conversation import Reply, Say, Turn
 
 Word = Annotated[str, StringConstraints(min_length=1, max_length=60, strip_whitespace=True)]
@@ -57,13 +56,8 @@ def check_section(path: Path) -> FollowupWords:
             raise ValueError("scale: expected the numbers 1 to 5 as keys, each with its words")
         return words
     except (ValidationError, ValueError) as e:
-        located = load_located(path)
-        errs = e.errors() if isinstance(e, ValidationError) else [{"loc": ("scale",), "msg": str(e)}]
-        problems = [f"{path.name}:{located.line_of(('followup', *err['loc'])) or '?'}: "
-                    f"{'.'.join(str(p) for p in ('followup', *err['loc']))}: {err['msg']}" for err in errs]
-        raise LexiconError(f"{path}: the followup section is not valid", problems=problems,
-                           fix=f"correct {path.name} at the line shown (see the comments of its followup section), "
-                               "then restart") from e
+        errs = list(e.errors()) if isinstance(e, ValidationError) else [{"loc": ("scale",), "msg": str(e)}]
+        raise section_error(path, "followup", errs) from e
 
 
 @lru_cache(maxsize=4)

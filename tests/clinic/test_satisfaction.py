@@ -168,3 +168,19 @@ def test_a_review_request_without_an_https_link_names_the_file_and_the_line(tmp_
                                              "  link: reviews.example.test/demo-clinic"))
     (problem,) = pack_problems(root)
     assert problem.startswith(f"messages.yaml:{line_of(path, '  link: reviews')}: review_request.link:")
+
+
+def test_a_bad_lexicon_followup_section_names_file_line_and_fix(tmp_path: Path) -> None:
+    from appliance.clinic.lexicon import LEXICON_DIR, LexiconError
+    from appliance.clinic.satisfaction import check_section
+
+    bad = tmp_path / "en.yaml"
+    text = (LEXICON_DIR / "en.yaml").read_text()
+    start = text.index("  concern_same: [")
+    end = text.index("  concern_better: [")
+    bad.write_text(text[:start] + "  concern_same: []\n" + text[end:])
+    with pytest.raises(LexiconError) as e:
+        check_section(bad)
+    line = line_of(bad, "  concern_same: []")
+    assert any(p.startswith(f"en.yaml:{line}: followup.concern_same: ") for p in e.value.problems), e.value.problems
+    assert "correct en.yaml at the line shown (see the comments of its followup section)" in str(e.value)

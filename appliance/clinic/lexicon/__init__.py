@@ -26,6 +26,19 @@ class LexiconError(PackError):
     code = "lexicon-invalid"
 
 
+def section_error(path: Path, section: str, errors: list[dict[str, Any]]) -> LexiconError:
+    """The LexiconError for a section its owner found invalid: each problem with its file line
+    (`errors` as pydantic's `ValidationError.errors()`, locations inside the section)."""
+    located = load_located(path)  # it parsed a moment ago
+    problems = []
+    for err in errors:
+        loc = (section, *err["loc"])
+        problems.append(f"{path.name}:{located.line_of(loc) or '?'}: {'.'.join(str(p) for p in loc)}: {err['msg']}")
+    return LexiconError(f"{path}: the {section} section is not valid", problems=problems,
+                        fix=f"correct {path.name} at the line shown (see the comments of its {section} section), "
+                            "then restart")
+
+
 class _M(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
