@@ -7,7 +7,8 @@ same wrapper inbound calls use), and at hang-up the turns, the summary and the o
 inbound call, the record and the live-call entry are named by the appliance's own call key
 (never the PBX's Call-ID, which may repeat), and the writes go through `CallWriter` (retried;
 an escalation the store cannot take is journaled). The attempt's result carries the call's row
-id to the contact.
+id to the contact, with the answers to the check-in's questions (`slots["checkin_answers"]`), which
+the scheduler keeps on the contact (`aftercare_contacts.answers`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ SessionRunner = Callable[[Any, Conversation], Awaitable[tuple[ConversationOutcom
 
 def result_of(outcome: ConversationOutcome, call_row_id: int | None = None) -> AttemptResult:
     out = outcome.slots.get("outbound") or {}
+    answers = {str(k): str(v) for k, v in (outcome.slots.get("checkin_answers") or {}).items()}
     return AttemptResult("answered", str(out.get("disposition") or "hung-up"), {k: bool(out.get(k)) for k in FLAGS},
-                         call_row_id)
+                         call_row_id, answers)
 
 
 def context_of(claim: Claim, written: str | None = None, earlier_concern: bool = False) -> OutboundContext:
@@ -52,8 +54,9 @@ def context_of(claim: Claim, written: str | None = None, earlier_concern: bool =
 
 
 def conversation_for(pack: Pack, lines: OutboundLines, claim: Claim, written: str | None = None,
-                     earlier_concern: bool = False, **kw: Any) -> OutboundAftercareCall:
-    now = datetime.now(ZoneInfo(pack.clinic.timezone)).replace(tzinfo=None)
+                     earlier_concern: bool = False, at: datetime | None = None, **kw: Any) -> OutboundAftercareCall:
+    """The call's conversation; its clock is the clinic-local time of `at` (default: now)."""
+    now = (at or datetime.now(UTC)).astimezone(ZoneInfo(pack.clinic.timezone)).replace(tzinfo=None)
     return OutboundAftercareCall(pack, lines, context_of(claim, written, earlier_concern), now=now, **kw)
 
 
@@ -127,12 +130,15 @@ class OutboundCallHandler:
 
     `records`: the service's record store (one writer thread for the appliance). Without it, the
     handler opens the database at `settings.db_path` itself on the first call and closes it in
-    `aclose()` (the scheduler calls it on stop).
+    `aclose()` (the scheduler calls it on stop). `clock`: the time the conversation runs at (the
+    scheduler's clock; default: now).
     """
 
     def __init__(self, pack: Pack, lines: OutboundLines, run_session: SessionRunner, *,
                  records: AsyncRecords | None = None, settings: Any = None, llm: Any = None,
-                 live: LiveCalls | None = None, channels: tuple[str, ...] | None = None, **kw: Any) -> None:
+                 live: LiveCalls | None = None, channels: tuple[str, ...] | None = None,
+                 clock: Callable[[], datetime] | None = None, **kw: Any) -> None:
+        self.clock = clock
         self.pack, self.lines, self.run_session = pack, lines, run_session
         # The clinic's message channels ([messages]): a review request goes out on one of them.
         self.channels = channels if channels is not None else (settings.messages.channels() if settings else ())
@@ -179,7 +185,8 @@ class OutboundCallHandler:
             await writer.start()  # a failure is logged; later writes create the row
         written = await written_channel(records, claim.plan_id) if claim.kind == "check-in" else None
         raised = await raised_before(records, claim, access) if claim.kind == "check-in" else False
-        inner = conversation_for(self.pack, self.lines, claim, written, raised, llm=self.llm, **self.kw)
+        at = self.clock() if self.clock is not None else None
+        inner = conversation_for(self.pack, self.lines, claim, written, raised, at, llm=self.llm, **self.kw)
         conversation = RecordedConversation(inner, records, access, self.pack, live=entry, writer=writer)
         reason = "error"
         try:

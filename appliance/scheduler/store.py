@@ -2,7 +2,8 @@
 
 Tables (migrations 0004 and 0005): `aftercare_plans` (with the treatment behind the plan;
 `treated_at` is the treatment day at the first contact time, clinic-local, stored in UTC),
-`aftercare_contacts` (one row per planned contact, with its state and lease) and
+`aftercare_contacts` (one row per planned contact, with its state and lease; 0014: `answers`, a
+check-in's answers as JSON, read back decoded by `contacts`) and
 `outbound_attempts` (one row per dial). Every method is one `BEGIN IMMEDIATE` transaction,
 so two workers (or a worker and a restarted one) can never claim the same contact:
 
@@ -15,6 +16,7 @@ matches), so a call is never recorded twice. PHI reads and writes go with audit 
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -110,6 +112,7 @@ class AttemptResult:
     disposition: str | None = None  # completed | voicemail | wrong-person | identity-failed | opted-out | hung-up
     flags: dict[str, bool] = field(default_factory=dict)  # reached delivered concern escalated booked opted_out message_left
     call_row_id: int | None = None
+    answers: dict[str, str] = field(default_factory=dict)  # a check-in's {question id: answer} (PHI: never logged)
 
 
 FLAGS = ("reached", "delivered", "concern", "escalated", "booked", "opted_out", "message_left")
@@ -234,6 +237,7 @@ class ScheduleStore:
             rows = rows_of(self.conn.execute(sql + " ORDER BY c.due_at, c.id", (arg,)))
             for r in rows:
                 r["treated_on"] = self.treated_on(r["treated_at"]).isoformat() if r["treated_at"] else None
+                r["answers"] = json.loads(r["answers"]) if r.get("answers") else None  # a check-in's answers
             self._audit(access, "aftercare_plan.read", f"patient:{patient_id}" if plan_id is None else f"plan:{plan_id}")
         return rows
 
@@ -382,6 +386,9 @@ class ScheduleStore:
             sets = ", ".join(f"{k} = max({k}, ?)" for k in FLAGS)
             self.conn.execute(f"UPDATE aftercare_contacts SET {sets}, call_id = coalesce(?, call_id) "  # noqa: S608 (fixed names)
                               "WHERE id = ?", (*flags.values(), outcome.call_row_id, claim.contact_id))
+            if outcome.answers:  # added to those of an earlier attempt of the contact (migration 0014)
+                self.conn.execute("UPDATE aftercare_contacts SET answers = json_patch(coalesce(answers, '{}'), ?) "
+                                  "WHERE id = ?", (json.dumps(outcome.answers), claim.contact_id))
             if flags["opted_out"]:
                 self._opt_out(access, claim.phone, stamp, outcome.call_row_id)
             retry_on = outcome.result if outcome.result != "answered" else outcome.disposition
@@ -398,7 +405,7 @@ class ScheduleStore:
                 if flags["message_left"]:
                     self.conn.execute("UPDATE aftercare_contacts SET disposition = 'voicemail' WHERE id = ?",
                                       (claim.contact_id,))
-            self._audit(access, "aftercare_contact.update", f"plan:{claim.plan_id}")
+            self._audit(access, "aftercare_contact.update", f"plan:{claim.plan_id}{':answers' if outcome.answers else ''}")
         return state
 
     def _dashboard(self, plan_id: int, flags: dict[str, int]) -> None:
