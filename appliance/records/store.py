@@ -333,6 +333,9 @@ class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, Bo
             return c.execute("DELETE FROM recordings WHERE created_at < ?", (cutoff,)).rowcount
         if kind == "transcripts":
             n = c.execute(f"DELETE FROM turns WHERE call_id IN ({old_calls})", (cutoff,)).rowcount  # noqa: S608
+            # a check-in's answers are the patient's words too: they go with the call's transcript
+            n += c.execute(f"UPDATE aftercare_contacts SET answers = NULL WHERE answers IS NOT NULL "  # noqa: S608
+                           f"AND call_id IN ({old_calls})", (cutoff,)).rowcount
             return n + c.execute(f"DELETE FROM redacted_transcripts WHERE call_id IN ({old_calls})",  # noqa: S608
                                  (cutoff,)).rowcount
         if kind == "summaries":

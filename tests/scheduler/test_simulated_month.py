@@ -241,3 +241,29 @@ def test_a_retried_check_in_keeps_the_answers_of_each_attempt(store: ScheduleSto
     audited = [r[0] for r in store.conn.execute("SELECT subject FROM audit_events WHERE action = ?",
                                                 ("aftercare_contact.update",))]
     assert audited == [f"plan:{plan}:answers"] * 2
+
+
+def test_check_in_answers_go_with_the_calls_transcript_under_retention(store: ScheduleStore,
+                                                                      db: tuple[Path, bytes]) -> None:
+    """The answers are the patient's words: the transcripts purge clears them with the call's turns."""
+    from appliance.records.audit import Access
+    from appliance.records.store import Records
+
+    tz = ZoneInfo(store.policy.clinic_tz)
+    plan = store.record_treatment(STAFF, treatment(treated_on=TREATED), datetime.combine(TREATED, time(12), tz))
+    now = datetime.combine(TREATED + timedelta(days=1), CALL_FROM, tz)
+    records = Records.open(db[0], db[1])
+    try:
+        call_row = records.start_call(SYSTEM, "check-in-1", "outbound", None, started_at=now)
+        (claim,) = store.claim_due(SYSTEM, now, "w1", timedelta(minutes=5), 1)
+        done = AttemptResult("answered", "completed", {"reached": True}, call_row_id=call_row,
+                             answers={"bx-q-received": "yes, on my phone"})
+        assert store.finish(SYSTEM, claim, done, now) == "completed"
+        assert store.contacts(STAFF, plan_id=plan)[0]["answers"] == {"bx-q-received": "yes, on my phone"}
+        job = Access("system:retention", "retention")
+        records.purge(job, {"transcripts": 400}, now=now + timedelta(days=30))  # not old enough: kept
+        assert store.contacts(STAFF, plan_id=plan)[0]["answers"] == {"bx-q-received": "yes, on my phone"}
+        records.purge(job, {"transcripts": 7}, now=now + timedelta(days=30))
+        assert store.contacts(STAFF, plan_id=plan)[0]["answers"] is None
+    finally:
+        records.close()
