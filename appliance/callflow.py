@@ -42,6 +42,7 @@ from appliance.records.desk import RecordsDesk, store_appointment_changes
 from appliance.records.ids import CallRef, clean_call_id, clean_name, clean_number
 from appliance.records.service import AsyncRecords
 from appliance.staff.livecalls import LiveCall, LiveCalls
+from appliance.staff.paging import transfer_brief
 from appliance.voice.engines import Engines
 
 log = get_logger(__name__)
@@ -311,7 +312,7 @@ class CallRunner:
         log.info("call.started", call_id=hostile(info.call_id), direction=info.direction, active=self.active)
         if writer is not None:
             await writer.start()
-        session = VoiceSession(entry.media, conversation, self.engines, self.settings)
+        session = VoiceSession(entry.media, conversation, self.engines, self.settings, brief=transfer_brief)
         outcome: ConversationOutcome | None = None
         try:
             outcome = await session.run()
@@ -418,7 +419,7 @@ class TestCallRunner:
         inner = new_conversation(self.pack, self.settings, caller=CallerContext(phone=None), scheduler=self.scheduler,
                                  llm=self.llm)
         conversation = ShadowConversation(inner, media.report, media.info.call_id)
-        session = VoiceSession(media, conversation, self.engines, self.settings)
+        session = VoiceSession(media, conversation, self.engines, self.settings, brief=transfer_brief)
         outcome = await session.run()
         media.report({"type": "ended", "outcome": outcome.outcome, "reason": session.hangup_reason,
                       "escalations": len(outcome.escalations)})

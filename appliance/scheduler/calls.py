@@ -111,9 +111,10 @@ def voice_session(engines: Any, settings: Any) -> SessionRunner:
     """The voice pipeline (Whisper, the clinic conversation, Piper) on the call's media."""
 
     async def run(media: Any, conversation: Conversation) -> tuple[ConversationOutcome, str]:
+        from appliance.staff.paging import transfer_brief
         from appliance.voice.session import VoiceSession
 
-        session = VoiceSession(media, conversation, engines, settings)
+        session = VoiceSession(media, conversation, engines, settings, brief=transfer_brief)
         try:
             outcome = await session.run()
         except Exception:  # noqa: BLE001 - the patient was reached: keep what the conversation knows

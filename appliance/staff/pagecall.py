@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from appliance.calls import DtmfIn, HangUp
 from appliance.logs import get_logger
-from appliance.staff.briefing import duration_s
 from appliance.staff.paging import PageOutcome
+from appliance.voice.briefing import duration_s
 
 if TYPE_CHECKING:
     from appliance.telephony.call import SipCall

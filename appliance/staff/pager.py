@@ -31,7 +31,6 @@ from appliance.config import PagingSettings
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.errors import ConflictError
-from appliance.staff.briefing import duration_s, speak
 from appliance.staff.livecalls import LiveCall, LiveCalls
 from appliance.staff.pagecall import Dialer, ring_and_brief
 from appliance.staff.paging import (
@@ -46,6 +45,7 @@ from appliance.staff.paging import (
     text_page,
 )
 from appliance.staff.repo import Row, StaffRepo
+from appliance.voice.briefing import duration_s, speak
 
 log = get_logger(__name__)
 RANK = {"emergency": 0, "urgent": 1}

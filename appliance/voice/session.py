@@ -18,6 +18,7 @@ thread behind.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import Executor
 
 from pipecat.frames.frames import ErrorFrame
@@ -32,6 +33,7 @@ from appliance.errors import ApplianceError
 from appliance.inference.health import CallHealth, CallPool, current_call
 from appliance.logs import get_logger, hostile
 from appliance.voice.asr import transcriber_for
+from appliance.voice.briefing import speak
 from appliance.voice.engines import Engines
 from appliance.voice.frames import ModelFailedFrame, ReplyDoneFrame, TransferFailedFrame
 from appliance.voice.metrics import CallMetrics
@@ -59,7 +61,8 @@ class VoiceError(ApplianceError):
 class VoiceSession:
     def __init__(self, media: CallMedia, conversation: Conversation, engines: Engines,
                  settings: Settings | VoiceSettings | None = None, *, metrics: CallMetrics | None = None,
-                 observers: list[BaseObserver] | None = None) -> None:
+                 observers: list[BaseObserver] | None = None,
+                 brief: Callable[[str, str], str] | None = None) -> None:
         vs = settings.voice if isinstance(settings, Settings) else (settings or VoiceSettings())
         self.settings = vs
         self.media = media
@@ -68,6 +71,7 @@ class VoiceSession:
         self.hangup_reason = "remote-bye"
         self._engines = engines
         self._observers = list(observers or [])
+        self._brief = brief  # (severity, category) -> what the clinician hears before a warm transfer
         self._error: ErrorFrame | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._transfer_step: tuple[asyncio.Task[TransferResult], Action] | None = None
@@ -190,14 +194,14 @@ class VoiceSession:
 
     async def _transfer_brief(self, escalation: Action | None) -> bytes | None:
         """What the clinician hears before an attended transfer connects the caller: PHI-minimal
-        (severity and the kind of concern), in the call's own Piper voice. None if it cannot be made."""
-        from appliance.staff.briefing import speak
-        from appliance.staff.paging import transfer_brief
-
+        (severity and the kind of concern, worded by the `brief` the session was given), in the
+        call's own Piper voice. None if it cannot be made (or the session has no brief)."""
+        if self._brief is None:
+            return None
         severity = (escalation.severity if escalation else None) or "urgent"
         category = (escalation.category if escalation else None) or "patient"
         try:
-            return await speak(self._engines["tts"], transfer_brief(severity, category))
+            return await speak(self._engines["tts"], self._brief(severity, category))
         except Exception:  # noqa: BLE001  (no brief is better than no transfer)
             log.exception("voice.transfer_brief_failed", call_id=self.metrics.call_id)
             return None

@@ -19,6 +19,7 @@ from structlog.testing import capture_logs
 from appliance.calls import TransferResult
 from appliance.config import VoiceSettings
 from appliance.conversation import Action, Reply, Say
+from appliance.staff.paging import transfer_brief
 from appliance.voice.asr import Transcriber
 from appliance.voice.audio import rms_dbfs, split_sentences
 from appliance.voice.engines import Engines
@@ -60,7 +61,7 @@ async def call(engines: Engines, caller: bytes, conv: ScriptedConversation, tail
                media_cls: type[FileCallMedia] = FileCallMedia, settings: VoiceSettings | None = None,
                **media_kw) -> tuple[FileCallMedia, VoiceSession]:
     media = media_cls(caller, tail_s=tail_s, **media_kw)
-    session = VoiceSession(media, conv, engines, settings or VoiceSettings())
+    session = VoiceSession(media, conv, engines, settings or VoiceSettings(), brief=transfer_brief)
     try:
         await asyncio.wait_for(session.run(), timeout=120)
     finally:

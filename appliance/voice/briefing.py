@@ -1,8 +1,9 @@
 """Spoken briefs for clinicians (page calls, warm transfers): the bundled Piper voice, 8 kHz PCM.
 
-The text is PHI-minimal by construction (appliance.staff.paging builds it from severity, the
-kind of concern and the line); synthesis runs in a worker thread and is cached, since the same
-few briefs repeat.
+The text is PHI-minimal by construction and comes from the caller of `speak` (the pager's
+texts are appliance.staff.paging's, built from severity, the kind of concern and the line; a
+warm transfer's brief is handed to the voice session by whoever builds it); synthesis runs in a
+worker thread and is cached, since the same few briefs repeat.
 """
 
 from __future__ import annotations
