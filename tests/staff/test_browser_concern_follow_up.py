@@ -1,7 +1,8 @@
 """A resolved concern's follow-up call in headless Chromium over real HTTPS: a clinician resolves
 an escalation on the Escalations page; the follow-up call is planned in the store (the pack's
 after_hours later, once, with the patient's number) and shown on the resolved escalation, in
-the page and the API; a concern raised from a withheld number with no patient record gets none."""
+the page and the API; when it is due the desk runner places it and the page shows its result;
+a concern raised from a withheld number with no patient record gets none."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ import pytest
 
 from appliance.conversation import Escalation
 from appliance.records.audit import Access
+from appliance.records.keys import ensure_key
 from appliance.records.store import Records
 from tests.browser import needs_chromium, sign_in
+from tests.scheduler.test_concern_follow_up import IDENTITY
+from tests.scheduler.test_desk_calls import run_once, settle
+from tests.staff.calls import PACK
 from tests.staff.conftest import PASSWORD
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -34,7 +39,8 @@ def _follow_ups(r: Records) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.slow
-async def test_a_clinician_resolves_a_concern_and_its_follow_up_call_is_planned_and_shown(console, page, repo):
+async def test_a_clinician_resolves_a_concern_and_its_follow_up_call_is_planned_run_and_shown(console, page, repo,
+                                                                                              tmp_path):
     base = f"https://127.0.0.1:{console.port}"
     expect = playwright_api.expect
     eid = await repo.records.run(lambda r: _concern(r, "in-1", "+1 555 010 2233", "+1 555 010 2233"))
@@ -72,3 +78,23 @@ async def test_a_clinician_resolves_a_concern_and_its_follow_up_call_is_planned_
                                     headers={"X-CSRF-Token": token})
     assert again.status == 409
     assert len(await repo.records.run(_follow_ups)) == 1
+
+    # The follow-up call runs when it is due (the desk runner on a fake clock with the production
+    # handler and the demo pack's conversation; the patient's side as text turns), and the page
+    # shows what it found.
+    clock = [datetime.fromisoformat(next_at)]
+    db = (tmp_path / "appliance.db", ensure_key(tmp_path / "secrets" / "db.key"))
+    runner, dialer = await run_once(db, PACK, repo.records, (*IDENTITY, "It's a lot better now, thanks"), clock)
+    try:
+        assert await runner.tick() == 1
+        await settle(runner)
+    finally:
+        await runner.stop()
+    assert dialer.dialled == ["+15550102233"]
+    await page.reload()
+    done = page.locator(f'[data-follow-up="{eid}"]')
+    await expect(done).to_have_attribute("data-state", "completed")
+    await expect(done).to_have_attribute("data-outcome", "better")
+    await expect(done).to_contain_text(": better")
+    api = await (await page.request.get(f"{base}/api/escalations/{eid}")).json()
+    assert (api["follow_up"]["state"], api["follow_up"]["outcome"]) == ("completed", "better")
