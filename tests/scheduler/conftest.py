@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from appliance.clinic.pack import DEMO_PACK, Pack, load_pack
 from appliance.config import OutboundSettings
 from appliance.records.audit import Access
 from appliance.records.keys import ensure_key
+from appliance.records.service import AsyncRecords
 from appliance.scheduler.setup import open_store
 from appliance.scheduler.store import ScheduleStore, Treatment
 
@@ -34,6 +35,15 @@ def store(db: tuple[Path, bytes], pack: Pack) -> Iterator[ScheduleStore]:
     s = open_store(db[0], db[1], pack, OutboundSettings())
     yield s
     s.conn.close()
+
+
+@pytest.fixture
+async def records(db: tuple[Path, bytes]) -> AsyncIterator[AsyncRecords]:
+    """The async record store on the test's database (the one `store` opens)."""
+    r = AsyncRecords(db[0], db[1])
+    await r.open()
+    yield r
+    await r.close()
 
 
 def treatment(**kw: object) -> Treatment:

@@ -6,7 +6,6 @@ aftercare plan and queues the approved review request in the message outbox only
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -75,14 +74,6 @@ def review_messages(store: ScheduleStore) -> list[tuple[Any, ...]]:
 
 def audit_actions(store: ScheduleStore) -> list[str]:
     return [r[0] for r in store.conn.execute("SELECT action || ' ' || subject FROM audit_events ORDER BY seq")]
-
-
-@pytest.fixture
-async def records(db: tuple[Path, bytes]) -> Any:
-    r = AsyncRecords(db[0], db[1])
-    await r.open()
-    yield r
-    await r.close()
 
 
 async def test_a_five_by_voice_is_stored_and_queues_the_approved_review_request(

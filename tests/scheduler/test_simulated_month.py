@@ -127,14 +127,6 @@ class Clock:
         return self.t
 
 
-@pytest.fixture
-async def records(db: tuple[Path, bytes]) -> Any:
-    r = AsyncRecords(db[0], db[1])
-    await r.open()
-    yield r
-    await r.close()
-
-
 async def idle(sched: Scheduler) -> None:
     for _ in range(1000):
         if not sched._calls:  # noqa: SLF001 - the test waits for the calls in flight
