@@ -155,10 +155,18 @@ class SatisfactionSteps:
         return True
 
     def thank_for_review(self, reply: Reply, first_agent_turn: int) -> Reply:
-        """The pack's thank-you first in the reply (not with an escalation's actions)."""
+        """The pack's thank-you first in the reply (not with an escalation's actions). The review was
+        understood, so an "I didn't catch that" the step added for the same words is dropped
+        (what the step asked is asked again after the thanks)."""
         if self.lines.satisfaction is None or not self.lines.satisfaction.review_thanks or reply.actions \
                 or reply.end_call or first_agent_turn > len(self.e.out.turns):
             return reply
+        reprompt = self.pack.prov("dialogue.reprompt")
+        says = tuple(x for x in reply.says if x.provenance != reprompt)
+        if len(says) < len(reply.says) and self.e.s.retries > 0:
+            self.e.s.retries -= 1  # understood after all: not a miss toward taking a message
+        turns = self.e.out.turns
+        turns[first_agent_turn:] = [t for t in turns[first_agent_turn:] if t.provenance != reprompt]
         say = self.sat_line("review_thanks")
-        self.e.out.turns.insert(first_agent_turn, Turn("agent", say.text, say.provenance))
-        return Reply(says=(say, *reply.says), actions=reply.actions, end_call=reply.end_call)
+        turns.insert(first_agent_turn, Turn("agent", say.text, say.provenance))
+        return Reply(says=(say, *says), actions=reply.actions, end_call=reply.end_call)

@@ -133,6 +133,23 @@ async def test_the_patient_says_they_left_the_review_on_a_later_call() -> None:
     assert out.turns[-len(r.says)].provenance == PACK.prov("outbound.satisfaction.review_thanks")  # in the transcript
 
 
+async def test_the_review_said_at_anything_else_is_thanked_without_a_not_caught() -> None:
+    call = await at_concern_question(day=14, kind="touch-up")
+    await call.caller_said("no")
+    r = await call.caller_said("no thanks")
+    assert ids(r)[-1] == "dialogue.anything_else"
+    r = await call.caller_said("I left a review")
+    assert ids(r)[:2] == ["outbound.satisfaction.review_thanks", "dialogue.anything_else"], ids(r)
+    assert "dialogue.reprompt" not in ids(r)
+    out = call.ended("completed")
+    assert out.slots["review_done"] is True
+    said = [t.provenance for t in out.turns if t.speaker == "agent"]
+    assert PACK.prov("dialogue.reprompt") not in said and PACK.prov("outbound.satisfaction.review_thanks") in said
+    assert call.e.s.retries == 0  # understood: not counted as a miss
+    r = await call.caller_said("no, that's all")
+    assert "dialogue.reprompt" not in ids(r)
+
+
 async def test_review_words_before_identity_or_denied_are_not_kept() -> None:
     contact = OutboundContext(kind="touch-up", day=14, name="Dana Lee", dob=date(1985, 4, 12),
                               workflow="neuromodulator-botox", treated_on=TREATED)
