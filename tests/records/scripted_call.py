@@ -32,8 +32,10 @@ class FakeMedia:
 
 
 class ScriptedSession:
-    def __init__(self, media: Any, conversation: Any, engines: Any, settings: Any) -> None:
+    def __init__(self, media: Any, conversation: Any, engines: Any, settings: Any, *,
+                 brief: Any = None) -> None:
         self.media = media
+        self.brief = brief  # the warm-transfer brief's wording, as VoiceSession takes it (no transfers here)
         self.conversation = conversation
         self.hangup_reason = "remote-bye"
 
