@@ -3,7 +3,9 @@
 Outgoing audio is queued by `send_audio` and played out in 20 ms packets on a monotonic
 schedule (silence when the queue is empty, so the stream never stalls); `clear_audio` empties
 the queue, so at most the packet already on the wire is heard after a barge-in. Incoming
-packets are accepted only from the address and port the peer's SDP named.
+packets are accepted only from the address and port the peer's SDP named. Once `secure` gives
+the stream an SRTP context, every packet is protected on the way out and must pass SRTP
+authentication on the way in (a plain or forged packet is dropped and counted in `srtp_failed`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from appliance.telephony.dtmf import DtmfReceiver, digit_packets
 from appliance.telephony.jitter import JitterBuffer
 from appliance.telephony.rtp import RtpPacket, parse_rtp
 from appliance.telephony.sdp import Negotiated
+from appliance.telephony.srtp import SrtpContext
 
 log = get_logger(__name__)
 DECODE = {"PCMU": g711.ulaw_decode, "PCMA": g711.alaw_decode}
@@ -50,6 +53,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.sent_ms = 0
         self.last_played = b""  # PCM of the last frame sent (silence when nothing was queued)
         self.rejected = 0
+        self.srtp: SrtpContext | None = None  # set by `secure` once SRTP was agreed: plain RTP is then refused
+        self.srtp_failed = 0  # packets from the peer that failed SRTP (forged, replayed, plain RTP)
         self.received = 0
         self.last_rx: float | None = None  # monotonic time of the last packet from the peer
         self.changed_at = 0.0  # monotonic time of the last set_remote (hold, resume, new address)
@@ -83,10 +88,21 @@ class RtpSession(asyncio.DatagramProtocol):
         self.peer = (neg.remote_host, neg.remote_port)
         self.send_enabled = not neg.on_hold
 
+    def secure(self, ctx: SrtpContext) -> None:
+        """SRTP from now on, both ways. Keep the context across re-offers that keep the keys: a new
+        context restarts the packet index and must come with a new local key (srtp.py)."""
+        self.srtp = ctx
+
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if self.neg is None or addr[:2] != self.peer:
             self.rejected += 1  # RTP from anyone but the negotiated peer is dropped
             return
+        if self.srtp is not None:
+            plain = self.srtp.unprotect(data)
+            if plain is None:
+                self.srtp_failed += 1
+                return
+            data = plain
         pkt = parse_rtp(data)
         if pkt is None:
             return
@@ -171,7 +187,10 @@ class RtpSession(asyncio.DatagramProtocol):
     def _emit(self, pt: int, ts: int, payload: bytes, marker: bool) -> None:
         self._seq = (self._seq + 1) & 0xFFFF
         assert self.transport is not None and self.peer is not None
-        self.transport.sendto(RtpPacket(pt, self._seq, ts, self._ssrc, payload, marker).build(), self.peer)
+        packet = RtpPacket(pt, self._seq, ts, self._ssrc, payload, marker).build()
+        if self.srtp is not None:
+            packet = self.srtp.protect(packet)
+        self.transport.sendto(packet, self.peer)
 
     def close(self) -> None:
         if self._task:

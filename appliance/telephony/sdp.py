@@ -1,10 +1,12 @@
-"""SDP (RFC 4566) for one audio stream and the offer/answer rules (RFC 3264) we need."""
+"""SDP (RFC 4566) for one audio stream and the offer/answer rules (RFC 3264) we need, with SDES (RFC 4568)."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from appliance.telephony.srtp import Crypto
 
 # Codecs this edge speaks, by encoding name: (static payload type, clock rate).
 CODECS: dict[str, tuple[int, int]] = {"PCMU": (0, 8000), "PCMA": (8, 8000)}
@@ -12,6 +14,7 @@ TELEPHONE_EVENT = "telephone-event"
 DEFAULT_EVENT_PT = 101
 Direction = str  # "sendrecv" | "sendonly" | "recvonly" | "inactive"
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+MAX_CRYPTO = 16  # usable `a=crypto:` lines kept from one offer; more are ignored
 
 
 @dataclass
@@ -22,6 +25,8 @@ class MediaDescription:
     rtpmap: dict[int, tuple[str, int]] = field(default_factory=dict)  # pt -> (NAME, rate)
     direction: Direction = "sendrecv"
     ptime: int | None = None
+    proto: str = "RTP/AVP"  # as offered: RTP/AVP, RTP/SAVP, RTP/AVPF or RTP/SAVPF
+    crypto: list[Crypto] = field(default_factory=list)  # usable `a=crypto:` lines, offerer's order
 
     def codec_name(self, pt: int) -> str | None:
         if pt in self.rtpmap:
@@ -63,11 +68,12 @@ def parse_sdp(body: bytes | str) -> MediaDescription:
         if kind == "m":
             if media is not None:
                 break  # only the first audio stream matters
-            m = re.match(r"^audio\s+([0-9]{1,5})(?:/[0-9]{1,5})?\s+RTP/S?AVPF?\s+([0-9 \t]*)$", value)
+            m = re.match(r"^audio\s+([0-9]{1,5})(?:/[0-9]{1,5})?\s+(RTP/S?AVPF?)\s+([0-9 \t]*)$", value)
             section = "audio" if m else "other"
             if m:
-                pts = [int(p) for p in m.group(2).split() if len(p) <= 3 and int(p) < 128]
-                media = MediaDescription(session_host or "", int(m.group(1)), pts, direction=session_dir)
+                pts = [int(p) for p in m.group(3).split() if len(p) <= 3 and int(p) < 128]
+                media = MediaDescription(session_host or "", int(m.group(1)), pts, direction=session_dir,
+                                         proto=m.group(2))
         elif kind == "c" and section != "other":
             m = re.match(r"^IN\s+(IP[46])\s+([^\s/]+)", value)
             if not m:
@@ -90,6 +96,10 @@ def parse_sdp(body: bytes | str) -> MediaDescription:
                     media.rtpmap[int(m.group(1))] = (m.group(2).upper(), int(m.group(3)))
             elif media is not None and name == "ptime" and re.fullmatch(r"[0-9]{1,4}", arg.strip()):
                 media.ptime = int(arg)
+            elif media is not None and name == "crypto" and len(media.crypto) < MAX_CRYPTO:
+                crypto = Crypto.parse(arg)  # None: malformed or not for us (srtp.py), skipped
+                if crypto is not None:
+                    media.crypto.append(crypto)
     if media is None:
         raise SdpError("no audio stream")
     if not media.host:
@@ -109,6 +119,7 @@ class Negotiated:
     remote_host: str
     remote_port: int
     remote_direction: Direction  # as the peer described its side
+    crypto: Crypto | None = None  # the peer's SRTP key when SRTP was agreed (with_crypto), else plain RTP
 
     @property
     def on_hold(self) -> bool:
@@ -130,6 +141,11 @@ def negotiate(offer: MediaDescription) -> Negotiated | None:
     return Negotiated(codec[0], codec[1], event_pt, offer.host, offer.port, offer.direction)
 
 
+def with_crypto(neg: Negotiated, crypto: Crypto | None) -> Negotiated:
+    """`neg` with the peer's SRTP key (from srtp.media_security), or None for plain RTP."""
+    return replace(neg, crypto=crypto)
+
+
 def answer_direction(remote: Direction, local_hold: bool = False) -> Direction:
     mirrored = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
     d = mirrored.get(remote, "sendrecv")
@@ -139,8 +155,10 @@ def answer_direction(remote: Direction, local_hold: bool = False) -> Direction:
 
 
 def build_sdp(*, host: str, port: int, session_id: int, version: int, codecs: list[tuple[str, int]],
-              event_pt: int | None, direction: Direction = "sendrecv", ptime: int = 20) -> bytes:
-    """An SDP body for one audio stream. `codecs` is [(NAME, payload type)] in preference order."""
+              event_pt: int | None, direction: Direction = "sendrecv", ptime: int = 20,
+              crypto: Crypto | None = None) -> bytes:
+    """An SDP body for one audio stream. `codecs` is [(NAME, payload type)] in preference order;
+    with `crypto` (our SRTP key) the stream is RTP/SAVP and carries its `a=crypto:` line."""
     pts = [pt for _, pt in codecs] + ([event_pt] if event_pt is not None else [])
     lines = [
         "v=0",
@@ -148,22 +166,31 @@ def build_sdp(*, host: str, port: int, session_id: int, version: int, codecs: li
         "s=appliance",
         f"c=IN IP4 {host}",
         "t=0 0",
-        f"m=audio {port} RTP/AVP {' '.join(str(p) for p in pts)}",
+        f"m=audio {port} {'RTP/AVP' if crypto is None else 'RTP/SAVP'} {' '.join(str(p) for p in pts)}",
     ]
     lines += [f"a=rtpmap:{pt} {name}/{CODECS[name][1]}" for name, pt in codecs]
     if event_pt is not None:
         lines += [f"a=rtpmap:{event_pt} telephone-event/8000", f"a=fmtp:{event_pt} 0-16"]
+    if crypto is not None:
+        lines.append(f"a=crypto:{crypto.line()}")
     lines += [f"a=ptime:{ptime}", f"a={direction}"]
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
-def offer_sdp(*, host: str, port: int, session_id: int, version: int = 1, direction: Direction = "sendrecv") -> bytes:
+def offer_sdp(*, host: str, port: int, session_id: int, version: int = 1, direction: Direction = "sendrecv",
+              crypto: Crypto | None = None) -> bytes:
     return build_sdp(host=host, port=port, session_id=session_id, version=version,
-                     codecs=[("PCMU", 0), ("PCMA", 8)], event_pt=DEFAULT_EVENT_PT, direction=direction)
+                     codecs=[("PCMU", 0), ("PCMA", 8)], event_pt=DEFAULT_EVENT_PT, direction=direction, crypto=crypto)
 
 
 def answer_sdp(neg: Negotiated, *, host: str, port: int, session_id: int, version: int,
-               local_hold: bool = False) -> bytes:
+               local_hold: bool = False, crypto: Crypto | None = None) -> bytes:
+    """Our answer; `crypto` is our SRTP key, required exactly when the peer's (neg.crypto) is set,
+    with the same tag and suite (RFC 4568 §7.1.2): a mismatch is a ValueError, never a silent downgrade."""
+    if (crypto is None) != (neg.crypto is None):
+        raise ValueError("an SRTP answer needs our key exactly when the peer's was agreed")
+    if crypto is not None and neg.crypto is not None and (crypto.tag, crypto.suite) != (neg.crypto.tag, neg.crypto.suite):
+        raise ValueError("the answer's crypto line must keep the chosen offer line's tag and suite")
     return build_sdp(host=host, port=port, session_id=session_id, version=version,
                      codecs=[(neg.codec, neg.payload_type)], event_pt=neg.event_pt,
-                     direction=answer_direction(neg.remote_direction, local_hold))
+                     direction=answer_direction(neg.remote_direction, local_hold), crypto=crypto)
