@@ -68,6 +68,15 @@ class SipSettings(_Section):
     max_call_s: float = Field(3600.0, gt=0, le=86_400)
     session_min_se_s: int = Field(90, ge=1, le=86_400)  # RFC 4028 Min-SE; below 90 only for tests
     timer_t1_ms: int = Field(500, ge=10, le=5000)  # RFC 3261 T1 (T2 = 8 x T1); 500 on real networks
+    # SIP over TLS (RFC 3261 §26, TLS 1.2 minimum) on bind_port instead of UDP; the PBX's certificate
+    # is checked against tls_ca (chain and address) and/or pinned by its SHA-256 fingerprint.
+    transport: Literal["udp", "tls"] = "udp"
+    tls_cert: Path | None = None  # this box's certificate and key (PEM); default: the console's pair
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    tls_pbx_sha256: str | None = None  # `openssl x509 -noout -fingerprint -sha256 -in pbx.pem`
+    # SRTP (RFC 3711, SDES keys in the TLS-protected SDP): "required" refuses plain RTP with 488.
+    srtp: Literal["required", "optional", "off"] = "off"
 
     @field_validator("bind_host")
     @classmethod
@@ -88,7 +97,27 @@ class SipSettings(_Section):
             raise ValueError("rtp_port_min must not exceed rtp_port_max")
         if self.mode == "register" and not (self.registrar and self.username):
             raise ValueError('mode = "register" needs registrar and username (and password_file)')
+        if self.transport == "tls" and not (self.tls_ca or self.tls_pbx_sha256):
+            raise ValueError('transport = "tls" needs the PBX certificate checked: set tls_ca to the CA file that '
+                             "signed it, or tls_pbx_sha256 to its fingerprint "
+                             "(openssl x509 -noout -fingerprint -sha256 -in pbx.pem)")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both tls_cert and tls_key, or neither (the console's certificate is used)")
+        if self.srtp != "off" and self.transport != "tls":
+            raise ValueError(f'srtp = "{self.srtp}" needs transport = "tls": the SRTP keys travel in the SIP '
+                             'messages, which plain UDP would show to anyone on the LAN')
         return self
+
+    @field_validator("tls_pbx_sha256")
+    @classmethod
+    def _fingerprint(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        hexed = v.replace(":", "").lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", hexed):
+            raise ValueError("tls_pbx_sha256 must be a SHA-256 fingerprint: 64 hexadecimal digits, colons allowed "
+                             "(openssl x509 -noout -fingerprint -sha256 -in pbx.pem)")
+        return hexed
 
 
 class ConsoleSettings(_Section):
@@ -424,6 +453,9 @@ class Settings(_Section):
 _PATH_KEYS = {
     ("paths", "data_dir"),
     ("sip", "password_file"),
+    ("sip", "tls_cert"),
+    ("sip", "tls_key"),
+    ("sip", "tls_ca"),
     ("console", "tls_cert"),
     ("console", "tls_key"),
     ("models", "manifest"),

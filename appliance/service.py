@@ -172,7 +172,12 @@ class Appliance:
             from appliance.golive.shadow.runner import ShadowRunner
 
             shadow = ShadowRunner(self.settings, engines, pack, records.records, llm=self.runner.llm)
-        self.sip = SipEdge(self.settings.sip, self.runner, shadow=shadow)
+        tls = None
+        if self.settings.sip.transport == "tls":
+            from appliance.setup.tls import sip_tls
+
+            tls = await asyncio.to_thread(sip_tls, self.settings)
+        self.sip = SipEdge(self.settings.sip, self.runner, shadow=shadow, tls=tls)
         await self._start_component(self.sip)
         test_calls = TestCallRunner(self.settings, engines, pack, llm=self.runner.llm)
         await self._start_component(Console(self.settings, records=records, test_call_runner=test_calls))

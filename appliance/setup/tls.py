@@ -21,6 +21,7 @@ from appliance.errors import ApplianceError, ConfigError
 
 if TYPE_CHECKING:
     from appliance.config import Settings
+    from appliance.telephony.siptls import TlsPolicy
 
 VALID_DAYS = 825  # the longest validity browsers accept for a certificate they are told to trust
 EXPIRY_MARGIN = dt.timedelta(days=30)
@@ -146,11 +147,30 @@ def console_tls(settings: Settings) -> tuple[Path, Path]:
         read_pair(c.tls_cert, c.tls_key)  # TlsError names a key that does not belong to the certificate
         return c.tls_cert, c.tls_key
     cert, key = settings.data_dir / "console" / "tls.crt", settings.data_dir / "console" / "tls.key"
+    names = console_names(c.bind_host)
+    sip_host = settings.sip.advertised_host or settings.sip.bind_host  # the same pair serves SIP over TLS
+    if sip_host not in names and sip_host not in ("0.0.0.0", "::"):  # noqa: S104 (a name to leave out)
+        names.append(sip_host)
     if cert.is_file() and key.is_file():
         try:
-            if not read_pair(cert, key).expires_within():
+            info = read_pair(cert, key)
+            if not info.expires_within() and set(names) <= set(info.names):
                 return cert, key
         except TlsError:
             pass  # generate a new pair below
-    write_self_signed(cert, key, console_names(c.bind_host), "clinic appliance console")
+    write_self_signed(cert, key, names, "clinic appliance")
     return cert, key
+
+
+def sip_tls(settings: Settings) -> TlsPolicy:
+    """The SIP edge's TLS contexts: `[sip] tls_cert/tls_key` (checked), else the console's pair
+    (generated once, naming the SIP address too); the PBX checked by tls_ca and/or tls_pbx_sha256."""
+    from appliance.telephony.siptls import TlsPolicy
+
+    s = settings.sip
+    if s.tls_cert is not None and s.tls_key is not None:
+        read_pair(s.tls_cert, s.tls_key)  # TlsError names an unreadable file or a key of another certificate
+        cert, key = s.tls_cert, s.tls_key
+    else:
+        cert, key = console_tls(settings)
+    return TlsPolicy.build(cert, key, s.tls_ca, s.tls_pbx_sha256)

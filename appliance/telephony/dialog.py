@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from appliance.telephony.sipmsg import NameAddr, SipMessage, SipUri
-from appliance.telephony.transport import Addr, new_branch
+from appliance.telephony.transport import Addr
 
 
 @dataclass
@@ -40,18 +40,18 @@ class Dialog:
         if uri is not None:
             try:
                 ipaddress.ip_address(uri.host.strip("[]"))
-                return (uri.host.strip("[]"), uri.port or 5060)
+                return (uri.host.strip("[]"), uri.port or uri.default_port)
             except ValueError:
                 pass
         return self.fallback
 
-    def request(self, method: str, *, via_host: str, via_port: int, contact: str,
+    def request(self, method: str, *, via: str, contact: str,
                 cseq: int | None = None) -> SipMessage:
         if cseq is None:
             self.local_cseq += 1
             cseq = self.local_cseq
         msg = SipMessage(method=method, uri=self.remote_target)
-        msg.add("Via", f"SIP/2.0/UDP {via_host}:{via_port};branch={new_branch()};rport")
+        msg.add("Via", via)
         msg.add("Max-Forwards", "70")
         for r in self.route_set:
             msg.add("Route", r)

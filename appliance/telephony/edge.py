@@ -17,6 +17,7 @@ from typing import Any
 
 from appliance.calls import CallHandler, CallInfo
 from appliance.config import SipSettings
+from appliance.errors import ConfigError
 from appliance.logs import get_logger, hostile, phone
 from appliance.telephony.call import SipCall
 from appliance.telephony.dialog import Dialog, strip_tag
@@ -29,6 +30,7 @@ from appliance.telephony.register import Registration
 from appliance.telephony.sdp import Negotiated, SdpError, answer_sdp, negotiate, parse_sdp
 from appliance.telephony.sipmsg import NameAddr, SipMessage
 from appliance.telephony.siprec.answer import SiprecAnswerer
+from appliance.telephony.siptls import SipTlsTransport, TlsPolicy
 from appliance.telephony.timers import IntervalTooSmall, SessionTimer, session_headers, session_timer_for
 from appliance.telephony.transport import Addr, SipTransport, new_tag, response_for
 from appliance.telephony.watchdog import watch_calls
@@ -43,14 +45,24 @@ DIALOG_METHODS = {"BYE", "INFO", "NOTIFY", "INVITE", "REFER", "UPDATE", "PRACK"}
 class SipEdge(Outbound, MissedCalls):
     name = "sip"
 
-    def __init__(self, settings: SipSettings, handler: CallHandler, shadow: CallHandler | None = None) -> None:
+    def __init__(self, settings: SipSettings, handler: CallHandler, shadow: CallHandler | None = None,
+                 tls: TlsPolicy | None = None) -> None:
         self.settings = settings
         self.handler = handler
         self.host = settings.advertised_host or settings.bind_host
         self.port = settings.bind_port
         rate = max(20.0, 4.0 * settings.max_calls)  # the PBX sends every call from one address
         self.guard = SourceGuard(settings.allowed_sources, rate_per_s=rate, burst=2 * rate)
-        self.sip = SipTransport(self.guard, self._on_request, self._on_stray_response)
+        self.sip: SipTransport
+        if settings.transport == "tls":
+            if tls is None:
+                if settings.tls_cert is None or settings.tls_key is None:
+                    raise ConfigError('sip: transport = "tls" needs this box\'s certificate',
+                                      fix="set sip.tls_cert and sip.tls_key (appliance run uses the console's pair)")
+                tls = TlsPolicy.build(settings.tls_cert, settings.tls_key, settings.tls_ca, settings.tls_pbx_sha256)
+            self.sip = SipTlsTransport(tls, self.guard, self._on_request, self._on_stray_response)
+        else:
+            self.sip = SipTransport(self.guard, self._on_request, self._on_stray_response)
         self.calls: dict[str, SipCall] = {}
         self._pending: dict[str, tuple[SipMessage, Addr, str]] = {}  # ringing inbound: call-id -> INVITE
         self._tasks: set[asyncio.Task[object]] = set()
@@ -59,16 +71,20 @@ class SipEdge(Outbound, MissedCalls):
 
     # -- component ------------------------------------------------------------------------------
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: self.sip,
-                                                           local_addr=(self.settings.bind_host, self.settings.bind_port))
-        self.port = transport.get_extra_info("sockname")[1]
+        if isinstance(self.sip, SipTlsTransport):
+            self.port = await self.sip.listen(self.settings.bind_host, self.settings.bind_port)
+        else:
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: self.sip, local_addr=(self.settings.bind_host, self.settings.bind_port))
+            self.port = transport.get_extra_info("sockname")[1]
         if self.settings.mode == "register":
             self.registration = Registration(self)
             self.registration.start()
         self.spawn(watch_calls(self))
         self.spawn(self._report_datagrams())
-        log.info("sip.listening", host=self.settings.bind_host, port=self.port, mode=self.settings.mode)
+        log.info("sip.listening", host=self.settings.bind_host, port=self.port, mode=self.settings.mode,
+                 transport=self.sip.proto.lower(), srtp=self.settings.srtp)
 
     async def stop(self) -> None:
         if self.registration:
@@ -79,8 +95,7 @@ class SipEdge(Outbound, MissedCalls):
             self._reject_pending(call_id, 503)
         for t in list(self._tasks):
             t.cancel()
-        if self.sip.transport:
-            self.sip.transport.close()
+        self.sip.close()
 
     async def _report_datagrams(self) -> None:
         """Every STATS_PERIOD_S with SIP traffic: `sip.datagram_stats`, the counters and how long
@@ -100,7 +115,8 @@ class SipEdge(Outbound, MissedCalls):
     @property
     def contact(self) -> str:
         user = self.settings.extension or self.settings.username or "appliance"
-        return f"<sip:{user}@{self.host}:{self.port}>"
+        tls = ";transport=tls" if self.settings.transport == "tls" else ""
+        return f"<sip:{user}@{self.host}:{self.port}{tls}>"
 
     async def send_message(self, target: str, text: str) -> int:
         """A text page (SIP MESSAGE) to an extension through the PBX; the final SIP status."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from appliance.logs import get_logger, hostile
 from appliance.telephony.sipmsg import SipMessage, SipUri
-from appliance.telephony.transport import new_branch, new_tag
+from appliance.telephony.transport import new_tag
 
 if TYPE_CHECKING:
     from appliance.telephony.edge import SipEdge
@@ -37,7 +37,7 @@ async def send_message(edge: SipEdge, target: str, text: str, *, wait_s: float =
         raise ValueError(f"no route to {target!r}: set sip.outbound_proxy or sip.registrar")
     user = edge.settings.extension or edge.settings.username or "appliance"
     req = SipMessage(method="MESSAGE", uri=uri)
-    req.add("Via", f"SIP/2.0/UDP {edge.host}:{edge.port};branch={new_branch()};rport")
+    req.add("Via", edge.via())
     req.add("Max-Forwards", "70")
     req.add("From", f"<sip:{user}@{edge.domain()}>;tag={new_tag()}")
     req.add("To", f"<{uri}>")

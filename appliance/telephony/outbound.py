@@ -19,7 +19,7 @@ from appliance.telephony.digest import authorization, parse_challenge
 from appliance.telephony.media import RtpSession
 from appliance.telephony.sdp import SdpError, negotiate, offer_sdp, parse_sdp
 from appliance.telephony.sipmsg import NameAddr, SipMessage, SipUri
-from appliance.telephony.transport import Addr, ClientTransaction, SipTransport, new_branch, new_tag
+from appliance.telephony.transport import Addr, ClientTransaction, SipTransport, new_tag
 
 if TYPE_CHECKING:
     from appliance.config import SipSettings
@@ -73,7 +73,11 @@ class Outbound:
 
     def proxy(self) -> Addr | None:
         target = self.settings.outbound_proxy or self.settings.registrar
-        return parse_hostport(target) if target else None
+        return parse_hostport(target, 5061 if self.settings.transport == "tls" else 5060) if target else None
+
+    def via(self) -> str:
+        """A new Via for a request from this edge, naming its transport (UDP or TLS)."""
+        return self.sip.via(self.host, self.port)
 
     def domain(self) -> str:
         p = self.proxy()
@@ -91,7 +95,7 @@ class Outbound:
         if p:
             return p
         u = SipUri.parse(uri)
-        return (u.host.strip("[]"), u.port or 5060) if u else None
+        return (u.host.strip("[]"), u.port or u.default_port) if u else None
 
     def authorize(self, req: SipMessage, resp: SipMessage) -> bool:
         """Add credentials answering a 401/407 to `req` (new branch, next CSeq); False if we can't."""
@@ -102,7 +106,7 @@ class Outbound:
             return False
         n, method = req.cseq
         req.set("CSeq", f"{n + 1} {method}")
-        req.set("Via", f"SIP/2.0/UDP {self.host}:{self.port};branch={new_branch()};rport")
+        req.set("Via", self.via())
         req.set("Authorization" if resp.status == 401 else "Proxy-Authorization",
                 authorization(ch, username=self.settings.username, password=password, method=method,
                               uri=req.uri or "", cnonce=secrets.token_hex(8)))
@@ -131,7 +135,7 @@ class Outbound:
     async def send_in_dialog(self, call: SipCall, method: str, *, body: bytes = b"",
                              content_type: str | None = None, wait: float = 8.0,
                              headers: tuple[tuple[str, str], ...] = ()) -> SipMessage | None:
-        req = call.dialog.request(method, via_host=self.host, via_port=self.port, contact=self.contact)
+        req = call.dialog.request(method, via=self.via(), contact=self.contact)
         for k, v in headers:
             req.add(k, v)
         if content_type:
@@ -143,7 +147,7 @@ class Outbound:
         return await self.request(req, hop, wait_s=wait)
 
     def send_ack(self, call: SipCall, cseq: int) -> None:
-        ack = call.dialog.request("ACK", via_host=self.host, via_port=self.port, contact=self.contact, cseq=cseq)
+        ack = call.dialog.request("ACK", via=self.via(), contact=self.contact, cseq=cseq)
         hop = call.dialog.next_hop()
         if hop:
             self.sip.send(ack, hop)
@@ -163,7 +167,7 @@ class Outbound:
 
     async def invite_in_dialog(self, call: SipCall, body: bytes,
                                headers: tuple[tuple[str, str], ...] = ()) -> SipMessage | None:
-        req = call.dialog.request("INVITE", via_host=self.host, via_port=self.port, contact=self.contact)
+        req = call.dialog.request("INVITE", via=self.via(), contact=self.contact)
         for k, v in headers:
             req.add(k, v)
         req.add("Content-Type", "application/sdp")
@@ -196,7 +200,7 @@ class Outbound:
                         remote_number=(u.user or "") if (u := SipUri.parse(uri)) else target,
                         local_number=user)
         call = SipCall(self, info, dialog, media)
-        req = dialog.request("INVITE", via_host=self.host, via_port=self.port, contact=self.contact)
+        req = dialog.request("INVITE", via=self.via(), contact=self.contact)
         req.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER")
         req.add("Content-Type", "application/sdp")
         req.body = offer_sdp(host=self.host, port=media.port, session_id=call.sdp_session)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from appliance.logs import get_logger
 from appliance.telephony.sipmsg import NameAddr, SipMessage
-from appliance.telephony.transport import new_branch, new_tag
+from appliance.telephony.transport import new_tag
 
 if TYPE_CHECKING:
     from appliance.telephony.edge import SipEdge
@@ -93,7 +93,7 @@ class Registration:
         contact_uri = edge.contact.strip("<>")
         self.cseq += 1
         req = SipMessage(method="REGISTER", uri=f"sip:{edge.domain()}")
-        req.add("Via", f"SIP/2.0/UDP {edge.host}:{edge.port};branch={new_branch()};rport")
+        req.add("Via", edge.via())
         req.add("Max-Forwards", "70")
         req.add("From", f"{aor};tag={self.tag}")
         req.add("To", aor)

@@ -337,6 +337,11 @@ class SipUri:
             user = user.split(":", 1)[0]
         return cls(scheme.lower(), user, host, port, tail.split("?", 1)[0])
 
+    @property
+    def default_port(self) -> int:
+        """The port when none is written: 5061 for sips: or transport=tls (RFC 3261 §19.1.2), else 5060."""
+        return 5061 if self.scheme == "sips" or (self.param("transport") or "").lower() == "tls" else 5060
+
     def param(self, name: str) -> str | None:
         for p in self.params.split(";"):
             k, _, v = p.partition("=")

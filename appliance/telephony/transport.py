@@ -18,7 +18,7 @@ from appliance.logs import get_logger, hostile
 from appliance.telephony.busy import CLOCK, BusyMeter
 from appliance.telephony.guard import SourceGuard
 from appliance.telephony.ratelog import LogLimiter
-from appliance.telephony.sipmsg import MAX_MESSAGE_BYTES, SipMessage, SipParseError, Via, parse
+from appliance.telephony.sipmsg import MAX_MESSAGE_BYTES, SipMessage, SipParseError, Via, bracket, parse
 from appliance.telephony.status import reason
 
 log = get_logger(__name__)
@@ -56,6 +56,8 @@ class ClientTransaction:
 
 
 class SipTransport(asyncio.DatagramProtocol):
+    proto = "UDP"  # as Via names it (SipTlsTransport: "TLS")
+
     def __init__(self, guard: SourceGuard, on_request: Callable[[SipMessage, Addr], None],
                  on_stray_response: Callable[[SipMessage, Addr], None] | None = None,
                  max_bytes: int = MAX_MESSAGE_BYTES) -> None:
@@ -71,6 +73,14 @@ class SipTransport(asyncio.DatagramProtocol):
         self.stats = {"refused": 0, "rate_limited": 0, "malformed": 0, "too_large": 0}
         self.busy = BusyMeter()
         CLOCK.install()
+
+    def via(self, host: str, port: int, branch: str | None = None) -> str:
+        """The Via header value of a request this edge sends (RFC 3261 §18.1.1; rport, RFC 3581)."""
+        return f"SIP/2.0/{self.proto} {bracket(host)}:{port};branch={branch or new_branch()};rport"
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
     def take_stats(self) -> dict[str, float | int]:
         """The counters since start, and the handling-time figures of the period since the last call

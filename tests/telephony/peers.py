@@ -43,13 +43,20 @@ async def kamailio(tmp_path: Path, port: int | None = None, ring_timeout_s: int 
     """
     port = port or free_udp_port()
     run, cfg = await asyncio.to_thread(_write_config, tmp_path, port, ring_timeout_s, max_expires_s)
+    async with run_kamailio(run, cfg):
+        await _wait_ready(port)
+        yield port
+
+
+@asynccontextmanager
+async def run_kamailio(run: Path, cfg: Path) -> AsyncIterator[None]:
+    """kamailio with `cfg` in the foreground (its log in `run`), stopped on exit."""
     log = await asyncio.to_thread((run / "kamailio.log").open, "ab")
     proc = await asyncio.create_subprocess_exec(
         "kamailio", "-f", str(cfg), "-E", "-DD", "-n", "1", "-Y", str(run), "-P", str(run / "kamailio.pid"),
         stdout=log, stderr=log, start_new_session=True)
     try:
-        await _wait_ready(port)
-        yield port
+        yield
     finally:
         if proc.returncode is None:
             os.killpg(proc.pid, signal.SIGTERM)
