@@ -27,10 +27,11 @@ from appliance.telephony.media import RtpSession
 from appliance.telephony.missed import MissedCalls
 from appliance.telephony.outbound import Outbound
 from appliance.telephony.register import Registration
-from appliance.telephony.sdp import Negotiated, SdpError, answer_sdp, negotiate, parse_sdp
+from appliance.telephony.sdp import Negotiated, SdpError, answer_sdp, negotiate, parse_sdp, with_crypto
 from appliance.telephony.sipmsg import NameAddr, SipMessage
 from appliance.telephony.siprec.answer import SiprecAnswerer
 from appliance.telephony.siptls import SipTlsTransport, TlsPolicy
+from appliance.telephony.srtp import media_security
 from appliance.telephony.timers import IntervalTooSmall, SessionTimer, session_headers, session_timer_for
 from appliance.telephony.transport import Addr, SipTransport, new_tag, response_for
 from appliance.telephony.watchdog import watch_calls
@@ -251,14 +252,18 @@ class SipEdge(Outbound, MissedCalls):
         if ctype != "application/sdp":
             return "no SDP offer"
         try:
-            neg = negotiate(parse_sdp(msg.body))
+            offer = parse_sdp(msg.body)
         except SdpError as e:
             return str(e)
+        neg = negotiate(offer)
         if neg is None:
             return "no common codec"
         if ipaddress.ip_address(neg.remote_host).version != ipaddress.ip_address(self.settings.bind_host).version:
             return "address family"
-        return neg
+        remote, refused = media_security(offer.proto, offer.crypto, self.settings.srtp)  # [sip] srtp policy
+        if refused:
+            return refused
+        return with_crypto(neg, remote) if remote else neg
 
     def _reject_pending(self, call_id: str, status: int) -> None:
         pending = self._pending.pop(call_id, None)
@@ -312,6 +317,7 @@ class SipEdge(Outbound, MissedCalls):
                         started_at=time.time(), extra={"source": addr[0]})  # the SIP peer (test-call gate)
         call = SipCall(self, info, dialog, media)
         media.set_remote(neg)
+        local_key = media.agree(neg, we_offered=False)
         self.calls[msg.call_id] = call
         ok = response_for(msg, 200, to_tag=tag)
         for rr in msg.get_all("Record-Route"):
@@ -322,13 +328,14 @@ class SipEdge(Outbound, MissedCalls):
             ok.add(k, v)
         ok.add("Content-Type", "application/sdp")
         ok.body = answer_sdp(neg, host=self.host, port=media.port, session_id=call.sdp_session,
-                             version=call.session_version)
+                             version=call.session_version, crypto=local_key)
         call.state = "confirmed"
         call.ack_cseq = msg.cseq[0]
         call.clock.answered(time.monotonic(), timer)
         # The caller's number only as a keyed tag (appliance.logs.phone), never in clear.
         log.info("call.answered", call_id=hostile(msg.call_id), caller=phone(info.remote_number), codec=neg.codec,
-                 rtp_port=media.port, session_timer=timer.interval if timer else None)
+                 rtp_port=media.port, session_timer=timer.interval if timer else None,
+                 transport=self.sip.proto.lower(), srtp=local_key is not None)
         self.sip.send(ok, addr)
         self.spawn(self._retransmit_ok(call, ok, addr))
 
@@ -386,8 +393,10 @@ class SipEdge(Outbound, MissedCalls):
             resp.add("Min-SE", str(e.min_se))
             self.sip.send(resp, addr)
             return
+        local_key = call.media.srtp.local if call.media.srtp else None
         if msg.body:
             call.media.set_remote(neg)
+            local_key = call.media.agree(neg, we_offered=False)
             call.session_version += 1
         call.clock.refreshed(time.monotonic(), timer)
         ok = response_for(msg, 200)
@@ -397,7 +406,7 @@ class SipEdge(Outbound, MissedCalls):
         if msg.body or reinvite:
             ok.add("Content-Type", "application/sdp")
             ok.body = answer_sdp(neg, host=self.host, port=call.media.port, session_id=call.sdp_session,
-                                 version=call.session_version, local_hold=call.local_hold)
+                                 version=call.session_version, local_hold=call.local_hold, crypto=local_key)
         log.info("call.reinvite" if reinvite else "call.update", call_id=hostile(call.dialog.call_id),
                  hold=neg.on_hold)
         self.sip.send(ok, addr)

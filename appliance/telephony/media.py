@@ -23,7 +23,7 @@ from appliance.telephony.dtmf import DtmfReceiver, digit_packets
 from appliance.telephony.jitter import JitterBuffer
 from appliance.telephony.rtp import RtpPacket, parse_rtp
 from appliance.telephony.sdp import Negotiated
-from appliance.telephony.srtp import SrtpContext
+from appliance.telephony.srtp import Crypto, SrtpContext
 
 log = get_logger(__name__)
 DECODE = {"PCMU": g711.ulaw_decode, "PCMA": g711.alaw_decode}
@@ -53,6 +53,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self.sent_ms = 0
         self.last_played = b""  # PCM of the last frame sent (silence when nothing was queued)
         self.rejected = 0
+        self._offered: Crypto | None = None  # our key in an SRTP offer not answered yet
         self.srtp: SrtpContext | None = None  # set by `secure` once SRTP was agreed: plain RTP is then refused
         self.srtp_failed = 0  # packets from the peer that failed SRTP (forged, replayed, plain RTP)
         self.received = 0
@@ -92,6 +93,31 @@ class RtpSession(asyncio.DatagramProtocol):
         """SRTP from now on, both ways. Keep the context across re-offers that keep the keys: a new
         context restarts the packet index and must come with a new local key (srtp.py)."""
         self.srtp = ctx
+
+    def offer_key(self) -> Crypto:
+        """Our key for an SRTP offer: the call's current one, else a fresh key (kept until answered)."""
+        if self.srtp is not None:
+            return self.srtp.local
+        if self._offered is None:
+            self._offered = Crypto.new()
+        return self._offered
+
+    def agree(self, neg: Negotiated, *, we_offered: bool) -> Crypto | None:
+        """Key the media for an agreed offer/answer: `neg.crypto` is the peer's key (None: plain RTP
+        from now on). Answering an offer returns our key for the answer; a peer that keeps its key
+        keeps the call's context, a new peer key re-keys the inbound side only."""
+        if neg.crypto is None:
+            self.srtp = None
+            return None
+        if self.srtp is not None and (self.srtp.local.tag, self.srtp.local.suite) == (neg.crypto.tag, neg.crypto.suite):
+            self.srtp.set_remote(neg.crypto)
+            return self.srtp.local
+        local = self._offered if we_offered and self._offered is not None else None
+        if local is None or (local.tag, local.suite) != (neg.crypto.tag, neg.crypto.suite):
+            local = Crypto.new(neg.crypto.tag, neg.crypto.suite)
+        self._offered = None
+        self.secure(SrtpContext(local, neg.crypto))
+        return local
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if self.neg is None or addr[:2] != self.peer:

@@ -17,8 +17,9 @@ from appliance.telephony.call import SipCall
 from appliance.telephony.dialog import Dialog, strip_tag
 from appliance.telephony.digest import authorization, parse_challenge
 from appliance.telephony.media import RtpSession
-from appliance.telephony.sdp import SdpError, negotiate, offer_sdp, parse_sdp
+from appliance.telephony.sdp import Negotiated, SdpError, negotiate, offer_sdp, parse_sdp, with_crypto
 from appliance.telephony.sipmsg import NameAddr, SipMessage, SipUri
+from appliance.telephony.srtp import Crypto, media_security
 from appliance.telephony.transport import Addr, ClientTransaction, SipTransport, new_tag
 
 if TYPE_CHECKING:
@@ -155,15 +156,36 @@ class Outbound:
     async def reinvite(self, call: SipCall) -> bool:
         call.session_version += 1
         body = offer_sdp(host=self.host, port=call.media.port, session_id=call.sdp_session,
-                         version=call.session_version, direction="sendonly" if call.local_hold else "sendrecv")
+                         version=call.session_version, direction="sendonly" if call.local_hold else "sendrecv",
+                         crypto=self.offer_key(call.media))
         resp = await self.invite_in_dialog(call, body)
         if resp is None or (resp.status or 0) >= 300:
             return False
-        with contextlib.suppress(SdpError):
-            neg = negotiate(parse_sdp(resp.body))
-            if neg:
-                call.media.set_remote(neg)
+        neg = self.answered_media(resp.body)
+        if neg is not None:
+            call.media.set_remote(neg)
+            call.media.agree(neg, we_offered=True)
         return True
+
+    def offer_key(self, media: RtpSession) -> Crypto | None:
+        """Our SRTP key for an offer ([sip] srtp "required" or "optional"), else None: plain RTP."""
+        return media.offer_key() if self.settings.srtp != "off" else None
+
+    def answered_media(self, body: bytes) -> Negotiated | None:
+        """The media an SDP answer agrees (with the peer's SRTP key), or None when it is unusable or
+        breaks the [sip] srtp policy (plain RTP answered under "required")."""
+        try:
+            answer = parse_sdp(body)
+        except SdpError:
+            return None
+        neg = negotiate(answer)
+        if neg is None:
+            return None
+        remote, refused = media_security(answer.proto, answer.crypto, self.settings.srtp)
+        if refused:
+            log.warning("call.sdp_refused", reason=refused)
+            return None
+        return with_crypto(neg, remote) if remote else neg
 
     async def invite_in_dialog(self, call: SipCall, body: bytes,
                                headers: tuple[tuple[str, str], ...] = ()) -> SipMessage | None:
@@ -203,7 +225,8 @@ class Outbound:
         req = dialog.request("INVITE", via=self.via(), contact=self.contact)
         req.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER")
         req.add("Content-Type", "application/sdp")
-        req.body = offer_sdp(host=self.host, port=media.port, session_id=call.sdp_session)
+        req.body = offer_sdp(host=self.host, port=media.port, session_id=call.sdp_session,
+                             crypto=self.offer_key(media))
         self.calls[dialog.call_id] = call
         try:
             result = await self._run_invite(call, req, hop, timeout_s)
@@ -245,6 +268,10 @@ class Outbound:
                     if status < 300:
                         self._confirm(call, resp)
                         self.send_ack(call, req.cseq[0])
+                        if self.settings.srtp == "required" and call.media.srtp is None:  # answered in the clear
+                            log.warning("call.srtp_refused", call_id=hostile(call.dialog.call_id))
+                            await call.release("srtp-refused")
+                            return OutboundCall("rejected", 488, None, early)
                         return OutboundCall("answered", status, call, early)
                     self._ack_failure(req, resp, hop)
                     if status in (401, 407) and attempt == 0 and self.authorize(req, resp):
@@ -259,13 +286,11 @@ class Outbound:
         return OutboundCall("failed")
 
     def _early_media(self, call: SipCall, resp: SipMessage) -> bool:
-        try:
-            neg = negotiate(parse_sdp(resp.body))
-        except SdpError:
-            return False
+        neg = self.answered_media(resp.body)
         if neg is None:
             return False
         call.media.set_remote(neg)
+        call.media.agree(neg, we_offered=True)
         return True
 
     def _confirm(self, call: SipCall, resp: SipMessage) -> None:

@@ -137,6 +137,14 @@ class SrtpContext:
     def __repr__(self) -> str:
         return f"SrtpContext(local={self.local!r}, remote={self.remote!r})"
 
+    def set_remote(self, remote: Crypto) -> None:
+        """The peer changed its key (a re-offer or re-answer): only the inbound side is keyed anew;
+        what we send keeps its key and packet index (no keystream is reused)."""
+        if remote != self.remote:
+            self._rx = Session(Policy(key=remote.key, ssrc_type=Policy.SSRC_ANY_INBOUND,
+                                      srtp_profile=SUITES[remote.suite]))
+            self.remote = remote
+
     def protect(self, rtp: bytes) -> bytes:
         """An RTP packet we built, encrypted and authenticated; pylibsrtp.Error if it is not RTP."""
         out = self._tx.protect(rtp)

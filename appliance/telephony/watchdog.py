@@ -59,7 +59,8 @@ async def refresh_session(edge: SipEdge, call: SipCall) -> None:
         if timer is None or neg is None:
             return
         body = answer_sdp(neg, host=edge.host, port=call.media.port, session_id=call.sdp_session,
-                          version=call.session_version, local_hold=call.local_hold)
+                          version=call.session_version, local_hold=call.local_hold,
+                          crypto=call.media.srtp.local if call.media.srtp else None)
         resp = await edge.invite_in_dialog(call, body, headers=(
             ("Supported", "timer"), ("Session-Expires", f"{timer.interval};refresher=uas")))
         if resp is not None and (resp.status or 0) // 100 == 2:

@@ -22,8 +22,11 @@ def write_baresip_config(home: Path, port: int, source: Path, account: str, *, r
     (default home/rec), G.711 only. Returns the recordings folder."""
     rec = rec or home / "rec"
     rec.mkdir(parents=True, exist_ok=True)
+    # Modules in `extra` (srtp.so) load before the accounts that name them (mediaenc=srtp-mand).
+    modules = "".join(line + "\n" for line in extra.splitlines() if line.startswith("module "))
+    extra = "".join(line + "\n" for line in extra.splitlines() if not line.startswith("module "))
     (home / "config").write_text(
-        "module_path /usr/lib/baresip/modules\n"
+        "module_path /usr/lib/baresip/modules\n" + modules +
         f"sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\n"
         f"audio_player aufile,/dev/null\naudio_alert aufile,/dev/null\naudio_source aufile,{source}\n"
         + ("module stdio.so\n" if stdio else "")

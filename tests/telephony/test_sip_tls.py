@@ -25,15 +25,16 @@ def settings(pbx_port: int, certs: Certs, **over: object) -> SipSettings:
     return SipSettings(**fields)
 
 
-async def test_a_caller_over_tls_reaches_the_appliance_registered_over_tls(tmp_path: Path) -> None:
+@pytest.mark.parametrize("srtp", ["required", "optional"])
+async def test_a_caller_over_tls_and_srtp_reaches_the_appliance_registered_over_tls(tmp_path: Path, srtp: str) -> None:
     certs = await asyncio.to_thread(make_certs, tmp_path / "certs")
     async with kamailio_tls(tmp_path, certs) as pbx:
-        rec = Recorder()
-        edge = SipEdge(settings(pbx.tls_port, certs), rec)
+        rec = Recorder(play=bytes(320) * 100)
+        edge = SipEdge(settings(pbx.tls_port, certs, srtp=srtp), rec)
         await edge.start()
         try:
             await asyncio.wait_for(edge.registration.registered.wait(), 10)
-            phone = tls_phone(tmp_path / "caller", pbx, certs, "5550101", srtp=False)
+            phone = tls_phone(tmp_path / "caller", pbx, certs, "5550101", srtp=True)
             await phone.start()
             try:
                 await phone.wait_for("200 OK", limit_s=15)
@@ -50,6 +51,32 @@ async def test_a_caller_over_tls_reaches_the_appliance_registered_over_tls(tmp_p
     assert call.info.local_number == "2100" and call.info.remote_number == "5550101"
     assert list(rec.hangups.values()) == ["remote-bye"]
     assert sum(rec.audio.values()) > 50  # RTP heard from the phone
+    media = call.media  # type: ignore[attr-defined]
+    assert media.srtp is not None and media.srtp.unprotected > 50 and media.srtp.protected > 50
+    assert media.srtp_failed == 0
+
+
+async def test_a_plain_rtp_offer_is_refused_when_srtp_is_required(tmp_path: Path) -> None:
+    certs = await asyncio.to_thread(make_certs, tmp_path / "certs")
+    async with kamailio_tls(tmp_path, certs) as pbx:
+        rec = Recorder()
+        edge = SipEdge(settings(pbx.tls_port, certs, srtp="required"), rec)
+        await edge.start()
+        try:
+            await asyncio.wait_for(edge.registration.registered.wait(), 10)
+            phone = tls_phone(tmp_path / "caller", pbx, certs, "5550102", srtp=False)  # TLS, plain RTP
+            await phone.start()
+            try:
+                await phone.wait_for("200 OK", limit_s=15)
+                start = len(phone.out)
+                phone.command("/dial 2100")
+                line = await phone.wait_for("488", limit_s=15, start=start)
+            finally:
+                await phone.stop()
+        finally:
+            await edge.stop()
+    assert "Not Acceptable" in line or "488" in line
+    assert not rec.calls
 
 
 @pytest.mark.parametrize("check", ["ca", "pin"])
