@@ -138,3 +138,28 @@ def test_stream_framing_takes_whole_messages_and_refuses_what_cannot_be_framed()
         take_message(bytearray(b"X" * 5000), max_bytes=4096)
 
 
+
+
+async def test_a_call_placed_over_tls_reaches_a_desk_phone_with_srtp(tmp_path: Path) -> None:
+    """Outbound calls (pages, transfers) go through the PBX over TLS and offer SRTP; the desk phone
+    answers with its key and audio flows both ways encrypted."""
+    certs = await asyncio.to_thread(make_certs, tmp_path / "certs")
+    async with kamailio_tls(tmp_path, certs) as pbx:
+        edge = SipEdge(settings(pbx.tls_port, certs, srtp="required"), Recorder())
+        await edge.start()
+        phone = tls_phone(tmp_path / "desk", pbx, certs, "201", srtp=True)
+        try:
+            await asyncio.wait_for(edge.registration.registered.wait(), 10)
+            await phone.start()
+            await phone.wait_for("200 OK", limit_s=15)
+            placed = await edge.place_call("201", timeout_s=15)
+            assert placed.outcome == "answered" and placed.call is not None, (placed, phone.tail())
+            placed.call.send_audio(bytes(320) * 50)
+            await asyncio.sleep(2.0)
+            srtp = placed.call.media.srtp
+            await placed.call.release("done")
+        finally:
+            await phone.stop()
+            await edge.stop()
+    assert srtp is not None and srtp.unprotected > 40 and srtp.protected > 40 and srtp.failed == 0
+    assert "Call established" in phone.tail(40)

@@ -37,6 +37,7 @@ class Certs:
     ca: Path  # the test CA's certificate (PEM)
     pbx: Pair  # kamailio's, signed by the CA, for 127.0.0.1
     box: Pair  # the appliance's, signed by the CA
+    phone: Pair  # the softphones' (a PBX opens TLS connections to them), signed by the CA
     rogue: Pair  # a self-signed certificate for 127.0.0.1 that no one trusts
 
 
@@ -68,12 +69,12 @@ def make_certs(folder: Path) -> Certs:
     ca = _cert("test clinic CA", ca_key, None, None, ca=True)
     (folder / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     pairs = {}
-    for name in ("pbx", "box"):
+    for name in ("pbx", "box", "phone"):
         key = ec.generate_private_key(ec.SECP256R1())
         pairs[name] = _write(folder, name, _cert(f"test {name}", key, ca.subject, ca_key, ca=False), key)
     rogue_key = ec.generate_private_key(ec.SECP256R1())
     rogue = _write(folder, "rogue", _cert("rogue pbx", rogue_key, None, None, ca=False), rogue_key)
-    return Certs(folder / "ca.crt", pairs["pbx"], pairs["box"], rogue)
+    return Certs(folder / "ca.crt", pairs["pbx"], pairs["box"], pairs["phone"], rogue)
 
 
 @dataclass(frozen=True)
@@ -115,5 +116,8 @@ def tls_phone(home: Path, pbx: TlsPbx, certs: Certs, user: str, *, srtp: bool = 
     enc = ";mediaenc=srtp-mand" if srtp else ""
     account = (f"<sip:{user}@127.0.0.1:{pbx.tls_port};transport=tls>;auth_pass=x;answermode={answer};"
                f"regint=300{enc}")
-    extra = f"sip_cafile {certs.ca}\n" + ("module srtp.so\n" if srtp else "")
+    home.mkdir(parents=True, exist_ok=True)
+    combined = home / "tls.pem"  # baresip takes its certificate and key in one file
+    combined.write_bytes(certs.phone.cert.read_bytes() + certs.phone.key.read_bytes())
+    extra = f"sip_cafile {certs.ca}\nsip_certificate {combined}\n" + ("module srtp.so\n" if srtp else "")
     return Baresip(home, account, source, extra)
