@@ -152,6 +152,10 @@ def test_an_offer_without_usable_audio_or_with_bad_metadata_is_refused() -> None
         with pytest.raises(OfferError) as e:
             parse_offer(as_message(invite_bytes(5060, caller, multipart(sdp_for(4000, 4002), b"<recording>"))))
         assert e.value.status == 400
+        srtp = sdp_for(4000, 4002).replace("RTP/AVP", "RTP/SAVP")  # SRTP streams: not keyed here, refused
+        with pytest.raises(OfferError) as e:
+            parse_offer(as_message(invite_bytes(5060, caller, multipart(srtp, METADATA.encode()))))
+        assert e.value.status == 488
     finally:
         caller.close()
 

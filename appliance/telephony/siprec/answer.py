@@ -94,6 +94,8 @@ class SiprecAnswerer:
             self._send(msg, addr, 486)
             return
         try:
+            if edge.settings.srtp == "required":  # recording streams would be plain RTP on the LAN
+                raise OfferError(488, "SRTP required: recording streams are plain RTP")
             offer = self._usable(parse_offer(msg))
         except OfferError as e:
             edge.sip.warn("siprec.offer_refused", call_id=hostile(msg.call_id), status=e.status, reason=e.reason)

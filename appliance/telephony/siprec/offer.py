@@ -110,7 +110,7 @@ def _section(session: list[str], lines: list[str]) -> Section:
     proto = _token(head[2] if len(head) > 2 else "", "RTP/AVP")
     fmt = " ".join(_token(f, "") for f in head[3:12]).strip() or "0"
     label = _token(next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("a=label:")), ""), "")
-    if kind != "audio":
+    if kind != "audio" or proto.upper() in ("RTP/SAVP", "RTP/SAVPF"):  # recording streams are not SRTP-keyed
         return Section(kind, proto, fmt, label)
     try:  # the one-stream SDP parser, on the session lines plus this stream alone
         media = parse_sdp("\r\n".join(session + lines))
