@@ -47,11 +47,14 @@ def _interactive(root: Path) -> Answers:
         BindHost,
         DayHours,
         Extension,
+        Fingerprint,
         Host,
         HostPort,
         Network,
         Port,
+        Srtp,
         TimeZone,
+        Transport,
         describe,
     )
     from appliance.setup.provision import Layout, under
@@ -76,7 +79,18 @@ def _interactive(root: Path) -> Answers:
         p["extension"] = _ask("Extension number", Extension, p["username"] if p["username"].isdigit() else None)
     p["allowed"] = _ask("Addresses calls may come from (comma-separated; Enter: the PBX address)", Network,
                         optional=True, many=True) or []
-    p["bind_port"] = _ask("SIP port on this box", Port, "5060")
+    p["transport"] = _ask("SIP to the PBX: udp (not encrypted) or tls (encrypted; TLS must be on at the PBX)",
+                          Transport, "udp")
+    if p["transport"] == "tls":
+        p["tls_ca"] = _ask("CA file (PEM) that signed the PBX's certificate (Enter: pin its fingerprint instead)",
+                           Path, optional=True)
+        if not p["tls_ca"]:
+            p["tls_pbx_sha256"] = _ask("SHA-256 fingerprint of the PBX's certificate (on the PBX: openssl x509 "
+                                       "-noout -fingerprint -sha256 -in pbx.pem)", Fingerprint)
+        p["srtp"] = _ask("SRTP for call audio: required, optional or off", Srtp, "required")
+        p["advertised_host"] = _ask("This box's address as the PBX reaches it (named in its certificate; Enter: "
+                                    "none)", Host, optional=True)
+    p["bind_port"] = _ask("SIP port on this box", Port, "5061" if p["transport"] == "tls" else "5060")
     s = a["staff"]
     s["np"] = _ask("Extension of the nurse practitioner / injector", Extension)
     s["front_desk"] = _ask("Extension of the front desk", Extension)

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from appliance.config import ModelOverride, Role, SiteSettings
+from appliance.config import ModelOverride, Role, SipSettings, SiteSettings
 from appliance.errors import ApplianceError
 
 
@@ -100,6 +100,16 @@ def _strong(v: SecretStr) -> SecretStr:
     return v
 
 
+def _fingerprint(v: str) -> str:
+    """A SHA-256 fingerprint, checked (and normalised: lowercase, no colons) by the config's own rule."""
+    try:
+        pin = SipSettings.model_validate({"tls_pbx_sha256": v}).tls_pbx_sha256
+    except ValidationError as e:
+        raise ValueError(e.errors()[0]["msg"].removeprefix("Value error, ")) from None
+    assert pin is not None
+    return pin
+
+
 Extension = Annotated[str, AfterValidator(_site_field("np_extension"))]
 TimeZone = Annotated[str, AfterValidator(_site_field("time_zone"))]
 Hours = Annotated[dict[str, str], AfterValidator(_site_field("hours"))]
@@ -121,6 +131,10 @@ BindHost = Annotated[str, AfterValidator(_ip)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 AdminName = Annotated[str, AfterValidator(_username)]
 AdminPassword = Annotated[SecretStr, AfterValidator(_strong)]
+Fingerprint = Annotated[str, AfterValidator(_fingerprint)]
+Transport = Literal["udp", "tls"]
+Srtp = Literal["required", "optional", "off"]
+FINGERPRINT_HOW = "on the PBX: openssl x509 -noout -fingerprint -sha256 -in pbx.pem"
 
 DEFAULT_HOURS = {"mon": "09:00-17:00", "tue": "09:00-17:00", "wed": "09:00-17:00", "thu": "09:00-17:00",
                  "fri": "09:00-17:00", "sat": "closed", "sun": "closed"}
@@ -165,10 +179,17 @@ class PbxAnswers(_A):
     extension: Extension | None = None
     allowed: list[Network] = Field(default_factory=list)  # who may send calls; default: the PBX address
     bind_host: BindHost = "0.0.0.0"  # noqa: S104  (the box answers on the clinic LAN)
-    bind_port: Port = 5060
+    bind_port: Port | None = None  # default: 5060, or 5061 for SIP over TLS (`port`)
     advertised_host: Host | None = None
     rtp_port_min: int = Field(20000, ge=1024, le=65535)
     rtp_port_max: int = Field(20999, ge=1024, le=65535)
+    # Encrypted calls (docs/installers.md, "Encrypted calls: SIP over TLS and SRTP"):
+    transport: Transport = "udp"  # tls: SIP over TLS 1.2+ to and from the PBX
+    tls_ca: Path | None = None  # the CA file (PEM) that signed the PBX's certificate; copied to /etc/appliance
+    tls_pbx_sha256: Fingerprint | None = None  # or the PBX certificate's pinned SHA-256 fingerprint
+    tls_cert: Path | None = None  # this box's SIP certificate (PEM) if the clinic provides one ...
+    tls_key: Path | None = None  # ... and its key; neither: the console's certificate, naming the SIP address
+    srtp: Srtp | None = None  # call audio: default "required" with tls, "off" with udp
 
     @model_validator(mode="after")
     def _consistent(self) -> PbxAnswers:
@@ -176,6 +197,20 @@ class PbxAnswers(_A):
             raise ValueError("rtp_port_min must not exceed rtp_port_max")
         if self.mode == "register" and not self.username:
             raise ValueError('mode "register" needs the username (and password) of the appliance extension')
+        tls_fields = [f for f in ("tls_ca", "tls_pbx_sha256", "tls_cert", "tls_key") if getattr(self, f) is not None]
+        if self.transport == "udp" and tls_fields:
+            raise ValueError(f"{', '.join('pbx.' + f for f in tls_fields)} set but pbx.transport is udp: add "
+                             "`transport: tls` to use SIP over TLS, or leave those fields out")
+        if self.transport == "tls" and not (self.tls_ca or self.tls_pbx_sha256):
+            raise ValueError("transport tls needs the PBX certificate checked: set pbx.tls_ca to the CA file (PEM) "
+                             f"that signed it, or pbx.tls_pbx_sha256 to its fingerprint ({FINGERPRINT_HOW})")
+        if self.srtp in ("required", "optional") and self.transport != "tls":
+            raise ValueError(f'srtp "{self.srtp}" needs transport: tls (the SRTP keys travel in the SIP messages, '
+                             "which plain UDP shows to anyone on the LAN): add `transport: tls` to pbx, or set "
+                             "srtp: off")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both pbx.tls_cert and pbx.tls_key (a SIP certificate the clinic provides), or "
+                             "neither (the console's certificate, which then names the SIP address)")
         if not self.allowed:
             host, _ = split_host_port(self.address)
             try:
@@ -184,6 +219,22 @@ class PbxAnswers(_A):
                 raise ValueError(f"the PBX address {host!r} is a name: list its IP address(es) in pbx.allowed, "
                                  "the only sources calls are accepted from") from None
         return self
+
+    @property
+    def port(self) -> int:
+        """This box's SIP port: bind_port, else 5061 for SIP over TLS and 5060 over UDP."""
+        return self.bind_port or (5061 if self.transport == "tls" else 5060)
+
+    @property
+    def media(self) -> Srtp:
+        """The SRTP policy: srtp, else "required" with SIP over TLS and "off" over UDP."""
+        return self.srtp or ("required" if self.transport == "tls" else "off")
+
+    def sip_host(self) -> str | None:
+        """The address the PBX reaches this box's SIP at, when known (not a wildcard bind)."""
+        if self.advertised_host:
+            return self.advertised_host
+        return None if self.bind_host in ("0.0.0.0", "::") else self.bind_host  # noqa: S104 (a name to leave out)
 
     def sources(self) -> list[str]:
         if self.allowed:

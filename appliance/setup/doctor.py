@@ -6,6 +6,11 @@ accepted", "end-to-end test call") contribute it through `register_check(name, f
 from a module listed in `PROVIDERS`: such a module is imported when it exists and its
 `doctor_checks()` returns `[(name, fn, after), ...]`. A check that cannot be run here
 reports "unknown" (not a failure) and says why; it never reports a pass it did not observe.
+
+With `[sip] transport = "tls"` the checks that talk to the PBX do it the way the SIP edge does:
+over a TLS connection with the PBX's certificate checked (`sip_client_policy`), never plain UDP
+to a TLS port. "encryption" says whether calls to and from the PBX are encrypted, and what an
+eavesdropper on the LAN gets when they are not.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import ipaddress
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from appliance.config import Settings
 from appliance.errors import ApplianceError
@@ -28,7 +35,10 @@ from appliance.models.resolver import ROLES, ChecksumCache, default_manifest_pat
 from appliance.records.keys import read_key
 from appliance.setup import tls
 from appliance.setup.answers import split_host_port
-from appliance.setup.sipprobe import probe
+from appliance.setup.sipprobe import probe, probe_tls
+
+if TYPE_CHECKING:
+    from appliance.telephony.siptls import TlsPolicy
 
 Status = Literal["pass", "fail", "unknown", "skip"]
 MIN_FREE_BYTES = 2 * 1024**3
@@ -150,14 +160,38 @@ def check_clock(s: Settings) -> list[Result]:
                    "check the time by hand; install chrony for appointment and audit timestamps you can trust")]
 
 
+def sip_port(s: Settings) -> int:
+    """The PBX's SIP port when an address names none: 5061 for SIP over TLS, else 5060."""
+    return 5061 if s.sip.transport == "tls" else 5060
+
+
 def pbx_target(s: Settings) -> tuple[str, int] | None:
     if s.sip.registrar:
-        return split_host_port(s.sip.registrar)
+        return split_host_port(s.sip.registrar, sip_port(s))
     for source in s.sip.allowed_sources:
         net = ipaddress.ip_network(source, strict=False)
         if net.num_addresses == 1:
-            return str(net.network_address), 5060
+            return str(net.network_address), sip_port(s)
     return None
+
+
+def sip_client_policy(s: Settings) -> tuple[TlsPolicy, str]:
+    """The SIP edge's TLS checks of the PBX (`tls_ca`, `tls_pbx_sha256`) with this box's pair, and
+    a note for the doctor's line. The doctor writes no certificate: before the service's first
+    start has generated the console's pair, a temporary one is offered (and the note says so).
+    ApplianceError (TlsError, ConfigError) names an unusable certificate, key or CA file."""
+    from appliance.telephony.siptls import TlsPolicy
+
+    sip = s.sip
+    pair = tls.sip_pair(s, generate=False)
+    if pair is not None:
+        return TlsPolicy.build(pair[0], pair[1], sip.tls_ca, sip.tls_pbx_sha256), ""
+    with tempfile.TemporaryDirectory(prefix="appliance-doctor-") as folder:
+        cert, key = Path(folder) / "tls.crt", Path(folder) / "tls.key"
+        tls.write_self_signed(cert, key, ["localhost"], "clinic appliance doctor", days=1)
+        policy = TlsPolicy.build(cert, key, sip.tls_ca, sip.tls_pbx_sha256)
+    return policy, (" (this box's own certificate is made at the service's first start: a temporary one "
+                    "was offered)")
 
 
 def check_pbx(s: Settings) -> list[Result]:
@@ -166,12 +200,66 @@ def check_pbx(s: Settings) -> list[Result]:
         return [Result("pbx", "unknown", "no single PBX address: sip.registrar is unset and sip.allowed_sources "
                        "holds only networks", "set sip.registrar, or list the PBX's own address in allowed_sources")]
     host, port = target
+    if s.sip.transport == "tls":
+        return _check_pbx_tls(s, host, port)
     r = probe(host, port, PBX_TIMEOUT_S)
     if r.answered:
         return [Result("pbx", "pass", f"{host}:{port} answered OPTIONS: {r.status}")]
     return [Result("pbx", "fail", f"PBX {host}:{port}: {r.status}",
                    "check the PBX is up and its address in sip.registrar / sip.allowed_sources, and that the "
                    f"LAN firewall passes UDP {port} between the PBX and this box")]
+
+
+def _check_pbx_tls(s: Settings, host: str, port: int) -> list[Result]:
+    try:
+        policy, note = sip_client_policy(s)
+    except ApplianceError as e:
+        return [Result("pbx", "fail", e.message, e.fix)]
+    r = probe_tls(host, port, policy, s.sip.tls_ca, PBX_TIMEOUT_S)
+    if r.answered and r.tls is not None:
+        return [Result("pbx", "pass", f"{host}:{port} over {r.tls.describe()}; answered OPTIONS: {r.status}{note}")]
+    return [Result("pbx", "fail", f"PBX {host}:{port} over TLS: {r.status}{note}", r.fix)]
+
+
+ENCRYPTION_DOC = 'docs/installers.md, "Encrypted calls: SIP over TLS and SRTP"'
+EAVESDROPPER = "anyone on the clinic LAN who can capture its traffic (a mirrored switch port, a compromised PC)"
+
+
+def check_encryption(s: Settings) -> list[Result]:
+    """Are calls to and from the PBX encrypted, as configured? A pass needs SIP over TLS with the
+    PBX's certificate checked and SRTP required; anything less fails, naming what an eavesdropper
+    on the LAN gets and the keys that fix it. (The pbx and registration lines show the TLS
+    connection itself: the PBX's certificate as checked.)"""
+    sip = s.sip
+    if sip.transport != "tls":
+        return [Result("encryption", "fail",
+                       "calls to and from the PBX are not encrypted (SIP over UDP, plain RTP): "
+                       f"{EAVESDROPPER} sees every caller's number and name, who calls are transferred to and "
+                       "the SIP login exchange, and can record both sides of every call: patients' voices and "
+                       "what they say about their health",
+                       'turn on SIP over TLS and SRTP at the PBX, then set [sip] transport = "tls", tls_ca (the CA '
+                       'that signed the PBX certificate) or tls_pbx_sha256 (its fingerprint), and srtp = '
+                       f'"required" ({ENCRYPTION_DOC})')]
+    checked = " and ".join(([f"checked against {sip.tls_ca}"] if sip.tls_ca else [])
+                           + (["pinned by SHA-256"] if sip.tls_pbx_sha256 else []))
+    signalling = f"SIP is encrypted (TLS 1.2 or later, the PBX certificate {checked})"
+    if sip.srtp == "off":
+        return [Result("encryption", "fail",
+                       f"{signalling}, but call audio is plain RTP: {EAVESDROPPER} can record both sides of every "
+                       "call, patients' voices and what they say about their health (numbers and names stay "
+                       "protected)",
+                       'turn on SRTP (SDES) at the PBX (Asterisk: media_encryption=sdes), then set [sip] srtp = '
+                       f'"required" ({ENCRYPTION_DOC})')]
+    if sip.srtp == "optional":
+        return [Result("encryption", "fail",
+                       f"{signalling}; call audio is SRTP when the PBX uses it, but srtp = \"optional\" also takes "
+                       f"calls with plain RTP, whose audio {EAVESDROPPER} can record (the log's call.answered "
+                       "lines say srtp=false for those)",
+                       'make the PBX use SRTP on every call to and from this box (Asterisk: media_encryption=sdes, '
+                       f'media_encryption_optimistic=no), then set [sip] srtp = "required" ({ENCRYPTION_DOC})')]
+    return [Result("encryption", "pass",
+                   f"{signalling}; call audio SRTP (SDES keys inside the TLS-protected SIP), required: a plain "
+                   "RTP offer is refused with 488 and an outbound call answered in the clear is ended")]
 
 
 def _bind(kind: int, host: str, port: int) -> OSError | None:
@@ -205,8 +293,10 @@ def service_running(s: Settings) -> bool:
 def check_ports(s: Settings) -> list[Result]:
     out = []
     running: bool | None = None
+    sip_kind, sip_proto = ((socket.SOCK_STREAM, "TCP (SIP over TLS)") if s.sip.transport == "tls"
+                           else (socket.SOCK_DGRAM, "UDP"))
     for name, kind, proto, host, port in (
-        ("port.sip", socket.SOCK_DGRAM, "UDP", s.sip.bind_host, s.sip.bind_port),
+        ("port.sip", sip_kind, sip_proto, s.sip.bind_host, s.sip.bind_port),
         ("port.console", socket.SOCK_STREAM, "TCP", s.console.bind_host, s.console.port),
     ):
         err = _bind(kind, host, port)
@@ -270,6 +360,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("disk", check_disk),
     ("clock", check_clock),
     ("pbx", check_pbx),
+    ("encryption", check_encryption),
     ("ports", check_ports),
     ("certificate", check_certificate),
 ]

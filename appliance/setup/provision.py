@@ -6,6 +6,11 @@ Everything is written under a root (`/` on a box, a temporary folder in tests): 
 key, the console's TLS key and the first admin's argon2 hash. The console certificate goes
 to `<root>/etc/appliance/console.crt` (0644). Every step first says what it would do; a run
 with the same answers changes nothing and keeps every secret. No secret is ever printed.
+
+SIP over TLS (`pbx.transport: tls`): the CA file that signed the PBX's certificate is copied to
+`/etc/appliance/pbx-ca.pem` (the service user cannot read the installer's copy), a SIP certificate
+the clinic provides to `/etc/appliance/sip.crt` and its key to the secrets; without one, SIP uses
+the console's certificate, and a generated one then names the SIP address too.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from appliance.setup.tomlout import dumps
 
 CONFIG_REL = Path("etc/appliance/appliance.toml")
 CERT_REL = Path("etc/appliance/console.crt")
+PBX_CA_REL = Path("etc/appliance/pbx-ca.pem")
+SIP_CERT_REL = Path("etc/appliance/sip.crt")
 SERVICE_USER = "appliance"
 HEADER = ("# Written by `appliance provision` from the installer's answers.\n"
           "# Change the answers and run it again rather than editing this file by hand.\n")
@@ -59,6 +66,18 @@ class Layout:
     @property
     def cert(self) -> Path:
         return self.root / CERT_REL
+
+    @property
+    def pbx_ca(self) -> Path:
+        return self.root / PBX_CA_REL
+
+    @property
+    def sip_cert(self) -> Path:
+        return self.root / SIP_CERT_REL
+
+    @property
+    def sip_key(self) -> Path:
+        return self.secrets / "sip.key"
 
     @property
     def secrets(self) -> Path:
@@ -116,12 +135,16 @@ class Plan:
 def config_document(a: Answers, lay: Layout) -> dict[str, object]:
     p = a.pbx
     sip: dict[str, object] = {
-        "mode": p.mode, "bind_host": p.bind_host, "bind_port": p.bind_port, "advertised_host": p.advertised_host,
+        "mode": p.mode, "bind_host": p.bind_host, "bind_port": p.port, "advertised_host": p.advertised_host,
         "allowed_sources": p.sources(), "rtp_port_min": p.rtp_port_min, "rtp_port_max": p.rtp_port_max,
     }
     if p.mode == "register":
         sip |= {"registrar": p.address, "username": p.username, "password_file": lay.sip_password,
                 "extension": p.extension or p.username}
+    sip |= {"transport": p.transport, "srtp": p.media}
+    if p.transport == "tls":
+        sip |= {"tls_ca": lay.pbx_ca if p.tls_ca else None, "tls_pbx_sha256": p.tls_pbx_sha256,
+                "tls_cert": lay.sip_cert if p.tls_cert else None, "tls_key": lay.sip_key if p.tls_key else None}
     doc: dict[str, object] = {
         "paths": {"data_dir": lay.data_dir},
         "sip": sip,
@@ -185,7 +208,7 @@ def _tls_steps(a: Answers, lay: Layout, owner: Owner, public: Owner) -> list[Ste
                                  fix="provide a current certificate, or leave console.tls_cert out to generate one")
         return [_file_step("console certificate", lay.cert, src_cert.read_bytes(), 0o644, public, True),
                 _file_step("console TLS key", lay.tls_key, src_key.read_bytes(), 0o600, owner)]
-    names = sorted(set(c.hostnames or [socket.gethostname()]))
+    names = sorted(set(c.hostnames or [socket.gethostname()]) | set(_sip_names(a)))
     if lay.cert.exists() and lay.tls_key.exists():
         try:
             info = tls.read_pair(lay.cert, lay.tls_key)
@@ -202,6 +225,78 @@ def _tls_steps(a: Answers, lay: Layout, owner: Owner, public: Owner) -> list[Ste
 
     return [Step(verb, "console certificate", lay.cert, generate),
             Step(verb, "console TLS key", lay.tls_key)]
+
+
+def _sip_names(a: Answers) -> list[str]:
+    """The SIP address, for the console's generated certificate when SIP over TLS shows it."""
+    p = a.pbx
+    host = p.sip_host()
+    return [host] if p.transport == "tls" and p.tls_cert is None and host else []
+
+
+def _pbx_ca_step(a: Answers, lay: Layout, public: Owner) -> Step | None:
+    """Copy the CA file that signed the PBX's certificate where the service can read it."""
+    if a.pbx.tls_ca is None:
+        return None
+    src = under(lay.root, a.pbx.tls_ca)
+    try:
+        pem = src.read_bytes()
+    except OSError as e:
+        raise AnswersError(f"pbx.tls_ca: cannot read {a.pbx.tls_ca}: {e.strerror}",
+                           fix="copy the CA certificate (PEM) that signed the PBX's certificate to the box and give "
+                               "its path, or pin the PBX's certificate with pbx.tls_pbx_sha256 instead") from None
+    from cryptography import x509
+
+    try:
+        found = x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        found = []
+    if not found:
+        raise AnswersError(f"pbx.tls_ca: {a.pbx.tls_ca} holds no PEM certificate",
+                           fix="give the CA certificate in PEM (-----BEGIN CERTIFICATE-----); a DER file converts "
+                               "with: openssl x509 -inform der -in ca.cer -out ca.pem")
+    return _file_step("PBX CA certificate", lay.pbx_ca, pem, 0o644, public, True)
+
+
+def _sip_cert_steps(a: Answers, lay: Layout, owner: Owner, public: Owner) -> list[Step]:
+    """A SIP certificate the clinic provides: checked (its key, its expiry) and copied."""
+    p = a.pbx
+    if p.tls_cert is None or p.tls_key is None:
+        return []
+    src_cert, src_key = under(lay.root, p.tls_cert), under(lay.root, p.tls_key)
+    try:
+        info = tls.read_pair(src_cert, src_key)
+    except tls.TlsError as e:
+        raise AnswersError(f"pbx.tls_cert: {e.message}", fix=e.fix) from None
+    if info.expires_within(dt.timedelta(0)):
+        raise AnswersError(f"pbx.tls_cert: {p.tls_cert} expired on {info.not_after:%Y-%m-%d}",
+                           fix="provide a current certificate, or leave pbx.tls_cert and tls_key out to use the "
+                               "console's")
+    return [_file_step("SIP certificate", lay.sip_cert, src_cert.read_bytes(), 0o644, public, True),
+            _file_step("SIP TLS key", lay.sip_key, src_key.read_bytes(), 0o600, owner)]
+
+
+def _sip_notes(a: Answers, lay: Layout) -> list[str]:
+    p = a.pbx
+    if p.transport != "tls":
+        return ["SIP and call audio are not encrypted (pbx.transport: udp): see docs/installers.md, "
+                "\"Encrypted calls: SIP over TLS and SRTP\""]
+    notes = []
+    if p.tls_cert is None and p.sip_host() is None:
+        notes.append("SIP over TLS shows the console's certificate: a PBX that checks it needs the address it "
+                     "connects to among its names: set pbx.advertised_host, or add the address to console.hostnames")
+    elif p.tls_cert is None and a.console.tls_cert is not None:
+        host = p.sip_host()
+        try:  # read and checked by the console's step already
+            names = tls.inspect(under(lay.root, a.console.tls_cert).read_bytes()).names
+        except (OSError, tls.TlsError):
+            names = ()
+        if host not in names:
+            notes.append(f"SIP over TLS shows the console's certificate, which does not name the SIP address {host}: "
+                         "a PBX that checks it will refuse it; provide one that does (pbx.tls_cert and tls_key)")
+    if p.media != "required":
+        notes.append(f'SRTP is "{p.media}": calls with plain RTP audio are accepted (pbx.srtp: required refuses them)')
+    return notes
 
 
 def _admin_step(a: Answers, lay: Layout, owner: Owner) -> Step:
@@ -247,12 +342,17 @@ def plan(a: Answers, root: Path, user: str | None = SERVICE_USER) -> Plan:
         steps.append(sip)
     steps.append(_db_key_step(lay, owner))
     steps.extend(_tls_steps(a, lay, owner, public))
+    ca = _pbx_ca_step(a, lay, public)
+    if ca:
+        steps.append(ca)
+    steps.extend(_sip_cert_steps(a, lay, owner, public))
     steps.append(_admin_step(a, lay, owner))
     pack = _pack_step(a, root)
     if pack:
         steps.append(pack)
     if user and owner.uid is None:
         result.notes.append(f"files are left owned by the current user: no user {user!r} here, or not root")
+    result.notes.extend(_sip_notes(a, lay))
     result.notes.extend(_pack_notes(a))
     return result
 

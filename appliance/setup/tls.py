@@ -168,9 +168,23 @@ def sip_tls(settings: Settings) -> TlsPolicy:
     from appliance.telephony.siptls import TlsPolicy
 
     s = settings.sip
+    pair = sip_pair(settings)
+    assert pair is not None  # generated when missing
+    return TlsPolicy.build(pair[0], pair[1], s.tls_ca, s.tls_pbx_sha256)
+
+
+def sip_pair(settings: Settings, *, generate: bool = True) -> tuple[Path, Path] | None:
+    """(cert, key) this box shows on SIP over TLS: `[sip] tls_cert/tls_key` (checked), else the
+    console's pair. `generate=False` (the doctor, which may run as another user than the service)
+    never writes one: None when the console's pair is to be generated at the service's first start."""
+    s = settings.sip
     if s.tls_cert is not None and s.tls_key is not None:
         read_pair(s.tls_cert, s.tls_key)  # TlsError names an unreadable file or a key of another certificate
-        cert, key = s.tls_cert, s.tls_key
-    else:
-        cert, key = console_tls(settings)
-    return TlsPolicy.build(cert, key, s.tls_ca, s.tls_pbx_sha256)
+        return s.tls_cert, s.tls_key
+    if generate:
+        return console_tls(settings)
+    c = settings.console
+    if c.tls_cert is not None and c.tls_key is not None:
+        return c.tls_cert, c.tls_key
+    cert, key = settings.data_dir / "console" / "tls.crt", settings.data_dir / "console" / "tls.key"
+    return (cert, key) if cert.is_file() and key.is_file() else None

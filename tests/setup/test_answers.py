@@ -95,3 +95,32 @@ def test_not_yaml_and_not_a_mapping(tmp_path: Path) -> None:
     assert "expected a mapping" in _error("- just\n- a list\n")
     with pytest.raises(AnswersError, match="cannot read the answer file"):
         load_answers(tmp_path / "absent.yaml")
+
+
+def test_sip_over_tls_answers_default_to_port_5061_and_srtp_required() -> None:
+    data = base_answers(5061, 5070, 8443)
+    del data["pbx"]["bind_port"]
+    data["pbx"] |= {"transport": "tls", "tls_pbx_sha256": "AB:" * 31 + "AB"}
+    pbx = parse_answers(_text(data)).pbx
+    assert (pbx.transport, pbx.port, pbx.media, pbx.tls_pbx_sha256) == ("tls", 5061, "required", "ab" * 32)
+    plain = parse_answers(_text(base_answers(5060, 5070, 8443))).pbx
+    assert (plain.transport, plain.port, plain.media) == ("udp", 5070, "off")
+
+
+def test_tls_answers_that_cannot_work_name_the_field_and_the_fix() -> None:
+    data = base_answers(5061, 5070, 8443)
+    data["pbx"]["transport"] = "tls"
+    msg = _error(data)
+    assert "pbx (line" in msg and "set pbx.tls_ca" in msg and "pbx.tls_pbx_sha256" in msg and "openssl x509" in msg
+    data = base_answers(5060, 5070, 8443)
+    data["pbx"]["srtp"] = "required"
+    assert 'srtp "required" needs transport: tls' in _error(data)
+    data = base_answers(5060, 5070, 8443)
+    data["pbx"]["tls_ca"] = "/root/pbx-ca.pem"
+    assert "pbx.tls_ca set but pbx.transport is udp" in _error(data)
+    data = base_answers(5061, 5070, 8443)
+    data["pbx"] |= {"transport": "tls", "tls_pbx_sha256": "not-a-fingerprint", "srtp": "always"}
+    text = _text(data)
+    msg = _error(text)
+    assert f"pbx.tls_pbx_sha256 (line {_line_of(text, 'tls_pbx_sha256:')})" in msg and "64 hexadecimal" in msg
+    assert "pbx.srtp" in msg and "'required', 'optional' or 'off'" in msg

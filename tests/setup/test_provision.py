@@ -134,6 +134,64 @@ def test_provided_certificate_is_checked_and_copied(root: Path, answers, write_a
     assert key.decode().splitlines()[1] not in good.stdout
 
 
+def test_sip_over_tls_answers_are_written_to_the_config_with_the_ca_copied(root: Path, answers,
+                                                                        write_answers) -> None:
+    ca_pem, _ = tls.generate(["pbx.glow.lan"], "Glow PBX CA")
+    (root / "srv").mkdir()
+    (root / "srv" / "pbx-ca.pem").write_bytes(ca_pem)
+    del answers["pbx"]["bind_port"]
+    answers["pbx"] |= {"transport": "tls", "tls_ca": "/srv/pbx-ca.pem", "tls_pbx_sha256": "AB:" * 31 + "AB",
+                       "srtp": "optional", "advertised_host": "sip.glow.lan"}
+    path = write_answers(answers)
+    done = provision(root, path)
+    assert done.returncode == 0, done.stderr
+    assert "create  PBX CA certificate" in done.stdout and 'SRTP is "optional"' in done.stdout
+    s = load_settings(config_of(root))
+    assert (s.sip.transport, s.sip.srtp, s.sip.bind_port) == ("tls", "optional", 5061)
+    assert s.sip.tls_pbx_sha256 == "ab" * 32 and s.sip.tls_cert is None
+    assert s.sip.tls_ca == root / "etc" / "appliance" / "pbx-ca.pem" and s.sip.tls_ca.read_bytes() == ca_pem
+    assert _mode(s.sip.tls_ca) == 0o644
+    # No SIP certificate given: SIP over TLS shows the console's, which names the SIP address too.
+    cert, key = tls.sip_pair(s, generate=False) or (None, None)
+    assert (cert, key) == (s.console.tls_cert, s.console.tls_key)
+    assert tls.read_pair(cert, key).names == ("127.0.0.1", "appliance.local", "sip.glow.lan")
+    assert tls.sip_tls(s).pin == "ab" * 32  # the edge's TLS contexts build from the provisioned files
+    again = provision(root, path)
+    assert again.returncode == 0 and "nothing to change" in again.stdout, again.stdout
+
+
+def test_a_sip_certificate_the_clinic_provides_is_checked_and_copied(root: Path, answers, write_answers) -> None:
+    cert, key = tls.generate(["sip.glow.lan"], "Glow SIP")
+    (root / "srv").mkdir()
+    (root / "srv" / "sip.pem").write_bytes(cert)
+    (root / "srv" / "sip.key").write_bytes(key)
+    answers["pbx"] |= {"transport": "tls", "tls_pbx_sha256": "ab" * 32, "tls_cert": "/srv/sip.pem",
+                       "tls_key": "/srv/sip.key"}
+    done = provision(root, write_answers(answers))
+    assert done.returncode == 0, done.stderr
+    s = load_settings(config_of(root))
+    assert s.sip.tls_cert is not None and s.sip.tls_key is not None and s.sip.srtp == "required"
+    assert s.sip.tls_cert.read_bytes() == cert and s.sip.tls_key.read_bytes() == key
+    assert _mode(s.sip.tls_key) == 0o600 and s.sip.tls_key.parent.name == "secrets"
+    assert tls.read_pair(s.console.tls_cert, s.console.tls_key).names == ("127.0.0.1", "appliance.local")
+    assert key.decode().splitlines()[1] not in done.stdout + done.stderr
+
+
+def test_a_ca_file_that_is_not_a_certificate_names_the_field_and_writes_nothing(root: Path, answers,
+                                                                            write_answers) -> None:
+    (root / "srv").mkdir()
+    (root / "srv" / "pbx-ca.cer").write_bytes(b"0\x82\x01\x0a not PEM")
+    answers["pbx"] |= {"transport": "tls", "tls_ca": "/srv/pbx-ca.cer"}
+    done = provision(root, write_answers(answers))
+    assert done.returncode == 2
+    assert "pbx.tls_ca: /srv/pbx-ca.cer holds no PEM certificate" in done.stderr
+    assert "openssl x509 -inform der" in done.stderr
+    answers["pbx"]["tls_ca"] = "/srv/missing.pem"
+    missing = provision(root, write_answers(answers))
+    assert missing.returncode == 2 and "pbx.tls_ca: cannot read /srv/missing.pem" in missing.stderr
+    assert not config_of(root).exists()
+
+
 def test_protocol_pack_is_approved_once(root: Path, answers, write_answers) -> None:
     approval_mod = pytest.importorskip("appliance.clinic.approval")  # the clinic layer owns approvals
     load_approved = approval_mod.load_approved
@@ -161,7 +219,10 @@ def test_interactive_prompts_validate_each_answer(root: Path) -> None:
         "9-5", "09:00-17:00",    # monday: rejected, then fixed
         "", "", "", "", "", "",  # tue..sun: defaults
         "register", "127.0.0.1:5060", "7001", SIP_PASSWORD, "",
-        "", "", "201", "200", "202, 203",
+        "",                      # calls from: the PBX address
+        "",                      # SIP transport: udp
+        "",                      # SIP port: 5060
+        "201", "200", "202, 203",
         "",                      # protocol pack: demo
         "127.0.0.1", "8443", "", "127.0.0.1",
         "", ADMIN_PASSWORD, ADMIN_PASSWORD,
@@ -176,6 +237,31 @@ def test_interactive_prompts_validate_each_answer(root: Path) -> None:
     assert s.site.time_zone == "America/Chicago" and s.site.hours["mon"] == "09:00-17:00"
     assert s.site.on_call_chain == ("202", "203") and s.sip.extension == "7001"
     assert SIP_PASSWORD not in done.stdout and ADMIN_PASSWORD not in done.stdout
+
+
+def test_interactive_prompts_ask_for_sip_over_tls_and_srtp(root: Path) -> None:
+    typed = [
+        "", "Glow Aesthetics", "America/Chicago", "", "", "", "", "", "", "",
+        "trunk", "127.0.0.1", "",
+        "tls",
+        "",                      # no CA file: pin the fingerprint instead ...
+        "12:34",                 # ... rejected on the spot ...
+        "AB:" * 31 + "AB",       # ... and asked again
+        "",                      # SRTP: required
+        "127.0.0.1",             # this box's address, as the PBX reaches it
+        "",                      # SIP port: 5061
+        "201", "200", "202", "",
+        "127.0.0.1", "8443", "", "appliance.local",
+        "", ADMIN_PASSWORD, ADMIN_PASSWORD,
+        "y",
+    ]
+    done = subprocess.run([*APPLIANCE, "provision", "--root", str(root)], input="\n".join(typed) + "\n",
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert "64 hexadecimal digits" in done.stdout + done.stderr
+    s = load_settings(config_of(root))
+    assert (s.sip.transport, s.sip.srtp, s.sip.bind_port, s.sip.tls_pbx_sha256) == ("tls", "required", 5061, "ab" * 32)
+    assert "127.0.0.1" in tls.read_pair(s.console.tls_cert, s.console.tls_key).names
 
 
 @pytest.mark.slow
