@@ -231,6 +231,9 @@ def check_encryption(s: Settings) -> list[Result]:
     on the LAN gets and the keys that fix it. (The pbx and registration lines show the TLS
     connection itself: the PBX's certificate as checked.)"""
     sip = s.sip
+    if sip.transport != "tls" and ipaddress.ip_address(sip.bind_host).is_loopback:
+        return [Result("encryption", "skip", "SIP and RTP are on loopback only (the embedded defaults): no call "
+                       "crosses the LAN")]
     if sip.transport != "tls":
         return [Result("encryption", "fail",
                        "calls to and from the PBX are not encrypted (SIP over UDP, plain RTP): "

@@ -31,8 +31,13 @@ def tls_settings(tmp_path: Path, certs: Certs, port: int, **sip: object) -> Sett
 
 # -- the encryption check -------------------------------------------------------------------------
 
+def test_plain_udp_on_loopback_is_skipped_as_nothing_crosses_the_lan() -> None:
+    (r,) = check_encryption(Settings())  # the embedded defaults: SIP on 127.0.0.1
+    assert r.status == "skip" and "loopback" in r.detail, r
+
+
 def test_plain_udp_fails_naming_what_an_eavesdropper_on_the_lan_gets_and_the_keys_that_fix_it() -> None:
-    (r,) = check_encryption(Settings())
+    (r,) = check_encryption(Settings(sip=SipSettings(bind_host="10.20.0.5")))
     assert r.check == "encryption" and r.status == "fail", r
     assert "not encrypted (SIP over UDP, plain RTP)" in r.detail
     assert "caller's number" in r.detail and "record both sides of every call" in r.detail
@@ -67,7 +72,7 @@ def test_tls_with_srtp_required_passes(tmp_path: Path) -> None:
 
 
 def test_the_doctor_command_prints_the_encryption_line_with_its_fix(write_config) -> None:
-    done = run_cli("--config", str(write_config("")), "doctor", "--only", "encryption")
+    done = run_cli("--config", str(write_config('[sip]\nbind_host = "0.0.0.0"\n')), "doctor", "--only", "encryption")
     assert done.returncode == 1, done.stdout + done.stderr
     (line,) = [x for x in done.stdout.splitlines() if x.startswith("FAIL")]
     assert line.split()[1] == "encryption" and 'fix: turn on SIP over TLS and SRTP at the PBX' in line
