@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -56,28 +57,50 @@ async def _stored(tmp_path: Path, sql: str) -> list[tuple]:
     return await asyncio.to_thread(query)
 
 
-@pytest.mark.parametrize("how", ["sigkill", "native-crash"])
+def _nth(app: ApplianceProcess, name: str, n: int, timeout: float) -> dict:
+    """The n-th (1-based) event called `name`, waiting up to `timeout` s for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in list(app.events) if e.get("event") == name]
+        if len(found) >= n:
+            return found[n - 1]
+        if time.monotonic() > deadline or app.proc.poll() is not None:
+            raise AssertionError(f"no {name} #{n} in {timeout}s:\n{''.join(app.raw[-40:])}")
+        time.sleep(0.2)
+
+
+HOW = ("sigkill", "native-crash")
+
+
 async def test_a_dead_speech_worker_mid_call_hands_the_caller_to_a_person(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
-    if how == "native-crash":
-        monkeypatch.setenv("APPLIANCE_TEST_FAULT", "signal:usr1")
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twice in one appliance run: the worker killed (SIGKILL), then, once restarted, crashed
+    natively (SIGSEGV). Each time the caller is handed on; then a third caller is answered."""
+    monkeypatch.setenv("APPLIANCE_TEST_FAULT", "signal:usr1")  # arms the native crash; SIGKILL needs nothing
+    heard: dict[str, Path] = {}
+    died: dict[str, dict] = {}
     async with kamailio(tmp_path) as kport:
         app = ApplianceProcess(appliance_config(tmp_path, kport))
         try:
             await asyncio.to_thread(app.wait_event, "appliance.ready", 240)
             await asyncio.to_thread(app.wait_event, "sip.registered", 30)
             speech_pid = _worker_pid(app, "speech")
-            source = await asyncio.to_thread(
-                caller_wav, tmp_path, "I had Botox on Tuesday, and since then I've had a severe headache "
-                "that won't go away.", 14.0, 34.0)
-            call = asyncio.create_task(baresip_call(tmp_path, kport, source, seconds=56))
-            await asyncio.to_thread(app.wait_event, "call.escalation", 50)
-            await asyncio.sleep(1.5)
-            os.kill(speech_pid, signal.SIGUSR1 if how == "native-crash" else signal.SIGKILL)
-            recording = await call
-            await asyncio.to_thread(app.wait_event, "call.finished", 60)
-            died = await asyncio.to_thread(app.wait_event, "model.worker_died", 5)
-            await asyncio.to_thread(app.wait_event, "model.worker_restarted", 120)
+            for n, how in enumerate(HOW, start=1):
+                work = tmp_path / how
+                work.mkdir()
+                source = await asyncio.to_thread(
+                    caller_wav, work, "I had Botox on Tuesday, and since then I've had a severe headache "
+                    "that won't go away.", 14.0, 34.0)
+                flagged = sum(1 for e in list(app.events) if e.get("event") == "call.escalation")
+                call = asyncio.create_task(baresip_call(work, kport, source, seconds=56))
+                await asyncio.to_thread(_nth, app, "call.escalation", flagged + 1, 50)  # this caller's red flag
+                await asyncio.sleep(1.5)
+                os.kill(speech_pid, signal.SIGUSR1 if how == "native-crash" else signal.SIGKILL)
+                heard[how] = await call
+                await asyncio.to_thread(_nth, app, "call.finished", n, 60)
+                died[how] = await asyncio.to_thread(_nth, app, "model.worker_died", n, 5)
+                restarted = await asyncio.to_thread(_nth, app, "model.worker_restarted", n, 120)
+                speech_pid = int(restarted["pid"])
             # The next caller is answered normally by the restarted worker.
             (tmp_path / "second").mkdir()
             quiet = await asyncio.to_thread(caller_wav, tmp_path / "second", "Hello?", 1.0, 14.0)
@@ -86,18 +109,20 @@ async def test_a_dead_speech_worker_mid_call_hands_the_caller_to_a_person(
         finally:
             app.kill()
     assert code == 0, "".join(app.raw[-40:])
-    assert died["worker"] == "speech" and died["how"] == ("killed by SIGSEGV" if how == "native-crash"
-                                                          else "killed by SIGKILL"), died
-    heard = await asyncio.to_thread(transcribe, recording)
-    # The fallback line, protected and synthesised at start-up: it plays though Piper is gone.
-    # (Its last words may be cut: the emergency line's transfer, already ringing the on-call
-    # clinician when the worker died, hands the call over as soon as it connects.)
-    assert {"trouble", "end", "hold"} <= words(heard), heard
+    assert died["sigkill"]["how"] == "killed by SIGKILL" and died["native-crash"]["how"] == "killed by SIGSEGV", died
+    assert all(d["worker"] == "speech" for d in died.values()), died
+    for how in HOW:
+        text = await asyncio.to_thread(transcribe, heard[how])
+        # The fallback line, protected and synthesised at start-up: it plays though Piper is gone.
+        # (Its last words may be cut: the emergency line's transfer, already ringing the on-call
+        # clinician when the worker died, hands the call over as soon as it connects.)
+        assert {"trouble", "end", "hold"} <= words(text), (how, text)
     failed = [e for e in app.events if e.get("event") == "voice.model_failed"]
-    assert failed and failed[0]["role"] in ("vad", "asr", "tts", "turn"), failed
+    assert len(failed) >= 2 and all(f["role"] in ("vad", "asr", "tts", "turn") for f in failed), failed
     transfers = _events_after(app, "voice.transfer", "voice.model_failed")
     assert transfers and transfers[0]["target"] == "201", transfers  # the on-call NP: an urgent flag was raised
     stored = await _stored(tmp_path, "SELECT severity, category FROM escalations")
+    assert [c for _, c in stored].count("system-failure") >= 2, stored
     assert ("urgent", "system-failure") in stored, stored
     assert any(sev == "urgent" and cat != "system-failure" for sev, cat in stored), stored
     greeting = await asyncio.to_thread(transcribe, second)
