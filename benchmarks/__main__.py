@@ -30,6 +30,8 @@ def parse(argv: list[str]) -> Options:
                    help="skip the red-flag corpus by voice (python -m benchmarks.redflags_voice runs it alone)")
     p.add_argument("--no-isolation", action="store_true",
                    help="skip the isolation cost (latency calls with the models in process, per-call IPC)")
+    p.add_argument("--no-encrypted", action="store_true",
+                   help="skip the latency scripts over SIP/TLS with SRTP (plain vs encrypted ratio)")
     a = p.parse_args(argv)
     try:
         calls = [int(x) for x in (a.calls or ("1,2" if a.quick else "1,2,4")).split(",") if x.strip()]
@@ -41,7 +43,7 @@ def parse(argv: list[str]) -> Options:
         p.error("--rounds: 1 to 10")
     return Options(out=a.out, quick=a.quick, calls=calls, target_ms=a.target_ms, rounds=a.rounds,
                    baseline=not a.no_baseline, asr=not a.no_asr, isolation=not a.no_isolation, redflags=not a.no_redflags,
-                   reply_timeout_s=a.reply_timeout,
+                   encrypted=not a.no_encrypted, reply_timeout_s=a.reply_timeout,
                    command=shlex.join(["python", "-m", "benchmarks", *argv]))
 
 

@@ -14,12 +14,14 @@ benchmark stops there and says so, it never records a zero.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.scripts import Clip, Script
+from benchmarks.secure_caller import SecureSipCaller
 from benchmarks.sip_caller import CallFailed, SipCaller
 from benchmarks.speech import Arrival, burst_end, onset_after, quiet_since, talking_at
 
@@ -68,6 +70,7 @@ class CallResult:
     first_word_ms: float | None  # answer -> first speech (the greeting), if the agent greets
     turns: list[TurnResult]
     packets_in: int = 0
+    security: dict[str, Any] | None = None  # over TLS + SRTP: the TLS version and SRTP packet counts
 
 
 def _wait(cond: Callable[[], Any], timeout: float, caller: SipCaller) -> Any:
@@ -96,10 +99,16 @@ def _speak(caller: SipCaller, clip: Clip) -> tuple[float, float]:
 def run_call(target_name: str, port: int, script: Script, clips: dict[str, Clip], *, greets: bool,
              timing: Timing | None = None, strict: bool = True, on_answer: Callable[[str], None] | None = None,
              on_turn: Callable[[], None] | None = None, echo_db: float | None = None,
-             number: str = "5550100001", to_user: str = "clinic") -> CallResult:
-    """`number`: the caller ID sent; `to_user`: the extension dialled (through a PBX at `port`)."""
+             number: str = "5550100001", to_user: str = "clinic", tls: ssl.SSLContext | None = None,
+             ) -> CallResult:
+    """`number`: the caller ID sent; `to_user`: the extension dialled (through a PBX at `port`);
+    `tls`: call over SIP/TLS with SRTP, verifying the far end with this context (secure_caller)."""
     t = timing or Timing()
-    caller = SipCaller(("127.0.0.1", port), user=number, echo_db=echo_db, to_user=to_user)
+    caller: SipCaller
+    if tls is not None:
+        caller = SecureSipCaller(("127.0.0.1", port), tls, user=number, echo_db=echo_db, to_user=to_user)
+    else:
+        caller = SipCaller(("127.0.0.1", port), user=number, echo_db=echo_db, to_user=to_user)
     t_invite = time.monotonic()
     try:
         answered = caller.invite()
@@ -156,8 +165,9 @@ def run_call(target_name: str, port: int, script: Script, clips: dict[str, Clip]
         # Let the last reply play out (bounded) so the agent logs its turn metrics, then hang up.
         _wait(lambda: quiet_since(arrivals(), time.monotonic()) >= t.quiet_s, t.listen_timeout_s, caller)
         caller.bye()
+        security = caller.security() if isinstance(caller, SecureSipCaller) else None
         return CallResult(target_name, script.name, caller.call_id, (answered - t_invite) * 1000, first_word, turns,
-                          caller.rtp.received_packets)
+                          caller.rtp.received_packets, security)
     finally:
         caller.bye(timeout=1.0)
         caller.close()

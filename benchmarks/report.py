@@ -165,6 +165,13 @@ def headline(result: dict[str, Any]) -> list[str]:
     if iso:
         lines.append("Added per model call by the worker process (median): " + ", ".join(
             f"{k} {v['added_us']:g} µs ({v['in_process_us']:g} → {v['worker_us']:g})" for k, v in iso.items()))
+    enc = result.get("encrypted")
+    if enc:
+        ratios["encrypted_v2v_p50"], ratios["encrypted_v2v_p95"] = enc.get("ratio_p50"), enc.get("ratio_p95")
+        lines.append(f"Voice-to-voice over SIP/TLS + SRTP against UDP + RTP: p50 {enc.get('encrypted_p50_ms')} ms vs "
+                     f"{enc.get('plain_p50_ms')} ms (ratio {enc.get('ratio_p50')}), p95 {enc.get('encrypted_p95_ms')} "
+                     f"ms vs {enc.get('plain_p95_ms')} ms (ratio {enc.get('ratio_p95')}); "
+                     f"{enc.get('encrypted_turns')} turns encrypted, {enc.get('plain_turns')} plain")
     st = result.get("startup", {})
     pair("Start-up to ready", "startup", st.get("appliance_s"), st.get("baseline_s"), "s")
     pair("CPU time per call", "cpu_per_call", ours.get("cpu_s_per_call"), base.get("cpu_s_per_call"), "s")
@@ -224,6 +231,7 @@ def summary(result: dict[str, Any]) -> str:
                        ("startup", "Start-up")):
         if result.get(key):
             lines += [f"## {title}", "", "```json", json.dumps(result[key], indent=2), "```", ""]
+    lines += _encrypted(result.get("encrypted"))
     res = {name: {k: data.get(k) for k in ("cpu_s_per_call", "peak_rss_mib")} for name, data in lat.items()}
     if res:
         lines += ["## Resources per call (latency calls)", "", "```json", json.dumps(res, indent=2), "```", ""]
@@ -244,3 +252,25 @@ def summary(result: dict[str, Any]) -> str:
                          f"{r['median_asr_s']} | {by_voice} |")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _encrypted(enc: dict[str, Any] | None) -> list[str]:
+    """The plain vs encrypted section of summary.md (absent with --no-encrypted)."""
+    if not enc:
+        return []
+    pk = enc.get("srtp_packets", {})
+    setup = enc.get("call_setup_ms", {})
+    return ["## Encrypted calls: SIP over TLS, SRTP required (same run)", "",
+            "The appliance started once more with `[sip] transport = \"tls\"`, `srtp = \"required\"` and the same "
+            "latency scripts once through it; plain = the appliance's latency calls above (UDP, RTP).", "",
+            "| | plain (UDP, RTP) | encrypted (TLS, SRTP) | ratio (encrypted / plain) |", "|---|---|---|---|",
+            f"| voice-to-voice p50 (ms) | {enc.get('plain_p50_ms')} | {enc.get('encrypted_p50_ms')} | "
+            f"**{enc.get('ratio_p50')}** |",
+            f"| voice-to-voice p95 (ms) | {enc.get('plain_p95_ms')} | {enc.get('encrypted_p95_ms')} | "
+            f"**{enc.get('ratio_p95')}** |",
+            f"| turns | {enc.get('plain_turns')} | {enc.get('encrypted_turns')} | |",
+            f"| call set-up, INVITE to 200 (ms, p50) | {setup.get('plain')} | {setup.get('encrypted')} | |", "",
+            f"TLS: {', '.join(enc.get('tls', []))}; SRTP packets the caller protected {pk.get('protected')}, "
+            f"decrypted {pk.get('unprotected')}, refused {pk.get('failed')}."
+            + (f" libsrtp per 20 ms packet on this machine (median): protect {cost['protect_us']} µs, unprotect "
+               f"{cost['unprotect_us']} µs." if (cost := enc.get("srtp_crypto_us_per_packet")) else ""), ""]

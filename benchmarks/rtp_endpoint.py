@@ -7,6 +7,9 @@ speech / not speech at once (`benchmarks.speech`); the caller reads only those a
 
 With `echo_db` set, the endpoint is a speakerphone without echo control: each packet it sends
 carries, mixed under the caller's audio, what it heard `echo_delay_s` earlier, `echo_db` down.
+
+With `srtp` set (an `SrtpContext`, by `benchmarks.secure_caller`), every packet is protected just
+before it is sent and unprotected as it is read; one that fails authentication is ignored.
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ import socket
 import threading
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from appliance.telephony.g711 import ULAW_DECODE, ULAW_SILENCE, ulaw_encode
 from appliance.telephony.rtp import RtpPacket, parse_rtp
 from benchmarks.speech import FRAME, Arrival, is_speech
+
+if TYPE_CHECKING:
+    from appliance.telephony.srtp import SrtpContext
 
 PTIME_S = 0.020
 
@@ -50,6 +57,7 @@ class RtpEndpoint:
         self._thread = threading.Thread(target=self._run, name=f"rtp-{self.port}", daemon=True)
         self.received_packets = 0
         self.ignored_packets = 0
+        self.srtp: SrtpContext | None = None  # set before start() for SRTP
 
     def start(self, remote: tuple[str, int]) -> None:
         self.remote = remote
@@ -115,9 +123,12 @@ class RtpEndpoint:
         pkt = RtpPacket(self.payload_type, self._seq, self._ts, self._ssrc, payload, marker=self._seq == 0)
         self._seq = (self._seq + 1) & 0xFFFF
         self._ts = (self._ts + FRAME) & 0xFFFFFFFF
+        data = pkt.build()
+        if self.srtp is not None:
+            data = self.srtp.protect(data)
         try:
             assert self.remote is not None
-            self.sock.sendto(pkt.build(), self.remote)
+            self.sock.sendto(data, self.remote)
         except OSError:
             pass  # the far end closed: the caller notices by the missing replies
 
@@ -130,6 +141,12 @@ class RtpEndpoint:
             except OSError:
                 return
             t = time.monotonic()
+            if self.srtp is not None:
+                clear = self.srtp.unprotect(data)
+                if clear is None:
+                    self.ignored_packets += 1  # forged, replayed, SRTCP
+                    continue
+                data = clear
             pkt = parse_rtp(data)
             if pkt is None or pkt.payload_type != self.payload_type:
                 self.ignored_packets += 1  # RTCP, telephone-event, garbage

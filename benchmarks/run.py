@@ -1,8 +1,9 @@
 """The benchmark run: start both systems, call them with the same caller, measure, report.
 
 Order: caller audio → appliance start-up → baseline start-up → latency calls (the appliance
-and the baseline alternately, so machine noise hits both alike) → barge-in calls → baseline
-stopped → concurrency sweep on the appliance → appliance stopped → floor → ASR accuracy →
+and the baseline alternately, so machine noise hits both alike) → the appliance started once
+more over SIP/TLS with SRTP required, the latency scripts once through it, stopped → barge-in
+calls → baseline stopped → concurrency sweep on the appliance → appliance stopped → floor → ASR accuracy →
 result.json, plots, summary.md. Any failure stops the run with a message and exit status 1.
 """
 
@@ -39,6 +40,7 @@ class Options:
     asr: bool = True
     isolation: bool = True  # also run the latency calls with the models in the service process
     redflags: bool = True  # the red-flag corpus by voice (benchmarks/redflags_voice.py; quick: its sample)
+    encrypted: bool = True  # the latency scripts once more over SIP/TLS + SRTP (plain vs encrypted)
     reply_timeout_s: float = 30.0
     command: str = ""
 
@@ -85,7 +87,8 @@ def _call(target: Target, script: str, clips: dict[str, Clip], timing: Timing, u
         result = run_call(target.name, target.sip_port, SCRIPTS[script], clips, greets=False, timing=timing,
                           strict=False, on_answer=lambda cid: target.call_ready(cid, 60))
     else:
-        result = run_call(target.name, target.sip_port, SCRIPTS[script], clips, greets=True, timing=timing)
+        result = run_call(target.name, target.sip_port, SCRIPTS[script], clips, greets=True, timing=timing,
+                          tls=target.tls)
     return result, (usage.stop() if usage else None)
 
 
@@ -164,6 +167,47 @@ def _sweep(ours: Appliance, clips: dict[str, Clip], opts: Options, timing: Timin
             "max_calls_within_target": max(within) if within else 0}
 
 
+def _encrypted(work: Path, scripts: list[str], clips: dict[str, Clip], timing: Timing, progress: Progress,
+               targets: list[Target]) -> tuple[str, list[CallResult], list[dict[str, float]], float]:
+    """The appliance once more, over SIP/TLS with SRTP required: a warm-up call, then each latency
+    script once; stopped after. (its name, its calls, their resources, its start-up s)"""
+    progress.step("starting the appliance over SIP/TLS with SRTP required")
+    secure = Appliance(work / "appliance-srtp", secure=True)
+    targets.append(secure)
+    progress.step(f"{secure.name}: warm-up call (not measured)")
+    run_call(secure.name, secure.sip_port, WARM_UP, clips, greets=True, timing=timing, strict=False, tls=secure.tls)
+    calls: list[CallResult] = []
+    usage: list[dict[str, float]] = []
+    for script in scripts:
+        progress.step(f"{secure.name}: {script} (TLS + SRTP)")
+        call, used = _call(secure, script, clips, timing, Usage(secure.pids()))
+        _attach_stages(secure, call)
+        calls.append(call)
+        usage.append(used or {})
+    secure.stop()
+    targets.remove(secure)
+    return secure.name, calls, usage, secure.ready_s
+
+
+def encrypted_summary(plain: dict[str, Any], secure: dict[str, Any], calls: list[CallResult],
+                      crypto_us: dict[str, float] | None = None) -> dict[str, Any]:
+    """Plain (UDP, RTP) against encrypted (TLS, SRTP) voice-to-voice, both from this run, as ratios;
+    `crypto_us`: libsrtp's cost per packet on this machine (secure_caller.srtp_cost_us)."""
+    sec = [c.security or {} for c in calls]
+    out: dict[str, Any] = {"plain_turns": len([t for t in plain.get("turns", []) if t.get("v2v_ms") is not None]),
+                           "encrypted_turns": len([t for t in secure.get("turns", []) if t.get("v2v_ms") is not None]),
+                           "tls": sorted({str(s.get("tls")) for s in sec}),
+                           "srtp_packets": {k: sum(int(s.get(f"srtp_{k}", 0)) for s in sec)
+                                            for k in ("protected", "unprotected", "failed")}}
+    for q in ("p50", "p95"):
+        a, b = plain.get(f"v2v_{q}_ms"), secure.get(f"v2v_{q}_ms")
+        out[f"plain_{q}_ms"], out[f"encrypted_{q}_ms"] = a, b
+        out[f"ratio_{q}"] = round(b / a, 3) if a and b is not None else None
+    out["call_setup_ms"] = {"plain": plain.get("call_setup_ms"), "encrypted": secure.get("call_setup_ms")}
+    out["srtp_crypto_us_per_packet"] = crypto_us
+    return out
+
+
 def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
             "platform": platform.platform(), "python": platform.python_version(),
@@ -177,14 +221,16 @@ def run(opts: Options) -> dict[str, Any]:
     timing = Timing(reply_timeout_s=opts.reply_timeout_s)
     result: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "command": opts.command,
                               "machine": machine(), "options": {"quick": opts.quick, "calls": opts.calls,
-                                                                "target_ms": opts.target_ms, "rounds": opts.rounds}}
+                                                                "target_ms": opts.target_ms, "rounds": opts.rounds,
+                                                                "encrypted": opts.encrypted}}
     t_start = time.monotonic()
     n_latency = opts.rounds * len(scripts) * (2 if opts.baseline else 1)
     if opts.isolation:
         n_latency += opts.rounds * len(scripts)
     total = (3 + n_latency + 2 * (2 if opts.baseline else 1) + len(opts.calls) + 2 + (1 if opts.asr else 0)
              + (3 if opts.isolation else 0) + (1 if opts.redflags else 0)
-             + 2 * (2 if opts.baseline else 1) + len(turntaking.ECHO_DB))
+             + 2 * (2 if opts.baseline else 1) + len(turntaking.ECHO_DB)
+             + (2 + len(scripts) if opts.encrypted else 0))
     targets: list[Target] = []
     with Progress(total) as progress:
         try:
@@ -213,7 +259,7 @@ def run(opts: Options) -> dict[str, Any]:
                 progress.step(f"{target.name}: warm-up call (not measured)")
                 run_call(target.name, target.sip_port, WARM_UP, clips, greets=target.greets, timing=timing,
                          strict=False, on_answer=(lambda cid, b=target: b.call_ready(cid, 60))
-                         if isinstance(target, Baseline) else None)
+                         if isinstance(target, Baseline) else None, tls=target.tls)
             calls: dict[str, list[CallResult]] = {t.name: [] for t in latency_lineup}
             usage: dict[str, list[dict[str, float]]] = {t.name: [] for t in latency_lineup}
             for r in range(opts.rounds):
@@ -224,6 +270,11 @@ def run(opts: Options) -> dict[str, Any]:
                         _attach_stages(target, call)
                         calls[target.name].append(call)
                         usage[target.name].append(used or {})
+            secure_name = ""
+            if opts.encrypted:
+                secure_name, secure_calls, secure_usage, result["startup"]["appliance_srtp_s"] = _encrypted(
+                    work, scripts, clips, timing, progress, targets)
+                calls[secure_name], usage[secure_name] = secure_calls, secure_usage
             barge: dict[str, Any] = {}
             for target in lineup:
                 progress.step(f"{target.name}: barge-in")
@@ -234,6 +285,11 @@ def run(opts: Options) -> dict[str, Any]:
             result["barge_in"] = barge
             result["turn_taking"] = turntaking.run(lineup, clips, timing, progress.step)
             result["latency"] = {name: _summarise(calls[name], usage[name]) for name in calls}
+            if secure_name:
+                from benchmarks.secure_caller import srtp_cost_us
+
+                result["encrypted"] = encrypted_summary(result["latency"]["appliance"], result["latency"][secure_name],
+                                                        calls[secure_name], srtp_cost_us())
             if inproc:
                 inproc.stop()
                 targets.remove(inproc)

@@ -1,5 +1,6 @@
 """A minimal SIP user agent client over UDP for the benchmark: INVITE with a PCMU offer, ACK,
 BYE, and answers to the far end's in-dialog requests (BYE 200; anything else 405 / 488).
+`benchmarks.secure_caller.SecureSipCaller` is the same caller over TLS with SRTP.
 
 It reuses the appliance's message parser and serialiser, SDP and RTP helpers, and runs on
 plain threads so it measures the appliance from outside its event loop. Every wait is bounded.
@@ -7,13 +8,14 @@ plain threads so it measures the appliance from outside its event loop. Every wa
 
 from __future__ import annotations
 
+import math
 import queue
 import secrets
 import socket
 import threading
 import time
 
-from appliance.telephony.sdp import SdpError, build_sdp, parse_sdp
+from appliance.telephony.sdp import MediaDescription, SdpError, build_sdp, parse_sdp
 from appliance.telephony.sipmsg import NameAddr, SipMessage, parse
 from benchmarks.rtp_endpoint import RtpEndpoint
 
@@ -43,18 +45,19 @@ def _response(req: SipMessage, status: int, phrase: str, tag: str) -> SipMessage
 class SipCaller:
     """One outgoing call to `target` (host, port); the RTP endpoint carries its audio."""
 
+    proto = "UDP"  # the Via transport
+    reliable = False  # over TLS a request is sent once (RFC 3261 §17.1.1.2), over UDP retransmitted
+
     def __init__(self, target: tuple[str, int], user: str = "5550100001", host: str = "127.0.0.1",
                  echo_db: float | None = None, to_user: str = "clinic") -> None:
         self.target = target
         self.host = host
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
-        self.sock.settimeout(0.1)
-        self.port: int = self.sock.getsockname()[1]
+        self.port: int = self._open()
         self.call_id = f"bench-{secrets.token_hex(8)}@{host}"
         self.tag = secrets.token_hex(6)
         self.from_uri = f"sip:{user}@{host}:{self.port}"
         self.to_uri = f"sip:{to_user}@{target[0]}:{target[1]}"  # an extension when target is a PBX
+        self.contact = self.from_uri
         self.remote_tag = ""
         self.remote_target = self.to_uri
         self.route_set: list[str] = []  # a record-routing PBX between us (RFC 3261 §12.1.2)
@@ -68,10 +71,21 @@ class SipCaller:
         self._reader = threading.Thread(target=self._read, name=f"sip-{self.port}", daemon=True)
         self._reader.start()
 
+    # -- the transport (SecureSipCaller: a TLS connection) --------------------------------------
+    def _open(self) -> int:
+        """Open the signalling socket; returns our local port."""
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((self.host, 0))
+        self.sock.settimeout(0.1)
+        return int(self.sock.getsockname()[1])
+
+    def _send_to(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.sock.sendto(data, addr)
+
     # -- requests --------------------------------------------------------------------------------
     def _request(self, method: str, cseq: int, body: bytes = b"", branch: str | None = None) -> SipMessage:
         msg = SipMessage(method=method, uri=self.remote_target)
-        msg.add("Via", f"SIP/2.0/UDP {self.host}:{self.port};branch={branch or _branch()};rport")
+        msg.add("Via", f"SIP/2.0/{self.proto} {self.host}:{self.port};branch={branch or _branch()};rport")
         msg.add("Max-Forwards", "70")
         for route in self.route_set:  # in-dialog requests follow the dialog's route set (loose routing)
             msg.add("Route", route)
@@ -79,7 +93,7 @@ class SipCaller:
         msg.add("To", f"<{self.to_uri}>" + (f";tag={self.remote_tag}" if self.remote_tag else ""))
         msg.add("Call-ID", self.call_id)
         msg.add("CSeq", f"{cseq} {method}")
-        msg.add("Contact", f"<{self.from_uri}>")
+        msg.add("Contact", f"<{self.contact}>")
         msg.add("User-Agent", "clinic-appliance-bench")
         if body:
             msg.add("Content-Type", "application/sdp")
@@ -87,7 +101,7 @@ class SipCaller:
         return msg
 
     def _send(self, msg: SipMessage) -> None:
-        self.sock.sendto(msg.serialize(), self.target)
+        self._send_to(msg.serialize(), self.target)
 
     def _offer(self) -> bytes:
         return build_sdp(host=self.host, port=self.rtp.port, session_id=secrets.randbelow(10**9), version=1,
@@ -104,7 +118,7 @@ class SipCaller:
                 raise CallFailed(f"no answer to INVITE within {timeout:.0f} s from {self.target[0]}:{self.target[1]}")
             if not provisional and now >= next_send:
                 self._send(invite)
-                next_send, interval = now + interval, min(interval * 2, 4.0)
+                next_send, interval = (math.inf if self.reliable else now + interval), min(interval * 2, 4.0)
             try:
                 resp = self.responses.get(timeout=0.05)
             except queue.Empty:
@@ -133,8 +147,11 @@ class SipCaller:
                 raise CallFailed(f"unusable SDP answer: {e}") from None
             if media.codec_name(media.payload_types[0]) != "PCMU":
                 raise CallFailed("the far end did not accept PCMU")
-            self.rtp.start((media.host, media.port))
+            self._start_media(media)
             return answered
+
+    def _start_media(self, media: MediaDescription) -> None:
+        self.rtp.start((media.host, media.port))
 
     def _ack(self, resp: SipMessage) -> None:
         ack = self._request("ACK", self.cseq)
@@ -155,7 +172,8 @@ class SipCaller:
         while time.monotonic() < deadline and not self.remote_bye.is_set():
             if time.monotonic() >= next_send:
                 self._send(bye)
-                next_send, interval = time.monotonic() + interval, min(interval * 2, 4.0)
+                next_send = math.inf if self.reliable else time.monotonic() + interval
+                interval = min(interval * 2, 4.0)
             try:
                 resp = self.responses.get(timeout=0.05)
             except queue.Empty:
@@ -179,29 +197,33 @@ class SipCaller:
                 continue
             except OSError:
                 return
-            msg = parse(data)
-            if not msg or msg.call_id != self.call_id:
-                continue
-            if not msg.is_request:
-                if msg.cseq[1] == "INVITE" and (msg.status or 0) // 100 == 2 and self._ok is not None:
-                    self.sock.sendto(self._ok, addr)  # retransmitted 200: our ACK was lost
-                self.responses.put(msg)
-                continue
-            method = msg.method or ""
-            if method == "ACK":
-                continue
-            if method == "BYE":
-                self.remote_bye.set()
-                self.sock.sendto(_response(msg, 200, "OK", self.tag).serialize(), addr)
-            elif method == "INVITE":  # re-INVITE: keep our one stream
-                resp = _response(msg, 200, "OK", self.tag)
-                resp.add("Contact", f"<{self.from_uri}>")
-                resp.add("Content-Type", "application/sdp")
-                resp.body = self._offer()
-                self.sock.sendto(resp.serialize(), addr)
-            elif method in ("OPTIONS", "NOTIFY", "INFO"):
-                self.sock.sendto(_response(msg, 200, "OK", self.tag).serialize(), addr)
-            else:
-                resp = _response(msg, 405, "Method Not Allowed", self.tag)
-                resp.add("Allow", "INVITE, ACK, BYE, OPTIONS, NOTIFY, INFO")
-                self.sock.sendto(resp.serialize(), addr)
+            self._handle(data, addr)
+
+    def _handle(self, data: bytes, addr: tuple[str, int]) -> None:
+        """One SIP message from the far end: a response for `invite`/`bye`, or an in-dialog request."""
+        msg = parse(data)
+        if not isinstance(msg, SipMessage) or msg.call_id != self.call_id:
+            return
+        if not msg.is_request:
+            if msg.cseq[1] == "INVITE" and (msg.status or 0) // 100 == 2 and self._ok is not None:
+                self._send_to(self._ok, addr)  # retransmitted 200: our ACK was lost
+            self.responses.put(msg)
+            return
+        method = msg.method or ""
+        if method == "ACK":
+            return
+        if method == "BYE":
+            self.remote_bye.set()
+            self._send_to(_response(msg, 200, "OK", self.tag).serialize(), addr)
+        elif method == "INVITE":  # re-INVITE: keep our one stream
+            resp = _response(msg, 200, "OK", self.tag)
+            resp.add("Contact", f"<{self.contact}>")
+            resp.add("Content-Type", "application/sdp")
+            resp.body = self._offer()
+            self._send_to(resp.serialize(), addr)
+        elif method in ("OPTIONS", "NOTIFY", "INFO"):
+            self._send_to(_response(msg, 200, "OK", self.tag).serialize(), addr)
+        else:
+            resp = _response(msg, 405, "Method Not Allowed", self.tag)
+            resp.add("Allow", "INVITE, ACK, BYE, OPTIONS, NOTIFY, INFO")
+            self._send_to(resp.serialize(), addr)

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -164,6 +165,7 @@ class Target:
     sip_port: int
     greets: bool
     ready_s: float
+    tls: ssl.SSLContext | None = None  # set: call it over SIP/TLS with SRTP (benchmarks.secure_caller)
 
     def pids(self) -> list[int]:
         raise NotImplementedError
@@ -173,22 +175,31 @@ class Target:
 
 
 class Appliance(Target):
-    """`appliance run` in trunk mode on a free loopback port, with its own data folder."""
+    """`appliance run` in trunk mode on a free loopback port, with its own data folder.
+
+    `secure`: SIP over TLS and `srtp = "required"`, with a throwaway self-signed certificate pair
+    for 127.0.0.1 (`work/tls/`) as its own; trunk mode opens no connection outward, and the pin
+    it needs to start (`tls_pbx_sha256`) is that same certificate's fingerprint. The benchmark's
+    caller trusts exactly that certificate (`self.tls`)."""
 
     name = "appliance"
     greets = True
 
-    def __init__(self, work: Path, max_calls: int = 16, isolation: str = "process") -> None:
+    def __init__(self, work: Path, max_calls: int = 16, isolation: str = "process", secure: bool = False) -> None:
         if isolation != "process":
             self.name = f"appliance-{isolation}"  # models in the service process: the isolation's cost
         work.mkdir(parents=True, exist_ok=True)
         self.sip_port = free_port()
         lo, hi = rtp_range()
+        sip_security = ""
+        if secure:
+            self.name = "appliance-srtp"
+            sip_security = self._secure(work / "tls")
         self.config = work / "appliance.toml"
         self.config.write_text(
             f'[paths]\ndata_dir = "{work / "var"}"\n\n'
             f'[sip]\nmode = "trunk"\nbind_port = {self.sip_port}\nallowed_sources = ["127.0.0.1/32"]\n'
-            f"max_calls = {max_calls}\nrtp_port_min = {lo}\nrtp_port_max = {hi}\n\n"
+            f"max_calls = {max_calls}\nrtp_port_min = {lo}\nrtp_port_max = {hi}\n{sip_security}\n"
             f'[models]\nisolation = "{isolation}"\n\n'
             f"[console]\nport = {free_port(socket.SOCK_STREAM)}\n\n"
             '[logging]\nlevel = "info"\nformat = "json"\n')
@@ -197,6 +208,19 @@ class Appliance(Target):
         ready = self.process.wait_event("appliance.ready", timeout=240)
         self.ready_s = round(ready["_t"] - self.process.started, 2)
         self.ready_internal_ms = ready.get("ms")
+
+    def _secure(self, folder: Path) -> str:
+        """Write the certificate pair, set `self.tls` to a context trusting it; the [sip] lines."""
+        from appliance.setup.tls import write_self_signed
+        from appliance.telephony.siptls import fingerprint
+        from benchmarks.secure_caller import client_context
+
+        cert, key = folder / "sip.crt", folder / "sip.key"
+        write_self_signed(cert, key, ["127.0.0.1", "localhost"], "bench")
+        pin = fingerprint(ssl.PEM_cert_to_DER_cert(cert.read_text()))
+        self.tls = client_context(cert)
+        return (f'transport = "tls"\ntls_cert = "{cert}"\ntls_key = "{key}"\ntls_pbx_sha256 = "{pin}"\n'
+                'srtp = "required"\n')
 
     @property
     def silence_ms(self) -> int:

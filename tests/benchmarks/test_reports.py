@@ -85,3 +85,40 @@ def test_command_line_checks_its_options() -> None:
     for bad in (["--calls", "4,2"], ["--calls", "one"], ["--calls", "0"], ["--rounds", "0"]):
         with pytest.raises(SystemExit):
             parse(bad)
+
+
+def test_plain_against_encrypted_is_reported_as_ratios(tmp_path: Path) -> None:
+    from benchmarks import report
+    from benchmarks.dialogue import CallResult
+    from benchmarks.run import _summarise, encrypted_summary
+
+    result = synthetic_result()
+    secure = {"turns": [{"turn": i, "v2v_ms": v} for i, v in enumerate([1600, 1750, 2200])], "v2v_p50_ms": 1750.0,
+              "v2v_p95_ms": 2155.0, "call_setup_ms": 12.0}
+    result["latency"]["appliance"]["v2v_p95_ms"] = 2060.0
+    calls = [CallResult("appliance-srtp", "quote", "c1", 12.0, 60.0, [], 400,
+                        {"tls": "TLSv1.3", "srtp_protected": 500, "srtp_unprotected": 400, "srtp_failed": 0}),
+             CallResult("appliance-srtp", "quote", "c2", 12.0, 60.0, [], 300,
+                        {"tls": "TLSv1.3", "srtp_protected": 450, "srtp_unprotected": 300, "srtp_failed": 0})]
+    enc = encrypted_summary(result["latency"]["appliance"], secure, calls, {"protect_us": 1.7, "unprotect_us": 1.8})
+    assert enc["ratio_p50"] == pytest.approx(1750 / 1700, abs=1e-3)
+    assert enc["ratio_p95"] == pytest.approx(2155 / 2060, abs=1e-3)
+    assert (enc["plain_turns"], enc["encrypted_turns"]) == (3, 3)
+    assert enc["tls"] == ["TLSv1.3"] and enc["srtp_packets"] == {"protected": 950, "unprotected": 700, "failed": 0}
+    assert encrypted_summary({}, _summarise([], []), [])["ratio_p50"] is None  # never a made-up ratio
+    result["encrypted"] = enc
+    result["headline"] = report.headline(result)
+    assert result["ratios"]["encrypted_v2v_p50"] == enc["ratio_p50"]
+    assert any("SIP/TLS + SRTP" in line and "ratio 1.029" in line for line in result["headline"])
+    report.write(result, tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "## Encrypted calls: SIP over TLS, SRTP required (same run)" in summary
+    assert "| voice-to-voice p50 (ms) | 1700.0 | 1750.0 | **1.029** |" in summary
+    assert "protect 1.7 µs, unprotect 1.8 µs" in summary
+    del result["encrypted"]
+    assert "Encrypted calls" not in report.summary(result)
+
+
+def test_the_encrypted_pass_can_be_skipped() -> None:
+    assert parse([]).encrypted and not parse(["--no-encrypted"]).encrypted
+    assert "--no-encrypted" in parse(["--quick", "--no-encrypted"]).command
