@@ -214,7 +214,8 @@ async def test_a_recorded_call_is_heard_in_shadow_and_would_have_escalated(tmp_p
     record = json.loads(record_json)
     said = {t["speaker"]: " ".join(x["text"] for x in record["transcript"] if x["speaker"] == t["speaker"])
             for t in record["transcript"]}
-    assert {"lip", "filler"} <= words(said.get("patient", "")), record["transcript"]
+    # The patient's stream heard as the patient's (Whisper tiny may hear "lip filler" as "lips are").
+    assert {"lip", "white", "hurts"} <= words(said.get("patient", "")), record["transcript"]
     assert {"nurse"} <= words(said.get("staff", "")) or {"help"} <= words(said.get("staff", "")), record["transcript"]
     assert would == "emergency" and outcome == "escalated", (would, outcome)
     assert any(e["severity"] == "emergency" and e["category"] == "vascular-compromise"
