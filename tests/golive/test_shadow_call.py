@@ -14,9 +14,7 @@ import asyncio
 import contextlib
 import re
 import socket
-import threading
 import wave
-from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -29,6 +27,7 @@ from benchmarks.corpus import telephone_speech
 from tests.conftest import free_port
 from tests.foundation.helpers import ApplianceProcess
 from tests.staff.conftest import PASSWORD, open_test_repo
+from tests.telephony.capture import LoopbackCapture
 from tests.telephony.conftest import free_udp_port, sipp
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
@@ -66,42 +65,6 @@ def config(tmp_path: Path, sip_port: int, console_port: int) -> Path:
                    f"[sip]\nbind_port = {sip_port}\nrtp_port_min = {RTP_MIN}\nrtp_port_max = {RTP_MAX}\n\n"
                    f"[console]\nport = {console_port}\n\n[golive]\nshadow = true\n")
     return cfg
-
-
-class LoopbackSniffer:
-    """Counts UDP datagrams on `lo` by (source port, destination port) (AF_PACKET: needs CAP_NET_RAW):
-    SIPp owns its media port, so what arrives there cannot be read from a socket of our own."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
-        self.sock.bind(("lo", 0))
-        self.sock.settimeout(0.2)
-        self.flows: Counter[tuple[int, int]] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                frame = self.sock.recv(65535)
-            except TimeoutError:
-                continue
-            if len(frame) < 42 or frame[12:14] != b"\x08\x00" or frame[23] != 17:  # IPv4, UDP
-                continue
-            udp = 14 + (frame[14] & 0x0F) * 4
-            self.flows[int.from_bytes(frame[udp:udp + 2], "big"), int.from_bytes(frame[udp + 2:udp + 4], "big")] += 1
-
-    def sent_from(self, ports: list[int]) -> dict[tuple[int, int], int]:
-        return {flow: n for flow, n in self.flows.items() if flow[0] in ports}
-
-    def sent_to(self, ports: list[int]) -> int:
-        return sum(n for flow, n in self.flows.items() if flow[1] in ports)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
 
 
 async def send_side(sock: socket.socket, to: tuple[str, int], pcm: np.ndarray) -> None:
@@ -167,8 +130,8 @@ async def test_a_recorded_call_is_heard_in_shadow_and_would_have_escalated(tmp_p
     staff_sock.bind(("127.0.0.1", staff_port))
     staff_sock.setblocking(False)
     sniffer = None
-    with contextlib.suppress(PermissionError):
-        sniffer = LoopbackSniffer()
+    with contextlib.suppress(PermissionError):  # AF_PACKET: needs CAP_NET_RAW (CI runs as root)
+        sniffer = LoopbackCapture().__enter__()
     app = ApplianceProcess(config(tmp_path, sip_port, console_port))
     try:
         await asyncio.to_thread(app.wait_event, "appliance.ready", 240)

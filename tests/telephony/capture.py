@@ -68,6 +68,14 @@ class LoopbackCapture:
     def between(self, ports: set[int], proto: str) -> list[Packet]:
         return [p for p in list(self.packets) if p.proto == proto and (p.sport in ports or p.dport in ports)]
 
+    def sent_to(self, ports: list[int]) -> int:
+        """UDP datagrams that arrived at any of `ports`."""
+        return sum(1 for p in list(self.packets) if p.proto == "udp" and p.dport in ports)
+
+    def sent_from(self, ports: list[int]) -> dict[tuple[int, int], int]:
+        """UDP datagrams sent from any of `ports`, by (source port, destination port)."""
+        return dict(Counter((p.sport, p.dport) for p in list(self.packets) if p.proto == "udp" and p.sport in ports))
+
 
 def _parse(frame: bytes) -> Packet | None:
     if len(frame) < 34 or frame[12:14] != b"\x08\x00":  # IPv4 only (the tests use 127.0.0.1)
