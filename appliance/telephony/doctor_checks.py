@@ -187,25 +187,8 @@ def check_registration(s: Settings) -> list[Result]:
                    _fix_for(a, s, where))]
 
 
-def _voice_path_over_udp_only(check: Check) -> Check:
-    """The voice-path test call is placed over UDP: with SIP over TLS it would find nothing
-    listening and blame the service. Say what was not tried, and how to test instead."""
-
-    def voice_path(s: Settings) -> list[Result]:
-        if s.sip.transport == "tls":
-            from appliance.telephony.voice_probe import NAME as VOICE
-
-            return [Result(VOICE, "unknown", "the doctor's test call is placed over UDP and this appliance takes "
-                           "SIP over TLS only, so the voice path was not tested",
-                           "call the clinic number from a desk phone (the log's call.answered line shows "
-                           "transport=tls and srtp=true), or use the console's Test call page")]
-        return check(s)
-
-    return voice_path
-
-
 def doctor_checks() -> list[tuple[str, Check, str | None]]:
     from appliance.telephony.voice_probe import NAME as VOICE
     from appliance.telephony.voice_probe import check_voice_path
 
-    return [(NAME, check_registration, "pbx"), (VOICE, _voice_path_over_udp_only(check_voice_path), NAME)]
+    return [(NAME, check_registration, "pbx"), (VOICE, check_voice_path, NAME)]

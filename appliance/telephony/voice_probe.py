@@ -19,12 +19,13 @@ import re
 import socket
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from appliance.calls import AudioIn, CallMedia, HangUp
 from appliance.config import Settings, SipSettings
 from appliance.errors import ApplianceError
 from appliance.setup.doctor import Check, Result
-from appliance.setup.sipprobe import probe
+from appliance.setup.sipprobe import ProbeResult, probe
 from appliance.telephony.guard import SourceGuard
 
 NAME = "voice-path"
@@ -97,18 +98,50 @@ async def _refuse(call: CallMedia) -> None:
     await call.hangup("doctor-probe")  # nobody should call the probe; if someone does, hang up
 
 
+def _secure(s: Settings) -> dict[str, Any]:
+    """With SIP over TLS the test call is placed as the PBX would: over TLS (the appliance's own
+    certificate pinned, and shown as ours) with the appliance's SRTP policy."""
+    if s.sip.transport != "tls":
+        return {}
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from appliance.setup.tls import sip_pair
+    from appliance.telephony.siptls import fingerprint
+
+    pair = sip_pair(s, generate=False)
+    if pair is None:
+        raise ApplianceError("SIP over TLS: the appliance has no certificate yet",
+                             fix=START_HINT + " (it makes one at its first start)")
+    cert, key = pair
+    der = x509.load_pem_x509_certificate(cert.read_bytes()).public_bytes(Encoding.DER)
+    return {"transport": "tls", "srtp": s.sip.srtp, "tls_cert": cert, "tls_key": key,
+            "tls_pbx_sha256": fingerprint(der)}
+
+
+def _probe_tls(s: Settings, host: str, port: int) -> ProbeResult:
+    """OPTIONS to the appliance over TLS, its own certificate pinned (what the test call will use)."""
+    from appliance.setup.sipprobe import probe_tls
+    from appliance.telephony.siptls import TlsPolicy
+
+    fields = _secure(s)
+    policy = TlsPolicy.build(fields["tls_cert"], fields["tls_key"], None, fields["tls_pbx_sha256"])
+    return probe_tls(host, port, policy, None, timeout=3.0)
+
+
 async def place_test_call(s: Settings, host: str) -> Heard:
     """Call the appliance at host:bind_port from a temporary edge; record what is heard."""
     from appliance.telephony.edge import SipEdge
 
-    probe_settings = SipSettings(
-        mode="trunk", bind_host=host, bind_port=_free_udp_port(host), extension="doctor",
-        allowed_sources=(str(ipaddress.ip_network(host)),), max_calls=1,
-        rtp_port_min=s.sip.rtp_port_min, rtp_port_max=s.sip.rtp_port_max)
+    probe_settings = SipSettings.model_validate({
+        "mode": "trunk", "bind_host": host, "bind_port": _free_udp_port(host), "extension": "doctor",
+        "allowed_sources": (str(ipaddress.ip_network(host)),), "max_calls": 1,
+        "rtp_port_min": s.sip.rtp_port_min, "rtp_port_max": s.sip.rtp_port_max, **_secure(s)})
     edge = SipEdge(probe_settings, _refuse)
     await edge.start()
     try:
-        uri = f"sip:{s.sip.extension or 'appliance'}@{f'[{host}]' if ':' in host else host}:{s.sip.bind_port}"
+        tls = ";transport=tls" if s.sip.transport == "tls" else ""
+        uri = f"sip:{s.sip.extension or 'appliance'}@{f'[{host}]' if ':' in host else host}:{s.sip.bind_port}{tls}"
         placed = await edge.place_call(uri, timeout_s=ANSWER_S)
         heard = Heard(placed.outcome, placed.status)
         call = placed.call
@@ -179,7 +212,10 @@ def check_voice_path(s: Settings) -> list[Result]:
         greeting = greeting_text(s)
     except ApplianceError as e:
         return [Result(NAME, "fail", f"no approved greeting to listen for: {e.message}", e.fix)]
-    answered = probe(host, port, timeout=3.0)
+    try:
+        answered = probe(host, port, timeout=3.0) if s.sip.transport != "tls" else _probe_tls(s, host, port)
+    except ApplianceError as e:
+        return [Result(NAME, "unknown", e.message, e.fix)]
     if not answered.answered:
         # Not a failure of the voice path, which cannot be tried: say so, and how to try it.
         return [Result(NAME, "unknown", f"nothing answers SIP at {where} ({answered.status}): the service is "

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from appliance.telephony.voice_probe import START_HINT, heard_share
+from tests.conftest import free_port
 from tests.foundation.helpers import ApplianceProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,8 +38,12 @@ def test_heard_share_counts_distinct_greeting_words() -> None:
 
 @pytest.mark.models
 @pytest.mark.slow
-def test_voice_path_passes_against_the_running_appliance(write_config) -> None:
-    config = write_config("")
+@pytest.mark.parametrize("transport", ["udp", "tls"])
+def test_voice_path_passes_against_the_running_appliance(write_config, transport: str) -> None:
+    """Over TLS the test call is placed as the PBX would (TLS, SRTP required by the appliance)."""
+    tls = ('transport = "tls"\nsrtp = "required"\ntls_pbx_sha256 = "' + "00" * 32 + '"\n'
+           if transport == "tls" else "")  # a trunk: nothing outbound here, the pin only has to be valid
+    config = write_config(f"[sip]\nbind_port = {free_port()}\n{tls}")
     app = ApplianceProcess(config)
     try:
         app.wait_event("appliance.ready", 240)
@@ -56,8 +61,9 @@ def test_voice_path_passes_against_the_running_appliance(write_config) -> None:
         assert done.returncode == 0 and all(p["status"] == "pass" for p in ports), done.stdout
         assert all("in use by the running appliance service" in p["detail"] for p in ports), done.stdout
         # The appliance really answered and was hung up on: the call was observed end to end.
-        app.wait_event("call.answered", 30)
+        answered = app.wait_event("call.answered", 30)
         app.wait_event("call.remote_bye", 30)
+        assert answered["transport"] == transport and answered["srtp"] is (transport == "tls"), answered
     finally:
         app.stop()
         app.kill()
