@@ -16,7 +16,7 @@ import threading
 import time
 
 from appliance.telephony.sdp import MediaDescription, SdpError, build_sdp, parse_sdp
-from appliance.telephony.sipmsg import NameAddr, SipMessage, parse
+from appliance.telephony.sipmsg import NameAddr, SipMessage, parse, via_value
 from benchmarks.rtp_endpoint import RtpEndpoint
 
 T1 = 0.5
@@ -85,7 +85,7 @@ class SipCaller:
     # -- requests --------------------------------------------------------------------------------
     def _request(self, method: str, cseq: int, body: bytes = b"", branch: str | None = None) -> SipMessage:
         msg = SipMessage(method=method, uri=self.remote_target)
-        msg.add("Via", f"SIP/2.0/{self.proto} {self.host}:{self.port};branch={branch or _branch()};rport")
+        msg.add("Via", via_value(self.proto, self.host, self.port, branch or _branch()))
         msg.add("Max-Forwards", "70")
         for route in self.route_set:  # in-dialog requests follow the dialog's route set (loose routing)
             msg.add("Route", route)

@@ -69,11 +69,12 @@ def exchange(sock: socket.socket, req: SipMessage, deadline: float, resend_after
     return "timeout"
 
 
-def _options(host: str, port: int, local: tuple[str, int], call_id: str, tag: str) -> SipMessage:
+def _options(host: str, port: int, local: tuple[str, int], call_id: str, tag: str,
+             transport: str = "UDP") -> SipMessage:
     target = f"sip:{bracket(host)}:{port}"
     me = bracket(local[0])
     req = new_request("OPTIONS", target, via=local, from_uri=f"sip:doctor@{me}", tag=tag, to_uri=target,
-                      call_id=call_id, user_agent="clinic-voice-appliance doctor")
+                      call_id=call_id, user_agent="clinic-voice-appliance doctor", transport=transport)
     req.add("Contact", f"<sip:doctor@{me}:{local[1]}>")
     req.add("Accept", "application/sdp")
     return req
@@ -250,18 +251,12 @@ def tls_exchange(conn: ssl.SSLSocket, req: SipMessage, deadline: float, *, final
         buf += data
 
 
-def via_tls(req: SipMessage) -> SipMessage:
-    """The request's Via names TLS, the transport it goes over (RFC 3261 §18.1.1), in its place."""
-    req.headers = [(n, v.replace("SIP/2.0/UDP ", "SIP/2.0/TLS ", 1) if n == "Via" else v) for n, v in req.headers]
-    return req
-
-
 def probe_tls(host: str, port: int, policy: TlsPolicy, ca: Path | None, timeout: float = 3.0) -> ProbeResult:
     """OPTIONS over a checked TLS connection; `fix` says what to do when there was no answer."""
     try:
         with tls_connection(host, port, policy, ca, timeout) as (conn, peer):
             local = conn.getsockname()[:2]
-            req = via_tls(_options(host, port, local, f"{secrets.token_hex(8)}@doctor", secrets.token_hex(4)))
+            req = _options(host, port, local, f"{secrets.token_hex(8)}@doctor", secrets.token_hex(4), "TLS")
             req.set("Contact", f"<sip:doctor@{bracket(local[0])}:{local[1]};transport=tls>")
             got = tls_exchange(conn, req, time.monotonic() + timeout)
     except TlsRefused as e:

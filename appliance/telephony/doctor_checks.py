@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 from appliance.config import Settings
 from appliance.errors import ApplianceError
 from appliance.setup.doctor import Check, Result, sip_client_policy, sip_port
-from appliance.setup.sipprobe import TlsPeer, TlsRefused, exchange, tls_connection, tls_exchange, via_tls
+from appliance.setup.sipprobe import TlsPeer, TlsRefused, exchange, tls_connection, tls_exchange
 from appliance.telephony.digest import authorization, parse_challenge
 from appliance.telephony.outbound import parse_hostport
 from appliance.telephony.sipmsg import NameAddr, SipMessage, bracket, new_request
@@ -52,11 +52,11 @@ class Answer:
 
 
 def _register(host: str, port: int, local: tuple[str, int], user: str, call_id: str, tag: str,
-              cseq: int) -> SipMessage:
+              cseq: int, transport: str = "UDP") -> SipMessage:
     domain = f"{bracket(host)}:{port}"
     aor = f"sip:{user}@{domain}"
     return new_request("REGISTER", f"sip:{domain}", via=local, from_uri=aor, tag=tag, to_uri=aor, call_id=call_id,
-                       cseq=cseq, user_agent="clinic-appliance doctor")
+                       cseq=cseq, user_agent="clinic-appliance doctor", transport=transport)
 
 
 Send = Callable[[SipMessage], SipMessage | Literal["refused", "timeout", "closed"]]
@@ -122,7 +122,7 @@ def query_registration_tls(host: str, port: int, policy: TlsPolicy, ca: Path | N
             deadline = time.monotonic() + timeout_s
             buf = bytearray()
             return _query(lambda req: tls_exchange(conn, req, deadline, final_only=True, buf=buf),
-                          lambda cseq: via_tls(_register(host, port, local, user, call_id, tag, cseq)),
+                          lambda cseq: _register(host, port, local, user, call_id, tag, cseq, "TLS"),
                           f"{host}:{port}", user=user, password=password, timeout_s=timeout_s, tls=peer)
     except TlsRefused as e:
         return Answer(None, e.detail, refused=e.kind == "connect", fix=e.fix)

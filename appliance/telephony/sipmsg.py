@@ -116,15 +116,21 @@ def bracket(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
+def via_value(transport: str, host: str, port: int, branch: str | None = None) -> str:
+    """A Via header value for a request sent over `transport` ("UDP", "TLS") from host:port
+    (RFC 3261 §18.1.1), asking for rport (RFC 3581); a new branch unless one is given."""
+    return f"SIP/2.0/{transport} {bracket(host)}:{port};branch={branch or 'z9hG4bK' + secrets.token_hex(10)};rport"
+
+
 def new_request(method: str, uri: str, *, via: tuple[str, int], from_uri: str, tag: str, to_uri: str,
-                call_id: str, cseq: int = 1, user_agent: str | None = None, branch: str | None = None) -> SipMessage:
+                call_id: str, cseq: int = 1, user_agent: str | None = None, branch: str | None = None,
+                transport: str = "UDP") -> SipMessage:
     """An out-of-dialog request with the headers every request carries (RFC 3261 §8.1.1): Via
-    (UDP from `via`, asking for rport; a new branch unless one is given), Max-Forwards, From
-    with its tag, To, Call-ID and CSeq, then User-Agent when given. URIs are bare (no <>);
-    the caller adds the rest (Contact, Expires, credentials)."""
+    (`transport` from `via`, see `via_value`), Max-Forwards, From with its tag, To, Call-ID and
+    CSeq, then User-Agent when given. URIs are bare (no <>); the caller adds the rest (Contact,
+    Expires, credentials)."""
     req = SipMessage(method=method, uri=uri)
-    branch = branch or "z9hG4bK" + secrets.token_hex(10)
-    req.add("Via", f"SIP/2.0/UDP {bracket(via[0])}:{via[1]};branch={branch};rport")
+    req.add("Via", via_value(transport, via[0], via[1], branch))
     req.add("Max-Forwards", "70")
     req.add("From", f"<{from_uri}>;tag={tag}")
     req.add("To", f"<{to_uri}>")

@@ -18,7 +18,7 @@ from appliance.logs import get_logger, hostile
 from appliance.telephony.busy import CLOCK, BusyMeter
 from appliance.telephony.guard import SourceGuard
 from appliance.telephony.ratelog import LogLimiter
-from appliance.telephony.sipmsg import MAX_MESSAGE_BYTES, SipMessage, SipParseError, Via, bracket, parse
+from appliance.telephony.sipmsg import MAX_MESSAGE_BYTES, SipMessage, SipParseError, Via, parse, via_value
 from appliance.telephony.status import reason
 
 log = get_logger(__name__)
@@ -76,7 +76,7 @@ class SipTransport(asyncio.DatagramProtocol):
 
     def via(self, host: str, port: int, branch: str | None = None) -> str:
         """The Via header value of a request this edge sends (RFC 3261 §18.1.1; rport, RFC 3581)."""
-        return f"SIP/2.0/{self.proto} {bracket(host)}:{port};branch={branch or new_branch()};rport"
+        return via_value(self.proto, host, port, branch or new_branch())
 
     def close(self) -> None:
         if self.transport is not None:
