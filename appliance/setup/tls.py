@@ -146,7 +146,7 @@ def console_tls(settings: Settings) -> tuple[Path, Path]:
                 raise ConfigError(f"console: {p} not found", fix="point console.tls_cert/tls_key at existing PEM files")
         read_pair(c.tls_cert, c.tls_key)  # TlsError names a key that does not belong to the certificate
         return c.tls_cert, c.tls_key
-    cert, key = settings.data_dir / "console" / "tls.crt", settings.data_dir / "console" / "tls.key"
+    cert, key = _generated_pair(settings)
     names = console_names(c.bind_host)
     sip_host = settings.sip.advertised_host or settings.sip.bind_host  # the same pair serves SIP over TLS
     if sip_host not in names and sip_host not in ("0.0.0.0", "::"):  # noqa: S104 (a name to leave out)
@@ -186,5 +186,10 @@ def sip_pair(settings: Settings, *, generate: bool = True) -> tuple[Path, Path] 
     c = settings.console
     if c.tls_cert is not None and c.tls_key is not None:
         return c.tls_cert, c.tls_key
-    cert, key = settings.data_dir / "console" / "tls.crt", settings.data_dir / "console" / "tls.key"
+    cert, key = _generated_pair(settings)
     return (cert, key) if cert.is_file() and key.is_file() else None
+
+
+def _generated_pair(settings: Settings) -> tuple[Path, Path]:
+    """Where the appliance keeps the pair it generates for the console (and SIP over TLS)."""
+    return settings.data_dir / "console" / "tls.crt", settings.data_dir / "console" / "tls.key"
