@@ -108,6 +108,11 @@ class SipSettings(_Section):
                              'messages, which plain UDP would show to anyone on the LAN')
         return self
 
+    @property
+    def default_port(self) -> int:
+        """The SIP port when an address names none: 5061 for SIP over TLS, else 5060 (RFC 3261 §19.1.2)."""
+        return 5061 if self.transport == "tls" else 5060
+
     @field_validator("tls_pbx_sha256")
     @classmethod
     def _fingerprint(cls, v: str | None) -> str | None:

@@ -160,18 +160,13 @@ def check_clock(s: Settings) -> list[Result]:
                    "check the time by hand; install chrony for appointment and audit timestamps you can trust")]
 
 
-def sip_port(s: Settings) -> int:
-    """The PBX's SIP port when an address names none: 5061 for SIP over TLS, else 5060."""
-    return 5061 if s.sip.transport == "tls" else 5060
-
-
 def pbx_target(s: Settings) -> tuple[str, int] | None:
     if s.sip.registrar:
-        return split_host_port(s.sip.registrar, sip_port(s))
+        return split_host_port(s.sip.registrar, s.sip.default_port)
     for source in s.sip.allowed_sources:
         net = ipaddress.ip_network(source, strict=False)
         if net.num_addresses == 1:
-            return str(net.network_address), sip_port(s)
+            return str(net.network_address), s.sip.default_port
     return None
 
 

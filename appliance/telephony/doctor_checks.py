@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 from appliance.config import Settings
 from appliance.errors import ApplianceError
-from appliance.setup.doctor import Check, Result, sip_client_policy, sip_port
+from appliance.setup.doctor import Check, Result, sip_client_policy
 from appliance.setup.sipprobe import TlsPeer, TlsRefused, exchange, tls_connection, tls_exchange
 from appliance.telephony.digest import authorization, parse_challenge
 from appliance.telephony.outbound import parse_hostport
@@ -156,7 +156,7 @@ def check_registration(s: Settings) -> list[Result]:
     if sip.mode != "register":
         return [Result(NAME, "skip", "trunk mode: the appliance does not register (the PBX sends calls to it)")]
     assert sip.registrar and sip.username  # the settings validator requires both in register mode
-    host, port = parse_hostport(sip.registrar, sip_port(s))
+    host, port = parse_hostport(sip.registrar, sip.default_port)
     where = f"{host}:{port}"
     password = None
     if sip.password_file is not None:

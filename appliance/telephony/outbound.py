@@ -74,7 +74,7 @@ class Outbound:
 
     def proxy(self) -> Addr | None:
         target = self.settings.outbound_proxy or self.settings.registrar
-        return parse_hostport(target, 5061 if self.settings.transport == "tls" else 5060) if target else None
+        return parse_hostport(target, self.settings.default_port) if target else None
 
     def via(self) -> str:
         """A new Via for a request from this edge, naming its transport (UDP or TLS)."""
