@@ -11,6 +11,7 @@ from appliance.telephony.sdp import CODECS, MediaDescription, Negotiated, SdpErr
 from appliance.telephony.sipmsg import SipMessage
 from appliance.telephony.siprec.metadata import MetadataError, RecordingMetadata, parse_metadata
 from appliance.telephony.siprec.multipart import MultipartError, Part, media_type, parse_multipart
+from appliance.telephony.srtp import is_secure_proto
 
 OPTION_TAG = "siprec"
 METADATA_TYPE = "application/rs-metadata+xml"
@@ -110,7 +111,7 @@ def _section(session: list[str], lines: list[str]) -> Section:
     proto = _token(head[2] if len(head) > 2 else "", "RTP/AVP")
     fmt = " ".join(_token(f, "") for f in head[3:12]).strip() or "0"
     label = _token(next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("a=label:")), ""), "")
-    if kind != "audio" or proto.upper() in ("RTP/SAVP", "RTP/SAVPF"):  # recording streams are not SRTP-keyed
+    if kind != "audio" or is_secure_proto(proto):  # recording streams are not SRTP-keyed
         return Section(kind, proto, fmt, label)
     try:  # the one-stream SDP parser, on the session lines plus this stream alone
         media = parse_sdp("\r\n".join(session + lines))
