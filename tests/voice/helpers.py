@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance.conversation import ConversationOutcome, Reply, Say, Turn
-from appliance.voice.audio import float_to_pcm, read_wav, telephone_band
+from appliance.voice.audio import float_to_pcm, read_wav, resample, telephone_band
 from appliance.voice.engines import Engines
 from appliance.voice.tts import synthesizer_for
 
@@ -28,6 +28,17 @@ def espeak(text: str, wpm: int = 150) -> bytes:
 def piper(engines: Engines, text: str) -> bytes:
     """Piper speech (8 kHz) as a caller on a G.711 call."""
     return telephone_band(synthesizer_for(engines["tts"]).synthesize(text), 8000)
+
+
+def piper_fixed(engines: Engines, text: str) -> bytes:
+    """Piper speech without its sampling noise: the same audio on every run. Piper draws its
+    prosody at random, so a test whose premise rests on a few tens of ms of audio (a click heard
+    as speech) takes this one."""
+    from piper import SynthesisConfig
+
+    chunks = list(engines["tts"].synthesize(text, SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)))
+    x = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
+    return telephone_band(float_to_pcm(resample(x, chunks[0].sample_rate, 8000)), 8000)
 
 
 def silence(seconds: float) -> bytes:
