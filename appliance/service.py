@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import signal
-import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +18,7 @@ from typing import Any, Protocol
 from appliance.config import Settings
 from appliance.logs import get_logger
 from appliance.models.resolver import ROLES, resolve_all
+from appliance.setup.watchdog import sd_notify, start_watchdog
 from appliance.voice.engines import LOADERS, WORKER_GROUPS, Engines, start_worker
 
 log = get_logger(__name__)
@@ -34,18 +33,6 @@ class Component(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
-
-
-def sd_notify(message: str) -> None:
-    """Tell systemd (Type=notify) about readiness and liveness; a no-op outside systemd."""
-    addr = os.environ.get("NOTIFY_SOCKET")
-    if not addr:
-        return
-    if addr.startswith("@"):
-        addr = "\0" + addr[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        s.connect(addr)
-        s.sendall(message.encode())
 
 
 def pin_lines_at_start(engines: Engines, pack: Any) -> None:
@@ -208,7 +195,6 @@ class Appliance:
         for component in self.components:
             await self._start_component(component)
         sd_notify("READY=1")
-        from appliance.setup.watchdog import start_watchdog
 
         self._watchdog = start_watchdog()
         # What start-up built (models, protocol, routes) lives as long as the process: out of the

@@ -1,30 +1,14 @@
-"""The `appliance` command. Each concern adds its commands from its own module."""
+"""The `appliance` command. Each concern adds its commands from its own module to the root app
+(`appliance.cli.root`); `main` registers them all and runs it."""
 
 from __future__ import annotations
 
 import sys
 
-import typer
-
+from appliance.cli.root import app
 from appliance.errors import ApplianceError
 
-app = typer.Typer(
-    help="On-premise voice appliance for aesthetic clinics.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-@app.callback()
-def _root(
-    ctx: typer.Context,
-    config: str = typer.Option(
-        None, "--config", "-c", envvar="APPLIANCE_CONFIG",
-        help="Configuration file (default /etc/appliance/appliance.toml, else embedded defaults).",
-    ),
-) -> None:
-    ctx.obj = {"config": config}
+__all__ = ["app", "main"]
 
 
 def _register() -> None:

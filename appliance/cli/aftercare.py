@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from appliance.cli import app
 from appliance.cli.common import settings_from
+from appliance.cli.root import app
 from appliance.errors import ApplianceError
 
 if TYPE_CHECKING:  # the scheduler, the record store and the clinic packs load when a command runs

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from appliance.cli import app
 from appliance.cli.common import settings_from
+from appliance.cli.root import app
 
 if TYPE_CHECKING:  # the clinic engine is imported by the command, so `appliance --help` stays fast
     from appliance.clinic.pack import Pack

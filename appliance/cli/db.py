@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from appliance.cli import app
 from appliance.cli.common import settings_from
+from appliance.cli.root import app
 
 if TYPE_CHECKING:  # the record store (SQLCipher) is imported by the commands, so `--help` stays fast
     from appliance.records.audit import AuditReport

@@ -6,8 +6,8 @@ import json
 
 import typer
 
-from appliance.cli import app
 from appliance.cli.common import settings_from
+from appliance.cli.root import app
 
 
 @app.command()

@@ -9,8 +9,8 @@ import asyncio
 
 import typer
 
-from appliance.cli import app
 from appliance.cli.common import settings_from
+from appliance.cli.root import app
 from appliance.errors import ConfigError
 
 messages_app = typer.Typer(help="Messages to patients (SMS, email) and payment links.", no_args_is_help=True)

@@ -6,8 +6,8 @@ import json
 
 import typer
 
-from appliance.cli import app
 from appliance.cli.common import settings_from
+from appliance.cli.root import app
 
 models_app = typer.Typer(help="The bundled models: list them, verify their checksums.", no_args_is_help=True)
 app.add_typer(models_app, name="models")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from appliance.cli import app
+from appliance.cli.root import app
 
 protocol_app = typer.Typer(help="Clinic protocol packs: validate, approve.", no_args_is_help=True)
 app.add_typer(protocol_app, name="protocol")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
-from appliance.cli import app
+from appliance.cli.root import app
 
 if TYPE_CHECKING:  # provisioning (pydantic, cryptography, argon2) is imported when the command runs
     from appliance.setup.answers import Answers

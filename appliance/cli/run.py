@@ -7,8 +7,8 @@ import sys
 
 import typer
 
-from appliance.cli import app
 from appliance.cli.common import settings_from
+from appliance.cli.root import app
 
 
 @app.command()

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from appliance.cli import app
 from appliance.cli.common import settings_from
+from appliance.cli.root import app
 
 if TYPE_CHECKING:  # the voice stack (numpy, onnxruntime, llama.cpp) loads when the command runs
     from appliance.config import Settings

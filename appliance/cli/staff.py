@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
-from appliance.cli import app
 from appliance.cli.common import settings_from
+from appliance.cli.root import app
 from appliance.errors import ApplianceError
 
 if TYPE_CHECKING:

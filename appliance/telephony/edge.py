@@ -28,7 +28,7 @@ from appliance.telephony.missed import MissedCalls
 from appliance.telephony.outbound import Outbound
 from appliance.telephony.register import Registration
 from appliance.telephony.sdp import Negotiated, SdpError, answer_sdp, negotiate, parse_sdp, with_crypto
-from appliance.telephony.sipmsg import NameAddr, SipMessage
+from appliance.telephony.sipmsg import ALLOW, NameAddr, SipMessage
 from appliance.telephony.siprec.answer import SiprecAnswerer
 from appliance.telephony.siptls import SipTlsTransport, TlsPolicy
 from appliance.telephony.srtp import media_security
@@ -38,7 +38,6 @@ from appliance.telephony.watchdog import watch_calls
 
 log = get_logger(__name__)
 STATS_PERIOD_S = 10.0
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER, UPDATE"
 SUPPORTED = {"timer"}  # option tags we accept in Require
 DIALOG_METHODS = {"BYE", "INFO", "NOTIFY", "INVITE", "REFER", "UPDATE", "PRACK"}  # 481 when no dialog matches
 

@@ -16,6 +16,8 @@ import secrets
 from dataclasses import dataclass, field
 
 MAX_MESSAGE_BYTES = 16_384
+# The methods the edge accepts, advertised in Allow on its answers (calls and recording sessions).
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER, UPDATE"
 MAX_HEADERS = 120
 MAX_HEADER_LINE = 4_096  # one header after unfolding, name included
 

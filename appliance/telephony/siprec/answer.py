@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from appliance.calls import CallHandler, CallInfo
 from appliance.logs import get_logger, hostile, phone
 from appliance.telephony.dialog import Dialog, strip_tag
-from appliance.telephony.sipmsg import NameAddr, SipMessage
+from appliance.telephony.sipmsg import ALLOW, NameAddr, SipMessage
 from appliance.telephony.siprec.call import ShadowCall, ShadowStream
 from appliance.telephony.siprec.metadata import Roles, assign_roles
 from appliance.telephony.siprec.offer import (
@@ -166,7 +166,6 @@ class SiprecAnswerer:
 
     def _ok(self, msg: SipMessage, tag: str | None, call: ShadowCall, answered: Answered,
             timer: SessionTimer | None) -> SipMessage:
-        from appliance.telephony.edge import ALLOW
 
         ok = response_for(msg, 200, to_tag=tag)
         for rr in msg.get_all("Record-Route") if tag else []:
