@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 from xml.sax.saxutils import escape
 
-from appliance.calsync.settings import CalendarSettings
+from appliance.config.calendar import CalendarSettings
 
 logging.getLogger("caldav").setLevel(logging.CRITICAL + 10)
 

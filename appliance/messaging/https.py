@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.config.messages import SignedRequest
 from appliance.errors import ConfigError
-from appliance.messaging.settings import SignedRequest
 
 CALLBACK_WINDOW_S = 300  # a signed callback older (or newer) than this is refused
 MAX_ANSWER_BYTES = 64 * 1024

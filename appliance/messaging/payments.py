@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from appliance.clinic.payments import PaymentProvider, ProviderPayments, StaffTaskPayments
+from appliance.config.messages import PaymentApiSettings
 from appliance.messaging.https import SendError, SignedClient
-from appliance.messaging.settings import PaymentApiSettings
 
 
 def provider_for_calls(settings: Any) -> PaymentProvider:

@@ -18,8 +18,8 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Protocol
 
+from appliance.config.messages import EmailSettings, GatewaySettings, MessagesSettings, PbxSmsSettings
 from appliance.messaging.https import SendError, SignedClient, read_secret, tls_context
-from appliance.messaging.settings import EmailSettings, GatewaySettings, MessagesSettings, PbxSmsSettings
 from appliance.records.phones import normalize_phone
 
 

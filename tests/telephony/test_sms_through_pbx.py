@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from appliance.config.messages import PbxSmsSettings
 from appliance.messaging.https import SendError
-from appliance.messaging.settings import PbxSmsSettings
 from appliance.messaging.transports import Outgoing, PbxSms
 from tests.telephony.conftest import Recorder
 from tests.telephony.peers import kamailio, registered_phone

@@ -2,8 +2,8 @@
 
 `backend = "local"` (the default) keeps availability in the appliance alone, as before;
 `backend = "caldav"` reads each mapped provider's busy times from the clinic's calendar server
-and writes the appointments the appliance books, cancels and moves there. Kept apart from
-`appliance.config` (which includes it as `Settings.calendar`), so it imports nothing of it.
+and writes the appointments the appliance books, cancels and moves there. A part of
+`appliance.config` (included as `Settings.calendar`), imported by the calendar sync itself.
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from appliance.calsync.settings import CalendarSettings
+from appliance.config.calendar import CalendarSettings
+from appliance.config.messages import MessagesSettings, PaymentsSettings
 from appliance.errors import ConfigError
-from appliance.messaging.settings import MessagesSettings, PaymentsSettings
 
 DEFAULT_CONFIG_PATH = Path("/etc/appliance/appliance.toml")
 ENV_CONFIG = "APPLIANCE_CONFIG"
