@@ -364,7 +364,7 @@ CHECKS: list[tuple[str, Check]] = [
 ]
 
 # Modules that contribute checks when present (the SIP edge: registration accepted, test call).
-PROVIDERS: tuple[str, ...] = ("appliance.telephony.doctor_checks",)
+PROVIDERS: tuple[str, ...] = ("appliance.setup.sip_checks",)
 
 
 def register_check(name: str, check: Check, after: str | None = None) -> None:

@@ -3,7 +3,7 @@
 Blocking, for the `doctor` command (a CLI, not the event loop). Any SIP response with our
 Call-ID counts as an answer (200, 404, 407, ...): the point is that a SIP stack is there.
 `exchange` (send a request, resend it, wait for its response) also serves the doctor's
-REGISTER query (`appliance.telephony.doctor_checks`).
+REGISTER query (`appliance.setup.sip_checks`).
 
 Over TLS (`[sip] transport = "tls"`) the probe opens the connection the SIP edge would open:
 TLS 1.2 or later, the PBX's certificate checked against `tls_ca` (chain and address) and/or its

@@ -12,9 +12,9 @@ import pytest
 
 from appliance.config import Settings, SipSettings, load_settings
 from appliance.setup.doctor import check_encryption, check_pbx, check_ports
-from appliance.telephony.doctor_checks import check_registration, doctor_checks
+from appliance.setup.sip_checks import check_registration, doctor_checks
+from appliance.setup.voice_probe import START_HINT
 from appliance.telephony.edge import SipEdge
-from appliance.telephony.voice_probe import START_HINT
 from tests.setup.conftest import config_of, free_port, provision, run_cli
 from tests.telephony.conftest import Recorder
 from tests.telephony.tlspeers import Certs, kamailio_tls, make_certs

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.telephony.voice_probe import START_HINT, heard_share
+from appliance.setup.voice_probe import START_HINT, heard_share
 from tests.conftest import free_port
 from tests.foundation.helpers import ApplianceProcess
 

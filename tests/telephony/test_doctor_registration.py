@@ -10,7 +10,7 @@ import pytest
 
 from appliance.config import Settings, SipSettings
 from appliance.setup.doctor import CHECKS, load_providers
-from appliance.telephony.doctor_checks import check_registration, doctor_checks
+from appliance.setup.sip_checks import check_registration, doctor_checks
 from tests.telephony.conftest import DATA, Recorder, free_udp_port
 from tests.telephony.peers import kamailio
 

@@ -188,7 +188,7 @@ def _load_asr(s: Settings) -> object:
 
 
 async def _probe_and_listen(s: Settings, host: str) -> tuple[Heard, str]:
-    from appliance.voice.asr import Transcriber
+    from appliance.voice.asr import WhisperTranscriber
 
     loading = asyncio.create_task(asyncio.to_thread(_load_asr, s))  # loads while the call runs
     try:
@@ -197,7 +197,7 @@ async def _probe_and_listen(s: Settings, host: str) -> tuple[Heard, str]:
         asr = await loading
     if not heard.pcm:
         return heard, ""
-    text = await asyncio.to_thread(Transcriber(asr, vocabulary="").transcribe, heard.pcm)
+    text = await asyncio.to_thread(WhisperTranscriber(asr, vocabulary="").transcribe, heard.pcm)
     return heard, text
 
 

@@ -188,7 +188,7 @@ def check_registration(s: Settings) -> list[Result]:
 
 
 def doctor_checks() -> list[tuple[str, Check, str | None]]:
-    from appliance.telephony.voice_probe import NAME as VOICE
-    from appliance.telephony.voice_probe import check_voice_path
+    from appliance.setup.voice_probe import NAME as VOICE
+    from appliance.setup.voice_probe import check_voice_path
 
     return [(NAME, check_registration, "pbx"), (VOICE, check_voice_path, NAME)]
