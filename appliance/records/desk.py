@@ -16,6 +16,8 @@ from appliance.clinic.appointments import Upcoming
 from appliance.conversation import Escalation
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
+from appliance.records.service import AsyncRecords
+from appliance.records.store import Records
 
 log = get_logger(__name__)
 
@@ -23,7 +25,7 @@ LOOKUP_TIMEOUT_S = 2.0
 
 
 class RecordsDesk:
-    def __init__(self, records: Any, access: Access, patient_id: int | None, timezone: str) -> None:
+    def __init__(self, records: AsyncRecords, access: Access, patient_id: int | None, timezone: str) -> None:
         self.records = records
         self.access = access
         self.patient_id = patient_id  # the one patient caller ID found, if any
@@ -36,7 +38,7 @@ class RecordsDesk:
 
     async def for_identity(self, name: str, dob: date) -> list[Upcoming]:
         try:
-            ids = await asyncio.wait_for(self.records.call("patients_by_name_dob", self.access, name, dob),
+            ids = await asyncio.wait_for(self.records.run(Records.patients_by_name_dob, self.access, name, dob),
                                          LOOKUP_TIMEOUT_S)
         except Exception:  # noqa: BLE001  (TimeoutError included: nothing found, a message is taken)
             log.warning("call.appointment_lookup_failed", call_id=hostile(self.access.call_id or ""))
@@ -48,7 +50,7 @@ class RecordsDesk:
         out: list[Upcoming] = []
         try:
             for pid in ids:
-                rows = await asyncio.wait_for(self.records.call("upcoming_for_patient", self.access, pid, since),
+                rows = await asyncio.wait_for(self.records.run(Records.upcoming_for_patient, self.access, pid, since),
                                               LOOKUP_TIMEOUT_S)
                 out += [upcoming_of(r, self.tz) for r in rows]
         except Exception:  # noqa: BLE001
@@ -68,7 +70,7 @@ def upcoming_of(row: dict[str, Any], tz: ZoneInfo) -> Upcoming:
                     confirmed=bool(row.get("confirmed")))
 
 
-async def store_appointment_changes(records: Any, access: Access, call_key: str, changes: list[dict[str, Any]],
+async def store_appointment_changes(records: AsyncRecords, access: Access, call_key: str, changes: list[dict[str, Any]],
                                     timezone: str, turn: int = 0) -> int:
     """Write what the caller changed (confirm, cancel, move), in order; returns how many were
     stored. A change the store refuses (the slot was taken meanwhile, the appointment was
@@ -80,13 +82,14 @@ async def store_appointment_changes(records: Any, access: Access, call_key: str,
         op, aid = ch.get("op"), int(ch.get("appointment_id") or 0)
         try:
             if op == "confirm":
-                await records.call("confirm_appointment", access, aid, "phone")
+                await records.run(Records.confirm_appointment, access, aid, "phone")
             elif op == "cancel":
-                await records.call("cancel_appointment", access, aid, late=bool(ch.get("late")),
-                                   deposit=str(ch.get("deposit") or "none"), via="phone")
+                await records.run(Records.cancel_appointment, access, aid, late=bool(ch.get("late")),
+                                  deposit=str(ch.get("deposit") or "none"), via="phone")
             elif op == "move":
                 start = datetime.fromisoformat(str(ch["start"])).replace(tzinfo=tz)
-                await records.call("move_appointment", access, aid, start, start + timedelta(minutes=int(ch["minutes"])))
+                end = start + timedelta(minutes=int(ch["minutes"]))
+                await records.run(Records.move_appointment, access, aid, start, end)
             else:
                 continue
             stored += 1
@@ -95,7 +98,7 @@ async def store_appointment_changes(records: Any, access: Access, call_key: str,
                         call_id=hostile(access.call_id or ""))
             esc = Escalation("routine", "appointment-change-failed", turn, f"{op} of appointment {aid}: {type(e).__name__}")
             try:
-                await records.call("record_escalation", access, call_key, esc)
+                await records.run(Records.record_escalation, access, call_key, esc)
             except Exception:  # noqa: BLE001
                 log.exception("call.appointment_change_escalation_failed", call_id=hostile(access.call_id or ""))
     return stored

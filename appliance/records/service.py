@@ -13,23 +13,23 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from appliance.config import Settings
 from appliance.conversation import ConversationOutcome, Escalation, LanguageModel
 from appliance.logs import get_logger, use_install_key
-from appliance.records.audit import Access, AuditReport
+from appliance.records.audit import Access
 from appliance.records.db import StoreLock
 from appliance.records.errors import RecordsError
 from appliance.records.ids import CallRef
 from appliance.records.journal import EscalationJournal, journal_path
-from appliance.records.outbox import OutboxMessage
 from appliance.records.rotate import resolve_key
 from appliance.records.store import Records
 from appliance.records.summary import CallSummary, build_summary, refine_summary
 
 log = get_logger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def replay(records: Records, journal: EscalationJournal, access: Access) -> tuple[int, int]:
@@ -61,7 +61,8 @@ def retention_of(settings: Settings) -> dict[str, int | None]:
 
 
 class AsyncRecords:
-    """Awaitable wrappers over `Records`, each run on the single writer thread."""
+    """`Records` for asyncio code: everything runs on the single writer thread, through `run`
+    (one typed way in; `finish_call` and the journal add what is more than one store call)."""
 
     def __init__(self, path: Path, key: bytes, *, recording_enabled: bool = False) -> None:
         self._path, self._key, self._recording = path, key, recording_enabled
@@ -69,8 +70,8 @@ class AsyncRecords:
         self._records: Records | None = None
         self.journal = EscalationJournal(journal_path(path), key)  # escalations the store could not take
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+    async def _on_writer(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     def _r(self) -> Records:
         if self._records is None:
@@ -80,7 +81,7 @@ class AsyncRecords:
     async def open(self) -> None:
         def _open() -> None:
             self._records = Records.open(self._path, self._key, recording_enabled=self._recording)
-        await self._run(_open)
+        await self._on_writer(_open)
 
     async def close(self) -> None:
         def _close() -> None:
@@ -88,29 +89,16 @@ class AsyncRecords:
                 self._records.close()
                 self._records = None
         try:
-            await self._run(_close)
+            await self._on_writer(_close)
         finally:
             self._executor.shutdown(wait=True)
 
-    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Any `Records` method by name, on the writer thread."""
-        return await self._run(lambda: getattr(self._r(), method)(*args, **kwargs))
-
-    async def run(self, fn: Callable[[Records], T]) -> T:
-        """`fn(records)` on the writer thread (several calls that belong together)."""
-        return await self._run(lambda: fn(self._r()))
-
-    # The calls the call pipeline and the console make most, typed.
-    async def start_call(self, access: Access, pbx_call_id: str, direction: str, caller_number: str | None,
-                         started_at: datetime | None = None, *, key: str | None = None) -> int:
-        return await self._run(lambda: self._r().start_call(access, pbx_call_id, direction, caller_number, started_at,
-                                                            key=key))
-
-    async def record_escalation(self, access: Access, pbx_call_id: str, esc: Escalation) -> str:
-        return await self._run(lambda: self._r().record_escalation(access, pbx_call_id, esc))
-
-    async def end_call(self, access: Access, pbx_call_id: str, outcome: str, end_reason: str) -> None:
-        await self._run(lambda: self._r().end_call(access, pbx_call_id, outcome, end_reason))
+    async def run(self, fn: Callable[Concatenate[Records, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(records, *args, **kwargs)` on the writer thread: a `Records` method named on the
+        class (`await records.run(Records.upcoming_for_patient, access, pid, since)`), or a
+        function of the store (`await records.run(lambda r: ...)`, several calls that belong
+        together). mypy checks the arguments against `fn` and types the result."""
+        return await self._on_writer(lambda: fn(self._r(), *args, **kwargs))
 
     async def finish_call(self, access: Access, pbx_call_id: str, outcome: ConversationOutcome, end_reason: str,
                           llm: LanguageModel | None = None) -> CallSummary:
@@ -118,7 +106,7 @@ class AsyncRecords:
         transcript, escalations and redacted copy, queue it for staff, close the call."""
         summary = await refine_summary(build_summary(outcome), outcome, llm)
 
-        await self._run(lambda: self._r().save_outcome(access, pbx_call_id, outcome, summary, end_reason))
+        await self.run(Records.save_outcome, access, pbx_call_id, outcome, summary, end_reason)
         log.info("call.summary_stored", intent=summary.intent, urgency=summary.urgency, escalated=summary.escalated,
                  lead_score=summary.lead_score)
         return summary
@@ -131,19 +119,7 @@ class AsyncRecords:
     async def replay_journal(self, access: Access) -> tuple[int, int]:
         """Move the journal's escalations into the store (idempotent, by escalation id); the
         journal is removed once all of them are in. Returns (stored now, already there)."""
-        return await self._run(lambda: replay(self._r(), self.journal, access))
-
-    async def outbox_pending(self, access: Access, limit: int = 100, topic: str | None = None) -> list[OutboxMessage]:
-        return await self._run(lambda: self._r().outbox_pending(access, limit, topic))
-
-    async def outbox_delivered(self, msg_ids: list[str]) -> int:
-        return await self._run(lambda: self._r().outbox_delivered(msg_ids))
-
-    async def purge(self, access: Access, retention_days: dict[str, int | None]) -> dict[str, int]:
-        return await self._run(lambda: self._r().purge(access, retention_days))
-
-    async def verify_audit(self) -> AuditReport:
-        return await self._run(lambda: self._r().verify_audit())
+        return await self.run(replay, self.journal, access)
 
 
 class RecordStore:
@@ -178,7 +154,7 @@ class RecordStore:
         stored, known = await records.replay_journal(access)
         if stored or known:
             log.warning("records.journal_replayed", stored=stored, already_stored=known)
-        recovered = await records.run(lambda r: r.recover_open_calls(access))
+        recovered = await records.run(Records.recover_open_calls, access)
         if recovered:
             log.warning("records.calls_recovered", calls=len(recovered), reason="crash")
 
@@ -194,11 +170,11 @@ class RecordStore:
             raise RecordsError("the record store is not open")
         access = Access("system:retention", "retention")
         days = retention_of(self.settings)
-        done = await self.records.purge(access, days)
+        done = await self.records.run(Records.purge, access, days)
         if days["transcripts"] is not None:  # shadow calls are transcripts (appliance.golive.shadow)
             from appliance.golive.shadow.store import purge as purge_shadow
 
             cutoff = (datetime.now(UTC) - timedelta(days=days["transcripts"])).isoformat(timespec="microseconds")
-            done["shadow_calls"] = await self.records.run(lambda r: purge_shadow(r, access, cutoff))
+            done["shadow_calls"] = await self.records.run(purge_shadow, access, cutoff)
         log.info("records.purged", **done)
         return done

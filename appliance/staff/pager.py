@@ -31,6 +31,7 @@ from appliance.config import PagingSettings
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.errors import ConflictError
+from appliance.records.store import Records
 from appliance.staff.livecalls import LiveCall, LiveCalls
 from appliance.staff.pagecall import Dialer, ring_and_brief
 from appliance.staff.paging import (
@@ -291,7 +292,7 @@ class Pager:
     async def _acknowledge_as(self, eid: int, by: str, reason: str) -> None:
         actor = f"system:desk-phone-{by[4:]}" if by.startswith("ext:") else f"staff:{by}"
         try:
-            await self.repo.records.call("acknowledge_escalation", Access(actor, reason), eid, by)
+            await self.repo.records.run(Records.acknowledge_escalation, Access(actor, reason), eid, by)
         except ConflictError:
             pass  # acknowledged meanwhile (the console, another phone): nothing more to record
 

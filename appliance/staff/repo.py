@@ -17,6 +17,7 @@ from appliance.records.audit import Access
 from appliance.records.base import iso_ts
 from appliance.records.outbox import OutboxMessage
 from appliance.records.service import AsyncRecords
+from appliance.records.store import Records
 from appliance.staff.metrics import OUTCOME_DAYS, WEEK_S, WEEKS, Families, compute_metrics
 
 Row = dict[str, Any]
@@ -64,103 +65,105 @@ class StaffRepo:
     # -- accounts ----------------------------------------------------------------------------
     async def add_user(self, *, username: str, display_name: str, role: str, pw_hash: str,
                        extension: str | None, actor: str) -> int:
-        return int(await self.records.call("add_staff_user", access(actor, "accounts"), username, display_name, role,
-                                           pw_hash, extension))
+        return await self.records.run(Records.add_staff_user, access(actor, "accounts"), username, display_name, role,
+                                      pw_hash, extension)
 
     async def set_password(self, username: str, pw_hash: str, actor: str) -> None:
-        await self.records.call("set_staff_password", access(actor, "accounts"), username, pw_hash)
+        await self.records.run(Records.set_staff_password, access(actor, "accounts"), username, pw_hash)
 
     async def user(self, username: str) -> Row | None:
-        return await self.records.call("staff_user", username)
+        return await self.records.run(Records.staff_user, username)
 
     async def users(self) -> list[Row]:
-        return await self.records.call("staff_users")
+        return await self.records.run(Records.staff_users)
 
     async def has_users(self) -> bool:
-        return bool(await self.records.call("has_staff_users"))
+        return await self.records.run(Records.has_staff_users)
 
     async def record(self, actor: str, action: str, subject: str) -> None:
         """An audit event with no other change (log-in, log-off, refused log-in)."""
-        await self.records.call("record_event", access(actor), action, subject)
+        await self.records.run(Records.record_event, access(actor), action, subject)
 
     async def audit_events(self, limit: int = 200) -> list[Row]:
-        return await self.records.call("audit_events", limit)
+        return await self.records.run(Records.audit_events, limit)
 
     # -- calls and escalations ----------------------------------------------------------------
     async def live_calls(self, actor: str) -> list[Row]:
-        return [_times(r) for r in await self.records.call("live_calls", access(actor))]
+        return [_times(r) for r in await self.records.run(Records.live_calls, access(actor))]
 
     async def escalations(self, actor: str, *, include_resolved: bool = False) -> list[Row]:
-        return [_times(r) for r in await self.records.call("escalation_queue", access(actor), include_resolved)]
+        return [_times(r) for r in await self.records.run(Records.escalation_queue, access(actor), include_resolved)]
 
     async def escalation(self, eid: int, actor: str | None) -> Row:
-        return _times(await self.records.call("escalation", access(actor) if actor else None, eid))
+        return _times(await self.records.run(Records.escalation, access(actor) if actor else None, eid))
 
     async def acknowledge(self, eid: int, actor: str) -> Row:
-        return _times(await self.records.call("acknowledge_escalation", access(actor), eid, actor))
+        return _times(await self.records.run(Records.acknowledge_escalation, access(actor), eid, actor))
 
     async def resolve(self, eid: int, actor: str, note: str, follow_up: Any = None) -> Row:
         """Resolve with a note; `follow_up` (the pack's concern follow-up plan) schedules the
         follow-up call of a concern, in the same transaction."""
-        return _times(await self.records.call("resolve_escalation", access(actor), eid, actor, note, follow_up))
+        return _times(await self.records.run(Records.resolve_escalation, access(actor), eid, actor, note, follow_up))
 
     async def mark_paged(self, eid: int, target: str, level: int) -> None:
-        await self.records.call("mark_escalation_paged", Access("system:paging", "escalation-paging"), eid, target, level)
+        paging = Access("system:paging", "escalation-paging")
+        await self.records.run(Records.mark_escalation_paged, paging, eid, target, level)
 
     # -- summaries, appointments, aftercare ---------------------------------------------------
     async def summaries(self, actor: str) -> list[Row]:
-        rows = await self.records.call("summaries_for_review", access(actor))
+        rows = await self.records.run(Records.summaries_for_review, access(actor))
         return [_times({k: v for k, v in r.items() if k != "summary"}) for r in rows]
 
     async def summary(self, sid: int, actor: str) -> Row:
-        return _times(await self.records.call("summary_for_review", access(actor), sid))
+        return _times(await self.records.run(Records.summary_for_review, access(actor), sid))
 
     async def review_summary(self, sid: int, actor: str, text: str, *, finalize: bool) -> Row:
-        await self.records.call("review_summary", access(actor), sid, actor, text, finalize=finalize)
+        await self.records.run(Records.review_summary, access(actor), sid, actor, text, finalize=finalize)
         return await self.summary(sid, actor)
 
     async def appointments(self, actor: str) -> list[Row]:
-        return [_times(r) for r in await self.records.call("appointment_list", access(actor))]
+        return [_times(r) for r in await self.records.run(Records.appointment_list, access(actor))]
 
     async def appointment_days(self, actor: str, since: float, until: float) -> list[Row]:
         """The appointments starting in [since, until) (Unix seconds), with their outcomes."""
-        rows = await self.records.call("appointments_between", access(actor), _utc(since), _utc(until))
+        rows = await self.records.run(Records.appointments_between, access(actor), _utc(since), _utc(until))
         return [_times(r) for r in rows]
 
     async def mark_appointment(self, aid: int, status: str, actor: str, no_show_deposit: str | None = None) -> None:
         """The signed-in user marks the patient arrived (`completed`) or a no-show (with the
         policy's deposit outcome for a missed appointment, when the pack has a policy)."""
-        await self.records.call("mark_appointment", access(actor), aid, status, actor, no_show_deposit)
+        await self.records.run(Records.mark_appointment, access(actor), aid, status, actor, no_show_deposit)
 
     async def appointment_rates(self, actor: str, now: float, days: int = OUTCOME_DAYS) -> dict[str, Any]:
         """Appointment counts and rates of the last `days` days (aggregates only)."""
         until = _utc(now)
-        return await self.records.call("appointment_rates", access(actor), until - timedelta(days=days), until)
+        return await self.records.run(Records.appointment_rates, access(actor), until - timedelta(days=days), until)
 
     async def aftercare(self, actor: str) -> list[Row]:
-        return [_times(r) for r in await self.records.call("aftercare_pipeline", access(actor))]
+        return [_times(r) for r in await self.records.run(Records.aftercare_pipeline, access(actor))]
 
     async def metrics(self, now: float, weeks: int = WEEKS, actor: str = "system:console") -> dict[str, Any]:
         """The workflow-quality measures, overall and per procedure family (aggregates only)."""
-        rows = await self.records.call("workflow_quality_rows", access(actor, "dashboard"), iso_ts(now - weeks * WEEK_S))
+        since = iso_ts(now - weeks * WEEK_S)
+        rows = await self.records.run(Records.workflow_quality_rows, access(actor, "dashboard"), since)
         return compute_metrics({k: [_times(r) for r in v] for k, v in rows.items()}, now, weeks, self.families)
 
     async def export_data(self, actor: str, fmt: str) -> dict[str, list[Row]]:
-        data = await self.records.call("export_rows", access(actor, "export"), fmt)
+        data = await self.records.run(Records.export_rows, access(actor, "export"), fmt)
         return {k: [_times(r) for r in v] for k, v in data.items()}
 
     # -- the outbox, per endpoint -------------------------------------------------------------
     async def set_endpoints(self, names: list[str]) -> list[str]:
-        return await self.records.call("outbox_set_endpoints", names, self.clock())
+        return await self.records.run(Records.outbox_set_endpoints, names, self.clock())
 
     async def outbox_due(self, endpoint: str, now: float, limit: int = 50) -> list[OutboxMessage]:
-        return await self.records.call("outbox_due", RELAY, endpoint, now, limit)
+        return await self.records.run(Records.outbox_due, RELAY, endpoint, now, limit)
 
     async def outbox_delivered(self, endpoint: str, seq: int, now: float) -> None:
-        await self.records.call("outbox_delivered_to", endpoint, seq, now)
+        await self.records.run(Records.outbox_delivered_to, endpoint, seq, now)
 
     async def outbox_failed(self, endpoint: str, seq: int, now: float, error: str) -> int:
-        return int(await self.records.call("outbox_failed", endpoint, seq, now, error))
+        return await self.records.run(Records.outbox_failed, endpoint, seq, now, error)
 
     async def outbox_undelivered(self, endpoint: str | None = None) -> int:
-        return int(await self.records.call("outbox_undelivered", endpoint))
+        return await self.records.run(Records.outbox_undelivered, endpoint)

@@ -53,11 +53,10 @@ NP_NUMBER = "+15550199"  # the demo pack's "+1 555 0199", as the PBX is asked to
 @pytest.fixture(scope="module")
 def engines() -> Any:
     from appliance.models.resolver import resolve_all
-    from appliance.voice.engines import LOADERS, Engines
+    from appliance.voice.engines import load_engines
 
     settings = Settings()
-    models = resolve_all(settings)
-    return Engines(models=models, loaded={role: LOADERS[role](m, settings) for role, m in models.items()})
+    return load_engines(resolve_all(settings), settings)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from appliance.clinic.service import DEMO_PACK, clinic_now, new_conversation
 from appliance.config import Settings
 from appliance.conversation import Escalation
 from appliance.records.audit import Access
+from appliance.records.store import Records
 
 
 def test_response_minutes_follow_the_workflow_of_the_red_flag() -> None:
@@ -43,21 +44,21 @@ def inbound(number: str, direction: str = "inbound") -> CallInfo:
 
 
 async def test_a_known_number_is_a_returning_patient_linked_to_the_call(records) -> None:
-    pid = await records.call("add_patient", STAFF, "Dana Q.", "+1 (415) 555-0100")
-    await records.call("add_patient", STAFF, "Eli R.", "415 555 0199")
+    pid = await records.run(Records.add_patient, STAFF, "Dana Q.", "+1 (415) 555-0100")
+    await records.run(Records.add_patient, STAFF, "Eli R.", "415 555 0199")
     caller, found = await caller_context(records, CALL, inbound("4155550100"))
     assert found == pid and caller.known_patient and caller.phone == "4155550100"
     assert caller.name is None and caller.procedure is None  # nothing else from the record is used
     reply = new_conversation(load_pack(DEMO_PACK), Settings(), caller=caller, scheduler=None).start()
     assert "Welcome back" in " ".join(s.text for s in reply.says)
-    await records.call("start_call", CALL, "c-1", "inbound", "4155550100", None, found)
+    await records.run(Records.start_call, CALL, "c-1", "inbound", "4155550100", None, found)
     audit = await records.run(lambda r: r.conn.execute("SELECT action, subject FROM audit_events").fetchall())
     assert ("patient.lookup", f"patients:{pid}") in [tuple(a) for a in audit]
 
 
 @pytest.mark.parametrize("number", ["4155550123", "", "2001", "anonymous"])
 async def test_unknown_short_or_withheld_numbers_are_asked(records, number: str) -> None:
-    await records.call("add_patient", STAFF, "Dana Q.", "+1 (415) 555-0100")
+    await records.run(Records.add_patient, STAFF, "Dana Q.", "+1 (415) 555-0100")
     caller, found = await caller_context(records, CALL, inbound(number))
     assert found is None and not caller.known_patient
     conv = new_conversation(load_pack(DEMO_PACK), Settings(), caller=caller, scheduler=None)
@@ -68,14 +69,14 @@ async def test_unknown_short_or_withheld_numbers_are_asked(records, number: str)
 
 
 async def test_a_shared_number_is_nobody_in_particular(records) -> None:
-    await records.call("add_patient", STAFF, "Dana Q.", "+1 (415) 555-0100")
-    await records.call("add_patient", STAFF, "Sam Q.", "415.555.0100")
+    await records.run(Records.add_patient, STAFF, "Dana Q.", "+1 (415) 555-0100")
+    await records.run(Records.add_patient, STAFF, "Sam Q.", "415.555.0100")
     caller, found = await caller_context(records, CALL, inbound("14155550100"))
     assert found is None and not caller.known_patient
 
 
 async def test_outbound_calls_and_a_stuck_store_do_not_look_up(records, monkeypatch) -> None:
-    await records.call("add_patient", STAFF, "Dana Q.", "+1 (415) 555-0100")
+    await records.run(Records.add_patient, STAFF, "Dana Q.", "+1 (415) 555-0100")
     caller, found = await caller_context(records, CALL, inbound("4155550100", "outbound"))
     assert found is None and not caller.known_patient
 
@@ -156,7 +157,7 @@ async def test_a_call_with_undecodable_identifiers_keeps_its_row_and_escalation(
         "escalation.raised", "call.summary"]
     turns = await rows(records, "SELECT speaker, text FROM turns WHERE call_id = ? ORDER BY idx", call[0])
     assert ("caller", RED_FLAG) in turns
-    queue = await records.call("escalation_queue", STAFF)
+    queue = await records.run(Records.escalation_queue, STAFF)
     assert [q["category"] for q in queue] == ["vascular-compromise"]
 
 
@@ -177,7 +178,7 @@ async def test_a_reused_call_id_makes_a_second_call_not_an_overwrite(records, ru
     assert said[calls[1][0]] == ["new patient", "how much is lip filler"]
     flags = await rows(records, "SELECT call_id, count(*) FROM escalations GROUP BY call_id")
     assert flags == [(calls[0][0], 1)]
-    summaries = {r["id"]: r["summary"]["escalated"] for r in await records.call("summaries_for_review", STAFF)}
+    summaries = {r["id"]: r["summary"]["escalated"] for r in await records.run(Records.summaries_for_review, STAFF)}
     assert summaries == {calls[0][0]: True, calls[1][0]: False}
 
 
@@ -229,7 +230,7 @@ async def test_a_locked_store_journals_the_escalation_transfers_the_caller_and_r
     await store.start()  # replays the journal, closes the call the store never saw end
     try:
         assert store.records is not None
-        queue = await store.records.call("escalation_queue", STAFF)
+        queue = await store.records.run(Records.escalation_queue, STAFF)
         assert [(q["severity"], q["category"]) for q in queue] == [("urgent", "severe-headache")]
         topics = await rows(store.records, "SELECT topic FROM outbox")
         assert ("escalation.raised",) in topics

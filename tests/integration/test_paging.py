@@ -55,11 +55,10 @@ def near(hz: float | None, want: float) -> bool:
 @pytest.fixture(scope="module")
 def engines() -> Any:
     from appliance.models.resolver import resolve_all
-    from appliance.voice.engines import LOADERS, Engines
+    from appliance.voice.engines import load_engines
 
     settings = Settings()
-    models = resolve_all(settings)
-    return Engines(models=models, loaded={role: LOADERS[role](m, settings) for role, m in models.items()})
+    return load_engines(resolve_all(settings), settings)
 
 
 @dataclass
@@ -82,7 +81,6 @@ async def paging_box(tmp_path: Path, engines: Any, settings: Settings) -> AsyncI
     from appliance.config import SipSettings
     from appliance.staff.pager import Pager
     from appliance.telephony.edge import SipEdge
-    from appliance.voice.llm import language_model_from
 
     pack = pack_for_calls(settings)
     repo = await open_test_repo(tmp_path / "var")
@@ -93,12 +91,12 @@ async def paging_box(tmp_path: Path, engines: Any, settings: Settings) -> AsyncI
                             actor="system:test")
     async with kamailio(tmp_path) as kport:
         runner = CallRunner(settings, engines, pack, repo.records, scheduler=Scheduler(pack.clinic, InMemoryBookingStore()),
-                            llm=language_model_from(engines["llm"]))
+                            llm=engines.llm)
         edge = SipEdge(SipSettings(mode="register", registrar=f"127.0.0.1:{kport}", username="2100", extension="2100",
                                    bind_port=free_udp_port(), rtp_port_min=30000, rtp_port_max=39999,
                                    register_expires=300), runner)
         await edge.start()
-        pager = Pager(settings.paging, repo, edge, runner.live, pack, engines["tts"], poll_s=0.2)
+        pager = Pager(settings.paging, repo, edge, runner.live, pack, engines.tts, poll_s=0.2)
         try:
             assert edge.registration is not None
             await asyncio.wait_for(edge.registration.registered.wait(), 10)

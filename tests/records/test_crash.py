@@ -123,7 +123,7 @@ async def _recovered(data_dir: Path) -> None:
             detail = (await client.get(f"/api/summaries/{call[0]}")).json()
             assert [t["text"] for t in detail["transcript"] if t["speaker"] == "caller"] == LINES
             assert detail["summary"]["escalated"] is True
-        report = await records.verify_audit()
+        report = await records.run(Records.verify_audit)
         assert report.ok, report
         assert await records.run(lambda r: r.recover_open_calls(Access("system:test", "test"))) == []
     finally:

@@ -17,6 +17,7 @@ from appliance.clinic.schedule import Scheduler
 from appliance.clinic.service import DEMO_PACK, clinic_now
 from appliance.records.audit import Access
 from appliance.records.bookings import PhoneBooking
+from appliance.records.store import Records
 
 TURNS = ["Hi, I'm a new patient", "Botox please", "the frown lines between my eyebrows", "no", "no",
          "no I don't take any", "no", "around five hundred dollars", "yes please", "my name is Dana Lee", "yes",
@@ -42,7 +43,7 @@ async def book_by_phone(pack, records, call_id: str, phone: str = "5550102233"):
     for text in TURNS:
         await conv.caller_said(text)
     outcome = conv.ended("remote-bye")
-    await records.call("start_call", CALL, call_id, "inbound", phone, datetime.now(UTC))
+    await records.run(Records.start_call, CALL, call_id, "inbound", phone, datetime.now(UTC))
     return outcome
 
 
@@ -90,8 +91,8 @@ async def test_a_slot_taken_meanwhile_is_escalated_not_lost(records, pack) -> No
     b = outcome.booking
     start = datetime.fromisoformat(b["start"]).replace(tzinfo=ZoneInfo(pack.clinic.timezone))
     # Booked another way between the call's offer and its end.
-    other = await records.call("add_patient", CALL, "Someone Else", "5550100000")
-    await records.call("book_appointment", CALL, other, b["provider"], start, start + timedelta(minutes=b["minutes"]))
+    other = await records.run(Records.add_patient, CALL, "Someone Else", "5550100000")
+    await records.run(Records.book_appointment, CALL, other, b["provider"], start, start + timedelta(minutes=b["minutes"]))
     assert await store_booking(records, CALL, "call-1", outcome, pack) is None
 
     def read(r):
@@ -103,20 +104,20 @@ async def test_a_slot_taken_meanwhile_is_escalated_not_lost(records, pack) -> No
 
 
 async def test_a_caller_recognised_by_caller_id_books_as_themselves(records, pack) -> None:
-    pid = await records.call("add_patient", CALL, "Dana Lee", "+1 555 010 2233")
-    await records.call("start_call", CALL, "call-9", "inbound", "5550102233", datetime.now(UTC), pid)
+    pid = await records.run(Records.add_patient, CALL, "Dana Lee", "+1 555 010 2233")
+    await records.run(Records.start_call, CALL, "call-9", "inbound", "5550102233", datetime.now(UTC), pid)
     booking = PhoneBooking(provider="np-1", start=datetime(2025, 3, 14, 17, 0, tzinfo=UTC), minutes=30,
                            kind="consult", procedure=None, name="Someone Else", phone="5550102233")
-    aid = await records.call("record_phone_booking", CALL, "call-9", booking)
+    aid = await records.run(Records.record_phone_booking, CALL, "call-9", booking)
     patients = await records.run(lambda r: one(r.conn, "SELECT count(*) FROM patients"))
     owner = await records.run(lambda r: one(r.conn, "SELECT patient_id FROM appointments WHERE id = ?", aid))
     assert patients[0] == 1 and owner[0] == pid
 
 
 async def test_the_calendar_reads_times_only(records, pack) -> None:
-    pid = await records.call("add_patient", CALL, "Dana Lee", "5550102233")
+    pid = await records.run(Records.add_patient, CALL, "Dana Lee", "5550102233")
     t = datetime(2030, 1, 7, 17, 0, tzinfo=UTC)
-    await records.call("book_appointment", CALL, pid, "np-1", t, t + timedelta(minutes=45))
+    await records.run(Records.book_appointment, CALL, pid, "np-1", t, t + timedelta(minutes=45))
     calendar = await booking_calendar(records, pack)
     local = t.astimezone(ZoneInfo(pack.clinic.timezone)).replace(tzinfo=None)
     [b] = calendar.on_day("np-1", local.date())

@@ -34,15 +34,15 @@ async def test_record_store_runs_the_post_call_pipeline_off_the_loop(settings) -
     try:
         records = store.records
         assert records is not None
-        await records.start_call(SYSTEM, "pbx-async-1", "inbound", PHI["phone"])
-        writes = [records.call("add_patient", SYSTEM, f"P{i}") for i in range(20)]
+        await records.run(Records.start_call, SYSTEM, "pbx-async-1", "inbound", PHI["phone"])
+        writes = [records.run(Records.add_patient, SYSTEM, f"P{i}") for i in range(20)]
         ids = await asyncio.gather(*writes)
         assert sorted(ids) == list(range(1, 21))  # serialised on the writer thread, none lost
         summary = await records.finish_call(SYSTEM, "pbx-async-1", concern_call(), "caller-hangup")
         assert summary.escalated and summary.intent == "clinical-concern"
-        pending = await records.outbox_pending(SYSTEM)
+        pending = await records.run(Records.outbox_pending, SYSTEM)
         assert [m.topic for m in pending] == ["escalation.raised", "call.summary"]
-        assert (await records.verify_audit()).ok
+        assert (await records.run(Records.verify_audit)).ok
         # The connection belongs to the writer thread: using it from the event loop's thread fails.
         assert threading.current_thread() is threading.main_thread()
         with pytest.raises(sqlcipher3.ProgrammingError, match="thread"):
@@ -83,7 +83,7 @@ async def test_finish_call_closes_the_call_in_the_same_transaction(settings) -> 
     try:
         records = store.records
         assert records is not None
-        await records.start_call(SYSTEM, "pbx-async-1", "inbound", None)
+        await records.run(Records.start_call, SYSTEM, "pbx-async-1", "inbound", None)
         await records.finish_call(SYSTEM, "pbx-async-1", concern_call(), "caller-hangup")
     finally:
         await store.stop()

@@ -15,6 +15,7 @@ from appliance.clinic.pack import Pack
 from appliance.conversation import Escalation
 from appliance.records.errors import ConflictError
 from appliance.records.service import AsyncRecords
+from appliance.records.store import Records
 from appliance.scheduler.desk_runner import follow_up_plan
 from appliance.scheduler.setup import policy_from
 from tests.scheduler.conftest import STAFF
@@ -48,9 +49,9 @@ async def test_resolving_a_concern_plans_one_follow_up_after_the_packs_hours_wit
     try:
         eid = await raised(records, caller="anonymous")  # a withheld number, but the patient's record has one
         before = datetime.now(UTC)
-        row = await records.call("resolve_escalation", STAFF, eid, "nina", "called her, settled", plan)
+        row = await records.run(Records.resolve_escalation, STAFF, eid, "nina", "called her, settled", plan)
         with pytest.raises(ConflictError):
-            await records.call("resolve_escalation", STAFF, eid, "nina", "again", plan)
+            await records.run(Records.resolve_escalation, STAFF, eid, "nina", "again", plan)
         rows = await follow_up_rows(records)
         audit = await records.run(lambda r: [x[0] for x in r.conn.execute(
             "SELECT action FROM audit_events WHERE action = 'desk_contact.create'")])
@@ -78,8 +79,8 @@ async def test_no_follow_up_without_a_callable_number_or_for_what_is_not_a_conce
                                category="booking-conflict", detail="slot taken", key="in-3")
         caller_only = await raised(records, caller="5550107902", patient_phone=None, key="in-4")
         for eid in (withheld, extension, booking, caller_only):
-            await records.call("resolve_escalation", STAFF, eid, "nina", "done", plan)
-        queue = await records.call("escalation_queue", STAFF, True)
+            await records.run(Records.resolve_escalation, STAFF, eid, "nina", "done", plan)
+        queue = await records.run(Records.escalation_queue, STAFF, True)
     finally:
         await records.close()
     assert [r[0] for r in await _rows_after(db)] == [caller_only]  # the caller's number on the call is called
@@ -106,7 +107,7 @@ async def call_follow_up(db: tuple[Path, bytes], pack: Pack, turns: tuple[str, .
     await records.open()
     try:
         eid = await raised(records, caller="+1 555 010 2233")
-        row = await records.call("resolve_escalation", STAFF, eid, "nina", "saw her, settled", follow_up_plan(pack, OPEN))
+        row = await records.run(Records.resolve_escalation, STAFF, eid, "nina", "saw her, settled", follow_up_plan(pack, OPEN))
         call_at = datetime.fromisoformat(row["follow_up"]["call_at"])
         clock = [call_at - timedelta(minutes=1)]
         runner, dialer = await run_once(db, pack, records, turns, clock)
@@ -117,8 +118,8 @@ async def call_follow_up(db: tuple[Path, bytes], pack: Pack, turns: tuple[str, .
             await settle(runner)
         finally:
             await runner.stop()
-        after = await records.call("escalation", STAFF, eid)
-        every = await records.call("escalation_queue", STAFF, True)
+        after = await records.run(Records.escalation, STAFF, eid)
+        every = await records.run(Records.escalation_queue, STAFF, True)
         lines = await records.run(lambda r: [x[0] for x in r.conn.execute(
             "SELECT t.provenance FROM turns t JOIN calls c ON c.id = t.call_id WHERE c.direction = 'outbound' "
             "AND t.speaker = 'agent' ORDER BY t.idx")])
@@ -173,7 +174,7 @@ async def test_the_outbox_carries_the_new_escalation_to_the_pager(db: tuple[Path
     records = AsyncRecords(db[0], db[1])
     await records.open()
     try:
-        msgs = await records.call("outbox_pending", STAFF, 100, "escalation.raised")
+        msgs = await records.run(Records.outbox_pending, STAFF, 100, "escalation.raised")
     finally:
         await records.close()
     assert [m.payload["severity"] for m in msgs] == ["emergency", "urgent"]  # the first concern, then the follow-up's

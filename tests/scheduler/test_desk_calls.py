@@ -17,6 +17,7 @@ from appliance.clinic.schedule import InMemoryBookingStore, Scheduler
 from appliance.config import OutboundSettings
 from appliance.conversation import Conversation, ConversationOutcome, Turn
 from appliance.records.service import AsyncRecords
+from appliance.records.store import Records
 from appliance.scheduler.desk_calls import DeskCallHandler
 from appliance.scheduler.desk_runner import DeskRunner, open_desk_store
 from tests.scheduler.conftest import STAFF
@@ -78,8 +79,8 @@ async def test_a_reminder_confirmed_by_key_press_is_stored(db: tuple[Path, bytes
     records = AsyncRecords(db[0], db[1])
     await records.open()
     start = WEDNESDAY.replace(hour=15)  # the clinic is open two hours before
-    pid = await records.call("add_patient", STAFF, "Dana Lee", "+1 555 010 2233", dob="1985-04-12")
-    aid = await records.call("book_appointment", STAFF, pid, "np-rivera", start, start + timedelta(minutes=30))
+    pid = await records.run(Records.add_patient, STAFF, "Dana Lee", "+1 555 010 2233", dob="1985-04-12")
+    aid = await records.run(Records.book_appointment, STAFF, pid, "np-rivera", start, start + timedelta(minutes=30))
     clock = [start - timedelta(hours=2, minutes=1)]
     runner, dialer = await run_once(db, pack, records, ("This is Dana Lee", "April 12th 1985", "#1"), clock)
     try:

@@ -29,6 +29,7 @@ from appliance.clinic.schema import Workflow
 from appliance.config import OutboundSettings
 from appliance.conversation import Conversation, ConversationOutcome, Reply
 from appliance.records.service import AsyncRecords
+from appliance.records.store import Records
 from appliance.scheduler.calls import OutboundCallHandler
 from appliance.scheduler.runner import Scheduler
 from appliance.scheduler.setup import open_store
@@ -200,7 +201,7 @@ async def test_a_month_of_check_ins_for_every_workflow_of_the_demo_pack(
             (attempt,) = tries[contact["id"]]  # called once, on its day, at the first contact time
             called = datetime.fromisoformat(attempt["started_at"]).astimezone(tz)
             assert (called.date(), called.time()) == (TREATED + timedelta(days=ci.day), CALL_FROM), ci.id
-            turns = await records.call("get_transcript", STAFF, call_ids[contact["id"]])
+            turns = await records.run(Records.get_transcript, STAFF, call_ids[contact["id"]])
             spoken = [t["provenance"].split("#", 1)[1] for t in turns if t["speaker"] == "agent" and t["provenance"]]
             purpose = [x if isinstance(x, str) else x.id for x in ci.lines] + list(ci.topics)  # from the pack
             if ci.day == first:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from appliance.records.store import Records
 from tests.staff.conftest import IDLE_S, add, client_for, csrf_of, login
 
 
@@ -27,7 +28,7 @@ async def test_login_and_queue_flow(np_client, repo):
     assert r.json()["status"] == "resolved" and r.json()["resolution_note"] == "seen in clinic"
     actions = await _actions(repo)
     assert {"login", "view.escalations", "escalation.acknowledge", "escalation.resolve"} <= set(actions)
-    assert (await repo.records.verify_audit()).ok
+    assert (await repo.records.run(Records.verify_audit)).ok
 
 
 async def test_change_without_csrf_token_is_refused(np_client, repo):

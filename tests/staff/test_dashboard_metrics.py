@@ -18,6 +18,7 @@ from appliance.clinic.outbound_lines import load_lines
 from appliance.config import OutboundSettings
 from appliance.records.audit import Access
 from appliance.records.keys import ensure_key
+from appliance.records.store import Records
 from appliance.scheduler.calls import OutboundCallHandler
 from appliance.scheduler.setup import open_store
 from appliance.staff.metrics import DEFINITIONS, Families
@@ -108,8 +109,8 @@ async def test_rebooking_counts_an_inbound_booking_and_a_console_booking(dash, n
     assert family(await card(np_client, "rebooking"), "neuromodulator") == "50%"
     flo = await repo.records.run(lambda r: r.conn.execute("SELECT id FROM patients WHERE name = 'Flo Filler'").fetchone()[0])
     start = datetime.now(ZoneInfo("UTC")) + timedelta(days=20)
-    await repo.records.call("book_appointment", STAFF, flo, "np-rivera", start, start + timedelta(minutes=30),
-                            "ha-filler")  # booked at the front desk (console)
+    await repo.records.run(Records.book_appointment, STAFF, flo, "np-rivera", start, start + timedelta(minutes=30),
+                           "ha-filler")  # booked at the front desk (console)
     body = await card(np_client, "rebooking")
     assert family(body, "filler") == "100%" and family(body, "neuromodulator") == "50%"
 
@@ -149,8 +150,8 @@ async def test_series_and_satisfaction_from_the_plans(dash, np_client, repo, pla
                    procedure="laser-diode-hair", session=6, product=None, area="legs")
     record(plans, days_ago=2, name="Mo Laser", phone="5550106666", dob="1981-01-01", procedure="laser-diode-hair",
            session=2, product=None, area="legs")
-    await repo.records.call("update_aftercare", STAFF, botox, satisfaction=4)
-    await repo.records.call("update_aftercare", STAFF, laser, satisfaction=5)
+    await repo.records.run(Records.update_aftercare, STAFF, botox, satisfaction=4)
+    await repo.records.run(Records.update_aftercare, STAFF, laser, satisfaction=5)
     assert family(await card(np_client, "review_completion"), "neuromodulator") == "no data"  # none requested
     assert family(await card(np_client, "series_completion"), "laser") == "50%"
     body = await card(np_client, "satisfaction")
