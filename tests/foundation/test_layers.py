@@ -1,6 +1,10 @@
 """The call's layers do not reach up into the staff console: telephony, voice, clinic and
 records import nothing from `appliance.staff` (read from the source, imports inside functions
-included). The composition roots (`callflow`, `scheduler`, `service`) wire staff into calls."""
+included). The composition roots (`callflow`, `scheduler`, `service`) wire staff into calls.
+
+Every import between packages goes down the layers of docs/architecture.md, except the ones
+listed here that are still to be undone; a new one fails, and so does one listed that is gone
+(the list stays the truth). The same for the cycles between modules."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import ast
 from pathlib import Path
 
 import pytest
+
+from tests.foundation.imports import cycles, module_graph, package_of
 
 ROOT = Path(__file__).resolve().parents[2] / "appliance"
 CALL_LAYERS = ("telephony", "voice", "clinic", "records")
@@ -37,3 +43,88 @@ def test_a_call_layer_imports_nothing_from_the_staff_console(layer: str) -> None
     found = [f"{f.relative_to(ROOT.parent)}:{line}: {mod}" for f in files for line, mod in imports_of(f)
              if mod == "appliance.staff" or mod.startswith("appliance.staff.")]
     assert found == [], found
+
+
+# docs/architecture.md, bottom up: a package may import from its own layer and the ones below.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "logs"), ("calls", "conversation"), ("config",), ("models",), ("telephony",), ("voice",),
+    ("inference",), ("clinic",), ("records",), ("calsync",), ("messaging",), ("golive",), ("scheduler",),
+    ("setup",), ("staff",), ("callflow",), ("service",), ("cli", "__main__"),
+)
+
+# Imports that still go up a layer (module → module, without the `appliance.` prefix).
+UPWARD: set[tuple[str, str]] = {
+    ("clinic.service", "messaging.payments"),
+    ("golive.console", "staff.auth"),
+    ("golive.console", "staff.html"),
+    ("golive.console", "staff.web"),
+    ("golive.shadow.console", "staff.api"),
+    ("golive.shadow.console", "staff.auth"),
+    ("golive.shadow.console", "staff.html"),
+    ("golive.shadow.console", "staff.web"),
+    ("golive.shadow.runner", "callflow"),
+    ("messaging.component", "staff.relay"),
+    ("messaging.component", "staff.repo"),
+    ("messaging.console", "scheduler.setup"),
+    ("messaging.console", "scheduler.store"),
+    ("messaging.console", "staff.api"),
+    ("messaging.console", "staff.auth"),
+    ("messaging.console", "staff.html"),
+    ("messaging.console", "staff.web"),
+    ("messaging.review_routes", "staff.api"),
+    ("messaging.review_routes", "staff.auth"),
+    ("messaging.review_routes", "staff.web"),
+    ("records.service", "golive.shadow.store"),
+    ("scheduler.calls", "callflow"),
+    ("scheduler.calls", "staff.livecalls"),
+    ("scheduler.calls", "staff.paging"),
+    ("scheduler.desk_calls", "callflow"),
+    ("scheduler.desk_calls", "staff.livecalls"),
+    ("voice.engines", "inference.client"),
+    ("voice.engines", "inference.proxies"),
+    ("voice.processors.conversation", "clinic.fallback"),
+    ("voice.processors.speech", "inference.health"),
+    ("voice.processors.transcription", "inference.health"),
+    ("voice.processors.turn_taking", "inference.health"),
+    ("voice.session", "inference.health"),
+}
+
+MODULE_CYCLES: list[frozenset[str]] = [
+    frozenset({"clinic.outbound_script", "clinic.script"}),
+    frozenset({"golive.console", "golive.shadow.console", "staff.api", "staff.checklist", "staff.pages", "staff.testcall",
+               "staff.web"}),
+    frozenset({"inference.client", "inference.proxies", "inference.server", "voice.engines"}),
+]
+
+
+def _short(name: str) -> str:
+    return name.removeprefix("appliance.")
+
+
+def test_imports_between_packages_go_down_the_layers() -> None:
+    rank = {p: i for i, layer in enumerate(LAYERS) for p in layer}
+    graph = module_graph()
+    packages = {_short(package_of(m)) for m in graph if m != "appliance"}
+    assert packages <= set(rank), f"add {sorted(packages - set(rank))} to LAYERS and docs/architecture.md"
+    upward = {(_short(a), _short(b)) for a, targets in graph.items() for b in targets
+              if a != "appliance" and b != "appliance"
+              and rank[_short(package_of(b))] > rank[_short(package_of(a))]}
+    assert sorted(upward - UPWARD) == [], "new imports up the layers"
+    assert sorted(UPWARD - upward) == [], "undone: take them off UPWARD"
+
+
+def test_module_cycles_are_only_the_known_ones() -> None:
+    found = [frozenset(_short(m) for m in c) for c in cycles(module_graph())]
+    assert [sorted(c) for c in found if c not in MODULE_CYCLES] == [], "a new import cycle"
+    assert [sorted(c) for c in MODULE_CYCLES if c not in found] == [], "undone: take it off MODULE_CYCLES"
+
+
+def test_the_cycle_finder_finds_a_cycle_and_nothing_else() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+
+
+def test_the_architecture_page_names_every_package() -> None:
+    page = (ROOT.parent / "docs" / "architecture.md").read_text()
+    names = sorted({_short(package_of(m)) for m in module_graph() if m != "appliance"} - {"__main__"})
+    assert [n for n in names if f"`{n}`" not in page] == []
