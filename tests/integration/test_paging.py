@@ -34,6 +34,7 @@ from appliance.calls import SAMPLE_RATE
 from appliance.config import Settings
 from appliance.conversation import Escalation
 from appliance.records.audit import Access
+from appliance.records.store import Records
 from appliance.staff.auth import hash_password
 from appliance.staff.paging import ENDPOINT
 from appliance.staff.repo import StaffRepo
@@ -145,8 +146,8 @@ async def escalated_on_the_line(box: Box, patient: Baresip) -> tuple[Any, int]:
     """The patient dials the clinic; an urgent escalation is raised on their call while it goes on."""
     patient.command(f"/dial sip:2100@127.0.0.1:{box.kport}")
     call = await until(lambda: next(iter(box.runner.live.calls.values()), None), 30, "the patient's call")
-    await box.repo.records.call("record_escalation", Access("system:call", "call", call.call_id), call.call_id,
-                                Escalation("urgent", "severe-or-worsening-pain", 1, "fi-rf-pain"), 15.0)
+    await box.repo.records.run(Records.record_escalation, Access("system:call", "call", call.call_id), call.call_id,
+                               Escalation("urgent", "severe-or-worsening-pain", 1, "fi-rf-pain"), 15.0)
     eid = await box.repo.records.run(lambda r: r.conn.execute("SELECT max(id) FROM escalations").fetchone()[0])
     return call, int(eid)
 
