@@ -291,7 +291,7 @@ class CallRunner:
         from appliance.voice.session import VoiceSession
 
         if not admits(self.settings, self.demo, media.info):
-            await not_in_service(media, self.engines["tts"], self.settings.site.front_desk_extension)
+            await not_in_service(media, self.engines.tts, self.settings.site.front_desk_extension)
             return
         info = safe_info(media.info)  # what the PBX sent, as bounded valid UTF-8: storable
         access = Access(actor="system:call", reason="call", call_id=info.call_id)

@@ -19,7 +19,7 @@ from appliance.config import Settings
 from appliance.logs import get_logger
 from appliance.models.resolver import ROLES, resolve_all
 from appliance.setup.watchdog import sd_notify, start_watchdog
-from appliance.voice.engines import LOADERS, WORKER_GROUPS, Engines, start_worker
+from appliance.voice.engines import WORKER_GROUPS, Engines, close_workers, load_engine, start_worker
 
 log = get_logger(__name__)
 
@@ -43,9 +43,7 @@ def pin_lines_at_start(engines: Engines, pack: Any) -> None:
     from appliance.clinic.fallback import FALLBACK_LINE, fallback_text
     from appliance.golive.lines import PINNED
     from appliance.voice.processors.conversation import FILLER_LINE
-    from appliance.voice.tts import synthesizer_for
-
-    synth = synthesizer_for(engines["tts"])
+    synth = engines.tts
     greetings = [g.replace("{clinic}", pack.clinic.name) for g in (pack.dialogue.greeting, pack.dialogue.greeting_known)
                  if g and "{" not in g.replace("{clinic}", "")]
     for text in {FALLBACK_LINE, fallback_text(pack), FILLER_LINE, *PINNED, *greetings}:
@@ -74,22 +72,25 @@ class Appliance:
             self.engines = await self._start_workers(models, notify)
             return self.engines
 
-        async def load(role: str) -> tuple[str, Any]:
+        async def load(role: str) -> tuple[str, object]:
             notify(role, "loading")
             t0 = time.perf_counter()
-            engine = await loop.run_in_executor(self._executor, LOADERS[role], models[role], self.settings)
+            engine = await loop.run_in_executor(self._executor, load_engine, role, models[role], self.settings)
             log.info("model.loaded", role=role, model=models[role].spec.name,
                      ms=round((time.perf_counter() - t0) * 1000))
             notify(role, "loaded")
             return role, engine
 
         loaded = dict(await asyncio.gather(*(load(r) for r in ROLES)))
-        self.engines = Engines(models=models, loaded=loaded)
+        self.engines = Engines.of(loaded, models)
         return self.engines
 
     async def _start_workers(self, models: dict[str, Any], notify: ProgressCallback) -> Engines:
         loop = asyncio.get_running_loop()
-        engines = Engines(models=models, loaded={})
+        from appliance.inference.client import ModelWorker
+
+        parts: dict[str, object] = {}
+        workers: list[ModelWorker] = []
 
         async def start(group: str) -> None:
             roles = [r for r in WORKER_GROUPS[group] if r in models]
@@ -97,8 +98,8 @@ class Appliance:
                 notify(role, "loading")
             t0 = time.perf_counter()
             worker, proxies = await loop.run_in_executor(self._executor, start_worker, group, models, self.settings)
-            engines.workers.append(worker)
-            engines.loaded.update(proxies)
+            workers.append(worker)
+            parts.update(proxies)
             for role in roles:
                 log.info("model.loaded", role=role, model=models[role].spec.name, worker=group, pid=worker.pid,
                          ms=round((time.perf_counter() - t0) * 1000))
@@ -107,9 +108,9 @@ class Appliance:
         results = await asyncio.gather(*(start(g) for g in WORKER_GROUPS), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
-            await asyncio.to_thread(engines.close)
+            await asyncio.to_thread(close_workers, workers)
             raise errors[0]
-        return engines
+        return Engines.of(parts, models, workers)
 
     async def _start_component(self, component: Component) -> None:
         await component.start()
@@ -130,7 +131,6 @@ class Appliance:
         from appliance.scheduler.setup import store_for
         from appliance.staff.console import Console
         from appliance.telephony.edge import SipEdge
-        from appliance.voice.llm import language_model_from
 
         t0 = time.perf_counter()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +153,7 @@ class Appliance:
             await self._start_component(CalendarSync(self.settings, pack, records.records, calendar))
         self.runner = CallRunner(self.settings, engines, pack, records.records,
                                  scheduler=BookingScheduler(pack.clinic, calendar),
-                                 llm=language_model_from(engines["llm"]))
+                                 llm=engines.llm)
         shadow = None
         if self.settings.golive.shadow:  # SIPREC recording sessions from the PBX: heard, never answered
             from appliance.golive.shadow.runner import ShadowRunner
@@ -176,7 +176,7 @@ class Appliance:
             from appliance.staff.repo import StaffRepo
 
             await self._start_component(Pager(self.settings.paging, StaffRepo(records.records), self.sip,
-                                              self.runner.live, pack, engines["tts"]))
+                                              self.runner.live, pack, engines.tts))
         if self.settings.outbound.enabled:
             desk = self._desk(pack, engines, records.records, shadow)  # reminders, call-backs (docs/frontdesk.md)
             aftercare = OutboundScheduler(

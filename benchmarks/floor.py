@@ -35,14 +35,14 @@ def first_clause(text: str) -> str:
 def measure(clips: list[Clip], endpoint_ms: float, repeats: int = 2) -> dict[str, Any]:
     from appliance.config import Settings
     from appliance.models.resolver import resolve_all
-    from appliance.voice.asr import transcriber_for
+    from appliance.voice.asr import WhisperTranscriber
     from appliance.voice.engines import LOADERS
-    from appliance.voice.tts import synthesizer_for
+    from appliance.voice.tts import PiperSynthesizer
 
     settings = Settings()
     models = resolve_all(settings, ("asr", "tts"))
-    asr = transcriber_for(LOADERS["asr"](models["asr"], settings), settings.voice.vocabulary)
-    tts = synthesizer_for(LOADERS["tts"](models["tts"], settings))
+    asr = WhisperTranscriber(LOADERS["asr"](models["asr"], settings), settings.voice.vocabulary)
+    tts = PiperSynthesizer(LOADERS["tts"](models["tts"], settings))
     asr_ms, tts_ms = [], []
     for _ in range(repeats):
         for clip in clips:

@@ -127,12 +127,12 @@ def clip_for(folder: Path, text: str, voice: str) -> Path:
 def transcriber() -> Any:
     from appliance.config import Settings
     from appliance.models.resolver import resolve_all
-    from appliance.voice.asr import transcriber_for
+    from appliance.voice.asr import WhisperTranscriber
     from appliance.voice.engines import LOADERS
 
     settings = Settings()
     model = LOADERS["asr"](resolve_all(settings, ("asr",))["asr"], settings)
-    return transcriber_for(model, settings.voice.vocabulary)
+    return WhisperTranscriber(model, settings.voice.vocabulary)
 
 
 def corpus_turns(sample: bool = False) -> list[dict[str, Any]]:

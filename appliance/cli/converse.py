@@ -44,10 +44,10 @@ def _llm(enabled: bool, ctx: typer.Context) -> LanguageModel | None:
         return None
     from appliance.models.resolver import resolve_all
     from appliance.voice.engines import load_llm
-    from appliance.voice.llm import language_model_from
+    from appliance.voice.llm import LlamaLanguageModel
 
     settings = settings_from(ctx)
-    return language_model_from(load_llm(resolve_all(settings)["llm"], settings))
+    return LlamaLanguageModel(load_llm(resolve_all(settings)["llm"], settings))
 
 
 @app.command()

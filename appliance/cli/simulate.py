@@ -24,20 +24,19 @@ def make_conversation(settings: Settings, engines: Engines, fixed_reply: str | N
                       kind: str = "clinic") -> Conversation:
     """The conversation a simulated call talks to: by default the clinic's, from the approved
     pack, exactly as on a phone call; or LLM small talk; or one fixed line."""
-    from appliance.voice.llm import language_model_from
     from appliance.voice.smalltalk import FixedReplyConversation, SmallTalkConversation
 
     if fixed_reply:
         return FixedReplyConversation(fixed_reply)
     if kind == "smalltalk":
-        return SmallTalkConversation(language_model_from(engines["llm"]))
+        return SmallTalkConversation(engines.llm)
     from appliance.clinic.context import CallerContext
     from appliance.clinic.service import new_conversation, pack_for_calls
 
     pack = pack_for_calls(settings)
     return new_conversation(pack, settings, caller=CallerContext(),
                             scheduler=None,  # type: ignore[arg-type]  # None: ClinicConversation makes its own
-                            llm=language_model_from(engines["llm"]))
+                            llm=engines.llm)
 
 
 async def _simulate(settings: Settings, caller: Path, tail_s: float, fixed_reply: str | None = None,
@@ -45,14 +44,13 @@ async def _simulate(settings: Settings, caller: Path, tail_s: float, fixed_reply
     from appliance.service import Appliance
     from appliance.voice.audio import read_wav
     from appliance.voice.filemedia import FileCallMedia
-    from appliance.voice.llm import language_model_from
     from appliance.voice.session import VoiceSession
     from appliance.voice.smalltalk import SYSTEM as SMALLTALK_SYSTEM
 
     pcm = await asyncio.to_thread(read_wav, caller)
     engines = await Appliance(settings).load_engines()
     if kind == "smalltalk" and not fixed_reply:
-        await language_model_from(engines["llm"]).warm(SMALLTALK_SYSTEM)  # the fixed prompt's KV state, ahead
+        await engines.llm.warm(SMALLTALK_SYSTEM)  # the fixed prompt's KV state, ahead
     media = FileCallMedia(pcm, tail_s=tail_s)
     session = VoiceSession(media, make_conversation(settings, engines, fixed_reply, kind), engines, settings)
     try:

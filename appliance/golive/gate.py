@@ -49,9 +49,9 @@ def admits(settings: Settings, demo: bool, info: Any) -> bool:
 
 async def _line_pcm(tts: Any) -> bytes:
     from appliance.voice.audio import split_sentences
-    from appliance.voice.tts import synthesizer_for
+    from appliance.voice.interfaces import Synthesizer
 
-    synth = synthesizer_for(tts)
+    synth: Synthesizer = tts
     parts = []
     for part in split_sentences(NOT_IN_SERVICE):
         pcm = synth.cached(part)

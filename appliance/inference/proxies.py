@@ -1,8 +1,11 @@
 """Stand-ins, in the service process, for engines that run in a worker process.
 
-Each proxy has the interface its engine's users already call (onnxruntime's `run`, faster-
-whisper's `transcribe`, Piper's `synthesize`, the appliance's `AsyncLanguageModel`), so the
-voice pipeline, the pager and the tools work unchanged on either side of the process line.
+Each proxy has the interface of the third-party object it stands for (onnxruntime's `run`,
+faster-whisper's `transcribe`, Piper's `synthesize`), so the same wrappers (`SileroVad`,
+`SmartTurn`, `WhisperTranscriber`, `PiperSynthesizer`) run over it in the service process;
+the language model's proxy is itself the `LanguageModel` (`RemoteLanguageModel`). `remote_engine`
+builds a role's engine over a worker, so the voice pipeline, the pager and the tools work
+unchanged on either side of the process line.
 A request the worker could not answer raises `ModelUnavailableError` after telling the call
 it belonged to (`health.report_failure`).
 """
@@ -14,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.config import Settings
 from appliance.inference.client import ModelWorker
 from appliance.inference.health import ModelUnavailableError, report_failure
 from appliance.voice.llm import AsyncLanguageModel, CallStats
@@ -96,12 +100,25 @@ class RemoteLanguageModel(AsyncLanguageModel):
             raise
 
 
-class RemoteLlm(_Proxy):
-    """The `llm` engine slot: `language_model_from` finds its `_appliance_lm`."""
+def remote_engine(worker: ModelWorker, role: str, settings: Settings) -> object:
+    """The engine of `role` (its `appliance.voice.interfaces` protocol) served by `worker`."""
+    from appliance.voice.asr import WhisperTranscriber
+    from appliance.voice.tts import PiperSynthesizer
+    from appliance.voice.turn import SmartTurn
+    from appliance.voice.vad import SileroVad
 
-    def __init__(self, worker: ModelWorker, role: str = "llm") -> None:
-        super().__init__(worker, role)
-        self._appliance_lm = RemoteLanguageModel(worker)
+    if role == "vad":
+        return SileroVad(RemoteOnnx(worker, role))
+    if role == "turn":
+        return SmartTurn(RemoteOnnx(worker, role))
+    if role == "asr":
+        return WhisperTranscriber(RemoteWhisper(worker, role), settings.voice.vocabulary)
+    if role == "tts":
+        return PiperSynthesizer(RemotePiper(worker, role))
+    if role == "llm":
+        return RemoteLanguageModel(worker)
+    raise ValueError(f"no remote engine for role {role!r}")
 
 
-PROXIES = {"vad": RemoteOnnx, "turn": RemoteOnnx, "asr": RemoteWhisper, "tts": RemotePiper, "llm": RemoteLlm}
+# The raw stand-ins for the speech models' third-party objects (tools and tests use them bare).
+PROXIES: dict[str, type[_Proxy]] = {"vad": RemoteOnnx, "turn": RemoteOnnx, "asr": RemoteWhisper, "tts": RemotePiper}

@@ -30,26 +30,28 @@ def _tone(seconds: float, rate: int = 8000) -> bytes:
 
 
 def exercise(role: str, engine: Any, lm: Any = None) -> None:
+    """Exercise `engine`, the third-party object `role` was loaded as, through its appliance
+    wrapper (`lm`: the language model's, made once by the worker)."""
     if role == "vad":
-        from appliance.voice.vad import SileroStream
+        from appliance.voice.vad import SileroVad
 
-        probs = SileroStream(engine).feed(_tone(0.5))
+        probs = SileroVad(engine).stream().feed(_tone(0.5))
         if len(probs) < 10 or not all(0.0 <= p <= 1.0 for _, p in probs):
             raise SelfTestError("Silero VAD returned no valid probabilities", fix="reinstall the models (make run)")
     elif role == "turn":
-        from appliance.voice.turn import turn_complete_probability
+        from appliance.voice.turn import SmartTurn
 
-        p = turn_complete_probability(engine, _tone(1.0))
+        p = SmartTurn(engine).complete_probability(_tone(1.0))
         if not 0.0 <= p <= 1.0:
             raise SelfTestError(f"Smart Turn returned {p}", fix="reinstall the models (make run)")
     elif role == "asr":
-        from appliance.voice.asr import Transcriber
+        from appliance.voice.asr import WhisperTranscriber
 
-        Transcriber(engine).transcribe(_tone(1.0))  # any text (or none) is fine: it must run
+        WhisperTranscriber(engine).hear(_tone(1.0))  # any text (or none) is fine: it must run
     elif role == "tts":
-        from appliance.voice.tts import Synthesizer
+        from appliance.voice.tts import PiperSynthesizer
 
-        if len(Synthesizer(engine, cache_items=0).synthesize("This is a test of the voice.")) < 8000:
+        if len(PiperSynthesizer(engine, cache_items=0).synthesize("This is a test of the voice.")) < 8000:
             raise SelfTestError("Piper produced no audio for a test sentence", fix="reinstall the models (make run)")
     elif role == "llm":
         import json

@@ -9,18 +9,17 @@ worker thread and is cached, since the same few briefs repeat.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from appliance.calls import SAMPLE_RATE
-from appliance.voice.tts import synthesizer_for
+from appliance.voice.interfaces import Synthesizer
 
 LEAD_MS = 500  # silence before: a phone that just answered may clip the first syllable
 PAUSE_MS = 600  # silence after the brief before it repeats
 
 
-async def speak(voice: Any, text: str) -> bytes:
-    """`text` spoken by the loaded Piper `voice` (Engines["tts"]), 8 kHz 16-bit PCM, between short pauses."""
-    pcm = await asyncio.to_thread(synthesizer_for(voice).synthesize, text, cache=True)
+async def speak(voice: Synthesizer, text: str) -> bytes:
+    """`text` spoken by the appliance's voice (`Engines.tts`), 8 kHz 16-bit PCM, between short pauses."""
+    pcm = await asyncio.to_thread(voice.synthesize, text, cache=True)
     return _silence(LEAD_MS) + pcm + _silence(PAUSE_MS)
 
 

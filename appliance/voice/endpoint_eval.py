@@ -26,12 +26,20 @@ from pathlib import Path
 from typing import Any
 
 from appliance.voice.audio import telephone_band
+from appliance.voice.interfaces import Transcriber, TurnDetector, VoiceActivity
 from appliance.voice.policy import EndOfTurn, Endpointer, EndpointMode, VadGate
-from appliance.voice.turn import turn_complete_probability
-from appliance.voice.vad import WINDOW_S, SileroStream
+from appliance.voice.vad import WINDOW_S
 
 _TAIL = 0.15  # the audio after speech end that a transcription gets (as turn-taking sends)
 _PREROLL = 0.3
+
+
+@dataclass(frozen=True)
+class Models:
+    """The engines the strategies are measured with (`Engines` has them too)."""
+
+    vad: VoiceActivity
+    turn: TurnDetector
 
 
 @dataclass(frozen=True)
@@ -94,9 +102,9 @@ class Run:
     asr_ms: list[float] = field(default_factory=list)
 
 
-def _run(engines: Any, s: Strategy, pcm: bytes, expect: str, asr: Any) -> Run:
+def _run(engines: Models, s: Strategy, pcm: bytes, expect: str, asr: Transcriber | None) -> Run:
     """Feed `pcm` through VAD + endpointer on the audio's clock."""
-    vad = SileroStream(engines["vad"])
+    vad = engines.vad.stream()
     gate = VadGate()
     ep = Endpointer(mode=s.mode, silence_s=s.silence_s, rule=s.rule, expect=expect)
     out = Run()
@@ -128,7 +136,7 @@ def _run(engines: Any, s: Strategy, pcm: bytes, expect: str, asr: Any) -> Run:
         elif d.kind == "ask-turn-model":
             a = max(0, int((speech_start - _PREROLL) * 8000)) * 2
             t0 = time.perf_counter()
-            p = turn_complete_probability(engines["turn"], pcm[a:int(speech_end * 8000) * 2])
+            p = engines.turn.complete_probability(pcm[a:int(speech_end * 8000) * 2])
             cost = time.perf_counter() - t0
             out.model_ms.append(cost * 1000)
             verdict = ep.turn_model_said(p >= s.threshold, d.speech_end)
@@ -145,8 +153,8 @@ def _pctl(xs: list[float], q: float) -> float | None:
     return round(xs[min(len(xs) - 1, int(q * len(xs)))])
 
 
-def evaluate(engines: Any, speak: Any, strategies: list[Strategy], pauses: tuple[float, ...] = (0.3, 0.6, 1.0),
-             asr: Any = None) -> dict[str, Any]:
+def evaluate(engines: Models, speak: Any, strategies: list[Strategy], pauses: tuple[float, ...] = (0.3, 0.6, 1.0),
+             asr: Transcriber | None = None) -> dict[str, Any]:
     """`speak(text) -> (pcm, rate)` makes the caller's voice."""
     silence = bytes(8000 * 2 * 3)
     cache: dict[str, bytes] = {}
@@ -213,9 +221,11 @@ def default_strategies(hold_words: frozenset[str]) -> list[Strategy]:
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - a measuring tool
     from appliance.config import Settings
     from appliance.models.resolver import resolve_all
-    from appliance.voice.asr import transcriber_for
+    from appliance.voice.asr import WhisperTranscriber
     from appliance.voice.engines import LOADERS
-    from appliance.voice.tts import synthesizer_for
+    from appliance.voice.tts import PiperSynthesizer
+    from appliance.voice.turn import SmartTurn
+    from appliance.voice.vad import SileroVad
 
     p = argparse.ArgumentParser(prog="python -m appliance.voice.endpoint_eval")
     p.add_argument("--voices", default="piper,espeak-ng")
@@ -223,9 +233,9 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - a measuri
     a = p.parse_args(argv)
     settings = Settings()
     models = resolve_all(settings, ("vad", "turn", "tts", "asr"))
-    engines = {r: LOADERS[r](m, settings) for r, m in models.items()}
-    synth = synthesizer_for(engines["tts"])
-    asr = transcriber_for(engines["asr"], settings.voice.vocabulary)
+    raw = {r: LOADERS[r](m, settings) for r, m in models.items()}
+    engines = Models(SileroVad(raw["vad"]), SmartTurn(raw["turn"]))
+    synth, asr = PiperSynthesizer(raw["tts"]), WhisperTranscriber(raw["asr"], settings.voice.vocabulary)
     voices = {"piper": lambda text: (synth.synthesize(text), 8000), "espeak-ng": espeak}
     hold = frozenset(w.lower() for w in settings.voice.hold_words)
     out = {name: evaluate(engines, voices[name], default_strategies(hold), asr=asr) for name in a.voices.split(",")}

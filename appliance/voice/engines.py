@@ -1,18 +1,34 @@
-"""Load the local inference engines from verified model files.
+"""Load the local inference engines from verified model files, as a typed `Engines`.
 
-Each loader is blocking and runs in a worker thread (never on the event loop). The engines
-are shared by all calls; per-call state (VAD recurrent state, LLM sequence) lives elsewhere.
+Two layers:
+- `LOADERS[role](model, settings)` opens a model file as its third-party object (an
+  onnxruntime session, faster-whisper's `WhisperModel`, `llama_cpp.Llama`, `PiperVoice`); a
+  worker process (`appliance.inference.server`) serves these;
+- `WRAPPERS[role](raw, settings)` makes the role's engine (`appliance.voice.interfaces`) over
+  such an object or its worker proxy: `SileroVad`, `SmartTurn`, `WhisperTranscriber`,
+  `PiperSynthesizer`, `LlamaLanguageModel`. Each wrapper is made once per loaded model and
+  holds that model's lock, caches and warm prompts; nothing is stored in third-party objects.
+
+`Engines` holds one engine per role. `load_engines` builds it in this process;
+`start_worker` builds a group's engines over a worker process. A test or a site passes any
+objects that satisfy the protocols (`Engines(vad=..., ...)` or `Engines.of(parts)`).
+Loading is blocking and runs in a worker thread (never on the event loop). The engines are
+shared by all calls; per-call state (VAD recurrent state) lives in what they hand out per call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.config import Settings
 from appliance.errors import ModelError
-from appliance.models.resolver import ResolvedModel
+from appliance.models.resolver import ROLES, ResolvedModel
+from appliance.voice.interfaces import LanguageModel, Synthesizer, Transcriber, TurnDetector, VoiceActivity
+
+if TYPE_CHECKING:
+    from appliance.inference.client import ModelWorker
 
 
 def _onnx_session(path: str) -> Any:
@@ -77,6 +93,46 @@ LOADERS: dict[str, Callable[[ResolvedModel, Settings], Any]] = {
 }
 
 
+def _vad(raw: Any, settings: Settings) -> VoiceActivity:
+    from appliance.voice.vad import SileroVad
+
+    return SileroVad(raw)
+
+
+def _turn(raw: Any, settings: Settings) -> TurnDetector:
+    from appliance.voice.turn import SmartTurn
+
+    return SmartTurn(raw)
+
+
+def _asr(raw: Any, settings: Settings) -> Transcriber:
+    from appliance.voice.asr import WhisperTranscriber
+
+    return WhisperTranscriber(raw, settings.voice.vocabulary)
+
+
+def _tts(raw: Any, settings: Settings) -> Synthesizer:
+    from appliance.voice.tts import PiperSynthesizer
+
+    return PiperSynthesizer(raw)
+
+
+def _llm(raw: Any, settings: Settings) -> LanguageModel:
+    from appliance.voice.llm import LlamaLanguageModel
+
+    return LlamaLanguageModel(raw)
+
+
+WRAPPERS: dict[str, Callable[[Any, Settings], object]] = {
+    "vad": _vad, "turn": _turn, "asr": _asr, "tts": _tts, "llm": _llm,
+}
+
+
+def load_engine(role: str, model: ResolvedModel, settings: Settings) -> object:
+    """Load one role's model in this process and wrap it as its engine (blocking)."""
+    return WRAPPERS[role](LOADERS[role](model, settings), settings)
+
+
 # Worker processes when models are isolated (`[models] isolation = "process"`): the speech
 # models share one, the language model (the largest native code, grammar decoding) has its own.
 WORKER_GROUPS: dict[str, tuple[str, ...]] = {"speech": ("vad", "turn", "asr", "tts"), "llm": ("llm",)}
@@ -84,27 +140,56 @@ WORKER_GROUPS: dict[str, tuple[str, ...]] = {"speech": ("vad", "turn", "asr", "t
 
 @dataclass
 class Engines:
-    """The loaded engines by role (in process, or proxies to worker processes), and the
-    verified models they came from."""
+    """One engine per role (in process, or over worker processes), the verified models they
+    came from, and the worker processes to close with them."""
 
-    models: dict[str, ResolvedModel]
-    loaded: dict[str, Any]
-    workers: list[Any] = field(default_factory=list)
+    vad: VoiceActivity
+    turn: TurnDetector
+    asr: Transcriber
+    tts: Synthesizer
+    llm: LanguageModel
+    models: dict[str, ResolvedModel] = field(default_factory=dict)
+    workers: list[ModelWorker] = field(default_factory=list)
 
-    def __getitem__(self, role: str) -> Any:
-        return self.loaded[role]
+    @classmethod
+    def of(cls, parts: Mapping[str, object], models: Mapping[str, ResolvedModel] | None = None,
+           workers: list[ModelWorker] | None = None) -> Engines:
+        """`Engines` from engines by role, each checked against its role's protocol."""
+        missing = [r for r in ROLES if r not in parts]
+        if missing:
+            raise ModelError(f"no engine for {', '.join(missing)}", fix="load every role's model")
+        vad, turn, asr, tts, llm = (parts[r] for r in ("vad", "turn", "asr", "tts", "llm"))
+        if not (isinstance(vad, VoiceActivity) and isinstance(turn, TurnDetector) and isinstance(asr, Transcriber)
+                and isinstance(tts, Synthesizer) and isinstance(llm, LanguageModel)):
+            wrong = [r for r, kind in (("vad", VoiceActivity), ("turn", TurnDetector), ("asr", Transcriber),
+                                       ("tts", Synthesizer), ("llm", LanguageModel))
+                     if not isinstance(parts[r], kind)]
+            raise ModelError(f"the engine for {', '.join(wrong)} lacks its role's methods",
+                             fix="see appliance.voice.interfaces")
+        return cls(vad=vad, turn=turn, asr=asr, tts=tts, llm=llm, models=dict(models or {}),
+                   workers=list(workers or []))
 
     def close(self) -> None:
-        for worker in self.workers:
-            worker.close()
+        close_workers(self.workers)
 
 
-def start_worker(group: str, models: dict[str, ResolvedModel], settings: Settings) -> tuple[Any, dict[str, Any]]:
-    """Start one group's worker (blocking: loads and self-tests its models) and its proxies."""
+def close_workers(workers: list[ModelWorker]) -> None:
+    for worker in workers:
+        worker.close()
+
+
+def load_engines(models: Mapping[str, ResolvedModel], settings: Settings) -> Engines:
+    """Every role's engine in this process, one after another (blocking: tools and tests)."""
+    return Engines.of({role: load_engine(role, models[role], settings) for role in ROLES}, models)
+
+
+def start_worker(group: str, models: Mapping[str, ResolvedModel],
+                 settings: Settings) -> tuple[ModelWorker, dict[str, object]]:
+    """Start one group's worker (blocking: loads and self-tests its models) and its engines."""
     from appliance.inference.client import ModelWorker
-    from appliance.inference.proxies import PROXIES
+    from appliance.inference.proxies import remote_engine
 
     roles = tuple(r for r in WORKER_GROUPS[group] if r in models)
-    worker = ModelWorker(group, roles, models, settings, selftest=settings.models.selftest)
+    worker = ModelWorker(group, roles, dict(models), settings, selftest=settings.models.selftest)
     worker.start()
-    return worker, {role: PROXIES[role](worker, role) for role in roles}
+    return worker, {role: remote_engine(worker, role, settings) for role in roles}

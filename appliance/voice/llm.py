@@ -1,4 +1,5 @@
-"""The local language model over llama.cpp, in process, as `appliance.conversation.LanguageModel`.
+"""The local language model over llama.cpp, in process: the bundled `LanguageModel`
+(`appliance.voice.interfaces`), one `LlamaLanguageModel` per loaded model, held by `Engines`.
 
 - All inference runs in a worker thread under one lock per model: the event loop never waits
   on llama.cpp, and two calls never interleave on the same context.
@@ -265,12 +266,3 @@ class LlamaLanguageModel(AsyncLanguageModel):
     def _stream_sync(self, system: str, user: str, max_tokens: int, cancel: threading.Event) -> Iterator[str]:
         with self._lock:
             yield from self._generate("stream", system, user, max_tokens, None, cancel)
-
-
-def language_model_from(engine: Any) -> AsyncLanguageModel:
-    """Wrap the loaded `llm` engine (shared by all calls; one instance per process)."""
-    wrapped = getattr(engine, "_appliance_lm", None)
-    if wrapped is None:
-        wrapped = LlamaLanguageModel(engine)
-        engine._appliance_lm = wrapped
-    return wrapped

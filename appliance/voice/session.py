@@ -32,7 +32,6 @@ from appliance.conversation import Action, Conversation, ConversationOutcome
 from appliance.errors import ApplianceError
 from appliance.inference.health import CallHealth, CallPool, current_call
 from appliance.logs import get_logger, hostile
-from appliance.voice.asr import transcriber_for
 from appliance.voice.briefing import speak
 from appliance.voice.engines import Engines
 from appliance.voice.frames import ModelFailedFrame, ReplyDoneFrame, TransferFailedFrame
@@ -45,7 +44,6 @@ from appliance.voice.processors.transcription import Transcription
 from appliance.voice.processors.turn_taking import TurnTaking
 from appliance.voice.runloop import run_until_hangup
 from appliance.voice.transport import CallMediaTransport, CallState
-from appliance.voice.tts import synthesizer_for
 
 log = get_logger(__name__)
 
@@ -94,10 +92,10 @@ class VoiceSession:
                                         filler_gap_s=vs.filler_gap_ms / 1000, filler_grace_s=vs.filler_grace_ms / 1000)
         pipeline = Pipeline([
             transport.input(),
-            TurnTaking(engines["vad"], engines["turn"], vs, policy, playout, pool, hint),
-            Transcription(transcriber_for(engines["asr"], vs.vocabulary), pool, hint),
+            TurnTaking(engines.vad, engines.turn, vs, policy, playout, pool, hint),
+            Transcription(engines.asr, pool, hint, vocabulary=vs.vocabulary),
             self._stage,
-            Speech(synthesizer_for(engines["tts"]), pool),
+            Speech(engines.tts, pool),
             transport.output(),
         ])
         worker = PipelineWorker(
@@ -201,7 +199,7 @@ class VoiceSession:
         severity = (escalation.severity if escalation else None) or "urgent"
         category = (escalation.category if escalation else None) or "patient"
         try:
-            return await speak(self._engines["tts"], self._brief(severity, category))
+            return await speak(self._engines.tts, self._brief(severity, category))
         except Exception:  # noqa: BLE001  (no brief is better than no transfer)
             log.exception("voice.transfer_brief_failed", call_id=self.metrics.call_id)
             return None

@@ -1,4 +1,12 @@
-"""Piper text-to-speech, resampled to 8 kHz with soxr; cached for text known ahead of time."""
+"""Piper text-to-speech, resampled to 8 kHz with soxr: the bundled `Synthesizer`.
+
+`CachingSynthesizer` is the engine-independent part of a `Synthesizer`: an LRU cache of audio
+for lines marked cacheable (greetings, approved protocol lines) and the pinned lines, which are
+never evicted. It speaks through `render(text) -> 8 kHz PCM`; `PiperSynthesizer` renders with
+one Piper voice (in this process, or `appliance.inference.proxies.RemotePiper` in a worker
+process) under one lock. One synthesiser per loaded voice, held by `Engines`, shared by all
+calls. Blocking: call from a worker thread.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +16,26 @@ from typing import Any
 
 import numpy as np
 
-from appliance.voice.audio import float_to_pcm, resample
+from appliance.voice.audio import float_to_pcm, resample, split_sentences
+from appliance.voice.interfaces import Synthesizer
 from appliance.voice.pronounce import spoken_form
 
+__all__ = ["CachingSynthesizer", "PiperSynthesizer", "Synthesizer"]
 
-class Synthesizer:
-    """Blocking `synthesize(text) -> 8 kHz PCM`: call from a worker thread. One lock per voice;
-    an LRU cache of audio for lines marked cacheable (greetings, approved protocol lines)."""
 
-    def __init__(self, voice: Any, cache_items: int = 256) -> None:
-        self._voice = voice
-        self._lock = threading.Lock()
+class CachingSynthesizer:
+    """A `Synthesizer` over a blocking `render(text) -> 8 kHz PCM` (subclasses override it)."""
+
+    def __init__(self, cache_items: int = 256) -> None:
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._cache_items = cache_items
         self._pinned: dict[str, bytes] = {}
 
-    def pin(self, text: str) -> None:
-        """Synthesise `text` now, piece by piece as the Speech processor cuts it, and keep it for
-        the life of the process (never evicted): lines that must play even if synthesis fails
-        later, such as the fallback line of a failed model (blocking: call from a thread)."""
-        from appliance.voice.audio import split_sentences
+    def render(self, text: str) -> bytes:
+        raise NotImplementedError
 
+    def pin(self, text: str) -> None:
         for part in split_sentences(text):
             pcm = self.synthesize(part)
             with self._cache_lock:
@@ -49,14 +55,8 @@ class Synthesizer:
         hit = self.cached(text) if cache else None
         if hit is not None:
             return hit
-        with self._lock:
-            chunks = list(self._voice.synthesize(spoken_form(text)))
-        if not chunks:
-            return b""
-        rate = chunks[0].sample_rate
-        x = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
-        pcm = float_to_pcm(resample(x, rate, 8000))
-        if cache:
+        pcm = self.render(text)
+        if cache and pcm:
             with self._cache_lock:
                 self._cache[text] = pcm
                 while len(self._cache) > self._cache_items:
@@ -64,10 +64,19 @@ class Synthesizer:
         return pcm
 
 
-def synthesizer_for(voice: Any) -> Synthesizer:
-    """One Synthesizer (lock and cache) per loaded voice, shared by all calls."""
-    synth: Synthesizer | None = voice.__dict__.get("_appliance_synth")
-    if synth is None:
-        synth = Synthesizer(voice)
-        voice.__dict__["_appliance_synth"] = synth
-    return synth
+class PiperSynthesizer(CachingSynthesizer):
+    """Piper, one lock per voice. `voice` is the loaded `piper.PiperVoice` (or its proxy)."""
+
+    def __init__(self, voice: Any, cache_items: int = 256) -> None:
+        super().__init__(cache_items)
+        self.voice = voice
+        self._lock = threading.Lock()
+
+    def render(self, text: str) -> bytes:
+        with self._lock:
+            chunks = list(self.voice.synthesize(spoken_form(text)))
+        if not chunks:
+            return b""
+        rate = chunks[0].sample_rate
+        x = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
+        return float_to_pcm(resample(x, rate, 8000))

@@ -1,4 +1,9 @@
-"""Silero VAD on 8 kHz telephone audio: per-call recurrent state over the shared ONNX session."""
+"""Silero VAD on 8 kHz telephone audio: the bundled `VoiceActivity`.
+
+`SileroVad` holds the shared ONNX session (an onnxruntime session in this process, or
+`appliance.inference.proxies.RemoteOnnx` in a worker process); each call gets its own
+`SileroStream`, with the call's recurrent state, from `SileroVad.stream()`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,16 @@ WINDOW = 256  # samples at 8 kHz (32 ms), what the model takes
 WINDOW_S = WINDOW / 8000
 _CONTEXT = 32
 _RESET_EVERY = int(5.0 / WINDOW_S)  # reset the recurrent state in long quiet stretches
+
+
+class SileroVad:
+    """`VoiceActivity` over one Silero ONNX session, shared by all calls."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def stream(self) -> SileroStream:
+        return SileroStream(self.session)
 
 
 class SileroStream:

@@ -12,7 +12,7 @@ from appliance.clinic.pack import DEMO_PACK, load_pack
 from appliance.config import Settings
 from appliance.models.resolver import resolve_all
 from appliance.voice.engines import LOADERS
-from appliance.voice.tts import synthesizer_for
+from appliance.voice.tts import PiperSynthesizer
 
 pytestmark = pytest.mark.models
 PACK = load_pack(DEMO_PACK)
@@ -22,7 +22,7 @@ PACK = load_pack(DEMO_PACK)
 def test_greeting_is_one_short_interruptible_turn(known: bool) -> None:
     settings = Settings()
     model = resolve_all(settings, ("tts",))["tts"]
-    synth = synthesizer_for(LOADERS["tts"](model, settings))
+    synth = PiperSynthesizer(LOADERS["tts"](model, settings))
     reply = ClinicConversation(PACK, now=datetime(2025, 3, 12, 10), caller=CallerContext(known_patient=known)).start()
     assert len(reply.says) == 1 and reply.says[0].interruptible  # a caller who talks over it is heard
     seconds = sum(len(synth.synthesize(s.text)) for s in reply.says) / 2 / 8000  # 8 kHz, 16-bit

@@ -26,7 +26,7 @@ from appliance.config import Settings, load_settings
 from appliance.errors import ModelError
 from appliance.inference.client import ModelWorker
 from appliance.inference.health import CallHealth, CallPool, ModelUnavailableError, current_call
-from appliance.inference.proxies import PROXIES
+from appliance.inference.proxies import PROXIES, RemoteLanguageModel
 from appliance.models.resolver import resolve_all
 from tests.conftest import free_port
 
@@ -71,7 +71,7 @@ def test_speech_models_answer_through_the_worker(models, settings) -> None:
 def test_a_killed_worker_fails_the_request_in_flight_and_comes_back(models, settings) -> None:
     worker = ModelWorker("llm", ("llm",), models, settings, selftest=False)
     worker.start()
-    lm = PROXIES["llm"](worker, "llm")._appliance_lm
+    lm = RemoteLanguageModel(worker)
     try:
         first_pid = worker.pid
         errors: list[BaseException] = []

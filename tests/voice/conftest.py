@@ -6,7 +6,7 @@ import pytest
 
 from appliance.config import Settings
 from appliance.models.resolver import resolve_all
-from appliance.voice.engines import LOADERS, Engines
+from appliance.voice.engines import Engines, load_engines
 
 
 @pytest.fixture(scope="session")
@@ -16,5 +16,4 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def engines(settings: Settings) -> Engines:
-    models = resolve_all(settings)
-    return Engines(models=models, loaded={role: LOADERS[role](m, settings) for role, m in models.items()})
+    return load_engines(resolve_all(settings), settings)

@@ -13,7 +13,7 @@ import numpy as np
 from appliance.conversation import ConversationOutcome, Reply, Say, Turn
 from appliance.voice.audio import float_to_pcm, read_wav, resample, telephone_band
 from appliance.voice.engines import Engines
-from appliance.voice.tts import synthesizer_for
+from appliance.voice.tts import PiperSynthesizer
 
 
 def espeak(text: str, wpm: int = 150) -> bytes:
@@ -27,7 +27,7 @@ def espeak(text: str, wpm: int = 150) -> bytes:
 
 def piper(engines: Engines, text: str) -> bytes:
     """Piper speech (8 kHz) as a caller on a G.711 call."""
-    return telephone_band(synthesizer_for(engines["tts"]).synthesize(text), 8000)
+    return telephone_band(engines.tts.synthesize(text), 8000)
 
 
 def piper_fixed(engines: Engines, text: str) -> bytes:
@@ -36,7 +36,8 @@ def piper_fixed(engines: Engines, text: str) -> bytes:
     as speech) takes this one."""
     from piper import SynthesisConfig
 
-    chunks = list(engines["tts"].synthesize(text, SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)))
+    assert isinstance(engines.tts, PiperSynthesizer), "the bundled Piper voice"
+    chunks = list(engines.tts.voice.synthesize(text, SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)))
     x = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
     return telephone_band(float_to_pcm(resample(x, chunks[0].sample_rate, 8000)), 8000)
 

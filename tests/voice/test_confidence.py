@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import pytest
 
 from appliance.conversation import Reply, Say, reply_items
-from appliance.voice.asr import transcriber_for
 from appliance.voice.engines import Engines
 
 from .helpers import ScriptedConversation, noise, piper, silence
@@ -23,7 +22,7 @@ pytestmark = [pytest.mark.models]
 
 
 def test_clear_speech_is_heard_with_high_confidence_and_noise_with_none(engines: Engines) -> None:
-    asr = transcriber_for(engines["asr"])
+    asr = engines.asr
     heard = asr.hear(piper(engines, "I would like to book a consultation for lip filler."))
     assert "consultation" in heard.text.lower()
     assert heard.confidence is not None and 0.5 < heard.confidence <= 1.0, heard

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from appliance.voice.engines import Engines
-from appliance.voice.llm import LanguageModelError, LlamaLanguageModel, language_model_from
+from appliance.voice.llm import LanguageModelError, LlamaLanguageModel
 from appliance.voice.metrics import llm_first_token_hook
 
 pytestmark = pytest.mark.models
@@ -27,7 +27,8 @@ SCHEMA = {
 
 @pytest.fixture(scope="module")
 def lm(engines: Engines) -> LlamaLanguageModel:
-    return language_model_from(engines["llm"])
+    assert isinstance(engines.llm, LlamaLanguageModel)
+    return engines.llm
 
 
 def _valid(value: dict) -> None:

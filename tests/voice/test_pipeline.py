@@ -26,7 +26,6 @@ from appliance.voice.playout import Playout
 from appliance.voice.processors.speech import Speech
 from appliance.voice.session import VoiceSession
 from appliance.voice.transport import CallMediaTransport
-from appliance.voice.tts import synthesizer_for
 
 from .helpers import ScriptedConversation, piper, silence
 from .test_session import LONG, said, voiced
@@ -131,7 +130,7 @@ async def test_an_interruption_during_synthesis_drops_the_queued_speech(engines:
     transport = CallMediaTransport(media, playout=playout)
     talker = KeyInterrupts(playout)
     worker = PipelineWorker(
-        Pipeline([transport.input(), talker, Speech(synthesizer_for(engines["tts"]), pool=None), transport.output()]),
+        Pipeline([transport.input(), talker, Speech(engines.tts, pool=None), transport.output()]),
         params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
         observers=[log], idle_timeout_secs=None, enable_rtvi=False, enable_turn_tracking=False)
     runner = WorkerRunner(handle_sigint=False)

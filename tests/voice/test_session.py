@@ -20,14 +20,11 @@ from appliance.calls import TransferResult
 from appliance.config import VoiceSettings
 from appliance.conversation import Action, Reply, Say
 from appliance.staff.paging import transfer_brief
-from appliance.voice.asr import Transcriber
+from appliance.voice.asr import WhisperTranscriber
 from appliance.voice.audio import rms_dbfs, split_sentences
 from appliance.voice.engines import Engines
 from appliance.voice.filemedia import FileCallMedia
-from appliance.voice.llm import language_model_from
 from appliance.voice.session import VoiceSession
-from appliance.voice.tts import synthesizer_for
-from appliance.voice.vad import SileroStream
 
 from .helpers import ScriptedConversation, noise, piper, piper_fixed, silence
 
@@ -80,7 +77,8 @@ def said(engines: Engines, frames, min_pause_ms: int = 160) -> str:
     Whisper tiny given several sentences in one pass (no timestamps) sometimes stops after the
     first one although the audio holds them all; Piper leaves 180-260 ms between sentences and
     at most 120 ms inside one, so each piece is about a sentence and every word is heard."""
-    asr = Transcriber(engines["asr"])
+    asr = engines.asr
+    assert isinstance(asr, WhisperTranscriber)
     pieces: list[bytes] = []
     piece, quiet = bytearray(), 0
     for f in frames:
@@ -258,7 +256,7 @@ def _press(conv: ScriptedConversation, attended: bool = False):
 
 
 async def test_llm_reply_reports_first_token(engines: Engines) -> None:
-    lm = language_model_from(engines["llm"])
+    lm = engines.llm
 
     class LlmConversation(ScriptedConversation):
         async def caller_said(self, text: str) -> Reply:
@@ -298,7 +296,7 @@ async def test_a_backchannel_over_the_agent_holds_it_at_once_then_resumes_withou
     assert released and released[0]["why"] == "backchannel", released
     # The whole long answer was still spoken, nothing skipped: as much voiced audio as the answer has.
     answer = [f for f in voiced(media.sent) if f.offset_ms > 3500 + len(q) / 16]
-    whole = b"".join(synthesizer_for(engines["tts"]).synthesize(p) for p in split_sentences(LONG))
+    whole = b"".join(engines.tts.synthesize(p) for p in split_sentences(LONG))
     expected = sum(1 for i in range(0, len(whole) - 319, 320) if rms_dbfs(whole[i:i + 320]) > -45)
     assert len(answer) >= 0.95 * expected, (len(answer), expected)
     assert "minutes" in said(engines, answer[-150:])  # the last sentence, after the hold
@@ -320,7 +318,7 @@ async def test_a_click_too_short_to_be_a_turn_releases_the_hold_at_once(engines:
     # Silero's state carries over the 4 s before the click, so a random rendering of either line
     # moved the click's run across both bounds; both are synthesised without that noise.
     at = (len(caller) - 22 * 16000 - len(click)) / 16000
-    probs = [p for t, p in SileroStream(engines["vad"]).feed(caller) if at - 0.05 <= t <= at + 0.15]
+    probs = [p for t, p in engines.vad.stream().feed(caller) if at - 0.05 <= t <= at + 0.15]
     assert sum(p >= VoiceSettings().vad_threshold for p in probs) >= 2, probs
     conv = ScriptedConversation(answers={"treatment": Reply(says=(Say(LONG),))})
     media, session = await call(engines, caller, conv, tail_s=2.0,

@@ -16,11 +16,9 @@ from typing import Any
 
 from appliance.config import VoiceSettings
 from appliance.inference.health import ModelUnavailableError
-from appliance.voice.asr import transcriber_for
 from appliance.voice.audio import RecentAudio
 from appliance.voice.policy import Decision, Endpointer, VadGate
-from appliance.voice.turn import turn_complete_probability
-from appliance.voice.vad import WINDOW_S, SileroStream
+from appliance.voice.vad import WINDOW_S
 
 RATE = 8000
 PREROLL_S = 0.3
@@ -47,9 +45,10 @@ class StreamListener:
                  emit: Callable[[HeardTurn], Awaitable[None]]) -> None:
         self.role, self.label = role, label
         self._frames = frames
-        self._vad = SileroStream(engines["vad"])
-        self._turn_model = engines["turn"]
-        self._asr = transcriber_for(engines["asr"], settings.vocabulary)
+        self._vad = engines.vad.stream()
+        self._turn_model = engines.turn
+        self._asr = engines.asr
+        self._vocabulary = settings.vocabulary
         self._settings = settings
         self._pool = pool
         self._call_start = call_start  # monotonic time the call was answered
@@ -106,7 +105,7 @@ class StreamListener:
             pcm = self._audio.slice(self._speech_start - PREROLL_S, d.speech_end)
             try:
                 prob = await asyncio.get_running_loop().run_in_executor(
-                    self._pool, turn_complete_probability, self._turn_model, pcm)
+                    self._pool, self._turn_model.complete_probability, pcm)
             except ModelUnavailableError:
                 prob = 1.0  # no verdict: the silence window alone ends the turn
             follow = self._endpointer.turn_model_said(prob >= self._settings.smart_turn_threshold, d.speech_end)
@@ -125,7 +124,7 @@ class StreamListener:
     async def _finish_turn(self, speech_end: float) -> None:
         pcm = self._audio.slice(self._speech_start - PREROLL_S, speech_end + TAIL_S)
         try:
-            heard = await asyncio.get_running_loop().run_in_executor(self._pool, self._asr.hear, pcm)
+            heard = await asyncio.get_running_loop().run_in_executor(self._pool, self._asr.hear, pcm, self._vocabulary)
         except ModelUnavailableError:
             self.failures += 1
             return

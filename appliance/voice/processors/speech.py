@@ -1,4 +1,4 @@
-"""Piper as a Pipecat processor: each `SayFrame` spoken clause by clause, 8 kHz out.
+"""The call's `Synthesizer` (Piper) as a Pipecat processor: each `SayFrame` spoken clause by clause, 8 kHz out.
 
 A line is cut into sentences (the first sentence further at its first comma), and each
 piece is synthesised in the call's worker threads and pushed as soon as it exists, so the
@@ -24,7 +24,7 @@ from appliance.calls import FRAME_BYTES, SAMPLE_RATE
 from appliance.inference.health import ModelUnavailableError
 from appliance.voice.audio import split_sentences
 from appliance.voice.frames import ReplyDoneFrame, SayFrame, SegmentFrame
-from appliance.voice.tts import Synthesizer
+from appliance.voice.interfaces import Synthesizer
 
 
 class Speech(FrameProcessor):

@@ -1,4 +1,4 @@
-"""Whisper (faster-whisper, in the call's worker threads) on the caller's utterances.
+"""The call's `Transcriber` (Whisper, in the call's worker threads) on the caller's utterances.
 
 An early `UtteranceFrame` (asked for during the pause) starts a transcription at once and
 keeps it running; if the turn then ends at the same speech end (the caller did not resume),
@@ -19,16 +19,17 @@ from pipecat.frames.frames import CancelFrame, EndFrame, Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from appliance.inference.health import ModelUnavailableError
-from appliance.voice.asr import Heard, Transcriber
 from appliance.voice.frames import CallerTextFrame, UtteranceFrame
+from appliance.voice.interfaces import Heard, Transcriber
 from appliance.voice.policy import TurnHint
 
 
 class Transcription(FrameProcessor):
     def __init__(self, transcriber: Transcriber, pool: Executor | None = None, hint: TurnHint | None = None,
-                 **kwargs: Any) -> None:
+                 *, vocabulary: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._asr = transcriber
+        self._vocabulary = vocabulary  # None: the transcriber's own
         self._hint = hint
         self._pool = pool
         self._early: tuple[float, asyncio.Future[Heard]] | None = None
@@ -43,7 +44,7 @@ class Transcription(FrameProcessor):
         await self.push_frame(frame, direction)
 
     def _transcribe(self, pcm: bytes) -> asyncio.Future[Heard]:
-        return asyncio.get_running_loop().run_in_executor(self._pool, self._asr.hear, pcm)
+        return asyncio.get_running_loop().run_in_executor(self._pool, self._asr.hear, pcm, self._vocabulary)
 
     def _drop_early(self) -> None:
         if self._early is not None:

@@ -1,4 +1,4 @@
-"""Silero VAD, end-of-turn and barge-in on the caller's audio, as a Pipecat processor.
+"""Voice activity (Silero), end-of-turn (Smart Turn) and barge-in on the caller's audio, as a Pipecat processor.
 
 Caller audio (`InputAudioRawFrame`, a system frame) is queued to this processor's own task,
 which takes the agent's own echo out of it (`appliance.voice.echo`, with the agent's audio of
@@ -29,11 +29,11 @@ from appliance.inference.health import ModelUnavailableError
 from appliance.voice.audio import RecentAudio, float_to_pcm, pcm_to_float
 from appliance.voice.echo import EchoCanceller
 from appliance.voice.frames import UtteranceFrame
+from appliance.voice.interfaces import TurnDetector, VoiceActivity
 from appliance.voice.metrics import TurnMetrics
 from appliance.voice.playout import Playout
 from appliance.voice.policy import BargeInPolicy, Decision, EndOfTurn, Endpointer, TurnHint, VadGate
-from appliance.voice.turn import turn_complete_probability
-from appliance.voice.vad import WINDOW_S, SileroStream
+from appliance.voice.vad import WINDOW_S
 
 _RATE = 8000
 _PREROLL_S = 0.3
@@ -52,11 +52,11 @@ def end_of_turn(settings: VoiceSettings) -> EndOfTurn | None:
 
 
 class TurnTaking(FrameProcessor):
-    def __init__(self, vad_session: Any, turn_model: Any, settings: VoiceSettings, policy: BargeInPolicy,
+    def __init__(self, vad: VoiceActivity, turn_model: TurnDetector, settings: VoiceSettings, policy: BargeInPolicy,
                  playout: Playout, pool: Executor, hint: TurnHint | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._settings = settings
-        self._vad = SileroStream(vad_session)
+        self._vad = vad.stream()  # this call's own state
         self._turn_model = turn_model
         self._pool = pool
         self._playout = playout
@@ -230,7 +230,7 @@ class TurnTaking(FrameProcessor):
         pcm = self._pcm(speech_end, tail_s=0.0)
         try:
             prob = await asyncio.get_running_loop().run_in_executor(
-                self._pool, turn_complete_probability, self._turn_model, pcm)
+                self._pool, self._turn_model.complete_probability, pcm)
         except ModelUnavailableError:
             prob = 1.0  # no verdict: the silence window alone ends the turn
         decision = self._endpointer.turn_model_said(prob >= self._settings.smart_turn_threshold, speech_end)
