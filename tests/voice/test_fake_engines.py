@@ -24,8 +24,7 @@ from appliance.voice import engines as engines_module
 from appliance.voice.filemedia import FileCallMedia
 from appliance.voice.session import VoiceSession
 
-from .fakes import (FixedTurn, LevelVad, ScriptedTranscriber, SilentLanguageModel, ToneSynthesizer, caller_audio,
-                    fake_engines)
+from .fakes import FixedTurn, LevelVad, ScriptedTranscriber, SilentLanguageModel, ToneSynthesizer, caller_audio, fake_engines
 
 CALLER = ("Hi, I had lip filler two days ago.",
           "My lip has gone white and blotchy and it really hurts.")
