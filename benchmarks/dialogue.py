@@ -6,7 +6,8 @@ speaks the next utterance, and takes
     voice-to-voice = arrival of the first reply packet carrying speech
                      - send time of the caller's last packet carrying speech
 
-A barge-in step starts `barge_after_s` after the reply began; its reaction time is from the
+A barge-in step starts `barge_after_s` after the reply began, once the agent is inside a phrase
+(at most `barge_wait_s` later); its reaction time is from the
 send time of the caller's first speech packet to the arrival of the agent's last speech packet
 before it fell silent. A turn without a reply within `reply_timeout_s` raises `NoReply`: the
 benchmark stops there and says so, it never records a zero.
@@ -23,7 +24,7 @@ from typing import Any
 from benchmarks.scripts import Clip, Script
 from benchmarks.secure_caller import SecureSipCaller
 from benchmarks.sip_caller import CallFailed, SipCaller
-from benchmarks.speech import Arrival, burst_end, onset_after, quiet_since, talking_at
+from benchmarks.speech import Arrival, burst_end, onset_after, quiet_since, talking_at, talking_steadily
 
 POLL_S = 0.01
 
@@ -38,6 +39,7 @@ class Timing:
     quiet_s: float = 2.0  # the far end's silence that means "your turn"
     listen_timeout_s: float = 90.0  # the longest the caller listens to one reply
     barge_gap_s: float = 0.6  # silence after which the agent has stopped talking
+    barge_wait_s: float = 1.5  # how long a barge-in waits for the agent to be inside a phrase
     settle_s: float = 1.5  # after answer, before a caller speaks to an agent that does not greet
 
 
@@ -134,6 +136,9 @@ def run_call(target_name: str, port: int, script: Script, clips: dict[str, Clip]
                 continue
             if step.barge_in:
                 time.sleep(max(0.0, reply_onset + step.barge_after_s - time.monotonic()))
+                # Cut in as a person does, inside a phrase (bounded: then anyway): a question
+                # that lands in the agent's pause between sentences is no interruption.
+                _wait(lambda: talking_steadily(arrivals(), time.monotonic()), t.barge_wait_s, caller)
             elif not _wait(lambda: quiet_since(arrivals(), time.monotonic()) >= t.quiet_s, t.listen_timeout_s, caller):
                 raise CallFailed(f"{target_name}: still talking after {t.listen_timeout_s:.0f} s (turn {i})")
             first, last = _speak(caller, clip)

@@ -63,6 +63,16 @@ def talking_at(arrivals: Sequence[Arrival], t: float, window_s: float = 0.1) -> 
     return any(a.speech and t - window_s <= a.t <= t for a in arrivals)
 
 
+def talking_steadily(arrivals: Sequence[Arrival], t: float, span_s: float = 0.2, gap_s: float = 0.05) -> bool:
+    """Has the far end been talking without a break for the last `span_s` before t (speech
+    packets, none more than `gap_s` apart, the last within `gap_s` of t)? Where a person would
+    cut in: inside a phrase, not in the pause between two sentences."""
+    times = [a.t for a in arrivals if a.speech and t - span_s - gap_s <= a.t <= t]
+    if not times or t - times[-1] > gap_s or times[0] > t - span_s + gap_s:
+        return False
+    return all(b - a <= gap_s for a, b in zip(times, times[1:], strict=False))
+
+
 def burst_end(arrivals: Sequence[Arrival], t0: float, gap_s: float, now: float) -> float | None:
     """The arrival time of the last speech packet of the burst that is under way at t0, once
     no speech has followed it for `gap_s` (before `now`); None while the burst may go on."""

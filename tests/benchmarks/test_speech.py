@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.speech import Arrival, burst_end, is_speech, onset_after, quiet_since, speech_span, talking_at
+from benchmarks.speech import (
+    Arrival,
+    burst_end,
+    is_speech,
+    onset_after,
+    quiet_since,
+    speech_span,
+    talking_at,
+    talking_steadily,
+)
 
 
 def tone(seconds: float, amplitude: int = 6000) -> np.ndarray:
@@ -57,3 +66,15 @@ def test_burst_end_waits_for_the_gap_and_ignores_short_pauses() -> None:
     t_last = 100.0 + 0.02 * 13
     assert burst_end(a, 100.0, gap_s=0.3, now=t_last + 0.1) is None  # the agent may still go on
     assert burst_end(a, 100.0, gap_s=0.3, now=t_last + 0.5) == pytest.approx(t_last)
+
+
+def test_talking_steadily_is_inside_a_phrase_not_in_a_pause() -> None:
+    phrase = [Arrival(100.0 + i * 0.02, True) for i in range(20)]  # 100.00 .. 100.38
+    pause = [Arrival(100.4 + i * 0.02, False) for i in range(10)]  # 100.40 .. 100.58
+    again = [Arrival(100.6 + i * 0.02, True) for i in range(5)]  # 100.60 .. 100.68
+    a = phrase + pause + again
+    assert talking_steadily(a, 100.30)
+    assert not talking_steadily(a, 100.10)  # only 100 ms of the phrase so far
+    assert not talking_steadily(a, 100.50)  # in the pause
+    assert not talking_steadily(a, 100.66)  # back in speech, but not for 200 ms yet
+    assert talking_steadily(a, 100.66, span_s=0.06)
