@@ -46,7 +46,7 @@ class Worker:
     def __init__(self, conn: Connection, init: Init) -> None:
         self.conn = conn
         self.init = init
-        self.engines: dict[str, Any] = {}
+        self.raw: dict[str, Any] = {}  # role -> the loaded third-party object (LOADERS), served as is
         self.lm: Any = None
         self._send_lock = threading.Lock()
         self._queues: dict[str, queue.Queue[Any]] = {}
@@ -64,18 +64,18 @@ class Worker:
         for role in self.init.roles:
             self.send(("stage", role, "load"))
             faults.maybe_crash(role, "load")
-            self.engines[role] = LOADERS[role](self.init.models[role], self.init.settings)
-        if "llm" in self.engines:
+            self.raw[role] = LOADERS[role](self.init.models[role], self.init.settings)
+        if "llm" in self.raw:
             from appliance.voice.llm import LlamaLanguageModel
 
-            self.lm = LlamaLanguageModel(self.engines["llm"])
+            self.lm = LlamaLanguageModel(self.raw["llm"])
         if self.init.selftest:
             from appliance.inference.selftest import exercise
 
             for role in self.init.roles:
                 self.send(("stage", role, "test"))
                 faults.maybe_crash(role, "selftest")
-                exercise(role, self.engines[role], self.lm)
+                exercise(role, self.raw[role], self.lm)
 
     # ---- requests ----
 
@@ -117,19 +117,19 @@ class Worker:
                 self.send((req_id, "err", (getattr(e, "code", type(e).__name__), str(e)[:500])))
 
     def _vad_run(self, feeds: dict[str, Any]) -> Any:
-        return self.engines["vad"].run(None, feeds)
+        return self.raw["vad"].run(None, feeds)
 
     def _turn_run(self, feeds: dict[str, Any]) -> Any:
-        return self.engines["turn"].run(None, feeds)
+        return self.raw["turn"].run(None, feeds)
 
     def _asr_transcribe(self, audio: Any, options: dict[str, Any]) -> list[tuple[str, float, float]]:
-        segments, _info = self.engines["asr"].transcribe(audio, **options)
+        segments, _info = self.raw["asr"].transcribe(audio, **options)
         return [(s.text, s.no_speech_prob, s.avg_logprob) for s in segments]
 
     def _tts_synthesize(self, text: str) -> tuple[int, Any]:
         import numpy as np
 
-        chunks = list(self.engines["tts"].synthesize(text))
+        chunks = list(self.raw["tts"].synthesize(text))
         if not chunks:
             return 22050, np.zeros(0, dtype=np.float32)
         return chunks[0].sample_rate, np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
@@ -180,7 +180,7 @@ def main(argv: list[str]) -> int:
 
 
 def system_info(worker: Worker) -> str:
-    if "llm" not in worker.engines:
+    if "llm" not in worker.raw:
         return ""
     try:
         import llama_cpp
