@@ -316,24 +316,37 @@ def check_ports(s: Settings) -> list[Result]:
 
 
 def check_certificate(s: Settings) -> list[Result]:
+    """The console's certificate, and the one SIP over TLS shows when it is its own pair:
+    readable, matching its key, not expired nor expiring within 30 days."""
     c = s.console
+    out: list[Result] = []
     if c.tls_cert is None or c.tls_key is None:
         if c.bind_host.startswith("127.") or c.bind_host == "::1":
-            return [Result("certificate", "skip", "no console certificate: the console is on loopback only")]
-        return [Result("certificate", "fail", "the console listens on the LAN without a TLS certificate",
-                       "run `appliance provision` (it generates one) or set console.tls_cert and tls_key")]
+            out.append(Result("certificate", "skip", "no console certificate: the console is on loopback only"))
+        else:
+            out.append(Result("certificate", "fail", "the console listens on the LAN without a TLS certificate",
+                              "run `appliance provision` (it generates one) or set console.tls_cert and tls_key"))
+    else:
+        out.append(_pair_result("certificate", c.tls_cert, c.tls_key))
+    sip = s.sip
+    if sip.transport == "tls" and sip.tls_cert is not None and sip.tls_key is not None:
+        out.append(_pair_result("certificate.sip", sip.tls_cert, sip.tls_key))
+    return out
+
+
+def _pair_result(name: str, cert: Path, key: Path) -> Result:
     try:
-        info = tls.read_pair(c.tls_cert, c.tls_key)
+        info = tls.read_pair(cert, key)
     except ApplianceError as e:
-        return [Result("certificate", "fail", e.message, e.fix)]
+        return Result(name, "fail", e.message, e.fix)
     when = f"{info.not_after:%Y-%m-%d}"
     renew = ("run `appliance provision` again (it renews a generated certificate); "
              "a certificate the clinic provided must be renewed by its IT")
     if info.expires_within(timedelta(0)):
-        return [Result("certificate", "fail", f"{c.tls_cert} expired on {when}", renew)]
+        return Result(name, "fail", f"{cert} expired on {when}", renew)
     if info.expires_within():
-        return [Result("certificate", "fail", f"{c.tls_cert} expires on {when} (within 30 days)", renew)]
-    return [Result("certificate", "pass", f"valid until {when} for {', '.join(info.names) or info.subject}")]
+        return Result(name, "fail", f"{cert} expires on {when} (within 30 days)", renew)
+    return Result(name, "pass", f"valid until {when} for {', '.join(info.names) or info.subject}")
 
 
 def check_pack(s: Settings) -> list[Result]:

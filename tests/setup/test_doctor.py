@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import load_settings
+from appliance.config import Settings, load_settings
 from appliance.records.db import connect
 from appliance.records.keys import read_key
 from appliance.setup import doctor, tls
@@ -161,3 +161,21 @@ def test_registered_checks_run_in_place_and_a_crash_is_a_failure(provisioned: Pa
     results = run_checks(load_settings(config_of(provisioned)), {"registration", "test-call"})
     assert [(r.check, r.status) for r in results] == [("registration", "fail"), ("test-call", "fail")]
     assert "RuntimeError: boom" in results[1].detail and seen
+
+
+def test_the_sip_certificate_of_its_own_is_checked_for_expiry_too(tmp_path: Path) -> None:
+    cert, key = tls.generate(["pbx-side.appliance.local"], "Glow SIP", days=10)
+    (tmp_path / "sip.crt").write_bytes(cert)
+    (tmp_path / "sip.key").write_bytes(key)
+    s = Settings(paths={"data_dir": tmp_path / "var"},
+                 sip={"transport": "tls", "tls_cert": tmp_path / "sip.crt", "tls_key": tmp_path / "sip.key",
+                      "tls_pbx_sha256": "AB:" * 31 + "AB"})
+    results = {r.check: r for r in doctor.check_certificate(s)}
+    assert results["certificate"].status == "skip"  # the console is on loopback
+    assert results["certificate.sip"].status == "fail" and "within 30 days" in results["certificate.sip"].detail
+    cert, key = tls.generate(["pbx-side.appliance.local"], "Glow SIP", days=400)
+    (tmp_path / "sip.crt").write_bytes(cert)
+    (tmp_path / "sip.key").write_bytes(key)
+    assert {r.check: r.status for r in doctor.check_certificate(s)}["certificate.sip"] == "pass"
+    udp = Settings(paths={"data_dir": tmp_path / "var"})
+    assert [r.check for r in doctor.check_certificate(udp)] == ["certificate"]  # SIP over UDP shows none
