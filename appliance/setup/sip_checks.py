@@ -28,6 +28,7 @@ from appliance.errors import ApplianceError
 from appliance.setup.doctor import Check, Result, sip_client_policy
 from appliance.setup.sipprobe import TlsPeer, TlsRefused, exchange, tls_connection, tls_exchange
 from appliance.telephony.digest import authorization, parse_challenge
+from appliance.telephony.localaddr import advertised_host
 from appliance.telephony.outbound import parse_hostport
 from appliance.telephony.sipmsg import NameAddr, SipMessage, bracket, new_request
 
@@ -177,7 +178,11 @@ def check_registration(s: Settings) -> list[Result]:
         a = query_registration(host, port, user=sip.username, password=password)
     over = f" (over {a.tls.describe()})" if a.tls is not None else ""
     if a.status is not None and 200 <= a.status < 300:
-        mine = f"sip:{sip.extension or sip.username}@{sip.advertised_host or sip.bind_host}:{sip.bind_port}"
+        try:
+            host_here = advertised_host(sip)
+        except ApplianceError:
+            host_here = sip.bind_host
+        mine = f"sip:{sip.extension or sip.username}@{host_here}:{sip.bind_port}"
         bound = "the appliance is registered now" if any(c.split(";")[0] == mine for c in a.contacts) \
             else "the appliance is not registered at the moment (is it running?)"
         auth = "with the configured password" if a.challenged else "without a challenge"

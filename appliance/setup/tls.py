@@ -148,8 +148,8 @@ def console_tls(settings: Settings) -> tuple[Path, Path]:
         return c.tls_cert, c.tls_key
     cert, key = _generated_pair(settings)
     names = console_names(c.bind_host)
-    sip_host = settings.sip.advertised_host or settings.sip.bind_host  # the same pair serves SIP over TLS
-    if sip_host not in names and sip_host not in ("0.0.0.0", "::"):  # noqa: S104 (a name to leave out)
+    sip_host = _sip_host(settings)  # the same pair serves SIP over TLS
+    if sip_host is not None and sip_host not in names:
         names.append(sip_host)
     if cert.is_file() and key.is_file():
         try:
@@ -160,6 +160,16 @@ def console_tls(settings: Settings) -> tuple[Path, Path]:
             pass  # generate a new pair below
     write_self_signed(cert, key, names, "clinic appliance")
     return cert, key
+
+
+def _sip_host(settings: Settings) -> str | None:
+    """The address the PBX reaches SIP at (as the edge advertises it), None when none is known."""
+    from appliance.telephony.localaddr import advertised_host
+
+    try:
+        return advertised_host(settings.sip)
+    except ConfigError:
+        return None
 
 
 def sip_tls(settings: Settings) -> TlsPolicy:

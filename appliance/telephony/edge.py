@@ -23,6 +23,7 @@ from appliance.telephony.call import SipCall
 from appliance.telephony.dialog import Dialog, strip_tag
 from appliance.telephony.dtmf import info_digit
 from appliance.telephony.guard import SourceGuard
+from appliance.telephony.localaddr import advertised_host
 from appliance.telephony.media import RtpSession
 from appliance.telephony.missed import MissedCalls
 from appliance.telephony.outbound import Outbound
@@ -49,7 +50,7 @@ class SipEdge(Outbound, MissedCalls):
                  tls: TlsPolicy | None = None) -> None:
         self.settings = settings
         self.handler = handler
-        self.host = settings.advertised_host or settings.bind_host
+        self.host = advertised_host(settings)  # Contact, Call-IDs, SDP (a wildcard bind: the route's address)
         self.port = settings.bind_port
         rate = max(20.0, 4.0 * settings.max_calls)  # the PBX sends every call from one address
         self.guard = SourceGuard(settings.allowed_sources, rate_per_s=rate, burst=2 * rate)
