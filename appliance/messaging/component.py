@@ -11,11 +11,12 @@ import asyncio
 from typing import Any
 
 from appliance.logs import get_logger
+from appliance.records.service import AsyncRecords
 
 log = get_logger(__name__)
 
 
-async def build_sinks(settings: Any, records: Any, pack: Any, edge: Any = None) -> list[Any]:
+async def build_sinks(settings: Any, records: AsyncRecords, pack: Any, edge: Any = None) -> list[Any]:
     """The messaging relay's sinks; secrets and TLS contexts are loaded now (a bad file stops the start)."""
     from appliance.messaging.payments import PaymentApi
     from appliance.messaging.transports import transports
@@ -33,7 +34,8 @@ async def build_sinks(settings: Any, records: Any, pack: Any, edge: Any = None) 
 class Messaging:
     name = "messaging"
 
-    def __init__(self, settings: Any, records: Any, pack: Any, edge: Any = None, *, poll_s: float = 0.25) -> None:
+    def __init__(self, settings: Any, records: AsyncRecords | None, pack: Any, edge: Any = None, *,
+                 poll_s: float = 0.25) -> None:
         self.settings, self.records, self.pack, self.edge, self.poll_s = settings, records, pack, edge, poll_s
         self.relay: Any = None
 

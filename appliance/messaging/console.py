@@ -31,6 +31,7 @@ from appliance.records.audit import Access
 from appliance.records.base import iso
 from appliance.records.db import transaction
 from appliance.records.errors import ConflictError, NotFoundError
+from appliance.records.service import AsyncRecords
 from appliance.staff.api import RecordId
 from appliance.staff.auth import Session, allowed
 from appliance.staff.html import csrf_field, e, page, table
@@ -120,7 +121,7 @@ def _treatment_form(s: Session, pack: Any, channels: tuple[str, ...], today: dat
             + '</fieldset><p><button type="submit">Record treatment</button></p></form>')
 
 
-def register_messaging(app: FastAPI, settings: Any, records: Any, pack: Any) -> None:  # noqa: C901 (one route per page)
+def register_messaging(app: FastAPI, settings: Any, records: AsyncRecords, pack: Any) -> None:  # noqa: C901 (one route per page)
     from appliance.scheduler.setup import policy_from, rules_from
     from appliance.scheduler.store import ScheduleError, ScheduleStore, Treatment
 

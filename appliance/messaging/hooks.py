@@ -29,6 +29,7 @@ from appliance.messaging.https import check_callback, read_secret
 from appliance.records.audit import Access
 from appliance.records.base import iso_ts
 from appliance.records.db import transaction
+from appliance.records.service import AsyncRecords
 
 log = get_logger(__name__)
 ACCESS = Access("system:callback", "signed-callback")
@@ -46,7 +47,7 @@ class Verifier:
     def __init__(self, secret: bytes, ts_header: str, sig_header: str) -> None:
         self.secret, self.ts_header, self.sig_header = secret, ts_header, sig_header
 
-    async def check(self, request: Request, records: Any, what: str) -> tuple[bytes | None, Response | None]:
+    async def check(self, request: Request, records: AsyncRecords, what: str) -> tuple[bytes | None, Response | None]:
         body = await request.body()
         signature = request.headers.get(self.sig_header)
         now = time.time()
@@ -72,19 +73,18 @@ def _paid(r: Any, reference: str) -> str:
     return "paid" if moved else "unchanged"
 
 
-async def _signed_fields(verifier: Verifier, request: Request, records: Any, name: str
-                         ) -> tuple[dict[str, Any], None] | tuple[None, Response]:
+async def _signed_fields(verifier: Verifier, request: Request, records: AsyncRecords, name: str) -> dict[str, Any] | Response:
     """The callback's fields once its signature checks out; else the response that refuses it."""
     body, refused = await verifier.check(request, records, name)
     if refused is not None or body is None:
-        return None, refused or Response(status_code=400)
+        return refused or Response(status_code=400)
     try:
-        return _fields(body, request.headers.get("content-type", "")), None
+        return _fields(body, request.headers.get("content-type", ""))
     except ValueError:
-        return None, JSONResponse({"detail": "unreadable"}, status_code=400)
+        return JSONResponse({"detail": "unreadable"}, status_code=400)
 
 
-def register_hooks(app: FastAPI, settings: Any, records: Any) -> None:
+def register_hooks(app: FastAPI, settings: Any, records: AsyncRecords) -> None:
     gw = settings.messages.gateway if settings.messages.sms == "gateway" else None
     pay = settings.payments.https if settings.payments.provider == "https" else None
     sms = (Verifier(read_secret(gw.callback_secret, "SMS gateway callback secret"), gw.timestamp_header,
@@ -96,9 +96,9 @@ def register_hooks(app: FastAPI, settings: Any, records: Any) -> None:
     async def sms_reply(request: Request) -> Response:
         if sms is None or gw is None:
             return JSONResponse({"detail": "not configured"}, status_code=404)
-        data, refused = await _signed_fields(sms, request, records, "sms")
-        if data is None:
-            return refused
+        data = await _signed_fields(sms, request, records, "sms")
+        if isinstance(data, Response):
+            return data
         sender, text = str(data.get(gw.inbound_from_field) or ""), str(data.get(gw.inbound_text_field) or "")
         keyword = reply_keyword(text)
         changed = False
@@ -111,9 +111,9 @@ def register_hooks(app: FastAPI, settings: Any, records: Any) -> None:
     async def payment_notice(request: Request) -> Response:
         if payments is None:
             return JSONResponse({"detail": "not configured"}, status_code=404)
-        data, refused = await _signed_fields(payments, request, records, "payments")
-        if data is None:
-            return refused
+        data = await _signed_fields(payments, request, records, "payments")
+        if isinstance(data, Response):
+            return data
         reference, status = str(data.get("reference") or ""), str(data.get("status") or "")
         if status != "paid" or not reference:
             return JSONResponse({"ok": True, "result": "ignored"})

@@ -18,12 +18,13 @@ from fastapi.responses import RedirectResponse, Response
 
 from appliance.messaging.reviews import mark_review_done
 from appliance.records.audit import Access
+from appliance.records.service import AsyncRecords
 from appliance.staff.api import RecordId
 from appliance.staff.auth import Session, allowed
 from appliance.staff.web import Forbidden, check_csrf
 
 
-def register_reviews(app: FastAPI, records: Any) -> None:
+def register_reviews(app: FastAPI, records: AsyncRecords) -> None:
     async def _mark(s: Session, plan_id: int) -> bool:
         if not allowed(s.role, "aftercare"):
             raise Forbidden()

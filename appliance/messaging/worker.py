@@ -27,6 +27,7 @@ from appliance.records.audit import Access
 from appliance.records.db import transaction
 from appliance.records.errors import NotFoundError
 from appliance.records.outbox import OutboxMessage
+from appliance.records.service import AsyncRecords
 
 log = get_logger(__name__)
 ACCESS = Access("system:messaging", "patient-messages")
@@ -50,7 +51,7 @@ def _staff_task(r: Any, did: int, reason: str, link: str | None = None) -> None:
 class WorkSink:
     name = WORK
 
-    def __init__(self, records: Any, settings: Any, pack: Any, api: Any = None,
+    def __init__(self, records: AsyncRecords, settings: Any, pack: Any, api: Any = None,
                  today: Any = None) -> None:
         self.records, self.settings, self.pack, self.api = records, settings, pack, api
         self.channels = settings.messages.channels()
@@ -93,7 +94,7 @@ class WorkSink:
 class MessageSink:
     """One channel's sends."""
 
-    def __init__(self, records: Any, transport: Transport, max_attempts: int) -> None:
+    def __init__(self, records: AsyncRecords, transport: Transport, max_attempts: int) -> None:
         self.records = records
         self.transport = transport
         self.channel = transport.channel

@@ -130,7 +130,7 @@ def read_backup(path: Path, key: bytes, payload_out: Path) -> dict[str, Any]:
             raise BackupError(f"{path}: not an appliance backup file")
         line = f.readline(1 << 20)
         try:
-            manifest = json.loads(line)
+            manifest: dict[str, Any] = json.loads(line)
             salt = str(manifest["salt"])
             payload_bytes = int(manifest["payload_bytes"])
         except (ValueError, KeyError, TypeError):

@@ -20,6 +20,7 @@ from appliance.records.base import StoreBase, iso
 from appliance.records.db import DatabaseError, transaction
 from appliance.records.errors import ConflictError, NotFoundError, SlotTakenError
 from appliance.records.phones import normalize_phone
+from appliance.records.queue import insert_escalation
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ class BookingsMixin(StoreBase):
             pid = self._booking_patient(access, cid, booking)
             end = booking.start + timedelta(minutes=booking.minutes)
             if self._calendar_busy(booking.provider, booking.start, end):
-                return self._booking_conflict(access, cid)
+                self._booking_conflict(access, cid)
+                return None
             self.conn.execute("SAVEPOINT booking")
             try:
                 cur = self.conn.execute(
@@ -73,7 +75,8 @@ class BookingsMixin(StoreBase):
                 self.conn.execute("ROLLBACK TO booking")
                 if "UNIQUE" not in str(e):
                     raise
-                return self._booking_conflict(access, cid)
+                self._booking_conflict(access, cid)
+                return None
             self.conn.execute("RELEASE booking")
             aid = int(cur.lastrowid or 0)
             outbox.enqueue(self.conn, "appointment.booked", {"appointment_id": aid, "patient_id": pid,
@@ -92,8 +95,8 @@ class BookingsMixin(StoreBase):
 
     def _booking_conflict(self, access: Access, cid: int) -> None:
         turn = self.conn.execute("SELECT coalesce(max(idx), 0) FROM turns WHERE call_id = ?", (cid,)).fetchone()
-        self._insert_escalation(cid, Escalation("routine", "booking-conflict", int(turn[0]),
-                                                "the slot the caller accepted was booked meanwhile: call back"))
+        insert_escalation(self.conn, cid, Escalation("routine", "booking-conflict", int(turn[0]),
+                                                     "the slot the caller accepted was booked meanwhile: call back"))
         self._audit(access, "escalation.create", f"call:{cid}")
 
     def _calendar_busy(self, provider: str, start: datetime, end: datetime) -> bool:

@@ -18,6 +18,7 @@ from appliance.records.audit import Access
 from appliance.records.base import StoreBase, iso
 from appliance.records.db import transaction
 from appliance.records.ids import CallRef
+from appliance.records.queue import insert_escalation
 
 CRASH = "crash"
 
@@ -56,7 +57,7 @@ class CallsMixin(StoreBase):
             cid = self._call_by_key(ref.key)
             if cid is None:
                 cid = self._insert_call(access, ref)
-            self._insert_escalation(cid, esc, response_minutes, esc_id)  # type: ignore[attr-defined]
+            insert_escalation(self.conn, cid, esc, response_minutes, esc_id)
             self._audit(access, "escalation.create", f"call:{cid}")
         return True
 

@@ -15,14 +15,21 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlcipher3
 
 from appliance.records.errors import DatabaseInUseError, IntegrityError_, RecordsError, WrongKeyError
 from appliance.records.keys import sql_key
 
-Connection = sqlcipher3.Connection
-DatabaseError = sqlcipher3.DatabaseError
+if TYPE_CHECKING:
+    # sqlcipher3 publishes no types; it is a build of the standard library's sqlite3 module
+    # (the same Connection, Cursor and exception API), so the checker reads it as that.
+    from sqlite3 import Connection as Connection
+    from sqlite3 import DatabaseError as DatabaseError
+else:
+    Connection = sqlcipher3.Connection
+    DatabaseError = sqlcipher3.DatabaseError
 
 _quiet = False
 
@@ -42,7 +49,7 @@ def connect(path: Path, key: bytes, *, create: bool = True) -> Connection:
         raise RecordsError(f"{path}: no database here", fix="check [database] path in the configuration")
     if not exists:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=True, timeout=30)
+    conn: Connection = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=True, timeout=30)
     try:
         _quiet_library(conn)
         conn.execute(f"PRAGMA key = {sql_key(key)}")

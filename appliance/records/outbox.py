@@ -35,7 +35,7 @@ BACKOFF_CAP_S = 300.0
 
 def backoff(attempts: int, base: float = BACKOFF_BASE_S, cap: float = BACKOFF_CAP_S) -> float:
     """Seconds to wait after the `attempts`-th failed attempt (1, 2, 4, ... up to cap)."""
-    return min(cap, base * (2 ** max(0, min(attempts - 1, 30))))
+    return min(cap, base * (1 << max(0, min(attempts - 1, 30))))
 
 
 def new_id() -> str:

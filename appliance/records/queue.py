@@ -1,6 +1,7 @@
 """The escalation queue and live calls, as staff see them in the console.
 
-Escalations are stored by the call pipeline (`Records.record_escalation`); here staff list,
+Escalations are stored by the call pipeline (`Records.record_escalation`; `insert_escalation`
+writes one with its outbox message inside the caller's transaction); here staff list,
 acknowledge and resolve them, and the pager records whom it called. Every view names the
 records shown in its audit event; every change writes its outbox message in its transaction.
 """
@@ -10,16 +11,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from appliance.conversation import Escalation
 from appliance.records import outbox
 from appliance.records.audit import Access
 from appliance.records.base import Row, StoreBase, iso, rows_of
 from appliance.records.concern import FollowUpPlan, schedule_follow_up, with_follow_ups
-from appliance.records.db import transaction
+from appliance.records.db import Connection, transaction
 from appliance.records.errors import ConflictError, NotFoundError
+from appliance.records.ids import clean_text
 
 # Used when no response-time target came with the escalation (the protocol pack gives one).
 DEFAULT_RESPONSE_MINUTES = {"emergency": 5.0, "urgent": 15.0, "routine": 24 * 60.0}
 SEVERITY_ORDER = {"emergency": 0, "urgent": 1, "routine": 2}
+EVIDENCE_LIMIT = 1000  # characters of an escalation's evidence kept (it quotes the pack and the caller)
 
 _SELECT = (
     "SELECT e.id, c.pbx_call_id AS call_id, c.call_key, coalesce(p.name, c.caller_number, '') AS patient_label, "
@@ -31,6 +35,24 @@ _SELECT = (
 def deadline(created_at: str, severity: str, response_minutes: float | None = None) -> str:
     minutes = DEFAULT_RESPONSE_MINUTES.get(severity, 15.0) if response_minutes is None else response_minutes
     return iso(datetime.fromisoformat(created_at) + timedelta(minutes=minutes))
+
+
+def insert_escalation(conn: Connection, cid: int | None, esc: Escalation, response_minutes: float | None = None,
+                      msg_id: str | None = None) -> str:
+    """Insert an escalation (`cid` None: raised outside a call) and its outbox message, inside the
+    caller's transaction. Returns the outbox message id."""
+    msg_id, now = msg_id or outbox.new_id(), iso()
+    due = deadline(now, esc.severity, response_minutes)
+    evidence = clean_text(getattr(esc, "evidence", "") or "", EVIDENCE_LIMIT)
+    cur = conn.execute(
+        "INSERT INTO escalations (call_id, severity, category, turn_idx, detail, evidence, created_at, "
+        "deadline_at, outbox_msg_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (cid, esc.severity, esc.category, esc.turn, esc.detail, evidence, now, due, msg_id))
+    # The whole message goes to staff webhooks (inside the LAN, like call summaries); the
+    # console's live updates pass on only the id, severity and category.
+    payload = {"id": int(cur.lastrowid or 0), "call_id": cid, "severity": esc.severity, "category": esc.category,
+               "turn": esc.turn, "deadline_at": due, "detail": esc.detail, "evidence": evidence}
+    return outbox.enqueue(conn, "escalation.raised", payload, msg_id)
 
 
 def _shape(r: dict[str, Any]) -> Row:

@@ -23,11 +23,11 @@ from appliance.records.db import Connection, DatabaseError, connect, transaction
 from appliance.records.documentation import DocumentationMixin
 from appliance.records.errors import RecordsError, SlotTakenError
 from appliance.records.followup import FollowupMixin
-from appliance.records.ids import CallRef, clean_text
+from appliance.records.ids import CallRef
 from appliance.records.migrations import migrate
 from appliance.records.phones import normalize_phone, opted_out
 from appliance.records.quality import QualityMixin
-from appliance.records.queue import QueueMixin, deadline
+from appliance.records.queue import QueueMixin, insert_escalation
 from appliance.records.redact import redact_transcript
 from appliance.records.review import ReviewMixin, summary_text
 from appliance.records.summary import CallSummary
@@ -36,26 +36,7 @@ from appliance.records.users import UsersMixin
 __all__ = ["RETENTION_KINDS", "Records", "audit_key", "iso"]
 
 RETENTION_KINDS = ("recordings", "transcripts", "summaries", "outbox")
-EVIDENCE_LIMIT = 1000  # characters of an escalation's evidence kept (it quotes the pack and the caller)
 _row = row_of
-
-
-def insert_escalation(conn: Any, cid: int | None, esc: Escalation, response_minutes: float | None = None,
-                      msg_id: str | None = None) -> str:
-    """Insert an escalation (`cid` None: raised outside a call) and its outbox message, inside the
-    caller's transaction. Returns the outbox message id."""
-    msg_id, now = msg_id or outbox.new_id(), iso()
-    due = deadline(now, esc.severity, response_minutes)
-    evidence = clean_text(getattr(esc, "evidence", "") or "", EVIDENCE_LIMIT)
-    cur = conn.execute(
-        "INSERT INTO escalations (call_id, severity, category, turn_idx, detail, evidence, created_at, "
-        "deadline_at, outbox_msg_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (cid, esc.severity, esc.category, esc.turn, esc.detail, evidence, now, due, msg_id))
-    # The whole message goes to staff webhooks (inside the LAN, like call summaries); the
-    # console's live updates pass on only the id, severity and category.
-    payload = {"id": int(cur.lastrowid or 0), "call_id": cid, "severity": esc.severity, "category": esc.category,
-               "turn": esc.turn, "deadline_at": due, "detail": esc.detail, "evidence": evidence}
-    return outbox.enqueue(conn, "escalation.raised", payload, msg_id)
 
 
 class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin, AppointmentsMixin,

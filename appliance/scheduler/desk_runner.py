@@ -122,7 +122,7 @@ class DeskRunner(Scheduler):
         claims = await self._db(self.desk.claim_due, ACCESS, self.clock(), self.worker,
                                 timedelta(seconds=self.settings.lease_seconds), room)
         for claim in claims:
-            task = asyncio.create_task(self._place(claim), name=f"desk-{claim.contact_id}")  # type: ignore[arg-type]
+            task = asyncio.create_task(self._place(claim), name=f"desk-{claim.contact_id}")
             self._calls.add(task)
             task.add_done_callback(self._calls.discard)
         return len(claims)

@@ -324,7 +324,7 @@ class DeskStore:
     def contacts(self, access: Access, *, appointment_id: int | None = None, kind: str | None = None
                  ) -> list[dict[str, Any]]:
         """Desk contacts (of one appointment, or of one kind), in time order."""
-        sql, args = "SELECT * FROM desk_contacts WHERE 1 = 1", []
+        sql, args = "SELECT * FROM desk_contacts WHERE 1 = 1", list[str | int]()
         if appointment_id is not None:
             sql, args = sql + " AND appointment_id = ?", [*args, appointment_id]
         if kind is not None:

@@ -17,8 +17,8 @@ from appliance.scheduler.store import ScheduleStore
 def policy_from(pack: Pack, o: OutboundSettings) -> CallPolicy:
     retry = timedelta(minutes=o.retry_minutes)
     return CallPolicy(
-        clinic_tz=pack.clinic.timezone, clinic_hours=dict(pack.clinic.hours), quiet_start=hhmm(o.quiet_start),
-        quiet_end=hhmm(o.quiet_end), closing_margin=timedelta(minutes=o.closing_margin_minutes),
+        clinic_tz=pack.clinic.timezone, clinic_hours={day: spec for day, spec in pack.clinic.hours.items()},
+        quiet_start=hhmm(o.quiet_start), quiet_end=hhmm(o.quiet_end), closing_margin=timedelta(minutes=o.closing_margin_minutes),
         max_attempts=o.max_attempts,
         retry_after={"no-answer": retry, "voicemail": retry, "hung-up": retry, "rejected": retry * 2,
                      "busy": timedelta(minutes=o.busy_retry_minutes), "failed": timedelta(minutes=60),

@@ -33,7 +33,8 @@ from appliance.records.audit import Access
 from appliance.records.base import rows_of
 from appliance.records.db import Connection, transaction
 from appliance.records.phones import normalize_phone, opted_out, same_phone
-from appliance.records.store import audit_key, insert_escalation
+from appliance.records.queue import insert_escalation
+from appliance.records.store import audit_key
 from appliance.scheduler.plan import PlanRules, plan_contacts
 from appliance.scheduler.policy import CallPolicy, ContactRights, may_contact
 

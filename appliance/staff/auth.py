@@ -156,7 +156,7 @@ class RateLimiter:
         f = self._get(key)
         if f is None or f.n < self.limit:
             return 0.0
-        return max(0.0, f.last + min(self.base_s * 2 ** (f.n - self.limit), self.max_s) - self.clock())
+        return max(0.0, f.last + min(self.base_s * (1 << (f.n - self.limit)), self.max_s) - self.clock())
 
     def _add(self, key: str) -> None:
         f = self._get(key) or self._fails.setdefault(key, _Failures())

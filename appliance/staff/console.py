@@ -157,8 +157,9 @@ class Console:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(app, ssl_certfile=str(cert), ssl_keyfile=str(key), log_config=None, access_log=False,
                                 lifespan="off", server_header=False, timeout_graceful_shutdown=1)
+        # uvicorn takes SIGINT and SIGTERM while it serves (Server.capture_signals) and raises them
+        # again once it has stopped, so the service's own handlers still end the run.
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the service owns signals
         self._tasks.append(asyncio.create_task(self._server.serve(sockets=[sock]), name="console-http"))
         sinks: list[Sink] = [BusSink(self.ctx.bus)]
         if self.relay_webhooks:

@@ -159,6 +159,10 @@ def _where(d: Rows, keep: Callable[[str, dict[str, Any]], bool]) -> Rows:
     return {k: [r for r in v if keep(k, r)] for k, v in d.items()}
 
 
+def _of_family(family: str) -> Callable[[str, dict[str, Any]], bool]:
+    return lambda _kind, row: bool(row["family"] == family)
+
+
 def compute_metrics(rows: Rows, now: float, weeks: int = WEEKS, families: Families | None = None) -> dict[str, Any]:
     """Pure: the rows of the window (times in Unix seconds, see `Records.workflow_quality_rows`)
     to measures: overall, per week and per procedure family, each with its definition."""
@@ -173,7 +177,7 @@ def compute_metrics(rows: Rows, now: float, weeks: int = WEEKS, families: Famili
 
     in_window = _where(d, lambda k, r: r.get(TS[k]) is not None and start <= r[TS[k]] <= now)
     weekly = [week(i) for i in range(weeks)]
-    per_family = {f: _where(in_window, lambda _k, r, f=f: r["family"] == f) for f in FAMILIES}
+    per_family = {f: _where(in_window, _of_family(f)) for f in FAMILIES}
     return {"window_weeks": weeks, "now": now, "families": list(FAMILIES),
             "counts": {"calls": len(in_window["calls"]), "escalations": len(in_window["escalations"]),
                        "aftercare": len(in_window["aftercare"]), "reviewed_summaries": len(in_window["summaries"])},

@@ -38,7 +38,7 @@ Runner = Callable[[Any], Awaitable[Any]]
 class TestCallError(Exception):
     __test__ = False
 
-    def __init__(self, status: int, message: str, fix: str = "") -> None:
+    def __init__(self, status: int, message: str, fix: str | None = "") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -75,7 +75,8 @@ class TestCalls:
             check_offer(offer_sdp)
         except OfferError as err:
             raise TestCallError(400, err.message, err.fix) from err
-        if self.runner is None:
+        runner = self.runner
+        if runner is None:
             raise TestCallError(409, UNAVAILABLE, UNAVAILABLE_FIX)
         if len(self.calls) >= self.max_calls:
             raise TestCallError(409, "a test call is already in progress", "end it first (one test call at a time)")
@@ -93,11 +94,11 @@ class TestCalls:
             self.calls.pop(call_id, None)
             raise
         await self.record(username, "testcall.start", f"test-call:{call_id}")
-        call.task = asyncio.create_task(self._run(call_id, call), name=f"testcall-{call_id}")
+        call.task = asyncio.create_task(self._run(call_id, call, runner), name=f"testcall-{call_id}")
         log.info("testcall.started", call_id=call_id)
         return call_id, answer
 
-    async def _run(self, call_id: str, call: _Call) -> None:
+    async def _run(self, call_id: str, call: _Call, runner: Runner) -> None:
         media = call.media
         outcome = "not-connected"
         try:
@@ -106,7 +107,7 @@ class TestCalls:
                 return
             limit = asyncio.get_running_loop().call_later(self.max_seconds, media.gone, "timeout")
             try:
-                result = await self.runner(media)  # type: ignore[misc]  (checked in start)
+                result = await runner(media)
                 outcome = getattr(result, "outcome", "ended")
             finally:
                 limit.cancel()

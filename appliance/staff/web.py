@@ -55,7 +55,8 @@ class Forbidden(Exception):  # noqa: N818
 
 
 def _ctx(request: Request) -> ConsoleContext:
-    return request.app.state.ctx
+    ctx: ConsoleContext = request.app.state.ctx  # set by create_app
+    return ctx
 
 
 def current_session(request: Request) -> Session:
@@ -157,10 +158,10 @@ def _auth_routes(app: FastAPI) -> None:
         wait, delay = ctx.limiter.begin(*keys)  # counted before the slow check: concurrent tries see it
         if wait > 0:
             await ctx.repo.record("system:console", "login.throttled", f"user:{hostile(username, 64)}")
-            resp = HTMLResponse(_login_page(csrf_token, f"Too many failed sign-ins. Try again in {int(wait // 60) + 1} "
-                                            "minutes.", True), status_code=429)
-            resp.headers["Retry-After"] = str(int(wait) + 1)
-            return resp
+            throttled = HTMLResponse(_login_page(csrf_token, f"Too many failed sign-ins. Try again in "
+                                                 f"{int(wait // 60) + 1} minutes.", True), status_code=429)
+            throttled.headers["Retry-After"] = str(int(wait) + 1)
+            return throttled
         if delay > 0:  # the user name is backing off, this address has no failures: a short wait only
             await asyncio.sleep(delay)
         user = await ctx.repo.user(username)
