@@ -32,6 +32,7 @@ from appliance.records.base import iso
 from appliance.records.db import transaction
 from appliance.records.errors import ConflictError, NotFoundError
 from appliance.records.service import AsyncRecords
+from appliance.records.store import Records
 from appliance.staff.api import RecordId
 from appliance.staff.auth import Session, allowed
 from appliance.staff.html import csrf_field, e, page, table
@@ -170,7 +171,7 @@ def register_messaging(app: FastAPI, settings: Any, records: AsyncRecords, pack:
             raise Forbidden()
         t, who = await _task(tid, s), _who(s, "console:tasks")
 
-        def paid(r: Any) -> None:
+        def paid(r: Records) -> None:
             with transaction(r.conn):
                 store.move_deposit_in(r, who, t["deposit_id"], "paid", s.username)
                 r.conn.execute("UPDATE staff_tasks SET status = 'done', done_at = ?, done_by = ? "
@@ -231,7 +232,7 @@ def register_messaging(app: FastAPI, settings: Any, records: AsyncRecords, pack:
         except ValueError:
             return RedirectResponse("/treatments/new?msg=The treatment date is not a date.", status_code=303)
 
-        def record(r: Any) -> tuple[int, int]:
+        def record(r: Records) -> tuple[int, int]:
             sched = ScheduleStore(r.conn, pack, policy_from(pack, settings.outbound), rules=rules_from(settings.outbound))
             plan = sched.record_treatment(_who(s, "console:treatments"), t, datetime.now(UTC))
             return plan, len(sched.contacts(_who(s, "console:treatments"), plan_id=plan))
@@ -246,7 +247,7 @@ def register_messaging(app: FastAPI, settings: Any, records: AsyncRecords, pack:
     async def print_sheet(request: Request, plan_id: RecordId, s: Annotated[Session, Depends(require("aftercare"))]) -> str:
         from appliance.messaging.plans import _plan
 
-        def read(r: Any) -> dict[str, Any] | None:
+        def read(r: Records) -> dict[str, Any] | None:
             with transaction(r.conn):
                 r._audit(_who(s, "console:aftercare-sheet"), "aftercare_plan.read", f"plan:{plan_id}")
                 return _plan(r, plan_id)

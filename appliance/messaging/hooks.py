@@ -30,6 +30,7 @@ from appliance.records.audit import Access
 from appliance.records.base import iso_ts
 from appliance.records.db import transaction
 from appliance.records.service import AsyncRecords
+from appliance.records.store import Records
 
 log = get_logger(__name__)
 ACCESS = Access("system:callback", "signed-callback")
@@ -62,7 +63,7 @@ class Verifier:
         return body, None
 
 
-def _paid(r: Any, reference: str) -> str:
+def _paid(r: Records, reference: str) -> str:
     with transaction(r.conn):
         did = store.deposit_by_reference(r, reference)
         if did is None:

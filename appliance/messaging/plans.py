@@ -16,6 +16,7 @@ from appliance.messaging import store
 from appliance.messaging.compose import instructions_text, may_send, money, render, written_due
 from appliance.records.audit import Access
 from appliance.records.db import transaction
+from appliance.records.store import Records
 
 
 def spoken_when(slot_start: str | None, tz: str) -> str:
@@ -27,7 +28,7 @@ def spoken_when(slot_start: str | None, tz: str) -> str:
     return f"{t:%A}, {t:%B} {t.day} at {hour}{minute} {'AM' if t.hour < 12 else 'PM'}"
 
 
-def queue_payment_link(r: Any, access: Access, pack: Any, did: int, link: str, ref: str | None,
+def queue_payment_link(r: Records, access: Access, pack: Any, did: int, link: str, ref: str | None,
                        channels: tuple[str, ...], tz: str) -> int:
     """Store the link on the deposit and queue its messages; how many are queued (0: none can go)."""
     with transaction(r.conn):
@@ -53,7 +54,7 @@ def queue_payment_link(r: Any, access: Access, pack: Any, did: int, link: str, r
     return queued
 
 
-def _plan(r: Any, plan_id: int) -> dict[str, Any] | None:
+def _plan(r: Records, plan_id: int) -> dict[str, Any] | None:
     cur = r.conn.execute("SELECT a.patient_id, a.workflow, a.product, a.treated_at, p.name, p.phone, p.email "
                          "FROM aftercare_plans a JOIN patients p ON p.id = a.patient_id WHERE a.id = ?", (plan_id,))
     row = cur.fetchone()
@@ -75,7 +76,7 @@ def sheet(pack: Any, plan: dict[str, Any], tz: str) -> dict[str, Any]:
             "clinic": pack.clinic.name, "phone": pack.clinic.phone or ""}
 
 
-def queue_written(r: Any, access: Access, pack: Any, plan_id: int, channels: tuple[str, ...], today: date) -> str:
+def queue_written(r: Records, access: Access, pack: Any, plan_id: int, channels: tuple[str, ...], today: date) -> str:
     """The plan's written instructions: 'sent' (queued), 'sheet' (a staff task), or 'not-due'."""
     tz = pack.clinic.timezone
     with transaction(r.conn):

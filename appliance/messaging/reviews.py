@@ -25,6 +25,7 @@ from appliance.records import outbox
 from appliance.records.audit import Access
 from appliance.records.db import transaction
 from appliance.records.errors import NotFoundError
+from appliance.records.store import Records
 
 PURPOSE = "review-request"
 REVIEW_SCORES = (4, 5)  # a review is asked for only after one of these answers
@@ -43,7 +44,7 @@ def may_request_review(score: int | None, raised_now: bool, raised_before: bool)
     return score in REVIEW_SCORES and not raised_now and not raised_before
 
 
-def _raised_in(r: Any, plan_id: int) -> bool:
+def _raised_in(r: Records, plan_id: int) -> bool:
     """A concern, complaint or escalation in the plan's follow-up so far (True for an unknown plan)."""
     plan = r.conn.execute("SELECT patient_id, coalesce(treated_at, created_at) FROM aftercare_plans WHERE id = ?",
                           (plan_id,)).fetchone()
@@ -56,7 +57,7 @@ def _raised_in(r: Any, plan_id: int) -> bool:
     return contact is not None or escalation is not None
 
 
-def followup_raised(r: Any, access: Access, plan_id: int) -> bool:
+def followup_raised(r: Records, access: Access, plan_id: int) -> bool:
     """Whether anything was raised earlier in this treatment's follow-up: its aftercare calls, and
     escalations (complaints included) on any call of the patient since the treatment."""
     with transaction(r.conn):
@@ -65,7 +66,7 @@ def followup_raised(r: Any, access: Access, plan_id: int) -> bool:
     return raised
 
 
-def _queue_request(r: Any, access: Access, pack: Any, plan_id: int, channels: tuple[str, ...]) -> int | None:
+def _queue_request(r: Records, access: Access, pack: Any, plan_id: int, channels: tuple[str, ...]) -> int | None:
     template = getattr(getattr(pack, "messages", None), "review_request", None)
     if template is None or not channels:
         return None
@@ -87,7 +88,7 @@ def _queue_request(r: Any, access: Access, pack: Any, plan_id: int, channels: tu
     return None
 
 
-def _mark_done_in(r: Any, access: Access, plan_id: int, via: str) -> bool:
+def _mark_done_in(r: Records, access: Access, plan_id: int, via: str) -> bool:
     cur = r.conn.execute("UPDATE aftercare_plans SET review_done = 1 WHERE id = ? AND review_done = 0", (plan_id,))
     r._audit(access, "aftercare.update", f"aftercare_plan:{plan_id}:review_done:{via}")
     if cur.rowcount:
@@ -95,7 +96,7 @@ def _mark_done_in(r: Any, access: Access, plan_id: int, via: str) -> bool:
     return bool(cur.rowcount)
 
 
-def record_followup(r: Any, access: Access, pack: Any, plan_id: int, slots: dict[str, Any], *, raised: bool,
+def record_followup(r: Records, access: Access, pack: Any, plan_id: int, slots: dict[str, Any], *, raised: bool,
                     channels: tuple[str, ...]) -> FollowupResult:
     """What a follow-up call said about satisfaction and reviews, kept on the plan; the review
     request queued when the rule allows it. `raised`: a concern, complaint, red flag or escalation
@@ -115,7 +116,7 @@ def record_followup(r: Any, access: Access, pack: Any, plan_id: int, slots: dict
     return FollowupResult(score, requested, done)
 
 
-def mark_review_done(r: Any, access: Access, plan_id: int, via: str) -> bool:
+def mark_review_done(r: Records, access: Access, plan_id: int, via: str) -> bool:
     """The review of a plan was left (staff, or the clinic's review system): True when newly recorded."""
     with transaction(r.conn):
         if r.conn.execute("SELECT 1 FROM aftercare_plans WHERE id = ?", (plan_id,)).fetchone() is None:

@@ -18,6 +18,7 @@ from appliance.records.base import iso, row_of, rows_of
 from appliance.records.db import DatabaseError, transaction
 from appliance.records.errors import ConflictError, NotFoundError
 from appliance.records.phones import normalize_phone, opted_out
+from appliance.records.store import Records
 
 DEPOSIT_NEXT = {"requested": ("sent", "paid"), "sent": ("paid",), "paid": ("refunded",)}
 
@@ -27,7 +28,7 @@ def address_key(channel: str, address: str) -> str:
 
 
 # -- rights ---------------------------------------------------------------------------------------
-def rights_in(r: Any, patient_id: int | None, channel: str, address: str) -> Rights:
+def rights_in(r: Records, patient_id: int | None, channel: str, address: str) -> Rights:
     """Consent and opt-out for one patient and channel (inside the caller's transaction)."""
     def latest(kind: str) -> bool | None:
         if patient_id is None:
@@ -44,7 +45,7 @@ def rights_in(r: Any, patient_id: int | None, channel: str, address: str) -> Rig
     return Rights(consent=latest(channel), opted_out=out, details=bool(latest("sms-details")))
 
 
-def set_opt_out(r: Any, access: Access, channel: str, address: str, out: bool) -> bool:
+def set_opt_out(r: Records, access: Access, channel: str, address: str, out: bool) -> bool:
     """Record (or lift, with START) a patient's opt-out of one channel; True when it changed."""
     key = address_key(channel, address)
     if not key:
@@ -73,7 +74,7 @@ def record_written_consents(conn: Any, audit: Any, patient_id: int, *, email: st
 
 
 # -- messages -------------------------------------------------------------------------------------
-def queue_in(r: Any, access: Access, *, purpose: str, subject_ref: str, channel: str, patient_id: int | None,
+def queue_in(r: Records, access: Access, *, purpose: str, subject_ref: str, channel: str, patient_id: int | None,
              recipient: str, subject: str, body: str, template: str, deposit_id: int | None = None,
              plan_id: int | None = None) -> int | None:
     """Queue one message (inside the caller's transaction); None when it was queued before."""
@@ -94,7 +95,7 @@ def queue_in(r: Any, access: Access, *, purpose: str, subject_ref: str, channel:
     return mid
 
 
-def message(r: Any, access: Access, mid: int) -> dict[str, Any]:
+def message(r: Records, access: Access, mid: int) -> dict[str, Any]:
     with transaction(r.conn):
         cur = r.conn.execute("SELECT * FROM messages WHERE id = ?", (mid,))
         row = row_of(cur, cur.fetchone())
@@ -105,7 +106,7 @@ def message(r: Any, access: Access, mid: int) -> dict[str, Any]:
     return row
 
 
-def mark(r: Any, access: Access, mid: int, status: str, *, error: str = "", max_attempts: int = 0) -> str:
+def mark(r: Records, access: Access, mid: int, status: str, *, error: str = "", max_attempts: int = 0) -> str:
     """A send attempt's result: 'sent', 'suppressed', or 'failed' (queued again, or 'dead' after
     `max_attempts`). A sent payment link moves its deposit from requested to sent."""
     now = iso()
@@ -125,7 +126,7 @@ def mark(r: Any, access: Access, mid: int, status: str, *, error: str = "", max_
     return status
 
 
-def retry(r: Any, access: Access, mid: int) -> None:
+def retry(r: Records, access: Access, mid: int) -> None:
     """Staff send a dead letter again: queued with a fresh outbox message (the same idempotency key)."""
     with transaction(r.conn):
         row = r.conn.execute("SELECT status, channel, msg_key FROM messages WHERE id = ?", (mid,)).fetchone()
@@ -138,7 +139,7 @@ def retry(r: Any, access: Access, mid: int) -> None:
         r._audit(access, "message.update", f"message:{mid}:retry")
 
 
-def recent(r: Any, access: Access, limit: int = 200) -> list[dict[str, Any]]:
+def recent(r: Records, access: Access, limit: int = 200) -> list[dict[str, Any]]:
     """The latest messages for the console (no bodies), dead letters first."""
     with transaction(r.conn):
         cur = r.conn.execute(
@@ -151,7 +152,7 @@ def recent(r: Any, access: Access, limit: int = 200) -> list[dict[str, Any]]:
     return rows
 
 
-def written_sent(r: Any, plan_id: int) -> str | None:
+def written_sent(r: Records, plan_id: int) -> str | None:
     """The channel the plan's written instructions went out on ('sms' or 'email'), if any."""
     row = r.conn.execute("SELECT channel FROM messages WHERE plan_id = ? AND purpose = 'aftercare-instructions' "
                          "AND status = 'sent' ORDER BY channel = 'email' DESC LIMIT 1", (plan_id,)).fetchone()
@@ -159,7 +160,7 @@ def written_sent(r: Any, plan_id: int) -> str | None:
 
 
 # -- staff tasks ----------------------------------------------------------------------------------
-def add_task_in(r: Any, access: Access, kind: str, dedupe: str, *, patient_id: int | None = None,
+def add_task_in(r: Records, access: Access, kind: str, dedupe: str, *, patient_id: int | None = None,
                 deposit_id: int | None = None, plan_id: int | None = None, detail: dict[str, Any] | None = None) -> int | None:
     cur = r.conn.execute(
         "INSERT OR IGNORE INTO staff_tasks (kind, dedupe, patient_id, deposit_id, plan_id, detail, status, created_at) "
@@ -173,7 +174,7 @@ def add_task_in(r: Any, access: Access, kind: str, dedupe: str, *, patient_id: i
     return tid
 
 
-def tasks(r: Any, access: Access, include_done: bool = False) -> list[dict[str, Any]]:
+def tasks(r: Records, access: Access, include_done: bool = False) -> list[dict[str, Any]]:
     with transaction(r.conn):
         cur = r.conn.execute(
             "SELECT t.id, t.kind, t.status, t.detail, t.created_at, t.done_at, t.done_by, t.deposit_id, t.plan_id, "
@@ -188,7 +189,7 @@ def tasks(r: Any, access: Access, include_done: bool = False) -> list[dict[str, 
     return rows
 
 
-def finish_task(r: Any, access: Access, tid: int, by: str) -> None:
+def finish_task(r: Records, access: Access, tid: int, by: str) -> None:
     with transaction(r.conn):
         cur = r.conn.execute("UPDATE staff_tasks SET status = 'done', done_at = ?, done_by = ? WHERE id = ? "
                              "AND status = 'open'", (iso(), by, tid))
@@ -199,14 +200,14 @@ def finish_task(r: Any, access: Access, tid: int, by: str) -> None:
 
 
 # -- deposits -------------------------------------------------------------------------------------
-def deposit_in(r: Any, did: int) -> dict[str, Any] | None:
+def deposit_in(r: Records, did: int) -> dict[str, Any] | None:
     cur = r.conn.execute("SELECT d.*, a.slot_start, p.name, p.phone, p.email FROM deposits d "
                          "LEFT JOIN appointments a ON a.id = d.appointment_id JOIN patients p ON p.id = d.patient_id "
                          "WHERE d.id = ?", (did,))
     return row_of(cur, cur.fetchone())
 
 
-def move_deposit_in(r: Any, access: Access, did: int, status: str, by: str) -> bool:
+def move_deposit_in(r: Records, access: Access, did: int, status: str, by: str) -> bool:
     """requested -> sent -> paid (and paid -> refunded); False when the move is not allowed
     (already there: a repeated callback changes nothing)."""
     row = r.conn.execute("SELECT status FROM deposits WHERE id = ?", (did,)).fetchone()
@@ -224,17 +225,17 @@ def move_deposit_in(r: Any, access: Access, did: int, status: str, by: str) -> b
     return True
 
 
-def move_deposit(r: Any, access: Access, did: int, status: str, by: str) -> bool:
+def move_deposit(r: Records, access: Access, did: int, status: str, by: str) -> bool:
     with transaction(r.conn):
         return move_deposit_in(r, access, did, status, by)
 
 
-def deposit_by_reference(r: Any, reference: str) -> int | None:
+def deposit_by_reference(r: Records, reference: str) -> int | None:
     row = r.conn.execute("SELECT id FROM deposits WHERE reference = ?", (reference,)).fetchone()
     return None if row is None else int(row[0])
 
 
-def callback_fresh(r: Any, digest: str, cutoff: str) -> bool:
+def callback_fresh(r: Records, digest: str, cutoff: str) -> bool:
     """True the first time a signed callback is seen (its signature's digest is kept for a day)."""
     with transaction(r.conn):
         r.conn.execute("DELETE FROM callbacks_seen WHERE seen_at < ?", (cutoff,))

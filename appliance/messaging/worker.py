@@ -28,6 +28,7 @@ from appliance.records.db import transaction
 from appliance.records.errors import NotFoundError
 from appliance.records.outbox import OutboxMessage
 from appliance.records.service import AsyncRecords
+from appliance.records.store import Records
 
 log = get_logger(__name__)
 ACCESS = Access("system:messaging", "patient-messages")
@@ -39,7 +40,7 @@ def endpoints(settings: Any) -> list[str]:
     return [WORK, *(f"messages-{ch}" for ch in settings.messages.channels())]
 
 
-def _staff_task(r: Any, did: int, reason: str, link: str | None = None) -> None:
+def _staff_task(r: Records, did: int, reason: str, link: str | None = None) -> None:
     with transaction(r.conn):
         dep = store.deposit_in(r, did)
         if dep is None:

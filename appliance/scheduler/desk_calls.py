@@ -28,6 +28,7 @@ from appliance.records.base import iso
 from appliance.records.callwriter import CallWriter
 from appliance.records.desk import RecordsDesk, store_appointment_changes, upcoming_of
 from appliance.records.ids import CallRef
+from appliance.records.service import AsyncRecords
 from appliance.scheduler.calls import OutboundCallHandler, SessionRunner, voice_session
 from appliance.scheduler.desk_plan import disposition_of, follow_up_disposition, said_something
 from appliance.scheduler.desk_store import DeskClaim, DeskResult
@@ -40,7 +41,7 @@ class DeskCallHandler:
     """`CallHandler` of the desk runner. `scheduler`: the booking scheduler the inbound calls use
     (the slot calendar), so a move or a booking on this call never takes a slot twice."""
 
-    def __init__(self, pack: Pack, lines: Any, run_session: SessionRunner, *, records: Any, scheduler: Any,
+    def __init__(self, pack: Pack, lines: Any, run_session: SessionRunner, *, records: AsyncRecords, scheduler: Any,
                  settings: Any = None, llm: Any = None, live: LiveCalls | None = None) -> None:
         self.pack, self.lines, self.run_session = pack, lines, run_session
         self.records, self.scheduler, self.settings, self.llm = records, scheduler, settings, llm
@@ -117,7 +118,7 @@ class DeskCallHandler:
         return DeskResult("answered", disposition, row_id, opted_out=bool(out.get("opted_out")))
 
 
-def desk_voice_handler(pack: Pack, lines: Any, engines: Any, settings: Any, *, records: Any, scheduler: Any,
+def desk_voice_handler(pack: Pack, lines: Any, engines: Any, settings: Any, *, records: AsyncRecords, scheduler: Any,
                        live: LiveCalls | None = None, llm: Any = None) -> DeskCallHandler:
     """The production handler: the voice pipeline on the answered call, the record store's calls."""
     return DeskCallHandler(pack, lines, voice_session(engines, settings), records=records, scheduler=scheduler,

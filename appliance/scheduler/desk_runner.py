@@ -21,6 +21,7 @@ from appliance.logs import get_logger
 from appliance.records.audit import Access
 from appliance.records.db import connect
 from appliance.records.migrations import migrate
+from appliance.records.service import AsyncRecords
 from appliance.scheduler.desk_plan import (
     DeskRules,
     FollowUpRule,
@@ -176,7 +177,7 @@ class DeskComponent:
         return len(self.runner._calls) if self.runner is not None else 0  # noqa: SLF001
 
 
-def desk_component(settings: Settings, pack: Pack, engines: Any, records: Any, calls: Any, shadow: Any,
+def desk_component(settings: Settings, pack: Pack, engines: Any, records: AsyncRecords | None, calls: Any, shadow: Any,
                    dialer: Dialer) -> DeskComponent:
     """The production desk runner: the SIP edge dials, the voice pipeline speaks, `calls` (the
     inbound call runner) lends its slot calendar, live calls and language model."""
