@@ -20,12 +20,17 @@ Pure: no clock, no I/O; nothing the patient says is logged.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.clinic.parsers import yes_no
 from appliance.clinic.redflags import mentioned
 from appliance.clinic.schema import CheckIn, Line, Workflow
+from appliance.clinic.states import State, StateError
 from appliance.conversation import Reply, Say
+
+if TYPE_CHECKING:  # (pack.py imports this module for `check_in_problems`: no import of the engine at run time)
+    from appliance.clinic.engine import ClinicConversation
+    from appliance.clinic.outbound import OutboundContext
 
 # Words that make an answer a concern (negation-aware: "no problems" is not one).
 _CONCERN_CUES = ("concern", "concerned", "worried", "worry", "problem", "reaction", "side effect", "symptom",
@@ -90,43 +95,54 @@ def answer_of(text: str, areas: object = None) -> str:
 
 
 class CheckInSteps:
-    """Mixin for `OutboundAftercareCall`: the purpose of the contact's check-in, then its questions."""
+    """The purpose of an outbound contact's check-in, then its questions, one per turn (the
+    `OutboundAftercareCall`'s; `e` is the clinic engine inside the call)."""
 
-    e: Any
-    wf: Workflow
-    c: Any
-    pack: Any
-    ci: CheckIn | None = None
-    asking: Line | None = None
-    to_ask: tuple[Line, ...] = ()
+    def __init__(self, e: ClinicConversation, wf: Workflow | None, contact: OutboundContext) -> None:
+        self.e = e
+        self.wf = wf  # None: a call about no one workflow (a reminder, a concern follow-up): no check-in
+        self.c = contact
+        self.ci: CheckIn | None = None
+        self.asking: Line | None = None
+        self.to_ask: tuple[Line, ...] = ()
+
+    def _workflow(self) -> Workflow:
+        if self.wf is None:
+            raise StateError("a check-in needs the contact's workflow")
+        return self.wf
+
+    def _concern_question(self) -> Line:
+        return self.e.flows.returning.concern_question(self._workflow())
 
     def purpose_says(self) -> list[Say]:
         """The check-in's lines and topic answers (nothing for other contacts or bare check-ins)."""
-        self.ci = ci = check_in_of(self.wf, self.c.kind, self.c.day)
+        wf, ctx = self._workflow(), self.e.ctx
+        self.ci = ci = check_in_of(wf, self.c.kind, self.c.day)
         if ci is None:
             self.to_ask = ()
             return []
-        self.e.out.slots["check_in"] = ci.id
-        concern = self.e.concern_question(self.wf)
-        by_id = {q.id: q for q in self.wf.questions}
+        ctx.out.slots["check_in"] = ci.id
+        concern = self._concern_question()
+        by_id = {q.id: q for q in wf.questions}
         self.to_ask = tuple(by_id[q] for q in ci.questions if q in by_id and q != concern.id)
-        topics = {t.id: t for t in self.wf.topics}
-        return [self.e.item(x) for x in check_in_lines(self.wf, ci)] + [
-            Say(topics[t].answer, provenance=self.pack.prov(t), cacheable=True) for t in ci.topics if t in topics]
+        topics = {t.id: t for t in wf.topics}
+        return [ctx.item(x) for x in check_in_lines(wf, ci)] + [
+            Say(topics[t].answer, provenance=ctx.pack.prov(t), cacheable=True) for t in ci.topics if t in topics]
 
     def next_question(self) -> list[Say]:
         """The next check-in question, or the concern question when none is left."""
+        ctx = self.e.ctx
         if self.to_ask:
             self.asking, self.to_ask = self.to_ask[0], self.to_ask[1:]
-            self.e.s.state = "checkin_question"
-            return [self.e.item(self.asking)]
-        concern = self.e.concern_question(self.wf)
+            ctx.s.state = State.CHECKIN_QUESTION
+            return [ctx.item(self.asking)]
+        concern = self._concern_question()
         self.asking = concern if self.ci is not None else None  # on a check-in its answer is kept too
-        self.e.s.state = "concern_check"
-        return [self.e.item(concern)]
+        ctx.s.state = State.CONCERN_CHECK
+        return [ctx.item(concern)]
 
     def ask_current(self) -> list[Say]:
-        return [self.e.item(self.asking)] if self.asking is not None else []
+        return [self.e.ctx.item(self.asking)] if self.asking is not None else []
 
     def keep_concern_answer(self, text: str) -> None:
         """The concern question's answer, on a check-in: kept with the others, then it is done."""
@@ -134,7 +150,7 @@ class CheckInSteps:
         self.asking, self.to_ask = None, ()
 
     def says_concern(self, text: str) -> bool:
-        r = self.e.reading
+        r = self.e.ctx.reading
         return bool(r.slots.get("symptoms")) or r.intent == "complaint" or any(
             mentioned(text, cue) is True for cue in _CONCERN_CUES)
 
@@ -143,17 +159,18 @@ class CheckInSteps:
         a red flag (the engine's safety path has the call)."""
         if self.asking is None:
             return
-        answers = self.e.out.slots.setdefault("checkin_answers", {})
-        answers[self.asking.id] = answer_of(text, self.e.reading.slots.get("areas") if read else None)
-        if self.e.s.state != "checkin_question":
+        ctx = self.e.ctx
+        answers = ctx.out.slots.setdefault("checkin_answers", {})
+        answers[self.asking.id] = answer_of(text, ctx.reading.slots.get("areas") if read else None)
+        if ctx.s.state != State.CHECKIN_QUESTION:
             self.asking, self.to_ask = None, ()
 
-    async def on_checkin_answer(self, text: str, full: str) -> Reply:
+    async def on_answer(self, text: str, full: str) -> Reply:
         """Keep the answer; a concern in it takes the engine's concern path now, else the next question."""
         self.keep_answer(text)
         if self.says_concern(full):
             self.asking, self.to_ask = None, ()
-            self.e.s.state = "concern_check"
+            self.e.s.state = State.CONCERN_CHECK
             self.e.out.turns.pop()  # the engine records the turn itself
             return await self.e.caller_said(full)  # the concern flow (red flags first), as for the concern question
         return self.e.reply(self.next_question())

@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Any
 
+from appliance.clinic.concern_schema import ConcernFollowUp, FollowUpKey
+from appliance.clinic.context import CallerContext
 from appliance.clinic.errors import PackError
 from appliance.clinic.flow_booking import spoken_time
 from appliance.clinic.outbound import OutboundAftercareCall, OutboundContext, _said_any, name_matches
 from appliance.clinic.pack import Pack
 from appliance.clinic.parsers import normalize, person_name
 from appliance.clinic.satisfaction import followup_words
+from appliance.clinic.schedule import Scheduler
 from appliance.clinic.schema import OutboundLines
+from appliance.clinic.states import State
 from appliance.conversation import Action, ConversationOutcome, Escalation, LanguageModel, Reply, Say, Turn
 
-ASK = "follow_up_ask"
+ASK = State.FOLLOW_UP_ASK  # this call's own step (states.py): the better / same / worse question
 CATEGORY = "concern-follow-up"  # the escalation a same-or-worse answer raises
 _KEYS = {"1": "better", "2": "same", "3": "worse"}
 
@@ -56,32 +59,31 @@ class ConcernFollowUpCall(OutboundAftercareCall):
     """One follow-up contact for one resolved escalation (`escalation_id`, raised on `raised_on`)."""
 
     def __init__(self, pack: Pack, lines: OutboundLines, contact: OutboundContext, *, escalation_id: int,
-                 raised_on: date, now: datetime, scheduler: Any = None, llm: LanguageModel | None = None) -> None:
+                 raised_on: date, now: datetime, scheduler: Scheduler | None = None,
+                 llm: LanguageModel | None = None) -> None:
         if lines.concern_follow_up is None:
             raise PackError(f"{pack.root / 'outbound.yaml'}: no concern_follow_up lines for concern follow-up calls",
                             fix="add concern_follow_up (see the demo pack), then have a clinician approve the pack")
         self.pack, self.lines, self.c, self.now = pack, lines, contact, now
-        self.fu = lines.concern_follow_up
+        self.fu: ConcernFollowUp = lines.concern_follow_up
         self.escalation_id, self.raised_on = escalation_id, raised_on
-        self.wf = None  # type: ignore[assignment]  # red flags of every workflow are checked
+        self.wf = None  # red flags of every workflow are checked
         self.answer: str | None = None
         self.unclear = 0
-        from appliance.clinic.context import CallerContext
-
         self._open(CallerContext(phone=contact.phone, known_patient=True, name=contact.name), scheduler=scheduler,
                    llm=llm)
 
-    def line(self, key: str, **values: object) -> Say:
-        text = str(getattr(self.fu, key))
+    def line(self, key: FollowUpKey, **values: object) -> Say:
+        text = self.fu.text(key)
         fill = {"clinic": self.pack.clinic.name, "phone": self.pack.clinic.phone or "", **values}
         return Say(text.format(**{k: str(v) for k, v in fill.items()}),
                    provenance=self.pack.prov(f"outbound.concern_follow_up.{key}"), cacheable=not values)
 
     # ---- identity (the name alone when no date of birth is on file) ----
 
-    def _on_name(self, text: str) -> Reply:
+    async def on_name(self, text: str) -> Reply:
         if self.c.dob is not None:
-            return super()._on_name(text)
+            return await super().on_name(text)
         if not name_matches(person_name(text) or text, self.c.name):
             return self._retry_or_fail()
         self.verified = True
@@ -132,7 +134,7 @@ class ConcernFollowUpCall(OutboundAftercareCall):
         self.e.s.concern_raised = True
         self.e.out.escalations.append(Escalation("urgent", CATEGORY, index, f"escalation {self.escalation_id}: {answer}",
                                                  f"follow-up call answer: {answer}"))
-        self.e._actions.append(Action("escalate", severity="urgent", category=CATEGORY))  # noqa: SLF001
+        self.e.ctx.actions.append(Action("escalate", severity="urgent", category=CATEGORY))
         return self.e.reply([self.line("same_or_worse"), self.line("closing")], end=True)
 
     def _keep(self, answer: str) -> None:
@@ -148,11 +150,11 @@ class ConcernFollowUpCall(OutboundAftercareCall):
 
 
 def concern_follow_up_call(pack: Pack, lines: OutboundLines, *, escalation_id: int, raised_on: date, name: str,
-                           dob: date | None, phone: str | None, now: datetime, scheduler: Any = None,
+                           dob: date | None, phone: str | None, now: datetime, scheduler: Scheduler | None = None,
                            llm: LanguageModel | None = None) -> ConcernFollowUpCall:
     """The follow-up contact's conversation. `now` clinic-local; `dob` None when the record has
     none (the full name alone is checked)."""
-    contact = OutboundContext(kind="concern-follow-up", day=0, name=name, dob=dob,  # type: ignore[arg-type]
-                              workflow="", treated_on=raised_on, phone=phone)
+    contact = OutboundContext(kind="concern-follow-up", day=0, name=name, dob=dob, workflow="", treated_on=raised_on,
+                              phone=phone)
     return ConcernFollowUpCall(pack, lines, contact, escalation_id=escalation_id, raised_on=raised_on, now=now,
                                scheduler=scheduler, llm=llm)

@@ -20,12 +20,13 @@ staff again as a new escalation.
 from __future__ import annotations
 
 import string
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
 FOLLOW_UP_PLACEHOLDERS = frozenset({"clinic", "phone", "date"})
 Text = Annotated[str, StringConstraints(min_length=1, max_length=600, strip_whitespace=True)]
+FollowUpKey = Literal["intro", "ask", "better", "same_or_worse", "unclear", "closing"]
 MAX_AFTER_HOURS = 720  # 30 days
 MAX_WITHIN_HOURS = 336  # 14 days
 
@@ -67,5 +68,10 @@ class ConcernFollowUp(BaseModel):
                              f"{', '.join('{' + p + '}' for p in sorted(FOLLOW_UP_PLACEHOLDERS))}")
         return text
 
+    def text(self, key: FollowUpKey) -> str:
+        """The line `key`."""
+        return {"intro": self.intro, "ask": self.ask, "better": self.better, "same_or_worse": self.same_or_worse,
+                "unclear": self.unclear, "closing": self.closing}[key]
 
-__all__ = ["FOLLOW_UP_PLACEHOLDERS", "ConcernFollowUp"]
+
+__all__ = ["FOLLOW_UP_PLACEHOLDERS", "ConcernFollowUp", "FollowUpKey"]

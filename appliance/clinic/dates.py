@@ -118,8 +118,8 @@ def _candidates(t: str, today: date, past: bool) -> list[tuple[int, date, date, 
         for m in re.finditer(rx, t):
             d = today + timedelta(days=sign * word)
             out.append((m.start(), d, d, False, "past" if sign < 0 else "future" if sign > 0 else "either"))
-    for rx, sign in ((_AGO, -1), (_BEEN, -1), (_IN, 1), (_FROM_NOW, 1)):
-        for m in rx.finditer(t):
+    for pattern, sign in ((_AGO, -1), (_BEEN, -1), (_IN, 1), (_FROM_NOW, 1)):
+        for m in pattern.finditer(t):
             c = _count(m.group(1))
             if c is None:
                 continue
@@ -182,13 +182,13 @@ def _candidates(t: str, today: date, past: bool) -> list[tuple[int, date, date, 
             b = today
         out.append((m.start(), a, b, True, "past" if past else "future"))
     for m in _SEASON.finditer(t):
-        rel, (first, last) = m.group(1) or "", _SEASONS[m.group(2)]
+        rel, (first_month, last_month) = m.group(1) or "", _SEASONS[m.group(2)]
         y = today.year
-        start = date(y - (1 if first == 12 else 0), first, 1)
+        start = date(y - (1 if first_month == 12 else 0), first_month, 1)
         if rel == "last" or (past and start > today):
-            start = date(start.year - 1, first, 1)
-        end_year = start.year + (1 if first == 12 else 0)
-        end = date(end_year, last, calendar.monthrange(end_year, last)[1])
+            start = date(start.year - 1, first_month, 1)
+        end_year = start.year + (1 if first_month == 12 else 0)
+        end = date(end_year, last_month, calendar.monthrange(end_year, last_month)[1])
         if past:
             end = min(end, today)
         out.append((m.start(), start, end, True, "past" if past else "future"))

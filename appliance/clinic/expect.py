@@ -4,18 +4,27 @@ Pure: from the conversation's state and its pending question."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
-YES_NO_STATES = frozenset({"offer_booking", "confirm_phone", "offer_slot", "concern_check", "anything_else",
-                           "appt_cancel_check", "appt_offer"})
-NAME_STATES = frozenset({"ask_name", "identify_name"})
-DIGIT_STATES = frozenset({"ask_phone"})
-DATE_STATES = frozenset({"identify_dob", "appt_identify"})  # a name, then a date of birth
+from appliance.clinic.states import State
+
+YES_NO_STATES = frozenset({State.OFFER_BOOKING, State.CONFIRM_PHONE, State.OFFER_SLOT, State.CONCERN_CHECK,
+                           State.ANYTHING_ELSE, State.APPT_CANCEL_CHECK, State.APPT_OFFER})
+NAME_STATES = frozenset({State.ASK_NAME, State.IDENTIFY_NAME})
+DIGIT_STATES = frozenset({State.ASK_PHONE})
+DATE_STATES = frozenset({State.IDENTIFY_DOB, State.APPT_IDENTIFY})  # a name, then a date of birth
 
 
-def expecting(state: str, pending: Any = None) -> str:
+class Asked(Protocol):
+    """The pending question (a screen `Question`): what kind of answer it wants."""
+
+    @property
+    def kind(self) -> str: ...
+
+
+def expecting(state: str, pending: Asked | None = None) -> str:
     """"yes-no" | "name" | "digits" | "date" | "open"."""
-    kind = getattr(pending, "kind", None)
+    kind = pending.kind if pending is not None else None
     if state in NAME_STATES:
         return "name"
     if state in DIGIT_STATES:

@@ -9,20 +9,26 @@ as a booking is. Without a desk, a policy or the lines, the request becomes a me
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
-from typing import Any
+from datetime import date
 
 from appliance.clinic.appointments import Upcoming, cancel_terms
+from appliance.clinic.call_context import CallContext
 from appliance.clinic.errors import SlotTaken
-from appliance.clinic.flow_booking import MAX_OFFERS, spoken_time
+from appliance.clinic.flow_booking import MAX_OFFERS, BookingFlow, spoken_time
 from appliance.clinic.parsers import normalize, parse_date, person_name, refused, yes_no
 from appliance.clinic.payments import StaffTask
+from appliance.clinic.schema import DialogueKey
+from appliance.clinic.states import State, StateError
 from appliance.conversation import Say
 from appliance.logs import get_logger
 
 log = get_logger(__name__)
 
 APPOINTMENT_INTENTS = ("cancel", "reschedule", "confirm", "appointment")
+_APPT_LINES: tuple[DialogueKey, ...] = (
+    "appt_identify", "appt_ask_dob", "appt_ask_name", "appt_not_found", "appt_found", "appt_confirmed",
+    "appt_cancel_check", "appt_cancel_check_late", "appt_cancelled", "appt_cancelled_refund", "appt_cancelled_kept",
+    "appt_kept", "appt_move_intro", "appt_moved")  # without every one of them, such requests become messages
 _DATE_START = re.compile(r"\b(born|date of birth|birthday|birth date|dob|d o b|and my|my birthday|"
                          r"january|february|march|april|may|june|july|august|september|october|november|"
                          r"december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b|\d", re.I)
@@ -44,81 +50,82 @@ def dob_in(text: str, today: date) -> date | None:
 
 
 class AppointmentsFlow:
-    """Mixin for ClinicConversation."""
+    """Confirm, cancel or move a booked appointment; slot offers come from the booking flow."""
 
-    s: Any
-    pack: Any
-    out: Any
-    now: datetime
-    today: date
-    caller: Any
-    desk: Any
-    scheduler: Any
-    tasks: list[StaffTask]
+    def __init__(self, ctx: CallContext, booking: BookingFlow) -> None:
+        self.ctx = ctx
+        self.booking = booking
+
+    def _appt(self) -> Upcoming:
+        appt = self.ctx.s.appt
+        if appt is None:
+            raise StateError(f"{self.ctx.s.state}: no appointment was found yet")
+        return appt
 
     def _appt_ready(self) -> bool:
-        d = self.pack.dialogue
-        return self.desk is not None and all(getattr(d, k) for k in (
-            "appt_identify", "appt_ask_dob", "appt_ask_name", "appt_not_found", "appt_found", "appt_confirmed",
-            "appt_cancel_check", "appt_cancel_check_late", "appt_cancelled", "appt_cancelled_refund",
-            "appt_cancelled_kept", "appt_kept", "appt_move_intro", "appt_moved"))
+        d = self.ctx.pack.dialogue
+        return self.ctx.desk is not None and all(d.text(k) for k in _APPT_LINES)
 
     async def start_appointment(self, op: str) -> list[Say]:
         """`op`: cancel | reschedule | confirm | appointment (the caller is asked which)."""
-        self.out.slots.setdefault("reasons", []).append(f"appointment-{op}")
-        if not self._appt_ready() or (op == "cancel" and self.pack.clinic.cancellation is None):
-            return self.start_message()  # staff handle it from the message
-        self.s.appt_op = op
-        self.s.pending = None
-        if self.caller.known_patient:
-            found = await self.desk.for_caller()
+        ctx = self.ctx
+        ctx.out.slots.setdefault("reasons", []).append(f"appointment-{op}")
+        if ctx.desk is None or not self._appt_ready() or (op == "cancel" and ctx.pack.clinic.cancellation is None):
+            return ctx.start_message()  # staff handle it from the message
+        ctx.s.appt_op = op
+        ctx.s.pending = None
+        if ctx.caller.known_patient:
+            found = await ctx.desk.for_caller()
             if found:
                 return self._appt_found(found)
-        self.s.state = "appt_identify"
-        return [self.line("appt_identify")]
+        ctx.s.state = State.APPT_IDENTIFY
+        return [ctx.line("appt_identify")]
 
     async def on_appt_identify(self, text: str) -> list[Say] | None:
+        ctx, s = self.ctx, self.ctx.s
         if refused(text):
-            return [self.line("declined_ack")] + self.start_message()
-        dob = dob_in(text, self.today)
+            return [ctx.line("declined_ack")] + ctx.start_message()
+        dob = dob_in(text, ctx.today)
         name = name_in(text) or (person_name(text) if dob is None else None)  # "May Chen": a name, not a month
         if name:
-            self.s.appt_name = name
+            s.appt_name = name
         if dob:
-            self.s.appt_dob = dob
+            s.appt_dob = dob
         if not (name or dob):
             return None  # one re-ask (reprompt), then a message
-        if self.s.appt_name is None:
-            return [self.line("appt_ask_name")]
-        if self.s.appt_dob is None:
-            return [self.line("appt_ask_dob")]
-        found = await self.desk.for_identity(self.s.appt_name, self.s.appt_dob)
+        if s.appt_name is None:
+            return [ctx.line("appt_ask_name")]
+        if s.appt_dob is None:
+            return [ctx.line("appt_ask_dob")]
+        if ctx.desk is None:
+            return ctx.start_message()
+        found = await ctx.desk.for_identity(s.appt_name, s.appt_dob)
         log.info("clinic.appointment_lookup", found=len(found))  # how many, never who
         if not found:
-            return [self.line("appt_not_found")] + self.start_message()
-        self.out.slots.setdefault("name", self.s.appt_name)
+            return [ctx.line("appt_not_found")] + ctx.start_message()
+        ctx.out.slots.setdefault("name", s.appt_name)
         return self._appt_found(found)
 
     def _appt_found(self, found: list[Upcoming]) -> list[Say]:
         appt = min(found, key=lambda a: a.start)  # the next one
-        self.s.appt = appt
+        self.ctx.s.appt = appt
         when = spoken_time(appt.start)
-        op = self.s.appt_op
+        op = self.ctx.s.appt_op
         if op == "confirm":
             return self._appt_confirm()
         if op == "cancel":
             return self._appt_cancel_check()
         if op == "reschedule":
-            return [self.line("appt_move_intro", when=when)] + self._appt_offer()
-        self.s.state = "appt_what"
-        return [self.line("appt_found", when=when)]
+            return [self.ctx.line("appt_move_intro", when=when)] + self._appt_offer()
+        self.ctx.s.state = State.APPT_WHAT
+        return [self.ctx.line("appt_found", when=when)]
 
     async def on_appt_what(self, text: str) -> list[Say] | None:
         t = normalize(text)
         if _CANCEL.search(t):
             return self._appt_cancel_check()
         if _MOVE.search(t):
-            return [self.line("appt_move_intro", when=spoken_time(self.s.appt.start))] + self._appt_offer()
+            return [self.ctx.line("appt_move_intro", when=spoken_time(self._appt().start))] + self._appt_offer()
         if _CONFIRM.search(t) or yes_no(text) == "yes":
             return self._appt_confirm()
         if yes_no(text) == "no":
@@ -126,39 +133,39 @@ class AppointmentsFlow:
         return None
 
     def _appt_confirm(self) -> list[Say]:
-        appt = self.s.appt
+        appt = self._appt()
         self._change("confirm", appt)
-        self.s.state = "anything_else"
-        return [self.line("appt_confirmed", when=spoken_time(appt.start)), *self.before_visit(appt),
-                self.line("anything_else")]
+        self.ctx.s.state = State.ANYTHING_ELSE
+        return [self.ctx.line("appt_confirmed", when=spoken_time(appt.start)), *self.before_visit(appt),
+                self.ctx.line("anything_else")]
 
     def before_visit(self, appt: Upcoming) -> list[Say]:
         """The treatment's approved before-visit instructions ("arrive without makeup"), if any."""
-        wf = self.pack.workflows.get(appt.treatment or "") or (
-            self.pack.workflow_of(appt.treatment) if appt.treatment else None)
-        if wf is None or not wf.before_visit or not self.pack.dialogue.before_visit_intro:
+        pack = self.ctx.pack
+        wf = pack.workflows.get(appt.treatment or "") or (pack.workflow_of(appt.treatment) if appt.treatment else None)
+        if wf is None or not wf.before_visit or not pack.dialogue.before_visit_intro:
             return []
-        self.out.slots["before_visit_read"] = [x.id for x in wf.before_visit]
-        return [self.line("before_visit_intro"), *(self.item(x) for x in wf.before_visit)]
+        self.ctx.out.slots["before_visit_read"] = [x.id for x in wf.before_visit]
+        return [self.ctx.line("before_visit_intro"), *(self.ctx.item(x) for x in wf.before_visit)]
 
     def _appt_keep(self) -> list[Say]:
-        self.s.state = "anything_else"
-        return [self.line("appt_kept", when=spoken_time(self.s.appt.start)), self.line("anything_else")]
+        self.ctx.s.state = State.ANYTHING_ELSE
+        return [self.ctx.line("appt_kept", when=spoken_time(self._appt().start)), self.ctx.line("anything_else")]
 
     def _appt_cancel_check(self) -> list[Say]:
-        appt, policy = self.s.appt, self.pack.clinic.cancellation
+        appt, policy = self._appt(), self.ctx.pack.clinic.cancellation
         if policy is None:
-            return self.start_message()
-        terms = cancel_terms(policy, appt, self.now)
-        self.s.state = "appt_cancel_check"
+            return self.ctx.start_message()
+        terms = cancel_terms(policy, appt, self.ctx.now)
+        self.ctx.s.state = State.APPT_CANCEL_CHECK
         if terms.late and terms.deposit == "kept":
-            return [self.line("appt_cancel_check_late", when=spoken_time(appt.start), hours=policy.notice_hours)]
-        return [self.line("appt_cancel_check", when=spoken_time(appt.start))]
+            return [self.ctx.line("appt_cancel_check_late", when=spoken_time(appt.start), hours=policy.notice_hours)]
+        return [self.ctx.line("appt_cancel_check", when=spoken_time(appt.start))]
 
     async def on_appt_cancel_check(self, text: str) -> list[Say] | None:
         t = normalize(text)
         if _MOVE.search(t) and not _CANCEL.search(t):
-            return [self.line("appt_move_intro", when=spoken_time(self.s.appt.start))] + self._appt_offer()
+            return [self.ctx.line("appt_move_intro", when=spoken_time(self._appt().start))] + self._appt_offer()
         answer = yes_no(text)
         if answer == "yes" or (_CANCEL.search(t) and answer != "no"):
             return self._appt_cancel()
@@ -167,75 +174,80 @@ class AppointmentsFlow:
         return None
 
     def _appt_cancel(self) -> list[Say]:
-        appt, policy = self.s.appt, self.pack.clinic.cancellation
-        terms = cancel_terms(policy, appt, self.now)
+        appt, policy = self._appt(), self.ctx.pack.clinic.cancellation
+        if policy is None:
+            return self.ctx.start_message()
+        terms = cancel_terms(policy, appt, self.ctx.now)
         self._change("cancel", appt, late=terms.late, deposit=terms.deposit)
-        key = {"none": "appt_cancelled", "refunded": "appt_cancelled_refund", "kept": "appt_cancelled_kept"}
-        self.s.state = "anything_else"
-        return [self.line(key[terms.deposit], when=spoken_time(appt.start)), self.line("anything_else")]
+        key: dict[str, DialogueKey] = {"none": "appt_cancelled", "refunded": "appt_cancelled_refund",
+                                       "kept": "appt_cancelled_kept"}
+        self.ctx.s.state = State.ANYTHING_ELSE
+        return [self.ctx.line(key[terms.deposit], when=spoken_time(appt.start)), self.ctx.line("anything_else")]
 
     def _appt_family(self) -> tuple[str | None, int]:
-        appt = self.s.appt
-        t = self.pack.treatment(appt.treatment) if appt.treatment else None
-        if t is None and appt.treatment in self.pack.workflows:
-            return self.pack.workflows[appt.treatment].family, appt.minutes
+        appt, pack = self._appt(), self.ctx.pack
+        t = pack.treatment(appt.treatment) if appt.treatment else None
+        if t is None and appt.treatment in pack.workflows:
+            return pack.workflows[appt.treatment].family, appt.minutes
         return (t.family if t else None), appt.minutes
 
     def _appt_offer(self) -> list[Say]:
+        s, appt = self.ctx.s, self._appt()
         family, minutes = self._appt_family()
-        offers = self.scheduler.find(family, minutes, self.now, count=MAX_OFFERS + 1, provider=self.s.appt.provider)
-        self.s.slots_offered = [o for o in offers if o.start != self.s.appt.start][:MAX_OFFERS]
-        self.s.slot_index = 0
-        if not self.s.slots_offered:
+        offers = self.ctx.scheduler.find(family, minutes, self.ctx.now, count=MAX_OFFERS + 1, provider=appt.provider)
+        s.slots_offered = [o for o in offers if o.start != appt.start][:MAX_OFFERS]
+        s.slot_index = 0
+        if not s.slots_offered:
             return self._appt_no_slot()
-        self.s.state = "appt_offer"
-        return [self.slot_line("offer_slot", self.s.slots_offered[0])]
+        s.state = State.APPT_OFFER
+        return [self.booking.slot_line("offer_slot", s.slots_offered[0])]
 
     def _appt_no_slot(self) -> list[Say]:
-        self.tasks.append(StaffTask("call-back", {"reason": "reschedule-no-slot", "appointment": self.s.appt.id}))
-        self.s.state = "anything_else"
-        return [self.line("no_slots"), self.line("anything_else")]
+        self.ctx.tasks.append(StaffTask("call-back", {"reason": "reschedule-no-slot", "appointment": self._appt().id}))
+        self.ctx.s.state = State.ANYTHING_ELSE
+        return [self.ctx.line("no_slots"), self.ctx.line("anything_else")]
 
     async def on_appt_offer(self, text: str) -> list[Say] | None:
+        ctx, s = self.ctx, self.ctx.s
         answer = yes_no(text)
         if answer in ("no", "declined", "unsure"):
-            self.s.slot_index += 1
-            if self.s.slot_index >= len(self.s.slots_offered):
+            s.slot_index += 1
+            if s.slot_index >= len(s.slots_offered):
                 return self._appt_no_slot()
-            return [self.slot_line("slot_declined", self.s.slots_offered[self.s.slot_index])]
+            return [self.booking.slot_line("slot_declined", s.slots_offered[s.slot_index])]
         if answer != "yes":
             return None
-        slot, appt = self.s.slots_offered[self.s.slot_index], self.s.appt
+        slot, appt = s.slots_offered[s.slot_index], self._appt()
         try:
-            held = self.scheduler.book(slot, "move", appt.treatment, self.out.slots.get("name"),
-                                       self.out.slots.get("phone") or self.caller.phone)
+            held = ctx.scheduler.book(slot, "move", appt.treatment, ctx.out.slots.get("name"),
+                                      ctx.out.slots.get("phone") or ctx.caller.phone)
         except SlotTaken:
-            self.s.slot_index += 1
-            if self.s.slot_index >= len(self.s.slots_offered):
+            s.slot_index += 1
+            if s.slot_index >= len(s.slots_offered):
                 return self._appt_no_slot()
-            return [self.slot_line("slot_declined", self.s.slots_offered[self.s.slot_index])]
-        provider = self.scheduler.provider(held.provider_id)
+            return [self.booking.slot_line("slot_declined", s.slots_offered[s.slot_index])]
+        provider = ctx.scheduler.provider(held.provider_id)
         self._change("move", appt, start=held.start.isoformat(timespec="minutes"), minutes=held.minutes,
                      provider=provider.id)
-        self.s.state = "anything_else"
-        return [self.line("appt_moved", when=spoken_time(held.start), provider=provider.name),
-                *self.before_visit(appt), self.line("anything_else")]
+        s.state = State.ANYTHING_ELSE
+        return [ctx.line("appt_moved", when=spoken_time(held.start), provider=provider.name),
+                *self.before_visit(appt), ctx.line("anything_else")]
 
     def appt_prompt(self) -> list[Say]:
         """The step's question again (after a re-ask or a fact)."""
-        state, appt = self.s.state, self.s.appt
-        if state == "appt_identify":
-            key = "appt_identify" if not (self.s.appt_name or self.s.appt_dob) else (
-                "appt_ask_dob" if self.s.appt_name else "appt_ask_name")
-            return [self.line(key)]
-        if state == "appt_what":
-            return [self.line("appt_found", when=spoken_time(appt.start))]
-        if state == "appt_cancel_check":
+        ctx, s = self.ctx, self.ctx.s
+        if s.state == State.APPT_IDENTIFY:
+            key: DialogueKey = "appt_identify" if not (s.appt_name or s.appt_dob) else (
+                "appt_ask_dob" if s.appt_name else "appt_ask_name")
+            return [ctx.line(key)]
+        if s.state == State.APPT_WHAT:
+            return [ctx.line("appt_found", when=spoken_time(self._appt().start))]
+        if s.state == State.APPT_CANCEL_CHECK:
             return self._appt_cancel_check()
-        if state == "appt_offer" and self.s.slots_offered:
-            return [self.slot_line("offer_slot", self.s.slots_offered[self.s.slot_index])]
+        if s.state == State.APPT_OFFER and s.slots_offered:
+            return [self.booking.slot_line("offer_slot", s.slots_offered[s.slot_index])]
         return []
 
     def _change(self, op: str, appt: Upcoming, **detail: object) -> None:
-        self.out.slots.setdefault("appointment_changes", []).append({"op": op, "appointment_id": appt.id, **detail})
-        log.info("clinic.appointment_change", op=op, pack=self.pack.ref)
+        self.ctx.out.slots.setdefault("appointment_changes", []).append({"op": op, "appointment_id": appt.id, **detail})
+        log.info("clinic.appointment_change", op=op, pack=self.ctx.pack.ref)

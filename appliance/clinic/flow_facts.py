@@ -9,53 +9,51 @@ step handles the rest of the turn (`Reading.rest`).
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
-
+from appliance.clinic.call_context import CallContext
 from appliance.clinic.facts_schema import HOURS_TOPIC
+from appliance.clinic.flow_dialogue import DialogueFlow
 from appliance.clinic.hours import hours_answer
+from appliance.clinic.states import State
 from appliance.conversation import Say
 from appliance.logs import get_logger
 
 log = get_logger(__name__)
-_OPEN = ("greeting", "how_help", "anything_else")  # "How can I help?" was asked: nothing is pending
+_OPEN = frozenset({State.GREETING, State.HOW_HELP, State.ANYTHING_ELSE})  # "How can I help?" was asked: nothing pending
 
 
 class FactsFlow:
-    """Mixin for ClinicConversation."""
+    """The clinic's approved facts; the step's question again comes from the dialogue flow."""
 
-    s: Any
-    pack: Any
-    out: Any
-    today: date
-    reading: Any
-    read_at: int
+    def __init__(self, ctx: CallContext, dialogue: DialogueFlow) -> None:
+        self.ctx = ctx
+        self.dialogue = dialogue
 
     def fact_says(self) -> list[Say]:
         """The approved answers to the facts this turn asks for, in the order asked."""
-        reading = getattr(self, "reading", None)
-        if reading is None or not reading.facts or self.pack.facts is None or self.read_at != len(self.out.turns):
+        ctx = self.ctx
+        reading, facts = ctx.reading, ctx.pack.facts
+        if not reading.facts or facts is None or ctx.read_at != len(ctx.out.turns):
             return []
+        clinic = ctx.pack.clinic
         says: list[Say] = []
         for fact_id in reading.facts:
-            fact = self.pack.facts.by_id(fact_id)
+            fact = facts.by_id(fact_id)
             if fact is None:
                 continue
             if fact.topic == HOURS_TOPIC:
-                text = hours_answer(fact, self.pack.clinic, self.pack.clinic.name, self.today,
-                                    self.out.turns[-1].text)
-                says.append(Say(text, self.pack.prov(fact.id), cacheable=False))
+                text = hours_answer(fact, clinic, clinic.name, ctx.today, ctx.out.turns[-1].text)
+                says.append(Say(text, ctx.pack.prov(fact.id), cacheable=False))
             else:
-                text = fact.answer.format(clinic=self.pack.clinic.name, phone=self.pack.clinic.phone or "")
-                says.append(Say(text, self.pack.prov(fact.id), cacheable=True))
-            self.out.slots.setdefault("facts_answered", []).append(fact.id)
-            log.info("clinic.fact_answered", fact=fact.id, state=self.s.state)
+                text = fact.answer.format(clinic=clinic.name, phone=clinic.phone or "")
+                says.append(Say(text, ctx.pack.prov(fact.id), cacheable=True))
+            ctx.out.slots.setdefault("facts_answered", []).append(fact.id)
+            log.info("clinic.fact_answered", fact=fact.id, state=ctx.s.state)
         return says
 
     def after_facts(self) -> list[Say]:
         """After a turn that only asked facts: the pending question once, briefly; at an open
         question, whether there is anything else."""
-        if self.s.state in _OPEN:
-            self.s.state = "anything_else"
-            return [self.line("anything_else")]
-        return self.current_prompt()
+        if self.ctx.s.state in _OPEN:
+            self.ctx.s.state = State.ANYTHING_ELSE
+            return [self.ctx.line("anything_else")]
+        return self.dialogue.current_prompt()

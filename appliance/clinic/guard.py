@@ -8,6 +8,7 @@ is not, verbatim, an approved pack sentence, it is rejected and an approved line
 from __future__ import annotations
 
 import re
+from collections.abc import Set
 
 _CLINICAL = re.compile(
     r"\b(normal|safe|unsafe|fine to|should|shouldn't|must|recommend|advice|advise|dose|dosage|units?|syringes?|"
@@ -23,7 +24,7 @@ def clinical_terms(text: str) -> list[str]:
     return [m.group(0).lower() for m in _CLINICAL.finditer(text)]
 
 
-def allowed(text: str, approved: set[str]) -> bool:
+def allowed(text: str, approved: Set[str]) -> bool:
     """True if `text` may be spoken: an approved sentence verbatim, or free of clinical content."""
     stripped = text.strip()
     if not stripped:

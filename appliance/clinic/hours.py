@@ -15,9 +15,9 @@ from datetime import date, time, timedelta
 
 from appliance.clinic.facts_schema import Fact
 from appliance.clinic.parsers import normalize
-from appliance.clinic.schema import Clinic, Holiday
+from appliance.clinic.schema import Clinic, Holiday, Weekday
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def clock(value: str) -> str:

@@ -46,8 +46,8 @@ async def run_outbound_script(pack: Pack, script: Script, *, now: datetime, llm:
     if not (c.name and c.procedure and c.date):
         raise PackError("an outbound script needs caller.name, caller.procedure and caller.date",
                         code="script-invalid", fix="add them under caller:")
-    workflow = c.procedure if c.procedure in pack.workflows else (pack.workflow_of(c.procedure).id
-                                                                   if pack.workflow_of(c.procedure) else None)
+    named = pack.workflow_of(c.procedure)
+    workflow = c.procedure if c.procedure in pack.workflows else (named.id if named else None)
     if workflow is None:
         raise PackError(f"caller.procedure {c.procedure!r} is not a treatment or workflow of {pack.ref}",
                         code="script-invalid", fix=f"use one of: {', '.join(sorted(pack.workflows))}")

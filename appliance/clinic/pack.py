@@ -16,7 +16,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from appliance.clinic.schema import (
     FAMILIES,
     Clinic,
     Dialogue,
+    DialogueKey,
     Menu,
     OutboundLines,
     RedFlag,
@@ -84,15 +87,16 @@ class Pack:
         return flags
 
 
-def _expected(err: dict[str, Any]) -> str:
+def _expected(err: Mapping[str, Any]) -> str:
     kind = err["type"]
+    msg = str(err["msg"])
     if kind == "missing":
         return "this field is required"
     if kind == "extra_forbidden":
         return "not a field of this section (check its spelling)"
     if kind == "literal_error":
-        return err["msg"].replace("Input should be", "expected")
-    return err["msg"].removeprefix("Value error, ")
+        return msg.replace("Input should be", "expected")
+    return msg.removeprefix("Value error, ")
 
 
 def _problems(err: ValidationError, located: LocatedYaml, rel: str) -> list[str]:
@@ -132,10 +136,10 @@ def _cross_check(clinic: Clinic, menu: Menu, screen: Screen, workflows: dict[str
             problems.append(f"{at('clinic.yaml', ('on_call', i, 'provider'))}: on_call.{i}.provider: "
                             f"unknown provider {oc.provider!r}; expected one of {sorted(providers)}")
     if clinic.after_hours is not None:
-        for i, oc in enumerate(clinic.after_hours.on_call):
-            if oc.provider not in providers:
+        for i, after in enumerate(clinic.after_hours.on_call):
+            if after.provider not in providers:
                 problems.append(f"{at('clinic.yaml', ('after_hours', 'on_call', i, 'provider'))}: "
-                                f"after_hours.on_call.{i}.provider: unknown provider {oc.provider!r}; "
+                                f"after_hours.on_call.{i}.provider: unknown provider {after.provider!r}; "
                                 f"expected one of {sorted(providers)}")
     areas = {a.id for a in menu.areas}
     policies = {p.id for p in menu.deposit_policies}
@@ -143,13 +147,13 @@ def _cross_check(clinic: Clinic, menu: Menu, screen: Screen, workflows: dict[str
         problems.append(f"{at('menu.yaml', ('consult', 'deposit'))}: consult.deposit: unknown deposit policy "
                         f"{menu.consult.deposit!r}; expected one of {sorted(policies)}")
     for i, t in enumerate(menu.treatments):
-        wf = workflows.get(t.workflow)
-        if wf is None:
+        entry = workflows.get(t.workflow)
+        if entry is None:
             problems.append(f"{at('menu.yaml', ('treatments', i, 'workflow'))}: treatments.{i}.workflow: unknown "
                             f"procedure workflow {t.workflow!r}; expected one of {sorted(workflows)}")
-        elif wf[0].family != t.family:
+        elif entry[0].family != t.family:
             problems.append(f"{at('menu.yaml', ('treatments', i, 'family'))}: treatments.{i}.family: {t.family!r} "
-                            f"but workflow {t.workflow!r} is {wf[0].family!r}; expected the same family")
+                            f"but workflow {t.workflow!r} is {entry[0].family!r}; expected the same family")
         if t.deposit not in policies:
             problems.append(f"{at('menu.yaml', ('treatments', i, 'deposit'))}: treatments.{i}.deposit: unknown "
                             f"deposit policy {t.deposit!r}; expected one of {sorted(policies)}")
@@ -185,14 +189,14 @@ def _cross_check(clinic: Clinic, menu: Menu, screen: Screen, workflows: dict[str
             for j, x in enumerate(ci.lines):
                 if not isinstance(x, str):  # a check-in's own approved line: its id is cited too
                     claim(x.id, at(rel, ("check_ins", i, "lines", j, "id")))
-        problems.extend(check_in_problems(wf, lambda loc, rel=rel: at(rel, loc)))
+        problems.extend(check_in_problems(wf, partial(at, rel)))
     if facts is not None:
-        for i, f in enumerate(facts.facts):
-            claim(f.id, at("facts.yaml", ("facts", i, "id")))
+        for i, fact in enumerate(facts.facts):
+            claim(fact.id, at("facts.yaml", ("facts", i, "id")))
         check_facts(facts, lambda loc: at("facts.yaml", loc), set(fact_words().topics), problems)
 
 
-AFTER_HOURS_LINES = ("greeting_after_hours", "concern_noted_at", "clinical_question_noted_at",
+AFTER_HOURS_LINES: tuple[DialogueKey, ...] = ("greeting_after_hours", "concern_noted_at", "clinical_question_noted_at",
                      "escalate_urgent_after_hours", "transfer_failed_at")
 
 
@@ -202,7 +206,7 @@ def _after_hours_lines(clinic: Clinic, dialogue: Dialogue | None, files: dict[st
     a caller at 2 a.m. would hear the daytime promises ("within 15 minutes")."""
     if clinic.after_hours is None or dialogue is None:
         return
-    missing = [k for k in AFTER_HOURS_LINES if not getattr(dialogue, k, None)]
+    missing = [k for k in AFTER_HOURS_LINES if not dialogue.text(k)]
     if missing:
         line = files["clinic.yaml"].line_of(("after_hours",)) or "?"
         problems.append(f"clinic.yaml:{line}: after_hours: the after-hours lines are missing from dialogue.yaml: "

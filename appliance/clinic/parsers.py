@@ -183,8 +183,8 @@ def _calendar_date(t: str, today: date, past: bool) -> date | None:
             y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
         else:
             mo, d = int(m.group(4)), int(m.group(5))
-            y = int(m.group(6)) if m.group(6) else None
-            y = (y + 2000 if y is not None and y < 100 else y)
+            given = int(m.group(6)) if m.group(6) else None
+            return _fit(given + 2000 if given is not None and given < 100 else given, mo, d, today, past)
         return _fit(y, mo, d, today, past)
     month_rx = "|".join(sorted(MONTHS, key=len, reverse=True))
     # "March 3rd, 1980" or "the 3rd of March 1980": the first reading that names a day wins.

@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from appliance.clinic import after_hours
-from appliance.clinic.schema import Clinic, Dialogue
+from appliance.clinic.schema import Clinic, Dialogue, DialogueKey
 
 # the daytime line -> (its after-hours variant, whether the promise is an urgent one)
-VARIANTS: dict[str, tuple[str, bool]] = {
+VARIANTS: dict[DialogueKey, tuple[DialogueKey, bool]] = {
     "concern_noted": ("concern_noted_at", False),
     "clinical_question_noted": ("clinical_question_noted_at", False),
     "complaint_noted": ("complaint_noted_at", False),
@@ -42,7 +42,7 @@ class Promises:
             return None
         return after_hours.opening_spoken(self.clinic, self.now)
 
-    def line(self, key: str, values: dict[str, object]) -> tuple[str, dict[str, object]]:
+    def line(self, key: DialogueKey, values: dict[str, object]) -> tuple[DialogueKey, dict[str, object]]:
         """The line to say for `key` and its values (with `when` for an after-hours variant)."""
         if key not in VARIANTS:
             return key, values
@@ -50,7 +50,7 @@ class Promises:
         minutes = int(str(values.get("minutes", _DEFAULT_MINUTES)))
         hours = int(str(values.get("hours", _DEFAULT_HOURS)))
         p = after_hours.promise(self.clinic, self.now, urgent=urgent, minutes=minutes, hours=hours)
-        if p.after_hours and getattr(self.dialogue, variant, None):
+        if p.after_hours and self.dialogue.text(variant):
             self.slots["promised_callback"] = p.record
             return variant, {**values, "when": p.when}
         self.slots["promised_callback"] = f"within {minutes} minutes" if urgent else f"within {hours} hours"

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from appliance.clinic.parsers import normalize
-from appliance.clinic.schema import RedFlag
+from appliance.clinic.schema import RedFlag, Severity
 
-SEVERITY_RANK = {"emergency": 3, "urgent": 2, "routine": 1}
+SEVERITY_RANK: dict[str, int] = {"emergency": 3, "urgent": 2, "routine": 1}
 _NEGATIONS = {"no", "not", "never", "without", "don't", "doesn't", "didn't", "haven't", "hasn't", "isn't", "aren't",
               "wasn't", "weren't", "none", "nor", "neither", "denies", "deny", "dont", "nothing", "zero", "free"}
 _UNCERTAIN = re.compile(r"\b(not sure|unsure|maybe|might|may be|i think|think|possibly|perhaps|kind of|kinda|sort of|"
@@ -25,6 +25,10 @@ _FINE_AFTER = {"fine", "ok", "okay", "good", "normal", "clear", "perfect", "grea
 _NEG_WINDOW = 4
 _MAX_GAP = 2
 
+
+def worst_severity(severities: Iterable[Severity], default: Severity) -> Severity:
+    """The highest of `severities` (emergency > urgent > routine), `default` when there is none."""
+    return max(severities, key=lambda s: SEVERITY_RANK[s], default=default)
 
 def _stem(word: str) -> str:
     word = word.removesuffix("'s")

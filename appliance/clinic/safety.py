@@ -297,11 +297,11 @@ def check(flags: list[tuple[RedFlag, str | None]], text: str, *, workflow: str |
         picked = m.pattern_hit(text, pattern, turn_words)
         if picked is None:
             continue
-        flag, wf = _flag_for(flags, pattern.category, workflow)
-        if flag is None:
-            flag = RedFlag(id=f"lexicon-{pattern.id}", category=pattern.category, severity=pattern.severity,
-                           action="emergency" if pattern.severity == "emergency" else "transfer_np",
-                           phrases=[pattern.id.replace("-", " ")])
+        named, wf = _flag_for(flags, pattern.category, workflow)
+        flag = named if named is not None else RedFlag(
+            id=f"lexicon-{pattern.id}", category=pattern.category, severity=pattern.severity,
+            action="emergency" if pattern.severity == "emergency" else "transfer_np",
+            phrases=[pattern.id.replace("-", " ")])
         if flag.category not in have or SEVERITY_RANK[flag.severity] > max(
                 (SEVERITY_RANK[h.flag.severity] for h in hits if h.flag.category == flag.category), default=0):
             hits.append(Hit(flag, wf, f"pattern {pattern.id}", "pattern", _heard(picked)))

@@ -20,16 +20,25 @@ clock, no I/O; nothing the patient says is logged.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from appliance.clinic.lexicon import LEXICON_DIR, load_file, load_lexicon, section_error
 from appliance.clinic.parsers import normalize
 from appliance.clinic.redflags import mentioned
+from appliance.clinic.satisfaction_schema import SatisfactionKey
+from appliance.clinic.states import State, StateError
 from appliance.conversation import Reply, Say, Turn
+
+if TYPE_CHECKING:  # (outbound.py imports this module)
+    from appliance.clinic.checkin import CheckInSteps
+    from appliance.clinic.engine import ClinicConversation
+    from appliance.clinic.outbound import OutboundContext
+    from appliance.clinic.schema import OutboundLines, Workflow
 
 Word = Annotated[str, StringConstraints(min_length=1, max_length=60, strip_whitespace=True)]
 SCALE = range(1, 6)
@@ -56,7 +65,8 @@ def check_section(path: Path) -> FollowupWords:
             raise ValueError("scale: expected the numbers 1 to 5 as keys, each with its words")
         return words
     except (ValidationError, ValueError) as e:
-        errs = list(e.errors()) if isinstance(e, ValidationError) else [{"loc": ("scale",), "msg": str(e)}]
+        errs: list[Mapping[str, Any]] = (list(e.errors()) if isinstance(e, ValidationError)
+                                         else [{"loc": ("scale",), "msg": str(e)}])
         raise section_error(path, "followup", errs) from e
 
 
@@ -90,62 +100,68 @@ def review_done_said(text: str, language: str = "en") -> bool:
 
 
 class SatisfactionSteps:
-    """Mixin for `OutboundAftercareCall`: the satisfaction question and the review the patient left."""
+    """The satisfaction question and the review the patient left (the `OutboundAftercareCall`'s:
+    `e` is the clinic engine inside the call; a concern in an answer is told by the check-in steps;
+    after the answer the call goes on with `after_no_concern`, the review window and booking offer)."""
 
-    e: Any
-    c: Any
-    wf: Any
-    pack: Any
-    lines: Any
-    sat_tries: int = 0
-    after_no_concern: Any  # the call's: the review window, then the booking offer
-    says_concern: Any  # CheckInSteps: a concern, a symptom or a complaint in the answer
+    def __init__(self, e: ClinicConversation, lines: OutboundLines, contact: OutboundContext, wf: Workflow | None,
+                 checkin: CheckInSteps, after_no_concern: Callable[[], list[Say]]) -> None:
+        self.e = e
+        self.lines = lines
+        self.c = contact
+        self.wf = wf
+        self.checkin = checkin
+        self.after_no_concern = after_no_concern
+        self.tries = 0
 
-    def sat_line(self, key: str) -> Say:
-        text = str(getattr(self.lines.satisfaction, key))
-        fill = {"clinic": self.pack.clinic.name, "phone": self.pack.clinic.phone or ""}
-        return Say(text.format(**fill), provenance=self.pack.prov(f"outbound.satisfaction.{key}"), cacheable=True)
+    def line(self, key: SatisfactionKey) -> Say:
+        pack, lines = self.e.pack, self.lines.satisfaction
+        if lines is None:
+            raise StateError("outbound.yaml has no satisfaction lines: the question is not asked")
+        text = str(lines.text(key))
+        fill = {"clinic": pack.clinic.name, "phone": pack.clinic.phone or ""}
+        return Say(text.format(**fill), provenance=pack.prov(f"outbound.satisfaction.{key}"), cacheable=True)
 
-    def asks_satisfaction(self) -> bool:
+    def asks(self) -> bool:
         """The last check-in of the treatment, with nothing raised on it or before it."""
         e, c = self.e, self.c
-        last = max((ci.day for ci in self.wf.check_ins), default=None)
+        last = max((ci.day for ci in self.wf.check_ins), default=None) if self.wf is not None else None
         return (self.lines.satisfaction is not None and c.kind == "check-in" and c.day == last
                 and not c.earlier_concern and not e.out.escalations and not e.s.concern_raised
                 and not e.out.slots.get("complaint") and "satisfaction" not in e.out.slots)
 
-    def ask_satisfaction(self) -> list[Say]:
-        self.sat_tries = 0
+    def ask(self) -> list[Say]:
+        self.tries = 0
         self.e.out.slots["satisfaction_asked"] = True
-        self.e.s.state = "satisfaction"
-        return [self.sat_line("ask")]
+        self.e.s.state = State.SATISFACTION
+        return [self.line("ask")]
 
-    async def on_satisfaction(self, text: str, full: str) -> Reply:
+    async def on_answer(self, text: str, full: str) -> Reply:
         """A number is kept; a concern or complaint goes to the engine's concern path; anything
         else is asked once more, then left."""
         score = scale_answer(text)
         if score is not None:
             self.e.out.slots["satisfaction"] = score
-        if self.says_concern(full):
-            self.e.s.state = "concern_check"
+        if self.checkin.says_concern(full):
+            self.e.s.state = State.CONCERN_CHECK
             self.e.out.turns.pop()  # the engine records the turn itself
             return await self.e.caller_said(full)
         if score is not None:
-            return self.e.reply([self.sat_line("thanks"), *self.after_no_concern()])
+            return self.e.reply([self.line("thanks"), *self.after_no_concern()])
         return self.e.reply(self._unclear())
 
-    def on_satisfaction_key(self, digit: str) -> Reply:
+    def on_key(self, digit: str) -> Reply:
         """A key press (the call has recorded the turn): 1 to 5 is the answer."""
         if digit.isdigit() and int(digit) in SCALE:
             self.e.out.slots["satisfaction"] = int(digit)
-            return self.e.reply([self.sat_line("thanks"), *self.after_no_concern()])
+            return self.e.reply([self.line("thanks"), *self.after_no_concern()])
         return self.e.reply(self._unclear())
 
     def _unclear(self) -> list[Say]:
-        self.sat_tries += 1
-        if self.sat_tries == 1:
-            return [self.sat_line("reask")]
-        return [self.sat_line("skipped"), *self.after_no_concern()]
+        self.tries += 1
+        if self.tries == 1:
+            return [self.line("reask")]
+        return [self.line("skipped"), *self.after_no_concern()]
 
     def note_review_done(self, text: str) -> bool:
         """A turn that says the review was left: kept for the record (True when it was just heard)."""
@@ -161,12 +177,12 @@ class SatisfactionSteps:
         if self.lines.satisfaction is None or not self.lines.satisfaction.review_thanks or reply.actions \
                 or reply.end_call or first_agent_turn > len(self.e.out.turns):
             return reply
-        reprompt = self.pack.prov("dialogue.reprompt")
+        reprompt = self.e.pack.prov("dialogue.reprompt")
         says = tuple(x for x in reply.says if x.provenance != reprompt)
         if len(says) < len(reply.says) and self.e.s.retries > 0:
             self.e.s.retries -= 1  # understood after all: not a miss toward taking a message
         turns = self.e.out.turns
         turns[first_agent_turn:] = [t for t in turns[first_agent_turn:] if t.provenance != reprompt]
-        say = self.sat_line("review_thanks")
+        say = self.line("review_thanks")
         turns.insert(first_agent_turn, Turn("agent", say.text, say.provenance))
         return Reply(says=(say, *says), actions=reply.actions, end_call=reply.end_call)

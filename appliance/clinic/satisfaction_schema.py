@@ -14,12 +14,13 @@ that treatment's follow-up (appliance/clinic/satisfaction.py). Placeholders: {cl
 from __future__ import annotations
 
 import string
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
 SATISFACTION_PLACEHOLDERS = frozenset({"clinic", "phone"})
 Text = Annotated[str, StringConstraints(min_length=1, max_length=600, strip_whitespace=True)]
+SatisfactionKey = Literal["ask", "reask", "thanks", "skipped", "review_thanks"]
 
 
 class Satisfaction(BaseModel):
@@ -40,5 +41,10 @@ class Satisfaction(BaseModel):
                              "{clinic} or {phone} (the patient's treatment and answers are never read out here)")
         return text
 
+    def text(self, key: SatisfactionKey) -> str | None:
+        """The line `key` (None: `review_thanks` left out)."""
+        return {"ask": self.ask, "reask": self.reask, "thanks": self.thanks, "skipped": self.skipped,
+                "review_thanks": self.review_thanks}[key]
 
-__all__ = ["SATISFACTION_PLACEHOLDERS", "Satisfaction"]
+
+__all__ = ["SATISFACTION_PLACEHOLDERS", "Satisfaction", "SatisfactionKey"]

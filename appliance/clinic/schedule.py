@@ -11,9 +11,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
 from appliance.clinic.errors import SlotTaken
-from appliance.clinic.schema import Clinic, Provider
+from appliance.clinic.schema import Clinic, Provider, Weekday
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 STEP_MINUTES = 30
 HORIZON_DAYS = 60
 LEAD = timedelta(hours=2)

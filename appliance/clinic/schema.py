@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import string
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -39,6 +39,14 @@ _SPAN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 class _M(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_keys(keys: object, model: type[BaseModel], *, not_lines: tuple[str, ...] = ()) -> None:
+    """A Literal of line names names exactly the model's fields, but `not_lines`: raised at import otherwise."""
+    fields = set(model.model_fields) - set(not_lines)
+    named = set(get_args(keys))
+    if named != fields:
+        raise TypeError(f"{model.__name__}: the line names and the fields differ: {sorted(named ^ fields)}")
 
 
 def _span(v: str) -> str:
@@ -403,6 +411,25 @@ class Workflow(_M):
 
 # ---- dialogue.yaml: the conversation's own lines (ids are the keys) ----
 
+# The name of every line of dialogue.yaml (the fields of `Dialogue`, checked at import): the
+# engine names its lines with these, so a misspelt key is a type error, not a runtime lookup.
+DialogueKey = Literal[
+    "greeting", "ask_new_or_returning", "ask_returning_reason", "ask_aftercare_context", "ask_concern",
+    "concern_noted", "clinical_question_noted", "escalate_emergency", "escalate_urgent", "escalate_routine",
+    "escalated_hold", "transfer_failed", "concern_first", "screen_intro", "quote", "quote_single", "quote_consult",
+    "offer_booking", "offer_slot", "slot_declined", "no_slots", "ask_name", "confirm_phone", "ask_phone", "booked",
+    "payment_link", "touch_up_intro", "touch_up_too_late", "ask_message", "message_taken", "reprompt",
+    "dtmf_yes_no", "declined_ack", "anything_else", "how_help", "series_next", "goodbye", "confirm_symptom",
+    "greeting_known", "price_unit", "price_ask_treatment", "complaint_noted", "opt_out_ack", "wrong_number",
+    "payment_link_staff", "appt_identify", "appt_ask_dob", "appt_ask_name", "appt_not_found", "appt_found",
+    "appt_confirmed", "appt_cancel_check", "appt_cancel_check_late", "appt_cancelled", "appt_cancelled_refund",
+    "appt_cancelled_kept", "appt_kept", "appt_move_intro", "appt_moved", "before_visit_intro",
+    "escalate_emergency_no_transfer", "greeting_callback", "greeting_after_hours", "concern_noted_at",
+    "clinical_question_noted_at", "complaint_noted_at", "escalate_routine_at", "escalate_urgent_after_hours",
+    "transfer_failed_at"
+]
+
+
 class Dialogue(_M):
     greeting: Text
     ask_new_or_returning: Text
@@ -477,6 +504,11 @@ class Dialogue(_M):
     escalate_urgent_after_hours: Text | None = None  # {when}: "within 15 minutes" only while someone is on call
     transfer_failed_at: Text | None = None  # {when}
 
+    def text(self, key: DialogueKey) -> str | None:
+        """The pack's line `key`; None for an optional line the pack leaves out."""
+        line: str | None = getattr(self, key)  # a typed lookup: DialogueKey names exactly the fields
+        return line
+
     @model_validator(mode="after")
     def _placeholders(self) -> Dialogue:
         for name, text in self:
@@ -488,6 +520,9 @@ class Dialogue(_M):
                 raise ValueError(f"{name}: unknown placeholder {{{sorted(unknown)[0]}}}; expected one of "
                                  f"{', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}")
         return self
+
+
+_check_keys(DialogueKey, Dialogue)
 
 
 PLACEHOLDERS = frozenset({"clinic", "treatment", "area", "low", "high", "unit", "unit_one", "price", "total_low",
@@ -502,6 +537,15 @@ OUTBOUND_PLACEHOLDERS = frozenset({"clinic", "phone", "treatment", "date", "from
 OUTBOUND_NO_PHI = ("opener", "ask_name", "ask_dob", "identity_retry", "identity_failed", "voicemail", "wrong_person",
                    "opt_out_ack", "goodbye")
 _PHI_PLACEHOLDERS = frozenset({"treatment", "date", "from_date", "to_date", "when", "kind"})
+
+
+# The spoken lines of outbound.yaml (its text fields; checked at import).
+OutboundKey = Literal[
+    "opener", "ask_name", "ask_dob", "identity_retry", "identity_failed", "voicemail", "wrong_person",
+    "intro_check_in", "intro_review", "intro_touch_up", "intro_recall", "intro_series", "instructions_intro",
+    "no_concern", "review_reminder", "offer_booking", "booking_declined", "opt_out_ack", "goodbye", "written_check",
+    "intro_reminder", "before_visit_intro"
+]
 
 
 class OutboundLines(_M):
@@ -546,3 +590,12 @@ class OutboundLines(_M):
             raise ValueError(f"is spoken before identity is confirmed and must not name "
                              f"{{{sorted(used & _PHI_PLACEHOLDERS)[0]}}}")
         return text
+
+    def text(self, key: OutboundKey) -> str | None:
+        """The outbound line `key`; None for an optional line the pack leaves out."""
+        line: str | None = getattr(self, key)  # a typed lookup: OutboundKey names exactly the text fields
+        return line
+
+
+_check_keys(OutboundKey, OutboundLines, not_lines=("concern_follow_up", "answering_machine_phrases",
+                                                 "wrong_person_phrases", "opt_out_phrases", "satisfaction"))

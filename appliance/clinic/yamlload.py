@@ -49,6 +49,8 @@ StrictLoader.add_implicit_resolver(
 def _timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     """A date that does not exist (2025-05-32) is a problem at its line, not a crash."""
     try:
+        if not isinstance(node, yaml.ScalarNode):  # (the timestamp tag resolves scalars only)
+            raise ValueError("expected a scalar")
         return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
     except ValueError as e:
         raise yaml.constructor.ConstructorError(None, None, f"not a valid date ({e}): {node.value}",

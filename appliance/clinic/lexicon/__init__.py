@@ -8,6 +8,7 @@ kept as plain data (`Lexicon.sections`) for their owners to validate.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -26,7 +27,7 @@ class LexiconError(PackError):
     code = "lexicon-invalid"
 
 
-def section_error(path: Path, section: str, errors: list[dict[str, Any]]) -> LexiconError:
+def section_error(path: Path, section: str, errors: Sequence[Mapping[str, Any]]) -> LexiconError:
     """The LexiconError for a section its owner found invalid: each problem with its file line
     (`errors` as pydantic's `ValidationError.errors()`, locations inside the section)."""
     located = load_located(path)  # it parsed a moment ago
