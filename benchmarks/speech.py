@@ -63,7 +63,7 @@ def talking_at(arrivals: Sequence[Arrival], t: float, window_s: float = 0.1) -> 
     return any(a.speech and t - window_s <= a.t <= t for a in arrivals)
 
 
-def talking_steadily(arrivals: Sequence[Arrival], t: float, span_s: float = 0.2, gap_s: float = 0.05) -> bool:
+def talking_steadily(arrivals: Sequence[Arrival], t: float, span_s: float = 0.2, gap_s: float = 0.1) -> bool:
     """Has the far end been talking without a break for the last `span_s` before t (speech
     packets, none more than `gap_s` apart, the last within `gap_s` of t)? Where a person would
     cut in: inside a phrase, not in the pause between two sentences."""
