@@ -19,7 +19,7 @@ from appliance.config import Settings
 from appliance.logs import get_logger
 from appliance.models.resolver import ROLES, resolve_all
 from appliance.setup.watchdog import sd_notify, start_watchdog
-from appliance.voice.engines import WORKER_GROUPS, Engines, close_workers, load_engine, start_worker
+from appliance.voice.engines import WORKER_GROUPS, Engines, close_workers, load_engine, site_engine, start_worker
 
 log = get_logger(__name__)
 
@@ -65,11 +65,13 @@ class Appliance:
         with `[models] isolation = "thread"`."""
         notify = progress or (lambda role, stage: None)
         loop = asyncio.get_running_loop()
-        for role in ROLES:
+        site = await self._site_engines(notify)  # [models] engines: a site's own, instead of a model
+        bundled = tuple(r for r in ROLES if r not in site)
+        for role in bundled:
             notify(role, "verifying")
-        models = await loop.run_in_executor(self._executor, resolve_all, self.settings)
+        models = await loop.run_in_executor(self._executor, resolve_all, self.settings, bundled)
         if self.settings.models.isolation == "process":
-            self.engines = await self._start_workers(models, notify)
+            self.engines = await self._start_workers(models, notify, site)
             return self.engines
 
         async def load(role: str) -> tuple[str, object]:
@@ -81,11 +83,22 @@ class Appliance:
             notify(role, "loaded")
             return role, engine
 
-        loaded = dict(await asyncio.gather(*(load(r) for r in ROLES)))
-        self.engines = Engines.of(loaded, models)
+        loaded = dict(await asyncio.gather(*(load(r) for r in bundled)))
+        self.engines = Engines.of({**loaded, **site}, models)
         return self.engines
 
-    async def _start_workers(self, models: dict[str, Any], notify: ProgressCallback) -> Engines:
+    async def _site_engines(self, notify: ProgressCallback) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for role in ROLES:
+            engine = await asyncio.get_running_loop().run_in_executor(self._executor, site_engine, role, self.settings)
+            if engine is not None:
+                log.info("model.loaded", role=role, engine=self.settings.models.engines[role], site=True)
+                notify(role, "loaded")
+                out[role] = engine
+        return out
+
+    async def _start_workers(self, models: dict[str, Any], notify: ProgressCallback,
+                             site: dict[str, object]) -> Engines:
         loop = asyncio.get_running_loop()
         from appliance.inference.client import ModelWorker
 
@@ -105,12 +118,13 @@ class Appliance:
                          ms=round((time.perf_counter() - t0) * 1000))
                 notify(role, "loaded")
 
-        results = await asyncio.gather(*(start(g) for g in WORKER_GROUPS), return_exceptions=True)
+        groups = [g for g in WORKER_GROUPS if any(r in models for r in WORKER_GROUPS[g])]  # all site engines: none
+        results = await asyncio.gather(*(start(g) for g in groups), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             await asyncio.to_thread(close_workers, workers)
             raise errors[0]
-        return Engines.of(parts, models, workers)
+        return Engines.of({**parts, **site}, models, workers)
 
     async def _start_component(self, component: Component) -> None:
         await component.start()

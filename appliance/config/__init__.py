@@ -176,6 +176,19 @@ class ModelSettings(_Section):
     isolation: Literal["process", "thread"] = "process"
     worker_timeout_s: float = Field(20.0, ge=1.0, le=600.0)  # a model call that takes longer: the worker is restarted
     selftest: bool = True  # exercise every model in its worker before reporting ready
+    # A site's own engine for a role, instead of the bundled model's: "package.module:factory",
+    # a callable taking the Settings and returning an object with the role's methods
+    # (appliance.voice.interfaces). Built in the service process; the role's model is not loaded.
+    engines: dict[Role, str] = Field(default_factory=dict)
+
+    @field_validator("engines")
+    @classmethod
+    def _factories(cls, v: dict[Role, str]) -> dict[Role, str]:
+        for role, ref in v.items():
+            module, _, name = ref.partition(":")
+            if not (module and name and all(p.isidentifier() for p in [*module.split("."), *name.split(".")])):
+                raise ValueError(f"engines.{role} = {ref!r}: name a factory as \"package.module:function\"")
+        return v
 
 
 class RetentionSettings(_Section):

@@ -18,11 +18,12 @@ shared by all calls; per-call state (VAD recurrent state) lives in what they han
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from appliance.config import Settings
+from appliance.config import Role, Settings
 from appliance.errors import ModelError
 from appliance.models.resolver import ROLES, ResolvedModel
 from appliance.voice.interfaces import LanguageModel, Synthesizer, Transcriber, TurnDetector, VoiceActivity
@@ -128,6 +129,25 @@ WRAPPERS: dict[str, Callable[[Any, Settings], object]] = {
 }
 
 
+def site_engine(role: Role, settings: Settings) -> object | None:
+    """The site's own engine for `role` (`[models] engines`), built by its factory (blocking);
+    None when the role uses the bundled model. A factory that cannot be imported or fails names
+    itself in a ModelError; `Engines.of` then checks the object against the role's protocol."""
+    ref = settings.models.engines.get(role)
+    if ref is None:
+        return None
+    module, _, name = ref.partition(":")
+    try:
+        factory: Any = importlib.import_module(module)
+        for part in name.split("."):
+            factory = getattr(factory, part)
+        engine: object = factory(settings)
+        return engine
+    except Exception as e:
+        raise ModelError(f"[models] engines.{role} = {ref!r} could not be built: {type(e).__name__}: {e}",
+                         fix="name an importable factory that takes the Settings, or remove the line") from e
+
+
 def load_engine(role: str, model: ResolvedModel, settings: Settings) -> object:
     """Load one role's model in this process and wrap it as its engine (blocking)."""
     return WRAPPERS[role](LOADERS[role](model, settings), settings)
@@ -179,8 +199,13 @@ def close_workers(workers: list[ModelWorker]) -> None:
 
 
 def load_engines(models: Mapping[str, ResolvedModel], settings: Settings) -> Engines:
-    """Every role's engine in this process, one after another (blocking: tools and tests)."""
-    return Engines.of({role: load_engine(role, models[role], settings) for role in ROLES}, models)
+    """Every role's engine in this process, one after another (blocking: tools and tests); a
+    role with a site engine (`[models] engines`) gets that instead of its model."""
+    parts: dict[str, object] = {}
+    for role in ROLES:
+        mine = site_engine(role, settings)
+        parts[role] = mine if mine is not None else load_engine(role, models[role], settings)
+    return Engines.of(parts, models)
 
 
 def start_worker(group: str, models: Mapping[str, ResolvedModel],
