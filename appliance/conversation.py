@@ -112,6 +112,12 @@ class TransferAwareConversation(Conversation, Protocol):
     def transfer_failed(self, target: str, detail: str) -> Reply | Awaitable[Reply]: ...
 
 
+# The operational line a caller hears when a model fails under the call (it says nothing
+# clinical): synthesised at start-up, so it plays even when the speech worker is the one that died.
+FALLBACK_LINE = "I'm sorry, I'm having trouble on my end. Please hold while I get someone from the clinic for you."
+FALLBACK_PROVENANCE = "system#model_failed"
+
+
 class ModelFailureAware(Conversation, Protocol):
     """Optional: told when a model failed under the call (its worker died or hung).
 

@@ -16,10 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from appliance.config import Settings
+from appliance.inference.workers import start_worker
 from appliance.logs import get_logger
 from appliance.models.resolver import ROLES, resolve_all
 from appliance.setup.watchdog import sd_notify, start_watchdog
-from appliance.voice.engines import WORKER_GROUPS, Engines, close_workers, load_engine, site_engine, start_worker
+from appliance.voice.engines import WORKER_GROUPS, Engines, close_workers, load_engine, site_engine
 
 log = get_logger(__name__)
 
@@ -40,7 +41,8 @@ def pin_lines_at_start(engines: Engines, pack: Any) -> None:
     the model-failure line (it must play when the speech worker is down), the go-live lines,
     the filler said before a slow reply, and the greetings (the first words of every call: no
     first caller waits for synthesis)."""
-    from appliance.clinic.fallback import FALLBACK_LINE, fallback_text
+    from appliance.clinic.fallback import fallback_text
+    from appliance.conversation import FALLBACK_LINE
     from appliance.golive.lines import PINNED
     from appliance.voice.processors.conversation import FILLER_LINE
     synth = engines.tts

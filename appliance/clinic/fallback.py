@@ -1,9 +1,10 @@
 """What a call does when a model fails under it: an approved line, then a person.
 
 Used by the conversation engines' `model_failed` (the `ModelFailureAware` protocol of
-`appliance.conversation`). The caller hears the built-in operational line below (it says
-nothing clinical; dialogue.yaml has no `model_failed` line), protected from barge-in and synthesised
-at start-up, so it plays even when the speech worker is the one that died. The call is then
+`appliance.conversation`). The caller hears the built-in operational line
+(`appliance.conversation.FALLBACK_LINE`: it says nothing clinical; dialogue.yaml has no
+`model_failed` line), protected from barge-in and synthesised at start-up, so it plays even
+when the speech worker is the one that died. The call is then
 transferred: to the on-call clinician when this call raised an urgent or emergency flag, to
 the front desk otherwise. Staff get an escalation of kind `system-failure` at the call's
 highest severity, so nothing said before the failure is lost.
@@ -15,14 +16,12 @@ from typing import TYPE_CHECKING
 
 from appliance.clinic.redflags import SEVERITY_RANK, worst_severity
 from appliance.clinic.states import State
-from appliance.conversation import Action, Escalation, Reply, Say
+from appliance.conversation import FALLBACK_LINE, FALLBACK_PROVENANCE, Action, Escalation, Reply, Say
 
 if TYPE_CHECKING:
     from appliance.clinic.call_context import CallContext
     from appliance.clinic.pack import Pack
 
-FALLBACK_LINE = "I'm sorry, I'm having trouble on my end. Please hold while I get someone from the clinic for you."
-FALLBACK_PROVENANCE = "system#model_failed"
 
 
 def fallback_text(pack: Pack) -> str:

@@ -24,9 +24,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from appliance.errors import ModelError
-from appliance.inference.health import ModelUnavailableError
 from appliance.inference.server import Init
 from appliance.logs import get_logger
+from appliance.voice.health import ModelUnavailableError
 
 log = get_logger(__name__)
 

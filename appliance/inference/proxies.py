@@ -19,7 +19,7 @@ from typing import Any
 
 from appliance.config import Settings
 from appliance.inference.client import ModelWorker
-from appliance.inference.health import ModelUnavailableError, report_failure
+from appliance.voice.health import ModelUnavailableError, report_failure
 from appliance.voice.llm import AsyncLanguageModel, CallStats
 
 

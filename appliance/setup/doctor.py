@@ -80,8 +80,9 @@ def check_selftest(s: Settings) -> list[Result]:
     """Every model exercised in its worker process the way calls use it (appliance.inference):
     a native crash is reported here, naming the model, instead of killing a live service."""
     from appliance.inference.client import cpu_features
+    from appliance.inference.workers import start_worker
     from appliance.models.resolver import resolve_all
-    from appliance.voice.engines import WORKER_GROUPS, start_worker
+    from appliance.voice.engines import WORKER_GROUPS
 
     try:
         models = resolve_all(s)

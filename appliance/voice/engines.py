@@ -10,7 +10,7 @@ Two layers:
   holds that model's lock, caches and warm prompts; nothing is stored in third-party objects.
 
 `Engines` holds one engine per role. `load_engines` builds it in this process;
-`start_worker` builds a group's engines over a worker process. A test or a site passes any
+`appliance.inference.workers.start_worker` builds a group's engines over a worker process. A test or a site passes any
 objects that satisfy the protocols (`Engines(vad=..., ...)` or `Engines.of(parts)`).
 Loading is blocking and runs in a worker thread (never on the event loop). The engines are
 shared by all calls; per-call state (VAD recurrent state) lives in what they hand out per call.
@@ -206,15 +206,3 @@ def load_engines(models: Mapping[str, ResolvedModel], settings: Settings) -> Eng
         mine = site_engine(role, settings)
         parts[role] = mine if mine is not None else load_engine(role, models[role], settings)
     return Engines.of(parts, models)
-
-
-def start_worker(group: str, models: Mapping[str, ResolvedModel],
-                 settings: Settings) -> tuple[ModelWorker, dict[str, object]]:
-    """Start one group's worker (blocking: loads and self-tests its models) and its engines."""
-    from appliance.inference.client import ModelWorker
-    from appliance.inference.proxies import remote_engine
-
-    roles = tuple(r for r in WORKER_GROUPS[group] if r in models)
-    worker = ModelWorker(group, roles, dict(models), settings, selftest=settings.models.selftest)
-    worker.start()
-    return worker, {role: remote_engine(worker, role, settings) for role in roles}

@@ -80,20 +80,12 @@ UPWARD: set[tuple[str, str]] = {
     ("scheduler.calls", "staff.paging"),
     ("scheduler.desk_calls", "callflow"),
     ("scheduler.desk_calls", "staff.livecalls"),
-    ("voice.engines", "inference.client"),
-    ("voice.engines", "inference.proxies"),
-    ("voice.processors.conversation", "clinic.fallback"),
-    ("voice.processors.speech", "inference.health"),
-    ("voice.processors.transcription", "inference.health"),
-    ("voice.processors.turn_taking", "inference.health"),
-    ("voice.session", "inference.health"),
 }
 
 MODULE_CYCLES: list[frozenset[str]] = [
     frozenset({"clinic.outbound_script", "clinic.script"}),
     frozenset({"golive.console", "golive.shadow.console", "staff.api", "staff.checklist", "staff.pages", "staff.testcall",
                "staff.web"}),
-    frozenset({"inference.client", "inference.proxies", "inference.server", "voice.engines"}),
 ]
 
 

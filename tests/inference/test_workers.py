@@ -25,9 +25,9 @@ import pytest
 from appliance.config import Settings, load_settings
 from appliance.errors import ModelError
 from appliance.inference.client import ModelWorker
-from appliance.inference.health import CallHealth, CallPool, ModelUnavailableError, current_call
 from appliance.inference.proxies import PROXIES, RemoteLanguageModel
 from appliance.models.resolver import resolve_all
+from appliance.voice.health import CallHealth, CallPool, ModelUnavailableError, current_call
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.models

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.config import VoiceSettings
-from appliance.inference.health import ModelUnavailableError
 from appliance.voice.audio import RecentAudio
+from appliance.voice.health import ModelUnavailableError
 from appliance.voice.policy import Decision, Endpointer, VadGate
 from appliance.voice.vad import WINDOW_S
 

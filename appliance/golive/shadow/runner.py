@@ -27,11 +27,11 @@ from appliance.conversation import Escalation, confidence_kwargs
 from appliance.golive.shadow import store
 from appliance.golive.shadow.listener import HeardTurn, StreamListener
 from appliance.golive.shadow.record import ShadowLog
-from appliance.inference.health import CallPool
 from appliance.logs import get_logger, hostile, phone
 from appliance.records.audit import Access
 from appliance.records.base import iso
 from appliance.records.ids import new_call_key
+from appliance.voice.health import CallPool
 
 log = get_logger(__name__)
 DRAIN_S = 30.0  # after the hang-up: the last turns' transcription and the engine's replies

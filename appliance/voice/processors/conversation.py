@@ -26,8 +26,7 @@ from typing import Any
 from pipecat.frames.frames import Frame, InputDTMFFrame, StartFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from appliance.clinic.fallback import FALLBACK_LINE
-from appliance.conversation import Action, Conversation, Reply, Say, reply_items
+from appliance.conversation import FALLBACK_LINE, FALLBACK_PROVENANCE, Action, Conversation, Reply, Say, reply_items
 from appliance.logs import get_logger
 from appliance.voice.frames import (
     CallerTextFrame,
@@ -102,7 +101,7 @@ class ConversationStage(FrameProcessor):
         self._playout.release("model-failed")  # the fallback line must be heard
         handler = getattr(self._conversation, "model_failed", None)
         reply = handler(frame.role) if handler is not None else Reply(says=(Say(
-            FALLBACK_LINE, "system#model_failed", interruptible=False, cacheable=True),))
+            FALLBACK_LINE, FALLBACK_PROVENANCE, interruptible=False, cacheable=True),))
         if inspect.isawaitable(reply):
             reply = await reply
         await self._deliver(_whole(reply), None)

@@ -21,9 +21,9 @@ from pipecat.frames.frames import Frame, TTSAudioRawFrame, TTSStoppedFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from appliance.calls import FRAME_BYTES, SAMPLE_RATE
-from appliance.inference.health import ModelUnavailableError
 from appliance.voice.audio import split_sentences
 from appliance.voice.frames import ReplyDoneFrame, SayFrame, SegmentFrame
+from appliance.voice.health import ModelUnavailableError
 from appliance.voice.interfaces import Synthesizer
 
 

@@ -18,8 +18,8 @@ from typing import Any
 from pipecat.frames.frames import CancelFrame, EndFrame, Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from appliance.inference.health import ModelUnavailableError
 from appliance.voice.frames import CallerTextFrame, UtteranceFrame
+from appliance.voice.health import ModelUnavailableError
 from appliance.voice.interfaces import Heard, Transcriber
 from appliance.voice.policy import TurnHint
 

@@ -25,10 +25,10 @@ from pipecat.frames.frames import CancelFrame, EndFrame, Frame, InputAudioRawFra
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from appliance.config import VoiceSettings
-from appliance.inference.health import ModelUnavailableError
 from appliance.voice.audio import RecentAudio, float_to_pcm, pcm_to_float
 from appliance.voice.echo import EchoCanceller
 from appliance.voice.frames import UtteranceFrame
+from appliance.voice.health import ModelUnavailableError
 from appliance.voice.interfaces import TurnDetector, VoiceActivity
 from appliance.voice.metrics import TurnMetrics
 from appliance.voice.playout import Playout
@@ -146,7 +146,7 @@ class TurnTaking(FrameProcessor):
             try:
                 pcm, windows = await loop.run_in_executor(self._pool, self._hear, frames)
             except ModelUnavailableError:
-                continue  # the call has been told (appliance.inference.health); keep listening
+                continue  # the call has been told (appliance.voice.health); keep listening
             self._audio.append(pcm)
             for t, prob in windows:
                 await self._on_window(t, prob)
