@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -170,11 +169,6 @@ class RecordStore:
             raise RecordsError("the record store is not open")
         access = Access("system:retention", "retention")
         days = retention_of(self.settings)
-        done = await self.records.run(Records.purge, access, days)
-        if days["transcripts"] is not None:  # shadow calls are transcripts (appliance.golive.shadow)
-            from appliance.golive.shadow.store import purge as purge_shadow
-
-            cutoff = (datetime.now(UTC) - timedelta(days=days["transcripts"])).isoformat(timespec="microseconds")
-            done["shadow_calls"] = await self.records.run(purge_shadow, access, cutoff)
+        done = await self.records.run(Records.purge, access, days)  # shadow calls go with transcripts
         log.info("records.purged", **done)
         return done

@@ -317,8 +317,10 @@ class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, Bo
             # a check-in's answers are the patient's words too: they go with the call's transcript
             n += c.execute(f"UPDATE aftercare_contacts SET answers = NULL WHERE answers IS NOT NULL "  # noqa: S608
                            f"AND call_id IN ({old_calls})", (cutoff,)).rowcount
-            return n + c.execute(f"DELETE FROM redacted_transcripts WHERE call_id IN ({old_calls})",  # noqa: S608
-                                 (cutoff,)).rowcount
+            n += c.execute(f"DELETE FROM redacted_transcripts WHERE call_id IN ({old_calls})",  # noqa: S608
+                           (cutoff,)).rowcount
+            # calls heard in shadow (appliance.golive.shadow) are transcripts too
+            return n + c.execute("DELETE FROM shadow_calls WHERE ended_at < ?", (cutoff,)).rowcount
         if kind == "summaries":
             return c.execute("DELETE FROM call_summaries WHERE created_at < ?", (cutoff,)).rowcount
         if kind == "outbox":

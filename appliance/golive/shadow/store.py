@@ -57,11 +57,3 @@ def shadow_call(r: Any, access: Access, sid: int) -> dict[str, Any]:
     row = rows[0]
     row["record"] = json.loads(row["record"])
     return row
-
-
-def purge(r: Any, access: Access, cutoff: str) -> int:
-    """Delete shadow calls that ended before `cutoff` (ISO 8601; the transcripts' retention)."""
-    with transaction(r.conn):
-        n = r.conn.execute("DELETE FROM shadow_calls WHERE ended_at < ?", (cutoff,)).rowcount
-        r._audit(access, "shadow.purge", f"shadow:{n} before {cutoff}")
-    return int(n)
