@@ -34,6 +34,8 @@ from appliance.conversation import (
     confidence_kwargs,
     reply_items,
 )
+from appliance.live.briefs import transfer_brief
+from appliance.live.registry import LiveCall, LiveCalls
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.base import iso
@@ -42,8 +44,6 @@ from appliance.records.desk import RecordsDesk, store_appointment_changes
 from appliance.records.ids import CallRef, clean_call_id, clean_name, clean_number
 from appliance.records.service import AsyncRecords
 from appliance.records.store import Records
-from appliance.staff.livecalls import LiveCall, LiveCalls
-from appliance.staff.paging import transfer_brief
 from appliance.voice.engines import Engines
 
 log = get_logger(__name__)
@@ -147,7 +147,8 @@ class RecordedConversation:
     def __init__(self, inner: Conversation, records: AsyncRecords | None, access: Access,
                  pack: Pack | None = None, live: LiveCall | None = None, writer: CallWriter | None = None) -> None:
         self.inner = inner
-        self.live = live  # the call's entry in the live-call registry: told of planned transfers
+        self.live = live  # the call's entry in the live-call registry: told of planned transfers here,
+        # of the transfers under way by the voice session (its `observer`)
         self.pack = pack
         self.records = records
         self.access = access
@@ -313,7 +314,8 @@ class CallRunner:
         log.info("call.started", call_id=hostile(info.call_id), direction=info.direction, active=self.active)
         if writer is not None:
             await writer.start()
-        session = VoiceSession(entry.media, conversation, self.engines, self.settings, brief=transfer_brief)
+        session = VoiceSession(media, conversation, self.engines, self.settings, brief=transfer_brief,
+                               observer=entry)
         outcome: ConversationOutcome | None = None
         try:
             outcome = await session.run()

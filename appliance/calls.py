@@ -5,6 +5,8 @@ consumes it; tests and tools implement it over files. Audio is 8 kHz, 16-bit sig
 little-endian mono PCM. The media side owns the clock: `send_audio` only queues, and the
 implementation plays the queue out in 20 ms packets paced by a monotonic clock, so that
 `clear_audio` (barge-in) stops the caller hearing anything further within one packet.
+A `CallObserver` (the call's live-call entry) is told of a transfer by whoever starts it
+(`observed_transfer`), so nothing needs to wrap the media to watch the call.
 """
 
 from __future__ import annotations
@@ -101,3 +103,30 @@ class CallMedia(Protocol):
 
 CallHandler = Callable[[CallMedia], Awaitable[None]]
 """What the service plugs into the SIP edge: run one call to its end."""
+
+
+class CallObserver(Protocol):
+    """Told what happens to a call while it lasts (its entry in `appliance.live.registry`). It
+    observes the call; it never stands between the call's media and whoever uses it. Whoever
+    starts a transfer on the media reports it (`observed_transfer`): `transfer_started` just
+    before, then `transfer_ended` with the result, or with None when the transfer raised or was
+    cancelled (the call stays as it was)."""
+
+    def transfer_started(self, target: str) -> None: ...
+
+    def transfer_ended(self, result: TransferResult | None) -> None: ...
+
+
+async def observed_transfer(media: CallMedia, observer: CallObserver | None, target: str, *,
+                            attended: bool = False, brief_pcm: bytes | None = None) -> TransferResult:
+    """`media.transfer(...)`, reported to `observer` (None: nobody watches the call) as it starts and ends."""
+    if observer is None:
+        return await media.transfer(target, attended=attended, brief_pcm=brief_pcm)
+    observer.transfer_started(target)
+    try:
+        result = await media.transfer(target, attended=attended, brief_pcm=brief_pcm)
+    except BaseException:
+        observer.transfer_ended(None)
+        raise
+    observer.transfer_ended(result)
+    return result

@@ -24,6 +24,8 @@ from appliance.clinic.outbound import OutboundAftercareCall, OutboundContext
 from appliance.clinic.outbound_lines import OutboundLines
 from appliance.clinic.pack import Pack
 from appliance.conversation import Conversation, ConversationOutcome
+from appliance.live.briefs import transfer_brief
+from appliance.live.registry import LiveCalls
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.base import iso
@@ -31,11 +33,12 @@ from appliance.records.callwriter import CallWriter
 from appliance.records.ids import CallRef
 from appliance.records.service import AsyncRecords
 from appliance.scheduler.store import FLAGS, AttemptResult, Claim
-from appliance.staff.livecalls import LiveCalls
 
 log = get_logger(__name__)
 
 # Runs the conversation on the call's media until hang-up: (media, conversation) -> (outcome, reason).
+# The handlers pass the call's own media and a `RecordedConversation` whose `live` is the call's
+# live-call entry: the voice session tells that entry of the transfers it starts.
 SessionRunner = Callable[[Any, Conversation], Awaitable[tuple[ConversationOutcome, str]]]
 
 
@@ -108,13 +111,14 @@ async def written_channel(records: AsyncRecords | None, plan_id: int) -> str | N
 
 
 def voice_session(engines: Any, settings: Any) -> SessionRunner:
-    """The voice pipeline (Whisper, the clinic conversation, Piper) on the call's media."""
+    """The voice pipeline (Whisper, the clinic conversation, Piper) on the call's media; a recorded
+    conversation's live-call entry observes the call's transfers."""
 
     async def run(media: Any, conversation: Conversation) -> tuple[ConversationOutcome, str]:
-        from appliance.staff.paging import transfer_brief
         from appliance.voice.session import VoiceSession
 
-        session = VoiceSession(media, conversation, engines, settings, brief=transfer_brief)
+        observer = conversation.live if isinstance(conversation, RecordedConversation) else None
+        session = VoiceSession(media, conversation, engines, settings, brief=transfer_brief, observer=observer)
         try:
             outcome = await session.run()
         except Exception:  # noqa: BLE001 - the patient was reached: keep what the conversation knows
@@ -191,7 +195,7 @@ class OutboundCallHandler:
         conversation = RecordedConversation(inner, records, access, self.pack, live=entry, writer=writer)
         reason = "error"
         try:
-            outcome, reason = await self.run_session(entry.media, conversation)
+            outcome, reason = await self.run_session(media, conversation)
         finally:
             self.live.close(entry, reason)
         row_id: int | None = None

@@ -22,6 +22,7 @@ from appliance.clinic.clinic_clock import clinic_now
 from appliance.clinic.context import CallerContext
 from appliance.clinic.pack import Pack
 from appliance.conversation import Conversation
+from appliance.live.registry import LiveCalls
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.base import iso
@@ -32,7 +33,6 @@ from appliance.records.service import AsyncRecords
 from appliance.scheduler.calls import OutboundCallHandler, SessionRunner, voice_session
 from appliance.scheduler.desk_plan import disposition_of, follow_up_disposition, said_something
 from appliance.scheduler.desk_store import DeskClaim, DeskResult
-from appliance.staff.livecalls import LiveCalls
 
 log = get_logger(__name__)
 
@@ -93,7 +93,7 @@ class DeskCallHandler:
                                             live=entry, writer=writer)
         reason = "error"
         try:
-            outcome, reason = await self.run_session(entry.media, conversation)
+            outcome, reason = await self.run_session(media, conversation)
         finally:
             self.live.close(entry, reason)
         post = Access(actor="system:post-call", reason="post-call", call_id=call_id)

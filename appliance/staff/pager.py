@@ -28,11 +28,11 @@ from typing import Any
 
 from appliance.clinic import after_hours
 from appliance.config import PagingSettings
+from appliance.live.registry import LiveCall, LiveCalls
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.errors import ConflictError
 from appliance.records.store import Records
-from appliance.staff.livecalls import LiveCall, LiveCalls
 from appliance.staff.pagecall import Dialer, ring_and_brief
 from appliance.staff.paging import (
     ENDPOINT,
@@ -335,7 +335,7 @@ class Pager:
             if transfers and live is not None and _connectable(live) and call.state == "confirmed":
                 from appliance.telephony.bridge import bridge
 
-                bridge(live.raw, call)  # type: ignore[arg-type]
+                bridge(live.media, call)  # type: ignore[arg-type]  # a SIP edge call (a SipCall): `_connectable` read its state
                 log.info("page.connected", escalation=eid, target=hostile(target))
                 return "connected"
             gone = await speak(self.voice, GONE_LINE if live is None or live.ended
@@ -354,9 +354,9 @@ class Pager:
 
 
 def _connectable(live: LiveCall) -> bool:
-    raw = live.raw
-    return (not live.ended and not live.busy and getattr(raw, "state", None) == "confirmed"
-            and getattr(raw, "bridged_to", "none") is None)
+    media = live.media
+    return (not live.ended and not live.busy and getattr(media, "state", None) == "confirmed"
+            and getattr(media, "bridged_to", "none") is None)
 
 
 def _outcome(task: asyncio.Task[PageOutcome]) -> PageOutcome:

@@ -11,12 +11,16 @@ the chain it starts over, for at most `max_rounds` rounds, then reports the chai
 Outside opening hours the chain is the pack's after-hours on-call list for that time (see
 `appliance.clinic.after_hours.paging_chain`: extensions, and external numbers dialled through
 the PBX); `decide` is the same, only the chain it is given differs.
+
+The page texts word the concern as the warm transfer's brief does (`appliance.live.briefs`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from appliance.live.briefs import topic
 
 ENDPOINT = "pager.desk-phones"  # the pager's outbox consumer (webhook names have no dot: no clash)
 PageOutcome = Literal["ringing", "answered", "connected", "acknowledged", "declined", "no-answer", "failed"]
@@ -38,11 +42,6 @@ class Decision:
     level: int | None = None
     target: str | None = None
     wake_at: float | None = None  # when to ask again (for "wait"; None: when the page call under way ends)
-
-
-def topic(category: str) -> str:
-    """The kind of concern in a word or two: a procedure family ("filler") or a red flag's category."""
-    return category.split("-")[0].replace("_", " ").strip() or "patient"
 
 
 def brief(severity: str, category: str, line: str | None) -> str:
@@ -68,11 +67,6 @@ def exhausted_note(promised: str | None, *, nobody: bool = False) -> str:
     what = "after hours nobody on call" if nobody else "after-hours chain exhausted"
     told = f"call-back promised {promised}" if promised else "caller heard the emergency line"
     return f"{what}; {told}".replace(",", "")
-
-
-def transfer_brief(severity: str, category: str) -> str:
-    """What the clinician hears before a warm transfer from the conversation connects the patient."""
-    return f"{severity} {topic(category)} concern, connecting the patient now."
 
 
 def text_page(severity: str, category: str, line: str | None) -> str:

@@ -26,15 +26,15 @@ from pipecat.observers.base_observer import BaseObserver
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 
-from appliance.calls import SAMPLE_RATE, CallMedia, TransferResult
+from appliance.calls import SAMPLE_RATE, CallMedia, CallObserver, TransferResult, observed_transfer
 from appliance.config import Settings, VoiceSettings
 from appliance.conversation import Action, Conversation, ConversationOutcome
 from appliance.errors import ApplianceError
-from appliance.inference.health import CallHealth, CallPool, current_call
 from appliance.logs import get_logger, hostile
 from appliance.voice.briefing import speak
 from appliance.voice.engines import Engines
 from appliance.voice.frames import ModelFailedFrame, ReplyDoneFrame, TransferFailedFrame
+from appliance.voice.health import CallHealth, CallPool, current_call
 from appliance.voice.metrics import CallMetrics
 from appliance.voice.playout import Playout
 from appliance.voice.policy import BackchannelFilter, BargeInPolicy, TurnHint
@@ -60,7 +60,7 @@ class VoiceSession:
     def __init__(self, media: CallMedia, conversation: Conversation, engines: Engines,
                  settings: Settings | VoiceSettings | None = None, *, metrics: CallMetrics | None = None,
                  observers: list[BaseObserver] | None = None,
-                 brief: Callable[[str, str], str] | None = None) -> None:
+                 brief: Callable[[str, str], str] | None = None, observer: CallObserver | None = None) -> None:
         vs = settings.voice if isinstance(settings, Settings) else (settings or VoiceSettings())
         self.settings = vs
         self.media = media
@@ -70,6 +70,7 @@ class VoiceSession:
         self._engines = engines
         self._observers = list(observers or [])
         self._brief = brief  # (severity, category) -> what the clinician hears before a warm transfer
+        self._observer = observer  # told of the transfers this session starts (the call's live-call entry)
         self._error: ErrorFrame | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._transfer_step: tuple[asyncio.Task[TransferResult], Action] | None = None
@@ -162,7 +163,8 @@ class VoiceSession:
     async def _transfer(self, action: Action, escalation: Action | None) -> TransferResult:
         assert action.target
         brief = await self._transfer_brief(escalation) if action.attended else None
-        result = await self.media.transfer(action.target, attended=action.attended, brief_pcm=brief)
+        result = await observed_transfer(self.media, self._observer, action.target, attended=action.attended,
+                                         brief_pcm=brief)
         self._transfer_event(result.ok, result.kind, result.target, result.detail)
         return result
 

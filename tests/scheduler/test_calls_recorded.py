@@ -114,7 +114,7 @@ async def test_an_answered_aftercare_call_is_live_on_a_line_while_it_lasts(
         store: ScheduleStore, db: tuple[Path, bytes], pack: Pack) -> None:
     """The pager finds the patient of an outbound call's escalation by the live-call registry, so it
     can brief "patient on line 1" and connect the clinician, as for an inbound call."""
-    from appliance.staff.livecalls import LiveCalls
+    from appliance.live.registry import LiveCalls
 
     claim = claim_one(store, pack)
     records = AsyncRecords(db[0], db[1])
@@ -137,7 +137,7 @@ async def test_an_answered_aftercare_call_is_live_on_a_line_while_it_lasts(
         await handler(claim, Media("out-call-2"))
     finally:
         await records.close()
-    assert seen[0] == ("1", False, True)  # on line 1, and the session talks through the tracked media
+    assert seen[0] == ("1", False, True)  # on line 1, and the session talks over the call's own media
     [(line, created, due)] = seen[1]
     assert line == "1"  # the console shows the line
     # The deadline follows the pack's target for this red flag (Botox, urgent: 30 min), not the default 15.

@@ -18,12 +18,12 @@ from appliance.calls import CallInfo
 from appliance.clinic.pack import DEMO_PACK, load_pack
 from appliance.config import PagingSettings, Settings
 from appliance.conversation import Escalation
+from appliance.live.registry import LiveCall, LiveCalls
 from appliance.records.audit import Access
 from appliance.records.callwriter import CallWriter
 from appliance.records.ids import CallRef
 from appliance.staff import pager as pager_module
 from appliance.staff.console import Console
-from appliance.staff.livecalls import LiveCall, LiveCalls
 from appliance.staff.pagecall import PageResult
 from appliance.staff.pager import Pager
 from appliance.staff.repo import StaffRepo
@@ -97,7 +97,7 @@ async def test_a_page_for_one_of_two_calls_with_the_same_call_id_connects_that_c
     outcome = await pager._page(row["id"], await repo.escalation(row["id"], None), "201", lambda: None)  # noqa: SLF001
 
     assert outcome == "connected"
-    assert bridged == [(second.raw, page_call)]  # the patient who raised it, not the other call with that Call-ID
+    assert bridged == [(second.media, page_call)]  # the patient who raised it, not the other call with that Call-ID
     assert "line 2" in spoken[0]
     assert (await repo.escalation(row["id"], None))["status"] == "acknowledged"
 

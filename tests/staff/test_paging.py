@@ -98,7 +98,8 @@ def test_answered_page_is_waited_for_past_the_window():
 
 
 def test_briefs_name_no_patient():
-    from appliance.staff.paging import callback_brief, text_page, transfer_brief
+    from appliance.live.briefs import transfer_brief
+    from appliance.staff.paging import callback_brief, text_page
 
     assert callback_brief("emergency", "vision-change") == ("emergency vision concern, the patient has hung up, "
                                                             "press 1 to acknowledge.")

@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 from appliance.calls import TransferResult
 from appliance.config import VoiceSettings
 from appliance.conversation import Action, Reply, Say
-from appliance.staff.paging import transfer_brief
+from appliance.live.briefs import transfer_brief
 from appliance.voice.asr import WhisperTranscriber
 from appliance.voice.audio import rms_dbfs, split_sentences
 from appliance.voice.engines import Engines

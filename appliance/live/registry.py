@@ -1,82 +1,35 @@
 """The calls in progress, by the appliance's own call key: what the pager needs to connect a patient.
 
-The call runner registers every answered call here (`open`) and removes it when the call
-ends (`close`). Entries are keyed by the call's key (`calls.call_key` in the record store,
-`appliance.records.ids.new_call_key`), never by the PBX's Call-ID: a PBX may reuse a Call-ID,
-or two calls may arrive with the same one, and each must keep its own entry, line and page.
-Each entry has a line number (the lowest free, "1" upward: what staff hear as
-"patient on line 2" and see in the console), the call's media, and the state of the
-conversation's own warm transfer: planned (the reply that raised the escalation asks for
-it), then its result. The pager lets that transfer run first, as the first page of the
-on-call chain, and connects the patient itself only when the call is still its own.
+The call runner and the outbound call handlers register every answered call here (`open`) and
+remove it when the call ends (`close`). Entries are keyed by the call's key (`calls.call_key`
+in the record store, `appliance.records.ids.new_call_key`), never by the PBX's Call-ID: a PBX
+may reuse a Call-ID, or two calls may arrive with the same one, and each must keep its own
+entry, line and page. Each entry has a line number (the lowest free, "1" upward: what staff
+hear as "patient on line 2" and see in the console), the call's own media (the pager bridges
+it), and the state of the conversation's own warm transfer: planned (the reply that raised the
+escalation asks for it), under way, then its result. The pager lets that transfer run first, as
+the first page of the on-call chain, and connects the patient itself only when the call is
+still its own.
+
+An entry is the call's `CallObserver`: the voice session gets the call's media as it is and
+reports the transfers it starts to the entry (`appliance.calls.observed_transfer`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
-from appliance.calls import CallInfo, CallMedia, MediaEvent, TransferResult
+from appliance.calls import CallMedia, TransferResult
 from appliance.conversation import Reply
 from appliance.records.ids import new_call_key
 
 
-class TrackedMedia:
-    """The call's media as the voice session sees it: every call passes through, and a transfer
-    also tells the registry it started and how it ended."""
-
-    def __init__(self, inner: CallMedia, live: LiveCall) -> None:
-        self._inner = inner
-        self._live = live
-        self.info: CallInfo = inner.info
-
-    async def recv(self) -> MediaEvent:
-        return await self._inner.recv()
-
-    def send_audio(self, pcm: bytes) -> None:
-        self._inner.send_audio(pcm)
-
-    def clear_audio(self) -> int:
-        return self._inner.clear_audio()
-
-    def pause_audio(self, paused: bool) -> None:
-        self._inner.pause_audio(paused)
-
-    def pending_audio_ms(self) -> int:
-        return self._inner.pending_audio_ms()
-
-    def sent_audio_ms(self) -> int:
-        return self._inner.sent_audio_ms()
-
-    async def send_dtmf(self, digits: str) -> None:
-        await self._inner.send_dtmf(digits)
-
-    async def hangup(self, reason: str = "local") -> None:
-        await self._inner.hangup(reason)
-
-    async def transfer(self, target: str, *, attended: bool = False, brief_pcm: bytes | None = None) -> TransferResult:
-        self._live.transferring = target
-        self._live.changed()
-        try:
-            result = await self._inner.transfer(target, attended=attended, brief_pcm=brief_pcm)
-        except BaseException:
-            self._live.transferring = None
-            self._live.changed()
-            raise
-        self._live.transferring = None
-        self._live.transfer_result = result
-        self._live.changed()
-        return result
-
-    def __getattr__(self, name: str) -> Any:  # implementation extras (SIP state, hold, ...)
-        return getattr(self._inner, name)
-
-
 class LiveCall:
+    """One call in progress; its `CallObserver`."""
+
     def __init__(self, media: CallMedia, line: str, key: str) -> None:
-        self.raw = media  # the telephony object (a SipCall on the SIP edge): the pager bridges it
-        self.media = TrackedMedia(media, self)
+        self.media = media  # the call's own media (a SipCall on the SIP edge): the pager bridges it
         self.line = line
         self.key = key  # the appliance's own id for the call (its record's `call_key`)
         self.call_id = media.info.call_id  # the PBX's Call-ID: data only, it may repeat
@@ -93,6 +46,17 @@ class LiveCall:
             if action.kind == "transfer" and action.target and self.transfer_result is None:
                 self.planned = action.target
                 self.changed()
+
+    def transfer_started(self, target: str) -> None:
+        self.transferring = target
+        self.changed()
+
+    def transfer_ended(self, result: TransferResult | None) -> None:
+        """The transfer returned `result`, or raised (None: no result, the call is as it was)."""
+        self.transferring = None
+        if result is not None:
+            self.transfer_result = result
+        self.changed()
 
     def changed(self) -> None:
         self._changed.set()
