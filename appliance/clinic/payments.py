@@ -15,7 +15,10 @@ the default stores a "send payment link" staff task that the console shows and s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from appliance.config import Settings
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,12 @@ class ProviderPayments:
 
     async def request_deposit(self, request: PaymentRequest) -> StaffTask:
         return StaffTask("payment-link", {**_detail(request), "via": "provider"})
+
+
+def provider_for_calls(settings: Settings) -> PaymentProvider:
+    """What a call's conversation is told about deposits: who makes the link, and whether the
+    clinic has an SMS channel (then the caller hears that a text will follow)."""
+    texts = settings.messages.sms != "none"
+    if settings.payments.provider == "https":
+        return ProviderPayments(texts_link=texts)
+    return StaffTaskPayments(texts_link=texts)

@@ -10,7 +10,7 @@ from appliance.clinic.clinic_clock import clinic_now as _clinic_clock
 from appliance.clinic.context import CallerContext
 from appliance.clinic.engine import ClinicConversation
 from appliance.clinic.pack import DEMO_PACK, Pack
-from appliance.clinic.payments import PaymentProvider
+from appliance.clinic.payments import PaymentProvider, provider_for_calls
 from appliance.clinic.schedule import Scheduler
 from appliance.config import Settings
 from appliance.conversation import LanguageModel
@@ -40,8 +40,6 @@ def new_conversation(pack: Pack, settings: Settings, *, caller: CallerContext, s
     """One call's conversation. Share `scheduler` (and its store) across calls: no double booking.
     `payments`: default, the clinic's configured provider ([payments], [messages])."""
     if payments is None:
-        from appliance.messaging.payments import provider_for_calls
-
         payments = provider_for_calls(settings)
     return ClinicConversation(pack, now=now or clinic_now(pack), caller=caller, scheduler=scheduler,
                               payments=payments, llm=llm if settings.clinic.llm_assist else None, desk=desk)

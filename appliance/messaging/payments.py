@@ -11,18 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.clinic.payments import PaymentProvider, ProviderPayments, StaffTaskPayments
 from appliance.config.messages import PaymentApiSettings
 from appliance.messaging.https import SendError, SignedClient
-
-
-def provider_for_calls(settings: Any) -> PaymentProvider:
-    """What a call's conversation is told about deposits: who makes the link, and whether the
-    clinic has an SMS channel (then the caller hears that a text will follow)."""
-    texts = settings.messages.sms != "none"
-    if settings.payments.provider == "https":
-        return ProviderPayments(texts_link=texts)
-    return StaffTaskPayments(texts_link=texts)
 
 
 def _dotted(data: Any, path: str) -> Any:

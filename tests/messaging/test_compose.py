@@ -13,9 +13,9 @@ from appliance.clinic.messages_schema import Messages
 from appliance.clinic.outbound import OutboundAftercareCall, OutboundContext
 from appliance.clinic.outbound_lines import load_lines
 from appliance.clinic.pack import DEMO_PACK, load_pack
+from appliance.clinic.payments import provider_for_calls
 from appliance.config import Settings
 from appliance.messaging.compose import Rights, may_send, money, render, reply_keyword, written_due
-from appliance.messaging.payments import provider_for_calls
 
 PACK = load_pack(DEMO_PACK)
 VALUES = {"procedure": "Botox", "instructions": "- stay upright", "date": "March 7", "name": "Dana Lee"}
