@@ -33,9 +33,10 @@ class FakeMedia:
 
 class ScriptedSession:
     def __init__(self, media: Any, conversation: Any, engines: Any, settings: Any, *,
-                 brief: Any = None) -> None:
+                 brief: Any = None, observer: Any = None) -> None:
         self.media = media
         self.brief = brief  # the warm-transfer brief's wording, as VoiceSession takes it (no transfers here)
+        self.observer = observer  # the call's live-call entry, told of transfers (none are made here)
         self.conversation = conversation
         self.hangup_reason = "remote-bye"
 
