@@ -28,7 +28,7 @@ def bridge(a: SipCall, b: SipCall) -> asyncio.Task[object]:
         leg.media.on_dtmf = other.media.queue_dtmf
         leg.bridged_to = other
     log.info("call.bridged", a=hostile(a.dialog.call_id), b=hostile(b.dialog.call_id))
-    return a.edge.spawn(_until_one_ends(a, b))
+    return a.signalling.spawn(_until_one_ends(a, b))
 
 
 async def _until_one_ends(a: SipCall, b: SipCall) -> None:

@@ -1,11 +1,17 @@
-"""One SIP call as the voice pipeline sees it: `appliance.calls.CallMedia` over a dialog and RTP."""
+"""One SIP call as the voice pipeline sees it: `appliance.calls.CallMedia` over a dialog and RTP.
+
+A call signals through `Signalling` (the edge's `OutboundCalls` in production): in-dialog
+requests (BYE, INFO, REFER), re-INVITEs, a new call for a transfer, a task for a bridge, and
+leaving the calls table.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 from appliance.calls import AudioIn, CallInfo, DtmfIn, HangUp, MediaEvent, TransferResult
 from appliance.logs import get_logger
@@ -14,15 +20,37 @@ from appliance.telephony.media import RtpSession
 from appliance.telephony.timers import CallClock
 
 if TYPE_CHECKING:
-    from appliance.telephony.outbound import Outbound
+    from appliance.telephony.outbound import OutboundCall
+    from appliance.telephony.sipmsg import SipMessage
 
 log = get_logger(__name__)
 MAX_EVENTS = 500  # ~10 s of audio frames; the oldest are dropped if the pipeline stalls
 
 
+class Signalling(Protocol):
+    """What a call (and its transfer) asks of the edge."""
+
+    @property
+    def contact(self) -> str: ...
+
+    def forget(self, call: SipCall) -> None: ...
+
+    async def send_in_dialog(self, call: SipCall, method: str, *, body: bytes = b"",
+                             content_type: str | None = None, wait: float = 8.0,
+                             headers: tuple[tuple[str, str], ...] = ()) -> SipMessage | None: ...
+
+    async def reinvite(self, call: SipCall) -> bool: ...
+
+    def target_uri(self, target: str) -> str: ...
+
+    async def place_call(self, target: str, *, timeout_s: float = 30.0) -> OutboundCall: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> asyncio.Task[object]: ...
+
+
 class SipCall:
-    def __init__(self, edge: Outbound, info: CallInfo, dialog: Dialog, media: RtpSession) -> None:
-        self.edge = edge
+    def __init__(self, signalling: Signalling, info: CallInfo, dialog: Dialog, media: RtpSession) -> None:
+        self.signalling = signalling
         self.info = info
         self.dialog = dialog
         self.media = media
@@ -76,7 +104,7 @@ class SipCall:
         self.state = "ended"
         self.media.close()
         self.ended.set()
-        self.edge.forget(self)
+        self.signalling.forget(self)
 
     def detach(self, reason: str) -> None:
         """The pipeline's part of the call is over (`recv` returns HangUp) though the SIP call
@@ -111,7 +139,7 @@ class SipCall:
             self.media.queue_dtmf(digits)
             return
         for d in digits:
-            await self.edge.send_in_dialog(self, "INFO", body=f"Signal={d}\r\nDuration=160\r\n".encode(),
+            await self.signalling.send_in_dialog(self, "INFO", body=f"Signal={d}\r\nDuration=160\r\n".encode(),
                                            content_type="application/dtmf-relay")
 
     async def hangup(self, reason: str = "local") -> None:
@@ -125,7 +153,7 @@ class SipCall:
         if self.state == "ended":
             return
         if self.state == "confirmed":
-            await self.edge.send_in_dialog(self, "BYE", wait=1.0)
+            await self.signalling.send_in_dialog(self, "BYE", wait=1.0)
         self.terminated(reason)
 
     async def transfer(self, target: str, *, attended: bool = False, brief_pcm: bytes | None = None,
@@ -140,4 +168,4 @@ class SipCall:
     async def set_hold(self, hold: bool) -> bool:
         """Put the peer on hold (sendonly) or resume it with a re-INVITE; True if accepted."""
         self.local_hold = hold
-        return await self.edge.reinvite(self)
+        return await self.signalling.reinvite(self)

@@ -4,6 +4,12 @@
 call once its ACK arrives (each call is an `appliance.calls.CallMedia`), and BYEs every call on
 `stop()`. In-dialog requests must match a dialog on Call-ID and both tags, else 481; a call
 whose caller vanishes is ended by the watchdog (`appliance.telephony.watchdog`).
+
+The edge answers; its client side is `self.outbound` (`appliance.telephony.outbound.OutboundCalls`,
+built over the edge): outbound calls, in-dialog requests, REGISTER and MESSAGE. The edge's own
+methods `place_call`, `send_in_dialog`, `send_message` (and the addressing `send_message` of
+`appliance.telephony.message` takes) hand over to it. A caller turned away at `max_calls` is
+noted to `on_busy` (`appliance.telephony.missed`).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import asyncio
 import ipaddress
 import secrets
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from appliance.calls import CallHandler, CallInfo
@@ -25,8 +31,8 @@ from appliance.telephony.dtmf import info_digit
 from appliance.telephony.guard import SourceGuard
 from appliance.telephony.localaddr import advertised_host
 from appliance.telephony.media import RtpSession
-from appliance.telephony.missed import MissedCalls
-from appliance.telephony.outbound import Outbound
+from appliance.telephony.missed import turned_away
+from appliance.telephony.outbound import OutboundCall, OutboundCalls
 from appliance.telephony.register import Registration
 from appliance.telephony.sdp import Negotiated, SdpError, answer_sdp, negotiate, parse_sdp, with_crypto
 from appliance.telephony.sipmsg import ALLOW, NameAddr, SipMessage
@@ -43,7 +49,7 @@ SUPPORTED = {"timer"}  # option tags we accept in Require
 DIALOG_METHODS = {"BYE", "INFO", "NOTIFY", "INVITE", "REFER", "UPDATE", "PRACK"}  # 481 when no dialog matches
 
 
-class SipEdge(Outbound, MissedCalls):
+class SipEdge:
     name = "sip"
 
     def __init__(self, settings: SipSettings, handler: CallHandler, shadow: CallHandler | None = None,
@@ -68,6 +74,8 @@ class SipEdge(Outbound, MissedCalls):
         self._pending: dict[str, tuple[SipMessage, Addr, str]] = {}  # ringing inbound: call-id -> INVITE
         self._tasks: set[asyncio.Task[object]] = set()
         self.registration: Registration | None = None
+        self.on_busy: Callable[[str], None] | None = None  # told each caller turned away at max_calls
+        self.outbound = OutboundCalls(self)
         self.siprec = SiprecAnswerer(self, shadow)  # SIPREC recording sessions: shadow calls (None: refused)
 
     # -- component ------------------------------------------------------------------------------
@@ -80,9 +88,9 @@ class SipEdge(Outbound, MissedCalls):
                 lambda: self.sip, local_addr=(self.settings.bind_host, self.settings.bind_port))
             self.port = transport.get_extra_info("sockname")[1]
         if self.settings.mode == "register":
-            self.registration = Registration(self)
+            self.registration = Registration(self.outbound)
             self.registration.start()
-        self.spawn(watch_calls(self))
+        self.spawn(watch_calls(self, self.outbound))
         self.spawn(self._report_datagrams())
         log.info("sip.listening", host=self.settings.bind_host, port=self.port, mode=self.settings.mode,
                  transport=self.sip.proto.lower(), srtp=self.settings.srtp)
@@ -93,7 +101,7 @@ class SipEdge(Outbound, MissedCalls):
         calls = list(self.calls.values())
         await asyncio.gather(*(c.release("shutdown") for c in calls), return_exceptions=True)
         for call_id in list(self._pending):
-            self._reject_pending(call_id, 503)
+            self.reject_pending(call_id, 503)
         for t in list(self._tasks):
             t.cancel()
         self.sip.close()
@@ -119,14 +127,49 @@ class SipEdge(Outbound, MissedCalls):
         tls = ";transport=tls" if self.settings.transport == "tls" else ""
         return f"<sip:{user}@{self.host}:{self.port}{tls}>"
 
+    # -- the client side (OutboundCalls) --------------------------------------------------------
+    async def place_call(self, target: str, *, timeout_s: float = 30.0) -> OutboundCall:
+        return await self.outbound.place_call(target, timeout_s=timeout_s)
+
+    async def send_in_dialog(self, call: SipCall, method: str, *, body: bytes = b"",
+                             content_type: str | None = None, wait: float = 8.0,
+                             headers: tuple[tuple[str, str], ...] = ()) -> SipMessage | None:
+        return await self.outbound.send_in_dialog(call, method, body=body, content_type=content_type, wait=wait,
+                                                  headers=headers)
+
     async def send_message(self, target: str, text: str) -> int:
         """A text page (SIP MESSAGE) to an extension through the PBX; the final SIP status."""
         from appliance.telephony.message import send_message
 
         return await send_message(self, target, text)
 
-    def forget(self, call: SipCall) -> None:
-        self.calls.pop(call.dialog.call_id, None)
+    def target_uri(self, target: str) -> str:
+        return self.outbound.target_uri(target)
+
+    def next_hop_for(self, uri: str) -> Addr | None:
+        return self.outbound.next_hop_for(uri)
+
+    def domain(self) -> str:
+        return self.outbound.domain()
+
+    def via(self) -> str:
+        return self.outbound.via()
+
+    async def request(self, req: SipMessage, addr: Addr, wait_s: float = 8.0) -> SipMessage | None:
+        return await self.outbound.request(req, addr, wait_s=wait_s)
+
+    # -- lines and ringing INVITEs (the SIPREC answerer's too) -----------------------------------
+    def lines_full(self) -> bool:
+        """Every line is taken: calls up and calls ringing, against `max_calls`."""
+        return len(self.calls) + len(self._pending) >= self.settings.max_calls
+
+    def ring(self, msg: SipMessage, addr: Addr, tag: str) -> None:
+        """An INVITE is being answered (100 sent): a CANCEL may still end it, `stop()` answers 503."""
+        self._pending[msg.call_id] = (msg, addr, tag)
+
+    def answering(self, call_id: str) -> bool:
+        """The ringing INVITE is answered now; False if it was cancelled (or refused) meanwhile."""
+        return self._pending.pop(call_id, None) is not None
 
     # -- dispatch -------------------------------------------------------------------------------
     def _on_request(self, msg: SipMessage, addr: Addr) -> None:
@@ -204,7 +247,7 @@ class SipEdge(Outbound, MissedCalls):
         # A retransmitted 2xx to our INVITE (our ACK was lost): ACK it again.
         call = self.calls.get(msg.call_id)
         if call is not None and msg.cseq[1] == "INVITE" and (msg.status or 0) // 100 == 2:
-            self.send_ack(call, msg.cseq[0])
+            self.outbound.send_ack(call, msg.cseq[0])
 
     # -- inbound INVITE -------------------------------------------------------------------------
     def _invite(self, msg: SipMessage, addr: Addr) -> None:
@@ -227,9 +270,9 @@ class SipEdge(Outbound, MissedCalls):
             resp.add("Min-SE", str(e.min_se))
             self.sip.send(resp, addr)
             return
-        if len(self.calls) + len(self._pending) >= self.settings.max_calls:
+        if self.lines_full():
             self.sip.send(response_for(msg, 486, to_tag=new_tag()), addr)
-            self.turned_away(msg)  # logged; the caller is called back (appliance.telephony.missed)
+            turned_away(msg, self.settings.max_calls, self.on_busy)  # logged; the caller is called back
             return
         accept = (msg.get("Accept") or "").lower()
         if accept and "application/sdp" not in accept and "*/*" not in accept:
@@ -242,7 +285,7 @@ class SipEdge(Outbound, MissedCalls):
             return
         tag = new_tag()
         self.sip.send(response_for(msg, 100), addr)
-        self._pending[msg.call_id] = (msg, addr, tag)
+        self.ring(msg, addr, tag)
         self.spawn(self._answer(msg, addr, tag, neg, timer))
 
     def _offer(self, msg: SipMessage) -> Negotiated | str:
@@ -265,7 +308,7 @@ class SipEdge(Outbound, MissedCalls):
             return refused
         return with_crypto(neg, remote) if remote else neg
 
-    def _reject_pending(self, call_id: str, status: int) -> None:
+    def reject_pending(self, call_id: str, status: int) -> None:
         pending = self._pending.pop(call_id, None)
         if pending:
             msg, addr, tag = pending
@@ -280,7 +323,7 @@ class SipEdge(Outbound, MissedCalls):
             self.sip.send(response_for(msg, 481), addr)
             return
         self.sip.send(response_for(msg, 200), addr)
-        self._reject_pending(msg.call_id, 487)
+        self.reject_pending(msg.call_id, 487)
         log.info("call.cancelled", call_id=hostile(msg.call_id))
 
     async def _answer(self, msg: SipMessage, addr: Addr, tag: str, neg: Negotiated,
@@ -290,7 +333,7 @@ class SipEdge(Outbound, MissedCalls):
             await media.open(self.settings.bind_host, self.settings.rtp_port_min, self.settings.rtp_port_max)
         except OSError:
             log.error("rtp.no_port")
-            self._reject_pending(msg.call_id, 503)
+            self.reject_pending(msg.call_id, 503)
             return
         ringing = response_for(msg, 180, to_tag=tag)
         for rr in msg.get_all("Record-Route"):  # RFC 3261 §12.1.1: the UAS copies Record-Route
@@ -299,7 +342,7 @@ class SipEdge(Outbound, MissedCalls):
         self.sip.send(ringing, addr)
         if self.settings.ring_delay_ms:
             await asyncio.sleep(self.settings.ring_delay_ms / 1000)
-        if self._pending.pop(msg.call_id, None) is None:  # cancelled while ringing
+        if not self.answering(msg.call_id):  # cancelled while ringing
             media.close()
             return
         caller = NameAddr.parse(msg.get("From") or "")
@@ -315,7 +358,7 @@ class SipEdge(Outbound, MissedCalls):
                         remote_name=caller.display if caller else None,
                         local_number=(callee.sip_uri.user or "") if callee and callee.sip_uri else "",
                         started_at=time.time(), extra={"source": addr[0]})  # the SIP peer (test-call gate)
-        call = SipCall(self, info, dialog, media)
+        call = SipCall(self.outbound, info, dialog, media)
         media.set_remote(neg)
         local_key = media.agree(neg, we_offered=False)
         self.calls[msg.call_id] = call
@@ -337,9 +380,9 @@ class SipEdge(Outbound, MissedCalls):
                  rtp_port=media.port, session_timer=timer.interval if timer else None,
                  transport=self.sip.proto.lower(), srtp=local_key is not None)
         self.sip.send(ok, addr)
-        self.spawn(self._retransmit_ok(call, ok, addr))
+        self.spawn(self.retransmit_ok(call, ok, addr))
 
-    async def _retransmit_ok(self, call: SipCall, ok: SipMessage, addr: Addr) -> None:
+    async def retransmit_ok(self, call: SipCall, ok: SipMessage, addr: Addr) -> None:
         """Resend the 2xx until its ACK arrives (RFC 3261 §13.3.1.4: T1, doubling up to T2); none
         after 64*T1: end the call with a BYE and free the line."""
         t1 = self.settings.timer_t1_ms / 1000
@@ -413,7 +456,7 @@ class SipEdge(Outbound, MissedCalls):
         if reinvite:
             call.acked.clear()
             call.ack_cseq = msg.cseq[0]
-            self.spawn(self._retransmit_ok(call, ok, addr))
+            self.spawn(self.retransmit_ok(call, ok, addr))
 
     def _info(self, call: SipCall, msg: SipMessage, addr: Addr) -> None:
         digit = info_digit(msg.get("Content-Type") or "", msg.body)

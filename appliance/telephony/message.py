@@ -1,23 +1,43 @@
-"""SIP MESSAGE (RFC 3428): short text pages to desk phones through the PBX."""
+"""SIP MESSAGE (RFC 3428): short text pages to desk phones through the PBX, sent through a
+`Sender` (the `SipEdge`, or its `OutboundCalls`)."""
 
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from appliance.logs import get_logger, hostile
 from appliance.telephony.sipmsg import SipMessage, SipUri
 from appliance.telephony.transport import new_tag
 
 if TYPE_CHECKING:
-    from appliance.telephony.edge import SipEdge
+    from appliance.config import SipSettings
+    from appliance.telephony.transport import Addr
 
 log = get_logger(__name__)
 MAX_TEXT_BYTES = 1300  # RFC 3428 §7: a MESSAGE over UDP stays under 1300 bytes of body
 TIMEOUT_STATUS = 408  # no final response: a client transaction timeout (RFC 3261 §8.1.3.1)
 
 
-async def send_message(edge: SipEdge, target: str, text: str, *, wait_s: float = 8.0,
+class Sender(Protocol):
+    @property
+    def settings(self) -> SipSettings: ...
+
+    @property
+    def host(self) -> str: ...
+
+    def target_uri(self, target: str) -> str: ...
+
+    def next_hop_for(self, uri: str) -> Addr | None: ...
+
+    def domain(self) -> str: ...
+
+    def via(self) -> str: ...
+
+    async def request(self, req: SipMessage, addr: Addr, wait_s: float = 8.0) -> SipMessage | None: ...
+
+
+async def send_message(edge: Sender, target: str, text: str, *, wait_s: float = 8.0,
                        headers: dict[str, str] | None = None) -> int:
     """Send `text` (UTF-8 text/plain) to an extension or SIP URI; the final status (408 if none).
     `headers`: extra header fields (e.g. an idempotency key for the PBX's SMS gateway).

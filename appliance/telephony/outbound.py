@@ -1,5 +1,10 @@
 """Requests the edge originates: outbound calls (with digest challenges and early media),
-in-dialog requests (BYE, INFO, REFER, re-INVITE) and their ACKs."""
+in-dialog requests (BYE, INFO, REFER, re-INVITE) and their ACKs.
+
+`OutboundCalls(edge)` is the edge's client side, built by `SipEdge` over `EdgeView`: the few
+things it reads from the edge (settings, transport, advertised host and bound port, Contact, the
+calls table, its task spawner). It is what a `SipCall` signals through (`appliance.telephony.call.Signalling`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import secrets
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from appliance.calls import CallInfo
 from appliance.logs import get_logger, hostile
@@ -56,21 +61,55 @@ def parse_hostport(text: str, default_port: int = 5060) -> Addr:
     return (host, int(port)) if port else (text, default_port)
 
 
-class Outbound:
-    """Mixed into SipEdge, which sets these."""
+class EdgeView(Protocol):
+    """What `OutboundCalls` reads from the edge, each time (the port is known once it listens)."""
 
-    settings: SipSettings
-    host: str
-    port: int
-    sip: SipTransport
-    calls: dict[str, SipCall]
-    if TYPE_CHECKING:
-        @property
-        def contact(self) -> str: ...
+    @property
+    def settings(self) -> SipSettings: ...
 
-        def spawn(self, coro: Coroutine[Any, Any, object]) -> asyncio.Task[object]: ...
+    @property
+    def sip(self) -> SipTransport: ...
 
-        def forget(self, call: SipCall) -> None: ...
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def contact(self) -> str: ...
+
+    @property
+    def calls(self) -> dict[str, SipCall]: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> asyncio.Task[object]: ...
+
+
+class OutboundCalls:
+    """The edge's requests and outbound calls; each call it places goes in the edge's calls table."""
+
+    def __init__(self, edge: EdgeView) -> None:
+        self.edge = edge
+
+    @property
+    def settings(self) -> SipSettings:
+        return self.edge.settings
+
+    @property
+    def host(self) -> str:
+        return self.edge.host
+
+    @property
+    def contact(self) -> str:
+        return self.edge.contact
+
+    def forget(self, call: SipCall) -> None:
+        """An ended call leaves the calls table."""
+        self.edge.calls.pop(call.dialog.call_id, None)
+
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> asyncio.Task[object]:
+        """A task the edge cancels when it stops (a bridge's watcher)."""
+        return self.edge.spawn(coro)
 
     def proxy(self) -> Addr | None:
         target = self.settings.outbound_proxy or self.settings.registrar
@@ -78,7 +117,7 @@ class Outbound:
 
     def via(self) -> str:
         """A new Via for a request from this edge, naming its transport (UDP or TLS)."""
-        return self.sip.via(self.host, self.port)
+        return self.edge.sip.via(self.host, self.edge.port)
 
     def domain(self) -> str:
         p = self.proxy()
@@ -116,7 +155,7 @@ class Outbound:
     async def request(self, req: SipMessage, addr: Addr, wait_s: float = 8.0) -> SipMessage | None:
         """Send a non-INVITE request; its final response (after one digest retry), or None."""
         for attempt in range(2):
-            tx = self.sip.start_transaction(req, addr)
+            tx = self.edge.sip.start_transaction(req, addr)
             try:
                 final = None
                 deadline = time.monotonic() + wait_s
@@ -127,7 +166,7 @@ class Outbound:
             except TimeoutError:
                 return None
             finally:
-                self.sip.end_transaction(tx)
+                self.edge.sip.end_transaction(tx)
             if final.status in (401, 407) and attempt == 0 and self.authorize(req, final):
                 continue
             return final
@@ -151,7 +190,7 @@ class Outbound:
         ack = call.dialog.request("ACK", via=self.via(), contact=self.contact, cseq=cseq)
         hop = call.dialog.next_hop()
         if hop:
-            self.sip.send(ack, hop)
+            self.edge.sip.send(ack, hop)
 
     async def reinvite(self, call: SipCall) -> bool:
         call.session_version += 1
@@ -227,7 +266,7 @@ class Outbound:
         req.add("Content-Type", "application/sdp")
         req.body = offer_sdp(host=self.host, port=media.port, session_id=call.sdp_session,
                              crypto=self.offer_key(media))
-        self.calls[dialog.call_id] = call
+        self.edge.calls[dialog.call_id] = call
         try:
             result = await self._run_invite(call, req, hop, timeout_s)
         except asyncio.CancelledError:  # the caller stopped waiting (a page acknowledged in the console)
@@ -246,7 +285,7 @@ class Outbound:
         deadline = time.monotonic() + timeout_s
         early = False
         for attempt in range(2):
-            tx = self.sip.start_transaction(req, hop)
+            tx = self.edge.sip.start_transaction(req, hop)
             provisional = False
             try:
                 while True:
@@ -282,7 +321,7 @@ class Outbound:
                 await asyncio.shield(self._abandon_invite(call, req, hop, tx, provisional, early))
                 raise
             finally:
-                self.sip.end_transaction(tx)
+                self.edge.sip.end_transaction(tx)
         return OutboundCall("failed")
 
     def _early_media(self, call: SipCall, resp: SipMessage) -> bool:
@@ -319,7 +358,7 @@ class Outbound:
         ack.add("To", resp.get("To") or "")
         ack.add("Call-ID", req.call_id)
         ack.add("CSeq", f"{req.cseq[0]} ACK")
-        self.sip.send(ack, hop)
+        self.edge.sip.send(ack, hop)
 
     async def _abandon_invite(self, call: SipCall, req: SipMessage, hop: Addr, tx: ClientTransaction,
                               provisional: bool, early: bool) -> None:
@@ -359,7 +398,7 @@ class Outbound:
         cancel.add("To", req.get("To") or "")
         cancel.add("Call-ID", req.call_id)
         cancel.add("CSeq", f"{req.cseq[0]} CANCEL")
-        self.sip.send(cancel, hop)  # the 200 to CANCEL is a stray response; the INVITE gets 487
+        self.edge.sip.send(cancel, hop)  # the 200 to CANCEL is a stray response; the INVITE gets 487
         responses = tx.responses
         final: int | None = None  # normally 487; None if the callee never answered the CANCEL
         with contextlib.suppress(TimeoutError):

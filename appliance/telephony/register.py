@@ -1,7 +1,8 @@
 """Registration mode: REGISTER with digest, refresh before expiry, back off and retry on failure.
 
 A PBX restart loses the binding; the next refresh (or the retry after a failed one)
-registers again. `schedule()` is the pure part: when to try next.
+registers again. `schedule()` is the pure part: when to try next. It registers through a
+`Registrar` (the edge's `OutboundCalls`).
 """
 
 from __future__ import annotations
@@ -9,18 +10,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from appliance.logs import get_logger
 from appliance.telephony.sipmsg import NameAddr, SipMessage
 from appliance.telephony.transport import new_tag
 
 if TYPE_CHECKING:
-    from appliance.telephony.edge import SipEdge
+    from appliance.config import SipSettings
+    from appliance.telephony.transport import Addr
 
 log = get_logger(__name__)
 MIN_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 60.0
+
+
+class Registrar(Protocol):
+    """What a registration needs of the edge: its addresses and a request with digest retry."""
+
+    @property
+    def settings(self) -> SipSettings: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def contact(self) -> str: ...
+
+    def proxy(self) -> Addr | None: ...
+
+    def domain(self) -> str: ...
+
+    def via(self) -> str: ...
+
+    async def request(self, req: SipMessage, addr: Addr, wait_s: float = 8.0) -> SipMessage | None: ...
 
 
 def schedule(*, ok: bool, granted_s: int | None, failures: int) -> float:
@@ -43,7 +66,7 @@ def granted_expiry(resp: SipMessage, contact_uri: str, asked: int) -> int:
 
 
 class Registration:
-    def __init__(self, edge: SipEdge) -> None:
+    def __init__(self, edge: Registrar) -> None:
         self.edge = edge
         self.call_id = f"{secrets.token_hex(12)}@{edge.host}"
         self.tag = new_tag()

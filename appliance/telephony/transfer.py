@@ -29,8 +29,8 @@ async def _refer(call: SipCall, refer_to: str, timeout_s: float = REFER_TIMEOUT_
     """Send REFER; wait for a final NOTIFY sipfrag. (ok, detail, refused: the REFER itself failed)."""
     while not call.notify_frags.empty():
         call.notify_frags.get_nowait()
-    resp = await call.edge.send_in_dialog(
-        call, "REFER", headers=(("Refer-To", refer_to), ("Referred-By", call.edge.contact)))
+    resp = await call.signalling.send_in_dialog(
+        call, "REFER", headers=(("Refer-To", refer_to), ("Referred-By", call.signalling.contact)))
     if resp is None:
         return False, "REFER timed out", True
     if (resp.status or 0) >= 300:
@@ -54,13 +54,13 @@ def _done(call: SipCall, result: TransferResult) -> TransferResult:
 async def blind_transfer(call: SipCall, target: str, timeout_s: float = REFER_TIMEOUT_S) -> TransferResult:
     if call.state != "confirmed":
         return TransferResult(False, "blind", target, "call not up")
-    ok, detail, refused = await _refer(call, f"<{call.edge.target_uri(target)}>", timeout_s)
+    ok, detail, refused = await _refer(call, f"<{call.signalling.target_uri(target)}>", timeout_s)
     if ok:
         await call.release("transfer")
         return _done(call, TransferResult(True, "blind", target, detail))
     if not refused or call.state != "confirmed":
         return _done(call, TransferResult(False, "blind", target, detail))
-    other = await call.edge.place_call(target, timeout_s=timeout_s)  # the phone can't transfer: bridge
+    other = await call.signalling.place_call(target, timeout_s=timeout_s)  # the phone can't transfer: bridge
     if other.outcome != "answered" or other.call is None:
         return _done(call, TransferResult(False, "blind", target, f"{detail}; {_outcome(other)}"))
     return await _bridge(call, other.call, "blind", target, detail)
@@ -71,7 +71,7 @@ async def attended_transfer(call: SipCall, target: str, brief_pcm: bytes | None,
     if call.state != "confirmed":
         return TransferResult(False, "attended", target, "call not up")
     await call.set_hold(True)
-    consult = await call.edge.place_call(target, timeout_s=timeout_s)
+    consult = await call.signalling.place_call(target, timeout_s=timeout_s)
     if consult.outcome != "answered" or consult.call is None:
         await call.set_hold(False)
         return _done(call, TransferResult(False, "attended", target, _outcome(consult)))

@@ -1,41 +1,64 @@
 """Ends the calls nobody hangs up: the caller vanished (no RTP), the call ran too long, the
 session timer was not refreshed. One task per edge, a few checks a second, one log line per
-call it ends; it never blocks the event loop (the BYE goes out in its own task)."""
+call it ends; it never blocks the event loop (the BYE goes out in its own task).
+
+It watches a `Watched` (the edge: its settings, calls table and task spawner) and refreshes
+sessions through a `Refresher` (the edge's `OutboundCalls`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 from appliance.logs import get_logger, hostile
 from appliance.telephony.sdp import answer_sdp
 
 if TYPE_CHECKING:
+    from appliance.config import SipSettings
     from appliance.telephony.call import SipCall
-    from appliance.telephony.edge import SipEdge
+    from appliance.telephony.sipmsg import SipMessage
 
 log = get_logger(__name__)
 
 
-def tick_s(edge: SipEdge) -> float:
+class Watched(Protocol):
+    @property
+    def settings(self) -> SipSettings: ...
+
+    @property
+    def calls(self) -> dict[str, SipCall]: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> asyncio.Task[object]: ...
+
+
+class Refresher(Protocol):
+    @property
+    def host(self) -> str: ...
+
+    async def invite_in_dialog(self, call: SipCall, body: bytes,
+                               headers: tuple[tuple[str, str], ...] = ()) -> SipMessage | None: ...
+
+
+def tick_s(edge: Watched) -> float:
     s = edge.settings
     return max(0.05, min(1.0, s.rtp_timeout_s / 4, s.max_call_s / 4, s.session_min_se_s / 8))
 
 
-async def watch_calls(edge: SipEdge) -> None:
+async def watch_calls(edge: Watched, refresher: Refresher) -> None:
     failed_logged = False
     while True:
         await asyncio.sleep(tick_s(edge))
         try:
-            check_calls(edge, time.monotonic())
+            check_calls(edge, refresher, time.monotonic())
         except Exception:  # noqa: BLE001  (the watchdog must keep watching)
             if not failed_logged:
                 failed_logged = True
                 log.exception("call.watchdog_failed")
 
 
-def check_calls(edge: SipEdge, now: float) -> None:
+def check_calls(edge: Watched, refresher: Refresher, now: float) -> None:
     s = edge.settings
     for call in list(edge.calls.values()):
         if call.state != "confirmed" or call.ending:
@@ -49,10 +72,10 @@ def check_calls(edge: SipEdge, now: float) -> None:
             edge.spawn(call.release(why))
         elif call.clock.refresh_due(now):
             call.clock.refreshing = True
-            edge.spawn(refresh_session(edge, call))
+            edge.spawn(refresh_session(refresher, call))
 
 
-async def refresh_session(edge: SipEdge, call: SipCall) -> None:
+async def refresh_session(edge: Refresher, call: SipCall) -> None:
     """We are the refresher (RFC 4028 refresher=uas): a re-INVITE with the same SDP."""
     timer, neg = call.clock.session, call.media.neg
     try:

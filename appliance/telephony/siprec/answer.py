@@ -2,15 +2,19 @@
 default), 420 `Unsupported: siprec` (or 488 when the INVITE does not require the extension);
 with them on, a listen-only `ShadowCall` answered 200 with one `a=recvonly` port per recorded
 side, under the edge's own limits (allowed sources, max calls, session timers, ACK, BYE,
-RTP timeout). A malformed body or metadata gets 400 and a log line, never a crash."""
+RTP timeout). A malformed body or metadata gets 400 and a log line, never a crash.
+
+It answers on an `AnsweringEdge`: the edge's lines, its ringing INVITEs and its 2xx
+retransmission, as for any inbound call."""
 
 from __future__ import annotations
 
 import ipaddress
 import secrets
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from appliance.calls import CallHandler, CallInfo
 from appliance.logs import get_logger, hostile, phone
@@ -31,8 +35,11 @@ from appliance.telephony.timers import IntervalTooSmall, SessionTimer, session_h
 from appliance.telephony.transport import Addr, new_tag, response_for
 
 if TYPE_CHECKING:
-    from appliance.telephony.call import SipCall
-    from appliance.telephony.edge import SipEdge
+    import asyncio
+
+    from appliance.config import SipSettings
+    from appliance.telephony.call import Signalling, SipCall
+    from appliance.telephony.transport import SipTransport
 
 log = get_logger(__name__)
 UNDERSTOOD = {OPTION_TAG, "timer"}
@@ -47,8 +54,42 @@ class Answered:
     roles: Roles
 
 
+class AnsweringEdge(Protocol):
+    """What answering a recording session takes from the edge."""
+
+    @property
+    def settings(self) -> SipSettings: ...
+
+    @property
+    def sip(self) -> SipTransport: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def contact(self) -> str: ...
+
+    @property
+    def calls(self) -> dict[str, SipCall]: ...
+
+    @property
+    def outbound(self) -> Signalling: ...
+
+    def lines_full(self) -> bool: ...
+
+    def ring(self, msg: SipMessage, addr: Addr, tag: str) -> None: ...
+
+    def answering(self, call_id: str) -> bool: ...
+
+    def reject_pending(self, call_id: str, status: int) -> None: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> asyncio.Task[object]: ...
+
+    async def retransmit_ok(self, call: SipCall, ok: SipMessage, addr: Addr) -> None: ...
+
+
 class SiprecAnswerer:
-    def __init__(self, edge: SipEdge, runner: CallHandler | None) -> None:
+    def __init__(self, edge: AnsweringEdge, runner: CallHandler | None) -> None:
         self.edge = edge
         self.runner = runner  # the shadow runner; None: shadow calls are off
 
@@ -89,7 +130,7 @@ class SiprecAnswerer:
             return
         if timer is not None and timer.refresher == "uas":
             timer = None  # the recording client refreshes, or the session has no timer (RFC 4028 §7.2)
-        if len(edge.calls) + len(edge._pending) >= edge.settings.max_calls:
+        if edge.lines_full():
             log.info("call.busy", max_calls=edge.settings.max_calls, recording=True)
             self._send(msg, addr, 486)
             return
@@ -103,7 +144,7 @@ class SiprecAnswerer:
             return
         tag = new_tag()
         edge.sip.send(response_for(msg, 100), addr)
-        edge._pending[msg.call_id] = (msg, addr, tag)
+        edge.ring(msg, addr, tag)
         edge.spawn(self._answer(msg, addr, tag, offer, timer))
 
     def _usable(self, offer: RecordingOffer) -> RecordingOffer:
@@ -130,9 +171,9 @@ class SiprecAnswerer:
             log.error("rtp.no_port", recording=True)
             for stream in streams:
                 stream.rtp.close()
-            edge._reject_pending(msg.call_id, 503)
+            edge.reject_pending(msg.call_id, 503)
             return
-        if edge._pending.pop(msg.call_id, None) is None:  # cancelled meanwhile
+        if not edge.answering(msg.call_id):  # cancelled meanwhile
             for stream in streams:
                 stream.rtp.close()
             return
@@ -148,7 +189,7 @@ class SiprecAnswerer:
                                "labels": ",".join(st.label for st in streams), "roles_by": roles.how})
         answered = Answered(offer, [st.rtp.port for st in streams], roles)
         assert self.runner is not None
-        call = ShadowCall(edge, info, dialog, streams, self.runner, answered)
+        call = ShadowCall(edge.outbound, info, dialog, streams, self.runner, answered)
         for stream, i in zip(streams, offer.accepted, strict=True):
             neg = offer.sections[i].neg
             assert neg is not None
@@ -162,7 +203,7 @@ class SiprecAnswerer:
                  streams=len(streams), roles=list(roles.roles), roles_by=roles.how, rtp_ports=answered.ports,
                  metadata=offer.metadata is not None)
         edge.sip.send(ok, addr)
-        edge.spawn(edge._retransmit_ok(call, ok, addr))
+        edge.spawn(edge.retransmit_ok(call, ok, addr))
 
     def _ok(self, msg: SipMessage, tag: str | None, call: ShadowCall, answered: Answered,
             timer: SessionTimer | None) -> SipMessage:
@@ -223,6 +264,6 @@ class SiprecAnswerer:
         if msg.method == "INVITE":
             call.acked.clear()
             call.ack_cseq = msg.cseq[0]
-            self.edge.spawn(self.edge._retransmit_ok(call, ok, addr))
+            self.edge.spawn(self.edge.retransmit_ok(call, ok, addr))
         return True
 

@@ -11,16 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from appliance.calls import CallHandler, CallInfo
-from appliance.telephony.call import SipCall
+from appliance.telephony.call import Signalling, SipCall
 from appliance.telephony.dialog import Dialog
 from appliance.telephony.media import RtpSession
 from appliance.telephony.sdp import Negotiated
-
-if TYPE_CHECKING:
-    from appliance.telephony.edge import SipEdge
 
 MAX_FRAMES = 3000  # 60 s of 20 ms frames per stream; the oldest are dropped if the listener stalls
 
@@ -106,10 +103,10 @@ class ShadowCall(SipCall):
 
     shadow = True
 
-    def __init__(self, edge: SipEdge, info: CallInfo, dialog: Dialog, streams: list[ShadowStream],
+    def __init__(self, signalling: Signalling, info: CallInfo, dialog: Dialog, streams: list[ShadowStream],
                  runner: CallHandler, answer: Any) -> None:
         self.streams = streams
-        super().__init__(edge, info, dialog, StreamSet(streams))  # type: ignore[arg-type]  # StreamSet stands in for RtpSession
+        super().__init__(signalling, info, dialog, StreamSet(streams))  # type: ignore[arg-type]  # StreamSet stands in for RtpSession
         self.runner = runner
         self.answer = answer  # the parsed offer and the answered ports (re-INVITEs are answered alike)
 
