@@ -22,8 +22,7 @@ def run(ctx: typer.Context) -> None:
     """Deliver queued messages and make payment links until stopped (SIGINT/SIGTERM)."""
     import signal
 
-    from appliance.messaging.component import Messaging
-    from appliance.messaging.console import open_pack
+    from appliance.messaging.component import Messaging, open_pack
     from appliance.staff.console import open_repo
 
     settings = settings_from(ctx)

@@ -136,8 +136,8 @@ def relay(ctx: typer.Context) -> None:
     The console in `appliance run` does this itself; this command is for a separate relay process."""
     import signal
 
+    from appliance.records.relay import Relay
     from appliance.staff.console import webhook_sinks
-    from appliance.staff.relay import Relay
 
     settings = settings_from(ctx)
 

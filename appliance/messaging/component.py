@@ -1,8 +1,9 @@
 """`Messaging`: the service component that delivers messages to patients and makes payment links.
 
-It runs its own outbox relay (`appliance.staff.relay.Relay`) over the messaging endpoints
-(`worker.endpoints`), beside the console's, so a slow SMTP relay never holds the console's
-live updates. The endpoints are registered with the console's (one list, `staff.console.endpoints`).
+It runs its own outbox relay (`appliance.records.relay.Relay`, over the record store's outbox)
+for the messaging endpoints (`worker.endpoints`), beside the console's, so a slow SMTP relay
+never holds the console's live updates. The endpoints are registered with the console's (one
+list, `staff.console.endpoints`). `open_pack` loads the clinic's pack for it (and the console).
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ from appliance.logs import get_logger
 from appliance.records.service import AsyncRecords
 
 log = get_logger(__name__)
+
+
+async def open_pack(settings: Any) -> Any:
+    """The configured protocol pack (the demo pack when none is), loaded off the event loop."""
+    from appliance.clinic.pack import DEMO_PACK, load_pack
+
+    return await asyncio.to_thread(load_pack, settings.clinic.pack or DEMO_PACK)
 
 
 async def build_sinks(settings: Any, records: AsyncRecords, pack: Any, edge: Any = None) -> list[Any]:
@@ -40,13 +48,12 @@ class Messaging:
         self.relay: Any = None
 
     async def start(self) -> None:
-        from appliance.staff.relay import Relay
-        from appliance.staff.repo import StaffRepo
+        from appliance.records.relay import RecordsOutbox, Relay
 
         if self.records is None:
             raise RuntimeError("start the record store before messaging")
         sinks = await build_sinks(self.settings, self.records, self.pack, self.edge)
-        self.relay = Relay(StaffRepo(self.records), sinks, poll_s=self.poll_s)
+        self.relay = Relay(RecordsOutbox(self.records), sinks, poll_s=self.poll_s)
         await self.relay.start()
         log.info("messaging.started", channels=list(self.settings.messages.channels()),
                  payments=self.settings.payments.provider)

@@ -17,15 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.config import Settings
 from appliance.logs import get_logger
+from appliance.records.relay import Relay, Sink
 from appliance.records.rotate import resolve_key
 from appliance.records.service import AsyncRecords, RecordStore
+from appliance.staff.app import create_app
 from appliance.staff.auth import RateLimiter, Sessions
 from appliance.staff.events import EventBus
 from appliance.staff.metrics import Families
 from appliance.staff.paging import ENDPOINT as PAGER_ENDPOINT
-from appliance.staff.relay import BusSink, Relay, Sink
+from appliance.staff.relay import BusSink
 from appliance.staff.repo import StaffRepo
-from appliance.staff.web import ConsoleContext, create_app
+from appliance.staff.web import ConsoleContext
 
 if TYPE_CHECKING:
     import uvicorn
@@ -131,12 +133,13 @@ class Console:
             limit_ice_to(s.console.bind_host)
             self.ctx.test_calls = TestCalls(self.test_call_runner, self.repo.record,
                                             max_seconds=s.console.test_call_max_minutes * 60)
-        from appliance.golive.console import GoLive
+        from appliance.golive.control import GoLive
 
         self.ctx.golive = await GoLive.open(s, self.repo.records)  # the pack's banner, the pilot, supervision
         app = create_app(self.ctx)
-        from appliance.messaging.console import open_pack, register_messaging
+        from appliance.messaging.component import open_pack
         from appliance.messaging.hooks import register_hooks
+        from appliance.staff.messages_pages import register_messaging
 
         register_hooks(app, s, self.repo.records)  # signed callbacks: SMS replies (STOP), paid deposits
         pack = await open_pack(s)

@@ -15,7 +15,7 @@ from typing import Any
 
 from appliance.records.audit import Access
 from appliance.records.base import iso_ts
-from appliance.records.outbox import OutboxMessage
+from appliance.records.relay import RecordsOutbox
 from appliance.records.service import AsyncRecords
 from appliance.records.store import Records
 from appliance.staff.metrics import OUTCOME_DAYS, WEEK_S, WEEKS, Families, compute_metrics
@@ -25,7 +25,6 @@ Row = dict[str, Any]
 TIME_FIELDS = ("created_at", "deadline_at", "acknowledged_at", "resolved_at", "reviewed_at", "started_at",
                "starts_at", "treated_at", "review_due_at", "next_contact_at", "confirmed_at", "cancelled_at", "marked_at",
                "next_booking_at")
-RELAY = Access("system:relay", "outbox-delivery")
 
 
 def ts(value: str | None) -> float | None:
@@ -53,9 +52,9 @@ def access(actor: str, reason: str = "console") -> Access:
     return Access(actor if ":" in actor else f"staff:{actor}", reason)
 
 
-class StaffRepo:
+class StaffRepo(RecordsOutbox):
     def __init__(self, records: AsyncRecords, *, clock: Callable[[], float] = time.time) -> None:
-        self.records = records
+        super().__init__(records)
         self.clock = clock
         self.families = Families()  # the pack's procedure families (the console sets them at start)
 
@@ -152,18 +151,9 @@ class StaffRepo:
         data = await self.records.run(Records.export_rows, access(actor, "export"), fmt)
         return {k: [_times(r) for r in v] for k, v in data.items()}
 
-    # -- the outbox, per endpoint -------------------------------------------------------------
+    # -- the outbox, per endpoint (due, delivered, failed: RecordsOutbox's) ---------------------
     async def set_endpoints(self, names: list[str]) -> list[str]:
         return await self.records.run(Records.outbox_set_endpoints, names, self.clock())
-
-    async def outbox_due(self, endpoint: str, now: float, limit: int = 50) -> list[OutboxMessage]:
-        return await self.records.run(Records.outbox_due, RELAY, endpoint, now, limit)
-
-    async def outbox_delivered(self, endpoint: str, seq: int, now: float) -> None:
-        await self.records.run(Records.outbox_delivered_to, endpoint, seq, now)
-
-    async def outbox_failed(self, endpoint: str, seq: int, now: float, error: str) -> int:
-        return await self.records.run(Records.outbox_failed, endpoint, seq, now, error)
 
     async def outbox_undelivered(self, endpoint: str | None = None) -> int:
         return await self.records.run(Records.outbox_undelivered, endpoint)

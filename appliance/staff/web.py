@@ -1,5 +1,6 @@
-"""The console web app: sessions and their refusals, CSRF, security headers, log-in and
-log-off, live events, the OpenAPI document (for signed-in users only), and the routers."""
+"""The console's web layer: the context every route reads, sessions and their refusals, CSRF,
+security headers, log-in and log-off, live events and the OpenAPI document (for signed-in users
+only). The page and API modules build on it; `appliance.staff.app.create_app` mounts them all."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
+from appliance.golive.control import GoLive
 from appliance.logs import get_logger, hostile
 from appliance.records.errors import ConflictError, NotFoundError
 from appliance.staff.auth import RateLimiter, Session, Sessions, allowed, csrf_ok, verify_password
-from appliance.staff.bodylimit import BodyLimit
 from appliance.staff.events import EventBus
-from appliance.staff.html import e, page, set_pack_banner
+from appliance.staff.html import e, page
 from appliance.staff.repo import StaffRepo
 from appliance.staff.static import CONSOLE_JS
 
@@ -38,7 +39,7 @@ class ConsoleContext:
     clock: Callable[[], float] = time.time
     exporter: Any = None  # appliance.staff.export.Exporter, set by the app factory
     test_calls: Any = None  # appliance.staff.testcall.TestCalls, when the console has voice engines
-    golive: Any = None  # appliance.golive.console.GoLive: pack status (the banner), pilot, supervised period
+    golive: GoLive | None = None  # pack status (the banner), pilot, supervised period
     time_zone: str = "UTC"  # the clinic's (its pack's clinic.timezone): the appointment list's days and times
     no_show_deposit: str | None = None  # the pack's cancellation policy for a missed appointment's deposit
     follow_up: Any = None  # appliance.records.concern.FollowUpPlan: what resolving a concern schedules (None: nothing)
@@ -55,7 +56,7 @@ class Forbidden(Exception):  # noqa: N818
 
 
 def _ctx(request: Request) -> ConsoleContext:
-    ctx: ConsoleContext = request.app.state.ctx  # set by create_app
+    ctx: ConsoleContext = request.app.state.ctx  # set by staff.app.create_app
     return ctx
 
 
@@ -90,7 +91,7 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _install_handlers(app: FastAPI) -> None:
+def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(NeedLogin)
     async def _need_login(request: Request, exc: NeedLogin) -> Response:
         if _is_api(request):
@@ -136,7 +137,7 @@ def _login_page(token: str, message: str = "", error: bool = False) -> str:
     return page("Sign in", body, message=message, error=error)
 
 
-def _auth_routes(app: FastAPI) -> None:
+def auth_routes(app: FastAPI) -> None:
     import secrets
 
     @app.get("/login", response_class=HTMLResponse, tags=["pages"], summary="Sign-in form (public)")
@@ -189,7 +190,7 @@ def _auth_routes(app: FastAPI) -> None:
         return resp
 
 
-def _live_routes(app: FastAPI) -> None:
+def live_routes(app: FastAPI) -> None:
     @app.get("/api/events", tags=["api"], summary="Live updates (Server-Sent Events, PHI-minimal)",
              response_class=StreamingResponse)
     async def events(request: Request, session: Annotated[Session, Depends(current_session)]) -> Response:
@@ -222,31 +223,3 @@ def _live_routes(app: FastAPI) -> None:
     @app.get("/api/openapi.json", tags=["api"], summary="This API's OpenAPI document")
     async def openapi(request: Request, session: Annotated[Session, Depends(current_session)]) -> Response:
         return JSONResponse(app.openapi())
-
-
-def create_app(ctx: ConsoleContext) -> FastAPI:
-    from appliance.staff.api import register_api
-    from appliance.staff.export import Exporter
-    from appliance.staff.pages import register_pages
-    from appliance.staff.testcall import register_testcall
-
-    app = FastAPI(title="Clinic appliance staff console", version="1", openapi_url=None, docs_url=None,
-                  redoc_url=None)
-    ctx.exporter = ctx.exporter or Exporter(ctx.repo)
-    app.state.ctx = ctx
-    set_pack_banner(ctx.golive.status if ctx.golive is not None else None)
-    _install_handlers(app)
-    app.add_middleware(BodyLimit)  # outermost of the app's own middleware: bodies are bounded before auth
-    _auth_routes(app)
-    _live_routes(app)
-    register_api(app)
-    register_pages(app)
-    register_testcall(app)
-    if ctx.golive is not None:
-        from appliance.golive.console import register_golive
-
-        register_golive(app)
-    from appliance.golive.shadow.console import register_shadow
-
-    register_shadow(app)  # shadow calls (SIPREC): clinicians read what the appliance would have done
-    return app

@@ -253,9 +253,10 @@ async def test_no_answer_pages_the_next_on_call(box: Box, tmp_path: Path) -> Non
 
 
 def _console(box: Box) -> Any:
+    from appliance.staff.app import create_app
     from appliance.staff.auth import RateLimiter, Sessions
     from appliance.staff.events import EventBus
-    from appliance.staff.web import ConsoleContext, create_app
+    from appliance.staff.web import ConsoleContext
 
     return create_app(ConsoleContext(repo=box.repo, sessions=Sessions(900, time.time), limiter=RateLimiter(),
                                      bus=EventBus(), clock=time.time))

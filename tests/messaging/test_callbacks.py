@@ -19,8 +19,7 @@ import pytest
 
 from appliance.config import Settings
 from appliance.messaging import store
-from appliance.messaging.component import Messaging
-from appliance.messaging.console import open_pack
+from appliance.messaging.component import Messaging, open_pack
 from appliance.messaging.https import sign
 from appliance.records.db import transaction
 from appliance.staff.console import Console, endpoints

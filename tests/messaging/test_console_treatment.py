@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from appliance.config import Settings
-from appliance.messaging.component import Messaging
-from appliance.messaging.console import open_pack
+from appliance.messaging.component import Messaging, open_pack
 from appliance.messaging.store import written_sent
 from appliance.staff.auth import hash_password
 from appliance.staff.console import Console, endpoints

@@ -92,9 +92,10 @@ async def _recovered(data_dir: Path) -> None:
     from appliance.config import Settings
     from appliance.records.audit import Access
     from appliance.records.service import RecordStore
+    from appliance.staff.app import create_app
     from appliance.staff.auth import RateLimiter, Sessions, hash_password
     from appliance.staff.repo import StaffRepo
-    from appliance.staff.web import ConsoleContext, create_app
+    from appliance.staff.web import ConsoleContext
     from tests.records.crash_call import LINES
     from tests.staff.conftest import PASSWORD, client_for, login
 

@@ -13,10 +13,11 @@ import pytest
 
 from appliance.records.keys import ensure_key
 from appliance.records.service import AsyncRecords
+from appliance.staff.app import create_app
 from appliance.staff.auth import RateLimiter, Sessions, hash_password
 from appliance.staff.events import EventBus
 from appliance.staff.repo import StaffRepo
-from appliance.staff.web import ConsoleContext, create_app
+from appliance.staff.web import ConsoleContext
 from tests.staff import seed
 
 PASSWORD = "correct horse battery"

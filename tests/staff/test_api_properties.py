@@ -10,9 +10,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
+from appliance.staff.app import create_app
 from appliance.staff.auth import RateLimiter, Sessions, hash_password
 from appliance.staff.events import EventBus
-from appliance.staff.web import COOKIE, ConsoleContext, create_app
+from appliance.staff.web import COOKIE, ConsoleContext
 from tests.staff.conftest import add, open_test_repo
 
 

@@ -15,9 +15,10 @@ import httpx
 import pytest
 
 from appliance.config import Settings
+from appliance.staff.app import create_app
 from appliance.staff.auth import RateLimiter, Sessions
 from appliance.staff.console import Console
-from appliance.staff.web import ConsoleContext, create_app
+from appliance.staff.web import ConsoleContext
 from tests.staff.conftest import login
 
 

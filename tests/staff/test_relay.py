@@ -20,12 +20,13 @@ import pytest
 
 from appliance.config import Settings, load_settings
 from appliance.records.outbox import OutboxMessage, backoff
+from appliance.records.relay import Relay
 from appliance.records.rotate import resolve_key
 from appliance.records.store import Records
 from appliance.setup.tls import write_self_signed
 from appliance.staff.console import endpoints, open_repo
 from appliance.staff.events import EventBus
-from appliance.staff.relay import BusSink, Relay
+from appliance.staff.relay import BusSink
 from appliance.staff.webhooks import WebhookSink, verify
 from tests.staff import seed
 

@@ -15,12 +15,12 @@ import pytest
 from appliance.calls import CallInfo
 from appliance.clinic.outbound_lines import load_lines
 from appliance.config import OutboundSettings
-from appliance.messaging.review_routes import register_reviews
 from appliance.records.audit import Access
 from appliance.records.keys import ensure_key
 from appliance.scheduler.calls import OutboundCallHandler
 from appliance.scheduler.setup import open_store
 from appliance.staff.metrics import Families
+from appliance.staff.review_pages import register_reviews
 from tests.scheduler.conftest import treatment
 from tests.staff.calls import PACK
 from tests.staff.conftest import client_for, csrf_of, login

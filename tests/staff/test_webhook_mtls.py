@@ -25,8 +25,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from appliance.config import load_settings
 from appliance.errors import ConfigError
 from appliance.records.outbox import OutboxMessage
+from appliance.records.relay import Relay
 from appliance.staff.console import open_repo, webhook_sinks
-from appliance.staff.relay import Relay
 from appliance.staff.webhooks import WebhookSink, verify
 from tests.staff import seed
 

@@ -7,7 +7,7 @@
   /treatments/new        record a treatment: the aftercare plan (scheduler store's
                          `record_treatment`), the consents, the written instructions
   /aftercare/plans/N/sheet  the printable aftercare sheet of a plan
-  /reviews/N/completed   a plan's review was left (review_routes.py; also under /api/)
+  /reviews/N/completed   a plan's review was left (review_pages.py; also under /api/)
 
 Every page needs a session; every form posts the session's CSRF token; every read of patient
 data is audited by the store functions behind it.
@@ -15,7 +15,6 @@ data is audited by the store functions behind it.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -26,7 +25,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from appliance.messaging import store
 from appliance.messaging.compose import money
 from appliance.messaging.plans import queue_payment_link, sheet
-from appliance.messaging.review_routes import register_reviews
 from appliance.records.audit import Access
 from appliance.records.base import iso
 from appliance.records.db import transaction
@@ -36,6 +34,7 @@ from appliance.records.store import Records
 from appliance.staff.api import RecordId
 from appliance.staff.auth import Session, allowed
 from appliance.staff.html import csrf_field, e, page, table
+from appliance.staff.review_pages import register_reviews
 from appliance.staff.web import Forbidden, check_csrf, require
 
 H = HTMLResponse
@@ -259,9 +258,3 @@ def register_messaging(app: FastAPI, settings: Any, records: AsyncRecords, pack:
         body = (f'<p>{e(sh["name"])} · {e(sh["procedure"])} · {e(sh["date"])}</p><ol id="sheet">{items}</ol>'
                 f'<p>If anything worries you, call {e(sh["clinic"])} at {e(sh["phone"])}. In an emergency, call 911.</p>')
         return page("Aftercare instructions", body, s, "/tasks")
-
-
-async def open_pack(settings: Any) -> Any:
-    from appliance.clinic.pack import DEMO_PACK, load_pack
-
-    return await asyncio.to_thread(load_pack, settings.clinic.pack or DEMO_PACK)
