@@ -137,10 +137,11 @@ class Appliance:
         """Pack, engines, record store, calendar sync (when `[calendar] backend = "caldav"`), the
         SIP edge, the staff console, the pager (when `[paging] enabled`), the outbound scheduler
         (when `[outbound] enabled`). Extra `components` (set before start) start last."""
-        from appliance.callflow import CallRunner, TestCallRunner, booking_calendar
+        from appliance.callflow import CallRunner, TestCallRunner
         from appliance.clinic.outbound_lines import load_lines
         from appliance.clinic.schedule import Scheduler as BookingScheduler
         from appliance.clinic.service import pack_for_calls
+        from appliance.records.callstart import booking_calendar
         from appliance.records.service import RecordStore
         from appliance.scheduler.calls import voice_handler
         from appliance.scheduler.runner import Scheduler as OutboundScheduler

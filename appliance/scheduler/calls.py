@@ -19,12 +19,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from appliance.callflow import RecordedConversation
 from appliance.clinic.outbound import OutboundAftercareCall, OutboundContext
 from appliance.clinic.outbound_lines import OutboundLines
 from appliance.clinic.pack import Pack
 from appliance.conversation import Conversation, ConversationOutcome
 from appliance.live.briefs import transfer_brief
+from appliance.live.recorded import RecordedConversation
 from appliance.live.registry import LiveCalls
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access

@@ -17,15 +17,16 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from appliance.callflow import RecordedConversation, store_booking
 from appliance.clinic.clinic_clock import clinic_now
 from appliance.clinic.context import CallerContext
 from appliance.clinic.pack import Pack
 from appliance.conversation import Conversation
+from appliance.live.recorded import RecordedConversation
 from appliance.live.registry import LiveCalls
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.base import iso
+from appliance.records.callstart import store_booking
 from appliance.records.callwriter import CallWriter
 from appliance.records.desk import RecordsDesk, store_appointment_changes, upcoming_of
 from appliance.records.ids import CallRef

@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.callflow import booking_calendar
 from appliance.calsync.runner import CalendarSync
 from appliance.calsync.view import CalendarView
 from appliance.clinic.pack import Pack, load_pack
 from appliance.clinic.service import DEMO_PACK
 from appliance.config import Settings
+from appliance.records.callstart import booking_calendar
 from tests.calsync.radicale import PASSWORD, USER, Radicale
 
 PROVIDERS = ("np-rivera", "md-chen")

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from appliance.callflow import store_booking
 from appliance.calsync.client import CalDAV
 from appliance.clinic.context import CallerContext
 from appliance.clinic.engine import ClinicConversation
@@ -20,6 +19,7 @@ from appliance.clinic.schedule import Scheduler
 from appliance.clinic.service import clinic_now
 from appliance.records.audit import Access
 from appliance.records.bookings import PhoneBooking
+from appliance.records.callstart import store_booking
 from appliance.records.store import Records
 from tests.calsync.conftest import Harness, next_week
 

@@ -53,11 +53,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 
 # Imports that still go up a layer (module → module, without the `appliance.` prefix).
-UPWARD: set[tuple[str, str]] = {
-    ("golive.shadow.runner", "callflow"),
-    ("scheduler.calls", "callflow"),
-    ("scheduler.desk_calls", "callflow"),
-}
+UPWARD: set[tuple[str, str]] = set()
 
 MODULE_CYCLES: list[frozenset[str]] = [
     frozenset({"clinic.outbound_script", "clinic.script"}),

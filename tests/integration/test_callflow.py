@@ -7,14 +7,15 @@ import asyncio
 
 import pytest
 
-from appliance.callflow import caller_context, response_minutes
 from appliance.calls import CallInfo
 from appliance.clinic.context import CallerContext
 from appliance.clinic.pack import load_pack
 from appliance.clinic.service import DEMO_PACK, clinic_now, new_conversation
 from appliance.config import Settings
 from appliance.conversation import Escalation
+from appliance.live.recorded import response_minutes
 from appliance.records.audit import Access
+from appliance.records.callstart import caller_context
 from appliance.records.store import Records
 
 
@@ -83,8 +84,8 @@ async def test_outbound_calls_and_a_stuck_store_do_not_look_up(records, monkeypa
     async def stuck(*_args, **_kwargs):
         await asyncio.sleep(30)
 
-    monkeypatch.setattr(records, "call", stuck)
-    monkeypatch.setattr("appliance.callflow.LOOKUP_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(records, "run", stuck)
+    monkeypatch.setattr("appliance.records.callstart.LOOKUP_TIMEOUT_S", 0.05)
     caller, found = await caller_context(records, CALL, inbound("4155550100"))
     assert found is None and not caller.known_patient and caller.phone == "4155550100"
 

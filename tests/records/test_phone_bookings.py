@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.callflow import booking_calendar, store_booking
 from appliance.clinic.context import CallerContext
 from appliance.clinic.engine import ClinicConversation
 from appliance.clinic.pack import load_pack
@@ -17,6 +16,7 @@ from appliance.clinic.schedule import Scheduler
 from appliance.clinic.service import DEMO_PACK, clinic_now
 from appliance.records.audit import Access
 from appliance.records.bookings import PhoneBooking
+from appliance.records.callstart import booking_calendar, store_booking
 from appliance.records.store import Records
 
 TURNS = ["Hi, I'm a new patient", "Botox please", "the frown lines between my eyebrows", "no", "no",

@@ -9,11 +9,12 @@ import sys
 import types
 from typing import Any
 
-from appliance.callflow import CallRunner, booking_calendar
+from appliance.callflow import CallRunner
 from appliance.calls import CallInfo
 from appliance.clinic.pack import DEMO_PACK, load_pack
 from appliance.clinic.schedule import Scheduler
 from appliance.config import Settings
+from appliance.records.callstart import booking_calendar
 from tests.records import scripted_call
 
 PACK = load_pack(DEMO_PACK)

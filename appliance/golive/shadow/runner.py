@@ -88,9 +88,9 @@ class ShadowRunner:
         self.active = 0
 
     async def _engine(self, info: Any, access: Access) -> Any:
-        from appliance.callflow import booking_calendar, caller_context
         from appliance.clinic.schedule import Scheduler
         from appliance.clinic.service import new_conversation
+        from appliance.records.callstart import booking_calendar, caller_context
 
         caller, _patient = await caller_context(self.records, access, info)
         calendar = await booking_calendar(self.records, self.pack)  # a copy: a would-be booking takes no slot
@@ -98,7 +98,7 @@ class ShadowRunner:
                                 llm=self.llm)
 
     async def __call__(self, call: Any) -> None:
-        from appliance.callflow import safe_info
+        from appliance.records.callstart import safe_info
         from appliance.records.summary import build_summary
 
         structlog.contextvars.bind_contextvars(shadow=True)  # this task's lines: the engine's too
