@@ -147,8 +147,6 @@ async def run_script(pack: Pack, script: Script, *, now: datetime, llm: Language
                      scheduler: Scheduler | None = None) -> dict[str, Any]:
     """Play the script through the engine; return the outcome document (JSON-ready)."""
     if script.outbound is not None:
-        from appliance.clinic.outbound_script import run_outbound_script
-
         return await run_outbound_script(pack, script, now=now, llm=llm, scheduler=scheduler)
     conv = ClinicConversation(pack, now=script.now or now, caller=caller_context(script), llm=llm,
                               scheduler=scheduler, desk=script_desk(script))
@@ -165,3 +163,31 @@ def outcome_document(outcome: Any, protected: set[int]) -> dict[str, Any]:
         if turn["speaker"] == "agent":
             turn["interruptible"] = i not in protected
     return data
+
+
+async def run_outbound_script(pack: Pack, script: Script, *, now: datetime, llm: LanguageModel | None = None,
+                              scheduler: Scheduler | None = None) -> dict[str, Any]:
+    from appliance.clinic.outbound import OutboundAftercareCall, OutboundContext
+    from appliance.clinic.outbound_lines import load_lines
+
+    spec, c = script.outbound, script.caller
+    if spec is None:
+        raise PackError("not an outbound script", code="script-invalid")
+    if not (c.name and c.procedure and c.date):
+        raise PackError("an outbound script needs caller.name, caller.procedure and caller.date",
+                        code="script-invalid", fix="add them under caller:")
+    named = pack.workflow_of(c.procedure)
+    workflow = c.procedure if c.procedure in pack.workflows else (named.id if named else None)
+    if workflow is None:
+        raise PackError(f"caller.procedure {c.procedure!r} is not a treatment or workflow of {pack.ref}",
+                        code="script-invalid", fix=f"use one of: {', '.join(sorted(pack.workflows))}")
+    contact = OutboundContext(kind=spec.kind, day=spec.day, name=c.name, dob=spec.dob, workflow=workflow,
+                              treated_on=c.date, phone=c.phone, product=c.product, area=c.area, session=c.session,
+                              written=spec.written)
+    conv = OutboundAftercareCall(pack, load_lines(pack, approved=spec.approved_lines), contact,
+                                 now=script.now or now, scheduler=scheduler, llm=llm)
+    reply, actions = await play_turns(conv, script.turns, lambda: len(conv.e.out.turns))
+    outcome = conv.ended("completed" if reply.end_call else "caller-hung-up")
+    doc = outcome_document(outcome, conv.e.protected)
+    doc["actions"] = actions
+    return doc
