@@ -61,8 +61,8 @@ def parse_hostport(text: str, default_port: int = 5060) -> Addr:
     return (host, int(port)) if port else (text, default_port)
 
 
-class EdgeView(Protocol):
-    """What `OutboundCalls` reads from the edge, each time (the port is known once it listens)."""
+class EdgeCore(Protocol):
+    """What every view of the edge reads: its settings, transport, address and calls table."""
 
     @property
     def settings(self) -> SipSettings: ...
@@ -74,13 +74,17 @@ class EdgeView(Protocol):
     def host(self) -> str: ...
 
     @property
-    def port(self) -> int: ...
-
-    @property
     def contact(self) -> str: ...
 
     @property
     def calls(self) -> dict[str, SipCall]: ...
+
+
+class EdgeView(EdgeCore, Protocol):
+    """What `OutboundCalls` reads from the edge, each time (the port is known once it listens)."""
+
+    @property
+    def port(self) -> int: ...
 
     def spawn(self, coro: Coroutine[Any, Any, object]) -> asyncio.Task[object]: ...
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from appliance.calls import CallHandler, CallInfo
 from appliance.logs import get_logger, hostile, phone
 from appliance.telephony.dialog import Dialog, strip_tag
+from appliance.telephony.outbound import EdgeCore
 from appliance.telephony.sipmsg import ALLOW, NameAddr, SipMessage
 from appliance.telephony.siprec.call import ShadowCall, ShadowStream
 from appliance.telephony.siprec.metadata import Roles, assign_roles
@@ -37,9 +38,7 @@ from appliance.telephony.transport import Addr, new_tag, response_for
 if TYPE_CHECKING:
     import asyncio
 
-    from appliance.config import SipSettings
     from appliance.telephony.call import Signalling, SipCall
-    from appliance.telephony.transport import SipTransport
 
 log = get_logger(__name__)
 UNDERSTOOD = {OPTION_TAG, "timer"}
@@ -54,23 +53,8 @@ class Answered:
     roles: Roles
 
 
-class AnsweringEdge(Protocol):
+class AnsweringEdge(EdgeCore, Protocol):
     """What answering a recording session takes from the edge."""
-
-    @property
-    def settings(self) -> SipSettings: ...
-
-    @property
-    def sip(self) -> SipTransport: ...
-
-    @property
-    def host(self) -> str: ...
-
-    @property
-    def contact(self) -> str: ...
-
-    @property
-    def calls(self) -> dict[str, SipCall]: ...
 
     @property
     def outbound(self) -> Signalling: ...
