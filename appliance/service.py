@@ -91,10 +91,10 @@ class Appliance:
 
     async def _site_engines(self, notify: ProgressCallback) -> dict[str, object]:
         out: dict[str, object] = {}
-        for role in ROLES:
+        for role, ref in self.settings.models.engines.items():  # only the roles a site configured
             engine = await asyncio.get_running_loop().run_in_executor(self._executor, site_engine, role, self.settings)
             if engine is not None:
-                log.info("model.loaded", role=role, engine=self.settings.models.engines[role], site=True)
+                log.info("model.loaded", role=role, engine=ref, site=True)
                 notify(role, "loaded")
                 out[role] = engine
         return out
