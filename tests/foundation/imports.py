@@ -5,6 +5,7 @@ the cycles between packages and between modules."""
 from __future__ import annotations
 
 import ast
+import functools
 from collections import defaultdict
 from pathlib import Path
 
@@ -39,9 +40,10 @@ def _runtime_imports(tree: ast.AST) -> list[str]:
     return names
 
 
+@functools.cache
 def module_graph(root: Path = ROOT) -> dict[str, set[str]]:
     """module → the appliance modules it imports (a name imported from a package counts as the
-    submodule when there is one, else as the package)."""
+    submodule when there is one, else as the package). Read once per process: do not change it."""
     mods = modules(root)
 
     def owner(name: str) -> str | None:
