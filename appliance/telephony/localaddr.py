@@ -13,6 +13,7 @@ import socket
 
 from appliance.config import SipSettings
 from appliance.errors import ConfigError
+from appliance.telephony.outbound import parse_hostport
 
 WILDCARDS = frozenset({"0.0.0.0", "::"})  # noqa: S104  (names of a wildcard bind, not a bind)
 
@@ -34,8 +35,7 @@ def _pbx_addresses(s: SipSettings) -> list[str]:
     out: list[str] = []
     for text in (s.registrar, s.outbound_proxy):
         if text:
-            host = text.removeprefix("sip:").removeprefix("sips:").split(";")[0]
-            host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+            host, _ = parse_hostport(text.removeprefix("sip:").removeprefix("sips:").split(";")[0])
             try:
                 out.append(str(ipaddress.ip_address(host.strip("[]"))))
             except ValueError:
