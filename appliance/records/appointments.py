@@ -20,7 +20,7 @@ from typing import Any
 
 from appliance.records import outbox
 from appliance.records.audit import Access
-from appliance.records.base import Row, StoreBase, iso, rows_of
+from appliance.records.base import Row, Store, iso, rows_of
 from appliance.records.db import transaction
 from appliance.records.errors import ConflictError, NotFoundError
 from appliance.records.ids import clean_text
@@ -63,7 +63,14 @@ _RATES = (
     "FROM appointments WHERE slot_start >= ? AND slot_start < ?")
 
 
-class AppointmentsMixin(StoreBase):
+class Appointments:
+    """A caller's patient and upcoming appointments, the day list and rates, and the changes
+    staff or callers make: confirm, cancel, arrived or no-show."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn = store.conn
+
     def _appointment_status(self, appointment_id: int) -> str:
         row = self.conn.execute("SELECT status FROM appointments WHERE id = ?", (appointment_id,)).fetchone()
         if row is None:
@@ -77,7 +84,7 @@ class AppointmentsMixin(StoreBase):
         with transaction(self.conn):
             rows = self.conn.execute("SELECT id, name FROM patients WHERE dob = ? ORDER BY id", (dob.isoformat(),))
             ids = [int(pid) for pid, stored in rows.fetchall() if same_person_name(name, stored)]
-            self._audit(access, "patient.lookup", "patients:" + ",".join(map(str, ids)))
+            self.store.audit(access, "patient.lookup", "patients:" + ",".join(map(str, ids)))
         return ids
 
     def upcoming_for_patient(self, access: Access, patient_id: int, since: datetime) -> list[dict[str, Any]]:
@@ -86,7 +93,7 @@ class AppointmentsMixin(StoreBase):
         patient confirmed it."""
         with transaction(self.conn):
             out = [appointment_of(r) for r in self.conn.execute(_UPCOMING, (patient_id, iso(since))).fetchall()]
-            self._audit(access, "appointment.read",
+            self.store.audit(access, "appointment.read",
                         f"patient:{patient_id}:appointments:" + ",".join(str(a["id"]) for a in out))
         return out
 
@@ -94,7 +101,7 @@ class AppointmentsMixin(StoreBase):
         """Every appointment starting in [since, until), with its outcome, for the console's day list."""
         with transaction(self.conn):
             rows = rows_of(self.conn.execute(_DAYS, (iso(since), iso(until))))
-            self._audit(access, "view.appointments", "appointments:" + ",".join(str(r["id"]) for r in rows))
+            self.store.audit(access, "view.appointments", "appointments:" + ",".join(str(r["id"]) for r in rows))
         return rows
 
     def appointment_rates(self, access: Access, since: datetime, until: datetime) -> dict[str, Any]:
@@ -102,7 +109,7 @@ class AppointmentsMixin(StoreBase):
         [since, until). Aggregates only: no patient data."""
         with transaction(self.conn):
             row = self.conn.execute(_RATES, (iso(since), iso(until))).fetchone()
-            self._audit(access, "view.appointment_rates", f"appointments:{iso(since)}..{iso(until)}")
+            self.store.audit(access, "view.appointment_rates", f"appointments:{iso(since)}..{iso(until)}")
         return rates(dict(zip(COUNTS, (int(v) for v in row), strict=True)))
 
     # -- changes ---------------------------------------------------------------------------
@@ -117,7 +124,7 @@ class AppointmentsMixin(StoreBase):
             self.conn.execute("UPDATE appointments SET confirmed_at = ?, confirmed_via = ? WHERE id = ?",
                               (iso(), via, appointment_id))
             outbox.enqueue(self.conn, "appointment.confirmed", {"appointment_id": appointment_id, "via": via})
-            self._audit(access, "appointment.update", f"appointment:{appointment_id}:confirmed")
+            self.store.audit(access, "appointment.update", f"appointment:{appointment_id}:confirmed")
 
     def cancel_appointment(self, access: Access, appointment_id: int, *, late: bool = False, deposit: str = "none",
                            via: str = "staff") -> None:
@@ -135,7 +142,7 @@ class AppointmentsMixin(StoreBase):
                               (iso(), int(late), deposit, via, appointment_id))
             outbox.enqueue(self.conn, "appointment.cancelled", {"appointment_id": appointment_id, "late": bool(late),
                                                                 "deposit": deposit, "via": via})
-            self._audit(access, "appointment.update", f"appointment:{appointment_id}:cancelled")
+            self.store.audit(access, "appointment.update", f"appointment:{appointment_id}:cancelled")
 
     def mark_appointment(self, access: Access, appointment_id: int, status: str, by: str,
                          no_show_deposit: str | None = None) -> None:
@@ -162,4 +169,4 @@ class AppointmentsMixin(StoreBase):
             if outcome is not None:
                 payload["deposit"] = outcome
             outbox.enqueue(self.conn, topic, payload)
-            self._audit(access, "appointment.update", f"appointment:{appointment_id}:{status}")
+            self.store.audit(access, "appointment.update", f"appointment:{appointment_id}:{status}")

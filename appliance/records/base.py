@@ -1,13 +1,16 @@
 """What every part of the record store shares: the connection, times, rows, the audit hook.
 
-`Records` (appliance.records.store) is assembled from `StoreBase` and one mixin per concern
-(staff accounts, the escalation queue, summary review, follow-up views); every public method
-is one transaction that writes its audit event(s) and outbox message(s) with the data.
+`Records` (appliance.records.store) holds one repository per concern (staff accounts, the
+escalation queue, summary review, follow-up views, bookings, appointments, ...); each is given
+the one `Store` (connection, audit key, call lookup) and nothing else of the others. Every
+public method of a repository is one transaction that writes its audit event(s) and outbox
+message(s) with the data.
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,14 +56,20 @@ def rows_of(cur: Any) -> list[Row]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-class StoreBase:
+@dataclass(frozen=True)
+class Store:
+    """The open database as every repository of the record store sees it: the connection (owned
+    by one thread, see appliance.records.service), the audit chain's key, and the two things
+    each write needs inside its transaction: an audit event, and the row of a named call."""
+
     conn: Connection
-    _audit_key: bytes
+    audit_key: bytes
 
-    def _audit(self, access: Access, action: str, subject: str) -> None:
-        audit.append(self.conn, self._audit_key, access, action, subject)
+    def audit(self, access: Access, action: str, subject: str) -> None:
+        """Append an audit event inside the caller's transaction."""
+        audit.append(self.conn, self.audit_key, access, action, subject)
 
-    def _call_row_id(self, call: str) -> int:
+    def call_row_id(self, call: str) -> int:
         """The row of a call named by its key (the appliance's own id, `calls.call_key`). A PBX
         Call-ID is accepted only while it names exactly one call: a reused Call-ID never picks
         another patient's call (pass the key)."""
@@ -74,14 +83,3 @@ class StoreBase:
             raise RecordsError(f"the PBX Call-ID {hostile(call)!r} names more than one call",
                                fix="name the call by its key (the value start_call(..., key=) stored)")
         raise RecordsError(f"no call with id {hostile(call)!r} in the records")
-
-    def record_event(self, access: Access, action: str, subject: str) -> None:
-        """An audit event on its own (e.g. a staff member viewed a screen built from PHI)."""
-        with transaction(self.conn):
-            self._audit(access, action, subject)
-
-    def audit_events(self, limit: int = 200) -> list[Row]:
-        """The latest audit events, newest first (they name record ids, never patients)."""
-        cur = self.conn.execute("SELECT seq, at, actor, action, subject, reason, call_id FROM audit_events "
-                                "ORDER BY seq DESC LIMIT ?", (limit,))
-        return rows_of(cur)

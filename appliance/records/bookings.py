@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from appliance.conversation import Escalation
 from appliance.records import outbox
 from appliance.records.audit import Access
-from appliance.records.base import StoreBase, iso
+from appliance.records.base import Store, iso
 from appliance.records.db import DatabaseError, transaction
 from appliance.records.errors import ConflictError, NotFoundError, SlotTakenError
 from appliance.records.phones import normalize_phone
@@ -36,7 +36,13 @@ class PhoneBooking:
     currency: str = "USD"
 
 
-class BookingsMixin(StoreBase):
+class Bookings:
+    """Patients by caller ID, what a call booked, a moved appointment, the booked slots."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn = store.conn
+
     def _patients_with_phone(self, number: str | None) -> list[tuple[int, str | None]]:
         """(id, name) of the patients whose phone is `number`, compared in `normalize_phone` form
         (stored numbers are as staff or callers wrote them)."""
@@ -53,13 +59,13 @@ class BookingsMixin(StoreBase):
             return None
         with transaction(self.conn):
             ids = [pid for pid, _name in self._patients_with_phone(number)]
-            self._audit(access, "patient.lookup", "patients:" + ",".join(map(str, ids)))
+            self.store.audit(access, "patient.lookup", "patients:" + ",".join(map(str, ids)))
         return ids[0] if len(ids) == 1 else None
 
     def record_phone_booking(self, access: Access, pbx_call_id: str, booking: PhoneBooking) -> int | None:
         """Store what a call booked; returns the appointment id, or None after a conflict (escalated)."""
         with transaction(self.conn):
-            cid = self._call_row_id(pbx_call_id)
+            cid = self.store.call_row_id(pbx_call_id)
             pid = self._booking_patient(access, cid, booking)
             end = booking.start + timedelta(minutes=booking.minutes)
             if self._calendar_busy(booking.provider, booking.start, end):
@@ -82,7 +88,7 @@ class BookingsMixin(StoreBase):
             outbox.enqueue(self.conn, "appointment.booked", {"appointment_id": aid, "patient_id": pid,
                                                              "provider": booking.provider,
                                                              "slot_start": iso(booking.start)})
-            self._audit(access, "appointment.create", f"appointment:{aid}")
+            self.store.audit(access, "appointment.create", f"appointment:{aid}")
             if booking.deposit_cents > 0:
                 self.conn.execute(
                     "INSERT INTO deposits (patient_id, appointment_id, amount_cents, currency, status, created_at) "
@@ -90,14 +96,14 @@ class BookingsMixin(StoreBase):
                 did = int(self.conn.execute("SELECT last_insert_rowid()").fetchone()[0])
                 # appliance.messaging: a staff task, or the provider's link texted to the patient
                 outbox.enqueue(self.conn, "deposit.requested", {"deposit_id": did, "appointment_id": aid})
-                self._audit(access, "deposit.create", f"appointment:{aid}")
+                self.store.audit(access, "deposit.create", f"appointment:{aid}")
         return aid
 
     def _booking_conflict(self, access: Access, cid: int) -> None:
         turn = self.conn.execute("SELECT coalesce(max(idx), 0) FROM turns WHERE call_id = ?", (cid,)).fetchone()
         insert_escalation(self.conn, cid, Escalation("routine", "booking-conflict", int(turn[0]),
                                                      "the slot the caller accepted was booked meanwhile: call back"))
-        self._audit(access, "escalation.create", f"call:{cid}")
+        self.store.audit(access, "escalation.create", f"call:{cid}")
 
     def _calendar_busy(self, provider: str, start: datetime, end: datetime) -> bool:
         """Whether the provider's clinic calendar, as calendar sync last read it, holds an event
@@ -130,7 +136,7 @@ class BookingsMixin(StoreBase):
                 raise
             outbox.enqueue(self.conn, "appointment.moved", {"appointment_id": appointment_id,
                                                             "slot_start": iso(slot_start)})
-            self._audit(access, "appointment.update", f"appointment:{appointment_id}:moved")
+            self.store.audit(access, "appointment.update", f"appointment:{appointment_id}:moved")
 
     def _booking_patient(self, access: Access, cid: int, booking: PhoneBooking) -> int:
         """The call's patient (set from caller ID), else one patient with the phone the caller
@@ -147,7 +153,7 @@ class BookingsMixin(StoreBase):
             cur = self.conn.execute("INSERT INTO patients (name, phone, created_at, updated_at) VALUES (?, ?, ?, ?)",
                                     (booking.name, booking.phone, now, now))
             pid = int(cur.lastrowid or 0)
-            self._audit(access, "patient.create", f"patient:{pid}")
+            self.store.audit(access, "patient.create", f"patient:{pid}")
         self.conn.execute("UPDATE calls SET patient_id = ? WHERE id = ?", (pid, cid))
         return pid
 

@@ -19,7 +19,6 @@ from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.ids import clean_call_id, clean_name, clean_number
 from appliance.records.service import AsyncRecords
-from appliance.records.store import Records
 
 log = get_logger(__name__)
 
@@ -35,7 +34,7 @@ async def caller_context(records: AsyncRecords | None, access: Access, info: Any
     if records is None or phone is None or info.direction != "inbound":
         return CallerContext(phone=phone), None
     try:
-        pid = await asyncio.wait_for(records.run(Records.patient_for_number, access, phone), LOOKUP_TIMEOUT_S)
+        pid = await asyncio.wait_for(records.invoke(lambda r: r.bookings.patient_for_number, access, phone), LOOKUP_TIMEOUT_S)
     except Exception:  # noqa: BLE001  (TimeoutError included: answer the call, log it)
         log.warning("call.caller_lookup_failed", call_id=hostile(info.call_id))
         return CallerContext(phone=phone), None
@@ -65,7 +64,7 @@ async def store_booking(records: AsyncRecords, access: Access, call_id: str, out
         minutes=int(b["minutes"]), kind=str(b.get("kind") or "treatment"), procedure=b.get("treatment"),
         name=outcome.slots.get("name") or None, phone=outcome.slots.get("phone") or None,
         deposit_cents=int(deposit.get("amount") or 0) * 100, currency=str(deposit.get("currency") or "USD"))
-    aid: int | None = await records.run(Records.record_phone_booking, access, call_id, booking)
+    aid: int | None = await records.invoke(lambda r: r.bookings.record_phone_booking, access, call_id, booking)
     log.info("call.booking_stored", call_id=hostile(call_id), stored=aid is not None, kind=booking.kind)
     return aid
 
@@ -81,7 +80,7 @@ async def booking_calendar(records: AsyncRecords | None, pack: Pack) -> Any:
         return InMemoryBookingStore()
     tz = ZoneInfo(pack.clinic.timezone)
     access = Access(actor="system:scheduler", reason="slot calendar")
-    taken = await records.run(Records.booked_slots, access, datetime.now(UTC) - timedelta(days=1))
+    taken = await records.invoke(lambda r: r.bookings.booked_slots, access, datetime.now(UTC) - timedelta(days=1))
     return InMemoryBookingStore([
         Booking(id=f"appointment-{i}", kind="booked", treatment=None, provider_id=provider,
                 start=start.astimezone(tz).replace(tzinfo=None), minutes=int((end - start).total_seconds() // 60))

@@ -21,7 +21,6 @@ from appliance.records import outbox
 from appliance.records.audit import Access
 from appliance.records.ids import CallRef
 from appliance.records.service import AsyncRecords
-from appliance.records.store import Records
 from appliance.records.summary import CallSummary
 
 log = get_logger(__name__)
@@ -67,7 +66,7 @@ class CallWriter:
         create it then."""
         try:
             self.row = await retrying("call.start", self.ref.pbx_call_id,
-                                      lambda: self.records.run(Records.ensure_call, self.access, self.ref))
+                                      lambda: self.records.invoke(lambda r: r.calls.ensure_call, self.access, self.ref))
         except Exception:  # noqa: BLE001 - the patient is on the line: answer them, log loudly
             log.exception("call.record_start_failed", call_id=hostile(self.ref.pbx_call_id))
         return self.row
@@ -78,8 +77,8 @@ class CallWriter:
         been told yet: the caller must be told and transferred."""
         esc_id = outbox.new_id()
         try:
-            await retrying("escalation", self.ref.pbx_call_id, lambda: self.records.run(
-                Records.record_escalation_for, self.access, self.ref, esc, response_minutes, esc_id))
+            await retrying("escalation", self.ref.pbx_call_id, lambda: self.records.invoke(
+                lambda r: r.calls.record_escalation_for, self.access, self.ref, esc, response_minutes, esc_id))
             return True
         except Exception as exc:  # noqa: BLE001 - journal it
             log.error("call.escalation_store_failed", call_id=hostile(self.ref.pbx_call_id), severity=esc.severity,
@@ -108,8 +107,8 @@ class CallWriter:
 
     async def _write_turns(self, fresh: list[tuple[int, Turn]]) -> None:
         try:
-            await self.records.run(Records.ensure_call, self.access, self.ref)
-            await self.records.run(Records.append_turns, self.access, self.ref.key, fresh)
+            await self.records.invoke(lambda r: r.calls.ensure_call, self.access, self.ref)
+            await self.records.invoke(lambda r: r.calls.append_turns, self.access, self.ref.key, fresh)
         except Exception as exc:  # noqa: BLE001 - the whole transcript is written again at the end
             log.warning("call.turns_write_failed", call_id=hostile(self.ref.pbx_call_id), error=type(exc).__name__)
 
@@ -120,7 +119,7 @@ class CallWriter:
         summary: CallSummary | None = None
         try:
             await retrying("call.start", self.ref.pbx_call_id,
-                           lambda: self.records.run(Records.ensure_call, post, self.ref))
+                           lambda: self.records.invoke(lambda r: r.calls.ensure_call, post, self.ref))
             summary = await retrying("call.finish", self.ref.pbx_call_id,
                                      lambda: self.records.finish_call(post, self.ref.key, outcome, reason))
         except Exception:  # noqa: BLE001 - logged; escalations are in the store or the journal

@@ -38,8 +38,9 @@ class RecordsDesk:
 
     async def for_identity(self, name: str, dob: date) -> list[Upcoming]:
         try:
-            ids = await asyncio.wait_for(self.records.run(Records.patients_by_name_dob, self.access, name, dob),
-                                         LOOKUP_TIMEOUT_S)
+            ids = await asyncio.wait_for(
+                self.records.invoke(lambda r: r.appointments.patients_by_name_dob, self.access, name, dob),
+                LOOKUP_TIMEOUT_S)
         except Exception:  # noqa: BLE001  (TimeoutError included: nothing found, a message is taken)
             log.warning("call.appointment_lookup_failed", call_id=hostile(self.access.call_id or ""))
             return []
@@ -50,8 +51,9 @@ class RecordsDesk:
         out: list[Upcoming] = []
         try:
             for pid in ids:
-                rows = await asyncio.wait_for(self.records.run(Records.upcoming_for_patient, self.access, pid, since),
-                                              LOOKUP_TIMEOUT_S)
+                rows = await asyncio.wait_for(
+                    self.records.invoke(lambda r: r.appointments.upcoming_for_patient, self.access, pid, since),
+                    LOOKUP_TIMEOUT_S)
                 out += [upcoming_of(r, self.tz) for r in rows]
         except Exception:  # noqa: BLE001
             log.warning("call.appointment_lookup_failed", call_id=hostile(self.access.call_id or ""))
@@ -82,14 +84,14 @@ async def store_appointment_changes(records: AsyncRecords, access: Access, call_
         op, aid = ch.get("op"), int(ch.get("appointment_id") or 0)
         try:
             if op == "confirm":
-                await records.run(Records.confirm_appointment, access, aid, "phone")
+                await records.invoke(lambda r: r.appointments.confirm_appointment, access, aid, "phone")
             elif op == "cancel":
-                await records.run(Records.cancel_appointment, access, aid, late=bool(ch.get("late")),
+                await records.invoke(lambda r: r.appointments.cancel_appointment, access, aid, late=bool(ch.get("late")),
                                   deposit=str(ch.get("deposit") or "none"), via="phone")
             elif op == "move":
                 start = datetime.fromisoformat(str(ch["start"])).replace(tzinfo=tz)
                 end = start + timedelta(minutes=int(ch["minutes"]))
-                await records.run(Records.move_appointment, access, aid, start, end)
+                await records.invoke(lambda r: r.bookings.move_appointment, access, aid, start, end)
             else:
                 continue
             stored += 1

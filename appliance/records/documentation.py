@@ -7,12 +7,18 @@ from __future__ import annotations
 import json
 
 from appliance.records.audit import Access
-from appliance.records.base import Row, StoreBase, iso, rows_of
+from appliance.records.base import Row, Store, iso, rows_of
 from appliance.records.db import transaction
 from appliance.records.errors import ConflictError, NotFoundError
 
 
-class DocumentationMixin(StoreBase):
+class Documentation:
+    """A call's documentation checklist: the facts the call supplies and the staff sign-off."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn = store.conn
+
     def _signoff(self, sid: int) -> Row | None:
         rows = rows_of(self.conn.execute("SELECT workflow, signed_by, signed_at FROM documentation_signoffs "
                                          "WHERE call_id = ?", (sid,)))
@@ -30,7 +36,7 @@ class DocumentationMixin(StoreBase):
             escalations = rows_of(self.conn.execute(
                 "SELECT id, severity, category, detail, created_at, acknowledged_at, acknowledged_by FROM escalations "
                 "WHERE call_id = ? ORDER BY id", (sid,)))
-            self._audit(access, "documentation.read", f"summary:{sid}")
+            self.store.audit(access, "documentation.read", f"summary:{sid}")
             return {"procedure": summary.get("procedure"), "said": summary.get("said") or [],
                     "concern": summary.get("concern"), "escalations": escalations, "signoff": self._signoff(sid)}
 
@@ -44,5 +50,5 @@ class DocumentationMixin(StoreBase):
                 raise ConflictError(f"the documentation of call {sid} was signed off by {done['signed_by']}")
             self.conn.execute("INSERT INTO documentation_signoffs (call_id, workflow, signed_by, signed_at) "
                               "VALUES (?, ?, ?, ?)", (sid, workflow, by, iso()))
-            self._audit(access, "documentation.sign_off", f"summary:{sid}")
+            self.store.audit(access, "documentation.sign_off", f"summary:{sid}")
             return self._signoff(sid) or {}

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from appliance.records.audit import Access
-from appliance.records.base import Row, StoreBase, iso, rows_of
+from appliance.records.base import Row, Store, iso, rows_of
 from appliance.records.db import transaction
 from appliance.records.errors import NotFoundError, RecordsError
 from appliance.records.queue import _SELECT as _ESCALATIONS
@@ -41,7 +41,14 @@ def _progress(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: iso(v) if isinstance(v, datetime) else v for k, v in fields.items()}
 
 
-class FollowupMixin(StoreBase):
+class FollowUps:
+    """Aftercare plans and their progress, the aftercare and appointment lists staff see, and
+    the practice-management export."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn = store.conn
+
     def add_aftercare_plan(self, access: Access, patient_id: int, procedure: str, treated_at: datetime, *,
                            appointment_id: int | None = None, pack: str | None = None,
                            contact_days: dict[int, datetime] | None = None, **progress: Any) -> int:
@@ -60,7 +67,7 @@ class FollowupMixin(StoreBase):
                 "VALUES (?, 'check-in', ?, ?, ?, ?, ?, ?)",
                 [(pid, day, iso(due), iso(due + CHECK_IN_OPEN), iso(due), now, now)
                  for day, due in sorted((contact_days or {}).items())])
-            self._audit(access, "aftercare.create", f"aftercare_plan:{pid}")
+            self.store.audit(access, "aftercare.create", f"aftercare_plan:{pid}")
         return pid
 
     def update_aftercare(self, access: Access, plan_id: int, **progress: Any) -> None:
@@ -69,7 +76,7 @@ class FollowupMixin(StoreBase):
             if self.conn.execute("SELECT 1 FROM aftercare_plans WHERE id = ?", (plan_id,)).fetchone() is None:
                 raise NotFoundError(f"no aftercare plan {plan_id}")
             self._set_progress(plan_id, fields)
-            self._audit(access, "aftercare.update", f"aftercare_plan:{plan_id}:" + ",".join(sorted(fields)))
+            self.store.audit(access, "aftercare.update", f"aftercare_plan:{plan_id}:" + ",".join(sorted(fields)))
 
     def _set_progress(self, plan_id: int, fields: dict[str, Any]) -> None:
         for name, value in fields.items():  # names checked against PROGRESS
@@ -78,13 +85,13 @@ class FollowupMixin(StoreBase):
     def aftercare_pipeline(self, access: Access, limit: int = 500) -> list[Row]:
         with transaction(self.conn):
             rows = rows_of(self.conn.execute(_AFTERCARE + " ORDER BY treated_at DESC LIMIT ?", (limit,)))  # noqa: S608
-            self._audit(access, "view.aftercare", "aftercare_plans:" + ",".join(str(r["id"]) for r in rows))
+            self.store.audit(access, "view.aftercare", "aftercare_plans:" + ",".join(str(r["id"]) for r in rows))
         return rows
 
     def appointment_list(self, access: Access, limit: int = 500) -> list[Row]:
         with transaction(self.conn):
             rows = rows_of(self.conn.execute(_APPOINTMENTS + " ORDER BY a.slot_start LIMIT ?", (limit,)))  # noqa: S608
-            self._audit(access, "view.appointments", "appointments:" + ",".join(str(r["id"]) for r in rows))
+            self.store.audit(access, "view.appointments", "appointments:" + ",".join(str(r["id"]) for r in rows))
         return rows
 
     def export_rows(self, access: Access, fmt: str) -> dict[str, list[Row]]:
@@ -96,5 +103,5 @@ class FollowupMixin(StoreBase):
                 "summaries": [_summary(r) for r in rows_of(self.conn.execute(
                     _SUMMARIES + " WHERE s.status = 'final' ORDER BY s.call_id"))],  # noqa: S608
             }
-            self._audit(access, f"export.{fmt}", "export:" + ",".join(f"{k}={len(v)}" for k, v in data.items()))
+            self.store.audit(access, f"export.{fmt}", "export:" + ",".join(f"{k}={len(v)}" for k, v in data.items()))
         return data

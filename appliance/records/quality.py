@@ -11,7 +11,7 @@ cancelled ones and the appointment the plan was made for do not count.
 from __future__ import annotations
 
 from appliance.records.audit import Access
-from appliance.records.base import Row, StoreBase, rows_of
+from appliance.records.base import Row, Store, rows_of
 from appliance.records.db import transaction
 
 _PLANS = (  # treated_at: coalesce(a.treated_at, a.created_at)
@@ -32,7 +32,13 @@ _SUMMARIES = ("SELECT s.created_at, s.reviewed_at, s.corrections, json_extract(s
               "FROM call_summaries s WHERE s.created_at >= ? AND s.reviewed_at IS NOT NULL")
 
 
-class QualityMixin(StoreBase):
+class Quality:
+    """The rows behind the workflow-quality dashboard."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn = store.conn
+
     def workflow_quality_rows(self, access: Access, since: str) -> dict[str, list[Row]]:
         """Rows since `since` (ISO UTC) for the dashboard's measures; ids are internal references
         (`p12`), no names. Audited (`view.quality`): they are built from patients' records."""
@@ -40,5 +46,5 @@ class QualityMixin(StoreBase):
         with transaction(self.conn):
             rows = {"aftercare": rows_of(q(_PLANS, (since,))), "calls": rows_of(q(_CALLS, (since,))),
                     "escalations": rows_of(q(_ESCALATIONS, (since,))), "summaries": rows_of(q(_SUMMARIES, (since,)))}
-            self._audit(access, "view.quality", "quality:" + ",".join(f"{k}={len(v)}" for k, v in rows.items()))
+            self.store.audit(access, "view.quality", "quality:" + ",".join(f"{k}={len(v)}" for k, v in rows.items()))
         return rows

@@ -14,7 +14,7 @@ from typing import Any
 from appliance.conversation import Escalation
 from appliance.records import outbox
 from appliance.records.audit import Access
-from appliance.records.base import Row, StoreBase, iso, rows_of
+from appliance.records.base import Row, Store, iso, rows_of
 from appliance.records.concern import FollowUpPlan, schedule_follow_up, with_follow_ups
 from appliance.records.db import Connection, transaction
 from appliance.records.errors import ConflictError, NotFoundError
@@ -61,7 +61,14 @@ def _shape(r: dict[str, Any]) -> Row:
     return r
 
 
-class QueueMixin(StoreBase):
+class EscalationQueue:
+    """The escalation queue and the live calls staff see; acknowledging, resolving and paging
+    escalations (each change with its audit event and outbox message, in one transaction)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn = store.conn
+
     def _escalation_row(self, eid: int) -> Row:
         rows = rows_of(self.conn.execute(_SELECT + " WHERE e.id = ?", (eid,)))  # noqa: S608 (constant)
         if not rows:
@@ -75,7 +82,7 @@ class QueueMixin(StoreBase):
             rows = with_follow_ups(self.conn, [_shape(r) for r in rows_of(self.conn.execute(
                 _SELECT + where + " ORDER BY e.created_at DESC LIMIT ?", (limit,)))])  # noqa: S608 (constant)
             rows.sort(key=lambda r: (r["status"] == "resolved", SEVERITY_ORDER[r["severity"]], r["deadline_at"]))
-            self._audit(access, "view.escalations", "escalations:" + ",".join(str(r["id"]) for r in rows))
+            self.store.audit(access, "view.escalations", "escalations:" + ",".join(str(r["id"]) for r in rows))
         return rows
 
     def escalation(self, access: Access | None, eid: int) -> Row:
@@ -83,7 +90,7 @@ class QueueMixin(StoreBase):
         with transaction(self.conn):
             row = self._escalation_row(eid)
             if access is not None:
-                self._audit(access, "view.escalation", f"escalation:{eid}")
+                self.store.audit(access, "view.escalation", f"escalation:{eid}")
         return row
 
     def acknowledge_escalation(self, access: Access, eid: int, by: str) -> Row:
@@ -93,7 +100,7 @@ class QueueMixin(StoreBase):
                 raise ConflictError(f"escalation {eid} is already {row['status']}")
             self.conn.execute("UPDATE escalations SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ?",
                               (by, iso(), eid))
-            self._audit(access, "escalation.acknowledge", f"escalation:{eid}")
+            self.store.audit(access, "escalation.acknowledge", f"escalation:{eid}")
             outbox.enqueue(self.conn, "escalation.acknowledged", {"id": eid, "by": by})
             return self._escalation_row(eid)
 
@@ -110,9 +117,9 @@ class QueueMixin(StoreBase):
                 "UPDATE escalations SET resolved_by = ?, resolved_at = ?, resolution_note = ?, "
                 "acknowledged_by = coalesce(acknowledged_by, ?), acknowledged_at = coalesce(acknowledged_at, ?) "
                 "WHERE id = ?", (by, now, note, by, now, eid))
-            self._audit(access, "escalation.resolve", f"escalation:{eid}")
+            self.store.audit(access, "escalation.resolve", f"escalation:{eid}")
             if follow_up is not None:
-                schedule_follow_up(self.conn, lambda action, subject: self._audit(access, action, subject), eid,
+                schedule_follow_up(self.conn, lambda action, subject: self.store.audit(access, action, subject), eid,
                                    follow_up, datetime.fromisoformat(now))
             outbox.enqueue(self.conn, "escalation.resolved", {"id": eid, "by": by})
             return self._escalation_row(eid)
@@ -123,7 +130,7 @@ class QueueMixin(StoreBase):
             row = self._escalation_row(eid)
             paged = ",".join(p for p in (row["paged"], target) if p)
             self.conn.execute("UPDATE escalations SET paged = ? WHERE id = ?", (paged, eid))
-            self._audit(access, "escalation.page", f"escalation:{eid}:level {level}:ext {target}")
+            self.store.audit(access, "escalation.page", f"escalation:{eid}:level {level}:ext {target}")
             outbox.enqueue(self.conn, "escalation.paged", {"id": eid, "target": target, "level": level})
 
     def live_calls(self, access: Access) -> list[Row]:
@@ -133,5 +140,5 @@ class QueueMixin(StoreBase):
                 "SELECT c.id, c.pbx_call_id AS call_id, c.call_key, coalesce(c.line, '') AS line, c.direction, "
                 "coalesce(p.name, c.caller_number, '') AS caller_label, c.started_at FROM calls c "
                 "LEFT JOIN patients p ON p.id = c.patient_id WHERE c.ended_at IS NULL ORDER BY c.started_at LIMIT 200"))
-            self._audit(access, "view.calls", "calls:" + ",".join(str(r["id"]) for r in rows))
+            self.store.audit(access, "view.calls", "calls:" + ",".join(str(r["id"]) for r in rows))
         return rows

@@ -12,7 +12,7 @@ from typing import Any
 
 from appliance.records import outbox
 from appliance.records.audit import Access
-from appliance.records.base import Row, StoreBase, iso, rows_of
+from appliance.records.base import Row, Store, iso, rows_of
 from appliance.records.db import transaction
 from appliance.records.errors import ConflictError, NotFoundError
 
@@ -53,7 +53,14 @@ def _shape(r: dict[str, Any]) -> Row:
     return r
 
 
-class ReviewMixin(StoreBase):
+class SummaryReview:
+    """Post-call summaries as staff review them: the list, one with its transcript, a saved
+    (and possibly approved) text."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn = store.conn
+
     def _review_row(self, sid: int) -> Row:
         rows = rows_of(self.conn.execute(_SELECT + " WHERE s.call_id = ?", (sid,)))  # noqa: S608 (constant)
         if not rows:
@@ -65,7 +72,7 @@ class ReviewMixin(StoreBase):
         with transaction(self.conn):
             rows = [_shape(r) for r in rows_of(self.conn.execute(
                 _SELECT + " ORDER BY s.status = 'final', s.created_at DESC LIMIT ?", (limit,)))]  # noqa: S608
-            self._audit(access, "view.summaries", "summaries:" + ",".join(str(r["id"]) for r in rows))
+            self.store.audit(access, "view.summaries", "summaries:" + ",".join(str(r["id"]) for r in rows))
         return rows
 
     def summary_for_review(self, access: Access, sid: int) -> Row:
@@ -74,7 +81,7 @@ class ReviewMixin(StoreBase):
             row = self._review_row(sid)
             row["transcript"] = rows_of(self.conn.execute(
                 "SELECT speaker, text FROM turns WHERE call_id = ? ORDER BY idx", (sid,)))
-            self._audit(access, "view.summary", f"summary:{sid}")
+            self.store.audit(access, "view.summary", f"summary:{sid}")
         return row
 
     def review_summary(self, access: Access, sid: int, by: str, text: str, *, finalize: bool) -> Row:
@@ -92,7 +99,7 @@ class ReviewMixin(StoreBase):
                 "UPDATE call_summaries SET final_text = ?, corrections = corrections + ?, status = ?, reviewed_by = ?, "
                 "reviewed_at = coalesce(reviewed_at, ?) WHERE call_id = ?",
                 (text, int(changed), "final" if finalize else "draft", by, now, sid))
-            self._audit(access, "summary.correct" if changed else "summary.review",
+            self.store.audit(access, "summary.correct" if changed else "summary.review",
                         f"summary:{sid}:{'final' if finalize else 'draft'}")
             outbox.enqueue(self.conn, "summary.reviewed", {"id": sid, "corrected": changed, "final": finalize, "by": by})
             return self._review_row(sid)

@@ -38,8 +38,8 @@ def replay(records: Records, journal: EscalationJournal, access: Access) -> tupl
     for entry in read.entries:
         try:
             esc = Escalation(**entry["escalation"])
-            if records.record_escalation_for(access, CallRef.from_dict(entry["call"]), esc,
-                                             entry.get("response_minutes"), str(entry["id"])):
+            if records.calls.record_escalation_for(access, CallRef.from_dict(entry["call"]), esc,
+                                                   entry.get("response_minutes"), str(entry["id"])):
                 stored += 1
             else:
                 known += 1
@@ -61,7 +61,8 @@ def retention_of(settings: Settings) -> dict[str, int | None]:
 
 class AsyncRecords:
     """`Records` for asyncio code: everything runs on the single writer thread, through `run`
-    (one typed way in; `finish_call` and the journal add what is more than one store call)."""
+    (one typed way in; `invoke` picks a repository's method for it; `finish_call` and the
+    journal add what is more than one store call)."""
 
     def __init__(self, path: Path, key: bytes, *, recording_enabled: bool = False) -> None:
         self._path, self._key, self._recording = path, key, recording_enabled
@@ -94,10 +95,17 @@ class AsyncRecords:
 
     async def run(self, fn: Callable[Concatenate[Records, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(records, *args, **kwargs)` on the writer thread: a `Records` method named on the
-        class (`await records.run(Records.upcoming_for_patient, access, pid, since)`), or a
+        class (`await records.run(Records.save_outcome, access, key, outcome, summary)`), or a
         function of the store (`await records.run(lambda r: ...)`, several calls that belong
         together). mypy checks the arguments against `fn` and types the result."""
         return await self._on_writer(lambda: fn(self._r(), *args, **kwargs))
+
+    async def invoke(self, method: Callable[[Records], Callable[P, T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """A repository's method on the writer thread (through `run`), picked from the store and
+        called with the arguments as they are now (`await records.invoke(lambda r:
+        r.queue.escalation, access, eid)`). mypy checks the arguments against the picked method
+        and types the result."""
+        return await self.run(lambda r: method(r)(*args, **kwargs))
 
     async def finish_call(self, access: Access, pbx_call_id: str, outcome: ConversationOutcome, end_reason: str,
                           llm: LanguageModel | None = None) -> CallSummary:
@@ -153,7 +161,7 @@ class RecordStore:
         stored, known = await records.replay_journal(access)
         if stored or known:
             log.warning("records.journal_replayed", stored=stored, already_stored=known)
-        recovered = await records.run(Records.recover_open_calls, access)
+        recovered = await records.invoke(lambda r: r.calls.recover_open_calls, access)
         if recovered:
             log.warning("records.calls_recovered", calls=len(recovered), reason="crash")
 

@@ -3,6 +3,11 @@
 Each public method is one transaction: the data, its audit event(s) and any outbox message
 commit together or not at all. `Records` belongs to one thread (the writer thread of
 `appliance.records.service`); asyncio code uses the async facade there.
+
+`Records` holds patients, a call's start, end and saved outcome, consents, recordings, the
+outbox relay, retention and the audit trail itself; every other concern is a repository it
+holds, each given the one `Store`: `calls` (appliance.records.calls), `users`, `queue`,
+`review`, `followups`, `bookings`, `appointments`, `quality`, `documentation`.
 """
 
 from __future__ import annotations
@@ -14,24 +19,24 @@ from typing import Any
 
 from appliance.conversation import ConversationOutcome, Escalation
 from appliance.records import audit, outbox
-from appliance.records.appointments import AppointmentsMixin
+from appliance.records.appointments import Appointments
 from appliance.records.audit import Access, AuditReport
-from appliance.records.base import StoreBase, audit_key, iso, row_of
-from appliance.records.bookings import BookingsMixin
-from appliance.records.calls import CallsMixin
+from appliance.records.base import Row, Store, audit_key, iso, row_of, rows_of
+from appliance.records.bookings import Bookings
+from appliance.records.calls import CallRecords, escalation_exists, insert_call
 from appliance.records.db import Connection, DatabaseError, connect, transaction
-from appliance.records.documentation import DocumentationMixin
+from appliance.records.documentation import Documentation
 from appliance.records.errors import RecordsError, SlotTakenError
-from appliance.records.followup import FollowupMixin
+from appliance.records.followup import FollowUps
 from appliance.records.ids import CallRef
 from appliance.records.migrations import migrate
 from appliance.records.phones import normalize_phone, opted_out
-from appliance.records.quality import QualityMixin
-from appliance.records.queue import QueueMixin, insert_escalation
+from appliance.records.quality import Quality
+from appliance.records.queue import EscalationQueue, insert_escalation
 from appliance.records.redact import redact_transcript
-from appliance.records.review import ReviewMixin, summary_text
+from appliance.records.review import SummaryReview, summary_text
 from appliance.records.summary import CallSummary
-from appliance.records.users import UsersMixin
+from appliance.records.users import StaffUsers
 
 __all__ = ["RETENTION_KINDS", "Records", "audit_key", "iso"]
 
@@ -39,12 +44,23 @@ RETENTION_KINDS = ("recordings", "transcripts", "summaries", "outbox")
 _row = row_of
 
 
-class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, BookingsMixin, AppointmentsMixin,
-              QualityMixin, DocumentationMixin, StoreBase):
+class Records:
+    """The open record store: its own tables' reads and writes, and one repository per concern
+    (all sharing `store`, none reaching into another)."""
+
     def __init__(self, conn: Connection, *, recording_enabled: bool = False) -> None:
         self.conn = conn
-        self._audit_key = audit_key(conn)
+        self.store = Store(conn, audit_key(conn))
         self.recording_enabled = recording_enabled
+        self.calls = CallRecords(self.store, self.save_outcome)
+        self.users = StaffUsers(self.store)
+        self.queue = EscalationQueue(self.store)
+        self.review = SummaryReview(self.store)
+        self.followups = FollowUps(self.store)
+        self.bookings = Bookings(self.store)
+        self.appointments = Appointments(self.store)
+        self.quality = Quality(self.store)
+        self.documentation = Documentation(self.store)
 
     @classmethod
     def open(cls, path: Path, key: bytes, *, recording_enabled: bool = False) -> Records:
@@ -58,6 +74,24 @@ class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, Bo
 
     def close(self) -> None:
         self.conn.close()
+
+    def _audit(self, access: Access, action: str, subject: str) -> None:
+        """An audit event inside the caller's transaction (the store's other modules write through it)."""
+        self.store.audit(access, action, subject)
+
+    def _call_row_id(self, call: str) -> int:
+        return self.store.call_row_id(call)
+
+    def record_event(self, access: Access, action: str, subject: str) -> None:
+        """An audit event on its own (e.g. a staff member viewed a screen built from PHI)."""
+        with transaction(self.conn):
+            self._audit(access, action, subject)
+
+    def audit_events(self, limit: int = 200) -> list[Row]:
+        """The latest audit events, newest first (they name record ids, never patients)."""
+        cur = self.conn.execute("SELECT seq, at, actor, action, subject, reason, call_id FROM audit_events "
+                                "ORDER BY seq DESC LIMIT ?", (limit,))
+        return rows_of(cur)
 
     # -- patients --------------------------------------------------------------------------
     def add_patient(self, access: Access, name: str | None, phone: str | None = None, dob: str | None = None,
@@ -96,7 +130,7 @@ class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, Bo
         ref = CallRef.of(pbx_call_id, direction, caller_number, key=key, started_at=iso(started_at),
                          patient_id=patient_id, line=line)
         with transaction(self.conn):
-            return self._insert_call(access, ref)
+            return insert_call(self.store, access, ref)
 
     def end_call(self, access: Access, pbx_call_id: str, outcome: str, end_reason: str,
                  ended_at: datetime | None = None) -> None:
@@ -119,7 +153,7 @@ class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, Bo
         escalation's id, when the caller made one (a second write with it changes nothing)."""
         with transaction(self.conn):
             cid = self._call_row_id(pbx_call_id)
-            if msg_id and self._escalation_exists(msg_id):
+            if msg_id and escalation_exists(self.conn, msg_id):
                 return msg_id
             msg_id = self._insert_escalation(cid, esc, response_minutes, msg_id)
             self._audit(access, "escalation.create", f"call:{cid}")
@@ -329,4 +363,4 @@ class Records(CallsMixin, UsersMixin, QueueMixin, ReviewMixin, FollowupMixin, Bo
 
     # -- audit -----------------------------------------------------------------------------
     def verify_audit(self, anchor: str | None = None) -> AuditReport:
-        return audit.verify(self.conn, self._audit_key, anchor)
+        return audit.verify(self.conn, self.store.audit_key, anchor)

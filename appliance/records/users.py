@@ -7,14 +7,20 @@ made by the console; this layer only stores them.
 from __future__ import annotations
 
 from appliance.records.audit import Access
-from appliance.records.base import Row, StoreBase, iso, row_of, rows_of
+from appliance.records.base import Row, Store, iso, row_of, rows_of
 from appliance.records.db import transaction
 from appliance.records.errors import ConflictError, NotFoundError, RecordsError
 
 ROLES = ("clinician", "front-desk", "admin")
 
 
-class UsersMixin(StoreBase):
+class StaffUsers:
+    """Staff accounts: add, set a password, read for sign-in, list."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn = store.conn
+
     def add_staff_user(self, access: Access, username: str, display_name: str, role: str,
                        password_hash: str | None = None, extension: str | None = None) -> int:
         if role not in ROLES:
@@ -26,7 +32,7 @@ class UsersMixin(StoreBase):
                 "INSERT INTO staff_users (username, display_name, role, password_hash, extension, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)", (username, display_name, role, password_hash, extension, iso()))
             uid = int(cur.lastrowid or 0)
-            self._audit(access, "user.add", f"staff_user:{uid}:{role}")
+            self.store.audit(access, "user.add", f"staff_user:{uid}:{role}")
         return uid
 
     def set_staff_password(self, access: Access, username: str, password_hash: str) -> None:
@@ -35,7 +41,7 @@ class UsersMixin(StoreBase):
             if row is None:
                 raise NotFoundError(f"no user {username!r}", fix="list users with `appliance staff users`")
             self.conn.execute("UPDATE staff_users SET password_hash = ? WHERE id = ?", (password_hash, row[0]))
-            self._audit(access, "user.password", f"staff_user:{row[0]}")
+            self.store.audit(access, "user.password", f"staff_user:{row[0]}")
 
     def staff_user(self, username: str) -> Row | None:
         """An active account with its password hash (for sign-in; no PHI, not audited)."""

@@ -29,6 +29,7 @@ from appliance.live.registry import LiveCalls
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.base import iso
+from appliance.records.calls import call_by_key
 from appliance.records.callwriter import CallWriter
 from appliance.records.ids import CallRef
 from appliance.records.service import AsyncRecords
@@ -213,7 +214,7 @@ class OutboundCallHandler:
     @staticmethod
     async def _row_of(writer: CallWriter) -> int | None:
         try:
-            return await writer.records.run(lambda r: r._call_by_key(writer.ref.key))  # noqa: SLF001
+            return await writer.records.run(lambda r: call_by_key(r.conn, writer.ref.key))
         except Exception:  # noqa: BLE001 - the contact's outcome is still recorded by the scheduler
             log.exception("outbound.record_lookup_failed", call_id=hostile(writer.ref.pbx_call_id))
             return None

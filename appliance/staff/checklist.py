@@ -16,7 +16,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from appliance.records.checklist import checklist
 from appliance.records.errors import ConflictError
-from appliance.records.store import Records
 from appliance.staff.api import RecordId
 from appliance.staff.auth import Session, allowed
 from appliance.staff.html import csrf_field, e
@@ -39,7 +38,8 @@ def requirement_of(pack: Any, procedure: str | None) -> dict[str, Any] | None:
 
 async def checklist_of(request: Request, sid: int, actor: str) -> dict[str, Any] | None:
     """The call's checklist (items, note, sign-off), or None when it has no workflow."""
-    facts = await _ctx(request).repo.records.run(Records.documentation_facts, access(actor, "console:documentation"), sid)
+    facts = await _ctx(request).repo.records.invoke(lambda r: r.documentation.documentation_facts,
+                                                    access(actor, "console:documentation"), sid)
     req = requirement_of(_ctx(request).pack, facts["procedure"])
     if req is None:
         return None
@@ -76,8 +76,9 @@ def register_checklist(app: FastAPI) -> None:
             raise Forbidden()
         c = await checklist_of(request, sid, s.username)
         try:
-            await _ctx(request).repo.records.run(Records.sign_off_documentation, access(s.username, "console:documentation"),
-                                                 sid, s.username, c["workflow"] if c else None)
+            await _ctx(request).repo.records.invoke(lambda r: r.documentation.sign_off_documentation,
+                                                    access(s.username, "console:documentation"), sid, s.username,
+                                                    c["workflow"] if c else None)
         except ConflictError:
             pass  # signed off already (another tab): the page shows by whom
         return RedirectResponse(f"/summaries/{sid}#documentation", status_code=303)

@@ -1,11 +1,11 @@
 """Workflow-quality metrics (the clinic's follow-up quality measures), as aggregates with no PHI:
 the value over the window, one value per week for the charts, and the value for each procedure
 family (filler, neuromodulator, laser, peel, microneedling), each with its definition. Every
-figure is computed from stored rows (`Records.workflow_quality_rows`); `DEFINITIONS` is what
+figure is computed from stored rows (`records.quality.workflow_quality_rows`); `DEFINITIONS` is what
 the dashboard shows beside it.
 
 Appointment outcomes over the last `OUTCOME_DAYS` days (by start time; the record store counts
-them, `Records.appointment_rates`; `appointment_cards` only shapes them):
+them, `records.appointments.appointment_rates`; `appointment_cards` only shapes them):
 
   confirmation_rate      confirmed / appointments not cancelled
   cancellation_rate      cancelled / all appointments (late cancellations counted beside it)
@@ -164,7 +164,7 @@ def _of_family(family: str) -> Callable[[str, dict[str, Any]], bool]:
 
 
 def compute_metrics(rows: Rows, now: float, weeks: int = WEEKS, families: Families | None = None) -> dict[str, Any]:
-    """Pure: the rows of the window (times in Unix seconds, see `Records.workflow_quality_rows`)
+    """Pure: the rows of the window (times in Unix seconds, see `records.quality.workflow_quality_rows`)
     to measures: overall, per week and per procedure family, each with its definition."""
     d = _prepare(rows, families or Families())
     start = now - weeks * WEEK_S

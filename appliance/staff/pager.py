@@ -32,7 +32,6 @@ from appliance.live.registry import LiveCall, LiveCalls
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.errors import ConflictError
-from appliance.records.store import Records
 from appliance.staff.pagecall import Dialer, ring_and_brief
 from appliance.staff.paging import (
     ENDPOINT,
@@ -292,7 +291,7 @@ class Pager:
     async def _acknowledge_as(self, eid: int, by: str, reason: str) -> None:
         actor = f"system:desk-phone-{by[4:]}" if by.startswith("ext:") else f"staff:{by}"
         try:
-            await self.repo.records.run(Records.acknowledge_escalation, Access(actor, reason), eid, by)
+            await self.repo.records.invoke(lambda r: r.queue.acknowledge_escalation, Access(actor, reason), eid, by)
         except ConflictError:
             pass  # acknowledged meanwhile (the console, another phone): nothing more to record
 

@@ -64,20 +64,20 @@ class StaffRepo(RecordsOutbox):
     # -- accounts ----------------------------------------------------------------------------
     async def add_user(self, *, username: str, display_name: str, role: str, pw_hash: str,
                        extension: str | None, actor: str) -> int:
-        return await self.records.run(Records.add_staff_user, access(actor, "accounts"), username, display_name, role,
-                                      pw_hash, extension)
+        return await self.records.invoke(lambda r: r.users.add_staff_user, access(actor, "accounts"), username,
+                                         display_name, role, pw_hash, extension)
 
     async def set_password(self, username: str, pw_hash: str, actor: str) -> None:
-        await self.records.run(Records.set_staff_password, access(actor, "accounts"), username, pw_hash)
+        await self.records.invoke(lambda r: r.users.set_staff_password, access(actor, "accounts"), username, pw_hash)
 
     async def user(self, username: str) -> Row | None:
-        return await self.records.run(Records.staff_user, username)
+        return await self.records.invoke(lambda r: r.users.staff_user, username)
 
     async def users(self) -> list[Row]:
-        return await self.records.run(Records.staff_users)
+        return await self.records.invoke(lambda r: r.users.staff_users)
 
     async def has_users(self) -> bool:
-        return await self.records.run(Records.has_staff_users)
+        return await self.records.invoke(lambda r: r.users.has_staff_users)
 
     async def record(self, actor: str, action: str, subject: str) -> None:
         """An audit event with no other change (log-in, log-off, refused log-in)."""
@@ -88,67 +88,69 @@ class StaffRepo(RecordsOutbox):
 
     # -- calls and escalations ----------------------------------------------------------------
     async def live_calls(self, actor: str) -> list[Row]:
-        return [_times(r) for r in await self.records.run(Records.live_calls, access(actor))]
+        return [_times(row) for row in await self.records.invoke(lambda r: r.queue.live_calls, access(actor))]
 
     async def escalations(self, actor: str, *, include_resolved: bool = False) -> list[Row]:
-        return [_times(r) for r in await self.records.run(Records.escalation_queue, access(actor), include_resolved)]
+        rows = await self.records.invoke(lambda r: r.queue.escalation_queue, access(actor), include_resolved)
+        return [_times(row) for row in rows]
 
     async def escalation(self, eid: int, actor: str | None) -> Row:
-        return _times(await self.records.run(Records.escalation, access(actor) if actor else None, eid))
+        return _times(await self.records.invoke(lambda r: r.queue.escalation, access(actor) if actor else None, eid))
 
     async def acknowledge(self, eid: int, actor: str) -> Row:
-        return _times(await self.records.run(Records.acknowledge_escalation, access(actor), eid, actor))
+        return _times(await self.records.invoke(lambda r: r.queue.acknowledge_escalation, access(actor), eid, actor))
 
     async def resolve(self, eid: int, actor: str, note: str, follow_up: Any = None) -> Row:
         """Resolve with a note; `follow_up` (the pack's concern follow-up plan) schedules the
         follow-up call of a concern, in the same transaction."""
-        return _times(await self.records.run(Records.resolve_escalation, access(actor), eid, actor, note, follow_up))
+        return _times(await self.records.invoke(lambda r: r.queue.resolve_escalation, access(actor), eid, actor, note, follow_up))
 
     async def mark_paged(self, eid: int, target: str, level: int) -> None:
         paging = Access("system:paging", "escalation-paging")
-        await self.records.run(Records.mark_escalation_paged, paging, eid, target, level)
+        await self.records.invoke(lambda r: r.queue.mark_escalation_paged, paging, eid, target, level)
 
     # -- summaries, appointments, aftercare ---------------------------------------------------
     async def summaries(self, actor: str) -> list[Row]:
-        rows = await self.records.run(Records.summaries_for_review, access(actor))
+        rows = await self.records.invoke(lambda r: r.review.summaries_for_review, access(actor))
         return [_times({k: v for k, v in r.items() if k != "summary"}) for r in rows]
 
     async def summary(self, sid: int, actor: str) -> Row:
-        return _times(await self.records.run(Records.summary_for_review, access(actor), sid))
+        return _times(await self.records.invoke(lambda r: r.review.summary_for_review, access(actor), sid))
 
     async def review_summary(self, sid: int, actor: str, text: str, *, finalize: bool) -> Row:
-        await self.records.run(Records.review_summary, access(actor), sid, actor, text, finalize=finalize)
+        await self.records.invoke(lambda r: r.review.review_summary, access(actor), sid, actor, text, finalize=finalize)
         return await self.summary(sid, actor)
 
     async def appointments(self, actor: str) -> list[Row]:
-        return [_times(r) for r in await self.records.run(Records.appointment_list, access(actor))]
+        return [_times(row) for row in await self.records.invoke(lambda r: r.followups.appointment_list, access(actor))]
 
     async def appointment_days(self, actor: str, since: float, until: float) -> list[Row]:
         """The appointments starting in [since, until) (Unix seconds), with their outcomes."""
-        rows = await self.records.run(Records.appointments_between, access(actor), _utc(since), _utc(until))
+        rows = await self.records.invoke(lambda r: r.appointments.appointments_between, access(actor), _utc(since), _utc(until))
         return [_times(r) for r in rows]
 
     async def mark_appointment(self, aid: int, status: str, actor: str, no_show_deposit: str | None = None) -> None:
         """The signed-in user marks the patient arrived (`completed`) or a no-show (with the
         policy's deposit outcome for a missed appointment, when the pack has a policy)."""
-        await self.records.run(Records.mark_appointment, access(actor), aid, status, actor, no_show_deposit)
+        await self.records.invoke(lambda r: r.appointments.mark_appointment, access(actor), aid, status, actor, no_show_deposit)
 
     async def appointment_rates(self, actor: str, now: float, days: int = OUTCOME_DAYS) -> dict[str, Any]:
         """Appointment counts and rates of the last `days` days (aggregates only)."""
         until = _utc(now)
-        return await self.records.run(Records.appointment_rates, access(actor), until - timedelta(days=days), until)
+        return await self.records.invoke(lambda r: r.appointments.appointment_rates, access(actor),
+                                         until - timedelta(days=days), until)
 
     async def aftercare(self, actor: str) -> list[Row]:
-        return [_times(r) for r in await self.records.run(Records.aftercare_pipeline, access(actor))]
+        return [_times(row) for row in await self.records.invoke(lambda r: r.followups.aftercare_pipeline, access(actor))]
 
     async def metrics(self, now: float, weeks: int = WEEKS, actor: str = "system:console") -> dict[str, Any]:
         """The workflow-quality measures, overall and per procedure family (aggregates only)."""
         since = iso_ts(now - weeks * WEEK_S)
-        rows = await self.records.run(Records.workflow_quality_rows, access(actor, "dashboard"), since)
+        rows = await self.records.invoke(lambda r: r.quality.workflow_quality_rows, access(actor, "dashboard"), since)
         return compute_metrics({k: [_times(r) for r in v] for k, v in rows.items()}, now, weeks, self.families)
 
     async def export_data(self, actor: str, fmt: str) -> dict[str, list[Row]]:
-        data = await self.records.run(Records.export_rows, access(actor, "export"), fmt)
+        data = await self.records.invoke(lambda r: r.followups.export_rows, access(actor, "export"), fmt)
         return {k: [_times(r) for r in v] for k, v in data.items()}
 
     # -- the outbox, per endpoint (due, delivered, failed: RecordsOutbox's) ---------------------

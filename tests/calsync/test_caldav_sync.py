@@ -50,7 +50,7 @@ async def staff_booking(h: Harness, provider: str, start: datetime, name: str = 
 
 async def raw_booking(h: Harness, call_id: str, provider: str, start: datetime) -> int | None:
     await h.records.run(Records.start_call, CALL, call_id, "inbound", "5550100000", datetime.now(UTC))
-    return await h.records.run(Records.record_phone_booking, CALL, call_id, PhoneBooking(
+    return await h.records.invoke(lambda r: r.bookings.record_phone_booking, CALL, call_id, PhoneBooking(
         provider=provider, start=start, minutes=30, kind="consult", procedure=None, name="Pat Doe", phone="5550100000"))
 
 
@@ -68,7 +68,7 @@ async def test_a_phone_booking_appears_in_the_providers_calendar_with_a_minimal_
     # Synced again: nothing changes, nothing is written twice.
     assert await h.sync.sync_now()
     assert len(h.events(row["provider"])) == 1 and (await h.appointment(aid))["cal_etag"] == row["cal_etag"]
-    [listed] = await h.records.run(Records.appointment_list, CALL)
+    [listed] = await h.records.invoke(lambda r: r.followups.appointment_list, CALL)
     assert listed["calendar"] == "confirmed"
 
 
@@ -113,11 +113,11 @@ async def test_moves_and_cancellations_sync_both_ways(harness: Harness) -> None:
     assert [(u, s) for u, s, *_ in h.events("np-rivera")] == [(uid, t1)]
     # Moved on the appliance: the same event moves (If-Match on its ETag).
     t2 = t1 + timedelta(hours=2)
-    await h.records.run(Records.move_appointment, CALL, aid, t2, t2 + timedelta(minutes=30))
+    await h.records.invoke(lambda r: r.bookings.move_appointment, CALL, aid, t2, t2 + timedelta(minutes=30))
     assert await h.sync.sync_now()
     assert [(u, s) for u, s, *_ in h.events("np-rivera")] == [(uid, t2)]
     # Cancelled on the appliance: the event goes.
-    await h.records.run(Records.cancel_appointment, CALL, aid)
+    await h.records.invoke(lambda r: r.appointments.cancel_appointment, CALL, aid)
     assert await h.sync.sync_now()
     assert h.events("np-rivera") == [] and (await h.appointment(aid))["cal_state"] == "removed"
 
@@ -146,7 +146,7 @@ async def test_server_down_bookings_are_unconfirmed_then_reconciled(harness: Har
     assert a and b
     assert not await h.sync.sync_now()
     assert [(await h.appointment(x))["cal_state"] for x in (a, b)] == ["unconfirmed", "unconfirmed"]
-    assert {r["calendar"] for r in await h.records.run(Records.appointment_list, CALL)} == {"unconfirmed"}
+    assert {r["calendar"] for r in await h.records.invoke(lambda r: r.followups.appointment_list, CALL)} == {"unconfirmed"}
     t0 = time.perf_counter()  # calls keep booking from the last known state, without the server
     assert Scheduler(h.pack.clinic, h.view).find(None, 30, clinic_now(h.pack), count=3)
     assert time.perf_counter() - t0 < 0.5

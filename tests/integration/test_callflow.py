@@ -158,7 +158,7 @@ async def test_a_call_with_undecodable_identifiers_keeps_its_row_and_escalation(
         "escalation.raised", "call.summary"]
     turns = await rows(records, "SELECT speaker, text FROM turns WHERE call_id = ? ORDER BY idx", call[0])
     assert ("caller", RED_FLAG) in turns
-    queue = await records.run(Records.escalation_queue, STAFF)
+    queue = await records.invoke(lambda r: r.queue.escalation_queue, STAFF)
     assert [q["category"] for q in queue] == ["vascular-compromise"]
 
 
@@ -179,7 +179,7 @@ async def test_a_reused_call_id_makes_a_second_call_not_an_overwrite(records, ru
     assert said[calls[1][0]] == ["new patient", "how much is lip filler"]
     flags = await rows(records, "SELECT call_id, count(*) FROM escalations GROUP BY call_id")
     assert flags == [(calls[0][0], 1)]
-    summaries = {r["id"]: r["summary"]["escalated"] for r in await records.run(Records.summaries_for_review, STAFF)}
+    summaries = {r["id"]: r["summary"]["escalated"] for r in await records.invoke(lambda r: r.review.summaries_for_review, STAFF)}
     assert summaries == {calls[0][0]: True, calls[1][0]: False}
 
 
@@ -231,7 +231,7 @@ async def test_a_locked_store_journals_the_escalation_transfers_the_caller_and_r
     await store.start()  # replays the journal, closes the call the store never saw end
     try:
         assert store.records is not None
-        queue = await store.records.run(Records.escalation_queue, STAFF)
+        queue = await store.records.invoke(lambda r: r.queue.escalation_queue, STAFF)
         assert [(q["severity"], q["category"]) for q in queue] == [("urgent", "severe-headache")]
         topics = await rows(store.records, "SELECT topic FROM outbox")
         assert ("escalation.raised",) in topics

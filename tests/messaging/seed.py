@@ -17,7 +17,7 @@ def book(r: Any, call: str, *, name: str, phone: str, email: str | None = None, 
     pid = r.add_patient(SYSTEM, name, phone=phone, email=email)
     r.start_call(SYSTEM, call, "inbound", phone, patient_id=pid, key=call)
     start = (datetime.now(UTC) + timedelta(days=days)).replace(hour=17, minute=0, second=0, microsecond=0)
-    aid = r.record_phone_booking(SYSTEM, call, PhoneBooking(
+    aid = r.bookings.record_phone_booking(SYSTEM, call, PhoneBooking(
         provider="np-rivera", start=start, minutes=30, kind="treatment", procedure="botox", name=name,
         phone=phone, deposit_cents=5000))
     return int(r.conn.execute("SELECT id FROM deposits WHERE appointment_id = ?", (aid,)).fetchone()[0])

@@ -58,10 +58,10 @@ def test_patients_by_name_and_dob(records: Records) -> None:
     other_day = records.add_patient(SYSTEM, "Zoë Ann Marsh", dob="1985-03-15")
     same = records.add_patient(SYSTEM, "ZOË MARSH", dob=DOB.isoformat())
     records.add_patient(SYSTEM, "Zoë Ann Marsh")  # no date of birth on file
-    assert records.patients_by_name_dob(NINA, "  zoë  ann   MARSH", DOB) == [zoe, same]
-    assert records.patients_by_name_dob(NINA, "zoe marsh", DOB) == [twin]
-    assert records.patients_by_name_dob(NINA, "Zoë Ann Marsh", date(1985, 3, 15)) == [other_day]
-    assert records.patients_by_name_dob(NINA, "Ann Marsh", DOB) == []
+    assert records.appointments.patients_by_name_dob(NINA, "  zoë  ann   MARSH", DOB) == [zoe, same]
+    assert records.appointments.patients_by_name_dob(NINA, "zoe marsh", DOB) == [twin]
+    assert records.appointments.patients_by_name_dob(NINA, "Zoë Ann Marsh", date(1985, 3, 15)) == [other_day]
+    assert records.appointments.patients_by_name_dob(NINA, "Ann Marsh", DOB) == []
     lookups = [e for e in _audit(records) if e[1] == "patient.lookup"]
     assert lookups == [("staff:nina", "patient.lookup", f"patients:{zoe},{same}"),
                        ("staff:nina", "patient.lookup", f"patients:{twin}"),
@@ -74,7 +74,7 @@ def test_upcoming_lists_booked_future_appointments_with_their_deposits(records: 
     pid = records.add_patient(SYSTEM, "Pat Q", phone="4155550123")
     other = records.add_patient(SYSTEM, "Someone Else")
     records.start_call(SYSTEM, "pbx-1", "inbound", "4155550123", patient_id=pid)
-    phone = records.record_phone_booking(SYSTEM, "pbx-1", PhoneBooking(
+    phone = records.bookings.record_phone_booking(SYSTEM, "pbx-1", PhoneBooking(
         "np-2", T0 + timedelta(days=3), 45, "treatment", "lip filler", "Pat Q", "4155550123", deposit_cents=5000))
     assert phone is not None
     records.conn.execute("INSERT INTO deposits (patient_id, appointment_id, amount_cents, status, created_at) "
@@ -82,11 +82,11 @@ def test_upcoming_lists_booked_future_appointments_with_their_deposits(records: 
     past = _book(records, pid, T0 - timedelta(days=1))
     soon = _book(records, pid, T0, procedure=None)
     gone = _book(records, pid, T0 + timedelta(days=1))
-    records.cancel_appointment(SYSTEM, gone)
+    records.appointments.cancel_appointment(SYSTEM, gone)
     _book(records, other, T0 + timedelta(hours=2))
-    records.confirm_appointment(SYSTEM, soon, "reminder")
+    records.appointments.confirm_appointment(SYSTEM, soon, "reminder")
 
-    got = records.upcoming_for_patient(NINA, pid, T0)
+    got = records.appointments.upcoming_for_patient(NINA, pid, T0)
     assert got == [
         {"id": soon, "provider": "np-1", "start": T0.isoformat(timespec="microseconds"),
          "end": (T0 + HALF).isoformat(timespec="microseconds"), "procedure": None, "deposit_cents": 0,
@@ -97,26 +97,26 @@ def test_upcoming_lists_booked_future_appointments_with_their_deposits(records: 
     ]
     assert past not in [a["id"] for a in got]
     assert _audit(records)[-1] == ("staff:nina", "appointment.read", f"patient:{pid}:appointments:{soon},{phone}")
-    assert records.upcoming_for_patient(NINA, other, T0 + timedelta(days=1)) == []
+    assert records.appointments.upcoming_for_patient(NINA, other, T0 + timedelta(days=1)) == []
 
 
 def test_confirm_then_move_clears_the_confirmation(records: Records) -> None:
     pid = records.add_patient(SYSTEM, "Pat Q")
     aid = _book(records, pid, T0)
-    records.confirm_appointment(NINA, aid, "phone")
+    records.appointments.confirm_appointment(NINA, aid, "phone")
     row = _row(records, aid)
     assert row["confirmed_via"] == "phone" and row["confirmed_at"] is not None and row["status"] == "booked"
     assert _outbox(records)[-1] == ("appointment.confirmed", {"appointment_id": aid, "via": "phone"})
     assert _audit(records)[-1] == ("staff:nina", "appointment.update", f"appointment:{aid}:confirmed")
-    records.move_appointment(NINA, aid, T0 + timedelta(days=1), T0 + timedelta(days=1) + HALF)
+    records.bookings.move_appointment(NINA, aid, T0 + timedelta(days=1), T0 + timedelta(days=1) + HALF)
     assert _row(records, aid)["confirmed_at"] is None  # a new time is not yet confirmed
-    assert records.upcoming_for_patient(NINA, pid, T0)[0]["confirmed"] is False
+    assert records.appointments.upcoming_for_patient(NINA, pid, T0)[0]["confirmed"] is False
 
 
 def test_cancel_records_lateness_deposit_and_channel(records: Records) -> None:
     pid = records.add_patient(SYSTEM, "Pat Q")
     late, plain = _book(records, pid, T0), _book(records, pid, T0 + timedelta(days=1))
-    records.cancel_appointment(NINA, late, late=True, deposit="kept", via="phone")
+    records.appointments.cancel_appointment(NINA, late, late=True, deposit="kept", via="phone")
     row = _row(records, late)
     assert (row["status"], row["cancel_late"], row["deposit_outcome"], row["changed_via"]) == \
         ("cancelled", 1, "kept", "phone")
@@ -125,7 +125,7 @@ def test_cancel_records_lateness_deposit_and_channel(records: Records) -> None:
                                     {"appointment_id": late, "late": True, "deposit": "kept", "via": "phone"})
     assert _audit(records)[-1] == ("staff:nina", "appointment.update", f"appointment:{late}:cancelled")
 
-    records.cancel_appointment(SYSTEM, plain)  # the old call form: not late, no deposit, by staff
+    records.appointments.cancel_appointment(SYSTEM, plain)  # the old call form: not late, no deposit, by staff
     row = _row(records, plain)
     assert (row["status"], row["cancel_late"], row["deposit_outcome"], row["changed_via"]) == \
         ("cancelled", 0, "none", "staff")
@@ -135,8 +135,8 @@ def test_cancel_records_lateness_deposit_and_channel(records: Records) -> None:
 def test_arrived_and_no_show_are_marked_with_who_and_when(records: Records) -> None:
     pid = records.add_patient(SYSTEM, "Pat Q")
     came, missed = _book(records, pid, T0), _book(records, pid, T0 + timedelta(hours=1))
-    records.mark_appointment(NINA, came, "completed", "nina")
-    records.mark_appointment(NINA, missed, "no-show", "nina")
+    records.appointments.mark_appointment(NINA, came, "completed", "nina")
+    records.appointments.mark_appointment(NINA, missed, "no-show", "nina")
     for aid, status in ((came, "completed"), (missed, "no-show")):
         row = _row(records, aid)
         assert (row["status"], row["marked_by"]) == (status, "nina") and row["marked_at"] is not None
@@ -144,7 +144,7 @@ def test_arrived_and_no_show_are_marked_with_who_and_when(records: Records) -> N
                                      ("appointment.no_show", {"appointment_id": missed, "by": "nina"})]
     assert _audit(records)[-2:] == [("staff:nina", "appointment.update", f"appointment:{came}:completed"),
                                     ("staff:nina", "appointment.update", f"appointment:{missed}:no-show")]
-    records.mark_appointment(NINA, missed, "completed", "fred")  # a wrong mark is corrected
+    records.appointments.mark_appointment(NINA, missed, "completed", "fred")  # a wrong mark is corrected
     assert (_row(records, missed)["status"], _row(records, missed)["marked_by"]) == ("completed", "fred")
 
 
@@ -153,14 +153,14 @@ def test_a_no_show_records_the_policys_deposit_outcome(records: Records) -> None
     paid, unpaid = _book(records, pid, T0), _book(records, pid, T0 + timedelta(hours=1))
     records.conn.execute("INSERT INTO deposits (patient_id, appointment_id, amount_cents, status, created_at) "
                          "VALUES (?, ?, 5000, 'paid', 't')", (pid, paid))
-    records.mark_appointment(NINA, paid, "no-show", "nina", no_show_deposit="kept")
-    records.mark_appointment(NINA, unpaid, "no-show", "nina", no_show_deposit="kept")
+    records.appointments.mark_appointment(NINA, paid, "no-show", "nina", no_show_deposit="kept")
+    records.appointments.mark_appointment(NINA, unpaid, "no-show", "nina", no_show_deposit="kept")
     assert _row(records, paid)["deposit_outcome"] == "kept" and _row(records, unpaid)["deposit_outcome"] == "none"
     assert _outbox(records)[-2][1] == {"appointment_id": paid, "by": "nina", "deposit": "kept"}
-    records.mark_appointment(NINA, paid, "completed", "nina", no_show_deposit="kept")  # corrected: came after all
+    records.appointments.mark_appointment(NINA, paid, "completed", "nina", no_show_deposit="kept")  # corrected: came after all
     assert _row(records, paid)["deposit_outcome"] is None
     with pytest.raises(RecordsError):
-        records.mark_appointment(NINA, unpaid, "no-show", "nina", no_show_deposit="forfeit")
+        records.appointments.mark_appointment(NINA, unpaid, "no-show", "nina", no_show_deposit="forfeit")
 
 
 def test_refusals_change_nothing(records: Records) -> None:
@@ -168,24 +168,25 @@ def test_refusals_change_nothing(records: Records) -> None:
     aid = _book(records, pid, T0)
     before = (_row(records, aid), _outbox(records), _audit(records))
     with pytest.raises(RecordsError) as bad:
-        records.cancel_appointment(NINA, aid, deposit="forfeit")
+        records.appointments.cancel_appointment(NINA, aid, deposit="forfeit")
     assert "kept, refunded, none" in (bad.value.fix or "")
     with pytest.raises(RecordsError):
-        records.mark_appointment(NINA, aid, "cancelled", "nina")
-    for call in (lambda: records.confirm_appointment(NINA, 999, "phone"), lambda: records.cancel_appointment(NINA, 999),
-                 lambda: records.mark_appointment(NINA, 999, "no-show", "nina")):
+        records.appointments.mark_appointment(NINA, aid, "cancelled", "nina")
+    a = records.appointments
+    for call in (lambda: a.confirm_appointment(NINA, 999, "phone"), lambda: a.cancel_appointment(NINA, 999),
+                 lambda: a.mark_appointment(NINA, 999, "no-show", "nina")):
         with pytest.raises(NotFoundError):
             call()
     assert (_row(records, aid), _outbox(records), _audit(records)) == before
 
-    records.cancel_appointment(NINA, aid)
+    records.appointments.cancel_appointment(NINA, aid)
     after_cancel = (_row(records, aid), _outbox(records), _audit(records))
     with pytest.raises(ConflictError):
-        records.mark_appointment(NINA, aid, "no-show", "nina")
+        records.appointments.mark_appointment(NINA, aid, "no-show", "nina")
     with pytest.raises(ConflictError):
-        records.confirm_appointment(NINA, aid, "phone")
+        records.appointments.confirm_appointment(NINA, aid, "phone")
     with pytest.raises(ConflictError):
-        records.cancel_appointment(NINA, aid)
+        records.appointments.cancel_appointment(NINA, aid)
     assert (_row(records, aid), _outbox(records), _audit(records)) == after_cancel
 
 
@@ -193,28 +194,28 @@ def test_rates_from_known_counts(records: Records) -> None:
     pid = records.add_patient(SYSTEM, "Pat Q")
     ids = [_book(records, pid, T0 + timedelta(hours=i)) for i in range(8)]
     outside = _book(records, pid, T0 + timedelta(days=2))  # after the window
-    records.confirm_appointment(SYSTEM, outside, "phone")
-    records.confirm_appointment(SYSTEM, ids[0], "phone")
-    records.confirm_appointment(SYSTEM, ids[1], "reminder")
-    records.confirm_appointment(SYSTEM, ids[2], "console")
-    records.mark_appointment(SYSTEM, ids[1], "completed", "nina")  # confirmed, came
-    records.mark_appointment(SYSTEM, ids[2], "no-show", "nina")  # confirmed, did not come
-    records.mark_appointment(SYSTEM, ids[3], "no-show", "nina")
-    records.mark_appointment(SYSTEM, ids[4], "completed", "nina")
-    records.confirm_appointment(SYSTEM, ids[5], "phone")
-    records.cancel_appointment(SYSTEM, ids[5], late=True, deposit="kept")  # confirmed, then cancelled late
-    records.cancel_appointment(SYSTEM, ids[6])
-    rates = records.appointment_rates(NINA, T0, T0 + timedelta(days=1))
+    records.appointments.confirm_appointment(SYSTEM, outside, "phone")
+    records.appointments.confirm_appointment(SYSTEM, ids[0], "phone")
+    records.appointments.confirm_appointment(SYSTEM, ids[1], "reminder")
+    records.appointments.confirm_appointment(SYSTEM, ids[2], "console")
+    records.appointments.mark_appointment(SYSTEM, ids[1], "completed", "nina")  # confirmed, came
+    records.appointments.mark_appointment(SYSTEM, ids[2], "no-show", "nina")  # confirmed, did not come
+    records.appointments.mark_appointment(SYSTEM, ids[3], "no-show", "nina")
+    records.appointments.mark_appointment(SYSTEM, ids[4], "completed", "nina")
+    records.appointments.confirm_appointment(SYSTEM, ids[5], "phone")
+    records.appointments.cancel_appointment(SYSTEM, ids[5], late=True, deposit="kept")  # confirmed, then cancelled late
+    records.appointments.cancel_appointment(SYSTEM, ids[6])
+    rates = records.appointments.appointment_rates(NINA, T0, T0 + timedelta(days=1))
     assert rates == {"total": 8, "booked": 2, "confirmed": 3, "cancelled": 2, "late_cancelled": 1, "completed": 2,
                      "no_show": 2, "confirmation_rate": 3 / 6, "cancellation_rate": 2 / 8, "no_show_rate": 2 / 4}
     assert _audit(records)[-1][:2] == ("staff:nina", "view.appointment_rates")
     # [since, until): an appointment at `until` is left out, one at `since` counted.
-    assert records.appointment_rates(NINA, T0 + timedelta(hours=7), T0 + timedelta(days=2))["total"] == 1
+    assert records.appointments.appointment_rates(NINA, T0 + timedelta(hours=7), T0 + timedelta(days=2))["total"] == 1
 
-    empty = records.appointment_rates(NINA, T0 - timedelta(days=9), T0 - timedelta(days=8))
+    empty = records.appointments.appointment_rates(NINA, T0 - timedelta(days=9), T0 - timedelta(days=8))
     assert empty["total"] == 0 and empty["confirmation_rate"] is None and empty["cancellation_rate"] is None \
         and empty["no_show_rate"] is None
-    only_cancelled = records.appointment_rates(NINA, T0 + timedelta(hours=6), T0 + timedelta(hours=7))
+    only_cancelled = records.appointments.appointment_rates(NINA, T0 + timedelta(hours=6), T0 + timedelta(hours=7))
     assert (only_cancelled["cancellation_rate"], only_cancelled["confirmation_rate"], only_cancelled["no_show_rate"]) \
         == (1.0, None, None)
 
@@ -241,14 +242,14 @@ def test_schema_10_database_gains_the_outcome_columns(db_path: Path, key: bytes)
                                     "changed_via", "marked_by", "marked_at")} == dict.fromkeys(
             ("confirmed_at", "confirmed_via", "cancelled_at", "cancel_late", "deposit_outcome", "changed_via",
              "marked_by", "marked_at"))
-        assert records.patients_by_name_dob(SYSTEM, "pat q", DOB) == [1]
-        records.confirm_appointment(SYSTEM, 1, "phone")
-        assert records.upcoming_for_patient(SYSTEM, 1, T0) == [
+        assert records.appointments.patients_by_name_dob(SYSTEM, "pat q", DOB) == [1]
+        records.appointments.confirm_appointment(SYSTEM, 1, "phone")
+        assert records.appointments.upcoming_for_patient(SYSTEM, 1, T0) == [
             {"id": 1, "provider": "np-1", "start": T0.isoformat(timespec="microseconds"),
              "end": (T0 + HALF).isoformat(timespec="microseconds"), "procedure": None, "deposit_cents": 0,
              "confirmed": True}]
         # an older cancellation counts as cancelled, not late
-        rates = records.appointment_rates(SYSTEM, T0 - HALF, T0 + HALF)
+        rates = records.appointments.appointment_rates(SYSTEM, T0 - HALF, T0 + HALF)
         assert (rates["cancelled"], rates["late_cancelled"], rates["confirmed"]) == (1, 0, 1)
     finally:
         records.close()

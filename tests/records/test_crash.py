@@ -126,6 +126,6 @@ async def _recovered(data_dir: Path) -> None:
             assert detail["summary"]["escalated"] is True
         report = await records.run(Records.verify_audit)
         assert report.ok, report
-        assert await records.run(lambda r: r.recover_open_calls(Access("system:test", "test"))) == []
+        assert await records.run(lambda r: r.calls.recover_open_calls(Access("system:test", "test"))) == []
     finally:
         await store.stop()

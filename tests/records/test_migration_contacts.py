@@ -90,7 +90,7 @@ def test_version_4_contacts_move_into_one_table_and_keep_their_state(db_path: Pa
         assert [tuple(a) for a in attempts] == [(7, "tok-1")]
         treated = dict(conn.execute("SELECT id, treated_at FROM aftercare_plans").fetchall())
         assert treated == {1: T0, 2: T0, 3: "2026-01-02T12:00:00.000000+00:00"}
-        pipeline = {r["id"]: r for r in records.aftercare_pipeline(SYSTEM)}
+        pipeline = {r["id"]: r for r in records.followups.aftercare_pipeline(SYSTEM)}
         assert pipeline[2]["contacts"] == 1 and pipeline[2]["next_contact_at"] == "2026-01-08T18:00:00.000000+00:00"
         assert pipeline[1]["contacts"] == 1 and pipeline[3]["treated_at"].startswith("2026-01-02")
         assert records.verify_audit().ok

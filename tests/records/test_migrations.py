@@ -108,12 +108,12 @@ def test_version_2_database_gains_the_console_tables_and_keeps_its_data(db_path:
     records = Records.open(db_path, key)
     try:
         assert current_version(records.conn) == LATEST
-        nina = records.staff_user("nina")
+        nina = records.users.staff_user("nina")
         assert nina is not None and nina["role"] == "clinician" and nina["extension"] is None
-        queue = records.escalation_queue(SYSTEM)
+        queue = records.queue.escalation_queue(SYSTEM)
         assert [(e["patient_label"], e["status"]) for e in queue] == [("Pat Q.", "open")]
         assert queue[0]["deadline_at"] == "2026-01-05T10:16:00.000000+00:00"  # the severity's default target
-        reviewed = records.review_summary(SYSTEM, 1, "nina", "Booking: lip filler consult.", finalize=True)
+        reviewed = records.review.review_summary(SYSTEM, 1, "nina", "Booking: lip filler consult.", finalize=True)
         assert reviewed["status"] == "final" and reviewed["corrections"] == 1 and reviewed["procedure"] == "lip filler"
         records.outbox_set_endpoints(["console"], now=0.0)  # the old undelivered message reaches the new consumer
         due = records.outbox_due(SYSTEM, "console", now=0.0)

@@ -108,7 +108,7 @@ async def test_a_caller_recognised_by_caller_id_books_as_themselves(records, pac
     await records.run(Records.start_call, CALL, "call-9", "inbound", "5550102233", datetime.now(UTC), pid)
     booking = PhoneBooking(provider="np-1", start=datetime(2025, 3, 14, 17, 0, tzinfo=UTC), minutes=30,
                            kind="consult", procedure=None, name="Someone Else", phone="5550102233")
-    aid = await records.run(Records.record_phone_booking, CALL, "call-9", booking)
+    aid = await records.invoke(lambda r: r.bookings.record_phone_booking, CALL, "call-9", booking)
     patients = await records.run(lambda r: one(r.conn, "SELECT count(*) FROM patients"))
     owner = await records.run(lambda r: one(r.conn, "SELECT patient_id FROM appointments WHERE id = ?", aid))
     assert patients[0] == 1 and owner[0] == pid

@@ -57,7 +57,7 @@ def test_a_provider_slot_cannot_be_booked_twice(records: Records) -> None:
         records.book_appointment(SYSTEM, b, "np-1", T0, T0 + timedelta(minutes=30), "filler")
     assert err.value.code == "slot-taken"
     records.book_appointment(SYSTEM, b, "np-2", T0, T0 + timedelta(minutes=30))  # another provider: fine
-    records.cancel_appointment(SYSTEM, first)
+    records.appointments.cancel_appointment(SYSTEM, first)
     records.book_appointment(SYSTEM, b, "np-1", T0, T0 + timedelta(minutes=30))  # freed by the cancellation
     booked = records.conn.execute("SELECT count(*) FROM appointments WHERE status = 'booked'").fetchone()[0]
     assert booked == 2

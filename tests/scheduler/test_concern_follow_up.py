@@ -49,9 +49,9 @@ async def test_resolving_a_concern_plans_one_follow_up_after_the_packs_hours_wit
     try:
         eid = await raised(records, caller="anonymous")  # a withheld number, but the patient's record has one
         before = datetime.now(UTC)
-        row = await records.run(Records.resolve_escalation, STAFF, eid, "nina", "called her, settled", plan)
+        row = await records.invoke(lambda r: r.queue.resolve_escalation, STAFF, eid, "nina", "called her, settled", plan)
         with pytest.raises(ConflictError):
-            await records.run(Records.resolve_escalation, STAFF, eid, "nina", "again", plan)
+            await records.invoke(lambda r: r.queue.resolve_escalation, STAFF, eid, "nina", "again", plan)
         rows = await follow_up_rows(records)
         audit = await records.run(lambda r: [x[0] for x in r.conn.execute(
             "SELECT action FROM audit_events WHERE action = 'desk_contact.create'")])
@@ -79,8 +79,8 @@ async def test_no_follow_up_without_a_callable_number_or_for_what_is_not_a_conce
                                category="booking-conflict", detail="slot taken", key="in-3")
         caller_only = await raised(records, caller="5550107902", patient_phone=None, key="in-4")
         for eid in (withheld, extension, booking, caller_only):
-            await records.run(Records.resolve_escalation, STAFF, eid, "nina", "done", plan)
-        queue = await records.run(Records.escalation_queue, STAFF, True)
+            await records.invoke(lambda r: r.queue.resolve_escalation, STAFF, eid, "nina", "done", plan)
+        queue = await records.invoke(lambda r: r.queue.escalation_queue, STAFF, True)
     finally:
         await records.close()
     assert [r[0] for r in await _rows_after(db)] == [caller_only]  # the caller's number on the call is called
@@ -107,7 +107,8 @@ async def call_follow_up(db: tuple[Path, bytes], pack: Pack, turns: tuple[str, .
     await records.open()
     try:
         eid = await raised(records, caller="+1 555 010 2233")
-        row = await records.run(Records.resolve_escalation, STAFF, eid, "nina", "saw her, settled", follow_up_plan(pack, OPEN))
+        row = await records.invoke(lambda r: r.queue.resolve_escalation, STAFF, eid, "nina", "saw her, settled",
+                                   follow_up_plan(pack, OPEN))
         call_at = datetime.fromisoformat(row["follow_up"]["call_at"])
         clock = [call_at - timedelta(minutes=1)]
         runner, dialer = await run_once(db, pack, records, turns, clock)
@@ -118,8 +119,8 @@ async def call_follow_up(db: tuple[Path, bytes], pack: Pack, turns: tuple[str, .
             await settle(runner)
         finally:
             await runner.stop()
-        after = await records.run(Records.escalation, STAFF, eid)
-        every = await records.run(Records.escalation_queue, STAFF, True)
+        after = await records.invoke(lambda r: r.queue.escalation, STAFF, eid)
+        every = await records.invoke(lambda r: r.queue.escalation_queue, STAFF, True)
         lines = await records.run(lambda r: [x[0] for x in r.conn.execute(
             "SELECT t.provenance FROM turns t JOIN calls c ON c.id = t.call_id WHERE c.direction = 'outbound' "
             "AND t.speaker = 'agent' ORDER BY t.idx")])

@@ -91,8 +91,8 @@ def test_a_move_replans_and_a_cancel_or_no_show_cancels(both: tuple[DeskStore, R
     desk, r = both
     moved, cancelled, no_show = book(r, at(12, 15)), book(r, at(12, 16), "5550100001"), book(r, at(12, 11), "5550100002")
     desk.plan_reminders(SYSTEM, at(3, 12))
-    r.move_appointment(STAFF, moved, at(14, 11), at(14, 11, 30))
-    r.cancel_appointment(STAFF, cancelled, via="phone")
+    r.bookings.move_appointment(STAFF, moved, at(14, 11), at(14, 11, 30))
+    r.appointments.cancel_appointment(STAFF, cancelled, via="phone")
     assert desk.plan_reminders(SYSTEM, at(4, 12)) == (2, 4)
     assert sorted(reminders(desk, moved), key=str) == sorted([
         (48, "cancelled", "appointment-moved"), (2, "cancelled", "appointment-moved"), (48, "due", None),
@@ -100,7 +100,7 @@ def test_a_move_replans_and_a_cancel_or_no_show_cancels(both: tuple[DeskStore, R
     assert reminders(desk, cancelled) == [(48, "cancelled", "appointment-cancelled"),
                                           (2, "cancelled", "appointment-cancelled")]
     # marked a no-show between planning and dial time: cancelled when it comes due, not dialled
-    r.mark_appointment(STAFF, no_show, "no-show", "staff:test")
+    r.appointments.mark_appointment(STAFF, no_show, "no-show", "staff:test")
     assert [c for c in desk.claim_due(SYSTEM, at(10, 11), "w1", LEASE, 5) if c.appointment["id"] == no_show] == []
     assert reminders(desk, no_show)[0] == (48, "cancelled", "appointment-no-show")
 

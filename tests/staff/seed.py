@@ -73,4 +73,4 @@ def aftercare(r: Records, *, procedure: str, treated_at: float, patient_ref: str
               patient_label: str | None = None, **progress: Any) -> int:
     pid = patient(r, label=patient_label, ref=patient_ref)
     fields = {k: _at(v) if k == "review_due_at" else v for k, v in progress.items()}
-    return r.add_aftercare_plan(PIPELINE, int(pid or 0), procedure, _at(treated_at), **fields)
+    return r.followups.add_aftercare_plan(PIPELINE, int(pid or 0), procedure, _at(treated_at), **fields)

@@ -29,10 +29,10 @@ def _seed(r: Records, now: datetime) -> dict[str, int]:
         pid = r.add_patient(DESK, name, dob="1990-01-02")
         ids[name.split()[1].lower()] = r.book_appointment(DESK, pid, "np-rivera", start, start + timedelta(minutes=30),
                                                           "lip filler")
-    r.confirm_appointment(DESK, ids["noshow"], "phone")
-    r.confirm_appointment(DESK, ids["open"], "reminder")
-    r.confirm_appointment(DESK, ids["future"], "phone")
-    r.cancel_appointment(DESK, ids["cancel"], late=True, deposit="kept", via="phone")
+    r.appointments.confirm_appointment(DESK, ids["noshow"], "phone")
+    r.appointments.confirm_appointment(DESK, ids["open"], "reminder")
+    r.appointments.confirm_appointment(DESK, ids["future"], "phone")
+    r.appointments.cancel_appointment(DESK, ids["cancel"], late=True, deposit="kept", via="phone")
     return ids
 
 

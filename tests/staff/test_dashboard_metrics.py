@@ -150,8 +150,8 @@ async def test_series_and_satisfaction_from_the_plans(dash, np_client, repo, pla
                    procedure="laser-diode-hair", session=6, product=None, area="legs")
     record(plans, days_ago=2, name="Mo Laser", phone="5550106666", dob="1981-01-01", procedure="laser-diode-hair",
            session=2, product=None, area="legs")
-    await repo.records.run(Records.update_aftercare, STAFF, botox, satisfaction=4)
-    await repo.records.run(Records.update_aftercare, STAFF, laser, satisfaction=5)
+    await repo.records.invoke(lambda r: r.followups.update_aftercare, STAFF, botox, satisfaction=4)
+    await repo.records.invoke(lambda r: r.followups.update_aftercare, STAFF, laser, satisfaction=5)
     assert family(await card(np_client, "review_completion"), "neuromodulator") == "no data"  # none requested
     assert family(await card(np_client, "series_completion"), "laser") == "50%"
     body = await card(np_client, "satisfaction")
