@@ -293,7 +293,11 @@ class ClinicConversation:
                 return ctx.reply(early + asked + f.dialogue.current_prompt())
         says = await step(f, text)
         if says is None:
-            settled = early or s.absorbed  # the turn said something else: ask again, no "sorry"
+            # The turn said something else: ask again, no "sorry", once; that was the question's
+            # one re-ask, so an answer that still does not fit takes the next strategy.
+            settled = (early or s.absorbed) and s.retries == 0
+            if settled:
+                s.retries = 1
             says = early + (f.dialogue.current_prompt() if settled else await f.dialogue.not_understood(text))
         else:
             s.retries = 0

@@ -10,7 +10,7 @@ from appliance.clinic.nlu import areas_in, treatments_in
 from appliance.clinic.parsers import money_range, refused, yes_no
 from appliance.clinic.schema import Question, ScreenOutcome, Treatment
 from appliance.clinic.states import State
-from appliance.clinic.understand import SAFETY_SLOTS, heard_for_no, safety_answer
+from appliance.clinic.understand import SAFETY_SLOTS, heard_for_no, safety_answer, treatments_answering
 from appliance.conversation import Say
 
 _RESTRICT = {"proceed": 0, "provider_review": 1, "consult_only": 1, "no_booking": 2}
@@ -181,7 +181,7 @@ class IntakeFlow:
         if refused(text):
             return self._declined(q)
         if q.kind == "treatment":
-            found = treatments_in(pack, text)
+            found = treatments_answering(pack, text)
             if not found and assist.use("treatment"):
                 label = await assist.choose("treatment", tuple(t.id for t in pack.menu.treatments) + ("other",),
                                             q.ask, text)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from appliance.clinic.aftercare_cue import heard_as_meant
 from appliance.clinic.dates import DateReading, overlaps, read_date
 from appliance.clinic.facts import facts_asked
 from appliance.clinic.nlu import areas_in, intent_of, treatments_in
@@ -62,7 +63,7 @@ def read_turn(pack: Pack, text: str, ctx: TurnContext) -> Reading:
     else:  # the intent is the rest's: "where do I park, and how much is Botox?" is a price question too
         r = Reading(intent=_intent(pack, normalize(asked.rest), ctx) if asked.rest else "fact",
                     facts=asked.ids, rest=asked.rest)
-    found = treatments_in(pack, text)
+    found = treatments_answering(pack, text) if ctx.pending == "treatment" else treatments_in(pack, text)
     if found:
         r.slots["treatment"] = found[0].id
     areas = [a.id for a in areas_in(pack, text)]
@@ -272,6 +273,20 @@ def safety_answer(text: str, reading: Reading, slot: str) -> str | None:
     if mention == "no" or direct == "no":
         return "no"
     return None
+
+
+def treatments_answering(pack: Pack, text: str) -> list[Treatment]:
+    """The treatments an answer to "which treatment?" names. A short answer is also read through
+    the lexicon's telephone mishearings of treatment names ("Box, please." for Botox: the
+    `heard_for_treatment` table, then the safety confusions); a longer turn only by its words."""
+    found = treatments_in(pack, text)
+    w = words()
+    if found or len(normalize(text).split()) > w.short_answer_words:
+        return found
+    t = " " + " ".join(re.findall(r"[a-z0-9']+", normalize(text))) + " "
+    for heard, meant in sorted(w.heard_for_treatment.items(), key=lambda kv: -len(kv[0])):
+        t = t.replace(" " + heard.lower() + " ", " " + meant.lower() + " ")
+    return treatments_in(pack, heard_as_meant(t))
 
 
 def heard_for_no(text: str) -> bool:

@@ -57,6 +57,8 @@ class Understanding(_M):
     unsure: Words
     declined: Words
     heard_for_no: Words
+    heard_for_treatment: dict[Word, Word]
+    short_answer_words: int = Field(ge=1, le=12)
     backchannels: Words
     numbers: Numbers
     dates: DateWords

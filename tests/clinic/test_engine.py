@@ -222,3 +222,42 @@ async def test_a_question_on_no_named_treatment_is_noted_for_the_clinician_not_g
     reply = await c.caller_said("Can I shave between laser sessions?")  # "laser": no one treatment
     assert reply.says[0].provenance == PACK.prov("dialogue.clinical_question_noted")
     assert [(e.severity, e.category) for e in c.ended("caller-hung-up").escalations] == [("routine", "clinical-question")]
+
+
+async def test_treatment_name_misheard_in_a_short_answer_is_read_as_the_treatment() -> None:
+    c = conv()
+    c.start()
+    await c.caller_said("Hi, I'm a new patient.")
+    assert c.s.pending is not None and c.s.pending.slot == "treatment"
+    r = await c.caller_said("Box, please.")  # Whisper's "Botox, please." on telephone audio
+    assert c.out.slots["treatment"] == "botox", r.says
+    assert r.says[0].provenance == PACK.prov("q-areas")
+    other = conv()
+    other.start()
+    await other.caller_said("Hi, I'm a new patient.")
+    await other.caller_said("I want to know what is in the box you sent me")  # a long turn: its own words
+    assert "treatment" not in other.out.slots
+
+
+async def test_a_question_is_asked_at_most_twice_then_another_strategy() -> None:
+    c = conv()
+    c.start()
+    await c.caller_said("Hi, I'm a new patient.")
+    first = await c.caller_said("Bob's please.")  # not a treatment: the one re-ask
+    assert [s.provenance for s in first.says] == [PACK.prov("dialogue.reprompt"), PACK.prov("q-treatment")]
+    second = await c.caller_said("My forehead lines.")  # an area, still no treatment
+    provs = [s.provenance for s in second.says]
+    assert PACK.prov("q-treatment") not in provs, provs  # not a third time
+    assert c.out.slots["treatment"] == "unknown" and c.s.booking_kind == "consult"
+    assert c.out.slots["areas"] == ["forehead"]  # what was said is kept
+
+
+async def test_a_turn_that_answers_something_else_gets_one_plain_re_ask() -> None:
+    c = conv()
+    c.start()
+    await c.caller_said("Hi, I'm a new patient.")
+    first = await c.caller_said("I'm not pregnant or anything.")  # a screen answer, not the treatment
+    assert [s.provenance for s in first.says] == [PACK.prov("q-treatment")]  # no "sorry"
+    second = await c.caller_said("Hmm, not sure yet.")
+    assert PACK.prov("q-treatment") not in [s.provenance for s in second.says]
+    assert c.out.slots["treatment"] in ("unknown", "declined")
