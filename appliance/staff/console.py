@@ -128,11 +128,11 @@ class Console:
                                   limiter=RateLimiter(clock=self.clock), bus=EventBus(), clock=self.clock)
         if s.console.test_calls and self.test_call_runner is not None:
             from appliance.staff.testcall import TestCalls
-            from appliance.voice.webrtc import limit_ice_to
+            from appliance.voice.webrtc import host_addresses_for
 
-            limit_ice_to(s.console.bind_host)
             self.ctx.test_calls = TestCalls(self.test_call_runner, self.repo.record,
-                                            max_seconds=s.console.test_call_max_minutes * 60)
+                                            max_seconds=s.console.test_call_max_minutes * 60,
+                                            ice_addresses=host_addresses_for(s.console.bind_host))
         from appliance.golive.control import GoLive
 
         self.ctx.golive = await GoLive.open(s, self.repo.records)  # the pack's banner, the pilot, supervision

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -56,16 +56,19 @@ class _Call:
 
 class TestCalls:
     """The test calls in progress. `runner` runs one call's media to its end (None: this console
-    has no voice engines, so it cannot take test calls)."""
+    has no voice engines, so it cannot take test calls). Each call's ICE host candidates are on
+    `ice_addresses` only (the console's own address), or on every interface but loopback when it
+    is None; the limit belongs to each call's connection, nothing else in the process sees it."""
 
     __test__ = False
 
     def __init__(self, runner: Runner | None, record: Callable[[str, str, str], Awaitable[Any]], *,
-                 max_calls: int = 1, max_seconds: float = 900.0) -> None:
+                 max_calls: int = 1, max_seconds: float = 900.0, ice_addresses: Sequence[str] | None = None) -> None:
         self.runner = runner
         self.record = record  # the audit log: (actor, action, target)
         self.max_calls = max_calls
         self.max_seconds = max_seconds
+        self.ice_addresses = None if ice_addresses is None else tuple(ice_addresses)
         self.calls: dict[str, _Call] = {}
 
     async def start(self, offer_sdp: str, username: str) -> tuple[str, str]:
@@ -86,7 +89,7 @@ class TestCalls:
         call = _Call(media, username, time.time())
         self.calls[call_id] = call  # counted while the offer is answered
         try:
-            answer = await answer_offer(media, offer_sdp)
+            answer = await answer_offer(media, offer_sdp, host_addresses=self.ice_addresses)
         except OfferError as err:
             self.calls.pop(call_id, None)
             raise TestCallError(400, err.message, err.fix) from err

@@ -4,8 +4,9 @@ pipeline behind it.
 The browser sends an SDP offer (ICE gathered, no trickle) through the console; `answer_offer`
 answers it with G.711 µ-law only, so the browser hears exactly what a phone caller hears and
 the pipeline gets the 8 kHz PCM it gets from the SIP edge. Media is DTLS-SRTP, and ICE checks
-accept media only from the browser that signalled the offer. ICE host candidates are limited
-to the console's own address (no STUN server: the box never asks anyone outside the LAN).
+accept media only from the browser that signalled the offer. No STUN server: the box never asks
+anyone outside the LAN. A call's ICE host candidates can be limited to given addresses (the
+console's own, `host_addresses_for`), for that call's connection alone (`limit_host_addresses`).
 
 A data channel named "events" carries what is not audio: the page sends `{"dtmf": "1"}` and
 `{"hangup": true}`; the appliance sends the running transcript and what the call would have
@@ -19,9 +20,10 @@ import contextlib
 import fractions
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+import aioice
 import av
 from aiortc import (
     MediaStreamTrack,
@@ -58,17 +60,54 @@ class OfferError(ApplianceError):
     code = "webrtc-offer-refused"
 
 
-def limit_ice_to(address: str | None) -> None:
-    """Gather ICE host candidates on `address` only (the console's bind address), or on every
-    interface but loopback (aioice's default) when the console listens on all addresses."""
-    import aioice.ice
+def host_addresses_for(bind_host: str | None) -> tuple[str, ...] | None:
+    """The ICE host addresses of a console bound to `bind_host`: that address alone, or None for
+    a wildcard bind (0.0.0.0, ::, empty), which leaves aioice's default: every interface but
+    loopback."""
+    if bind_host in (None, "", "0.0.0.0", "::"):  # noqa: S104  (a wildcard bind: every interface)
+        return None
+    return (bind_host,)
 
-    original = getattr(aioice.ice, "_appliance_original", None) or aioice.ice.get_host_addresses
-    aioice.ice._appliance_original = original  # type: ignore[attr-defined]  # kept on the module: patched once per process
-    if address in (None, "", "0.0.0.0", "::"):  # noqa: S104  (a wildcard bind: every interface)
-        aioice.ice.get_host_addresses = original
-    else:
-        aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [address]
+
+def limit_host_addresses(pc: RTCPeerConnection, addresses: Sequence[str]) -> None:
+    """Make `pc` gather its ICE host candidates on `addresses` only, leaving every other
+    connection, and the aioice module, as they are.
+
+    Call it once `pc` has its transports (after the remote offer is applied, or after the local
+    tracks and data channels are added) and before `setLocalDescription`, which gathers; once
+    gathered, it raises `RuntimeError` rather than leave the candidates as they are.
+
+    aiortc has no setting for this (`RTCConfiguration` has ICE servers, transport and bundle
+    policies; `RTCIceGatherer` builds its aioice `Connection` itself, whose parameters choose
+    IPv4/IPv6 only). Filtering the gathered candidates would still bind a socket on every
+    interface and send connectivity checks from each. So each of this connection's gatherers
+    gets, on its own aioice `Connection` instance, a `get_component_candidates` that binds on
+    `addresses` in place of the interface list aioice's `gather_candidates` passes in. The cost:
+    it reaches aiortc's `RTCIceGatherer._connection` (the attribute aiortc's own ICE transport
+    uses) and relies on that aioice method's signature, both as of the pinned versions;
+    tests/voice/test_webrtc_ice.py checks the result on them."""
+    limited = tuple(addresses)
+    dtls = [t.sender.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        dtls.append(pc.sctp.transport)
+    gatherers = [d.transport.iceGatherer for d in dtls]  # bundled media share one: limiting it again changes nothing
+    if any(g.state != "new" for g in gatherers):
+        raise RuntimeError("limit_host_addresses: the connection has gathered its ICE candidates already")
+    for gatherer in gatherers:
+        _gather_on(gatherer._connection, limited)
+
+
+def _gather_on(connection: aioice.Connection, only: tuple[str, ...]) -> None:
+    """`connection`, and no other, gathers its host candidates on `only`: a method of its own
+    shadows the class's, which it calls with `only` in place of aioice's interface list."""
+    own = type(connection).get_component_candidates
+
+    async def get_component_candidates(component: int, addresses: list[str],
+                                       timeout: int = 5) -> list[aioice.Candidate]:  # noqa: ASYNC109  (aioice's own signature)
+        """Host candidates on `only`; `addresses` (the interfaces aioice found) is not used."""
+        return await own(connection, component, list(only), timeout)
+
+    connection.get_component_candidates = get_component_candidates  # type: ignore[method-assign]  # this one connection's gathering; the class keeps aioice's
 
 
 class _PlayoutTrack(MediaStreamTrack):
@@ -257,8 +296,11 @@ def check_offer(sdp: str) -> None:
         raise OfferError("the browser offered no G.711 µ-law audio", fix="use a current Chromium or Firefox")
 
 
-async def answer_offer(media: WebRtcMedia, offer_sdp: str) -> str:
-    """Answer the browser's offer for `media`; media flows once ICE and DTLS complete."""
+async def answer_offer(media: WebRtcMedia, offer_sdp: str, *, host_addresses: Sequence[str] | None = None) -> str:
+    """Answer the browser's offer for `media`; media flows once ICE and DTLS complete.
+
+    The answer's ICE host candidates are on `host_addresses` only, or on aioice's default (every
+    interface but loopback) when it is None."""
     check_offer(offer_sdp)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     media.pc = pc
@@ -296,6 +338,8 @@ async def answer_offer(media: WebRtcMedia, offer_sdp: str) -> str:
         audio.setCodecPreferences(
             [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/pcmu"])
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        if host_addresses is not None:
+            limit_host_addresses(pc, host_addresses)
         await pc.setLocalDescription(await pc.createAnswer())
     except OfferError:
         await media.close()

@@ -20,7 +20,7 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 
 from appliance.calls import FRAME_SAMPLES, AudioIn, DtmfIn, HangUp
 from appliance.staff.testcall import TestCalls
-from appliance.voice.webrtc import WebRtcMedia, limit_ice_to
+from appliance.voice.webrtc import WebRtcMedia, limit_host_addresses
 from tests.staff.conftest import PASSWORD, client_for
 
 
@@ -44,7 +44,8 @@ class Tone(MediaStreamTrack):
 
 
 class Browser:
-    """A WebRTC peer that behaves like the console page: offer with a data channel 'events'."""
+    """A WebRTC peer that behaves like the console page: offer with a data channel 'events'
+    (ICE on loopback, where the console under test listens)."""
 
     def __init__(self) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -64,6 +65,7 @@ class Browser:
             self.heard.append(frame.to_ndarray().reshape(-1))
 
     async def offer(self) -> str:
+        limit_host_addresses(self.pc, ["127.0.0.1"])
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return self.pc.localDescription.sdp
 
@@ -100,11 +102,9 @@ async def _signed_in(app) -> tuple[Any, str]:
 
 @pytest.fixture
 async def calls(ctx, repo):
-    limit_ice_to("127.0.0.1")
-    ctx.test_calls = TestCalls(echo_runner, repo.record, max_seconds=60)
+    ctx.test_calls = TestCalls(echo_runner, repo.record, max_seconds=60, ice_addresses=["127.0.0.1"])
     yield ctx.test_calls
     await ctx.test_calls.close()
-    limit_ice_to(None)
 
 
 async def _until(cond, seconds: float = 15.0) -> None:
