@@ -40,13 +40,16 @@ UTTERANCES: tuple[str, ...] = (
 )
 
 VOICES: tuple[str, ...] = ("piper", "en-us", "en-gb", "en-us+f3")
-"""`piper` is the bundled Piper voice (natural prosody); the others are espeak-ng voices (robotic,
-a hard case for a small Whisper)."""
+"""`piper` is the bundled Piper voice (natural prosody, drawn at random on each synthesis); the
+others are espeak-ng voices (robotic, a hard case for a small Whisper). `telephone_speech` also
+takes `piper-fixed`: Piper without its sampling noise, the same audio every run."""
 
 _piper_voice = None
 
 
-def _piper(text: str, out: Path) -> None:
+def _piper(text: str, out: Path, fixed: bool = False) -> None:
+    """The bundled Piper voice into a WAV. `fixed`: without Piper's sampling noise, so the same
+    text gives the same audio on every run (a test whose flow rests on what Whisper hears)."""
     global _piper_voice
     if _piper_voice is None:
         from piper import PiperVoice
@@ -55,8 +58,11 @@ def _piper(text: str, out: Path) -> None:
         from appliance.models.resolver import resolve_all
 
         _piper_voice = PiperVoice.load(str(resolve_all(Settings(), roles=("tts",))["tts"].path))
+    from piper import SynthesisConfig
+
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0) if fixed else None
     with wave.open(str(out), "wb") as w:
-        _piper_voice.synthesize_wav(text, w)
+        _piper_voice.synthesize_wav(text, w, syn_config=config)
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,8 @@ def telephone_speech(text: str, out: Path, voice: str = "en-us", rate_wpm: int =
     """Speak `text` (Piper or an espeak-ng voice) and pass it through an 8 kHz µ-law round trip."""
     raw = out.with_suffix(".raw.wav")
     ulaw = out.with_suffix(".ulaw.wav")
-    if voice == "piper":
-        _piper(text, raw)
+    if voice in ("piper", "piper-fixed"):
+        _piper(text, raw, fixed=voice == "piper-fixed")
     else:
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate_wpm), "-w", str(raw), text], check=True)
     subprocess.run(["sox", "-V1", str(raw), "-r", "8000", "-c", "1", "-e", "u-law", str(ulaw)], check=True)
