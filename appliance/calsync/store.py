@@ -139,7 +139,7 @@ def event_facts(r: Any, aid: int, details: bool) -> dict[str, Any]:
     with transaction(r.conn):
         row = r.conn.execute("SELECT a.patient_id, p.ref, p.name, a.procedure, a.call_id FROM appointments a "
                              "JOIN patients p ON p.id = a.patient_id WHERE a.id = ?", (aid,)).fetchone()
-        r._audit(ACCESS, "appointment.calendar_write", f"appointment:{aid}")
+        r.store.audit(ACCESS, "appointment.calendar_write", f"appointment:{aid}")
     pid, ref, name, procedure, call_id = row
     return {"patient_ref": ref or f"#{pid}", "name": name if details else None,
             "procedure": procedure if details else None, "phone": call_id is not None}
@@ -175,7 +175,7 @@ def cancel_local(r: Any, aid: int) -> None:
         r.conn.execute("UPDATE appointments SET status = 'cancelled', cal_state = 'removed' WHERE id = ? "
                        "AND status = 'booked'", (aid,))
         outbox.enqueue(r.conn, "appointment.cancelled", {"appointment_id": aid, "source": "calendar"})
-        r._audit(ACCESS, "appointment.update", f"appointment:{aid}:cancelled in calendar")
+        r.store.audit(ACCESS, "appointment.update", f"appointment:{aid}:cancelled in calendar")
 
 
 def move_local(r: Any, aid: int, remote: RemoteEvent) -> bool:
@@ -198,7 +198,7 @@ def move_local(r: Any, aid: int, remote: RemoteEvent) -> bool:
             return False
         r.conn.execute("RELEASE cal_move")
         outbox.enqueue(r.conn, "appointment.moved", {"appointment_id": aid, "slot_start": iso(start), "source": "calendar"})
-        r._audit(ACCESS, "appointment.update", f"appointment:{aid}:moved in calendar")
+        r.store.audit(ACCESS, "appointment.update", f"appointment:{aid}:moved in calendar")
     return True
 
 
@@ -210,7 +210,7 @@ def refuse(r: Any, aid: int) -> None:
         _escalate(r, aid, f"appointment #{aid}: the slot the caller accepted was taken in the clinic calendar "
                           "meanwhile: call back to rebook")
         outbox.enqueue(r.conn, "appointment.cancelled", {"appointment_id": aid, "source": "calendar-conflict"})
-        r._audit(ACCESS, "appointment.update", f"appointment:{aid}:calendar conflict")
+        r.store.audit(ACCESS, "appointment.update", f"appointment:{aid}:calendar conflict")
 
 
 def revert(r: Any, aid: int) -> None:
@@ -221,7 +221,7 @@ def revert(r: Any, aid: int) -> None:
         _escalate(r, aid, f"appointment #{aid} could not be moved: the new slot was taken in the clinic calendar; "
                           "it stays at its earlier time: call the patient")
         outbox.enqueue(r.conn, "appointment.moved", {"appointment_id": aid, "source": "calendar-conflict"})
-        r._audit(ACCESS, "appointment.update", f"appointment:{aid}:move refused by calendar")
+        r.store.audit(ACCESS, "appointment.update", f"appointment:{aid}:move refused by calendar")
 
 
 def _escalate(r: Any, aid: int, detail: str) -> None:
@@ -229,4 +229,4 @@ def _escalate(r: Any, aid: int, detail: str) -> None:
     cid = row[0] if row else None
     turn = r.conn.execute("SELECT coalesce(max(idx), 0) FROM turns WHERE call_id = ?", (cid,)).fetchone() if cid else (0,)
     r._insert_escalation(cid, Escalation("routine", "booking-conflict", int(turn[0]), detail))
-    r._audit(ACCESS, "escalation.create", f"call:{cid}" if cid else f"appointment:{aid}")
+    r.store.audit(ACCESS, "escalation.create", f"call:{cid}" if cid else f"appointment:{aid}")

@@ -59,7 +59,7 @@ class OutboundGate:
                 "id": hid, "call_key": "", "workflow": workflow, "kind": HOLD_KIND, "created_at": iso(),
                 "payload": {"contact_id": contact_id, "contact": kind, "day": day, "patient_ref": patient_ref},
                 "status": "held", "reviewed_by": None, "reviewed_at": None})
-            r._audit(access, "golive.hold", f"hold:{hid}")
+            r.store.audit(access, "golive.hold", f"hold:{hid}")
             return "review", "the supervised period holds outbound calls for review"
         if held["status"] == "released":
             return "dial", ""

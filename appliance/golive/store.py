@@ -43,7 +43,7 @@ def change_state(r: Any, access: Access, action: str, subject: str, **changes: A
         state = load_state(r)
         state.update(changes)
         _put(r, STATE, state)
-        r._audit(access, action, subject)
+        r.store.audit(access, action, subject)
     return state
 
 
@@ -51,7 +51,7 @@ def note_call(r: Any, access: Access, call_key: str, workflow: str | None, call_
               supervised: bool) -> None:
     with transaction(r.conn):
         _put(r, CALL + call_key, {"workflow": workflow, "call_type": call_type, "supervised": supervised, "at": iso()})
-        r._audit(access, "golive.call", f"call:{call_key}")
+        r.store.audit(access, "golive.call", f"call:{call_key}")
 
 
 def workflow_counts(r: Any) -> dict[str, dict[str, int]]:
@@ -74,7 +74,7 @@ def add_hold(r: Any, access: Access, call_key: str, workflow: str | None, kind: 
     with transaction(r.conn):
         _put(r, HOLD + hid, {"id": hid, "call_key": call_key, "workflow": workflow, "kind": kind, "payload": payload,
                              "created_at": iso(), "status": "held", "reviewed_by": None, "reviewed_at": None})
-        r._audit(access, "golive.hold", f"hold:{hid}")
+        r.store.audit(access, "golive.hold", f"hold:{hid}")
     return hid
 
 
@@ -85,7 +85,7 @@ def holds(r: Any, access: Access, status: str | None = "held") -> list[dict[str,
     rows = [h for h in rows if status is None or h["status"] == status]
     rows.sort(key=lambda h: h["created_at"])
     with transaction(r.conn):
-        r._audit(access, "golive.holds.view", f"holds:{len(rows)}")
+        r.store.audit(access, "golive.holds.view", f"holds:{len(rows)}")
     return rows
 
 
@@ -104,5 +104,5 @@ def claim_hold(r: Any, access: Access, hid: str, status: str, by: str) -> dict[s
             raise ConflictError(f"held action {hid} is already {hold['status']}")
         hold.update(status=status, reviewed_by=by, reviewed_at=iso())
         _put(r, HOLD + hid, hold)
-        r._audit(access, f"golive.hold.{status}", f"hold:{hid}")
+        r.store.audit(access, f"golive.hold.{status}", f"hold:{hid}")
     return hold

@@ -34,7 +34,7 @@ def queue_payment_link(r: Records, access: Access, pack: Any, did: int, link: st
     with transaction(r.conn):
         r.conn.execute("UPDATE deposits SET link = ?, reference = coalesce(reference, ?) WHERE id = ?", (link, ref, did))
         dep = store.deposit_in(r, did)
-        r._audit(access, "deposit.read", f"deposit:{did}")
+        r.store.audit(access, "deposit.read", f"deposit:{did}")
         if dep is None:
             return 0
         values = {"amount": money(int(dep["amount_cents"]), str(dep["currency"])), "link": link,
@@ -81,7 +81,7 @@ def queue_written(r: Records, access: Access, pack: Any, plan_id: int, channels:
     tz = pack.clinic.timezone
     with transaction(r.conn):
         plan = _plan(r, plan_id)
-        r._audit(access, "aftercare_plan.read", f"plan:{plan_id}")
+        r.store.audit(access, "aftercare_plan.read", f"plan:{plan_id}")
         day = treated_on(plan, tz) if plan else None
         if plan is None or day is None or plan["workflow"] not in pack.workflows or not written_due(day, today):
             return "not-due"

@@ -62,7 +62,7 @@ def followup_raised(r: Records, access: Access, plan_id: int) -> bool:
     escalations (complaints included) on any call of the patient since the treatment."""
     with transaction(r.conn):
         raised = _raised_in(r, plan_id)
-        r._audit(access, "aftercare_plan.read", f"plan:{plan_id}:raised")
+        r.store.audit(access, "aftercare_plan.read", f"plan:{plan_id}:raised")
     return raised
 
 
@@ -90,7 +90,7 @@ def _queue_request(r: Records, access: Access, pack: Any, plan_id: int, channels
 
 def _mark_done_in(r: Records, access: Access, plan_id: int, via: str) -> bool:
     cur = r.conn.execute("UPDATE aftercare_plans SET review_done = 1 WHERE id = ? AND review_done = 0", (plan_id,))
-    r._audit(access, "aftercare.update", f"aftercare_plan:{plan_id}:review_done:{via}")
+    r.store.audit(access, "aftercare.update", f"aftercare_plan:{plan_id}:review_done:{via}")
     if cur.rowcount:
         outbox.enqueue(r.conn, "review.completed", {"id": plan_id, "via": via})
     return bool(cur.rowcount)
@@ -109,7 +109,7 @@ def record_followup(r: Records, access: Access, pack: Any, plan_id: int, slots: 
         before = _raised_in(r, plan_id)
         if score is not None:
             r.conn.execute("UPDATE aftercare_plans SET satisfaction = ? WHERE id = ?", (score, plan_id))
-            r._audit(access, "aftercare.update", f"aftercare_plan:{plan_id}:satisfaction")
+            r.store.audit(access, "aftercare.update", f"aftercare_plan:{plan_id}:satisfaction")
         done = bool(slots.get("review_done")) and _mark_done_in(r, access, plan_id, "patient")
         requested = (_queue_request(r, access, pack, plan_id, channels)
                      if may_request_review(score, raised, before) else None)

@@ -56,7 +56,7 @@ def set_opt_out(r: Records, access: Access, channel: str, address: str, out: boo
                                  (key, channel, iso()))
         else:
             cur = r.conn.execute("DELETE FROM opt_outs WHERE phone = ? AND channel = ?", (key, channel))
-        r._audit(access, "opt_out.create" if out else "opt_out.delete", f"{channel}-opt-out")
+        r.store.audit(access, "opt_out.create" if out else "opt_out.delete", f"{channel}-opt-out")
     return bool(cur.rowcount)
 
 
@@ -91,7 +91,7 @@ def queue_in(r: Records, access: Access, *, purpose: str, subject_ref: str, chan
         raise
     mid = int(cur.lastrowid or 0)
     outbox.enqueue(r.conn, f"message.{channel}", {"message_id": mid}, key)
-    r._audit(access, "message.create", f"message:{mid}")
+    r.store.audit(access, "message.create", f"message:{mid}")
     return mid
 
 
@@ -102,7 +102,7 @@ def message(r: Records, access: Access, mid: int) -> dict[str, Any]:
         if row is None:
             raise NotFoundError(f"no message {mid}")
         row["rights"] = rights_in(r, row["patient_id"], row["channel"], row["recipient"])
-        r._audit(access, "message.read", f"message:{mid}")
+        r.store.audit(access, "message.read", f"message:{mid}")
     return row
 
 
@@ -122,7 +122,7 @@ def mark(r: Records, access: Access, mid: int, status: str, *, error: str = "", 
         if status == "sent" and row[2] is not None:
             r.conn.execute("UPDATE deposits SET status = 'sent', sent_at = ? WHERE id = ? AND status = 'requested'",
                            (now, row[2]))
-        r._audit(access, "message.update", f"message:{mid}:{status}")
+        r.store.audit(access, "message.update", f"message:{mid}:{status}")
     return status
 
 
@@ -136,7 +136,7 @@ def retry(r: Records, access: Access, mid: int) -> None:
             raise ConflictError("only a dead letter can be sent again")
         r.conn.execute("UPDATE messages SET status = 'queued', attempts = 0, last_error = '' WHERE id = ?", (mid,))
         outbox.enqueue(r.conn, f"message.{row[1]}", {"message_id": mid, "retry": True})
-        r._audit(access, "message.update", f"message:{mid}:retry")
+        r.store.audit(access, "message.update", f"message:{mid}:retry")
 
 
 def recent(r: Records, access: Access, limit: int = 200) -> list[dict[str, Any]]:
@@ -148,7 +148,7 @@ def recent(r: Records, access: Access, limit: int = 200) -> list[dict[str, Any]]
             "LEFT JOIN patients p ON p.id = m.patient_id LEFT JOIN aftercare_plans a ON a.id = m.plan_id "
             "ORDER BY (m.status = 'dead') DESC, m.id DESC LIMIT ?", (limit,))
         rows = rows_of(cur)
-        r._audit(access, "message.read", f"messages:{len(rows)}")
+        r.store.audit(access, "message.read", f"messages:{len(rows)}")
     return rows
 
 
@@ -170,7 +170,7 @@ def add_task_in(r: Records, access: Access, kind: str, dedupe: str, *, patient_i
         return None
     tid = int(cur.lastrowid or 0)
     outbox.enqueue(r.conn, "task.created", {"id": tid, "category": kind})
-    r._audit(access, "task.create", f"task:{tid}")
+    r.store.audit(access, "task.create", f"task:{tid}")
     return tid
 
 
@@ -185,7 +185,7 @@ def tasks(r: Records, access: Access, include_done: bool = False) -> list[dict[s
         rows = rows_of(cur)
         for row in rows:
             row["detail"] = json.loads(row["detail"] or "{}")
-        r._audit(access, "task.read", f"tasks:{len(rows)}")
+        r.store.audit(access, "task.read", f"tasks:{len(rows)}")
     return rows
 
 
@@ -196,7 +196,7 @@ def finish_task(r: Records, access: Access, tid: int, by: str) -> None:
         if not cur.rowcount:
             raise ConflictError("the task is done already, or does not exist")
         outbox.enqueue(r.conn, "task.done", {"id": tid, "by": by})
-        r._audit(access, "task.update", f"task:{tid}")
+        r.store.audit(access, "task.update", f"task:{tid}")
 
 
 # -- deposits -------------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def move_deposit_in(r: Records, access: Access, did: int, status: str, by: str) 
     r.conn.execute(f"UPDATE deposits SET status = ?, updated_by = ?{extra} WHERE id = ?",  # noqa: S608 (fixed names)
                    (status, by, *((stamp,) if column else ()), did))
     outbox.enqueue(r.conn, "deposit.updated", {"id": did, "level": status, "by": by})
-    r._audit(access, "deposit.update", f"deposit:{did}:{status}")
+    r.store.audit(access, "deposit.update", f"deposit:{did}:{status}")
     return True
 
 

@@ -75,17 +75,10 @@ class Records:
     def close(self) -> None:
         self.conn.close()
 
-    def _audit(self, access: Access, action: str, subject: str) -> None:
-        """An audit event inside the caller's transaction (the store's other modules write through it)."""
-        self.store.audit(access, action, subject)
-
-    def _call_row_id(self, call: str) -> int:
-        return self.store.call_row_id(call)
-
     def record_event(self, access: Access, action: str, subject: str) -> None:
         """An audit event on its own (e.g. a staff member viewed a screen built from PHI)."""
         with transaction(self.conn):
-            self._audit(access, action, subject)
+            self.store.audit(access, action, subject)
 
     def audit_events(self, limit: int = 200) -> list[Row]:
         """The latest audit events, newest first (they name record ids, never patients)."""
@@ -103,21 +96,21 @@ class Records:
                 "INSERT INTO patients (name, phone, dob, email, address, ref, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (name, phone, dob, email, address, ref, now, now))
             pid = int(cur.lastrowid or 0)
-            self._audit(access, "patient.create", f"patient:{pid}")
+            self.store.audit(access, "patient.create", f"patient:{pid}")
         return pid
 
     def get_patient(self, access: Access, patient_id: int) -> dict[str, Any] | None:
         with transaction(self.conn):
             cur = self.conn.execute("SELECT * FROM patients WHERE id = ?", (patient_id,))
             row = _row(cur, cur.fetchone())
-            self._audit(access, "patient.read", f"patient:{patient_id}")
+            self.store.audit(access, "patient.read", f"patient:{patient_id}")
         return row
 
     def find_patients_by_phone(self, access: Access, phone: str) -> list[dict[str, Any]]:
         with transaction(self.conn):
             cur = self.conn.execute("SELECT * FROM patients WHERE phone = ? ORDER BY id", (phone,))
             rows = [r for r in (_row(cur, t) for t in cur.fetchall()) if r]
-            self._audit(access, "patient.search", "patients:" + ",".join(str(r["id"]) for r in rows))
+            self.store.audit(access, "patient.search", "patients:" + ",".join(str(r["id"]) for r in rows))
         return rows
 
     # -- calls -----------------------------------------------------------------------------
@@ -135,10 +128,10 @@ class Records:
     def end_call(self, access: Access, pbx_call_id: str, outcome: str, end_reason: str,
                  ended_at: datetime | None = None) -> None:
         with transaction(self.conn):
-            cid = self._call_row_id(pbx_call_id)
+            cid = self.store.call_row_id(pbx_call_id)
             self.conn.execute("UPDATE calls SET ended_at = ?, outcome = ?, end_reason = ? WHERE id = ?",
                               (iso(ended_at), outcome, end_reason, cid))
-            self._audit(access, "call.update", f"call:{cid}")
+            self.store.audit(access, "call.update", f"call:{cid}")
 
     def _insert_escalation(self, cid: int | None, esc: Escalation, response_minutes: float | None = None,
                            msg_id: str | None = None) -> str:
@@ -152,11 +145,11 @@ class Records:
         protocol's response-time target (staff see the deadline it sets). `msg_id`: the
         escalation's id, when the caller made one (a second write with it changes nothing)."""
         with transaction(self.conn):
-            cid = self._call_row_id(pbx_call_id)
+            cid = self.store.call_row_id(pbx_call_id)
             if msg_id and escalation_exists(self.conn, msg_id):
                 return msg_id
             msg_id = self._insert_escalation(cid, esc, response_minutes, msg_id)
-            self._audit(access, "escalation.create", f"call:{cid}")
+            self.store.audit(access, "escalation.create", f"call:{cid}")
         return msg_id
 
     def save_outcome(self, access: Access, pbx_call_id: str, outcome: ConversationOutcome,
@@ -166,7 +159,7 @@ class Records:
         names = [str(summary.slots["name"])] if summary.slots.get("name") else []
         now = iso()
         with transaction(self.conn):
-            cid = self._call_row_id(pbx_call_id)
+            cid = self.store.call_row_id(pbx_call_id)
             self.conn.executemany(
                 "INSERT OR REPLACE INTO turns (call_id, idx, speaker, text, provenance, heard_fraction) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -198,28 +191,28 @@ class Records:
             key, pbx = self.conn.execute("SELECT call_key, pbx_call_id FROM calls WHERE id = ?", (cid,)).fetchone()
             msg_id = outbox.enqueue(self.conn, "call.summary", {"call_id": cid, "call_key": key, "pbx_call_id": pbx,
                                                                  "summary": data})
-            self._audit(access, "call.outcome.write", f"call:{cid}")
+            self.store.audit(access, "call.outcome.write", f"call:{cid}")
         return msg_id
 
     def get_transcript(self, access: Access, pbx_call_id: str) -> list[dict[str, Any]]:
         with transaction(self.conn):
-            cid = self._call_row_id(pbx_call_id)
+            cid = self.store.call_row_id(pbx_call_id)
             cur = self.conn.execute("SELECT idx, speaker, text, provenance, heard_fraction FROM turns "
                                     "WHERE call_id = ? ORDER BY idx", (cid,))
             rows = [r for r in (_row(cur, t) for t in cur.fetchall()) if r]
-            self._audit(access, "transcript.read", f"call:{cid}")
+            self.store.audit(access, "transcript.read", f"call:{cid}")
         return rows
 
     def get_summary(self, access: Access, pbx_call_id: str) -> dict[str, Any] | None:
         with transaction(self.conn):
-            cid = self._call_row_id(pbx_call_id)
+            cid = self.store.call_row_id(pbx_call_id)
             row = self.conn.execute("SELECT summary FROM call_summaries WHERE call_id = ?", (cid,)).fetchone()
-            self._audit(access, "summary.read", f"call:{cid}")
+            self.store.audit(access, "summary.read", f"call:{cid}")
         return None if row is None else json.loads(row[0])
 
     def redacted_transcript(self, pbx_call_id: str) -> str | None:
         """The de-identified transcript (no PHI: not an audited read)."""
-        cid = self._call_row_id(pbx_call_id)
+        cid = self.store.call_row_id(pbx_call_id)
         row = self.conn.execute("SELECT text FROM redacted_transcripts WHERE call_id = ?", (cid,)).fetchone()
         return None if row is None else str(row[0])
 
@@ -230,7 +223,7 @@ class Records:
         """Book a provider's slot; SlotTakenError if it already holds a live booking.
         `kind`: treatment, review or consult."""
         with transaction(self.conn):
-            cid = self._call_row_id(pbx_call_id) if pbx_call_id else None
+            cid = self.store.call_row_id(pbx_call_id) if pbx_call_id else None
             try:
                 cur = self.conn.execute(
                     "INSERT INTO appointments (patient_id, provider, slot_start, slot_end, procedure, call_id, kind, "
@@ -244,17 +237,17 @@ class Records:
             aid = int(cur.lastrowid or 0)
             outbox.enqueue(self.conn, "appointment.booked", {"appointment_id": aid, "patient_id": patient_id,
                                                              "provider": provider, "slot_start": iso(slot_start)})
-            self._audit(access, "appointment.create", f"appointment:{aid}")
+            self.store.audit(access, "appointment.create", f"appointment:{aid}")
         return aid
 
     def record_consent(self, access: Access, patient_id: int | None, kind: str, granted: bool, source: str,
                        pbx_call_id: str | None = None) -> int:
         with transaction(self.conn):
-            cid = self._call_row_id(pbx_call_id) if pbx_call_id else None
+            cid = self.store.call_row_id(pbx_call_id) if pbx_call_id else None
             cur = self.conn.execute("INSERT INTO consents (patient_id, kind, granted, source, call_id, created_at) "
                                     "VALUES (?, ?, ?, ?, ?, ?)", (patient_id, kind, int(granted), source, cid, iso()))
             rid = int(cur.lastrowid or 0)
-            self._audit(access, "consent.create", f"consent:{rid}")
+            self.store.audit(access, "consent.create", f"consent:{rid}")
         return rid
 
     def opt_out(self, access: Access, phone: str, channel: str = "all", pbx_call_id: str | None = None) -> None:
@@ -263,15 +256,15 @@ class Records:
         if not number:
             raise RecordsError("an opt-out needs a phone number with digits", fix="pass the patient's number")
         with transaction(self.conn):
-            cid = self._call_row_id(pbx_call_id) if pbx_call_id else None
+            cid = self.store.call_row_id(pbx_call_id) if pbx_call_id else None
             self.conn.execute("INSERT OR IGNORE INTO opt_outs (phone, channel, call_id, created_at) VALUES (?, ?, ?, ?)",
                               (number, channel, cid, iso()))
-            self._audit(access, "opt_out.create", f"phone-opt-out:{channel}")
+            self.store.audit(access, "opt_out.create", f"phone-opt-out:{channel}")
 
     def is_opted_out(self, access: Access, phone: str, channel: str) -> bool:
         with transaction(self.conn):
             found = opted_out(self.conn, phone, channel)
-            self._audit(access, "opt_out.read", f"phone-opt-out:{channel}")
+            self.store.audit(access, "opt_out.read", f"phone-opt-out:{channel}")
         return found
 
     # -- recordings ------------------------------------------------------------------------
@@ -280,17 +273,17 @@ class Records:
         if not self.recording_enabled:
             raise RecordsError("call recording is off", fix="set [database] recording = true to keep call audio")
         with transaction(self.conn):
-            cid = self._call_row_id(pbx_call_id)
+            cid = self.store.call_row_id(pbx_call_id)
             cur = self.conn.execute("INSERT INTO recordings (call_id, sample_rate, encoding, audio, created_at) "
                                     "VALUES (?, ?, 'pcm_s16le', ?, ?)", (cid, sample_rate, pcm, iso()))
             rid = int(cur.lastrowid or 0)
-            self._audit(access, "recording.create", f"recording:{rid}")
+            self.store.audit(access, "recording.create", f"recording:{rid}")
         return rid
 
     def get_recording(self, access: Access, recording_id: int) -> tuple[bytes, int] | None:
         with transaction(self.conn):
             row = self.conn.execute("SELECT audio, sample_rate FROM recordings WHERE id = ?", (recording_id,)).fetchone()
-            self._audit(access, "recording.read", f"recording:{recording_id}")
+            self.store.audit(access, "recording.read", f"recording:{recording_id}")
         return None if row is None else (bytes(row[0]), int(row[1]))
 
     # -- outbox relay ----------------------------------------------------------------------
@@ -338,7 +331,7 @@ class Records:
                     continue
                 cutoff = iso(now - timedelta(days=days))
                 done[kind] = self._purge_kind(kind, cutoff)
-                self._audit(access, "records.purge", f"{kind}:{done[kind]} before {cutoff}")
+                self.store.audit(access, "records.purge", f"{kind}:{done[kind]} before {cutoff}")
         return done
 
     def _purge_kind(self, kind: str, cutoff: str) -> int:

@@ -248,7 +248,7 @@ def register_messaging(app: FastAPI, settings: Any, records: AsyncRecords, pack:
 
         def read(r: Records) -> dict[str, Any] | None:
             with transaction(r.conn):
-                r._audit(_who(s, "console:aftercare-sheet"), "aftercare_plan.read", f"plan:{plan_id}")
+                r.store.audit(_who(s, "console:aftercare-sheet"), "aftercare_plan.read", f"plan:{plan_id}")
                 return _plan(r, plan_id)
         plan = await records.run(read)
         if plan is None:

@@ -57,7 +57,7 @@ def summary(r: Records, *, ai_text: str, transcript: list[dict[str, Any]], proce
     outcome = ConversationOutcome(turns=[Turn(t["speaker"], t["text"]) for t in transcript],
                                   slots={"procedure": procedure} if procedure else {}, outcome="answered")
     r.save_outcome(PIPELINE, cid, outcome, build_summary(outcome), end_reason="caller-hangup")
-    sid = r._call_row_id(cid)
+    sid = r.store.call_row_id(cid)
     r.conn.execute("UPDATE call_summaries SET draft_text = ? WHERE call_id = ?", (ai_text, sid))
     return sid
 

@@ -32,7 +32,7 @@ def save(r: Any, access: Access, call_key: str, pbx_call_id: str, caller_number:
             (call_key, clean_call_id(pbx_call_id), clean_number(caller_number), started_at, iso(), end_reason[:64],
              outcome[:64], intent, would_escalate, json.dumps(record, ensure_ascii=False, sort_keys=True)))
         sid = int(cur.lastrowid or 0)
-        r._audit(access, "shadow.create", f"shadow:{sid}")
+        r.store.audit(access, "shadow.create", f"shadow:{sid}")
     return sid
 
 
@@ -42,7 +42,7 @@ def shadow_calls(r: Any, access: Access, limit: int = LIST_LIMIT) -> list[dict[s
         cur = r.conn.execute(f"SELECT {COLUMNS} FROM shadow_calls ORDER BY started_at DESC, id DESC LIMIT ?",  # noqa: S608
                              (limit,))
         rows = rows_of(cur)
-        r._audit(access, "shadow.list", f"shadow:{len(rows)}")
+        r.store.audit(access, "shadow.list", f"shadow:{len(rows)}")
     return rows
 
 
@@ -53,7 +53,7 @@ def shadow_call(r: Any, access: Access, sid: int) -> dict[str, Any]:
         rows = rows_of(cur)
         if not rows:
             raise NotFoundError(f"no shadow call {sid}")
-        r._audit(access, "shadow.read", f"shadow:{sid}")
+        r.store.audit(access, "shadow.read", f"shadow:{sid}")
     row = rows[0]
     row["record"] = json.loads(row["record"])
     return row
