@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from appliance.calls import DtmfIn, HangUp
 from appliance.logs import get_logger
@@ -29,6 +29,13 @@ LISTEN_S = 6.0  # after each brief, how long to wait for a key before repeating 
 
 class Dialer(Protocol):
     async def place_call(self, target: str, *, timeout_s: float = 30.0) -> OutboundCall: ...
+
+
+@runtime_checkable
+class TextSender(Protocol):
+    """A dialer that also sends SIP MESSAGE texts (the SIP edge); returns the final SIP status."""
+
+    async def send_message(self, target: str, text: str) -> int: ...
 
 
 @dataclass

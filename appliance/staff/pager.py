@@ -32,7 +32,7 @@ from appliance.live.registry import LiveCall, LiveCalls
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
 from appliance.records.errors import ConflictError
-from appliance.staff.pagecall import Dialer, ring_and_brief
+from appliance.staff.pagecall import Dialer, TextSender, ring_and_brief
 from appliance.staff.paging import (
     ENDPOINT,
     Attempt,
@@ -267,15 +267,17 @@ class Pager:
         """Show the page in the console; send the text page (`text`: not to an external number)."""
         await self.repo.mark_paged(eid, target, level)
         log.info("page.started", escalation=eid, target=hostile(target), level=level, severity=row["severity"])
-        if text and self.settings.sip_message and hasattr(self.sip, "send_message"):
+        if text and self.settings.sip_message and isinstance(self.sip, TextSender):
             line = live.line if live is not None and not live.ended else None
             task = asyncio.create_task(self._text(target, text_page(row["severity"], self.topic_of(row), line)))
             self._texts.add(task)
             task.add_done_callback(self._texts.discard)
 
     async def _text(self, target: str, text: str) -> None:
+        if not isinstance(self.sip, TextSender):
+            return
         try:
-            status = await self.sip.send_message(target, text)  # type: ignore[attr-defined]
+            status = await self.sip.send_message(target, text)
         except Exception as exc:  # noqa: BLE001  (a phone that takes no texts still gets the call)
             log.warning("page.text_failed", target=hostile(target), error=type(exc).__name__)
             return
