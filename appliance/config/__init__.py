@@ -197,7 +197,7 @@ class RetentionSettings(_Section):
     recordings_days: int = Field(30, ge=0, le=36_500)
     transcripts_days: int = Field(0, ge=0, le=36_500)
     summaries_days: int = Field(0, ge=0, le=36_500)
-    outbox_days: int = Field(30, ge=0, le=36_500)  # delivered messages only
+    outbox_days: int = Field(30, ge=0, le=36_500)  # delivered messages; patients' texts/emails once settled
 
 
 class DatabaseSettings(_Section):

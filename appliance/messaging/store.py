@@ -129,11 +129,14 @@ def mark(r: Records, access: Access, mid: int, status: str, *, error: str = "", 
 def retry(r: Records, access: Access, mid: int) -> None:
     """Staff send a dead letter again: queued with a fresh outbox message (the same idempotency key)."""
     with transaction(r.conn):
-        row = r.conn.execute("SELECT status, channel, msg_key FROM messages WHERE id = ?", (mid,)).fetchone()
+        row = r.conn.execute("SELECT status, channel, msg_key, recipient FROM messages WHERE id = ?", (mid,)).fetchone()
         if row is None:
             raise NotFoundError(f"no message {mid}")
         if row[0] != "dead":
             raise ConflictError("only a dead letter can be sent again")
+        if not row[3]:
+            raise ConflictError("this message is past its retention (its text and address were deleted); "
+                                "send the patient a new one")
         r.conn.execute("UPDATE messages SET status = 'queued', attempts = 0, last_error = '' WHERE id = ?", (mid,))
         outbox.enqueue(r.conn, f"message.{row[1]}", {"message_id": mid, "retry": True})
         r.store.audit(access, "message.update", f"message:{mid}:retry")

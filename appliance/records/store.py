@@ -351,7 +351,12 @@ class Records:
         if kind == "summaries":
             return c.execute("DELETE FROM call_summaries WHERE created_at < ?", (cutoff,)).rowcount
         if kind == "outbox":
-            return c.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (cutoff,)).rowcount
+            n = c.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (cutoff,)).rowcount
+            # texts and emails to patients, once settled: the words and the address go, the row
+            # stays (what was sent, when, from which template; its dedupe key keeps it sent once)
+            return n + c.execute("UPDATE messages SET body = '', recipient = '', subject = '', last_error = '' "
+                                 "WHERE status IN ('sent', 'suppressed', 'dead') AND coalesce(sent_at, created_at) < ? "
+                                 "AND (body != '' OR recipient != '')", (cutoff,)).rowcount
         raise RecordsError(f"unknown retention kind {kind!r}")
 
     # -- audit -----------------------------------------------------------------------------
