@@ -17,8 +17,9 @@ from appliance.calsync.ical import Interval, RemoteEvent
 from appliance.conversation import Escalation
 from appliance.records import outbox
 from appliance.records.audit import Access
-from appliance.records.base import iso
+from appliance.records.base import OnStore, iso
 from appliance.records.db import DatabaseError, transaction
+from appliance.records.queue import insert_escalation
 
 ACCESS = Access(actor="system:calendar", reason="clinic calendar sync")
 
@@ -28,7 +29,7 @@ def _dt(text: str | None) -> datetime | None:
 
 
 # -- the calendars ---------------------------------------------------------------------------
-def register(r: Any, collections: dict[str, str], now: datetime) -> None:
+def register(r: OnStore, collections: dict[str, str], now: datetime) -> None:
     """Record each provider's calendar; a provider whose calendar moved is read afresh. `since`
     is set once: appointments made before sync was turned on are never written."""
     with transaction(r.conn):
@@ -44,7 +45,7 @@ def register(r: Any, collections: dict[str, str], now: datetime) -> None:
                 r.conn.execute("DELETE FROM calendar_busy WHERE provider = ?", (provider,))
 
 
-def pull_state(r: Any, provider: str, full: bool) -> PullState:
+def pull_state(r: OnStore, provider: str, full: bool) -> PullState:
     """What was known of the provider's calendar; `full`: forget the token (read everything again)."""
     token, ctag, mode = r.conn.execute("SELECT sync_token, ctag, mode FROM calendar_collections WHERE provider = ?",
                                        (provider,)).fetchone()
@@ -54,12 +55,12 @@ def pull_state(r: Any, provider: str, full: bool) -> PullState:
     return PullState(token, ctag, mode, etags)
 
 
-def full_read_due(r: Any, provider: str, before: datetime) -> bool:
+def full_read_due(r: OnStore, provider: str, before: datetime) -> bool:
     row = r.conn.execute("SELECT full_at FROM calendar_collections WHERE provider = ?", (provider,)).fetchone()
     return row is None or row[0] is None or row[0] < iso(before)
 
 
-def apply_pull(r: Any, provider: str, pulled: Pulled, events: list[RemoteEvent], now: datetime) -> None:
+def apply_pull(r: OnStore, provider: str, pulled: Pulled, events: list[RemoteEvent], now: datetime) -> None:
     """Store what was read: changed resources replace their rows, removed ones go; a full read
     also drops every resource it did not list."""
     with transaction(r.conn):
@@ -84,7 +85,7 @@ def apply_pull(r: Any, provider: str, pulled: Pulled, events: list[RemoteEvent],
                        "WHERE provider = ?", args)
 
 
-def events_of(r: Any, provider: str) -> list[RemoteEvent]:
+def events_of(r: OnStore, provider: str) -> list[RemoteEvent]:
     rows = r.conn.execute("SELECT href, etag, uid, cancelled, first_start, first_end FROM calendar_events "
                           "WHERE provider = ?", (provider,)).fetchall()
     busy: dict[str, list[Interval]] = {}
@@ -98,7 +99,7 @@ def events_of(r: Any, provider: str) -> list[RemoteEvent]:
     return out
 
 
-def busy_spans(r: Any, since: datetime) -> list[tuple[str, datetime, datetime]]:
+def busy_spans(r: OnStore, since: datetime) -> list[tuple[str, datetime, datetime]]:
     """(provider, start, end) of every busy time in the calendars ending after `since` (UTC)."""
     rows = r.conn.execute("SELECT provider, starts_at, ends_at FROM calendar_busy WHERE ends_at > ? "
                           "ORDER BY starts_at", (iso(since),)).fetchall()
@@ -106,7 +107,7 @@ def busy_spans(r: Any, since: datetime) -> list[tuple[str, datetime, datetime]]:
 
 
 # -- appointments ----------------------------------------------------------------------------
-def appointments(r: Any, providers: list[str], since: datetime) -> list[Appointment]:
+def appointments(r: OnStore, providers: list[str], since: datetime) -> list[Appointment]:
     """The appointments sync looks after: those it has written or must write (booked on a
     mapped provider after sync was turned on for them), ending after `since`."""
     rows = r.conn.execute(
@@ -119,11 +120,11 @@ def appointments(r: Any, providers: list[str], since: datetime) -> list[Appointm
             if p in providers]
 
 
-def own_uids(r: Any) -> set[str]:
+def own_uids(r: OnStore) -> set[str]:
     return {u for (u,) in r.conn.execute("SELECT cal_uid FROM appointments WHERE cal_uid IS NOT NULL")}
 
 
-def claim_uid(r: Any, aid: int, uid: str, href: str) -> tuple[str, str]:
+def claim_uid(r: OnStore, aid: int, uid: str, href: str) -> tuple[str, str]:
     """The appointment's event UID and resource, chosen once (before the first write)."""
     with transaction(r.conn):
         r.conn.execute("UPDATE appointments SET cal_uid = ?, cal_href = ? WHERE id = ? AND cal_uid IS NULL",
@@ -132,7 +133,7 @@ def claim_uid(r: Any, aid: int, uid: str, href: str) -> tuple[str, str]:
     return str(row[0]), str(row[1])
 
 
-def event_facts(r: Any, aid: int, details: bool) -> dict[str, Any]:
+def event_facts(r: OnStore, aid: int, details: bool) -> dict[str, Any]:
     """What the appointment's event says: the patient's reference (the practice-management id,
     else the appliance's patient number); name and procedure only with `details`. Audited:
     this is what leaves the box."""
@@ -145,7 +146,7 @@ def event_facts(r: Any, aid: int, details: bool) -> dict[str, Any]:
             "procedure": procedure if details else None, "phone": call_id is not None}
 
 
-def mark(r: Any, aid: int, state: str, *, etag: str | None = None, span: Interval | None = None,
+def mark(r: OnStore, aid: int, state: str, *, etag: str | None = None, span: Interval | None = None,
          href: str | None = None) -> None:
     """Set the appointment's calendar state (and, when given, the event's ETag, times, resource)."""
     sets = ["cal_state = ?"]
@@ -163,13 +164,13 @@ def mark(r: Any, aid: int, state: str, *, etag: str | None = None, span: Interva
         r.conn.execute(f"UPDATE appointments SET {', '.join(sets)} WHERE id = ?", (*args, aid))  # noqa: S608
 
 
-def mark_unconfirmed(r: Any, ids: list[int]) -> None:
+def mark_unconfirmed(r: OnStore, ids: list[int]) -> None:
     with transaction(r.conn):
         r.conn.executemany("UPDATE appointments SET cal_state = 'unconfirmed' WHERE id = ? AND cal_state IS NULL",
                            [(i,) for i in ids])
 
 
-def cancel_local(r: Any, aid: int) -> None:
+def cancel_local(r: OnStore, aid: int) -> None:
     """The appointment's event was deleted (or cancelled) in the clinic's calendar."""
     with transaction(r.conn):
         r.conn.execute("UPDATE appointments SET status = 'cancelled', cal_state = 'removed' WHERE id = ? "
@@ -178,7 +179,7 @@ def cancel_local(r: Any, aid: int) -> None:
         r.store.audit(ACCESS, "appointment.update", f"appointment:{aid}:cancelled in calendar")
 
 
-def move_local(r: Any, aid: int, remote: RemoteEvent) -> bool:
+def move_local(r: OnStore, aid: int, remote: RemoteEvent) -> bool:
     """The appointment's event was moved in the clinic's calendar: the appointment follows.
     False (and a staff escalation) when the new time is another appointment's slot."""
     assert remote.first is not None
@@ -202,7 +203,7 @@ def move_local(r: Any, aid: int, remote: RemoteEvent) -> bool:
     return True
 
 
-def refuse(r: Any, aid: int) -> None:
+def refuse(r: OnStore, aid: int) -> None:
     """A booking whose slot was taken in the calendar before it could be written: cancelled, and
     the existing booking-conflict escalation (staff call the patient back to rebook)."""
     with transaction(r.conn):
@@ -213,7 +214,7 @@ def refuse(r: Any, aid: int) -> None:
         r.store.audit(ACCESS, "appointment.update", f"appointment:{aid}:calendar conflict")
 
 
-def revert(r: Any, aid: int) -> None:
+def revert(r: OnStore, aid: int) -> None:
     """A move made on the box whose new slot was taken in the calendar: the appointment keeps the
     time it holds in the calendar, and staff are asked to call the patient."""
     with transaction(r.conn):
@@ -224,9 +225,9 @@ def revert(r: Any, aid: int) -> None:
         r.store.audit(ACCESS, "appointment.update", f"appointment:{aid}:move refused by calendar")
 
 
-def _escalate(r: Any, aid: int, detail: str) -> None:
+def _escalate(r: OnStore, aid: int, detail: str) -> None:
     row = r.conn.execute("SELECT call_id FROM appointments WHERE id = ?", (aid,)).fetchone()
     cid = row[0] if row else None
     turn = r.conn.execute("SELECT coalesce(max(idx), 0) FROM turns WHERE call_id = ?", (cid,)).fetchone() if cid else (0,)
-    r._insert_escalation(cid, Escalation("routine", "booking-conflict", int(turn[0]), detail))
+    insert_escalation(r.conn, cid, Escalation("routine", "booking-conflict", int(turn[0]), detail))
     r.store.audit(ACCESS, "escalation.create", f"call:{cid}" if cid else f"appointment:{aid}")

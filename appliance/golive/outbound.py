@@ -20,7 +20,7 @@ from appliance.config import GoLiveSettings
 from appliance.golive import store
 from appliance.golive.policy import Pilot, is_test_outbound, outbound_hold, pbx_host
 from appliance.records.audit import Access
-from appliance.records.base import iso
+from appliance.records.base import OnStore, iso
 
 Decision = Literal["dial", "hold", "review", "discarded"]
 HOLD_KIND = "aftercare-call"
@@ -41,7 +41,7 @@ class OutboundGate:
         sip = settings.sip
         return cls(settings.golive, demo, pbx_host(sip.outbound_proxy or sip.registrar))
 
-    def decide(self, r: Any, access: Access, *, contact_id: int, kind: str, day: int, workflow: str | None,
+    def decide(self, r: OnStore, access: Access, *, contact_id: int, kind: str, day: int, workflow: str | None,
                phone: str, patient_ref: str) -> tuple[Decision, str]:
         """Runs inside the caller's transaction on `r.conn` (a store with `_audit`)."""
         state = store.load_state(r)

@@ -14,7 +14,7 @@ import secrets
 from typing import Any
 
 from appliance.records.audit import Access
-from appliance.records.base import iso
+from appliance.records.base import OnStore, iso
 from appliance.records.db import transaction
 from appliance.records.errors import ConflictError, NotFoundError
 
@@ -23,22 +23,22 @@ CALL = "golive:call:"
 HOLD = "golive:hold:"
 
 
-def _get(r: Any, name: str) -> dict[str, Any] | None:
+def _get(r: OnStore, name: str) -> dict[str, Any] | None:
     row = r.conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
     return None if row is None else json.loads(bytes(row[0]).decode("utf-8"))
 
 
-def _put(r: Any, name: str, value: dict[str, Any]) -> None:
+def _put(r: OnStore, name: str, value: dict[str, Any]) -> None:
     r.conn.execute("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                    (name, json.dumps(value, sort_keys=True).encode("utf-8")))
 
 
-def load_state(r: Any) -> dict[str, Any]:
+def load_state(r: OnStore) -> dict[str, Any]:
     return _get(r, STATE) or {"enabled_workflows": [], "supervised_started_at": None, "supervised_ended_at": None,
                               "supervised_ended_by": None}
 
 
-def change_state(r: Any, access: Access, action: str, subject: str, **changes: Any) -> dict[str, Any]:
+def change_state(r: OnStore, access: Access, action: str, subject: str, **changes: Any) -> dict[str, Any]:
     with transaction(r.conn):
         state = load_state(r)
         state.update(changes)
@@ -47,14 +47,14 @@ def change_state(r: Any, access: Access, action: str, subject: str, **changes: A
     return state
 
 
-def note_call(r: Any, access: Access, call_key: str, workflow: str | None, call_type: str | None,
+def note_call(r: OnStore, access: Access, call_key: str, workflow: str | None, call_type: str | None,
               supervised: bool) -> None:
     with transaction(r.conn):
         _put(r, CALL + call_key, {"workflow": workflow, "call_type": call_type, "supervised": supervised, "at": iso()})
         r.store.audit(access, "golive.call", f"call:{call_key}")
 
 
-def workflow_counts(r: Any) -> dict[str, dict[str, int]]:
+def workflow_counts(r: OnStore) -> dict[str, dict[str, int]]:
     """Per workflow: calls handled, of those reviewed (summary approved as final), and supervised."""
     out: dict[str, dict[str, int]] = {}
     for name, value in r.conn.execute("SELECT name, value FROM meta WHERE name LIKE 'golive:call:%'").fetchall():
@@ -69,7 +69,7 @@ def workflow_counts(r: Any) -> dict[str, dict[str, int]]:
     return out
 
 
-def add_hold(r: Any, access: Access, call_key: str, workflow: str | None, kind: str, payload: dict[str, Any]) -> str:
+def add_hold(r: OnStore, access: Access, call_key: str, workflow: str | None, kind: str, payload: dict[str, Any]) -> str:
     hid = secrets.token_hex(6)
     with transaction(r.conn):
         _put(r, HOLD + hid, {"id": hid, "call_key": call_key, "workflow": workflow, "kind": kind, "payload": payload,
@@ -78,7 +78,7 @@ def add_hold(r: Any, access: Access, call_key: str, workflow: str | None, kind: 
     return hid
 
 
-def holds(r: Any, access: Access, status: str | None = "held") -> list[dict[str, Any]]:
+def holds(r: OnStore, access: Access, status: str | None = "held") -> list[dict[str, Any]]:
     """Held actions (audited: they carry patient data), oldest first."""
     rows = [json.loads(bytes(v).decode("utf-8"))
             for _, v in r.conn.execute("SELECT name, value FROM meta WHERE name LIKE 'golive:hold:%'").fetchall()]
@@ -89,12 +89,12 @@ def holds(r: Any, access: Access, status: str | None = "held") -> list[dict[str,
     return rows
 
 
-def held_count(r: Any) -> int:
+def held_count(r: OnStore) -> int:
     return sum(1 for (v,) in r.conn.execute("SELECT value FROM meta WHERE name LIKE 'golive:hold:%'").fetchall()
                if json.loads(bytes(v).decode("utf-8"))["status"] == "held")
 
 
-def claim_hold(r: Any, access: Access, hid: str, status: str, by: str) -> dict[str, Any]:
+def claim_hold(r: OnStore, access: Access, hid: str, status: str, by: str) -> dict[str, Any]:
     """Mark a held action released or discarded (once); returns it."""
     with transaction(r.conn):
         hold = _get(r, HOLD + hid)

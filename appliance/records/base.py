@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from appliance.logs import hostile
 from appliance.records import audit
@@ -54,6 +54,15 @@ def row_of(cur: Any, row: tuple[Any, ...] | None) -> Row | None:
 def rows_of(cur: Any) -> list[Row]:
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+class OnStore(Protocol):
+    """What writes to the record store's database with its audit trail: `Records`, and the
+    scheduler's queues that share its connection (the go-live and calendar tables are written
+    through either)."""
+
+    conn: Connection
+    store: Store
 
 
 @dataclass(frozen=True)

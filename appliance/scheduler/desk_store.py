@@ -27,10 +27,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from appliance.logs import get_logger
-from appliance.records import audit
 from appliance.records.appointments import APPOINTMENT_SELECT, appointment_of
 from appliance.records.audit import Access
-from appliance.records.base import rows_of
+from appliance.records.base import Store, rows_of
 from appliance.records.db import Connection, transaction
 from appliance.records.phones import normalize_phone, opted_out
 from appliance.records.store import audit_key
@@ -85,10 +84,10 @@ class DeskStore:
         self.policy = policy
         self.rules = rules or DeskRules()
         self.gate: Any = None  # appliance.golive.outbound.OutboundGate (demo packs call test phones only)
-        self._key = audit_key(conn)
+        self.store = Store(conn, audit_key(conn))  # the audit trail, as Records writes it
 
     def _audit(self, access: Access, action: str, subject: str) -> None:
-        audit.append(self.conn, self._key, access, action, subject)
+        self.store.audit(access, action, subject)
 
     # ---- reminders ---------------------------------------------------------------------
 

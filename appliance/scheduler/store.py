@@ -28,9 +28,9 @@ from appliance.clinic.pack import Pack
 from appliance.conversation import Escalation
 from appliance.logs import get_logger
 from appliance.messaging.store import record_written_consents
-from appliance.records import audit, outbox
+from appliance.records import outbox
 from appliance.records.audit import Access
-from appliance.records.base import rows_of
+from appliance.records.base import Store, rows_of
 from appliance.records.db import Connection, transaction
 from appliance.records.phones import normalize_phone, opted_out, same_phone
 from appliance.records.queue import insert_escalation
@@ -130,11 +130,11 @@ class ScheduleStore:
         self.rules = rules or PlanRules()
         self.require_consent = require_consent
         self.gate: Any = None  # appliance.golive.outbound.OutboundGate: which due contacts may be dialled
-        self._key = audit_key(conn)
+        self.store = Store(conn, audit_key(conn))  # the audit trail, as Records writes it
         self._plan_cols = {r[1] for r in conn.execute("PRAGMA table_info(aftercare_plans)")}
 
     def _audit(self, access: Access, action: str, subject: str) -> None:
-        audit.append(self.conn, self._key, access, action, subject)
+        self.store.audit(access, action, subject)
 
     # ---- plans ------------------------------------------------------------------------
 

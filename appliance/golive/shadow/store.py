@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from appliance.records.audit import Access
-from appliance.records.base import iso, rows_of
+from appliance.records.base import OnStore, iso, rows_of
 from appliance.records.db import transaction
 from appliance.records.errors import NotFoundError
 from appliance.records.ids import clean_call_id, clean_number
@@ -21,7 +21,7 @@ FIELDS = "call_key, pbx_call_id, caller_number, started_at, ended_at, end_reason
 COLUMNS = "id, " + FIELDS
 
 
-def save(r: Any, access: Access, call_key: str, pbx_call_id: str, caller_number: str | None, started_at: str,
+def save(r: OnStore, access: Access, call_key: str, pbx_call_id: str, caller_number: str | None, started_at: str,
          end_reason: str, outcome: str, intent: str | None, would_escalate: str | None,
          record: dict[str, Any]) -> int:
     """Store one shadow call; returns its row id."""
@@ -36,7 +36,7 @@ def save(r: Any, access: Access, call_key: str, pbx_call_id: str, caller_number:
     return sid
 
 
-def shadow_calls(r: Any, access: Access, limit: int = LIST_LIMIT) -> list[dict[str, Any]]:
+def shadow_calls(r: OnStore, access: Access, limit: int = LIST_LIMIT) -> list[dict[str, Any]]:
     """The latest shadow calls, newest first, without their records (audited: they name callers)."""
     with transaction(r.conn):
         cur = r.conn.execute(f"SELECT {COLUMNS} FROM shadow_calls ORDER BY started_at DESC, id DESC LIMIT ?",  # noqa: S608
@@ -46,7 +46,7 @@ def shadow_calls(r: Any, access: Access, limit: int = LIST_LIMIT) -> list[dict[s
     return rows
 
 
-def shadow_call(r: Any, access: Access, sid: int) -> dict[str, Any]:
+def shadow_call(r: OnStore, access: Access, sid: int) -> dict[str, Any]:
     """One shadow call with its record (audited)."""
     with transaction(r.conn):
         cur = r.conn.execute(f"SELECT {COLUMNS}, record FROM shadow_calls WHERE id = ?", (sid,))  # noqa: S608
