@@ -358,7 +358,7 @@ class OutboundSettings(_Section):
     reminders: bool = True  # appointment reminders at the pack's clinic.yaml reminders.before_hours
     callbacks: bool = True  # call back a caller turned away at capacity or who hung up before speaking
     callback_delay_minutes: int = Field(2, ge=0, le=1440)  # after the missed call
-    callback_hours: int = Field(24, ge=1, le=168)  # a call-back not placed within this is dropped
+    callback_hours: int = Field(24, ge=1, le=168)  # from its first call time: not placed by then, dropped
 
 
 class VoiceSettings(_Section):

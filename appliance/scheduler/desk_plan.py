@@ -7,7 +7,8 @@
   concern_follow_up  `after_hours` after staff resolve a concern's escalation (the pack's
              outbound.yaml concern_follow_up), at the next allowed call time (`plan_follow_up`).
   callback   a caller turned away (486 at capacity) or who hung up before saying anything is
-             called back `callback_delay` later, within the call windows; never a withheld or
+             called back `callback_delay` later, at the next allowed call time (for
+             `callback_window` from then); never a withheld or
              anonymous number, an extension (fewer than `min_digits` digits) or a number that
              opted out; at most one pending per number.
 """
@@ -32,7 +33,7 @@ class DeskRules:
     reminder_cutoff: timedelta = timedelta(minutes=30)  # no reminder call starts closer to the appointment
     merge: timedelta = timedelta(hours=3)  # two reminders this close: only the later one is kept
     callback_delay: timedelta = timedelta(minutes=2)
-    callback_window: timedelta = timedelta(hours=24)  # a call-back not placed within this is dropped
+    callback_window: timedelta = timedelta(hours=24)  # from its first call time: not placed by then, dropped
     min_digits: int = 7
 
 
@@ -125,13 +126,13 @@ class CallbackTimes:
 def plan_callback(ended_at: datetime, rules: DeskRules, policy: CallPolicy, patient_tz: str | None = None
                   ) -> CallbackTimes | None:
     """When to call back a call that ended at `ended_at`: after the delay, at the next allowed call
-    time; None when there is none within the call-back window (it would come too late)."""
+    time (a call missed on Saturday afternoon is returned when the clinic opens on Monday), and
+    kept for the call-back window from then; None when the policy allows no call at all."""
     due = ended_at + rules.callback_delay
-    expires = ended_at + rules.callback_window
     nxt = policy.next_allowed(due, patient_tz)
-    if nxt is None or nxt >= expires:
+    if nxt is None:
         return None
-    return CallbackTimes(due, nxt, expires)
+    return CallbackTimes(due, nxt, nxt + rules.callback_window)
 
 
 def disposition_of(slots: dict[str, Any], *, talked: bool, booked: bool = False) -> str:

@@ -103,11 +103,11 @@ def test_call_backs_are_deduplicated_and_opt_outs_honoured() -> None:
 def test_call_back_after_the_delay_within_the_call_windows() -> None:
     rules = DeskRules()
     t = plan_callback(at(11, 12), rules, POLICY)
-    assert t is not None and t.next_at == at(11, 12, 2) and t.expires_at == at(12, 12)
+    assert t is not None and t.next_at == at(11, 12, 2) and t.expires_at == at(12, 12, 2)
     late = plan_callback(at(11, 21), rules, POLICY)  # Tuesday 21:00: the clinic has closed
     assert late is not None and late.next_at == at(12, 9)
-    sat = plan_callback(at(15, 15), rules, POLICY)  # Saturday 15:00: closed Sunday; Monday 9:00 is past 24 h
-    assert sat is None
+    sat = plan_callback(at(15, 15), rules, POLICY)  # Saturday 15:00, closed: returned when it opens on Monday
+    assert sat is not None and sat.next_at == at(17, 9) and sat.expires_at == at(18, 9)
 
 
 def test_a_caller_who_said_nothing_and_the_dispositions() -> None:
