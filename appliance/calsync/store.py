@@ -173,8 +173,10 @@ def mark_unconfirmed(r: OnStore, ids: list[int]) -> None:
 def cancel_local(r: OnStore, aid: int) -> None:
     """The appointment's event was deleted (or cancelled) in the clinic's calendar."""
     with transaction(r.conn):
-        r.conn.execute("UPDATE appointments SET status = 'cancelled', cal_state = 'removed' WHERE id = ? "
-                       "AND status = 'booked'", (aid,))
+        # when and how, as a cancellation on the box records it; lateness and the deposit are left
+        # undecided (NULL): the calendar does not say, staff decide
+        r.conn.execute("UPDATE appointments SET status = 'cancelled', cal_state = 'removed', cancelled_at = ?, "
+                       "changed_via = 'calendar' WHERE id = ? AND status = 'booked'", (iso(), aid))
         outbox.enqueue(r.conn, "appointment.cancelled", {"appointment_id": aid, "source": "calendar"})
         r.store.audit(ACCESS, "appointment.update", f"appointment:{aid}:cancelled in calendar")
 
@@ -188,7 +190,8 @@ def move_local(r: OnStore, aid: int, remote: RemoteEvent) -> bool:
         r.conn.execute("SAVEPOINT cal_move")
         try:
             r.conn.execute("UPDATE appointments SET slot_start = ?, slot_end = ?, cal_start = ?, cal_end = ?, "
-                           "cal_etag = ? WHERE id = ?", (iso(start), iso(end), iso(start), iso(end), remote.etag, aid))
+                           "cal_etag = ?, confirmed_at = NULL, changed_via = 'calendar' WHERE id = ?",
+                           (iso(start), iso(end), iso(start), iso(end), remote.etag, aid))
         except DatabaseError as e:
             r.conn.execute("ROLLBACK TO cal_move")
             if "UNIQUE" not in str(e):

@@ -130,10 +130,13 @@ async def test_moves_and_cancellations_sync_both_ways(harness: Harness) -> None:
     assert await h.sync.sync_now()
     row = await h.appointment(aid)
     assert (datetime.fromisoformat(row["slot_start"]), row["status"], row["cal_state"]) == (t3, "booked", "confirmed")
+    assert (row["changed_via"], row["confirmed_at"]) == ("calendar", None)  # a new time is not yet confirmed
     h.edit_event("np-rivera", uid, delete=True)
     assert await h.sync.sync_now()
     row = await h.appointment(aid)
     assert (row["status"], row["cal_state"]) == ("cancelled", "removed")
+    assert row["cancelled_at"] and row["changed_via"] == "calendar"  # counted as a cancellation, and how
+    assert (row["cancel_late"], row["deposit_outcome"]) == (None, None)  # the calendar does not say: staff decide
     topics = await h.records.run(lambda r: [t for (t,) in r.conn.execute("SELECT topic FROM outbox ORDER BY seq")])
     assert topics[-2:] == ["appointment.moved", "appointment.cancelled"]
 
