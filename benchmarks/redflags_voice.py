@@ -51,6 +51,7 @@ SPOKEN: dict[str, str] = {
     "there's a bliss there on my shin": "there's a blister on my shin",
     "the injection site is puss-y and red": "the injection site has pus and it's red",
     "my lip's thrombing, is that normal?": "my lip's throbbing, is that normal?",
+    "My eyelet is drooping since yesterday.": "My eyelid is drooping since yesterday.",
 }
 
 SAMPLE: tuple[str, ...] = (
