@@ -280,10 +280,10 @@ def treatments_answering(pack: Pack, text: str) -> list[Treatment]:
     the lexicon's telephone mishearings of treatment names ("Box, please." for Botox: the
     `heard_for_treatment` table, then the safety confusions); a longer turn only by its words."""
     found = treatments_in(pack, text)
-    w = words()
-    if found or len(normalize(text).split()) > w.short_answer_words:
+    w, said = words(), normalize(text)
+    if found or len(said.split()) > w.short_answer_words:
         return found
-    t = " " + " ".join(re.findall(r"[a-z0-9']+", normalize(text))) + " "
+    t = " " + " ".join(re.findall(r"[a-z0-9']+", said)) + " "
     for heard, meant in sorted(w.heard_for_treatment.items(), key=lambda kv: -len(kv[0])):
         t = t.replace(" " + heard.lower() + " ", " " + meant.lower() + " ")
     return treatments_in(pack, heard_as_meant(t))

@@ -83,8 +83,8 @@ async def release(records: Any, access: Access, hid: str, by: str) -> dict[str, 
     if hold["kind"] == "aftercare-call":
         pass  # the scheduler places a released call at its next turn (appliance.golive.outbound)
     elif hold["kind"] == "booking":
-        hold["appointment_id"] = await records.run(lambda r: r.bookings.record_phone_booking(access, hold["call_key"],
-                                                                                    phone_booking(hold["payload"])))
+        hold["appointment_id"] = await records.run(lambda r: r.bookings.record_phone_booking(
+            access, hold["call_key"], phone_booking(hold["payload"])))
     else:
         def enqueue(r: Any) -> None:
             with transaction(r.conn):

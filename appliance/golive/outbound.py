@@ -43,7 +43,7 @@ class OutboundGate:
 
     def decide(self, r: OnStore, access: Access, *, contact_id: int, kind: str, day: int, workflow: str | None,
                phone: str, patient_ref: str) -> tuple[Decision, str]:
-        """Runs inside the caller's transaction on `r.conn` (a store with `_audit`)."""
+        """Runs inside the caller's transaction on `r.conn` (its audit event through `r.store`)."""
         state = store.load_state(r)
         pilot = Pilot.of(self.golive, state.get("enabled_workflows") or ())
         test = is_test_outbound(self.golive, number=phone, pbx=self.pbx)

@@ -86,9 +86,6 @@ class DeskStore:
         self.gate: Any = None  # appliance.golive.outbound.OutboundGate (demo packs call test phones only)
         self.store = Store(conn, audit_key(conn))  # the audit trail, as Records writes it
 
-    def _audit(self, access: Access, action: str, subject: str) -> None:
-        self.store.audit(access, action, subject)
-
     # ---- reminders ---------------------------------------------------------------------
 
     def plan_reminders(self, access: Access, now: datetime) -> tuple[int, int]:
@@ -133,8 +130,8 @@ class DeskStore:
                  iso(p.next_at), stamp, stamp))
             n += 1
         if n:
-            self._audit(access, "patient.read", f"patient:{pid}")
-            self._audit(access, "desk_contact.create", f"appointment:{aid}:reminders")
+            self.store.audit(access, "patient.read", f"patient:{pid}")
+            self.store.audit(access, "desk_contact.create", f"appointment:{aid}:reminders")
         return n
 
     # ---- call-backs --------------------------------------------------------------------
@@ -165,7 +162,7 @@ class DeskStore:
                 (pids[0] if len(pids) == 1 else None, str(number), key, reason, iso(times.due_at),
                  iso(times.expires_at), iso(times.next_at), stamp, stamp))
             cid = int(cur.lastrowid or 0)
-            self._audit(access, "desk_contact.create", f"callback:{cid}")
+            self.store.audit(access, "desk_contact.create", f"callback:{cid}")
         log.info("desk.callback_planned", contact=cid, reason=reason)
         return cid
 
@@ -180,7 +177,7 @@ class DeskStore:
                 return 0
             n = self._close(cid, "cancelled", "called-again", iso(now), only_due=True)
             if n:
-                self._audit(access, "desk_contact.update", f"callback:{cid}:called-again")
+                self.store.audit(access, "desk_contact.update", f"callback:{cid}:called-again")
         return n
 
     # ---- the queue ---------------------------------------------------------------------
@@ -275,8 +272,8 @@ class DeskStore:
                                   "lease_until = ?, updated_at = ? WHERE id = ? AND state = 'due'",
                                   (token, iso(now + lease), stamp, cid))
                 if pid is not None:
-                    self._audit(access, "patient.read", f"patient:{pid}")
-                self._audit(access, "desk_contact.claim", f"{kind}:{cid}")
+                    self.store.audit(access, "patient.read", f"patient:{pid}")
+                self.store.audit(access, "desk_contact.claim", f"{kind}:{cid}")
                 esc = None if eid is None else {"id": int(eid), "raised_at": raised}
                 claims.append(DeskClaim(cid, token, attempts + 1, kind, str(phone), pid, name, dob, appt, reason, esc))
         return claims
@@ -305,7 +302,7 @@ class DeskStore:
             if outcome.opted_out:
                 self.conn.execute("INSERT OR IGNORE INTO opt_outs (phone, channel, call_id, created_at) "
                                   "VALUES (?, 'call', ?, ?)", (normalize_phone(claim.phone), outcome.call_row_id, stamp))
-                self._audit(access, "opt_out.create", "phone-opt-out:call")
+                self.store.audit(access, "opt_out.create", "phone-opt-out:call")
             if outcome.result == "answered" and outcome.disposition not in RETRY:
                 state = "completed"
                 self.conn.execute("UPDATE desk_contacts SET state = 'completed', last_result = 'answered', "
@@ -315,7 +312,7 @@ class DeskStore:
                 retry_on = outcome.disposition if outcome.result == "answered" else outcome.result
                 nxt = self.policy.after_attempt(attempts, retry_on or "failed", now, None, parse_iso(expires))
                 state = self._requeue(claim.contact_id, nxt, retry_on or "failed", stamp)
-            self._audit(access, "desk_contact.update", f"{claim.kind}:{claim.contact_id}")
+            self.store.audit(access, "desk_contact.update", f"{claim.kind}:{claim.contact_id}")
         return state
 
     # ---- reading -----------------------------------------------------------------------
@@ -330,7 +327,7 @@ class DeskStore:
             sql, args = sql + " AND kind = ?", [*args, kind]
         with transaction(self.conn):
             rows = rows_of(self.conn.execute(sql + " ORDER BY due_at, id", args))
-            self._audit(access, "desk_contact.read", f"appointment:{appointment_id}" if appointment_id else f"{kind}")
+            self.store.audit(access, "desk_contact.read", f"appointment:{appointment_id}" if appointment_id else f"{kind}")
         return rows
 
     def due_now(self, now: datetime) -> list[dict[str, Any]]:

@@ -133,9 +133,6 @@ class ScheduleStore:
         self.store = Store(conn, audit_key(conn))  # the audit trail, as Records writes it
         self._plan_cols = {r[1] for r in conn.execute("PRAGMA table_info(aftercare_plans)")}
 
-    def _audit(self, access: Access, action: str, subject: str) -> None:
-        self.store.audit(access, action, subject)
-
     # ---- plans ------------------------------------------------------------------------
 
     def _treated_at(self, treated_on: date) -> str:
@@ -178,7 +175,7 @@ class ScheduleStore:
         cur = self.conn.execute("INSERT INTO patients (name, phone, dob, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
                                 (t.name.strip(), t.phone, t.dob, now, now))
         pid = int(cur.lastrowid or 0)
-        self._audit(access, "patient.create", f"patient:{pid}")
+        self.store.audit(access, "patient.create", f"patient:{pid}")
         return pid
 
     def record_treatment(self, access: Access, t: Treatment, now: datetime) -> int:
@@ -193,7 +190,7 @@ class ScheduleStore:
             if t.consent is not None:
                 self.conn.execute("INSERT INTO consents (patient_id, kind, granted, source, created_at) "
                                   "VALUES (?, 'aftercare-calls', ?, ?, ?)", (pid, int(t.consent), t.source, stamp))
-                self._audit(access, "consent.create", f"patient:{pid}")
+                self.store.audit(access, "consent.create", f"patient:{pid}")
             cur = self.conn.execute(
                 "INSERT INTO aftercare_plans (patient_id, procedure, pack, created_at, workflow, treated_at, product, "
                 "area, session, time_zone, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -217,11 +214,11 @@ class ScheduleStore:
                     "disposition, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (plan_id, c.kind, c.day, c.item, iso(due), iso(expires), iso(nxt), state,
                      None if state == "due" else "expired", stamp, stamp))
-            self._audit(access, "aftercare_plan.create", f"plan:{plan_id}")
+            self.store.audit(access, "aftercare_plan.create", f"plan:{plan_id}")
             if "provider" in self._plan_cols and t.provider:
                 self.conn.execute("UPDATE aftercare_plans SET provider = ? WHERE id = ?", (t.provider, plan_id))
             if t.written is not None:  # appliance.messaging: the written instructions, or a printable sheet
-                record_written_consents(self.conn, lambda a, s: self._audit(access, a, s), pid, email=t.email,
+                record_written_consents(self.conn, lambda a, s: self.store.audit(access, a, s), pid, email=t.email,
                                         written=t.written, sms_details=t.sms_details, source=t.source, stamp=stamp)
             outbox.enqueue(self.conn, "aftercare.recorded", {"plan_id": plan_id})
         return plan_id
@@ -241,7 +238,7 @@ class ScheduleStore:
             for r in rows:
                 r["treated_on"] = self.treated_on(r["treated_at"]).isoformat() if r["treated_at"] else None
                 r["answers"] = json.loads(r["answers"]) if r.get("answers") else None  # a check-in's answers
-            self._audit(access, "aftercare_plan.read", f"patient:{patient_id}" if plan_id is None else f"plan:{plan_id}")
+            self.store.audit(access, "aftercare_plan.read", f"patient:{patient_id}" if plan_id is None else f"plan:{plan_id}")
         return rows
 
     # ---- rights -----------------------------------------------------------------------
@@ -274,7 +271,7 @@ class ScheduleStore:
     def _opt_out(self, access: Access, phone: str, stamp: str, call_row_id: int | None) -> int:
         self.conn.execute("INSERT OR IGNORE INTO opt_outs (phone, channel, call_id, created_at) VALUES (?, 'call', ?, ?)",
                           (normalize_phone(phone), call_row_id, stamp))
-        self._audit(access, "opt_out.create", "phone-opt-out:call")
+        self.store.audit(access, "opt_out.create", "phone-opt-out:call")
         return self._cancel_for_phone(phone, stamp, "opted-out")
 
     # ---- the queue --------------------------------------------------------------------
@@ -348,7 +345,7 @@ class ScheduleStore:
                                   (token, iso(now + lease), stamp, cid))
                 self.conn.execute("INSERT INTO outbound_attempts (contact_id, attempt, token, worker, started_at) "
                                   "VALUES (?, ?, ?, ?, ?)", (cid, attempts + 1, token, worker, stamp))
-                self._audit(access, "patient.read", f"patient:{pid}")
+                self.store.audit(access, "patient.read", f"patient:{pid}")
                 claims.append(Claim(cid, token, attempts + 1, kind, day, item, plan_id, pid, name, phone, dob, wf,
                                     product, area, self.treated_on(treated), session, tz))
         return claims
@@ -365,7 +362,7 @@ class ScheduleStore:
                 "routine", "aftercare-call-held", 0,
                 f"The day-{day} {kind} call for patient {ref} ({workflow}) was not placed: {why}. "
                 "Please call the patient."))
-            self._audit(access, "escalation.create", f"contact:{cid}")
+            self.store.audit(access, "escalation.create", f"contact:{cid}")
 
     def renew(self, contact_id: int, token: str, until: datetime) -> bool:
         """Extend a lease while the call goes on; False when the lease was lost."""
@@ -408,7 +405,7 @@ class ScheduleStore:
                 if flags["message_left"]:
                     self.conn.execute("UPDATE aftercare_contacts SET disposition = 'voicemail' WHERE id = ?",
                                       (claim.contact_id,))
-            self._audit(access, "aftercare_contact.update", f"plan:{claim.plan_id}{':answers' if outcome.answers else ''}")
+            self.store.audit(access, "aftercare_contact.update", f"plan:{claim.plan_id}{':answers' if outcome.answers else ''}")
         return state
 
     def _dashboard(self, plan_id: int, flags: dict[str, int]) -> None:

@@ -269,15 +269,14 @@ class Pager:
         log.info("page.started", escalation=eid, target=hostile(target), level=level, severity=row["severity"])
         if text and self.settings.sip_message and isinstance(self.sip, TextSender):
             line = live.line if live is not None and not live.ended else None
-            task = asyncio.create_task(self._text(target, text_page(row["severity"], self.topic_of(row), line)))
+            task = asyncio.create_task(self._text(self.sip, target,
+                                                  text_page(row["severity"], self.topic_of(row), line)))
             self._texts.add(task)
             task.add_done_callback(self._texts.discard)
 
-    async def _text(self, target: str, text: str) -> None:
-        if not isinstance(self.sip, TextSender):
-            return
+    async def _text(self, sender: TextSender, target: str, text: str) -> None:
         try:
-            status = await self.sip.send_message(target, text)
+            status = await sender.send_message(target, text)
         except Exception as exc:  # noqa: BLE001  (a phone that takes no texts still gets the call)
             log.warning("page.text_failed", target=hostile(target), error=type(exc).__name__)
             return
