@@ -2,10 +2,11 @@
 
 Three kinds of call, with the reactive SIP caller (`benchmarks.dialogue`):
 
-- barge-ins: after "Hi, I'm a new patient.", ten questions each spoken 1 s into the agent's
-  reply to the one before; reaction = the caller's first speech packet sent -> the agent's last
-  speech packet before it fell silent (for 600 ms), counted where the agent was still talking
-  100-200 ms after the caller began (sooner than any reaction: else it was its own pause);
+- barge-ins: after "Hi, I'm a new patient.", sixteen questions each spoken 1 s into the agent's
+  reply to the one before, inside a phrase; reaction = the caller's first speech packet sent ->
+  the agent's last speech packet before it fell silent (for 600 ms), counted where the agent was
+  still talking 100-200 ms after the caller began (sooner than any reaction: else it was its own
+  pause or the reply's end; sixteen leave at least ten counted);
 - back-channels: ten questions, each followed 1.2 s into its reply by "okay", "yeah", "right"...;
   on the wire, whether the agent's audio paused (600 ms of silence within 2 s) and for how
   long; in the appliance's own log, whether a reply was given up (`voice.barge_in`: a false
@@ -33,7 +34,8 @@ QUESTIONS = ("Sorry, how much does Botox cost for the forehead lines?", "Wait, h
 # Piper, the caller's voice, cannot say "mm-hm" or "uh-huh" (it reads out letters: Whisper hears
 # "and then make some", "I hope"), so the back-channels are the words it does say.
 BACKCHANNELS = ("Okay.", "Yeah.", "Right.", "Sure.", "I see.")
-ROUNDS = 10
+ROUNDS = 10  # back-channels
+BARGE_ROUNDS = 16  # questions cut in with: at least 10 land while the agent is still talking
 ECHO_DB = (-20.0, -10.0)
 
 
@@ -45,7 +47,7 @@ def _plain(question: str) -> str:
 
 
 BARGE_INS = Script("barge-ins", (Step("Hi, I'm a new patient."),
-                                 *(Step(QUESTIONS[i % len(QUESTIONS)], barge_in=True) for i in range(ROUNDS))))
+                                 *(Step(QUESTIONS[i % len(QUESTIONS)], barge_in=True) for i in range(BARGE_ROUNDS))))
 BACK_CHANNELS = Script("back-channels", tuple(
     step for i in range(ROUNDS) for step in (Step(_plain(QUESTIONS[i % len(QUESTIONS)])),
                                              Step(BACKCHANNELS[i % len(BACKCHANNELS)], barge_in=True,
@@ -84,10 +86,14 @@ def back_channels(target: Target, clips: dict[str, Clip], timing: Timing) -> dic
     out: dict[str, Any] = {"spoken": len(steps), "over_the_agent": len(over), "paused_on_the_wire": len(paused)}
     if isinstance(target, Appliance):
         released = _log(target, call, "voice.hold_released")
+        heard = _log(target, call, "voice.utterance")
         out.update({
             "false_stops": len(_log(target, call, "voice.barge_in")),  # a reply given up for a back-channel
             "held_then_resumed": sum(1 for e in released if e.get("why") == "backchannel"),
             "hold_ms_p50": pct([float(e["held_ms"]) for e in released if e.get("held_ms") is not None], 50),
+            # each caller utterance as the appliance judged it (verdict, transcript length): a
+            # back-channel taken as a turn shows as "interrupt" with its length
+            "utterances": [[e.get("verdict"), e.get("chars")] for e in heard],
         })
     return out
 
@@ -104,9 +110,9 @@ def echo(target: Appliance, clips: dict[str, Clip], timing: Timing, level_db: fl
 
 def run(lineup: list[Target], clips: dict[str, Clip], timing: Timing, step: Any) -> dict[str, Any]:
     """Every kind of call against each target (`step(label)` reports progress)."""
-    out: dict[str, Any] = {"rounds": ROUNDS}
+    out: dict[str, Any] = {"rounds": ROUNDS, "barge_in_rounds": BARGE_ROUNDS}
     for target in lineup:
-        step(f"{target.name}: {ROUNDS} barge-ins")
+        step(f"{target.name}: {BARGE_ROUNDS} barge-ins")
         row: dict[str, Any] = {"barge_in": barge_ins(target, clips, timing)}
         step(f"{target.name}: {ROUNDS} back-channels")
         row["back_channels"] = back_channels(target, clips, timing)

@@ -395,6 +395,7 @@ class VoiceSettings(_Section):
     backchannels: tuple[str, ...] = (
         "mm-hm", "mm hm", "mm-hmm", "mm hmm", "mmhmm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
         "right", "sure", "got it", "i see", "alright", "all right", "cool", "great", "oh",
+        "cure",  # "Sure." as Whisper tiny.en often hears it over 8 kHz audio; alone it means nothing else
     )
     vocabulary: str = DEFAULT_VOCABULARY  # Whisper's initial prompt: spellings of the clinic's words
 

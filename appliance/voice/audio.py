@@ -1,4 +1,5 @@
-"""Audio helpers: PCM conversions, soxr resampling, G.711 µ-law, WAV files, sentence splitting."""
+"""Audio helpers: PCM conversions, soxr resampling, leading-silence trim, G.711 µ-law, WAV files,
+sentence splitting."""
 
 from __future__ import annotations
 
@@ -32,6 +33,16 @@ def resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
         return x.astype(np.float32, copy=False)
     # soxr is untyped: its resample returns Any (a float32 array here).
     return cast(np.ndarray, soxr.resample(x.astype(np.float32, copy=False), src, dst, quality="HQ"))
+
+
+def trim_leading_silence(x: np.ndarray, rate: int, keep_ms: int = 10, floor: float = 0.003) -> np.ndarray:
+    """`x` from `keep_ms` before its first sample above `floor` (about -50 dBFS): a synthesised
+    line starts at once instead of after the voice's own lead-in (Piper's: 20-60 ms), which the
+    caller would otherwise wait through before every reply. Silence throughout is kept as it is."""
+    loud = np.flatnonzero(np.abs(x) > floor)
+    if loud.size == 0:
+        return x
+    return x[max(0, int(loud[0]) - rate * keep_ms // 1000):]
 
 
 # G.711 µ-law (ITU-T G.711), vectorised.

@@ -211,6 +211,7 @@ class Endpointer:
 DEFAULT_BACKCHANNELS: tuple[str, ...] = (
     "mm-hm", "mm hm", "mm-hmm", "mm hmm", "mmhmm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
     "right", "sure", "got it", "i see", "alright", "all right", "cool", "great", "oh",
+    "cure",  # "Sure." as Whisper tiny.en often hears it over 8 kHz audio; alone it means nothing else
 )
 
 

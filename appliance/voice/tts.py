@@ -4,8 +4,9 @@
 for lines marked cacheable (greetings, approved protocol lines) and the pinned lines, which are
 never evicted. It speaks through `render(text) -> 8 kHz PCM`; `PiperSynthesizer` renders with
 one Piper voice (in this process, or `appliance.inference.proxies.RemotePiper` in a worker
-process) under one lock. One synthesiser per loaded voice, held by `Engines`, shared by all
-calls. Blocking: call from a worker thread.
+process) under one lock, its lead-in silence trimmed to 10 ms (the reply's first word is on the
+wire at once; the pause between sentences is the previous sentence's own tail). One synthesiser
+per loaded voice, held by `Engines`, shared by all calls. Blocking: call from a worker thread.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from appliance.voice.audio import float_to_pcm, resample, split_sentences
+from appliance.voice.audio import float_to_pcm, resample, split_sentences, trim_leading_silence
 from appliance.voice.interfaces import Synthesizer
 from appliance.voice.pronounce import spoken_form
 
@@ -79,4 +80,4 @@ class PiperSynthesizer(CachingSynthesizer):
             return b""
         rate = chunks[0].sample_rate
         x = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
-        return float_to_pcm(resample(x, rate, 8000))
+        return float_to_pcm(trim_leading_silence(resample(x, rate, 8000), 8000))

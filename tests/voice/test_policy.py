@@ -96,7 +96,7 @@ def test_smart_turn_stale_verdict_ignored_and_max_silence_fallback() -> None:
     assert events[-1][1] == "end-of-turn"  # the model never said complete: the fallback ends it
 
 
-@pytest.mark.parametrize("text", ["Mm-hm.", "okay", "Yeah.", "uh huh", "Okay, okay.", "Right.", "", "  ...  "])
+@pytest.mark.parametrize("text", ["Mm-hm.", "okay", "Yeah.", "uh huh", "Okay, okay.", "Right.", "Cure.", "", "  ...  "])
 def test_backchannels(text: str) -> None:
     assert BackchannelFilter().is_backchannel(text)
 
