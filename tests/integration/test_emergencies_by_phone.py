@@ -1,9 +1,9 @@
 """Issue 14's emergencies as real phone calls: kamailio as the clinic PBX, the appliance registered
 as extension 2100 (`appliance run`), baresip dialling it from numbers the appliance does not know.
 
-One appliance start answers four calls in sequence: the three scenarios of issue 14 (two caller
-turns each, spaced so the appliance answers in between) and a caller who starts talking 1.5 s into
-the greeting. Afterwards: the escalations table of the encrypted store (severity as the pack
+One appliance start answers four calls, all on the line together (3 s apart): the three scenarios
+of issue 14 (two caller turns each, spaced so the appliance answers in between) and a caller who
+starts talking 1.5 s into the greeting. Afterwards: the escalations table of the encrypted store (severity as the pack
 demands), what the caller heard (baresip's recording, transcribed), and how long the greeting
 kept the caller waiting, measured on the audio received on the wire (no wall clock).
 """
@@ -34,6 +34,7 @@ REPLY_GAP_S = 8.0  # after the first turn: the appliance's question (~4.5 s) and
 TAIL_S = 19.0  # after the second turn: the escalation line (up to ~14 s) and its latency
 GREETING_MAX_S = 6.0  # answered → end of the greeting's audio on the wire
 SILENCE_AFTER_GREETING_MS = 400
+STAGGER_S = 3.0  # between one call's dialling and the next
 
 
 @dataclass(frozen=True)
@@ -199,9 +200,16 @@ async def _four_calls(work: Path) -> dict[str, Call]:
                     await asyncio.sleep(60)
                     app = ApplianceProcess(appliance_config(work, kport))
             await asyncio.to_thread(app.wait_event, "sip.registered", 30)
-            for s in (*SCENARIOS, EARLY):  # one call after another
+            async def one(s: Scenario, delay_s: float) -> None:
+                await asyncio.sleep(delay_s)
                 out[s.name] = Call(s, await dial(work, kport, s, sources[s.name]))
-                await asyncio.to_thread(_wait_finished, app, len(out), 60)
+
+            # All four lines at once, a few seconds apart, as calls reach a clinic: the appliance
+            # takes several calls, and each caller's audio is timed from its own answer.
+            order = (*SCENARIOS, EARLY)
+            await asyncio.gather(*(one(s, STAGGER_S * i) for i, s in enumerate(order)))
+            out = {s.name: out[s.name] for s in order}
+            await asyncio.to_thread(_wait_finished, app, len(out), 60)
             code, _ = app.stop()
         finally:
             app.kill()
