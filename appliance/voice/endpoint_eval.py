@@ -85,6 +85,7 @@ class Strategy:
     silence_s: float = 0.65
     threshold: float = 0.5
     rule: EndOfTurn | None = None
+    early_asr_s: float = 0.2  # the pause after which the early Whisper pass starts
 
 
 @dataclass
@@ -106,7 +107,7 @@ def _run(engines: Models, s: Strategy, pcm: bytes, expect: str, asr: Transcriber
     """Feed `pcm` through VAD + endpointer on the audio's clock."""
     vad = engines.vad.stream()
     gate = VadGate()
-    ep = Endpointer(mode=s.mode, silence_s=s.silence_s, rule=s.rule, expect=expect)
+    ep = Endpointer(mode=s.mode, silence_s=s.silence_s, rule=s.rule, expect=expect, early_asr_s=s.early_asr_s)
     out = Run()
     speech_start = 0.0
     early: _Early | None = None
@@ -204,8 +205,8 @@ def evaluate(engines: Models, speak: Any, strategies: list[Strategy], pauses: tu
 
 
 def default_strategies(hold_words: frozenset[str]) -> list[Strategy]:
-    def adaptive(unfinished: float) -> EndOfTurn:
-        return EndOfTurn(unfinished_s=unfinished, hold_words=hold_words)
+    def adaptive(unfinished: float, complete: float | None = None) -> EndOfTurn:
+        return EndOfTurn(unfinished_s=unfinished, complete_s=complete, hold_words=hold_words)
 
     return [
         Strategy("silence 650 ms", "silence", 0.65),
@@ -213,6 +214,10 @@ def default_strategies(hold_words: frozenset[str]) -> list[Strategy]:
         Strategy("silence 1000 ms", "silence", 1.0),
         Strategy("smart-turn (8 kHz)", "smart-turn"),
         Strategy("adaptive, base 650 ms", "silence", 0.65, rule=adaptive(1.2)),
+        Strategy("adaptive 650 ms, finished sentence 350 ms", "silence", 0.65, rule=adaptive(1.2, 0.35)),
+        Strategy("adaptive 800 ms, finished sentence 350 ms", "silence", 0.8, rule=adaptive(1.2, 0.35)),
+        Strategy("adaptive 650 ms, finished sentence 300 ms, early pass at 100 ms", "silence", 0.65,
+                 rule=adaptive(1.2, 0.3), early_asr_s=0.1),
         Strategy("adaptive, base 800 ms", "silence", 0.8, rule=adaptive(1.2)),
         Strategy("adaptive, base 1000 ms", "silence", 1.0, rule=adaptive(1.4)),
     ]

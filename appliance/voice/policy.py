@@ -81,13 +81,16 @@ class EndOfTurn:
 
     A yes/no or a name said in a short breath (at most `short_s` of speech) ends after `fast_s`;
     phone numbers and dates, said in parts, wait `parts_s`; an early transcript that stops on a
-    word that cannot end a sentence ("I'd like to book a ...", "um") waits `unfinished_s`;
-    anything else waits the configured silence."""
+    word that cannot end a sentence ("I'd like to book a ...", "um") waits `unfinished_s`; with
+    `complete_s` set, an open answer whose early transcript reads as a finished sentence (its
+    recogniser closed it with ".", "?" or "!") ends after `complete_s`; anything else waits the
+    configured silence."""
 
     fast_s: float = 0.25
     short_s: float = 1.2
     parts_s: float = 0.9
     unfinished_s: float = 1.2
+    complete_s: float | None = None  # None: a finished-looking sentence waits the base silence too
     hold_words: frozenset[str] = frozenset()  # the language's (`[voice] hold_words`)
 
     def unfinished(self, text: str) -> bool:
@@ -95,9 +98,16 @@ class EndOfTurn:
         words = _normal(text).split()
         return bool(words) and (words[-1] in self.hold_words or text.rstrip().endswith(("...", "…", ",", "-")))
 
+    def finished(self, text: str) -> bool:
+        """The words read as a whole sentence: closed by the recogniser, not stopping on a hold word."""
+        return bool(_normal(text)) and not self.unfinished(text) and text.rstrip().endswith((".", "?", "!"))
+
     def silence_s(self, base_s: float, expect: str, voiced_s: float, early_text: str | None) -> float:
         if early_text is not None and self.unfinished(early_text):
             return max(base_s, self.unfinished_s)
+        if (self.complete_s is not None and expect == "open" and early_text is not None
+                and self.finished(early_text)):
+            return min(base_s, self.complete_s)
         if expect in ("yes-no", "name") and voiced_s <= self.short_s + 1e-9:
             return min(base_s, self.fast_s)
         if expect in ("digits", "date"):

@@ -79,6 +79,23 @@ def test_the_rule_alone() -> None:
     assert rule.silence_s(0.65, "open", 3.0, None) == 0.65
 
 
+def test_a_finished_sentence_ends_fast_only_when_set_and_only_for_open_answers() -> None:
+    rule = end_of_turn(VoiceSettings(complete_end_ms=350))
+    assert rule is not None and rule.complete_s == pytest.approx(0.35)
+    assert rule.finished("How much is lip filler?") and rule.finished("I had Botox last week.")
+    assert not rule.finished("I would like to book") and not rule.finished("Botox and.")
+    assert not rule.finished("My appointment is on") and not rule.finished("") and not rule.finished("...")
+    ep = Endpointer(silence_s=0.65, rule=rule, expect="open")
+    assert 0.35 <= ends_after(ep, 2.0, "How much is lip filler?", early_at=0.3) < 0.35 + 2 * W
+    # the words came back late: the turn ends as soon as they are in, not before
+    assert 0.5 <= ends_after(Endpointer(silence_s=0.65, rule=rule, expect="open"), 2.0, "Yes, please.",
+                             early_at=0.5) < 0.5 + 2 * W
+    # unclosed words, a digits question, or the rule unset: the base silence
+    assert ends_after(Endpointer(silence_s=0.65, rule=rule, expect="open"), 2.0, "I would like to book") >= 0.65
+    assert ends_after(Endpointer(silence_s=0.65, rule=rule, expect="digits"), 2.0, "Five five five.") >= 0.65
+    assert ends_after(Endpointer(silence_s=0.65, rule=RULE, expect="open"), 2.0, "How much is it?") >= 0.65
+
+
 @pytest.mark.parametrize(("state", "kind", "expected"), [
     ("offer_slot", None, "yes-no"), ("intake", "yes_no", "yes-no"), ("intake", "date", "date"),
     ("ask_name", None, "name"), ("identify_name", None, "name"), ("ask_phone", None, "digits"),

@@ -47,6 +47,7 @@ def end_of_turn(settings: VoiceSettings) -> EndOfTurn | None:
         return None
     return EndOfTurn(fast_s=settings.fast_end_ms / 1000, parts_s=settings.parts_end_ms / 1000,
                      unfinished_s=settings.unfinished_end_ms / 1000,
+                     complete_s=None if settings.complete_end_ms is None else settings.complete_end_ms / 1000,
                      hold_words=frozenset(w.lower() for w in settings.hold_words))
 
 
@@ -65,7 +66,7 @@ class TurnTaking(FrameProcessor):
         self._endpointer = Endpointer(
             mode=settings.endpointing, silence_s=settings.silence_ms / 1000,
             turn_check_s=settings.turn_check_ms / 1000, max_silence_s=settings.max_silence_ms / 1000,
-            rule=end_of_turn(settings))
+            early_asr_s=settings.early_asr_ms / 1000, rule=end_of_turn(settings))
         self._hint = hint or TurnHint()
         self._audio = RecentAudio(_KEEP_S, _RATE)
         self._queue: asyncio.Queue[tuple[bytes, bytes] | None] = asyncio.Queue()  # (caller pcm, agent pcm played)
