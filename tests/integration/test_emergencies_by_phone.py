@@ -3,9 +3,10 @@ as extension 2100 (`appliance run`), baresip dialling it from numbers the applia
 
 One appliance start answers four calls, all on the line together (3 s apart): the three scenarios
 of issue 14 (two caller turns each, spaced so the appliance answers in between) and a caller who
-starts talking 1.5 s into the greeting. Afterwards: the escalations table of the encrypted store (severity as the pack
-demands), what the caller heard (baresip's recording, transcribed), and how long the greeting
-kept the caller waiting, measured on the audio received on the wire (no wall clock).
+starts talking 1.5 s into the greeting. Afterwards: the escalations table of the encrypted store
+(severity as the pack demands), what the caller heard (baresip's recording, transcribed), and how
+long the greeting kept the caller waiting, measured on the audio received on the wire (no wall
+clock).
 """
 
 from __future__ import annotations
