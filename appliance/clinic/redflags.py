@@ -2,14 +2,15 @@
 
 Conservative by design: a phrase is discarded only when a negation cue ("no", "not", "don't",
 "haven't", "without" ...) stands shortly before it in the same clause *and* the clause holds no
-uncertainty ("not sure", "maybe", "I think", "a bit"); likewise "my vision is fine". "No vision changes" is not a hit; "it's
-probably nothing but my vision is blurry" and "I'm not sure if it's blurry" are.
+uncertainty ("not sure", "maybe", "I think", "a bit"); likewise "my vision is fine" (but "my lip
+throbbing is that normal" asks, and is a hit). "No vision changes" is not a hit; "it's probably
+nothing but my vision is blurry" and "I'm not sure if it's blurry" are.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 
 from appliance.clinic.parsers import normalize
@@ -22,6 +23,7 @@ _UNCERTAIN = re.compile(r"\b(not sure|unsure|maybe|might|may be|i think|think|po
                         r"a bit|a little|slightly|don't know|not certain|can't tell|hard to tell|wonder)\b")
 _CLAUSE = re.compile(r"[.;!?]|,|\b(?:but|however|though|although|except|and then|yet|anyway)\b")
 _FINE_AFTER = {"fine", "ok", "okay", "good", "normal", "clear", "perfect", "great", "gone"}
+_ASKED = {"that", "this", "it"}  # between the phrase and a "fine" word: "throbbing, is that normal?"
 _NEG_WINDOW = 4
 _MAX_GAP = 2
 
@@ -61,6 +63,15 @@ def clauses(text: str) -> list[str]:
     return [c for c in _CLAUSE.split(normalize(text)) if c and c.strip()]
 
 
+def denies(before: list[str], after: list[str], negations: Set[str], fine_after: Set[str]) -> bool:
+    """Do the words around a phrase deny it: a negation shortly before ("no blurry vision"), or a
+    "fine" word just after ("my vision is fine")? Not when the words ask about it: "my lip
+    throbbing is that normal" is a caller with a throbbing lip (the ASR lost the comma)."""
+    fine = next((i for i, w in enumerate(after) if w in fine_after), None)
+    asked = fine is not None and any(w in _ASKED for w in after[:fine])
+    return any(w in negations for w in before) or (fine is not None and not asked)
+
+
 def mentioned(text: str, phrase: str) -> bool | None:
     """True: the phrase is asserted; False: only negated mentions; None: not mentioned at all."""
     target = words_of(phrase)
@@ -72,7 +83,7 @@ def mentioned(text: str, phrase: str) -> bool | None:
         for start in _find(words, target):
             before = words[max(0, start - _NEG_WINDOW):start]
             after = words[start + len(target):start + len(target) + 3]
-            denied = any(w in _NEGATIONS for w in before) or any(w in _FINE_AFTER for w in after)
+            denied = denies(before, after, _NEGATIONS, _FINE_AFTER)
             if denied and not _UNCERTAIN.search(clause):
                 seen_negated = True
                 continue

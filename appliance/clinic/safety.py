@@ -26,7 +26,7 @@ from typing import Any
 
 from appliance.clinic.lexicon import Lexicon, Pattern, load_lexicon
 from appliance.clinic.parsers import normalize
-from appliance.clinic.redflags import SEVERITY_RANK, Hit, _stem, mentioned
+from appliance.clinic.redflags import SEVERITY_RANK, Hit, _stem, denies, mentioned
 from appliance.clinic.schema import RedFlag
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -177,7 +177,7 @@ class Matcher:
             end = _end(words, target, start)
             before = words[max(0, start - _NEG_WINDOW):start]
             after = words[end + 1:end + 4]
-            denied = any(w in self.negations for w in before) or any(w in self.fine_after for w in after)
+            denied = denies(before, after, self.negations, self.fine_after)
             if denied and not self.uncertain.search(clause):
                 denied_seen = True
                 continue

@@ -15,6 +15,10 @@ FILLER = [(f, "dermal-filler-ha") for f in PACK.workflows["dermal-filler-ha"].re
     ("no vision changes", "vision", False),
     ("I don't have any blurry vision", "blurry", False),
     ("my vision is fine", "vision", False),
+    ("the swelling is normal now", "swelling", False),
+    ("my lip throbbing is that normal", "throbbing", True),  # asked, not told: the comma was lost by the ASR
+    ("my lip's throbbing, is that normal?", "throbbing", True),
+    ("the swelling is it okay", "swelling", True),
     ("it's probably nothing but my vision is blurry", "blurry", True),
     ("I'm not sure if my vision is blurry", "blurry", True),  # unsure: escalate
     ("I don't think it's white but it might be", "white", True),
