@@ -23,7 +23,8 @@ _UNCERTAIN = re.compile(r"\b(not sure|unsure|maybe|might|may be|i think|think|po
                         r"a bit|a little|slightly|don't know|not certain|can't tell|hard to tell|wonder)\b")
 _CLAUSE = re.compile(r"[.;!?]|,|\b(?:but|however|though|although|except|and then|yet|anyway)\b")
 _FINE_AFTER = {"fine", "ok", "okay", "good", "normal", "clear", "perfect", "great", "gone"}
-_ASKED = {"that", "this", "it"}  # between the phrase and a "fine" word: "throbbing, is that normal?"
+# "... is that normal", "is it ok": asking about the symptom, not saying it is fine
+_ASKED = re.compile(r"\b(?:is|was|are|does|should)\s+(?:that|this|it)\s+(?:\w+\s+)?(?:normal|ok|okay|fine|good)\b")
 _NEG_WINDOW = 4
 _MAX_GAP = 2
 
@@ -63,13 +64,12 @@ def clauses(text: str) -> list[str]:
     return [c for c in _CLAUSE.split(normalize(text)) if c and c.strip()]
 
 
-def denies(before: list[str], after: list[str], negations: Set[str], fine_after: Set[str]) -> bool:
+def denies(before: list[str], after: list[str], negations: Set[str], fine_after: Set[str], clause: str) -> bool:
     """Do the words around a phrase deny it: a negation shortly before ("no blurry vision"), or a
-    "fine" word just after ("my vision is fine")? Not when the words ask about it: "my lip
+    "fine" word just after ("my vision is fine")? Not when the clause asks about it: "my lip
     throbbing is that normal" is a caller with a throbbing lip (the ASR lost the comma)."""
-    fine = next((i for i, w in enumerate(after) if w in fine_after), None)
-    asked = fine is not None and any(w in _ASKED for w in after[:fine])
-    return any(w in negations for w in before) or (fine is not None and not asked)
+    fine = any(w in fine_after for w in after) and not _ASKED.search(clause)
+    return any(w in negations for w in before) or fine
 
 
 def mentioned(text: str, phrase: str) -> bool | None:
@@ -83,7 +83,7 @@ def mentioned(text: str, phrase: str) -> bool | None:
         for start in _find(words, target):
             before = words[max(0, start - _NEG_WINDOW):start]
             after = words[start + len(target):start + len(target) + 3]
-            denied = denies(before, after, _NEGATIONS, _FINE_AFTER)
+            denied = denies(before, after, _NEGATIONS, _FINE_AFTER, clause)
             if denied and not _UNCERTAIN.search(clause):
                 seen_negated = True
                 continue

@@ -177,7 +177,7 @@ class Matcher:
             end = _end(words, target, start)
             before = words[max(0, start - _NEG_WINDOW):start]
             after = words[end + 1:end + 4]
-            denied = denies(before, after, self.negations, self.fine_after)
+            denied = denies(before, after, self.negations, self.fine_after, clause)
             if denied and not self.uncertain.search(clause):
                 denied_seen = True
                 continue

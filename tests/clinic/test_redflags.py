@@ -19,6 +19,7 @@ FILLER = [(f, "dermal-filler-ha") for f in PACK.workflows["dermal-filler-ha"].re
     ("my lip throbbing is that normal", "throbbing", True),  # asked, not told: the comma was lost by the ASR
     ("my lip's throbbing, is that normal?", "throbbing", True),
     ("the swelling is it okay", "swelling", True),
+    ("my lip throbbing is it ok", "throbbing", True),
     ("it's probably nothing but my vision is blurry", "blurry", True),
     ("I'm not sure if my vision is blurry", "blurry", True),  # unsure: escalate
     ("I don't think it's white but it might be", "white", True),
@@ -64,3 +65,12 @@ def test_a_procedure_name_is_never_read_as_a_symptom() -> None:
                 hits = safety.check(PACK.all_red_flags(), without_targets(PACK, say)).hits
                 fired += [(say, h.flag.id, h.method, h.heard) for h in hits]
     assert not fired, fired
+
+
+def test_a_question_about_a_symptom_is_no_denial_in_the_lexicon_matcher_either() -> None:
+    from appliance.clinic.safety import check
+
+    for said in ("My lip strobing is that normal.", "my lip throbbing is that normal"):
+        hit = check(FILLER, said, workflow="dermal-filler-ha").top
+        assert hit is not None and hit.flag.category == "severe-or-worsening-pain", said
+    assert check(FILLER, "my lip is fine now, no throbbing", workflow="dermal-filler-ha").top is None
