@@ -12,6 +12,7 @@ clock).
 from __future__ import annotations
 
 import asyncio
+import difflib
 import re
 import time
 import wave
@@ -23,6 +24,7 @@ import pytest
 
 from benchmarks.corpus import telephone_speech, write_wav
 from benchmarks.speech import FRAME, is_speech
+from appliance.clinic.pack import load_pack
 from tests.foundation.helpers import ApplianceProcess
 from tests.integration.test_phone_call import appliance_config, baresip_call
 from tests.telephony.peers import kamailio
@@ -227,6 +229,26 @@ async def _four_calls(work: Path) -> dict[str, Call]:
 
 
 SEVERITY = {"routine": 1, "urgent": 2, "emergency": 3}
+HEARD_SHARE = 0.8  # of the approved line's words; another line of the pack shares at most about half
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def spoken_text(key: str) -> str:
+    """The demo pack's line `key`, its placeholders left out."""
+    pack = load_pack(Path(__file__).resolve().parents[2] / "appliance" / "clinic" / "packs" / "demo")
+    text = pack.dialogue.text(key)
+    assert text, key
+    return re.sub(r"\{[a-z_]+\}", "", text)
+
+
+def line_heard(line: str, heard: str) -> float:
+    """The share of the line's words found, in order, in what was heard."""
+    want = words(line)
+    blocks = difflib.SequenceMatcher(None, want, words(heard), autojunk=False).get_matching_blocks()
+    return sum(b.size for b in blocks) / len(want)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
@@ -239,12 +261,9 @@ def test_issue_14_emergency_by_phone_is_escalated_and_the_caller_hears_the_line(
     assert c.outcome == "escalated", c.outcome
     line = "dialogue.escalate_emergency" if scenario.severity == "emergency" else "dialogue.escalate_urgent"
     assert any(p == PACK + line for _, _, p in c.turns), c.turns  # the approved line was spoken ...
-    heard = c.heard.lower()
-    if scenario.severity == "emergency":  # ... and reached the caller (Whisper on baresip's recording)
-        assert re.search(r"this could be serious", heard) and re.search(r"hang up and call", heard), c.heard
-    else:
-        # two fragments of the urgent line (Whisper tiny has heard "looked at" as "lifted")
-        assert re.search(r"nurse practitioner now", heard) and re.search(r"transferring you", heard), c.heard
+    # ... and reached the caller: most of its words, in order, in what Whisper heard on baresip's recording
+    # (Whisper tiny on 8 kHz audio has heard "transferring you to them" as "transferring each of them")
+    assert line_heard(approved := spoken_text(line.split(".")[-1]), c.heard) >= HEARD_SHARE, (c.heard, approved)
     assert not any(p and p.startswith(PACK + "dialogue.offer_booking") for _, _, p in c.turns), c.turns
 
 
