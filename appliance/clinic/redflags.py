@@ -4,27 +4,22 @@ Conservative by design: a phrase is discarded only when a negation cue ("no", "n
 "haven't", "without" ...) stands shortly before it in the same clause *and* the clause holds no
 uncertainty ("not sure", "maybe", "I think", "a bit"); likewise "my vision is fine" (but "my lip
 throbbing is that normal" asks, and is a hit). "No vision changes" is not a hit; "it's probably
-nothing but my vision is blurry" and "I'm not sure if it's blurry" are.
+nothing but my vision is blurry" and "I'm not sure if it's blurry" are. The words of those rules
+are the language's lexicon's (`safety` section of `lexicon/en.yaml`), not this module's.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Set
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
+from appliance.clinic.lexicon import Safety, load_lexicon
 from appliance.clinic.parsers import normalize
 from appliance.clinic.schema import RedFlag, Severity
 
 SEVERITY_RANK: dict[str, int] = {"emergency": 3, "urgent": 2, "routine": 1}
-_NEGATIONS = {"no", "not", "never", "without", "don't", "doesn't", "didn't", "haven't", "hasn't", "isn't", "aren't",
-              "wasn't", "weren't", "none", "nor", "neither", "denies", "deny", "dont", "nothing", "zero", "free"}
-_UNCERTAIN = re.compile(r"\b(not sure|unsure|maybe|might|may be|i think|think|possibly|perhaps|kind of|kinda|sort of|"
-                        r"a bit|a little|slightly|don't know|not certain|can't tell|hard to tell|wonder)\b")
-_CLAUSE = re.compile(r"[.;!?]|,|\b(?:but|however|though|although|except|and then|yet|anyway)\b")
-_FINE_AFTER = {"fine", "ok", "okay", "good", "normal", "clear", "perfect", "great", "gone"}
-# "... is that normal", "is it ok": asking about the symptom, not saying it is fine
-_ASKED = re.compile(r"\b(?:is|was|are|does|should)\s+(?:that|this|it)\s+(?:\w+\s+)?(?:normal|ok|okay|fine|good)\b")
 _NEG_WINDOW = 4
 _MAX_GAP = 2
 
@@ -60,31 +55,68 @@ def _find(words: list[str], phrase: list[str]) -> Iterable[int]:
             yield start
 
 
-def clauses(text: str) -> list[str]:
-    return [c for c in _CLAUSE.split(normalize(text)) if c and c.strip()]
+def _alternatives(words: Iterable[str]) -> str:
+    """A regex alternation of the words, longest first ("not sure" before "not")."""
+    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
 
 
-def denies(before: list[str], after: list[str], negations: Set[str], fine_after: Set[str], clause: str) -> bool:
-    """Do the words around a phrase deny it: a negation shortly before ("no blurry vision"), or a
-    "fine" word just after ("my vision is fine")? Not when the clause asks about it: "my lip
-    throbbing is that normal" is a caller with a throbbing lip (the ASR lost the comma)."""
-    fine = any(w in fine_after for w in after) and not _ASKED.search(clause)
-    return any(w in negations for w in before) or fine
+@dataclass(frozen=True)
+class Denial:
+    """When the words around a phrase deny it, from a language's lexicon (its `safety` section):
+    the negations, the "fine" words, the clause breaks, and the uncertainty and the asking that
+    keep a clause from denying anything."""
+
+    negations: frozenset[str]
+    fine_after: frozenset[str]
+    uncertain: re.Pattern[str]
+    asking: re.Pattern[str]
+    breaks: re.Pattern[str]
+
+    @classmethod
+    def of(cls, sx: Safety) -> Denial:
+        a = sx.asking
+        asking = (r"\b(?:" + _alternatives(a.verbs) + r")\s+(?:" + _alternatives(a.about) + r")\s+(?:\w+\s+)?(?:"
+                  + _alternatives(a.judged) + r")\b") if a.verbs and a.about and a.judged else r"(?!)"
+        return cls(negations=frozenset(_stem(w) for w in sx.negations if " " not in w),
+                   fine_after=frozenset(sx.fine_after),
+                   uncertain=re.compile(r"\b(?:" + _alternatives(sx.uncertainty) + r")\b"),
+                   asking=re.compile(asking),
+                   breaks=re.compile(r"[.;!?,]" + (r"|\b(?:" + _alternatives(sx.clause_breaks) + r")\b"
+                                                   if sx.clause_breaks else "")))
+
+    def clauses(self, text: str) -> list[str]:
+        return [c for c in self.breaks.split(normalize(text)) if c and c.strip()]
+
+    def denies(self, before: list[str], after: list[str], clause: str) -> bool:
+        """Do the words around a phrase deny it: a negation shortly before ("no blurry vision"), or
+        a "fine" word just after ("my vision is fine")? Never in a clause that holds uncertainty
+        ("I'm not sure it's blurry"); a "fine" word not in one that asks: "my lip throbbing is
+        that normal" is a caller with a throbbing lip (the recogniser lost the comma)."""
+        if self.uncertain.search(clause):
+            return False
+        fine = any(w in self.fine_after for w in after) and not self.asking.search(clause)
+        return fine or any(w in self.negations for w in before)
 
 
-def mentioned(text: str, phrase: str) -> bool | None:
+@lru_cache(maxsize=4)
+def denial(language: str = "en") -> Denial:
+    """The language's denial rules (from its lexicon, read once)."""
+    return Denial.of(load_lexicon(language).safety)
+
+
+def mentioned(text: str, phrase: str, language: str = "en") -> bool | None:
     """True: the phrase is asserted; False: only negated mentions; None: not mentioned at all."""
     target = words_of(phrase)
     if not target:
         return None
+    rules = denial(language)
     seen_negated = False
-    for clause in clauses(text):
+    for clause in rules.clauses(text):
         words = words_of(clause)
         for start in _find(words, target):
             before = words[max(0, start - _NEG_WINDOW):start]
             after = words[start + len(target):start + len(target) + 3]
-            denied = denies(before, after, _NEGATIONS, _FINE_AFTER, clause)
-            if denied and not _UNCERTAIN.search(clause):
+            if rules.denies(before, after, clause):
                 seen_negated = True
                 continue
             return True

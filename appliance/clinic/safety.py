@@ -26,7 +26,7 @@ from typing import Any
 
 from appliance.clinic.lexicon import Lexicon, Pattern, load_lexicon
 from appliance.clinic.parsers import normalize
-from appliance.clinic.redflags import SEVERITY_RANK, Hit, _stem, denies, mentioned
+from appliance.clinic.redflags import SEVERITY_RANK, Denial, Hit, _stem, mentioned
 from appliance.clinic.schema import RedFlag
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -65,11 +65,7 @@ class Matcher:
     def __init__(self, lexicon: Lexicon) -> None:
         sx = lexicon.safety
         self.sx = sx
-        self.negations = {_stem(w) for w in sx.negations if " " not in w}
-        self.uncertain = re.compile(r"\b(" + "|".join(re.escape(u) for u in sorted(sx.uncertainty, key=len,
-                                                                                     reverse=True)) + r")\b")
-        self.fine_after = set(sx.fine_after)
-        self.breaks = re.compile(r"[.;!?,]|\b(?:" + "|".join(re.escape(b) for b in sx.clause_breaks) + r")\b")
+        self.denial = Denial.of(sx)
         self.lemma = {_stem(form): base for base, forms in sx.lemmas.items() for form in forms}
         self.confusions = sorted(((tuple(_WORD.findall(c.heard.lower())), tuple(_WORD.findall(c.meant.lower())),
                                    tuple(c.near)) for c in sx.asr_confusions), key=lambda c: -len(c[0]))
@@ -167,7 +163,7 @@ class Matcher:
     # ---- matching ----
 
     def clauses(self, text: str) -> list[str]:
-        return [c for c in self.breaks.split(normalize(text)) if c and c.strip()]
+        return self.denial.clauses(text)
 
     def find(self, clause_toks: list[Tok], target: list[str], clause: str) -> tuple[bool | None, list[Tok]]:
         """(True, matched tokens) asserted; (False, []) only denied; (None, []) absent."""
@@ -177,8 +173,7 @@ class Matcher:
             end = _end(words, target, start)
             before = words[max(0, start - _NEG_WINDOW):start]
             after = words[end + 1:end + 4]
-            denied = denies(before, after, self.negations, self.fine_after, clause)
-            if denied and not self.uncertain.search(clause):
+            if self.denial.denies(before, after, clause):
                 denied_seen = True
                 continue
             picked = [clause_toks[k] for k in range(start, end + 1) if words[k] in target]

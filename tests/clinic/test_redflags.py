@@ -74,3 +74,24 @@ def test_a_question_about_a_symptom_is_no_denial_in_the_lexicon_matcher_either()
         hit = check(FILLER, said, workflow="dermal-filler-ha").top
         assert hit is not None and hit.flag.category == "severe-or-worsening-pain", said
     assert check(FILLER, "my lip is fine now, no throbbing", workflow="dermal-filler-ha").top is None
+
+
+def test_the_denial_words_are_the_lexicons() -> None:
+    """Negations, "fine" words and asking clauses come from the language's lexicon: changing the
+    lexicon's tables changes what denies a symptom, with no code change."""
+    from appliance.clinic.lexicon import load_lexicon
+    from appliance.clinic.redflags import Denial, denial
+
+    sx = load_lexicon("en").safety
+    said, phrase = "my lip throbbing is that normal", ["throbbing"]
+    before, after = ["my", "lip"], ["is", "that", "normal"]
+    assert not denial("en").denies(before, after, said)  # the lexicon's asking clause: a question
+    no_asking = Denial.of(sx.model_copy(update={"asking": type(sx.asking)()}))
+    assert no_asking.denies(before, after, said)  # without it, "normal" after the phrase denies it
+
+    scots = Denial.of(sx.model_copy(update={"negations": [*sx.negations, "nae"]}))
+    assert scots.denies(["nae"], [], "nae " + phrase[0]) and not denial("en").denies(["nae"], [], "nae throbbing")
+    hedged = Denial.of(sx.model_copy(update={"uncertainty": ["reckon"]}))
+    assert not hedged.denies(["no"], [], "i reckon no throbbing") and denial("en").denies(["no"], [], "no throbbing")
+    assert Denial.of(sx.model_copy(update={"clause_breaks": []})).clauses("a but b") == ["a but b"]
+    assert denial("en").clauses("a but b") == ["a ", " b"]

@@ -66,10 +66,18 @@ class Fuzzy(_M):
     never: list[Word] = Field(default_factory=list)
 
 
+class Asking(_M):
+    """A clause that asks whether a symptom is fine: `verbs` `about` [one word] `judged`."""
+    verbs: list[Word] = Field(default_factory=list)
+    about: list[Word] = Field(default_factory=list)
+    judged: list[Word] = Field(default_factory=list)
+
+
 class Safety(_M):
     negations: list[Word] = Field(min_length=1)
     uncertainty: list[Word] = Field(min_length=1)
     fine_after: list[Word] = Field(default_factory=list)
+    asking: Asking = Asking()
     clause_breaks: list[Word] = Field(default_factory=list)
     lemmas: dict[Word, list[Word]] = Field(default_factory=dict)
     synonyms: list[list[Word]] = Field(default_factory=list)
