@@ -31,6 +31,12 @@ Role = Literal["vad", "turn", "asr", "llm", "tts"]
 
 # Whisper's initial prompt by default: how the clinic's words are spelled (products, areas,
 # procedures, the medicines the screen asks about). A site can set [voice] vocabulary.
+# Said while the agent talks, these alone do not take the turn: the agent resumes.
+DEFAULT_BACKCHANNELS: tuple[str, ...] = (
+    "mm-hm", "mm hm", "mm-hmm", "mm hmm", "mmhmm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
+    "right", "sure", "got it", "i see", "alright", "all right", "cool", "great", "oh",
+    "cure",  # "Sure." as Whisper tiny.en often hears it over 8 kHz audio; alone it means nothing else
+)
 DEFAULT_VOCABULARY = (
     "Botox, Dysport, Xeomin, Juvederm, Restylane, Sculptra, glabella, nasolabial folds, crow's feet, lips, "
     "filler, microneedling, chemical peel, laser hair removal, IPL, warfarin, blood thinners, "
@@ -396,11 +402,7 @@ class VoiceSettings(_Section):
     # (cached audio), when its first line is not there filler_grace_ms after the transcript; 0: never.
     filler_gap_ms: int = Field(700, ge=0, le=5000)
     filler_grace_ms: int = Field(150, ge=0, le=2000)
-    backchannels: tuple[str, ...] = (
-        "mm-hm", "mm hm", "mm-hmm", "mm hmm", "mmhmm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
-        "right", "sure", "got it", "i see", "alright", "all right", "cool", "great", "oh",
-        "cure",  # "Sure." as Whisper tiny.en often hears it over 8 kHz audio; alone it means nothing else
-    )
+    backchannels: tuple[str, ...] = DEFAULT_BACKCHANNELS
     vocabulary: str = DEFAULT_VOCABULARY  # Whisper's initial prompt: spellings of the clinic's words
 
 

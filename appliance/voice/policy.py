@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from appliance.config import DEFAULT_BACKCHANNELS
+
 # ---------------------------------------------------------------- VAD gate
 
 
@@ -217,13 +219,6 @@ class Endpointer:
 
 
 # ---------------------------------------------------------------- back-channels
-
-DEFAULT_BACKCHANNELS: tuple[str, ...] = (
-    "mm-hm", "mm hm", "mm-hmm", "mm hmm", "mmhmm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "okay", "ok", "yeah", "yes", "yep",
-    "right", "sure", "got it", "i see", "alright", "all right", "cool", "great", "oh",
-    "cure",  # "Sure." as Whisper tiny.en often hears it over 8 kHz audio; alone it means nothing else
-)
-
 
 def _normal(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9' -]", " ", text.lower())).strip()
