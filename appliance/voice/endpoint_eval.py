@@ -23,12 +23,15 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.voice.audio import telephone_band
 from appliance.voice.interfaces import Transcriber, TurnDetector, VoiceActivity
 from appliance.voice.policy import EndOfTurn, Endpointer, EndpointMode, VadGate
 from appliance.voice.vad import WINDOW_S
+
+if TYPE_CHECKING:
+    from appliance.config import VoiceSettings
 
 _TAIL = 0.15  # the audio after speech end that a transcription gets (as turn-taking sends)
 _PREROLL = 0.3
@@ -204,9 +207,13 @@ def evaluate(engines: Models, speak: Any, strategies: list[Strategy], pauses: tu
     return report
 
 
-def default_strategies(hold_words: frozenset[str]) -> list[Strategy]:
-    def adaptive(unfinished: float, complete: float | None = None) -> EndOfTurn:
-        return EndOfTurn(unfinished_s=unfinished, complete_s=complete, hold_words=hold_words)
+def default_strategies(vs: VoiceSettings) -> list[Strategy]:
+    hold, digit_words = frozenset(w.lower() for w in vs.hold_words), frozenset(w.lower() for w in vs.digit_words)
+
+    def adaptive(unfinished: float, complete: float | None = None, fast: float = 0.25,
+                 phone_digits: int = vs.phone_digits) -> EndOfTurn:
+        return EndOfTurn(fast_s=fast, unfinished_s=unfinished, complete_s=complete, hold_words=hold,
+                         phone_digits=phone_digits, digit_words=digit_words)
 
     return [
         Strategy("silence 650 ms", "silence", 0.65),
@@ -214,6 +221,11 @@ def default_strategies(hold_words: frozenset[str]) -> list[Strategy]:
         Strategy("silence 1000 ms", "silence", 1.0),
         Strategy("smart-turn (8 kHz)", "smart-turn"),
         Strategy("adaptive, base 650 ms", "silence", 0.65, rule=adaptive(1.2)),
+        Strategy("adaptive, base 650 ms, digits not counted", "silence", 0.65, rule=adaptive(1.2, phone_digits=0)),
+        Strategy("the appliance's defaults", "silence", vs.silence_ms / 1000,
+                 rule=adaptive(vs.unfinished_end_ms / 1000, None if vs.complete_end_ms is None
+                               else vs.complete_end_ms / 1000, vs.fast_end_ms / 1000),
+                 early_asr_s=vs.early_asr_ms / 1000),
         Strategy("adaptive 650 ms, finished sentence 350 ms", "silence", 0.65, rule=adaptive(1.2, 0.35)),
         Strategy("adaptive 800 ms, finished sentence 350 ms", "silence", 0.8, rule=adaptive(1.2, 0.35)),
         Strategy("adaptive 650 ms, finished sentence 300 ms, early pass at 100 ms", "silence", 0.65,
@@ -235,6 +247,7 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - a measuri
     p = argparse.ArgumentParser(prog="python -m appliance.voice.endpoint_eval")
     p.add_argument("--voices", default="piper,espeak-ng")
     p.add_argument("--out", type=Path)
+    p.add_argument("--only", default="", help="comma-separated parts of the strategy names to run (default: all)")
     a = p.parse_args(argv)
     settings = Settings()
     models = resolve_all(settings, ("vad", "turn", "tts", "asr"))
@@ -242,8 +255,9 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - a measuri
     engines = Models(SileroVad(raw["vad"]), SmartTurn(raw["turn"]))
     synth, asr = PiperSynthesizer(raw["tts"]), WhisperTranscriber(raw["asr"], settings.voice.vocabulary)
     voices = {"piper": lambda text: (synth.synthesize(text), 8000), "espeak-ng": espeak}
-    hold = frozenset(w.lower() for w in settings.voice.hold_words)
-    out = {name: evaluate(engines, voices[name], default_strategies(hold), asr=asr) for name in a.voices.split(",")}
+    strategies = [s for s in default_strategies(settings.voice)
+                  if not a.only or any(part in s.name for part in a.only.split(","))]
+    out = {name: evaluate(engines, voices[name], strategies, asr=asr) for name in a.voices.split(",")}
     text = json.dumps(out, indent=2)
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)

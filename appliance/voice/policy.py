@@ -83,7 +83,8 @@ class EndOfTurn:
 
     A yes/no or a name said in a short breath (at most `short_s` of speech) ends after `fast_s`;
     phone numbers and dates, said in parts, wait `parts_s`; an early transcript that stops on a
-    word that cannot end a sentence ("I'd like to book a ...", "um") waits `unfinished_s`; with
+    word that cannot end a sentence ("I'd like to book a ...", "um"), or a phone number with fewer
+    than `phone_digits` digits so far, waits `unfinished_s`; with
     `complete_s` set, an open answer whose early transcript reads as a finished sentence (its
     recogniser closed it with ".", "?" or "!") ends after `complete_s`; anything else waits the
     configured silence."""
@@ -94,18 +95,29 @@ class EndOfTurn:
     unfinished_s: float = 1.2
     complete_s: float | None = None  # None: a finished-looking sentence waits the base silence too
     hold_words: frozenset[str] = frozenset()  # the language's (`[voice] hold_words`)
+    phone_digits: int = 0  # digits in a whole phone number: fewer so far waits `unfinished_s` (0: off)
+    digit_words: frozenset[str] = frozenset()  # words for one digit ("oh", "five"; `[voice] digit_words`)
 
     def unfinished(self, text: str) -> bool:
         """The words stop where a sentence cannot end: on a hold word, or trailing off ("...", ",")."""
         words = _normal(text).split()
         return bool(words) and (words[-1] in self.hold_words or text.rstrip().endswith(("...", "…", ",", "-")))
 
+    def digits(self, text: str) -> int:
+        """How many digits the words hold: figures ("555-0105") and words for one digit ("oh", "five")."""
+        return sum(sum(c.isdigit() for c in w) or (w in self.digit_words) for w in _normal(text).split())
+
+    def short_number(self, text: str) -> bool:
+        """Some digits of a phone number, not all of them yet ("Five five five ...")."""
+        return self.phone_digits > 0 and 0 < self.digits(text) < self.phone_digits
+
     def finished(self, text: str) -> bool:
         """The words read as a whole sentence: closed by the recogniser, not stopping on a hold word."""
         return bool(_normal(text)) and not self.unfinished(text) and text.rstrip().endswith((".", "?", "!"))
 
     def silence_s(self, base_s: float, expect: str, voiced_s: float, early_text: str | None) -> float:
-        if early_text is not None and self.unfinished(early_text):
+        if early_text is not None and (self.unfinished(early_text)
+                                       or (expect == "digits" and self.short_number(early_text))):
             return max(base_s, self.unfinished_s)
         if (self.complete_s is not None and expect == "open" and early_text is not None
                 and self.finished(early_text)):

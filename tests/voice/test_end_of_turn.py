@@ -43,6 +43,21 @@ def test_numbers_and_dates_get_the_longer_pause_they_are_said_with() -> None:
         assert ends_after(Endpointer(silence_s=0.65, rule=RULE, expect=expect), 1.0) >= 0.9
 
 
+def test_a_phone_number_said_in_groups_waits_until_it_has_all_its_digits() -> None:
+    for heard in ("Five five five.", "555", "Five five five, oh one oh five.", "555-0105"):
+        assert RULE.short_number(heard), heard
+        assert ends_after(Endpointer(silence_s=0.65, rule=RULE, expect="digits"), 1.5, early=heard) >= 1.2, heard
+    for whole in ("Five five five, oh one oh five, two two three three.", "(555) 010-5223", "1 555 010 5223"):
+        assert not RULE.short_number(whole), whole
+        assert 0.9 <= ends_after(Endpointer(silence_s=0.65, rule=RULE, expect="digits"), 3.0, early=whole) < 1.0
+    assert RULE.digits("oh one oh five") == 4 and RULE.digits("I don't know it") == 0
+    # only where a number was asked for, and only once digits are heard
+    assert ends_after(Endpointer(silence_s=0.65, rule=RULE), 1.5, early="Five five five.") < 0.65 + 2 * W
+    assert ends_after(Endpointer(silence_s=0.65, rule=RULE, expect="digits"), 1.5, early="Let me check.") < 1.0
+    off = end_of_turn(VoiceSettings(phone_digits=0))
+    assert off is not None and not off.short_number("Five five five.")
+
+
 def test_an_early_transcript_ending_on_a_hold_word_waits_longer() -> None:
     assert ends_after(Endpointer(silence_s=0.65, rule=RULE), 1.5, early="I would like to book a") >= 1.2
     assert ends_after(Endpointer(silence_s=0.65, rule=RULE), 1.5, early="um so") >= 1.2
