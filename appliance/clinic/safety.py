@@ -126,7 +126,7 @@ class Matcher:
                 if n and tuple(words[i:i + n]) == member:
                     span = toks[i:i + n]
                     via = next((t.via for t in span if t.via == "asr"), "") or ("lexicon" if member != (head,) else "")
-                    out.append(Tok(head, " ".join(t.origin for t in span), via or next((t.via for t in span
+                    out.append(Tok(head, " ".join(dict.fromkeys(t.origin for t in span)), via or next((t.via for t in span
                                                                                         if t.via), "")))
                     i += n
                     break
