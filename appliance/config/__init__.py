@@ -398,9 +398,10 @@ class VoiceSettings(_Section):
     hold_words: tuple[str, ...] = (  # words a finished sentence does not end on
         "and", "but", "or", "so", "because", "um", "uh", "er", "erm", "the", "a", "an", "my", "to", "with", "of",
         "for", "like", "if", "that", "is", "was", "i'm", "it's", "about", "on", "in", "at")
-    # A phone number heard with fewer digits than this waits unfinished_end_ms: callers pause between
+    # A phone number heard with fewer digits than this waits partial_number_ms: callers pause between
     # its groups ("five five five ... oh one oh five ..."). 0: off. digit_words: words for one digit.
     phone_digits: int = Field(10, ge=0, le=15)
+    partial_number_ms: int = Field(1600, ge=100, le=5000)
     digit_words: tuple[str, ...] = ("zero", "oh", "o", "one", "two", "three", "four", "five", "six", "seven",
                                     "eight", "nine")
     # A reply slower than this from the end of the caller's speech is preceded by "One moment."

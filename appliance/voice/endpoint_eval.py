@@ -213,7 +213,7 @@ def default_strategies(vs: VoiceSettings) -> list[Strategy]:
     def adaptive(unfinished: float, complete: float | None = None, fast: float = 0.25,
                  phone_digits: int = vs.phone_digits) -> EndOfTurn:
         return EndOfTurn(fast_s=fast, unfinished_s=unfinished, complete_s=complete, hold_words=hold,
-                         phone_digits=phone_digits, digit_words=digit_words)
+                         phone_digits=phone_digits, number_s=vs.partial_number_ms / 1000, digit_words=digit_words)
 
     return [
         Strategy("silence 650 ms", "silence", 0.65),
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - a measuri
     p = argparse.ArgumentParser(prog="python -m appliance.voice.endpoint_eval")
     p.add_argument("--voices", default="piper,espeak-ng")
     p.add_argument("--out", type=Path)
-    p.add_argument("--only", default="", help="comma-separated parts of the strategy names to run (default: all)")
+    p.add_argument("--only", default="", help="'|'-separated strategy names to run (default: all)")
     a = p.parse_args(argv)
     settings = Settings()
     models = resolve_all(settings, ("vad", "turn", "tts", "asr"))
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - a measuri
     synth, asr = PiperSynthesizer(raw["tts"]), WhisperTranscriber(raw["asr"], settings.voice.vocabulary)
     voices = {"piper": lambda text: (synth.synthesize(text), 8000), "espeak-ng": espeak}
     strategies = [s for s in default_strategies(settings.voice)
-                  if not a.only or any(part in s.name for part in a.only.split(","))]
+                  if not a.only or s.name in a.only.split("|")]
     out = {name: evaluate(engines, voices[name], strategies, asr=asr) for name in a.voices.split(",")}
     text = json.dumps(out, indent=2)
     if a.out:

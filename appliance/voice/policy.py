@@ -83,8 +83,8 @@ class EndOfTurn:
 
     A yes/no or a name said in a short breath (at most `short_s` of speech) ends after `fast_s`;
     phone numbers and dates, said in parts, wait `parts_s`; an early transcript that stops on a
-    word that cannot end a sentence ("I'd like to book a ...", "um"), or a phone number with fewer
-    than `phone_digits` digits so far, waits `unfinished_s`; with
+    word that cannot end a sentence ("I'd like to book a ...", "um") waits `unfinished_s`, and a
+    phone number with fewer than `phone_digits` digits so far waits `number_s`; with
     `complete_s` set, an open answer whose early transcript reads as a finished sentence (its
     recogniser closed it with ".", "?" or "!") ends after `complete_s`; anything else waits the
     configured silence."""
@@ -95,7 +95,8 @@ class EndOfTurn:
     unfinished_s: float = 1.2
     complete_s: float | None = None  # None: a finished-looking sentence waits the base silence too
     hold_words: frozenset[str] = frozenset()  # the language's (`[voice] hold_words`)
-    phone_digits: int = 0  # digits in a whole phone number: fewer so far waits `unfinished_s` (0: off)
+    phone_digits: int = 0  # digits in a whole phone number: fewer so far waits `number_s` (0: off)
+    number_s: float = 1.6  # callers pause longer between a number's groups than inside a sentence
     digit_words: frozenset[str] = frozenset()  # words for one digit ("oh", "five"; `[voice] digit_words`)
 
     def unfinished(self, text: str) -> bool:
@@ -116,8 +117,9 @@ class EndOfTurn:
         return bool(_normal(text)) and not self.unfinished(text) and text.rstrip().endswith((".", "?", "!"))
 
     def silence_s(self, base_s: float, expect: str, voiced_s: float, early_text: str | None) -> float:
-        if early_text is not None and (self.unfinished(early_text)
-                                       or (expect == "digits" and self.short_number(early_text))):
+        if early_text is not None and expect == "digits" and self.short_number(early_text):
+            return max(base_s, self.number_s)
+        if early_text is not None and self.unfinished(early_text):
             return max(base_s, self.unfinished_s)
         if (self.complete_s is not None and expect == "open" and early_text is not None
                 and self.finished(early_text)):
