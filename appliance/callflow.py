@@ -121,6 +121,8 @@ class CallRunner:
         """The call's workflow noted; in the supervised period its booking held for review."""
         from appliance.golive.calls import after_call
 
+        if self.records is None:  # no record store: nothing to note or hold
+            return False
         try:
             return await after_call(self.records, access, key, engine, outcome, policy, self.pack.clinic.timezone)
         except Exception:  # noqa: BLE001  (the call's record is stored; a held booking must not be lost silently)

@@ -17,7 +17,7 @@ import dataclasses
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,12 @@ from appliance.calsync.client import CalDAV, Pulled, PullState
 from appliance.calsync.ical import EventText, Interval, RemoteEvent, build_event, parse_event, summary_for
 from appliance.calsync.view import CalendarView
 from appliance.logs import get_logger, hostile
+
+if TYPE_CHECKING:
+    from appliance.clinic.pack import Pack
+    from appliance.config import Settings
+    from appliance.records.service import AsyncRecords
+    from appliance.records.store import Records
 
 log = get_logger(__name__)
 
@@ -39,7 +45,7 @@ BACKOFF_BASE_S = 1.0
 class CalendarSync:
     name = "calendar-sync"
 
-    def __init__(self, settings: Any, pack: Any, records: Any, view: CalendarView | None = None,
+    def __init__(self, settings: Settings, pack: Pack, records: AsyncRecords, view: CalendarView | None = None,
                  client: CalDAV | None = None) -> None:
         self.cal = settings.calendar
         targets = setup.check(settings, pack, warn=False)  # the service checked (and warned) before the models loaded
@@ -145,7 +151,7 @@ class CalendarSync:
         since = datetime.now(UTC) - PAST
         providers = list(self.collections)
 
-        def read(r: Any) -> tuple[list[decide.Appointment], dict[str, list[RemoteEvent]], set[str]]:
+        def read(r: Records) -> tuple[list[decide.Appointment], dict[str, list[RemoteEvent]], set[str]]:
             return (store.appointments(r, providers, since), {p: store.events_of(r, p) for p in providers},
                     store.own_uids(r))
         snapshot: tuple[list[decide.Appointment], dict[str, list[RemoteEvent]], set[str]] = await self.records.run(read)
@@ -161,16 +167,16 @@ class CalendarSync:
                 continue
             if action in ("adopt", "seen"):
                 assert remote is not None
-                await self.records.run(lambda r, a=a, ev=remote: store.mark(r, a.id, "confirmed", etag=ev.etag,
-                                                                             span=ev.first, href=ev.href))
+                await self.records.run(store.mark, a.id, "confirmed", etag=remote.etag, span=remote.first,
+                                       href=remote.href)
             elif action == "forget":
-                await self.records.run(lambda r, a=a: store.mark(r, a.id, "removed"))
+                await self.records.run(store.mark, a.id, "removed")
             elif action == "cancel-local":
-                await self.records.run(lambda r, a=a: store.cancel_local(r, a.id))
+                await self.records.run(store.cancel_local, a.id)
                 self._forget(a)
             elif action == "move-local":
                 assert remote is not None
-                await self.records.run(lambda r, a=a, ev=remote: store.move_local(r, a.id, ev))
+                await self.records.run(store.move_local, a.id, remote)
                 self._forget(a)
             log.info("calendar.changed_in_calendar", appointment=a.id, action=action)
 
@@ -183,15 +189,15 @@ class CalendarSync:
             elif action == "delete":
                 result = await asyncio.to_thread(self.client.delete, self._url(a), a.cal_etag)
                 if result in ("ok", "gone"):
-                    await self.records.run(lambda r, a=a: store.mark(r, a.id, "removed"))
+                    await self.records.run(store.mark, a.id, "removed")
                 log.info("calendar.deleted", appointment=a.id, result=result)
             elif action == "conflict":
-                await self.records.run(lambda r, a=a: store.refuse(r, a.id))
+                await self.records.run(store.refuse, a.id)
                 self._forget(a)
                 log.warning("calendar.booking_refused", appointment=a.id, provider=a.provider,
                             reason="slot taken in the clinic calendar")
             elif action == "revert":
-                await self.records.run(lambda r, a=a: store.revert(r, a.id))
+                await self.records.run(store.revert, a.id)
                 self._forget(a)
                 log.warning("calendar.move_refused", appointment=a.id, provider=a.provider)
 

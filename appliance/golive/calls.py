@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.config import Settings
 from appliance.conversation import ConversationOutcome
@@ -15,6 +15,11 @@ from appliance.golive.pilot import call_shape
 from appliance.golive.policy import Pilot
 from appliance.logs import get_logger, hostile
 from appliance.records.audit import Access
+
+if TYPE_CHECKING:
+    from appliance.records.bookings import PhoneBooking
+    from appliance.records.service import AsyncRecords
+    from appliance.records.store import Records
 
 log = get_logger(__name__)
 
@@ -25,7 +30,7 @@ class CallPolicy:
     supervised: bool
 
 
-async def call_policy(settings: Settings, records: Any) -> CallPolicy:
+async def call_policy(settings: Settings, records: AsyncRecords | None) -> CallPolicy:
     golive = settings.golive
     if records is None:
         return CallPolicy(Pilot.of(golive), golive.supervised)
@@ -39,7 +44,7 @@ def booking_payload(outcome: ConversationOutcome, timezone: str) -> dict[str, An
             "phone": outcome.slots.get("phone") or None, "timezone": timezone}
 
 
-def phone_booking(payload: dict[str, Any]) -> Any:
+def phone_booking(payload: dict[str, Any]) -> PhoneBooking:
     """The `PhoneBooking` a call (or a released hold) stores."""
     from zoneinfo import ZoneInfo
 
@@ -54,7 +59,7 @@ def phone_booking(payload: dict[str, Any]) -> Any:
         deposit_cents=int(deposit.get("amount") or 0) * 100, currency=str(deposit.get("currency") or "USD"))
 
 
-async def after_call(records: Any, access: Access, call_key: str, engine: Any, outcome: ConversationOutcome,
+async def after_call(records: AsyncRecords, access: Access, call_key: str, engine: Any, outcome: ConversationOutcome,
                      policy: CallPolicy, timezone: str) -> bool:
     """Note the call's workflow; in the supervised period hold its booking (and so the booking's
     confirmation and deposit request) for staff review. True when the booking was held."""
@@ -72,7 +77,7 @@ async def after_call(records: Any, access: Access, call_key: str, engine: Any, o
     return True
 
 
-async def release(records: Any, access: Access, hid: str, by: str) -> dict[str, Any]:
+async def release(records: AsyncRecords, access: Access, hid: str, by: str) -> dict[str, Any]:
     """A staff approval releases a held action: the booking is stored (its confirmation goes out
     through the outbox as `appointment.booked`); held staff tasks are released to the outbox; a
     held aftercare or recall call is placed by the scheduler at its next turn."""
@@ -86,7 +91,7 @@ async def release(records: Any, access: Access, hid: str, by: str) -> dict[str, 
         hold["appointment_id"] = await records.run(lambda r: r.bookings.record_phone_booking(
             access, hold["call_key"], phone_booking(hold["payload"])))
     else:
-        def enqueue(r: Any) -> None:
+        def enqueue(r: Records) -> None:
             with transaction(r.conn):
                 outbox.enqueue(r.conn, "golive.released", {"hold": hid, "kind": hold["kind"],
                                                            "call_key": hold["call_key"], **hold["payload"]})
