@@ -52,6 +52,11 @@ SPOKEN: dict[str, str] = {
     "the injection site is puss-y and red": "the injection site has pus and it's red",
     "my lip's thrombing, is that normal?": "my lip's throbbing, is that normal?",
     "My eyelet is drooping since yesterday.": "My eyelid is drooping since yesterday.",
+    "It's not too bad, but it's using a bit.": "it's not too bad but it's oozing a bit",
+    "Some of the peel got in my ironed stings.": "some of the peel got in my eye and it stings",
+    "My eyes kind of droopy since the Botox.": "my eye's kind of droopy since the Botox",
+    "My dial in this drooping.": "my eyelid is drooping",
+    "After my peel on Monday, I've got light patches.": "after my peel on Monday I've got white patches",
 }
 
 SAMPLE: tuple[str, ...] = (
