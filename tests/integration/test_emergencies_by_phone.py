@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from appliance.clinic.pack import load_pack
 from benchmarks.corpus import telephone_speech, write_wav
 from benchmarks.speech import FRAME, is_speech
-from appliance.clinic.pack import load_pack
 from tests.foundation.helpers import ApplianceProcess
 from tests.integration.test_phone_call import appliance_config, baresip_call
 from tests.telephony.peers import kamailio
