@@ -29,6 +29,7 @@ from appliance.telephony.transport import Addr, ClientTransaction, SipTransport
 
 log = get_logger(__name__)
 CONNECT_TIMEOUT_S = 5.0
+DEFAULT_PORT = 5061  # SIP over TLS (RFC 3261 §19.1.2)
 _LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*([0-9]{1,9})[ \t]*$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -208,6 +209,19 @@ class SipTlsTransport(SipTransport):
                       detail=str(e)[:200])
 
     # -- sending --------------------------------------------------------------------------------
+    def send(self, msg: SipMessage, addr: Addr) -> None:
+        """A response goes back on its request's connection. When that has closed, the PBX's
+        ephemeral port is gone with it: the response opens a connection to the address the request
+        came from, at the port of its top Via's sent-by (5061 when it names none; RFC 3261 §18.2.2)."""
+        if not msg.is_request and not self._open(addr):
+            via = Via.parse(msg.get("Via") or "")
+            addr = (addr[0], via.port if via is not None and via.port else DEFAULT_PORT)
+        super().send(msg, addr)
+
+    def _open(self, addr: Addr) -> bool:
+        conn = self.connections.get(addr)
+        return conn is not None and conn.transport is not None and not conn.transport.is_closing()
+
     def _sendraw(self, data: bytes, addr: Addr) -> None:
         conn = self.connections.get(addr)
         if conn is not None and conn.transport is not None and not conn.transport.is_closing():
