@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -132,6 +133,23 @@ def test_guard_rejects_generated_clinical_text() -> None:
     assert not guard.allowed("That swelling is normal and will go away.", approved)
     assert not guard.allowed("You should take ibuprofen.", approved)
     assert guard.allowed(next(iter(approved)), approved)
+    assert guard.clinical_terms("My lips are swollen and bruising") == ["swollen", "bruising"]  # "bruis*"
+
+
+def test_the_guards_words_are_the_lexicons(tmp_path: Path) -> None:
+    """The clinical words live in the lexicon: a file without them is refused with its line and fix."""
+    from appliance.clinic.lexicon import LEXICON_DIR, LexiconError, load_file, load_lexicon
+
+    assert "swell*" in load_lexicon("en").guard.clinical
+    bad = tmp_path / "en.yaml"
+    text = (LEXICON_DIR / "en.yaml").read_text()
+    start = text.index("  clinical: [")
+    end = text.index("\n\n", start)
+    bad.write_text(text[:start] + "  clinical: []" + text[end:])
+    with pytest.raises(LexiconError) as e:
+        load_file(bad)
+    line = text[:start].count("\n") + 1
+    assert any(p.startswith(f"en.yaml:{line}: guard.clinical: ") for p in e.value.problems), e.value.problems
 
 
 async def test_generated_text_without_provenance_is_dropped() -> None:

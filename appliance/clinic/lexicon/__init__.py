@@ -112,17 +112,22 @@ class Aftercare(_M):
     max_days: int = Field(42, ge=1, le=365)
 
 
+class Guard(_M):
+    clinical: list[Word] = Field(min_length=1)  # a trailing * matches any ending
+
+
 class Lexicon(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
     safety: Safety
     aftercare: Aftercare
+    guard: Guard
 
     @property
     def sections(self) -> dict[str, Any]:
         """Every top-level section, including those owned by other parts of the appliance."""
-        return {**(self.model_extra or {}), "safety": self.safety, "aftercare": self.aftercare}
+        return {**(self.model_extra or {}), "safety": self.safety, "aftercare": self.aftercare, "guard": self.guard}
 
 
 def _problems(err: ValidationError, located: LocatedYaml, rel: str) -> list[str]:
