@@ -26,15 +26,13 @@ from appliance.clinic.parsers import yes_no
 from appliance.clinic.redflags import mentioned
 from appliance.clinic.schema import CheckIn, Line, Workflow
 from appliance.clinic.states import State, StateError
+from appliance.clinic.words import words
 from appliance.conversation import Reply, Say
 
 if TYPE_CHECKING:  # (pack.py imports this module for `check_in_problems`: no import of the engine at run time)
     from appliance.clinic.engine import ClinicConversation
     from appliance.clinic.outbound import OutboundContext
 
-# Words that make an answer a concern (negation-aware: "no problems" is not one).
-_CONCERN_CUES = ("concern", "concerned", "worried", "worry", "problem", "reaction", "side effect", "symptom",
-                 "not healing", "hurt", "hurts", "pain", "painful", "wrong")
 _ANSWER_CHARS = 200
 
 
@@ -152,7 +150,7 @@ class CheckInSteps:
     def says_concern(self, text: str) -> bool:
         r = self.e.ctx.reading
         return bool(r.slots.get("symptoms")) or r.intent == "complaint" or any(
-            mentioned(text, cue) is True for cue in _CONCERN_CUES)
+            mentioned(text, cue) is True for cue in words().concern_cues)  # negation-aware: "no problems"
 
     def keep_answer(self, text: str, *, read: bool = True) -> None:
         """The answer to the question being asked, in the outcome; no more check-in questions after

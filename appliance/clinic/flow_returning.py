@@ -15,9 +15,8 @@ from appliance.clinic.rebooking import follow_up
 from appliance.clinic.redflags import Hit
 from appliance.clinic.schema import Line, Workflow
 from appliance.clinic.states import State
+from appliance.clinic.words import words
 from appliance.conversation import Escalation, Say
-
-_CONCERN_WORDS = ("concern", "worried", "problem", "reaction", "symptom", "issue", "wrong", "hurt", "pain")
 
 
 class ReturningFlow:
@@ -48,8 +47,8 @@ class ReturningFlow:
     async def on_new_or_returning(self, text: str) -> list[Say] | None:
         ctx = self.ctx
         intent = intent_of(text)
-        words = text.lower().split()
-        if intent is None and ("new" in words or "first" in words):
+        said = text.lower().split()
+        if intent is None and ("new" in said or "first" in said):
             intent = "new_patient"
         if intent in (None, "question") and treatments_in(ctx.pack, text):
             intent = "new_patient"  # "I want Botox", "do you do IPL?": a booking enquiry; the screen runs either way
@@ -144,7 +143,7 @@ class ReturningFlow:
             ctx.out.slots["days_since_treatment"] = (ctx.today - s.treated_on).days
         if s.after_context == "touch_up":
             return self._touch_up()
-        if any(w in text.lower() for w in _CONCERN_WORDS):
+        if any(w in text.lower() for w in words().concern_cues):
             s.state = State.CONCERN
             return [ctx.line("ask_concern")]
         if wf is None:

@@ -1,61 +1,57 @@
 """Understanding a caller turn: rules first, the language model only when rules don't settle it.
 
 Intents and slots are found with the pack's own vocabularies (treatment and area synonyms,
-topic phrases) and fixed cue lists. `LlmAssist` asks the model for a JSON object under a schema
-(constrained decoding) and accepts only values from the allowed set.
+topic phrases) and the lexicon's cue lists (`understanding` in lexicon/en.yaml). `LlmAssist`
+asks the model for a JSON object under a schema (constrained decoding) and accepts only values
+from the allowed set.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from appliance.clinic.pack import Pack
 from appliance.clinic.parsers import contains_phrase, normalize, tokens
 from appliance.clinic.redflags import mentioned
 from appliance.clinic.schema import Area, Topic, Treatment
+from appliance.clinic.words import words
 from appliance.conversation import LanguageModel
 from appliance.logs import get_logger
 
 log = get_logger(__name__)
 
 INTENTS = ("new_patient", "returning", "aftercare", "touch_up", "book", "message", "question", "goodbye", "other")
-_CUES: dict[str, tuple[str, ...]] = {
-    "message": ("speak to someone", "speak to a person", "talk to someone", "talk to a person", "real person",
-                "human", "receptionist", "front desk", "leave a message", "take a message", "operator", "call me back"),
-    "touch_up": ("touch up", "touchup", "touch-up", "top up", "refinement", "follow up appointment", "top-up",
-                 "next session", "next treatment in the series", "next laser", "next peel"),
-    "aftercare": ("concern", "worried", "problem", "reaction", "question about my", "after my", "since my",
-                  "recent treatment", "aftercare", "after care", "side effect", "not healing", "symptom", "issue"),
-    "new_patient": ("new patient", "first time", "never been", "haven't been", "not been", "new here", "i'm new",
-                    "i am new"),
-    "returning": ("returning", "been before", "been there", "been in before", "existing", "patient of yours",
-                  "regular", "i've been", "i have been", "come there", "came in", "was in"),
-    "book": ("book", "appointment", "schedule", "make an", "come in", "consultation", "consult", "get", "want",
-             "interested", "looking for", "openings", "opening", "availability", "anything available"),
-    "goodbye": ("bye", "goodbye", "good bye", "that's all", "that is all", "nothing else", "no thanks",
-                "no thank you", "all set", "i'm good", "that's it"),
-}
-_QUESTION_START = re.compile(r"^(can|could|should|shall|is|are|am|do|does|did|will|would|what|when|how|why|where|"
-                             r"which|may|is it|it's ok)\b")
-_QUESTION_ANY = re.compile(r"\b(can i|should i|am i allowed|is it ok|is it okay|is it safe|is it normal|how long|"
-                           r"when can i|what should|do i need|is that normal|is this normal)\b")
+_ROUTES = ("message", "touch_up", "aftercare", "returning", "new_patient", "goodbye", "book")  # tried in order
 
 
-def intent_of(text: str) -> str | None:
-    """The first matching intent by fixed cues, in priority order; None when nothing matches."""
-    words = tokens(text)
-    for intent in ("message", "touch_up", "aftercare", "returning", "new_patient", "goodbye", "book"):
-        if any(contains_phrase(words, cue) for cue in _CUES[intent]):
+@lru_cache(maxsize=4)
+def _questions(language: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    u = words(language)
+    def alternatives(ws: list[str]) -> str:
+        return "|".join(re.escape(w) for w in sorted(ws, key=len, reverse=True))
+    return (re.compile(r"^(?:" + alternatives(u.question_starts) + r")\b"),
+            re.compile(r"\b(?:" + alternatives(u.question_phrases) + r")\b"))
+
+
+def intent_of(text: str, language: str = "en") -> str | None:
+    """The first matching intent by the lexicon's cues (`understanding.routing`), in priority
+    order; None when nothing matches."""
+    said = tokens(text)
+    routing = words(language).routing
+    for intent in _ROUTES:
+        if any(contains_phrase(said, cue) for cue in getattr(routing, intent)):
             return intent
-    if is_question(text):
+    if is_question(text, language):
         return "question"
     return None
 
 
-def is_question(text: str) -> bool:
+def is_question(text: str, language: str = "en") -> bool:
     t = normalize(text)
-    return t.endswith("?") or bool(_QUESTION_START.match(t)) or bool(_QUESTION_ANY.search(t))
+    starts, phrases = _questions(language)
+    return t.endswith("?") or bool(starts.match(t)) or bool(phrases.search(t))
 
 
 def _longest(words: list[str], vocab: list[tuple[str, Any]]) -> list[Any]:

@@ -49,6 +49,17 @@ class Screen(_M):
     dental_work: Words
 
 
+class Routing(_M):
+    """The first question's intents, in the order they are tried."""
+    message: Words
+    touch_up: Words
+    aftercare: Words
+    new_patient: Words
+    returning: Words
+    goodbye: Words
+    book: Words
+
+
 class Understanding(_M):
     yes_start: Words
     no_start: Words
@@ -74,6 +85,10 @@ class Understanding(_M):
     preference_cues: Words
     past_cues: Words
     symptoms: Words
+    routing: Routing
+    question_starts: Words
+    question_phrases: Words
+    concern_cues: Words
 
 
 @lru_cache(maxsize=4)
