@@ -12,15 +12,18 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 from appliance.clinic.parsers import MONTHS, WEEKDAYS, _calendar_date, normalize, numbers
+from appliance.clinic.words import words
 
-_HEDGE = re.compile(r"\b(i think|i guess|maybe|about|around|roughly|approximately|or so|ish|probably|like|"
-                    r"not sure|i believe|give or take|something like)\b")
-# (low, high) counts for fuzzy amounts
-_FUZZY: dict[str, tuple[int, int]] = {"a couple of": (2, 3), "a couple": (2, 3), "couple of": (2, 3), "couple": (2, 3),
-                                      "a few": (2, 4), "few": (2, 4), "several": (3, 5), "a": (1, 1), "an": (1, 1),
-                                      "one": (1, 1), "many": (3, 10), "some": (2, 4)}
+
+@lru_cache(maxsize=4)
+def _hedge(language: str = "en") -> re.Pattern[str]:
+    """A hedge makes a date approximate ("I think", "around"): the lexicon's `understanding.dates.hedges`."""
+    hedges = sorted(words(language).dates.hedges, key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(re.escape(h) for h in hedges) + r")\b")
+
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
 _SPREAD = {"day": 0, "week": 3, "month": 10, "year": 60}
 _COUNT = r"(\d+|a couple of|a couple|couple of|a few|several|many|some|an|a|[a-z]+(?:[ -][a-z]+)?)"
@@ -32,8 +35,6 @@ _BEEN = re.compile(r"\b(?:been|it's been|it has been)\s+(?:about\s+|around\s+|li
                    r"\s+(day|week|month|year)s?\b")
 _BARE = re.compile(r"^(?:um |uh |oh |so |well |about |around |like |maybe |i think |probably )*" + _COUNT +
                    r"\s+(day|week|month|year)s?(?: or so| ish)?$")
-_PART = {"early": (1, 10), "beginning of": (1, 10), "start of": (1, 10), "mid": (11, 20), "middle of": (11, 20),
-         "late": (21, 31), "end of": (21, 31)}
 _MONTH_RX = "|".join(sorted((m for m in MONTHS if m not in ("may", "marks")), key=len, reverse=True)) + "|may|marks"
 _MONTH = re.compile(r"\b(?:(early|beginning of|start of|mid|middle of|late|end of)[\s-]+(?:of\s+)?)?(?:the\s+)?"
                     r"(?:(last|this|next)\s+)?(" + _MONTH_RX + r")\b(?:\s+(\d{4}))?")
@@ -62,16 +63,17 @@ class DateReading:
         return {"from": self.earliest.isoformat(), "to": self.latest.isoformat(), "approximate": self.approximate}
 
 
-def _count(words: str) -> tuple[int, int] | None:
-    w = words.strip()
-    if w in _FUZZY:
-        return _FUZZY[w]
+def _count(said: str) -> tuple[int, int] | None:
+    w = said.strip()
+    fuzzy = words().numbers.fuzzy  # (low, high) for "a couple of", "a few"
+    if w in fuzzy:
+        return fuzzy[w]
     found = numbers(w)
     if found:
         return found[0], found[0]
     tail = w.split()[-1:] or [""]
-    if tail[0] in _FUZZY:
-        return _FUZZY[tail[0]]
+    if tail[0] in fuzzy:
+        return fuzzy[tail[0]]
     found = numbers(tail[0])
     return (found[0], found[0]) if found else None
 
@@ -104,14 +106,14 @@ def _span(today: date, lo: int, hi: int, unit: str, sign: int, hedged: bool) -> 
 
 def _month_range(month: int, year: int, part: str | None) -> tuple[date, date]:
     end = calendar.monthrange(year, month)[1]
-    lo, hi = _PART.get(part or "", (1, end))
+    lo, hi = words().dates.month_parts.get(part or "", (1, end))
     return date(year, month, lo), date(year, month, min(hi, end))
 
 
 def _candidates(t: str, today: date, past: bool) -> list[tuple[int, date, date, bool, str]]:
     """Every reading in the text: (position, earliest, latest, approximate, direction)."""
     out: list[tuple[int, date, date, bool, str]] = []
-    hedged = bool(_HEDGE.search(t))
+    hedged = bool(_hedge().search(t))
     for rx, word, sign in ((r"\bday before yesterday\b", 2, -1), (r"\byesterday\b", 1, -1),
                            (r"\b(today|this morning|earlier today|tonight)\b", 0, 0), (r"\btomorrow\b", 1, 1),
                            (r"\bday after tomorrow\b", 2, 1)):
@@ -225,7 +227,7 @@ def read_date(text: str, today: date, *, past: bool = True, loose: bool = False)
     if not found:
         return None
     _, first, last, approx, direction = max(found, key=lambda c: c[0])
-    return DateReading(first, last, approx or (first != last and bool(_HEDGE.search(t))), direction)
+    return DateReading(first, last, approx or (first != last and bool(_hedge().search(t))), direction)
 
 
 def overlaps(reading: DateReading, first: date, last: date) -> bool:

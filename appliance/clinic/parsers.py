@@ -7,20 +7,32 @@ from __future__ import annotations
 
 import calendar
 import re
+from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Literal
+
+from appliance.clinic.words import phrase_rx, words
 
 Answer = Literal["yes", "no", "unsure", "declined"]
 
-_UNITS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen".split())}
-_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if i > 1}
-_ORDINALS = {w: i + 1 for i, w in enumerate(
-    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
-    "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split())}
-_ORDINALS.update({"thirtieth": 30})
-_SCALES = {"hundred": 100, "thousand": 1000}
+
+
+@dataclass(frozen=True)
+class _NumberWords:
+    units: dict[str, int]
+    tens: dict[str, int]
+    ordinals: dict[str, int]
+    scales: dict[str, int]
+
+
+@lru_cache(maxsize=4)
+def _number_words(language: str = "en") -> _NumberWords:
+    """The lexicon's number words (`understanding.numbers`)."""
+    n = words(language).numbers
+    return _NumberWords(units={w: i for i, w in enumerate(n.units)}, tens={w: 10 * (i + 2) for i, w in enumerate(n.tens)},
+                        ordinals=dict(n.ordinals), scales=dict(n.scales))
+
 _FUZZY = {"a": 1, "an": 1, "one": 1, "a couple of": 2, "a couple": 2, "couple of": 2, "a few": 3, "few": 3,
           "several": 3, "half a": 0}
 MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
@@ -41,26 +53,28 @@ def tokens(text: str) -> list[str]:
 
 def _word_number(words: list[str], i: int) -> tuple[int, int] | None:
     """A number written in words starting at words[i]: (value, words consumed)."""
+    nw = _number_words()
+    units, tens, ordinals, scales = nw.units, nw.tens, nw.ordinals, nw.scales
     total, current, j, seen = 0, 0, i, False
     while j < len(words):
         w = words[j].replace("-", " ")
         parts = w.split()
-        if len(parts) == 2 and parts[0] in _TENS and parts[1] in _UNITS:  # "twenty-five"
-            current += _TENS[parts[0]] + _UNITS[parts[1]]
-        elif w in _UNITS:
-            current += _UNITS[w]
-        elif w in _TENS:
-            current += _TENS[w]
-        elif w in _ORDINALS and seen is False or (w in _ORDINALS and current % 10 == 0 and current >= 20):
-            current += _ORDINALS[w]
+        if len(parts) == 2 and parts[0] in tens and parts[1] in units:  # "twenty-five"
+            current += tens[parts[0]] + units[parts[1]]
+        elif w in units:
+            current += units[w]
+        elif w in tens:
+            current += tens[w]
+        elif w in ordinals and seen is False or (w in ordinals and current % 10 == 0 and current >= 20):
+            current += ordinals[w]
             seen = True
             j += 1
             break
-        elif w in _SCALES and (seen or current):
-            current = max(current, 1) * _SCALES[w]
-            if w == "thousand":
+        elif w in scales and (seen or current):
+            current = max(current, 1) * scales[w]
+            if scales[w] >= 1000:
                 total, current = total + current, 0
-        elif w == "and" and seen and j + 1 < len(words) and (words[j + 1] in _UNITS or words[j + 1] in _TENS):
+        elif w == "and" and seen and j + 1 < len(words) and (words[j + 1] in units or words[j + 1] in tens):
             pass
         else:
             break
@@ -90,8 +104,6 @@ def numbers(text: str) -> list[int]:
 
 
 def _rx(key: str, anchored: bool = False) -> re.Pattern[str]:
-    from appliance.clinic.words import phrase_rx, words
-
     return phrase_rx(tuple(getattr(words(), key)), anchored)
 
 

@@ -20,8 +20,10 @@ class _M(BaseModel):
 
 
 class Numbers(_M):
-    units: Words = Field(min_length=20, max_length=20)
-    tens: Words = Field(min_length=8, max_length=8)
+    units: Words = Field(min_length=20, max_length=20)  # 0 to 19, in order
+    tens: Words = Field(min_length=8, max_length=8)  # 20 to 90, in order
+    ordinals: dict[Word, int]
+    scales: dict[Word, int]
     fuzzy: dict[Word, tuple[int, int]]
 
 
