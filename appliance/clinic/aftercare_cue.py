@@ -28,11 +28,6 @@ from appliance.clinic.parsers import normalize, parse_date
 from appliance.clinic.schema import Workflow
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-_CLAUSE = re.compile(r"[.;!?]+|,|\b(?:and|but|so|because|though|although)\b")
-_APPOINTMENT = re.compile(r"\b(appointment|treatment|procedure|session|injections?)\b")
-_FALLBACK_DAYS = {"this afternoon": 0, "this evening": 0, "tonight": 0, "earlier": 0, "just had": 0, "just got": 0,
-                  "last night": 1, "the other day": 2, "a few days ago": 3, "couple of days ago": 2,
-                  "couple days ago": 2, "this week": 2, "recently": 3, "last time": 7}
 
 
 @dataclass(frozen=True)
@@ -77,7 +72,9 @@ def aftercare_cue(pack: Pack, text: str, today: date, language: str = "en", *, n
         return None
     turn_found = treatments_in(pack, whole)
     turn_wf = pack.workflows.get(turn_found[0].workflow) if turn_found else None
-    for raw in _CLAUSE.split(normalize(text)):
+    words = "|".join(re.escape(w) for w in ac.clause_breaks)
+    breaks = re.compile(r"[.;!?]+|," + (rf"|\b(?:{words})\b" if words else ""))
+    for raw in breaks.split(normalize(text)):
         clause = heard_as_meant(raw, language)
         if not clause:
             continue
@@ -91,7 +88,7 @@ def _clause_cue(pack: Pack, t: str, today: date, ac: Aftercare, turn_wf: Workflo
                 symptom: bool) -> AftercareCue | None:
     found = treatments_in(pack, t)
     wf = pack.workflows.get(found[0].workflow) if found else turn_wf
-    appointment = _APPOINTMENT.search(t) is not None
+    appointment = _find(t, ac.appointment) is not None
     if wf is None and not appointment:
         return None
     since = _since(pack, t, ac)
@@ -99,8 +96,8 @@ def _clause_cue(pack: Pack, t: str, today: date, ac: Aftercare, turn_wf: Workflo
     recent = _find(t, ac.recent)
     when = parse_date(t, today)
     treated_on: date | None = when if isinstance(when, date) and when <= today else None
-    if treated_on is None and recent is not None and recent.group(0) in _FALLBACK_DAYS:
-        treated_on = today - timedelta(days=_FALLBACK_DAYS[recent.group(0)])
+    if treated_on is None and recent is not None and recent.group(0) in ac.days_ago:
+        treated_on = today - timedelta(days=ac.days_ago[recent.group(0)])
     if treated_on is not None and (today - treated_on).days > ac.max_days:
         return None  # history ("I had Botox in January"), not aftercare
     if since:
@@ -121,7 +118,7 @@ def _since(pack: Pack, t: str, ac: Aftercare) -> bool:
     """"since my / after my X" where X is a treatment or an appointment ("after my wedding" is not)."""
     for m in _all(t, ac.cues):
         after = " ".join(t[m.end():].split()[:5])
-        if treatments_in(pack, after) or _APPOINTMENT.search(after):
+        if treatments_in(pack, after) or _find(after, ac.appointment):
             return True
     return False
 

@@ -110,6 +110,9 @@ class Aftercare(_M):
     booking: list[Word] = Field(default_factory=list)  # words that make the next time a booking preference
     elsewhere: list[Word] = Field(default_factory=list)  # treated somewhere else: history, not our aftercare
     max_days: int = Field(42, ge=1, le=365)
+    appointment: list[Word] = Field(min_length=1)  # "since my appointment": a visit, the treatment unnamed
+    days_ago: dict[Word, int] = Field(default_factory=dict)  # a recent time with no date: how many days back
+    clause_breaks: list[Word] = Field(default_factory=list)  # words that end a clause (besides punctuation)
 
 
 class Guard(_M):
