@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 
 from appliance.clinic.appointments import Upcoming, cancel_terms
 from appliance.clinic.call_context import CallContext
 from appliance.clinic.errors import SlotTaken
 from appliance.clinic.flow_booking import MAX_OFFERS, BookingFlow, spoken_time
-from appliance.clinic.parsers import normalize, parse_date, person_name, refused, yes_no
+from appliance.clinic.parsers import MONTHS, normalize, parse_date, person_name, refused, yes_no
 from appliance.clinic.payments import StaffTask
 from appliance.clinic.schema import DialogueKey
 from appliance.clinic.states import State, StateError
+from appliance.clinic.words import find, words
 from appliance.conversation import Say
 from appliance.logs import get_logger
 
@@ -29,18 +31,25 @@ _APPT_LINES: tuple[DialogueKey, ...] = (
     "appt_identify", "appt_ask_dob", "appt_ask_name", "appt_not_found", "appt_found", "appt_confirmed",
     "appt_cancel_check", "appt_cancel_check_late", "appt_cancelled", "appt_cancelled_refund", "appt_cancelled_kept",
     "appt_kept", "appt_move_intro", "appt_moved")  # without every one of them, such requests become messages
-_DATE_START = re.compile(r"\b(born|date of birth|birthday|birth date|dob|d o b|and my|my birthday|"
-                         r"january|february|march|april|may|june|july|august|september|october|november|"
-                         r"december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b|\d", re.I)
-_MOVE = re.compile(r"\b(move|reschedule|change|another (?:time|day)|different (?:time|day)|later|earlier)\b")
-_CANCEL = re.compile(r"\bcancel")
-_CONFIRM = re.compile(r"\b(confirm|keep it|keep the|that's fine|still coming|i'll be there|i will be there)\b")
+
+
+@lru_cache(maxsize=4)
+def _date_start(language: str = "en") -> re.Pattern[str]:
+    """Where the date of birth begins: a lead word ("born"), a month name, or a digit."""
+    leads = [*words(language).dob_leads, *(m for m in MONTHS if m != "marks")]  # "Dana Marks": a name
+    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(leads, key=len, reverse=True)) + r")\b|\d",
+                      re.I)
+
+
+def _says(key: str, t: str) -> bool:
+    """The normalised turn holds one of the lexicon's `appointment_answers.<key>` words."""
+    return find(getattr(words().appointment_answers, key), t) is not None
 
 
 def name_in(text: str) -> str | None:
     """The name in "Dana Lee, March 3rd 1985" or "my name is Dana Lee and I was born ...": the
     words before the date of birth."""
-    head = _DATE_START.split(text, maxsplit=1)[0]
+    head = _date_start().split(text, maxsplit=1)[0]
     return person_name(head.strip(" ,.;-")) if head.strip(" ,.;-") else None
 
 
@@ -122,11 +131,11 @@ class AppointmentsFlow:
 
     async def on_appt_what(self, text: str) -> list[Say] | None:
         t = normalize(text)
-        if _CANCEL.search(t):
+        if _says("cancel", t):
             return self._appt_cancel_check()
-        if _MOVE.search(t):
+        if _says("move", t):
             return [self.ctx.line("appt_move_intro", when=spoken_time(self._appt().start))] + self._appt_offer()
-        if _CONFIRM.search(t) or yes_no(text) == "yes":
+        if _says("confirm", t) or yes_no(text) == "yes":
             return self._appt_confirm()
         if yes_no(text) == "no":
             return self._appt_keep()
@@ -164,10 +173,10 @@ class AppointmentsFlow:
 
     async def on_appt_cancel_check(self, text: str) -> list[Say] | None:
         t = normalize(text)
-        if _MOVE.search(t) and not _CANCEL.search(t):
+        if _says("move", t) and not _says("cancel", t):
             return [self.ctx.line("appt_move_intro", when=spoken_time(self._appt().start))] + self._appt_offer()
         answer = yes_no(text)
-        if answer == "yes" or (_CANCEL.search(t) and answer != "no"):
+        if answer == "yes" or (_says("cancel", t) and answer != "no"):
             return self._appt_cancel()
         if answer in ("no", "declined"):
             return self._appt_keep()

@@ -62,6 +62,12 @@ class Routing(_M):
     book: Words
 
 
+class AppointmentAnswers(_M):
+    cancel: Words
+    move: Words
+    confirm: Words
+
+
 class Understanding(_M):
     yes_start: Words
     no_start: Words
@@ -91,6 +97,8 @@ class Understanding(_M):
     question_starts: Words
     question_phrases: Words
     concern_cues: Words
+    appointment_answers: AppointmentAnswers
+    dob_leads: Words
 
 
 @lru_cache(maxsize=4)
