@@ -31,11 +31,6 @@ from appliance.clinic.schema import RedFlag
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SENTENCE = re.compile(r"[.!?]+")
-_STOP = frozenset({"the", "a", "an", "my", "is", "are", "was", "were", "all", "up", "it", "it's", "its", "been",
-                   "has", "have", "had", "be", "of", "on", "in", "at", "this", "that", "these", "those", "some",
-                   "like", "um", "uh", "er", "erm", "just", "quite", "very", "really", "so", "kinda", "bit",
-                   "feel", "feels", "felt", "look", "looks", "looked", "seem", "seems", "getting", "gotten",
-                   "i'm", "i", "me", "and", "got", "to", "there", "there's"})
 _NEG_WINDOW = 4
 _MAX_GAP = 2
 _MEMO_SIZE = 4096  # clause tokenisations kept (a turn has a few clauses)
@@ -66,6 +61,7 @@ class Matcher:
         sx = lexicon.safety
         self.sx = sx
         self.denial = Denial.of(sx)
+        self.stop = frozenset(sx.stop_words)
         self.lemma = {_stem(form): base for base, forms in sx.lemmas.items() for form in forms}
         self.confusions = sorted(((tuple(_WORD.findall(c.heard.lower())), tuple(_WORD.findall(c.meant.lower())),
                                    tuple(c.near)) for c in sx.asr_confusions), key=lambda c: -len(c[0]))
@@ -133,7 +129,7 @@ class Matcher:
             else:
                 out.append(toks[i])
                 i += 1
-        return [t for t in out if t.word not in _STOP]
+        return [t for t in out if t.word not in self.stop]
 
     def canon(self, phrase: str) -> list[str]:
         if phrase not in self._phrases:

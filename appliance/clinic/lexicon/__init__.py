@@ -79,6 +79,7 @@ class Safety(_M):
     fine_after: list[Word] = Field(default_factory=list)
     asking: Asking = Asking()
     clause_breaks: list[Word] = Field(default_factory=list)
+    stop_words: list[Word] = Field(default_factory=list)  # left out of turns and phrases before matching
     lemmas: dict[Word, list[Word]] = Field(default_factory=dict)
     synonyms: list[list[Word]] = Field(default_factory=list)
     asr_confusions: list[Confusion] = Field(default_factory=list)
