@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from appliance.clinic.aftercare_cue import heard_as_meant
@@ -24,16 +25,16 @@ from appliance.clinic.targets import without_targets
 from appliance.clinic.words import find, words
 
 SAFETY_SLOTS = ("pregnant_or_breastfeeding", "anticoagulants", "autoimmune", "dental_work")
-# Dental words that mean something else without a dental context ("filling in for my sister").
-_DENTAL_NEEDS_CONTEXT = {"implant", "implants", "filling", "fillings", "cleaning", "extraction", "braces", "tooth"}
-_NOT_AESTHETIC = re.compile(r"\b(baby|filling|fillings|root canal|crown|implant|cleaning|surgery|cold|flu|covid)\b")
-_DENTAL_CONTEXT = re.compile(r"\b(dental|dentist|tooth|teeth|gum|gums|orthodont\w*|oral surgeon|mouth)\b")
 _DENTAL_WINDOW_DAYS = 14
-_NOT_PRICE = re.compile(r"\bhow much (downtime|time|longer|swelling|pain|bruising|does it hurt|will it hurt|"
-                        r"of a break|notice|before|after)\b")
-_PRIOR_OBJECT = re.compile(r"^\s*(it|them|some|that|this|one|done|my|a|an|the|botox|filler|fillers|injections?|"
-                           r"injectables?|treatments?|lasers?|peels?|microneedling|dysport|xeomin|lips|work)\b")
-_CLAUSE = re.compile(r"[.;!?]|,\s*(?:but|and|so)\b|\b(?:but|however|although|though)\b")
+
+
+@lru_cache(maxsize=4)
+def _clause_breaks(language: str = "en") -> re.Pattern[str]:
+    c = words(language).context
+    def alt(ws: list[str]) -> str:
+        return "|".join(re.escape(x) for x in sorted(ws, key=len, reverse=True))
+    return re.compile(r"[.;!?]" + (rf"|,\s*(?:{alt(c.comma_breaks)})\b" if c.comma_breaks else "")
+                      + (rf"|\b(?:{alt(c.clause_breaks)})\b" if c.clause_breaks else ""))
 
 
 @dataclass
@@ -80,8 +81,6 @@ def read_turn(pack: Pack, text: str, ctx: TurnContext) -> Reading:
 
 # ---- intents ----
 
-_NEW = re.compile(r"\b(never been|haven't been|not been|first time (?:calling|here|patient|visiting|coming))\b")
-_ASKS = re.compile(r"^(can|could|should|shall|is|are|am|do|does|did|will|would|what|when|how|why|where|which|may)\b")
 
 
 def _intent(pack: Pack, t: str, ctx: TurnContext) -> str | None:
@@ -99,17 +98,17 @@ def _intent(pack: Pack, t: str, ctx: TurnContext) -> str | None:
         return "message"
     if find(w.intents.complaint, t):
         return "complaint"
-    if find(w.intents.price, t) and not _NOT_PRICE.search(t):
+    if find(w.intents.price, t) and not find(w.context.not_price, t):
         return "price"
     intent = intent_of(t)
-    if intent == "returning" and _NEW.search(t):
+    if intent == "returning" and find(w.context.new_caller, t):
         return "new_patient"
-    if intent == "question" and ctx.pending and not _ASKS.search(t) and "?" in t and len(bare) <= 8:
+    if intent == "question" and ctx.pending and not find(w.question_starts, t, anchored=True) and "?" in t \
+            and len(bare) <= 8:
         return None  # uptalk on an answer: "like a year ago?"
     return intent
 
 
-_PAST_VISIT = re.compile(r"\b(yesterday|last (?:week|time|month)|ago|after my|since my|this morning|earlier today)\b")
 
 
 def _existing_appointment(t: str) -> str | None:
@@ -120,7 +119,7 @@ def _existing_appointment(t: str) -> str | None:
     for name in ("cancel", "reschedule", "confirm"):
         if find(getattr(w.intents, name), t):
             return name
-    if find(w.intents.appointment, t) and not _PAST_VISIT.search(t):
+    if find(w.intents.appointment, t) and not find(w.context.past_visit, t):
         return "appointment"
     return None
 
@@ -135,7 +134,7 @@ def _prior(pack: Pack, t: str, ctx: TurnContext, found: list[Treatment], r: Read
         if ctx.pending == "last_neuromodulator":
             r.slots["last_neuromodulator"] = "never"
         return
-    for clause in [c for c in _CLAUSE.split(t) if c and c.strip()] or [t]:
+    for clause in [c for c in _clause_breaks().split(t) if c and c.strip()] or [t]:
         when = read_date(clause, ctx.today, past=True, loose=loose)
         named = treatments_in(pack, clause)
         answered = ctx.pending == "prior_treatments" and when is not None and yes_no(clause) == "yes"
@@ -156,10 +155,10 @@ def _prior(pack: Pack, t: str, ctx: TurnContext, found: list[Treatment], r: Read
 def _had_treatment(clause: str, named: list[Treatment], when: DateReading | None) -> bool:
     w = words()
     m = find(w.prior_yes, clause)
-    if m is None or _DENTAL_CONTEXT.search(clause) or _NOT_AESTHETIC.search(clause):
+    if m is None or find(w.context.dental, clause) or find(w.context.not_aesthetic, clause):
         return False
     verb_object = m.group(0).split()[-1] in ("it", "them", "some", "last", "before", "done")
-    object_follows = bool(_PRIOR_OBJECT.match(clause[m.end():])) or bool(named)
+    object_follows = bool(find(w.context.prior_objects, clause[m.end():].lstrip(), anchored=True)) or bool(named)
     if not (verb_object or object_follows):
         return False
     return when is not None or bool(find(w.prior_when, clause)) or bool(named)
@@ -177,7 +176,8 @@ def _screen(t: str, ctx: TurnContext, r: Reading) -> None:
 
 
 def _mention(cues: list[str], t: str, context: bool = True) -> str | None:
-    results = [mentioned(t, c) for c in cues if (context or c not in _DENTAL_NEEDS_CONTEXT) and find([c], t)]
+    needs = words().context.dental_needs_context
+    results = [mentioned(t, c) for c in cues if (context or c not in needs) and find([c], t)]
     if any(x is True for x in results):
         return "yes"
     if any(x is False for x in results):
@@ -187,12 +187,12 @@ def _mention(cues: list[str], t: str, context: bool = True) -> str | None:
 
 def _dental(t: str, ctx: TurnContext, r: Reading) -> None:
     cues = words().screen.dental_work
-    context = ctx.pending == "dental_work" or bool(_DENTAL_CONTEXT.search(t))
+    context = ctx.pending == "dental_work" or bool(find(words().context.dental, t))
     answer = _mention(cues, t, context)
     if answer is None:
         return
     what = [c for c in cues if find([c], t) and c not in ("dental", "dentist", "dentist's")
-            and (context or c not in _DENTAL_NEEDS_CONTEXT)]
+            and (context or c not in words().context.dental_needs_context)]
     when = read_date(t, ctx.today, past=False)
     detail: dict[str, Any] = {"what": max(what, key=len) if what else "dental work"}
     if when is not None:

@@ -62,6 +62,18 @@ class Routing(_M):
     book: Words
 
 
+class Context(_M):
+    dental_needs_context: Words
+    dental: Words
+    not_aesthetic: Words
+    not_price: Words
+    prior_objects: Words
+    new_caller: Words
+    past_visit: Words
+    comma_breaks: Words
+    clause_breaks: Words
+
+
 class AppointmentAnswers(_M):
     cancel: Words
     move: Words
@@ -98,6 +110,7 @@ class Understanding(_M):
     question_phrases: Words
     concern_cues: Words
     appointment_answers: AppointmentAnswers
+    context: Context
     dob_leads: Words
 
 
