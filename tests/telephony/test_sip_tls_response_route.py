@@ -55,13 +55,19 @@ async def request_then_hang_up(certs: Certs, box_port: int, data: bytes) -> None
     await writer.wait_closed()
 
 
-async def test_a_response_after_the_connection_closed_goes_to_the_via_sent_by_port(tmp_path: Path) -> None:
+async def peers(tmp_path: Path) -> tuple[Certs, asyncio.Server, PbxListener, int, SipTlsTransport, int,
+                                         asyncio.Queue[tuple[SipMessage, Addr]]]:
+    """The PBX's TLS listener and the box's SIP over TLS transport (the requests it receives queued)."""
     certs = await asyncio.to_thread(make_certs, tmp_path / "certs")
     server, pbx, pbx_port = await serve_pbx(certs)
     got: asyncio.Queue[tuple[SipMessage, Addr]] = asyncio.Queue()
     box = SipTlsTransport(TlsPolicy.build(certs.box.cert, certs.box.key, certs.ca, None), SourceGuard(["127.0.0.1"]),
                           lambda msg, addr: got.put_nowait((msg, addr)))
-    box_port = await box.listen("127.0.0.1", 0)
+    return certs, server, pbx, pbx_port, box, await box.listen("127.0.0.1", 0), got
+
+
+async def test_a_response_after_the_connection_closed_goes_to_the_via_sent_by_port(tmp_path: Path) -> None:
+    certs, server, pbx, pbx_port, box, box_port, got = await peers(tmp_path)
     try:
         await request_then_hang_up(certs, box_port, options(pbx_port))
         req, source = await asyncio.wait_for(got.get(), 10)
@@ -81,12 +87,7 @@ async def test_a_response_after_the_connection_closed_goes_to_the_via_sent_by_po
 
 
 async def test_while_the_connection_is_open_the_response_goes_back_on_it(tmp_path: Path) -> None:
-    certs = await asyncio.to_thread(make_certs, tmp_path / "certs")
-    server, pbx, pbx_port = await serve_pbx(certs)
-    got: asyncio.Queue[tuple[SipMessage, Addr]] = asyncio.Queue()
-    box = SipTlsTransport(TlsPolicy.build(certs.box.cert, certs.box.key, certs.ca, None), SourceGuard(["127.0.0.1"]),
-                          lambda msg, addr: got.put_nowait((msg, addr)))
-    box_port = await box.listen("127.0.0.1", 0)
+    certs, server, pbx, pbx_port, box, box_port, got = await peers(tmp_path)
     reader, writer = await asyncio.open_connection("127.0.0.1", box_port,
                                                    ssl=ssl.create_default_context(cafile=str(certs.ca)))
     try:
