@@ -213,19 +213,22 @@ class SipTlsTransport(SipTransport):
         """A response goes back on its request's connection. When that has closed, the PBX's
         ephemeral port is gone with it: the response opens a connection to the address the request
         came from, at the port of its top Via's sent-by (5061 when it names none; RFC 3261 §18.2.2)."""
-        if not msg.is_request and not self._open(addr):
+        if not msg.is_request and self._open(addr) is None:
             via = Via.parse(msg.get("Via") or "")
             addr = (addr[0], via.port if via is not None and via.port else DEFAULT_PORT)
         super().send(msg, addr)
 
-    def _open(self, addr: Addr) -> bool:
+    def _open(self, addr: Addr) -> asyncio.Transport | None:
+        """The open connection to `addr`, if there is one."""
         conn = self.connections.get(addr)
-        return conn is not None and conn.transport is not None and not conn.transport.is_closing()
+        if conn is None or conn.transport is None or conn.transport.is_closing():
+            return None
+        return conn.transport
 
     def _sendraw(self, data: bytes, addr: Addr) -> None:
-        conn = self.connections.get(addr)
-        if conn is not None and conn.transport is not None and not conn.transport.is_closing():
-            conn.transport.write(data)
+        transport = self._open(addr)
+        if transport is not None:
+            transport.write(data)
             return
         queue = self._queued.setdefault(addr, [])
         queue.append(data)
