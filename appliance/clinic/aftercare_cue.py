@@ -20,8 +20,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
-from appliance.clinic.lexicon import Aftercare, load_lexicon
+from appliance.clinic.lexicon import Aftercare, alternation, load_lexicon
 from appliance.clinic.nlu import treatments_in
 from appliance.clinic.pack import Pack
 from appliance.clinic.parsers import normalize, parse_date
@@ -47,19 +48,24 @@ def heard_as_meant(text: str, language: str = "en") -> str:
     return joined.strip()
 
 
+@lru_cache(maxsize=4)
+def _clause_breaks(language: str) -> re.Pattern[str]:
+    """Punctuation, and the lexicon's `aftercare.clause_breaks` words."""
+    words = load_lexicon(language).aftercare.clause_breaks
+    return re.compile(r"[.;!?]+|," + (rf"|\b(?:{alternation(words)})\b" if words else ""))
+
+
 def _find(text: str, phrases: list[str]) -> re.Match[str] | None:
     """The first (leftmost, then longest) of `phrases` in `text`, on whole words."""
     if not phrases:
         return None
-    alts = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
-    return re.search(rf"\b(?:{alts})\b", text)
+    return re.search(rf"\b(?:{alternation(phrases)})\b", text)
 
 
 def _all(text: str, phrases: list[str]) -> list[re.Match[str]]:
     if not phrases:
         return []
-    alts = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
-    return list(re.finditer(rf"\b(?:{alts})\b", text))
+    return list(re.finditer(rf"\b(?:{alternation(phrases)})\b", text))
 
 
 def aftercare_cue(pack: Pack, text: str, today: date, language: str = "en", *, new_patient: bool = False,
@@ -72,9 +78,7 @@ def aftercare_cue(pack: Pack, text: str, today: date, language: str = "en", *, n
         return None
     turn_found = treatments_in(pack, whole)
     turn_wf = pack.workflows.get(turn_found[0].workflow) if turn_found else None
-    words = "|".join(re.escape(w) for w in ac.clause_breaks)
-    breaks = re.compile(r"[.;!?]+|," + (rf"|\b(?:{words})\b" if words else ""))
-    for raw in breaks.split(normalize(text)):
+    for raw in _clause_breaks(language).split(normalize(text)):
         clause = heard_as_meant(raw, language)
         if not clause:
             continue

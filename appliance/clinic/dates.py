@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 
+from appliance.clinic.lexicon import alternation
 from appliance.clinic.parsers import MONTHS, WEEKDAYS, _calendar_date, normalize, numbers
 from appliance.clinic.words import words
 
@@ -21,8 +22,7 @@ from appliance.clinic.words import words
 @lru_cache(maxsize=4)
 def _hedge(language: str = "en") -> re.Pattern[str]:
     """A hedge makes a date approximate ("I think", "around"): the lexicon's `understanding.dates.hedges`."""
-    hedges = sorted(words(language).dates.hedges, key=len, reverse=True)
-    return re.compile(r"\b(?:" + "|".join(re.escape(h) for h in hedges) + r")\b")
+    return re.compile(r"\b(?:" + alternation(words(language).dates.hedges) + r")\b")
 
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
 _SPREAD = {"day": 0, "week": 3, "month": 10, "year": 60}

@@ -16,6 +16,7 @@ from appliance.clinic.appointments import Upcoming, cancel_terms
 from appliance.clinic.call_context import CallContext
 from appliance.clinic.errors import SlotTaken
 from appliance.clinic.flow_booking import MAX_OFFERS, BookingFlow, spoken_time
+from appliance.clinic.lexicon import alternation
 from appliance.clinic.parsers import MONTHS, normalize, parse_date, person_name, refused, yes_no
 from appliance.clinic.payments import StaffTask
 from appliance.clinic.schema import DialogueKey
@@ -37,8 +38,7 @@ _APPT_LINES: tuple[DialogueKey, ...] = (
 def _date_start(language: str = "en") -> re.Pattern[str]:
     """Where the date of birth begins: a lead word ("born"), a month name, or a digit."""
     leads = [*words(language).dob_leads, *(m for m in MONTHS if m != "marks")]  # "Dana Marks": a name
-    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(leads, key=len, reverse=True)) + r")\b|\d",
-                      re.I)
+    return re.compile(r"\b(?:" + alternation(leads) + r")\b|\d", re.I)
 
 
 def _says(key: str, t: str) -> bool:

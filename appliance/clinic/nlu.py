@@ -12,6 +12,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from appliance.clinic.lexicon import alternation
 from appliance.clinic.pack import Pack
 from appliance.clinic.parsers import contains_phrase, normalize, tokens
 from appliance.clinic.redflags import mentioned
@@ -29,10 +30,8 @@ _ROUTES = ("message", "touch_up", "aftercare", "returning", "new_patient", "good
 @lru_cache(maxsize=4)
 def _questions(language: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
     u = words(language)
-    def alternatives(ws: list[str]) -> str:
-        return "|".join(re.escape(w) for w in sorted(ws, key=len, reverse=True))
-    return (re.compile(r"^(?:" + alternatives(u.question_starts) + r")\b"),
-            re.compile(r"\b(?:" + alternatives(u.question_phrases) + r")\b"))
+    return (re.compile(r"^(?:" + alternation(u.question_starts) + r")\b"),
+            re.compile(r"\b(?:" + alternation(u.question_phrases) + r")\b"))
 
 
 def intent_of(text: str, language: str = "en") -> str | None:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from appliance.clinic.lexicon import Safety, load_lexicon
+from appliance.clinic.lexicon import Safety, alternation, load_lexicon
 from appliance.clinic.parsers import normalize
 from appliance.clinic.schema import RedFlag, Severity
 
@@ -55,11 +55,6 @@ def _find(words: list[str], phrase: list[str]) -> Iterable[int]:
             yield start
 
 
-def _alternatives(words: Iterable[str]) -> str:
-    """A regex alternation of the words, longest first ("not sure" before "not")."""
-    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
-
-
 @dataclass(frozen=True)
 class Denial:
     """When the words around a phrase deny it, from a language's lexicon (its `safety` section):
@@ -75,13 +70,13 @@ class Denial:
     @classmethod
     def of(cls, sx: Safety) -> Denial:
         a = sx.asking
-        asking = (r"\b(?:" + _alternatives(a.verbs) + r")\s+(?:" + _alternatives(a.about) + r")\s+(?:\w+\s+)?(?:"
-                  + _alternatives(a.judged) + r")\b") if a.verbs and a.about and a.judged else r"(?!)"
+        asking = (r"\b(?:" + alternation(a.verbs) + r")\s+(?:" + alternation(a.about) + r")\s+(?:\w+\s+)?(?:"
+                  + alternation(a.judged) + r")\b") if a.verbs and a.about and a.judged else r"(?!)"
         return cls(negations=frozenset(_stem(w) for w in sx.negations if " " not in w),
                    fine_after=frozenset(sx.fine_after),
-                   uncertain=re.compile(r"\b(?:" + _alternatives(sx.uncertainty) + r")\b"),
+                   uncertain=re.compile(r"\b(?:" + alternation(sx.uncertainty) + r")\b"),
                    asking=re.compile(asking),
-                   breaks=re.compile(r"[.;!?,]" + (r"|\b(?:" + _alternatives(sx.clause_breaks) + r")\b"
+                   breaks=re.compile(r"[.;!?,]" + (r"|\b(?:" + alternation(sx.clause_breaks) + r")\b"
                                                    if sx.clause_breaks else "")))
 
     def clauses(self, text: str) -> list[str]:

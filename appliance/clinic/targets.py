@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from appliance.clinic.lexicon import load_lexicon
+from appliance.clinic.lexicon import alternation, load_lexicon
 from appliance.clinic.nlu import treatments_in
 from appliance.clinic.pack import Pack
 from appliance.clinic.parsers import normalize
@@ -28,11 +28,9 @@ def _rx(language: str) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
     if not sx.targets or not sx.target_leads:
         return None, None
 
-    def alts(words: list[str]) -> str:
-        return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-
-    span = re.compile(rf"\b(?:{alts(sx.target_leads)})\s+{_DETERMINERS}(?:{alts(sx.targets)})(?![a-z0-9'])")
-    asks = re.compile(rf"\b(?:{alts(sx.target_asks)})\b") if sx.target_asks else None
+    span = re.compile(rf"\b(?:{alternation(sx.target_leads)})\s+{_DETERMINERS}"
+                      rf"(?:{alternation(sx.targets)})(?![a-z0-9'])")
+    asks = re.compile(rf"\b(?:{alternation(sx.target_asks)})\b") if sx.target_asks else None
     return span, asks
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from appliance.clinic.aftercare_cue import heard_as_meant
 from appliance.clinic.dates import DateReading, overlaps, read_date
 from appliance.clinic.facts import facts_asked
+from appliance.clinic.lexicon import alternation
 from appliance.clinic.nlu import areas_in, intent_of, treatments_in
 from appliance.clinic.pack import Pack
 from appliance.clinic.parsers import money_range, normalize, person_name, phone_number, yes_no
@@ -31,10 +32,8 @@ _DENTAL_WINDOW_DAYS = 14
 @lru_cache(maxsize=4)
 def _clause_breaks(language: str = "en") -> re.Pattern[str]:
     c = words(language).context
-    def alt(ws: list[str]) -> str:
-        return "|".join(re.escape(x) for x in sorted(ws, key=len, reverse=True))
-    return re.compile(r"[.;!?]" + (rf"|,\s*(?:{alt(c.comma_breaks)})\b" if c.comma_breaks else "")
-                      + (rf"|\b(?:{alt(c.clause_breaks)})\b" if c.clause_breaks else ""))
+    return re.compile(r"[.;!?]" + (rf"|,\s*(?:{alternation(c.comma_breaks)})\b" if c.comma_breaks else "")
+                      + (rf"|\b(?:{alternation(c.clause_breaks)})\b" if c.clause_breaks else ""))
 
 
 @dataclass
@@ -176,8 +175,8 @@ def _screen(t: str, ctx: TurnContext, r: Reading) -> None:
 
 
 def _mention(cues: list[str], t: str, context: bool = True) -> str | None:
-    needs = words().context.dental_needs_context
-    results = [mentioned(t, c) for c in cues if (context or c not in needs) and find([c], t)]
+    results = [mentioned(t, c) for c in cues
+               if (context or c not in words().context.dental_needs_context) and find([c], t)]
     if any(x is True for x in results):
         return "yes"
     if any(x is False for x in results):

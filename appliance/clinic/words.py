@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from appliance.clinic.lexicon import LEXICON_DIR, LexiconError, load_lexicon
+from appliance.clinic.lexicon import LEXICON_DIR, LexiconError, alternation, load_lexicon
 
 Word = Annotated[str, StringConstraints(min_length=1, max_length=60, strip_whitespace=True)]
 Words = list[Word]
@@ -129,7 +129,7 @@ def words(language: str = "en") -> Understanding:
 @lru_cache(maxsize=256)
 def phrase_rx(phrases: tuple[str, ...], anchored: bool = False) -> re.Pattern[str]:
     """One regex for a phrase list, longest first, on whole words of normalised text."""
-    alts = "|".join(re.escape(p.lower()) for p in sorted(phrases, key=len, reverse=True))
+    alts = alternation(p.lower() for p in phrases)
     return re.compile((r"^(?:" if anchored else r"(?<![a-z0-9'])(?:") + alts + r")(?![a-z0-9])")
 
 

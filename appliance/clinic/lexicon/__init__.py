@@ -8,7 +8,8 @@ kept as plain data (`Lexicon.sections`) for their owners to validate.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,6 +26,11 @@ Sev = Literal["emergency", "urgent", "routine"]
 
 class LexiconError(PackError):
     code = "lexicon-invalid"
+
+
+def alternation(phrases: Iterable[str]) -> str:
+    """A regex alternation of the phrases, escaped, longest first ("not sure" before "not")."""
+    return "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
 
 
 def section_error(path: Path, section: str, errors: Sequence[Mapping[str, Any]]) -> LexiconError:
