@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from appliance.clinic.lexicon import Lexicon, Pattern, load_lexicon
-from appliance.clinic.parsers import normalize
+from appliance.clinic.parsers import normalize, person_name
 from appliance.clinic.redflags import SEVERITY_RANK, Denial, Hit, _stem, mentioned
 from appliance.clinic.schema import RedFlag
 
@@ -247,6 +247,29 @@ def _distance(a: str, b: str) -> int:
 @lru_cache(maxsize=4)
 def matcher(language: str = "en") -> Matcher:
     return Matcher(load_lexicon(language))
+
+
+@lru_cache(maxsize=4)
+def _clinical_words(language: str) -> frozenset[str]:
+    """Body parts, symptom and worsening words of the lexicon: never a given name."""
+    m = matcher(language)
+    words = {w for phrase in (*m.sx.symptoms, *m.sx.worsening) for w in m._base(phrase)}
+    return frozenset(words | m.body)
+
+
+def only_a_name(text: str, language: str = "en") -> bool:
+    """The turn is a person's name and nothing else, as the recogniser wrote it: "My name is Rosa
+    White.", "It's Maya Gray." A surname that is a colour is not a symptom. Narrow on purpose: at
+    least a given name and a surname, each capitalised as said (Whisper capitalises names; "it's gone
+    white" is lower case), and no part before the surname a body part, symptom or worsening word
+    ("Lips White." stays a report)."""
+    name = person_name(text)
+    parts = name.split() if name else []
+    if len(parts) < 2 or not all(re.search(rf"(?<![A-Za-z]){re.escape(p)}(?![A-Za-z])", text) for p in parts):
+        return False
+    clinical = _clinical_words(language)
+    m = matcher(language)
+    return not any(w in clinical for p in parts[:-1] for w in m._base(p))
 
 
 def _heard(picked: list[Tok]) -> str:

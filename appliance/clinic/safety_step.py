@@ -53,6 +53,8 @@ class SafetyStep:
     def verdict(self, text: str, confidence: float | None = None) -> safety.Verdict:
         ctx = self.ctx
         wf = ctx.s.workflow
+        if safety.only_a_name(text):
+            return safety.Verdict()  # "My name is Rosa White.": a surname, not a blanching lip
         text = without_targets(ctx.pack, text)  # "IPL for sun spots": what a treatment is for is not a symptom
         return safety.check(ctx.pack.all_red_flags(), text, workflow=wf.id if wf else None,
                             family=wf.family if wf else None, worsening=self.worsening,

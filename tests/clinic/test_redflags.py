@@ -95,3 +95,17 @@ def test_the_denial_words_are_the_lexicons() -> None:
     assert not hedged.denies(["no"], [], "i reckon no throbbing") and denial("en").denies(["no"], [], "no throbbing")
     assert Denial.of(sx.model_copy(update={"clause_breaks": []})).clauses("a but b") == ["a but b"]
     assert denial("en").clauses("a but b") == ["a ", " b"]
+
+
+@pytest.mark.parametrize(("said", "name"), [
+    ("My name is Rosa White.", True), ("It's Maya Gray.", True), ("Mary Jo Grey", True), ("this is Jo Blue, thanks", True),
+    ("It's gone white.", False),       # lower case: the recogniser did not write a name
+    ("Gone White.", False),            # "gone" is a worsening word, never a given name
+    ("Lips White.", False), ("Face Grey.", False),  # a body part first: a report
+    ("White.", False),                 # one word: no given name
+    ("Rosa White, and my lip has gone white", False),  # more than a name
+])
+def test_a_colour_is_a_surname_only_in_a_turn_that_is_only_a_name(said: str, name: bool) -> None:
+    from appliance.clinic import safety
+
+    assert safety.only_a_name(said) is name
