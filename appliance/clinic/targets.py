@@ -1,5 +1,7 @@
 """What a treatment is for is not a symptom: "Do you do the IPL photo facial for sun spots?",
-"laser for my dark spots", "something for acne scars".
+"laser for my dark spots", "something for acne scars"; nor is a name or thing that holds a symptom word
+("Do you take Blue Cross?", "a glass of red wine": the lexicon's `safety.everyday`, taken out anywhere
+by `without_everyday` before red-flag matching and symptom reading).
 
 A target (lexicon `safety.targets`) is taken out of the turn before red-flag matching and symptom
 reading only when a lead word (`target_leads`: "for", "to get rid of" ...) introduces it and a
@@ -32,6 +34,21 @@ def _rx(language: str) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
                       rf"(?:{alternation(sx.targets)})(?![a-z0-9'])")
     asks = re.compile(rf"\b(?:{alternation(sx.target_asks)})\b") if sx.target_asks else None
     return span, asks
+
+
+@lru_cache(maxsize=4)
+def _everyday(language: str) -> re.Pattern[str] | None:
+    words = load_lexicon(language).safety.everyday
+    return re.compile(rf"(?<![a-z0-9'])(?:{alternation(words)})(?![a-z0-9'])") if words else None
+
+
+def without_everyday(text: str, language: str = "en") -> str:
+    """The turn without the everyday names that hold a symptom word ("Blue Cross", "red wine"), for
+    red-flag matching and symptom reading (a clinic-fact or topic question keeps them: "is red wine ok
+    after filler?" is the alcohol topic)."""
+    everyday = _everyday(language)
+    t = normalize(text)
+    return t if everyday is None else re.sub(r"\s+", " ", everyday.sub(" ", t)).strip()
 
 
 def without_targets(pack: Pack, text: str, language: str = "en") -> str:

@@ -99,6 +99,9 @@ class Safety(_M):
     targets: list[Word] = Field(default_factory=list)
     target_leads: list[Word] = Field(default_factory=list)
     target_asks: list[Word] = Field(default_factory=list)  # sales words that may lead instead of a treatment
+    # Names and things that hold a symptom word ("Blue Cross", "red wine", "the white paper"): taken out
+    # of every turn before red-flag matching and symptom reading.
+    everyday: list[Word] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _sets(self) -> Safety:
