@@ -12,7 +12,6 @@ clock).
 from __future__ import annotations
 
 import asyncio
-import difflib
 import re
 import time
 import wave
@@ -25,6 +24,7 @@ import pytest
 from appliance.clinic.pack import load_pack
 from benchmarks.corpus import telephone_speech, write_wav
 from benchmarks.speech import FRAME, is_speech
+from tests.foundation.heard import HEARD_SHARE, line_heard
 from tests.foundation.helpers import ApplianceProcess
 from tests.integration.test_phone_call import appliance_config, baresip_call
 from tests.telephony.peers import kamailio
@@ -229,11 +229,6 @@ async def _four_calls(work: Path) -> dict[str, Call]:
 
 
 SEVERITY = {"routine": 1, "urgent": 2, "emergency": 3}
-HEARD_SHARE = 0.8  # of the approved line's words; another line of the pack shares at most about half
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
 
 
 def spoken_text(key: str) -> str:
@@ -242,13 +237,6 @@ def spoken_text(key: str) -> str:
     text = pack.dialogue.text(key)
     assert text, key
     return re.sub(r"\{[a-z_]+\}", "", text)
-
-
-def line_heard(line: str, heard: str) -> float:
-    """The share of the line's words found, in order, in what was heard."""
-    want = words(line)
-    blocks = difflib.SequenceMatcher(None, want, words(heard), autojunk=False).get_matching_blocks()
-    return sum(b.size for b in blocks) / len(want)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
