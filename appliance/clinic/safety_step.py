@@ -20,7 +20,7 @@ from appliance.clinic.parsers import yes_no
 from appliance.clinic.redflags import SEVERITY_RANK, Hit
 from appliance.clinic.schema import RedFlag
 from appliance.clinic.states import State
-from appliance.clinic.targets import without_everyday, without_targets
+from appliance.clinic.targets import symptom_text
 from appliance.conversation import Say
 from appliance.logs import get_logger
 
@@ -56,7 +56,7 @@ class SafetyStep:
         if safety.only_a_name(text):
             return safety.Verdict()  # "My name is Rosa White.": a surname, not a blanching lip
         # "IPL for sun spots", "Blue Cross": what a treatment is for, and a name with a colour, are not symptoms
-        text = without_targets(ctx.pack, without_everyday(text))
+        text = symptom_text(ctx.pack, text)
         return safety.check(ctx.pack.all_red_flags(), text, workflow=wf.id if wf else None,
                             family=wf.family if wf else None, worsening=self.worsening,
                             worsening_by_family=self.by_family, confidence=confidence)

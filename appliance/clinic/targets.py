@@ -51,6 +51,12 @@ def without_everyday(text: str, language: str = "en") -> str:
     return t if everyday is None else re.sub(r"\s+", " ", everyday.sub(" ", t)).strip()
 
 
+def symptom_text(pack: Pack, text: str, language: str = "en") -> str:
+    """The turn as red-flag matching and symptom reading take it: without everyday names that hold a
+    symptom word, then without treatment targets said in a request."""
+    return without_targets(pack, without_everyday(text, language), language)
+
+
 def without_targets(pack: Pack, text: str, language: str = "en") -> str:
     """The turn with each treatment target said in a request removed (lower case, normalised)."""
     t = normalize(text)

@@ -22,7 +22,7 @@ from appliance.clinic.pack import Pack
 from appliance.clinic.parsers import money_range, normalize, person_name, phone_number, yes_no
 from appliance.clinic.redflags import mentioned
 from appliance.clinic.schema import Treatment
-from appliance.clinic.targets import without_everyday, without_targets
+from appliance.clinic.targets import symptom_text
 from appliance.clinic.words import find, words
 
 SAFETY_SLOTS = ("pregnant_or_breastfeeding", "anticoagulants", "autoimmune", "dental_work")
@@ -56,7 +56,7 @@ class TurnContext:
 
 def read_turn(pack: Pack, text: str, ctx: TurnContext) -> Reading:
     t = normalize(text)
-    symptoms = _symptoms(without_targets(pack, without_everyday(t)))  # "laser for redness" is a request, not a symptom
+    symptoms = _symptoms(symptom_text(pack, t))  # "laser for redness" is a request, not a symptom
     asked = None if symptoms else facts_asked(pack, text, ctx.state)  # a symptom comes first: the concern path
     if asked is None:
         r = Reading(intent=_intent(pack, t, ctx))
