@@ -27,7 +27,6 @@ import glob
 import hashlib
 import importlib.util
 import json
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ import yaml
 
 from appliance.clinic import safety
 from appliance.clinic.pack import load_pack
-from appliance.clinic.redflags import SEVERITY_RANK
+from appliance.clinic.redflags import SEVERITY_RANK, words_of
 from appliance.clinic.schema import RedFlag
 from appliance.clinic.targets import without_targets
 
@@ -157,12 +156,10 @@ def measure() -> dict[str, Any]:
     load_s = time.perf_counter() - started
 
     def denied(clause: str) -> bool:
-        d = m.denial
-        if d.uncertain.search(clause):
-            return False
-        words = re.findall(r"[a-z']+", clause)
-        return any(w in d.negations for w in words) or (
-            any(w in d.fine_after for w in words) and not d.asking.search(clause))
+        """The lexicon's denial rule with the whole clause around the phrase: a negation or a "fine" word
+        anywhere in it (embeddings do not see "no")."""
+        words = words_of(clause)
+        return m.denial.denies(words, words, clause)
 
     all_rows = rows()
     times: list[float] = []
