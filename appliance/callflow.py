@@ -158,17 +158,18 @@ class ShadowConversation(RecordedConversation):
         self._said(reply.says)
         return reply
 
-    async def caller_said(self, text: str, confidence: float | None = None) -> Reply:
+    async def caller_said(self, text: str, confidence: float | None = None, also_heard: str | None = None) -> Reply:
         self.report({"type": "caller", "text": text})
-        return await super().caller_said(text, confidence)
+        return await super().caller_said(text, confidence, also_heard)
 
     async def caller_pressed(self, digit: str) -> Reply:
         self.report({"type": "caller", "text": f"(pressed {digit})"})
         return await super().caller_pressed(digit)
 
-    async def caller_said_stream(self, text: str, confidence: float | None = None) -> AsyncIterator[Say | Reply]:
+    async def caller_said_stream(self, text: str, confidence: float | None = None,
+                                 also_heard: str | None = None) -> AsyncIterator[Say | Reply]:
         self.report({"type": "caller", "text": text})
-        async for item in super().caller_said_stream(text, confidence):
+        async for item in super().caller_said_stream(text, confidence, also_heard):
             if isinstance(item, Say):
                 self._said([item])
             yield item

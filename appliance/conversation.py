@@ -128,27 +128,32 @@ class ModelFailureAware(Conversation, Protocol):
     def model_failed(self, role: str) -> Reply | Awaitable[Reply]: ...
 
 
-def confidence_kwargs(method: Any, confidence: float | None) -> dict[str, Any]:
-    """`confidence=` for a conversation method that takes the ASR's confidence (an optional extension)."""
-    if confidence is None:
+def heard_kwargs(method: Any, confidence: float | None, also_heard: str | None = None) -> dict[str, Any]:
+    """`confidence=` and `also_heard=` for a conversation method that takes them (optional extensions):
+    the ASR's confidence in the words, and the second listen's words (the same audio heard again,
+    for symptoms, when the first hearing was unsure)."""
+    given = {k: v for k, v in (("confidence", confidence), ("also_heard", also_heard)) if v is not None}
+    if not given:
         return {}
     try:
-        return {"confidence": confidence} if "confidence" in inspect.signature(method).parameters else {}
+        params = inspect.signature(method).parameters
     except (TypeError, ValueError):
         return {}
+    return {k: v for k, v in given.items() if k in params}
 
 
-async def reply_items(conversation: Conversation, text: str,
-                      confidence: float | None = None) -> AsyncIterator[Say | Reply]:
+async def reply_items(conversation: Conversation, text: str, confidence: float | None = None,
+                      also_heard: str | None = None) -> AsyncIterator[Say | Reply]:
     """The reply to `text` as a stream: `caller_said_stream` when the conversation has it,
     otherwise the says of `caller_said`'s whole Reply, then the Reply (for its actions).
-    `confidence` (the ASR's, 0..1) is passed on to a conversation whose method accepts it."""
+    `confidence` (the ASR's, 0..1) and `also_heard` are passed on to a conversation whose method accepts them."""
     stream = getattr(conversation, "caller_said_stream", None)
     if stream is not None:
-        async for item in stream(text, **confidence_kwargs(stream, confidence)):
+        async for item in stream(text, **heard_kwargs(stream, confidence, also_heard)):
             yield item
         return
-    reply = await conversation.caller_said(text, **confidence_kwargs(conversation.caller_said, confidence))
+    said = conversation.caller_said
+    reply = await said(text, **heard_kwargs(said, confidence, also_heard))
     for say in reply.says:
         yield say
     yield Reply(actions=reply.actions, end_call=reply.end_call)

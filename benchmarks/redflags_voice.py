@@ -8,8 +8,12 @@ through an 8 kHz G.711 µ-law round trip as on a phone call, transcribed by the 
 confidence), and the transcript is given, with that confidence, to the real ClinicConversation or
 OutboundAftercareCall in the turn's state (the corpus test's own set-up, imported).
 
-Recall by voice = the flagged turns escalated at least at the severity the pack demands. Turns the
-corpus writes as a transcriber's mistake (`why: ASR ...`) are spoken as the caller meant them.
+Recall by voice = the flagged turns escalated at least at the severity the pack demands, at the
+turn or, when the turn got the approved confirmation question (a symptom heard unsure, or found
+only by the second listen), after the caller's "yes" to it; both are counted apart. The second
+listen runs as on a call: a turn heard with confidence below `[voice] second_listen_below` is
+heard again with the symptom words in the prompt (`--second-listen-below 0` turns it off).
+Turns the corpus writes as a transcriber's mistake (`why: ASR ...`) are spoken as the caller meant them.
 
     python -m benchmarks.redflags_voice                    # all 192 turns x 3 voices (about 10 minutes)
     python -m benchmarks.redflags_voice --sample           # the pytest sample (27 turns x 3 voices)
@@ -159,35 +163,66 @@ def _words(text: str) -> list[str]:
 
 
 def methods_of(evidence: str) -> list[str]:
-    return re.findall(r": (\w+) match", evidence)
+    """The matching methods an escalation's evidence names ("second-listen" when its words came from it)."""
+    return ["second-listen"] * evidence.count("second listen") + re.findall(r"(\w+) match of", evidence)
 
 
-async def hear_turn(asr: Any, turn: dict[str, Any], voice: str, path: Path) -> dict[str, Any]:
+def second_listen_below() -> float:
+    from appliance.config import VoiceSettings
+
+    return VoiceSettings().second_listen_below
+
+
+def second_vocabulary() -> str:
+    from appliance.config import VoiceSettings
+
+    vs = VoiceSettings()
+    return f"{vs.vocabulary} {vs.symptom_words}"
+
+
+async def hear_turn(asr: Any, turn: dict[str, Any], voice: str, path: Path, below: float) -> dict[str, Any]:
     from benchmarks.corpus import read_wav
 
     pcm, rate = read_wav(path)
     assert rate == 8000, path
-    heard = await asyncio.to_thread(asr.hear, pcm.astype("<i2").tobytes())
-    return await judge(turn, voice, heard.text, heard.confidence)
+    audio = pcm.astype("<i2").tobytes()
+    heard = await asyncio.to_thread(asr.hear, audio)
+    again = None
+    if heard.confidence is not None and heard.confidence < below:  # as the Transcription processor does
+        again = (await asyncio.to_thread(asr.hear, audio, second_vocabulary())).text
+    return await judge(turn, voice, heard.text, heard.confidence, again, below)
 
 
-async def judge(turn: dict[str, Any], voice: str, heard: str, confidence: float | None) -> dict[str, Any]:
-    """What the transcript, with the ASR's confidence, raises in the turn's state."""
+async def judge(turn: dict[str, Any], voice: str, heard: str, confidence: float | None,
+                heard_again: str | None = None, below: float = 0.0) -> dict[str, Any]:
+    """What the transcript, with the ASR's confidence (and the second listen's words, when the
+    confidence is below `below`), raises in the turn's state; a confirmation question is answered "yes"."""
     from appliance.clinic.redflags import SEVERITY_RANK
-    from tests.clinic.test_redflags_corpus import speak
+    from tests.clinic.test_redflags_corpus import confirmed, speak
 
-    result = await speak({**turn, "say": heard}, confidence=confidence)
+    unsure = confidence is not None and confidence < below
+    also = heard_again if unsure and heard_again and _words(heard_again) != _words(heard) else None
+    result = await speak({**turn, "say": heard}, confidence=confidence, also_heard=also)
     spoken = SPOKEN.get(turn["say"], turn["say"])
     expect = turn["expect"]
-    caught = None
+    caught = after_yes = None
+    at_turn = expect != "none" and result.severity is not None and SEVERITY_RANK[result.severity] >= SEVERITY_RANK[expect]
+    evidence = result.evidence
+    if result.confirming:
+        after_yes, yes_evidence = await confirmed(result)
+        evidence = "; ".join(e for e in (evidence, yes_evidence) if e)
     if expect != "none":
-        caught = result.severity is not None and SEVERITY_RANK[result.severity] >= SEVERITY_RANK[expect]
+        caught = at_turn or (after_yes is not None and SEVERITY_RANK[after_yes] >= SEVERITY_RANK[expect])
     return {
         "voice": voice, "say": turn["say"], "spoken": spoken, "heard": heard, "confidence": confidence,
+        "heard_again": heard_again, "second_listen": also is not None,
         "state": turn["state"], "caller": turn["caller"], "expect": expect, "severity": result.severity,
-        "caught": caught, "false_alarm": expect == "none" and bool(result.evidence),
-        "misheard": _words(spoken) != _words(heard), "evidence": result.evidence,
-        "methods": methods_of(result.evidence),
+        "confirmation": result.confirming, "severity_after_yes": after_yes,
+        "caught": caught, "caught_after_confirmation": bool(caught and not at_turn),
+        "false_alarm": expect == "none" and bool(result.evidence),
+        "false_confirmation": expect == "none" and result.confirming,
+        "misheard": _words(spoken) != _words(heard), "evidence": evidence,
+        "methods": methods_of(evidence),
     }
 
 
@@ -203,7 +238,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "turns": len(sub), "flagged": len(flagged), "caught": caught,
             "recall": round(caught / len(flagged), 4) if flagged else None, "recall_by_severity": by_sev,
+            "caught_after_confirmation": sum(1 for r in flagged if r.get("caught_after_confirmation")),
+            "second_listens": sum(1 for r in sub if r.get("second_listen")),
             "negatives": len(negatives), "false_alarms": sum(1 for r in negatives if r["false_alarm"]),
+            "false_confirmations": sum(1 for r in negatives if r.get("false_confirmation")),
             "misheard": sum(1 for r in sub if r["misheard"]),
             "misheard_flagged_caught": sum(1 for r in flagged if r["misheard"] and r["caught"]),
             "methods": dict(Counter(m for r in flagged if r["caught"] for m in r["methods"])),
@@ -224,26 +262,27 @@ def _median(values: list[float]) -> float | None:
 
 
 async def sweep(turns: list[dict[str, Any]], voices: tuple[str, ...], clips: Path, asr: Any,
-                progress: Any = None) -> list[dict[str, Any]]:
+                progress: Any = None, below: float = 0.0) -> list[dict[str, Any]]:
     rows = []
     for voice in voices:
         for turn in turns:
             path = await asyncio.to_thread(clip_for, clips, SPOKEN.get(turn["say"], turn["say"]), voice)
-            rows.append(await hear_turn(asr, turn, voice, path))
+            rows.append(await hear_turn(asr, turn, voice, path, below))
             if progress:
                 progress(rows[-1])
     return rows
 
 
-async def rescore(previous: dict[str, Any]) -> list[dict[str, Any]]:
-    """The previous run's transcripts (same audio, same Whisper) judged again by today's rules and lexicon."""
+async def rescore(previous: dict[str, Any], below: float = 0.0) -> list[dict[str, Any]]:
+    """The previous run's transcripts (same audio, same Whisper) judged again by today's rules and
+    lexicon; the second listen's words where the run kept them (for turns below `below`)."""
     turns = {t["say"]: t for t in corpus_turns()}
-    return [await judge(turns[r["say"]], r["voice"], r["heard"], r["confidence"]) for r in previous["rows"]
-            if r["say"] in turns]
+    return [await judge(turns[r["say"]], r["voice"], r["heard"], r["confidence"], r.get("heard_again"), below)
+            for r in previous["rows"] if r["say"] in turns]
 
 
 def run(workdir: Path, voices: tuple[str, ...] = VOICES, sample: bool = False, asr: Any = None,
-        progress: Any = None) -> dict[str, Any]:
+        progress: Any = None, below: float | None = None) -> dict[str, Any]:
     """The sweep; returns the result document (summary, per-turn rows, misses, false alarms)."""
     for tool in ("sox", *(["espeak-ng"] if any(v != "piper" for v in voices) else [])):
         if not shutil.which(tool):
@@ -251,14 +290,16 @@ def run(workdir: Path, voices: tuple[str, ...] = VOICES, sample: bool = False, a
     t0 = time.monotonic()
     turns = corpus_turns(sample)
     asr = asr or transcriber()
-    rows = asyncio.run(sweep(turns, voices, workdir / "redflags-clips", asr, progress))
-    return document(rows, voices, sample, time.monotonic() - t0)
+    below = second_listen_below() if below is None else below
+    rows = asyncio.run(sweep(turns, voices, workdir / "redflags-clips", asr, progress, below))
+    return document(rows, voices, sample, time.monotonic() - t0, below)
 
 
 def document(rows: list[dict[str, Any]], voices: tuple[str, ...], sample: bool, seconds: float,
-             ) -> dict[str, Any]:
+             below: float = 0.0) -> dict[str, Any]:
     summary = summarise(rows)
     return {
+        "second_listen_below": below, "second_listen_vocabulary": second_vocabulary() if below else None,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "what": f"red-flag corpus spoken (Piper +{PIPER_PITCH_CENTS} cents, espeak-ng {ESPEAK_WPM} wpm) through "
                 "8 kHz G.711, Whisper Transcriber.hear, ClinicConversation/OutboundAftercareCall in the turn's "
@@ -284,7 +325,9 @@ def headline(result: dict[str, Any]) -> list[str]:
     for voice, b in [*result["summary"]["by_voice"].items(), ("all", result["summary"]["all"])]:
         lines.append(f"{voice:>6}: recall {b['caught']}/{b['flagged']} = {b['recall']:.1%} "
                      f"({', '.join(f'{k} {v}' for k, v in b['recall_by_severity'].items())}); "
-                     f"false alarms {b['false_alarms']}/{b['negatives']}; misheard {b['misheard']}/{b['turns']} "
+                     f"{b['caught_after_confirmation']} after a confirmation; second listens {b['second_listens']}; "
+                     f"false alarms {b['false_alarms']}/{b['negatives']} (+{b['false_confirmations']} confirmation "
+                     f"questions); misheard {b['misheard']}/{b['turns']} "
                      f"({b['misheard_flagged_caught']} flagged ones still caught)")
     for r in result["misses"]:
         lines.append(f"  MISSED [{r['voice']}] {r['expect']}: said {r['spoken']!r} heard {r['heard']!r} "
@@ -302,7 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rescore", type=Path, default=None,
                    help="judge the transcripts of a previous result JSON again (after a lexicon change); no audio")
     p.add_argument("--voices", default=",".join(VOICES), help=f"comma-separated (default {','.join(VOICES)})")
+    p.add_argument("--second-listen-below", type=float, default=None,
+                   help="hear a turn again with the symptom words below this confidence (default: the appliance's "
+                        "[voice] second_listen_below; 0: off)")
     a = p.parse_args(argv)
+    below = second_listen_below() if a.second_listen_below is None else a.second_listen_below
     voices = tuple(v.strip() for v in a.voices.split(",") if v.strip())
     done = [0]
 
@@ -314,11 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.rescore:
         previous = json.loads(a.rescore.read_text(encoding="utf-8"))
         t0 = time.monotonic()
-        rows = asyncio.run(rescore(previous))
-        result = document(rows, tuple(previous["voices"]), previous["sample"], time.monotonic() - t0)
+        rows = asyncio.run(rescore(previous, below))
+        result = document(rows, tuple(previous["voices"]), previous["sample"], time.monotonic() - t0, below)
         result["rescored_from"] = {"file": str(a.rescore), "started_at": previous["started_at"]}
     else:
-        result = run(a.out / "tmp", voices, a.sample, progress=progress)
+        result = run(a.out / "tmp", voices, a.sample, progress=progress, below=below)
     path = write(result, a.out)
     print("\n".join(headline(result)))
     print(f"wrote {path}")

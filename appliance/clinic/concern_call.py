@@ -108,9 +108,9 @@ class ConcernFollowUpCall(OutboundAftercareCall):
             return self._answered(_KEYS[key], len(self.e.out.turns) - 1)
         return await super().caller_pressed(digit)
 
-    async def caller_said(self, text: str, confidence: float | None = None) -> Reply:
+    async def caller_said(self, text: str, confidence: float | None = None, also_heard: str | None = None) -> Reply:
         if self.e.s.state != ASK:
-            return await super().caller_said(text, confidence)
+            return await super().caller_said(text, confidence, also_heard)
         text = " ".join(str(text).split())[:1000]
         top = self.e.safety.verdict(text, confidence).top  # red flags first, as on every turn
         if top is None and text and _said_any(text, self.lines.opt_out_phrases):

@@ -135,7 +135,8 @@ class ClinicConversation:
                                payments=payments or StaffTaskPayments(), desk=desk, assist=LlmAssist(llm),
                                closing=closing)
         self.flows = Flows.build(self.ctx)
-        self.safety = SafetyStep(self.ctx, self.flows.returning, self.flows.facts)
+        self.safety = SafetyStep(self.ctx, self.flows.returning, self.flows.facts,
+                                 reask=self.flows.dialogue.current_prompt)
 
     # ---- the call, as the voice pipeline, tests and wrappers read it ----
 
@@ -203,8 +204,9 @@ class ClinicConversation:
             return ctx.reply([ctx.line("greeting"), ctx.line("ask_returning_reason")])
         return ctx.reply([ctx.line("greeting")])
 
-    async def caller_said(self, text: str, confidence: float | None = None) -> Reply:
-        """`confidence`: the ASR's confidence in the turn (0..1), when the pipeline has it."""
+    async def caller_said(self, text: str, confidence: float | None = None, also_heard: str | None = None) -> Reply:
+        """`confidence`: the ASR's confidence in the turn (0..1), when the pipeline has it;
+        `also_heard`: the second listen's words (the same audio, heard for symptoms), read for red flags only."""
         ctx = self.ctx
         text = " ".join(str(text).split())[:1000]
         index = len(ctx.out.turns)
@@ -215,7 +217,7 @@ class ClinicConversation:
         if not text:
             return ctx.reply(self.flows.dialogue.reprompt())
         self.flows.turn.read(text)  # every slot and intent in the turn, whatever happens next
-        says = self.safety.step(text, index, confidence)  # every red flag, every state, before anything else
+        says = self.safety.step(text, index, confidence, also_heard)  # every red flag, every state, before anything else
         if says is not None:
             self.flows.turn.absorb()  # recorded (screen outcomes apply, conservatively); the safety line is all that is said
             return ctx.reply(says)

@@ -164,7 +164,8 @@ class OutboundAftercareCall:
             return self.e.reply([self.say("identity_retry")]) if not asking else Reply()
         return await self.e.caller_pressed(digit)
 
-    async def caller_said(self, text: str, confidence: float | None = None) -> Reply:
+    async def caller_said(self, text: str, confidence: float | None = None, also_heard: str | None = None) -> Reply:
+        """`confidence`, `also_heard`: as `ClinicConversation.caller_said`."""
         text = " ".join(str(text).split())[:1000]
         if self.e.s.state == State.ENDED:
             self.e.out.turns.append(Turn("caller", text))
@@ -174,25 +175,26 @@ class OutboundAftercareCall:
             self.e.out.slots["opted_out"] = True
             return self._end("opt_out_ack", "opted-out")
         turn = len(self.e.out.turns)
-        reply = await self._turn(text, confidence)
+        reply = await self._turn(text, confidence, also_heard)
         if self.verified and self.satisfaction.note_review_done(text):  # "I left a review": kept for the record
             return self.satisfaction.thank_for_review(reply, turn + 1)
         return reply
 
-    async def _turn(self, text: str, confidence: float | None) -> Reply:
+    async def _turn(self, text: str, confidence: float | None, also_heard: str | None) -> Reply:
         e, ctx = self.e, self.e.ctx
         step = OUTBOUND_STEPS.get(ctx.s.state)
         if step is None:
-            return await e.caller_said(text, confidence)  # the engine's flows (red flags first, then the step)
+            return await e.caller_said(text, confidence, also_heard)  # the engine's flows (red flags first, then the step)
         index = len(ctx.out.turns)
         ctx.out.turns.append(Turn("caller", text))
         if self.verified:
             ctx.s.workflow = self.wf
-        top = e.safety.verdict(text, confidence).top  # every flag of the pack, before identity too
-        if top is not None:
-            says = ctx.escalate(top, index)
-            if self.checkin.asking is not None:  # said in answer to a check-in question: kept with the escalation
-                self.checkin.keep_answer(text, read=False)  # (this turn is not read yet)
+        raised = len(ctx.out.escalations)
+        # every flag of the pack, before identity too (an unsure hit is confirmed first; "no" asks this step again)
+        says = e.safety.flagged(e.safety.verdict(text, confidence), text, index, also_heard, reask=self._ask_again)
+        if says is not None:
+            if len(ctx.out.escalations) > raised and self.checkin.asking is not None:
+                self.checkin.keep_answer(text, read=False)  # said in answer to a check-in question: kept with the escalation
             return ctx.reply(says)
         full = text
         ctx.lead = []

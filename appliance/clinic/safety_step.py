@@ -4,11 +4,18 @@
 2. Every red flag of the pack (general and every workflow's) against the turn (`safety.check`).
    A hit escalates; a fuzzy-only hit heard with low ASR confidence first gets the pack's one
    confirmation question (`dialogue.confirm_symptom`), and anything but a clear "no" escalates.
+   A clear "no" re-asks the question the call was on (the "no" answers the confirmation, not it).
+   The second listen (`also_heard`: the same audio heard again with the symptom words as
+   Whisper's prompt, when the first hearing was unsure) is read only when the turn itself raised
+   nothing; its hit is never taken on trust: it gets the confirmation question.
 3. No hit, but an aftercare cue while the call is still routing (or a concern mid-flow): the
    call switches into the returning / aftercare path with that procedure and date.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
 
 from appliance.clinic import safety
 from appliance.clinic.aftercare_cue import AftercareCue, aftercare_cue
@@ -37,10 +44,12 @@ class SafetyStep:
     """The red-flag step; a recognised aftercare call goes to the returning flow (after the
     approved answers to any clinic facts the turn asks, from the facts flow)."""
 
-    def __init__(self, ctx: CallContext, returning: ReturningFlow, facts: FactsFlow) -> None:
+    def __init__(self, ctx: CallContext, returning: ReturningFlow, facts: FactsFlow,
+                 reask: Callable[[], list[Say]]) -> None:
         self.ctx = ctx
         self.returning = returning
         self.facts = facts
+        self.reask = reask  # the question the call was on, asked again after a "no" to the confirmation
         self.pending: Hit | None = None  # a low-confidence hit awaiting the confirmation answer
         policy = ctx.pack.screen.worsening
         if policy is not None:
@@ -78,7 +87,8 @@ class SafetyStep:
         ctx.out.slots["aftercare_cue"] = True
         return cue
 
-    def step(self, text: str, index: int, confidence: float | None = None) -> list[Say] | None:
+    def step(self, text: str, index: int, confidence: float | None = None,
+             also_heard: str | None = None) -> list[Say] | None:
         ctx = self.ctx
         state_before = ctx.s.state
         routing = ctx.s.state not in (State.ESCALATED, State.ENDED)
@@ -86,23 +96,43 @@ class SafetyStep:
         v = self.verdict(text, confidence)
         if v.top is not None and cue is None and routing and self.note_context(text, symptom=True) is not None:
             v = self.verdict(text, confidence)  # a red flag: the procedure named in the turn orders the hits
+        says = self.flagged(v, text, index, also_heard)
+        if says is not None:
+            return says
+        if cue is not None and self._switch(state_before, text):
+            return self._to_aftercare(text)
+        return None
+
+    def flagged(self, v: safety.Verdict, text: str, index: int, also_heard: str | None = None,
+                reask: Callable[[], list[Say]] | None = None) -> list[Say] | None:
+        """What the turn's red flags say: the answer to a pending confirmation, the escalation of a
+        hit, the confirmation question (an unsure hit, or the second listen's); None: no red flag.
+        `reask`: the caller's own step question (default: the engine's current prompt)."""
+        ctx = self.ctx
         if self.pending is not None:
             pending, self.pending = self.pending, None
             if v.top is not None:
                 return ctx.escalate(_worst(v.top, pending), index)
             if yes_no(text) == "no":
                 log.info("clinic.symptom_not_confirmed", flag=pending.flag.id)
-                return None
+                return (reask or self.reask)() or [ctx.line("how_help")]
             return ctx.escalate(pending, index)  # yes, or unclear: recall first
         if v.top is not None:
             if v.confirm and ctx.pack.dialogue.confirm_symptom:
-                self.pending = v.top
-                log.info("clinic.symptom_confirm", flag=v.top.flag.id, method=v.top.method)
-                return [ctx.line("confirm_symptom")]
+                return self._confirm(v.top, "unsure")
             return ctx.escalate(v.top, index)
-        if cue is not None and self._switch(state_before, text):
-            return self._to_aftercare(text)
+        again = self.verdict(also_heard).top if also_heard else None
+        if again is not None:
+            again = replace(again, method=f"second listen, {again.method}")  # staff see which hearing it was
+            if ctx.pack.dialogue.confirm_symptom:
+                return self._confirm(again, "second_listen")
+            return ctx.escalate(again, index)  # no confirmation line in the pack: recall first
         return None
+
+    def _confirm(self, hit: Hit, why: str) -> list[Say]:
+        self.pending = hit
+        log.info("clinic.symptom_confirm", flag=hit.flag.id, method=hit.method, why=why)
+        return [self.ctx.line("confirm_symptom")]
 
     def _switch(self, state: State, text: str) -> bool:
         if self.ctx.s.concern_raised or state in _NO_SWITCH:

@@ -42,6 +42,11 @@ DEFAULT_VOCABULARY = (
     "filler, microneedling, chemical peel, laser hair removal, IPL, warfarin, blood thinners, "
     "consultation, appointment."
 )
+# What the second listen adds to the prompt: the red-flag signs as callers say them (docs/voice.md).
+DEFAULT_SYMPTOM_WORDS = (
+    "Hives, swelling, swollen throat, tongue, trouble breathing, blurry vision, blanching, mottled, dusky, "
+    "blisters, pus, fever, fainting, chest pain, numbness."
+)
 
 
 class _Section(BaseModel):
@@ -410,6 +415,10 @@ class VoiceSettings(_Section):
     filler_grace_ms: int = Field(150, ge=0, le=2000)
     backchannels: tuple[str, ...] = DEFAULT_BACKCHANNELS
     vocabulary: str = DEFAULT_VOCABULARY  # Whisper's initial prompt: spellings of the clinic's words
+    # The second listen: a turn Whisper heard with less confidence than this is heard again with
+    # symptom_words added to the prompt; its red flags are confirmed with the caller. 0: off (docs/voice.md).
+    second_listen_below: float = Field(0.6, ge=0.0, le=1.0)
+    symptom_words: str = DEFAULT_SYMPTOM_WORDS
 
 
 CallType = Literal["inbound-new", "inbound-aftercare", "outbound-aftercare", "recall"]

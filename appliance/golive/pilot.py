@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from appliance.config import CallType
-from appliance.conversation import ConversationOutcome, Reply, Say
+from appliance.conversation import ConversationOutcome, Reply, Say, heard_kwargs
 from appliance.golive.lines import PILOT_MESSAGE, PILOT_MESSAGE_PROVENANCE
 from appliance.golive.policy import Pilot
 from appliance.logs import get_logger
@@ -69,17 +69,17 @@ class PilotConversation:
         reply: Reply = self.inner.start()  # the wrapped engine is typed Any
         return reply
 
-    async def caller_said(self, text: str, confidence: float | None = None) -> Reply:
-        if confidence is None:
-            return self._check(await self.inner.caller_said(text))
-        return self._check(await self.inner.caller_said(text, confidence=confidence))
+    async def caller_said(self, text: str, confidence: float | None = None, also_heard: str | None = None) -> Reply:
+        said = self.inner.caller_said
+        return self._check(await said(text, **heard_kwargs(said, confidence, also_heard)))
 
     async def caller_pressed(self, digit: str) -> Reply:
         return self._check(await self.inner.caller_pressed(digit))
 
-    async def caller_said_stream(self, text: str) -> AsyncIterator[Say | Reply]:
+    async def caller_said_stream(self, text: str, confidence: float | None = None,
+                                 also_heard: str | None = None) -> AsyncIterator[Say | Reply]:
         """Not streamed: the whole reply is needed to decide (a pilot call is a short one)."""
-        reply = await self.caller_said(text)
+        reply = await self.caller_said(text, confidence, also_heard)
         for say in reply.says:
             yield say
         yield Reply(actions=reply.actions, end_call=reply.end_call)

@@ -26,7 +26,7 @@ from appliance.conversation import (
     Reply,
     Say,
     Turn,
-    confidence_kwargs,
+    heard_kwargs,
     reply_items,
 )
 from appliance.live.registry import LiveCall
@@ -137,18 +137,19 @@ class RecordedConversation:
             self._commit_turns(self._live())
         return reply
 
-    async def caller_said(self, text: str, confidence: float | None = None) -> Reply:
+    async def caller_said(self, text: str, confidence: float | None = None, also_heard: str | None = None) -> Reply:
         said = self.inner.caller_said
-        return await self._escalate(await said(text, **confidence_kwargs(said, confidence)))
+        return await self._escalate(await said(text, **heard_kwargs(said, confidence, also_heard)))
 
     async def caller_pressed(self, digit: str) -> Reply:
         return await self._escalate(await self.inner.caller_pressed(digit))
 
-    async def caller_said_stream(self, text: str, confidence: float | None = None) -> AsyncIterator[Say | Reply]:
+    async def caller_said_stream(self, text: str, confidence: float | None = None,
+                                 also_heard: str | None = None) -> AsyncIterator[Say | Reply]:
         """Streamed replies pass straight through; the escalations they raised are stored as
         soon as the stream ends (before the reply's actions, such as a transfer, are carried out)."""
         last: Reply | None = None
-        async for item in reply_items(self.inner, text, confidence):
+        async for item in reply_items(self.inner, text, confidence, also_heard):
             if isinstance(item, Reply):
                 last = item
             else:

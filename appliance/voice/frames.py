@@ -36,6 +36,7 @@ class CallerTextFrame(DataFrame):
     text: str
     turn: TurnMetrics
     confidence: float | None = None  # the ASR's confidence in the words (appliance.voice.asr.Heard)
+    also_heard: str | None = None  # the second listen's words, when the first hearing was unsure
     interruptible: bool = field(default=False, init=False)
 
 

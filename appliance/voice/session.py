@@ -40,7 +40,7 @@ from appliance.voice.playout import Playout
 from appliance.voice.policy import BackchannelFilter, BargeInPolicy, TurnHint
 from appliance.voice.processors.conversation import ConversationStage
 from appliance.voice.processors.speech import Speech
-from appliance.voice.processors.transcription import Transcription
+from appliance.voice.processors.transcription import SecondListen, Transcription
 from appliance.voice.processors.turn_taking import TurnTaking
 from appliance.voice.runloop import run_until_hangup
 from appliance.voice.transport import CallMediaTransport, CallState
@@ -94,7 +94,7 @@ class VoiceSession:
         pipeline = Pipeline([
             transport.input(),
             TurnTaking(engines.vad, engines.turn, vs, policy, playout, pool, hint),
-            Transcription(engines.asr, pool, hint, vocabulary=vs.vocabulary),
+            Transcription(engines.asr, pool, hint, vocabulary=vs.vocabulary, second_listen=SecondListen.of(vs)),
             self._stage,
             Speech(engines.tts, pool),
             transport.output(),

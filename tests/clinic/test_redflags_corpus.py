@@ -44,10 +44,18 @@ class Result:
     severity: str | None
     reply: Reply
     evidence: str
+    conversation: Any = None  # the call, for a turn after this one (the answer to a confirmation)
+
+    @property
+    def confirming(self) -> bool:
+        """The reply is the approved confirmation question (a symptom heard unsure, or by the second listen)."""
+        line = PACK.dialogue.confirm_symptom
+        return bool(line) and any(s.text == line for s in self.reply.says)
 
 
-async def speak(t: dict[str, Any], confidence: float | None = None) -> Result:
-    """`t["say"]` spoken in the turn's state; `confidence`: the ASR's, when the words came from a transcriber."""
+async def speak(t: dict[str, Any], confidence: float | None = None, also_heard: str | None = None) -> Result:
+    """`t["say"]` spoken in the turn's state; `confidence`: the ASR's, when the words came from a transcriber;
+    `also_heard`: the second listen's words."""
     known = t["caller"] == "known"
     treatment = PACK.menu.treatments[0]
     if known:
@@ -65,7 +73,7 @@ async def speak(t: dict[str, Any], confidence: float | None = None) -> Result:
             call.verified = True
             call.e.s.workflow = PACK.workflows[treatment.workflow]
         out, index = call.e.out, len(call.e.out.turns)
-        reply = await call.caller_said(t["say"], confidence=confidence)
+        reply = await call.caller_said(t["say"], confidence=confidence, also_heard=also_heard)
     else:
         caller = CallerContext(phone="5550100000", known_patient=known, name="Maya Cruz" if known else None,
                                procedure=treatment.id if known else None, treated_on=treated_on if known else None)
@@ -82,10 +90,21 @@ async def speak(t: dict[str, Any], confidence: float | None = None) -> Result:
             c.s.concern_raised = True
         c.s.state = state
         out, index = c.out, len(c.out.turns)
-        reply = await c.caller_said(t["say"], confidence=confidence)
+        reply = await c.caller_said(t["say"], confidence=confidence, also_heard=also_heard)
     raised = [e for e in out.escalations if e.turn == index and e.category not in ("clinical-question",)]
     severity = max((e.severity for e in raised), key=SEVERITY_RANK.get, default=None)
-    return Result(t, severity, reply, "; ".join(e.evidence for e in raised))
+    return Result(t, severity, reply, "; ".join(e.evidence for e in raised), call if state.startswith("outbound:") else c)
+
+
+async def confirmed(result: Result, answer: str = "yes") -> tuple[str | None, str]:
+    """The severity escalated, and its evidence, when the caller answers the confirmation question with `answer`."""
+    conv = result.conversation
+    out = conv.e.out if isinstance(conv, OutboundAftercareCall) else conv.out
+    index = len(out.turns)
+    await conv.caller_said(answer)
+    raised = [e for e in out.escalations if e.turn >= index and e.category != "clinical-question"]
+    return (max((e.severity for e in raised), key=SEVERITY_RANK.get, default=None),
+            "; ".join(e.evidence for e in raised))
 
 
 @pytest.fixture(scope="module")

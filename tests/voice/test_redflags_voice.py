@@ -66,7 +66,9 @@ def test_a_caught_turn_names_its_method_and_what_was_heard(result: dict[str, Any
     for r in result["rows"]:
         if r["caught"]:
             assert r["methods"], r
-            assert set(r["methods"]) <= {"exact", "lexicon", "pattern", "fuzzy", "worsening"}, r
+            assert set(r["methods"]) <= {"exact", "lexicon", "asr", "pattern", "fuzzy", "worsening", "second-listen"}, r
+        if r["caught_after_confirmation"]:  # the approved question was asked, and the "yes" escalated
+            assert r["confirmation"] and r["severity_after_yes"] is not None, r
         assert r["confidence"] is None or 0.0 <= r["confidence"] <= 1.0, r
     # the transcriber's confidence reached the conversation: every spoken turn produced one
     assert all(r["confidence"] is not None for r in result["rows"] if r["heard"])
@@ -76,3 +78,16 @@ def test_negated_turns_raise_few_false_alarms(result: dict[str, Any]) -> None:
     negatives = [r for r in result["rows"] if r["expect"] == "none"]
     false = [r for r in negatives if r["false_alarm"]]
     assert len(false) <= len(negatives) * 0.15, [(r["voice"], r["heard"], r["evidence"]) for r in false]
+
+
+def test_unsure_turns_are_heard_again_and_only_they(result: dict[str, Any]) -> None:
+    below = result["second_listen_below"]
+    assert below > 0  # the appliance's default: the second listen is on
+    for r in result["rows"]:
+        unsure = r["confidence"] is not None and r["confidence"] < below
+        assert (r["heard_again"] is not None) == unsure, r
+        assert not r["second_listen"] or unsure, r
+    assert any(r["heard_again"] for r in result["rows"] if r["voice"] != "piper")  # espeak-ng: often unsure
+    negatives = [r for r in result["rows"] if r["expect"] == "none"]
+    asked = [r for r in negatives if r["false_confirmation"]]
+    assert len(asked) <= len(negatives) * 0.15, [(r["voice"], r["heard"], r["heard_again"]) for r in asked]

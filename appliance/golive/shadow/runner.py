@@ -23,7 +23,7 @@ import structlog
 from appliance.calls import HangUp
 from appliance.clinic.pack import Pack
 from appliance.config import Settings
-from appliance.conversation import Escalation, confidence_kwargs
+from appliance.conversation import Escalation, heard_kwargs
 from appliance.golive.shadow import store
 from appliance.golive.shadow.listener import HeardTurn, StreamListener
 from appliance.golive.shadow.record import ShadowLog
@@ -63,7 +63,7 @@ class _Conversation:
             try:
                 before = len(self._escalations())
                 said = self.engine.caller_said
-                reply = await said(turn.text, **confidence_kwargs(said, turn.confidence))
+                reply = await said(turn.text, **heard_kwargs(said, turn.confidence))
                 fresh = self._escalations()[before:]
                 self.shadow.would_reply(reply, index, turn.end_s, fresh)
                 for esc in fresh:  # what a live call would have paged for: the flag, never the words

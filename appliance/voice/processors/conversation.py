@@ -135,7 +135,7 @@ class ConversationStage(FrameProcessor):
 
         token = llm_first_token_hook.set(first_token)
         try:
-            await self._deliver(reply_items(self._conversation, text, frame.confidence), turn)
+            await self._deliver(reply_items(self._conversation, text, frame.confidence, frame.also_heard), turn)
         finally:
             llm_first_token_hook.reset(token)
 

@@ -5,31 +5,58 @@ keeps it running; if the turn then ends at the same speech end (the caller did n
 the final frame reuses that pass instead of starting again. The early words also go to the
 call's `TurnHint`, so the endpointer waits longer after "I'd like to book a ...". The transcript goes downstream
 as a `CallerTextFrame` with the turn's timings.
+
+The second listen (`SecondListen`, `[voice] second_listen_below`): when Whisper was unsure of the
+final transcript (confidence below the setting), the same audio is heard again with the red-flag
+symptom words added to the prompt, and those words ride along as `also_heard`. The conversation
+reads them for red flags only, and a hit there is confirmed with the caller before it is acted on
+(the prompt can also put its own words into unclear audio). It costs one more pass, on unsure turns only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import time
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any
 
 from pipecat.frames.frames import CancelFrame, EndFrame, Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from appliance.config import VoiceSettings
 from appliance.voice.frames import CallerTextFrame, UtteranceFrame
 from appliance.voice.health import ModelUnavailableError
 from appliance.voice.interfaces import Heard, Transcriber
+from appliance.voice.metrics import TurnMetrics
 from appliance.voice.policy import TurnHint
+
+
+@dataclass(frozen=True)
+class SecondListen:
+    """Hear an unsure turn again: below `below` confidence, with `vocabulary` as the prompt."""
+
+    below: float
+    vocabulary: str
+
+    @classmethod
+    def of(cls, vs: VoiceSettings) -> SecondListen | None:
+        """The site's setting: the clinic vocabulary plus the symptom words; None when it is off."""
+        if vs.second_listen_below <= 0 or not vs.symptom_words.strip():
+            return None
+        return cls(vs.second_listen_below, f"{vs.vocabulary} {vs.symptom_words}".strip())
 
 
 class Transcription(FrameProcessor):
     def __init__(self, transcriber: Transcriber, pool: Executor | None = None, hint: TurnHint | None = None,
-                 *, vocabulary: str | None = None, **kwargs: Any) -> None:
+                 *, vocabulary: str | None = None, second_listen: SecondListen | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._asr = transcriber
         self._vocabulary = vocabulary  # None: the transcriber's own
+        self._second = second_listen
         self._hint = hint
         self._pool = pool
         self._early: tuple[float, asyncio.Future[Heard]] | None = None
@@ -43,8 +70,9 @@ class Transcription(FrameProcessor):
             self._drop_early()
         await self.push_frame(frame, direction)
 
-    def _transcribe(self, pcm: bytes) -> asyncio.Future[Heard]:
-        return asyncio.get_running_loop().run_in_executor(self._pool, self._asr.hear, pcm, self._vocabulary)
+    def _transcribe(self, pcm: bytes, vocabulary: str | None = None) -> asyncio.Future[Heard]:
+        return asyncio.get_running_loop().run_in_executor(self._pool, self._asr.hear, pcm,
+                                                          vocabulary or self._vocabulary)
 
     def _drop_early(self) -> None:
         if self._early is not None:
@@ -71,9 +99,23 @@ class Transcription(FrameProcessor):
                 heard = await self._transcribe(frame.pcm)
         except ModelUnavailableError:
             return  # no transcript: the call has been told, and hands the caller to a person
+        also_heard = await self._listen_again(frame.pcm, heard, frame.turn)
         frame.turn.transcript_final = time.monotonic()
         frame.turn.transcript_chars = len(heard.text)
-        await self.push_frame(CallerTextFrame(heard.text, frame.turn, heard.confidence))
+        await self.push_frame(CallerTextFrame(heard.text, frame.turn, heard.confidence, also_heard))
+
+    async def _listen_again(self, pcm: bytes, heard: Heard, turn: TurnMetrics) -> str | None:
+        """The second listen's words when the first hearing was unsure and they differ; else None."""
+        second = self._second
+        if second is None or heard.confidence is None or heard.confidence >= second.below:
+            return None
+        t0 = time.monotonic()
+        try:
+            again = await self._transcribe(pcm, second.vocabulary)
+        except ModelUnavailableError:
+            return None  # the first hearing stands (the call is told by whoever hit the failure first)
+        turn.extra["second_listen_ms"] = round((time.monotonic() - t0) * 1000)
+        return again.text if again.text and _words(again.text) != _words(heard.text) else None
 
     def _heard_early(self, speech_end: float, future: asyncio.Future[Heard]) -> None:
         """The early pass is in: the endpointer may end or extend the pause from its words."""
@@ -83,3 +125,7 @@ class Transcription(FrameProcessor):
     async def cleanup(self) -> None:
         self._drop_early()
         await super().cleanup()  # type: ignore[no-untyped-call]  # pipecat's FrameProcessor.cleanup is unannotated
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
