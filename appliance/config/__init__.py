@@ -417,7 +417,7 @@ class VoiceSettings(_Section):
     vocabulary: str = DEFAULT_VOCABULARY  # Whisper's initial prompt: spellings of the clinic's words
     # The second listen: a turn Whisper heard with less confidence than this is heard again with
     # symptom_words added to the prompt; its red flags are confirmed with the caller. 0: off (docs/voice.md).
-    second_listen_below: float = Field(0.6, ge=0.0, le=1.0)
+    second_listen_below: float = Field(0.7, ge=0.0, le=1.0)
     symptom_words: str = DEFAULT_SYMPTOM_WORDS
 
 
