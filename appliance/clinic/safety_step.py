@@ -36,6 +36,7 @@ log = get_logger(__name__)
 _ROUTING = frozenset({State.GREETING, State.NEW_OR_RETURNING, State.RETURNING_REASON, State.HOW_HELP,
                       State.ANYTHING_ELSE, State.AFTERCARE_CONTEXT})
 _NO_SWITCH = frozenset({State.ESCALATED, State.ENDED, State.CONCERN, State.CONCERN_CHECK, State.MESSAGE})
+_AFTERCARE = frozenset({State.AFTERCARE_CONTEXT, State.CONCERN, State.CONCERN_CHECK, State.RETURNING_REASON})
 _DEFAULT_WORSENING = RedFlag(id="rf-worsening", category="worsening-symptom", severity="urgent",
                              action="transfer_np", phrases=["worsening symptom"])
 
@@ -64,11 +65,18 @@ class SafetyStep:
         wf = ctx.s.workflow
         if safety.only_a_name(text):
             return safety.Verdict()  # "My name is Rosa White.": a surname, not a blanching lip
-        # "IPL for sun spots", "Blue Cross": what a treatment is for, and a name with a colour, are not symptoms
-        text = symptom_text(ctx.pack, text)
+        # "IPL for sun spots", "Blue Cross": what a treatment is for, and a name with a colour, are not symptoms;
+        # nor, before any treatment is known, "dark circles under my eyes" (a look to treat, not a vision change)
+        text = symptom_text(ctx.pack, text, treated=self._treated())
         return safety.check(ctx.pack.all_red_flags(), text, workflow=wf.id if wf else None,
                             family=wf.family if wf else None, worsening=self.worsening,
                             worsening_by_family=self.by_family, confidence=confidence)
+
+    def _treated(self) -> bool:
+        """A treatment of the caller's is known: on record, or told in this call (an aftercare cue, a concern)."""
+        ctx, s = self.ctx, self.ctx.s
+        return bool(s.treated_on is not None or ctx.caller.procedure or ctx.out.slots.get("aftercare_cue")
+                    or s.concern_raised or s.state in _AFTERCARE)
 
     def note_context(self, text: str, symptom: bool = False) -> AftercareCue | None:
         """Procedure and date from the caller's words, when the call does not know them yet. A new

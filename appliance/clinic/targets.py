@@ -36,25 +36,30 @@ def _rx(language: str) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
     return span, asks
 
 
-@lru_cache(maxsize=4)
-def _everyday(language: str) -> re.Pattern[str] | None:
-    words = load_lexicon(language).safety.everyday
+@lru_cache(maxsize=8)
+def _phrases(language: str, kind: str) -> re.Pattern[str] | None:
+    words = getattr(load_lexicon(language).safety, kind)
     return re.compile(rf"(?<![a-z0-9'])(?:{alternation(words)})(?![a-z0-9'])") if words else None
 
 
-def without_everyday(text: str, language: str = "en") -> str:
+def without_everyday(text: str, language: str = "en", *, treated: bool = True) -> str:
     """The turn without the everyday names that hold a symptom word ("Blue Cross", "red wine"), for
     red-flag matching and symptom reading (a clinic-fact or topic question keeps them: "is red wine ok
-    after filler?" is the alcohol topic)."""
-    everyday = _everyday(language)
+    after filler?" is the alcohol topic); with `treated` False (no treatment of the caller's known)
+    also without the looks a caller asks to have treated (`safety.cosmetic`: "dark circles under my eyes")."""
     t = normalize(text)
-    return t if everyday is None else re.sub(r"\s+", " ", everyday.sub(" ", t)).strip()
+    for kind in ("everyday",) if treated else ("everyday", "cosmetic"):
+        rx = _phrases(language, kind)
+        if rx is not None:
+            t = re.sub(r"\s+", " ", rx.sub(" ", t)).strip()
+    return t
 
 
-def symptom_text(pack: Pack, text: str, language: str = "en") -> str:
+def symptom_text(pack: Pack, text: str, language: str = "en", *, treated: bool = True) -> str:
     """The turn as red-flag matching and symptom reading take it: without everyday names that hold a
-    symptom word, then without treatment targets said in a request."""
-    return without_targets(pack, without_everyday(text, language), language)
+    symptom word (and, for a caller with no treatment known, cosmetic looks), then without treatment
+    targets said in a request."""
+    return without_targets(pack, without_everyday(text, language, treated=treated), language)
 
 
 def without_targets(pack: Pack, text: str, language: str = "en") -> str:

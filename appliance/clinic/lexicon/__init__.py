@@ -102,6 +102,7 @@ class Safety(_M):
     # Names and things that hold a symptom word ("Blue Cross", "red wine", "the white paper"): taken out
     # of every turn before red-flag matching and symptom reading.
     everyday: list[Word] = Field(default_factory=list)
+    cosmetic: list[Word] = Field(default_factory=list)  # a look asked about, not a sign: only with no treatment known
 
     @model_validator(mode="after")
     def _sets(self) -> Safety:
