@@ -25,6 +25,7 @@ from appliance.voice.audio import rms_dbfs, split_sentences
 from appliance.voice.engines import Engines
 from appliance.voice.filemedia import FileCallMedia
 from appliance.voice.session import VoiceSession
+from tests.foundation.heard import words_heard
 
 from .helpers import ScriptedConversation, noise, piper, piper_fixed, silence
 
@@ -301,7 +302,11 @@ async def test_a_backchannel_over_the_agent_holds_it_at_once_then_resumes_withou
     whole = b"".join(engines.tts.synthesize(p) for p in split_sentences(LONG))
     expected = sum(1 for i in range(0, len(whole) - 319, 320) if rms_dbfs(whole[i:i + 320]) > -45)
     assert len(answer) >= 0.95 * expected, (len(answer), expected)
-    assert "minutes" in said(engines, answer[-150:])  # the last sentence, after the hold
+    # The last sentence, after the hold, by its words heard in order (Whisper tiny sometimes loops on a
+    # clip, "very, very, very, ...": a second clip that ends at the same place, a little longer, is heard too).
+    last = split_sentences(LONG)[-1]
+    heard = [said(engines, answer[-n:]) for n in (150, 200)]
+    assert max(words_heard(last, h) for h in heard) >= 5, (last, heard)
 
 
 async def test_a_click_too_short_to_be_a_turn_releases_the_hold_at_once(engines: Engines) -> None:
