@@ -167,20 +167,16 @@ def methods_of(evidence: str) -> list[str]:
     return ["second-listen"] * evidence.count("second listen") + re.findall(r"(\w+) match of", evidence)
 
 
-def second_listen_below() -> float:
+def second_listen(below: float | None = None) -> Any:
+    """The call's `SecondListen` (the appliance's setting, or `below`); None when it is off."""
     from appliance.config import VoiceSettings
+    from appliance.voice.processors.transcription import SecondListen
 
-    return VoiceSettings().second_listen_below
-
-
-def second_vocabulary() -> str:
-    from appliance.config import VoiceSettings
-
-    vs = VoiceSettings()
-    return f"{vs.vocabulary} {vs.symptom_words}"
+    vs = VoiceSettings() if below is None else VoiceSettings(second_listen_below=below)
+    return SecondListen.of(vs)
 
 
-async def hear_turn(asr: Any, turn: dict[str, Any], voice: str, path: Path, below: float) -> dict[str, Any]:
+async def hear_turn(asr: Any, turn: dict[str, Any], voice: str, path: Path, listen: Any) -> dict[str, Any]:
     from benchmarks.corpus import read_wav
 
     pcm, rate = read_wav(path)
@@ -188,20 +184,20 @@ async def hear_turn(asr: Any, turn: dict[str, Any], voice: str, path: Path, belo
     audio = pcm.astype("<i2").tobytes()
     heard = await asyncio.to_thread(asr.hear, audio)
     again = None
-    if heard.confidence is not None and heard.confidence < below:  # as the Transcription processor does
-        again = (await asyncio.to_thread(asr.hear, audio, second_vocabulary())).text
-    return await judge(turn, voice, heard.text, heard.confidence, again, below)
+    if listen is not None and listen.unsure(heard.confidence):  # as the Transcription processor does
+        again = (await asyncio.to_thread(asr.hear, audio, listen.vocabulary)).text
+    return await judge(turn, voice, heard.text, heard.confidence, again, listen)
 
 
 async def judge(turn: dict[str, Any], voice: str, heard: str, confidence: float | None,
-                heard_again: str | None = None, below: float = 0.0) -> dict[str, Any]:
-    """What the transcript, with the ASR's confidence (and the second listen's words, when the
-    confidence is below `below`), raises in the turn's state; a confirmation question is answered "yes"."""
+                heard_again: str | None = None, listen: Any = None) -> dict[str, Any]:
+    """What the transcript, with the ASR's confidence (and the second listen's words, when `listen`
+    would have heard the turn again), raises in the turn's state; a confirmation question is answered "yes"."""
     from appliance.clinic.redflags import SEVERITY_RANK
     from tests.clinic.test_redflags_corpus import confirmed, speak
 
-    unsure = confidence is not None and confidence < below
-    also = heard_again if unsure and heard_again and _words(heard_again) != _words(heard) else None
+    unsure = listen is not None and heard_again is not None and listen.unsure(confidence)
+    also = listen.also_heard(heard, heard_again) if unsure else None
     result = await speak({**turn, "say": heard}, confidence=confidence, also_heard=also)
     spoken = SPOKEN.get(turn["say"], turn["say"])
     expect = turn["expect"]
@@ -262,22 +258,22 @@ def _median(values: list[float]) -> float | None:
 
 
 async def sweep(turns: list[dict[str, Any]], voices: tuple[str, ...], clips: Path, asr: Any,
-                progress: Any = None, below: float = 0.0) -> list[dict[str, Any]]:
+                progress: Any = None, listen: Any = None) -> list[dict[str, Any]]:
     rows = []
     for voice in voices:
         for turn in turns:
             path = await asyncio.to_thread(clip_for, clips, SPOKEN.get(turn["say"], turn["say"]), voice)
-            rows.append(await hear_turn(asr, turn, voice, path, below))
+            rows.append(await hear_turn(asr, turn, voice, path, listen))
             if progress:
                 progress(rows[-1])
     return rows
 
 
-async def rescore(previous: dict[str, Any], below: float = 0.0) -> list[dict[str, Any]]:
+async def rescore(previous: dict[str, Any], listen: Any = None) -> list[dict[str, Any]]:
     """The previous run's transcripts (same audio, same Whisper) judged again by today's rules and
-    lexicon; the second listen's words where the run kept them (for turns below `below`)."""
+    lexicon; the second listen's words where the run kept them (for the turns `listen` hears again)."""
     turns = {t["say"]: t for t in corpus_turns()}
-    return [await judge(turns[r["say"]], r["voice"], r["heard"], r["confidence"], r.get("heard_again"), below)
+    return [await judge(turns[r["say"]], r["voice"], r["heard"], r["confidence"], r.get("heard_again"), listen)
             for r in previous["rows"] if r["say"] in turns]
 
 
@@ -290,16 +286,17 @@ def run(workdir: Path, voices: tuple[str, ...] = VOICES, sample: bool = False, a
     t0 = time.monotonic()
     turns = corpus_turns(sample)
     asr = asr or transcriber()
-    below = second_listen_below() if below is None else below
-    rows = asyncio.run(sweep(turns, voices, workdir / "redflags-clips", asr, progress, below))
-    return document(rows, voices, sample, time.monotonic() - t0, below)
+    listen = second_listen(below)  # None: the appliance's setting
+    rows = asyncio.run(sweep(turns, voices, workdir / "redflags-clips", asr, progress, listen))
+    return document(rows, voices, sample, time.monotonic() - t0, listen)
 
 
 def document(rows: list[dict[str, Any]], voices: tuple[str, ...], sample: bool, seconds: float,
-             below: float = 0.0) -> dict[str, Any]:
+             listen: Any = None) -> dict[str, Any]:
     summary = summarise(rows)
     return {
-        "second_listen_below": below, "second_listen_vocabulary": second_vocabulary() if below else None,
+        "second_listen_below": listen.below if listen else 0.0,
+        "second_listen_vocabulary": listen.vocabulary if listen else None,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "what": f"red-flag corpus spoken (Piper +{PIPER_PITCH_CENTS} cents, espeak-ng {ESPEAK_WPM} wpm) through "
                 "8 kHz G.711, Whisper Transcriber.hear, ClinicConversation/OutboundAftercareCall in the turn's "
@@ -349,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="hear a turn again with the symptom words below this confidence (default: the appliance's "
                         "[voice] second_listen_below; 0: off)")
     a = p.parse_args(argv)
-    below = second_listen_below() if a.second_listen_below is None else a.second_listen_below
+    listen = second_listen(a.second_listen_below)
     voices = tuple(v.strip() for v in a.voices.split(",") if v.strip())
     done = [0]
 
@@ -361,11 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.rescore:
         previous = json.loads(a.rescore.read_text(encoding="utf-8"))
         t0 = time.monotonic()
-        rows = asyncio.run(rescore(previous, below))
-        result = document(rows, tuple(previous["voices"]), previous["sample"], time.monotonic() - t0, below)
+        rows = asyncio.run(rescore(previous, listen))
+        result = document(rows, tuple(previous["voices"]), previous["sample"], time.monotonic() - t0, listen)
         result["rescored_from"] = {"file": str(a.rescore), "started_at": previous["started_at"]}
     else:
-        result = run(a.out / "tmp", voices, a.sample, progress=progress, below=below)
+        result = run(a.out / "tmp", voices, a.sample, progress=progress, below=a.second_listen_below)
     path = write(result, a.out)
     print("\n".join(headline(result)))
     print(f"wrote {path}")

@@ -48,6 +48,15 @@ class SecondListen:
             return None
         return cls(vs.second_listen_below, f"{vs.vocabulary} {vs.symptom_words}".strip())
 
+    def unsure(self, confidence: float | None) -> bool:
+        """Whether a hearing with this confidence is heard again (no words, no confidence: never)."""
+        return confidence is not None and confidence < self.below
+
+    @staticmethod
+    def also_heard(first: str, again: str) -> str | None:
+        """The second hearing's words, when there are any and they differ from the first's."""
+        return again if again and _words(again) != _words(first) else None
+
 
 class Transcription(FrameProcessor):
     def __init__(self, transcriber: Transcriber, pool: Executor | None = None, hint: TurnHint | None = None,
@@ -107,7 +116,7 @@ class Transcription(FrameProcessor):
     async def _listen_again(self, pcm: bytes, heard: Heard, turn: TurnMetrics) -> str | None:
         """The second listen's words when the first hearing was unsure and they differ; else None."""
         second = self._second
-        if second is None or heard.confidence is None or heard.confidence >= second.below:
+        if second is None or not second.unsure(heard.confidence):
             return None
         t0 = time.monotonic()
         try:
@@ -115,7 +124,7 @@ class Transcription(FrameProcessor):
         except ModelUnavailableError:
             return None  # the first hearing stands (the call is told by whoever hit the failure first)
         turn.extra["second_listen_ms"] = round((time.monotonic() - t0) * 1000)
-        return again.text if again.text and _words(again.text) != _words(heard.text) else None
+        return second.also_heard(heard.text, again.text)
 
     def _heard_early(self, speech_end: float, future: asyncio.Future[Heard]) -> None:
         """The early pass is in: the endpointer may end or extend the pause from its words."""
