@@ -26,7 +26,7 @@ from appliance.errors import ConfigError
 DEFAULT_CONFIG_PATH = Path("/etc/appliance/appliance.toml")
 ENV_CONFIG = "APPLIANCE_CONFIG"
 
-Role = Literal["vad", "turn", "asr", "llm", "tts"]
+Role = Literal["vad", "turn", "asr", "relisten", "llm", "tts"]
 
 
 # Whisper's initial prompt by default: how the clinic's words are spelled (products, areas,
@@ -415,10 +415,13 @@ class VoiceSettings(_Section):
     filler_grace_ms: int = Field(150, ge=0, le=2000)
     backchannels: tuple[str, ...] = DEFAULT_BACKCHANNELS
     vocabulary: str = DEFAULT_VOCABULARY  # Whisper's initial prompt: spellings of the clinic's words
-    # The second listen: a turn Whisper heard with less confidence than this is heard again with
-    # symptom_words added to the prompt; its red flags are confirmed with the caller. 0: off (docs/voice.md).
+    # The second listen: a turn Whisper heard with less confidence than this is heard again, by
+    # Whisper with symptom_words added to the prompt ("" : not) and by the second recogniser
+    # (Moonshine; second_recogniser = false: not); its red flags are confirmed with the caller.
+    # 0: off (docs/voice.md).
     second_listen_below: float = Field(0.7, ge=0.0, le=1.0)
     symptom_words: str = DEFAULT_SYMPTOM_WORDS
+    second_recogniser: bool = True
 
 
 CallType = Literal["inbound-new", "inbound-aftercare", "outbound-aftercare", "recall"]

@@ -60,6 +60,12 @@ class RemoteWhisper(_Proxy):
         return [Segment(*s) for s in self._request("transcribe", audio, options)], None
 
 
+class RemoteMoonshine(_Proxy):
+    def transcribe(self, audio: Any) -> tuple[str, float | None]:
+        text, mean = self._request("transcribe", audio)
+        return text, mean
+
+
 @dataclass(frozen=True)
 class AudioChunk:
     sample_rate: int
@@ -103,6 +109,7 @@ class RemoteLanguageModel(AsyncLanguageModel):
 def remote_engine(worker: ModelWorker, role: str, settings: Settings) -> object:
     """The engine of `role` (its `appliance.voice.interfaces` protocol) served by `worker`."""
     from appliance.voice.asr import WhisperTranscriber
+    from appliance.voice.moonshine import MoonshineTranscriber
     from appliance.voice.tts import PiperSynthesizer
     from appliance.voice.turn import SmartTurn
     from appliance.voice.vad import SileroVad
@@ -113,6 +120,8 @@ def remote_engine(worker: ModelWorker, role: str, settings: Settings) -> object:
         return SmartTurn(RemoteOnnx(worker, role))
     if role == "asr":
         return WhisperTranscriber(RemoteWhisper(worker, role), settings.voice.vocabulary)
+    if role == "relisten":
+        return MoonshineTranscriber(RemoteMoonshine(worker, role))
     if role == "tts":
         return PiperSynthesizer(RemotePiper(worker, role))
     if role == "llm":
@@ -121,4 +130,5 @@ def remote_engine(worker: ModelWorker, role: str, settings: Settings) -> object:
 
 
 # The raw stand-ins for the speech models' third-party objects (tools and tests use them bare).
-PROXIES: dict[str, type[_Proxy]] = {"vad": RemoteOnnx, "turn": RemoteOnnx, "asr": RemoteWhisper, "tts": RemotePiper}
+PROXIES: dict[str, type[_Proxy]] = {"vad": RemoteOnnx, "turn": RemoteOnnx, "asr": RemoteWhisper,
+                                     "relisten": RemoteMoonshine, "tts": RemotePiper}

@@ -2,9 +2,10 @@
 
 The language model evaluates a multi-token prompt batch and decodes a multi-token answer under
 a JSON grammar (the path a native CPU-feature crash takes); Whisper transcribes a second of
-audio; Piper speaks a sentence; Silero runs several windows with its recurrent state; Smart
-Turn scores an utterance. A wrong result raises `SelfTestError`; a native crash kills the
-worker, and the parent reports which model it was testing (`client.ModelWorker`).
+audio, and so does Moonshine (the second listen's); Piper speaks a sentence; Silero runs several
+windows with its recurrent state; Smart Turn scores an utterance. A wrong result raises
+`SelfTestError`; a native crash kills the worker, and the parent reports which model it was
+testing (`client.ModelWorker`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def exercise(role: str, engine: Any, lm: Any = None) -> None:
         from appliance.voice.asr import WhisperTranscriber
 
         WhisperTranscriber(engine).hear(_tone(1.0))  # any text (or none) is fine: it must run
+    elif role == "relisten":
+        from appliance.voice.moonshine import MoonshineTranscriber
+
+        MoonshineTranscriber(engine).hear(_tone(1.0))  # as Whisper: it must run
     elif role == "tts":
         from appliance.voice.tts import PiperSynthesizer
 

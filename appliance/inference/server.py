@@ -126,6 +126,10 @@ class Worker:
         segments, _info = self.raw["asr"].transcribe(audio, **options)
         return [(s.text, s.no_speech_prob, s.avg_logprob) for s in segments]
 
+    def _relisten_transcribe(self, audio: Any) -> tuple[str, float | None]:
+        result: tuple[str, float | None] = self.raw["relisten"].transcribe(audio)
+        return result
+
     def _tts_synthesize(self, text: str) -> tuple[int, Any]:
         import numpy as np
 

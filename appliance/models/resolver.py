@@ -22,7 +22,7 @@ from appliance.logs import get_logger
 
 log = get_logger(__name__)
 
-ROLES: tuple[Role, ...] = ("vad", "turn", "asr", "llm", "tts")
+ROLES: tuple[Role, ...] = ("vad", "turn", "asr", "relisten", "llm", "tts")
 _CHUNK = 1 << 20
 
 

@@ -2,12 +2,13 @@
 
 Two layers:
 - `LOADERS[role](model, settings)` opens a model file as its third-party object (an
-  onnxruntime session, faster-whisper's `WhisperModel`, `llama_cpp.Llama`, `PiperVoice`); a
-  worker process (`appliance.inference.server`) serves these;
+  onnxruntime session, faster-whisper's `WhisperModel`, `MoonshineModel`, `llama_cpp.Llama`,
+  `PiperVoice`); a worker process (`appliance.inference.server`) serves these;
 - `WRAPPERS[role](raw, settings)` makes the role's engine (`appliance.voice.interfaces`) over
   such an object or its worker proxy: `SileroVad`, `SmartTurn`, `WhisperTranscriber`,
-  `PiperSynthesizer`, `LlamaLanguageModel`. Each wrapper is made once per loaded model and
-  holds that model's lock, caches and warm prompts; nothing is stored in third-party objects.
+  `MoonshineTranscriber` (the second listen's recogniser), `PiperSynthesizer`, `LlamaLanguageModel`.
+  Each wrapper is made once per loaded model and holds that model's lock, caches and warm
+  prompts; nothing is stored in third-party objects.
 
 `Engines` holds one engine per role. `load_engines` builds it in this process;
 `appliance.inference.workers.start_worker` builds a group's engines over a worker process. A test or a site passes any
@@ -61,6 +62,16 @@ def load_asr(model: ResolvedModel, settings: Settings) -> Any:
     return asr
 
 
+def load_relisten(model: ResolvedModel, settings: Settings) -> Any:
+    import numpy as np
+
+    from appliance.voice.moonshine import MoonshineModel
+
+    relisten = MoonshineModel(model.path, threads=settings.models.asr_threads)
+    relisten.generate(np.zeros(16000, dtype=np.float32))  # warm-up, as Whisper's
+    return relisten
+
+
 def load_llm(model: ResolvedModel, settings: Settings) -> Any:
     try:
         from llama_cpp import Llama
@@ -89,6 +100,7 @@ LOADERS: dict[str, Callable[[ResolvedModel, Settings], Any]] = {
     "vad": load_vad,
     "turn": load_turn,
     "asr": load_asr,
+    "relisten": load_relisten,
     "llm": load_llm,
     "tts": load_tts,
 }
@@ -112,6 +124,12 @@ def _asr(raw: Any, settings: Settings) -> Transcriber:
     return WhisperTranscriber(raw, settings.voice.vocabulary)
 
 
+def _relisten(raw: Any, settings: Settings) -> Transcriber:
+    from appliance.voice.moonshine import MoonshineTranscriber
+
+    return MoonshineTranscriber(raw)
+
+
 def _tts(raw: Any, settings: Settings) -> Synthesizer:
     from appliance.voice.tts import PiperSynthesizer
 
@@ -125,7 +143,7 @@ def _llm(raw: Any, settings: Settings) -> LanguageModel:
 
 
 WRAPPERS: dict[str, Callable[[Any, Settings], object]] = {
-    "vad": _vad, "turn": _turn, "asr": _asr, "tts": _tts, "llm": _llm,
+    "vad": _vad, "turn": _turn, "asr": _asr, "relisten": _relisten, "tts": _tts, "llm": _llm,
 }
 
 
@@ -155,7 +173,7 @@ def load_engine(role: str, model: ResolvedModel, settings: Settings) -> object:
 
 # Worker processes when models are isolated (`[models] isolation = "process"`): the speech
 # models share one, the language model (the largest native code, grammar decoding) has its own.
-WORKER_GROUPS: dict[str, tuple[str, ...]] = {"speech": ("vad", "turn", "asr", "tts"), "llm": ("llm",)}
+WORKER_GROUPS: dict[str, tuple[str, ...]] = {"speech": ("vad", "turn", "asr", "relisten", "tts"), "llm": ("llm",)}
 
 
 @dataclass
@@ -166,6 +184,7 @@ class Engines:
     vad: VoiceActivity
     turn: TurnDetector
     asr: Transcriber
+    relisten: Transcriber  # the second listen's recogniser
     tts: Synthesizer
     llm: LanguageModel
     models: dict[str, ResolvedModel] = field(default_factory=dict)
@@ -178,15 +197,16 @@ class Engines:
         missing = [r for r in ROLES if r not in parts]
         if missing:
             raise ModelError(f"no engine for {', '.join(missing)}", fix="load every role's model")
-        vad, turn, asr, tts, llm = (parts[r] for r in ("vad", "turn", "asr", "tts", "llm"))
+        vad, turn, asr, relisten, tts, llm = (parts[r] for r in ("vad", "turn", "asr", "relisten", "tts", "llm"))
         if not (isinstance(vad, VoiceActivity) and isinstance(turn, TurnDetector) and isinstance(asr, Transcriber)
-                and isinstance(tts, Synthesizer) and isinstance(llm, LanguageModel)):
+                and isinstance(relisten, Transcriber) and isinstance(tts, Synthesizer)
+                and isinstance(llm, LanguageModel)):
             wrong = [r for r, kind in (("vad", VoiceActivity), ("turn", TurnDetector), ("asr", Transcriber),
-                                       ("tts", Synthesizer), ("llm", LanguageModel))
+                                       ("relisten", Transcriber), ("tts", Synthesizer), ("llm", LanguageModel))
                      if not isinstance(parts[r], kind)]
             raise ModelError(f"the engine for {', '.join(wrong)} lacks its role's methods",
                              fix="see appliance.voice.interfaces")
-        return cls(vad=vad, turn=turn, asr=asr, tts=tts, llm=llm, models=dict(models or {}),
+        return cls(vad=vad, turn=turn, asr=asr, relisten=relisten, tts=tts, llm=llm, models=dict(models or {}),
                    workers=list(workers or []))
 
     def close(self) -> None:

@@ -94,7 +94,7 @@ class VoiceSession:
         pipeline = Pipeline([
             transport.input(),
             TurnTaking(engines.vad, engines.turn, vs, policy, playout, pool, hint),
-            Transcription(engines.asr, pool, hint, vocabulary=vs.vocabulary, second_listen=SecondListen.of(vs)),
+            Transcription(engines.asr, pool, hint, vocabulary=vs.vocabulary, second_listen=SecondListen.of(vs, engines.relisten)),
             self._stage,
             Speech(engines.tts, pool),
             transport.output(),

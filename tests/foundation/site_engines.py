@@ -18,6 +18,10 @@ def asr(settings: Settings) -> ScriptedTranscriber:
     return ScriptedTranscriber(["hello"])
 
 
+def relisten(settings: Settings) -> ScriptedTranscriber:
+    return ScriptedTranscriber(["hello"])
+
+
 def tts(settings: Settings) -> ToneSynthesizer:
     return ToneSynthesizer()
 

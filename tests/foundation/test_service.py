@@ -17,7 +17,7 @@ def test_run_loads_every_model_then_shuts_down_cleanly(write_config, tmp_path: P
         ready = app.wait_event("appliance.ready")
         loaded = {e["role"] for e in app.events if e.get("event") == "model.loaded"}
         verified = {e["role"] for e in app.events if e.get("event") == "model.verified"}
-        assert loaded == verified == {"vad", "turn", "asr", "llm", "tts"}
+        assert loaded == verified == {"vad", "turn", "asr", "relisten", "llm", "tts"}
         assert ready["sip"].startswith("127.0.0.1:")
         code, seconds = app.stop(sig)
     finally:

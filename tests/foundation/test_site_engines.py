@@ -12,7 +12,7 @@ from appliance.errors import ModelError
 from appliance.service import Appliance
 from tests.voice.fakes import LevelVad, ToneSynthesizer
 
-ROLES = ("vad", "turn", "asr", "tts", "llm")
+ROLES = ("vad", "turn", "asr", "relisten", "tts", "llm")
 HERE = "tests.foundation.site_engines"
 
 

@@ -118,7 +118,7 @@ async def test_a_dead_speech_worker_mid_call_hands_the_caller_to_a_person(
         # clinician when the worker died, hands the call over as soon as it connects.)
         assert {"trouble", "end", "hold"} <= words(text), (how, text)
     failed = [e for e in app.events if e.get("event") == "voice.model_failed"]
-    assert len(failed) >= 2 and all(f["role"] in ("vad", "asr", "tts", "turn") for f in failed), failed
+    assert len(failed) >= 2 and all(f["role"] in ("vad", "asr", "relisten", "tts", "turn") for f in failed), failed
     transfers = _events_after(app, "voice.transfer", "voice.model_failed")
     assert transfers and transfers[0]["target"] == "201", transfers  # the on-call NP: an urgent flag was raised
     stored = await _stored(tmp_path, "SELECT severity, category FROM escalations")

@@ -51,7 +51,7 @@ def test_doctor_passes_against_kamailio(provisioned: Path) -> None:
     assert failures == [], done.stdout + done.stderr
     assert done.returncode == 0
     assert rows["encryption"].startswith("SKIP") and "loopback" in rows["encryption"]  # SIP on 127.0.0.1 here
-    for role in ("vad", "turn", "asr", "llm", "tts"):
+    for role in ("vad", "turn", "asr", "relisten", "llm", "tts"):
         assert rows[f"model.{role}"].startswith("PASS"), rows
     for name in ("pack", "database", "disk", "pbx", "port.sip", "port.console", "certificate"):
         assert rows[name].startswith("PASS"), rows[name]
@@ -102,7 +102,7 @@ def test_doctor_names_a_corrupted_model(provisioned: Path, tmp_path: Path, answe
     assert done.returncode == 1
     assert rows["model.vad"].startswith("FAIL") and "checksum mismatch" in rows["model.vad"]
     assert f"fix: restore {copy} or correct models.overrides.vad" in rows["model.vad"]
-    assert all(rows[f"model.{r}"].startswith("PASS") for r in ("turn", "asr", "llm", "tts"))
+    assert all(rows[f"model.{r}"].startswith("PASS") for r in ("turn", "asr", "relisten", "llm", "tts"))
     assert rows["pbx"].startswith("PASS")
 
 

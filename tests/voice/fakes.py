@@ -152,4 +152,5 @@ class SilentLanguageModel:
 def fake_engines(lines: Sequence[str]) -> Engines:
     """Scripted engines for one call whose caller says `lines` in order (see `caller_audio`)."""
     return Engines.of({"vad": LevelVad(), "turn": FixedTurn(), "asr": ScriptedTranscriber(lines),
-                       "tts": ToneSynthesizer(), "llm": SilentLanguageModel()})
+                       "relisten": ScriptedTranscriber(lines), "tts": ToneSynthesizer(),
+                       "llm": SilentLanguageModel()})

@@ -21,7 +21,7 @@ from .fakes import ToneSynthesizer, fake_engines, tone
 
 def _parts() -> dict[str, object]:
     e = fake_engines(["hello"])
-    return {"vad": e.vad, "turn": e.turn, "asr": e.asr, "tts": e.tts, "llm": e.llm}
+    return {"vad": e.vad, "turn": e.turn, "asr": e.asr, "relisten": e.relisten, "tts": e.tts, "llm": e.llm}
 
 
 def test_engines_of_checks_every_role_against_its_protocol() -> None:
@@ -81,7 +81,8 @@ def test_the_transcriber_uses_its_vocabulary_unless_the_call_names_one() -> None
 
 def test_wrappers_keep_no_state_in_the_objects_they_wrap() -> None:
     settings = Settings()
-    kinds = {"vad": VoiceActivity, "turn": TurnDetector, "asr": Transcriber, "tts": Synthesizer}
+    kinds = {"vad": VoiceActivity, "turn": TurnDetector, "asr": Transcriber, "relisten": Transcriber,
+             "tts": Synthesizer}
     for role, kind in kinds.items():
         raw = SimpleNamespace()
         engine = WRAPPERS[role](raw, settings)

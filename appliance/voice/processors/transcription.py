@@ -7,10 +7,12 @@ call's `TurnHint`, so the endpointer waits longer after "I'd like to book a ..."
 as a `CallerTextFrame` with the turn's timings.
 
 The second listen (`SecondListen`, `[voice] second_listen_below`): when Whisper was unsure of the
-final transcript (confidence below the setting), the same audio is heard again with the red-flag
-symptom words added to the prompt, and those words ride along as `also_heard`. The conversation
-reads them for red flags only, and a hit there is confirmed with the caller before it is acted on
-(the prompt can also put its own words into unclear audio). It costs one more pass, on unsure turns only.
+final transcript (confidence below the setting), the same audio is heard again, at once by Whisper
+with the red-flag symptom words added to the prompt and by a second recogniser (Moonshine, trained
+apart from Whisper, so it mishears differently); the hearings that differ from the first ride along
+as `also_heard`. The conversation reads them for red flags only, and a hit there is confirmed with
+the caller before it is acted on (the prompt can also put its own words into unclear audio). It
+costs two more passes, side by side, on unsure turns only.
 """
 
 from __future__ import annotations
@@ -36,26 +38,39 @@ from appliance.voice.policy import TurnHint
 
 @dataclass(frozen=True)
 class SecondListen:
-    """Hear an unsure turn again: below `below` confidence, with `vocabulary` as the prompt."""
+    """Hear an unsure turn again: below `below` confidence, by the call's recogniser with
+    `vocabulary` as the prompt ("": not) and by `other` (None: not)."""
 
     below: float
     vocabulary: str
+    other: Transcriber | None = None
 
     @classmethod
-    def of(cls, vs: VoiceSettings) -> SecondListen | None:
-        """The site's setting: the clinic vocabulary plus the symptom words; None when it is off."""
-        if vs.second_listen_below <= 0 or not vs.symptom_words.strip():
+    def of(cls, vs: VoiceSettings, other: Transcriber | None = None) -> SecondListen | None:
+        """The site's setting: the clinic vocabulary plus the symptom words, and `other` unless
+        `second_recogniser` is off; None when the second listen is off or has nothing to hear with."""
+        vocabulary = f"{vs.vocabulary} {vs.symptom_words}".strip() if vs.symptom_words.strip() else ""
+        other = other if vs.second_recogniser else None
+        if vs.second_listen_below <= 0 or not (vocabulary or other):
             return None
-        return cls(vs.second_listen_below, f"{vs.vocabulary} {vs.symptom_words}".strip())
+        return cls(vs.second_listen_below, vocabulary, other)
 
     def unsure(self, confidence: float | None) -> bool:
         """Whether a hearing with this confidence is heard again (no words, no confidence: never)."""
         return confidence is not None and confidence < self.below
 
     @staticmethod
-    def also_heard(first: str, again: str) -> str | None:
-        """The second hearing's words, when there are any and they differ from the first's."""
-        return again if again and _words(again) != _words(first) else None
+    def also_heard(first: str, *again: str) -> str | None:
+        """The other hearings' words, those with words that differ from the first's and from each
+        other, one sentence each; None when there are none."""
+        seen = [_words(first)]
+        kept: list[str] = []
+        for text in again:
+            words = _words(text)
+            if words and words not in seen:
+                seen.append(words)
+                kept.append(text.strip().rstrip(".") + ".")
+        return " ".join(kept) or None
 
 
 class Transcription(FrameProcessor):
@@ -119,12 +134,19 @@ class Transcription(FrameProcessor):
         if second is None or not second.unsure(heard.confidence):
             return None
         t0 = time.monotonic()
-        try:
-            again = await self._transcribe(pcm, second.vocabulary)
-        except ModelUnavailableError:
-            return None  # the first hearing stands (the call is told by whoever hit the failure first)
+        loop = asyncio.get_running_loop()
+        passes = []
+        if second.vocabulary:
+            passes.append(self._transcribe(pcm, second.vocabulary))
+        if second.other is not None:
+            passes.append(loop.run_in_executor(self._pool, second.other.hear, pcm, None))
+        hearings = await asyncio.gather(*passes, return_exceptions=True)
         turn.extra["second_listen_ms"] = round((time.monotonic() - t0) * 1000)
-        return second.also_heard(heard.text, again.text)
+        for failed in (h for h in hearings if isinstance(h, BaseException)):
+            if not isinstance(failed, ModelUnavailableError):
+                raise failed
+        # a failed pass leaves the others (and the first hearing) standing; the call was told by the failure
+        return second.also_heard(heard.text, *(h.text for h in hearings if isinstance(h, Heard)))
 
     def _heard_early(self, speech_end: float, future: asyncio.Future[Heard]) -> None:
         """The early pass is in: the endpointer may end or extend the pause from its words."""
