@@ -12,7 +12,9 @@ Recall by voice = the flagged turns escalated at least at the severity the pack 
 turn or, when the turn got the approved confirmation question (a symptom heard unsure, or found
 only by the second listen), after the caller's "yes" to it; both are counted apart. The second
 listen runs as on a call: a turn heard with confidence below `[voice] second_listen_below` is
-heard again with the symptom words in the prompt (`--second-listen-below 0` turns it off).
+heard again by Whisper with the symptom words in the prompt and by the second recogniser
+(Moonshine base); `--second-listen-below 0` turns it off, `--no-second-recogniser` and
+`--no-symptom-prompt` each leave one hearing out.
 Turns the corpus writes as a transcriber's mistake (`why: ASR ...`) are spoken as the caller meant them.
 
     python -m benchmarks.redflags_voice                    # all 192 turns x 3 voices (about 10 minutes)
@@ -145,6 +147,16 @@ def transcriber() -> Any:
     return WhisperTranscriber(model, settings.voice.vocabulary)
 
 
+def relistener() -> Any:
+    """The second listen's recogniser (Moonshine), as the appliance loads it."""
+    from appliance.config import Settings
+    from appliance.models.resolver import resolve_all
+    from appliance.voice.engines import load_engine
+
+    settings = Settings()
+    return load_engine("relisten", resolve_all(settings, ("relisten",))["relisten"], settings)
+
+
 def corpus_turns(sample: bool = False) -> list[dict[str, Any]]:
     from tests.clinic.test_redflags_corpus import _turns
 
@@ -167,13 +179,16 @@ def methods_of(evidence: str) -> list[str]:
     return ["second-listen"] * evidence.count("second listen") + re.findall(r"(\w+) match of", evidence)
 
 
-def second_listen(below: float | None = None) -> Any:
-    """The call's `SecondListen` (the appliance's setting, or `below`); None when it is off."""
+def second_listen(below: float | None = None, other: Any = None, prompted: bool = True) -> Any:
+    """The call's `SecondListen` (the appliance's setting, or `below`) with `other` as its second
+    recogniser (None: none) and the symptom-prompted pass unless `prompted` is false; None when off."""
     from appliance.config import VoiceSettings
     from appliance.voice.processors.transcription import SecondListen
 
     vs = VoiceSettings() if below is None else VoiceSettings(second_listen_below=below)
-    return SecondListen.of(vs)
+    if not prompted:
+        vs = vs.model_copy(update={"symptom_words": ""})
+    return SecondListen.of(vs, other)
 
 
 async def hear_turn(asr: Any, turn: dict[str, Any], voice: str, path: Path, listen: Any) -> dict[str, Any]:
@@ -183,21 +198,27 @@ async def hear_turn(asr: Any, turn: dict[str, Any], voice: str, path: Path, list
     assert rate == 8000, path
     audio = pcm.astype("<i2").tobytes()
     heard = await asyncio.to_thread(asr.hear, audio)
-    again = None
+    again = other = None
     if listen is not None and listen.unsure(heard.confidence):  # as the Transcription processor does
-        again = (await asyncio.to_thread(asr.hear, audio, listen.vocabulary)).text
-    return await judge(turn, voice, heard.text, heard.confidence, again, listen)
+        if listen.vocabulary:
+            again = (await asyncio.to_thread(asr.hear, audio, listen.vocabulary)).text
+        if listen.other is not None:
+            other = (await asyncio.to_thread(listen.other.hear, audio)).text
+    return await judge(turn, voice, heard.text, heard.confidence, again, listen, other)
 
 
 async def judge(turn: dict[str, Any], voice: str, heard: str, confidence: float | None,
-                heard_again: str | None = None, listen: Any = None) -> dict[str, Any]:
+                heard_again: str | None = None, listen: Any = None, heard_other: str | None = None) -> dict[str, Any]:
     """What the transcript, with the ASR's confidence (and the second listen's words, when `listen`
-    would have heard the turn again), raises in the turn's state; a confirmation question is answered "yes"."""
+    would have heard the turn again: `heard_again` by Whisper with the symptom words, `heard_other`
+    by the second recogniser), raises in the turn's state; a confirmation question is answered "yes"."""
     from appliance.clinic.redflags import SEVERITY_RANK
     from tests.clinic.test_redflags_corpus import confirmed, speak
 
-    unsure = listen is not None and heard_again is not None and listen.unsure(confidence)
-    also = listen.also_heard(heard, heard_again) if unsure else None
+    unsure = listen is not None and listen.unsure(confidence)
+    hearings = [h for h, used in ((heard_again, bool(listen and listen.vocabulary)), (heard_other, True))
+                if used and h is not None]  # a stored run's second recogniser counts where it heard
+    also = listen.also_heard(heard, *hearings) if unsure and hearings else None
     result = await speak({**turn, "say": heard}, confidence=confidence, also_heard=also)
     spoken = SPOKEN.get(turn["say"], turn["say"])
     expect = turn["expect"]
@@ -211,7 +232,7 @@ async def judge(turn: dict[str, Any], voice: str, heard: str, confidence: float 
         caught = at_turn or (after_yes is not None and SEVERITY_RANK[after_yes] >= SEVERITY_RANK[expect])
     return {
         "voice": voice, "say": turn["say"], "spoken": spoken, "heard": heard, "confidence": confidence,
-        "heard_again": heard_again, "second_listen": also is not None,
+        "heard_again": heard_again, "heard_other": heard_other, "second_listen": also is not None,
         "state": turn["state"], "caller": turn["caller"], "expect": expect, "severity": result.severity,
         "confirmation": result.confirming, "severity_after_yes": after_yes,
         "caught": caught, "caught_after_confirmation": bool(caught and not at_turn),
@@ -273,20 +294,24 @@ async def rescore(previous: dict[str, Any], listen: Any = None) -> list[dict[str
     """The previous run's transcripts (same audio, same Whisper) judged again by today's rules and
     lexicon; the second listen's words where the run kept them (for the turns `listen` hears again)."""
     turns = {t["say"]: t for t in corpus_turns()}
-    return [await judge(turns[r["say"]], r["voice"], r["heard"], r["confidence"], r.get("heard_again"), listen)
-            for r in previous["rows"] if r["say"] in turns]
+    return [await judge(turns[r["say"]], r["voice"], r["heard"], r["confidence"], r.get("heard_again"), listen,
+                        r.get("heard_other")) for r in previous["rows"] if r["say"] in turns]
 
 
 def run(workdir: Path, voices: tuple[str, ...] = VOICES, sample: bool = False, asr: Any = None,
-        progress: Any = None, below: float | None = None) -> dict[str, Any]:
-    """The sweep; returns the result document (summary, per-turn rows, misses, false alarms)."""
+        progress: Any = None, below: float | None = None, relisten: Any = None, second_recogniser: bool = True,
+        prompted: bool = True) -> dict[str, Any]:
+    """The sweep; returns the result document (summary, per-turn rows, misses, false alarms).
+    `relisten`: the second recogniser (default: the bundled one, unless `second_recogniser` is off);
+    `prompted`: whether Whisper also hears unsure turns with the symptom words."""
     for tool in ("sox", *(["espeak-ng"] if any(v != "piper" for v in voices) else [])):
         if not shutil.which(tool):
             raise RuntimeError(f"{tool} is needed (provisioning/apt-test.txt)")
     t0 = time.monotonic()
     turns = corpus_turns(sample)
     asr = asr or transcriber()
-    listen = second_listen(below)  # None: the appliance's setting
+    other = (relisten or relistener()) if second_recogniser else None
+    listen = second_listen(below, other, prompted)  # below None: the appliance's setting
     rows = asyncio.run(sweep(turns, voices, workdir / "redflags-clips", asr, progress, listen))
     return document(rows, voices, sample, time.monotonic() - t0, listen)
 
@@ -297,6 +322,7 @@ def document(rows: list[dict[str, Any]], voices: tuple[str, ...], sample: bool, 
     return {
         "second_listen_below": listen.below if listen else 0.0,
         "second_listen_vocabulary": listen.vocabulary if listen else None,
+        "second_recogniser": type(listen.other).__name__ if listen and listen.other is not None else None,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "what": f"red-flag corpus spoken (Piper +{PIPER_PITCH_CENTS} cents, espeak-ng {ESPEAK_WPM} wpm) through "
                 "8 kHz G.711, Whisper Transcriber.hear, ClinicConversation/OutboundAftercareCall in the turn's "
@@ -345,8 +371,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--second-listen-below", type=float, default=None,
                    help="hear a turn again with the symptom words below this confidence (default: the appliance's "
                         "[voice] second_listen_below; 0: off)")
+    p.add_argument("--no-second-recogniser", action="store_true",
+                   help="the second listen without the second recogniser (Moonshine): Whisper's prompted pass only")
+    p.add_argument("--no-symptom-prompt", action="store_true",
+                   help="the second listen without Whisper's symptom-prompted pass: the second recogniser only")
     a = p.parse_args(argv)
-    listen = second_listen(a.second_listen_below)
+    listen = second_listen(a.second_listen_below, prompted=not a.no_symptom_prompt)
     voices = tuple(v.strip() for v in a.voices.split(",") if v.strip())
     done = [0]
 
@@ -362,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
         result = document(rows, tuple(previous["voices"]), previous["sample"], time.monotonic() - t0, listen)
         result["rescored_from"] = {"file": str(a.rescore), "started_at": previous["started_at"]}
     else:
-        result = run(a.out / "tmp", voices, a.sample, progress=progress, below=a.second_listen_below)
+        result = run(a.out / "tmp", voices, a.sample, progress=progress, below=a.second_listen_below,
+                     second_recogniser=not a.no_second_recogniser, prompted=not a.no_symptom_prompt)
     path = write(result, a.out)
     print("\n".join(headline(result)))
     print(f"wrote {path}")

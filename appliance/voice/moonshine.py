@@ -98,7 +98,9 @@ class MoonshineModel:
         """The words, and the mean log probability of the tokens (None when nothing was decoded)."""
         ids, logprobs = self.generate(audio16k)
         text = b"".join(self.tokens[i] for i in ids if i < len(self.tokens)).decode("utf-8", "replace")
-        return text.replace(_SPACE, " ").strip(), (sum(logprobs) / len(logprobs) if logprobs else None)
+        # Moonshine sometimes wraps a whole utterance in quote marks ('"'My throat ...'): not words
+        words = text.replace(_SPACE, " ").strip().strip("\"'").strip()
+        return words, (sum(logprobs) / len(logprobs) if logprobs else None)
 
 
 class MoonshineTranscriber:

@@ -53,7 +53,7 @@ def _wait_alive(worker: ModelWorker, timeout: float = 120.0) -> None:
 
 
 def test_speech_models_answer_through_the_worker(models, settings) -> None:
-    worker = ModelWorker("speech", ("vad", "asr", "tts"), models, settings)
+    worker = ModelWorker("speech", ("vad", "asr", "relisten", "tts"), models, settings)
     worker.start()
     try:
         assert worker.pid and worker.pid != os.getpid()
@@ -64,6 +64,8 @@ def test_speech_models_answer_through_the_worker(models, settings) -> None:
                           np.arange(len(chunks[0].audio_float_array)), chunks[0].audio_float_array).astype(np.float32)
         segments, _ = PROXIES["asr"](worker, "asr").transcribe(audio, language="en", beam_size=1)
         assert "calling" in " ".join(s.text for s in segments).lower()
+        text, mean = PROXIES["relisten"](worker, "relisten").transcribe(audio)  # Moonshine, the second listen's
+        assert "calling" in text.lower() and mean is not None and mean < 0, (text, mean)
     finally:
         worker.close()
 

@@ -94,28 +94,45 @@ class Prompts:
         return self.asr.hear(pcm8k, vocabulary)
 
 
-def test_the_second_listen_setting() -> None:
+def test_the_second_listen_setting(engines: Engines) -> None:
     vs = VoiceSettings()
-    on = SecondListen.of(vs)
-    assert on is not None and on.below == vs.second_listen_below == 0.7
+    on = SecondListen.of(vs, engines.relisten)
+    assert on is not None and on.below == vs.second_listen_below == 0.7 and on.other is engines.relisten
     assert on.vocabulary == f"{vs.vocabulary} {vs.symptom_words}" and "Hives" in on.vocabulary
-    assert SecondListen.of(VoiceSettings(second_listen_below=0)) is None  # off
-    assert SecondListen.of(VoiceSettings(symptom_words=" ")) is None  # nothing to listen for
+    assert SecondListen.of(VoiceSettings(second_listen_below=0), engines.relisten) is None  # off
+    mute = SecondListen.of(VoiceSettings(symptom_words=" "), engines.relisten)
+    assert mute is not None and mute.vocabulary == "" and mute.other is engines.relisten  # the other recogniser only
+    alone = SecondListen.of(VoiceSettings(second_recogniser=False), engines.relisten)
+    assert alone is not None and alone.other is None and "Hives" in alone.vocabulary  # the prompted pass only
+    assert SecondListen.of(VoiceSettings(symptom_words=" ", second_recogniser=False), engines.relisten) is None
+    assert SecondListen.of(VoiceSettings(symptom_words=" ")) is None  # nothing to listen with
 
 
-async def test_an_unsure_turn_is_heard_again_with_the_symptom_words(engines: Engines) -> None:
+def test_the_other_hearings_ride_along_only_where_they_differ() -> None:
+    first = "My lips are gone right and bloody."
+    assert SecondListen.also_heard(first, "my lips are gone, right, and bloody") is None  # same words
+    assert SecondListen.also_heard(first, "", "  ") is None
+    assert SecondListen.also_heard(first, "My lips have gone white and blotchy.") == "My lips have gone white and blotchy."
+    both = SecondListen.also_heard(first, "My lips are gone white", "My lips have gone white and blotchy.",
+                                   "my lips are gone white.")  # the third repeats the first other hearing
+    assert both == "My lips are gone white. My lips have gone white and blotchy."  # one sentence each
+
+
+async def test_an_unsure_turn_is_heard_again_with_the_symptom_words_and_by_the_other_recogniser(
+        engines: Engines) -> None:
     """espeak-ng's voice is one Whisper tiny is unsure of (median confidence 0.61 on the safety
     corpus); `second_listen_below = 1.0` hears every turn again, so the test does not rest on one
     clip's confidence."""
     settings = VoiceSettings(second_listen_below=1.0)
-    spy = Prompts(engines.asr)
+    spy, other = Prompts(engines.asr), Prompts(engines.relisten)
     caller = silence(2.0) + espeak("tell them the blister's bigger", wpm=160) + noise(3.0)
     conv = HeardConversation()
-    _media, session = await call(replace(engines, asr=spy), caller, conv, settings=settings)
+    _media, session = await call(replace(engines, asr=spy, relisten=other), caller, conv, settings=settings)
     assert conv.heard and len(conv.heard_again) == len(conv.heard), conv.heard
     second = f"{settings.vocabulary} {settings.symptom_words}"
     unsure = [c for c, _ in conv.heard_again if c is not None]  # every turn with words is below 1.0
     assert unsure and spy.prompts.count(second) >= len(unsure), spy.prompts  # each heard again, with the symptom words
+    assert len(other.prompts) >= len(unsure), other.prompts  # and by Moonshine (which takes no prompt)
     assert all("second_listen_ms" in t.extra for t in session.metrics.turns), [t.extra for t in session.metrics.turns]
     for text, (_confidence, again) in zip(conv.heard, conv.heard_again, strict=True):
         assert again is None or again.lower() != text.lower()  # only words that differ ride along
