@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from appliance.conversation import FALLBACK_LINE
+from tests.foundation.heard import line_heard
 from tests.foundation.helpers import ApplianceProcess
 from tests.integration.test_phone_call import appliance_config, baresip_call, caller_wav, transcribe, words
 from tests.telephony.peers import kamailio
@@ -115,8 +117,10 @@ async def test_a_dead_speech_worker_mid_call_hands_the_caller_to_a_person(
         text = await asyncio.to_thread(transcribe, heard[how])
         # The fallback line, protected and synthesised at start-up: it plays though Piper is gone.
         # (Its last words may be cut: the emergency line's transfer, already ringing the on-call
-        # clinician when the worker died, hands the call over as soon as it connects.)
-        assert {"trouble", "end", "hold"} <= words(text), (how, text)
+        # clinician when the worker died, hands the call over as soon as it connects; and the test's
+        # Whisper tiny mishears a word now and then: "I'm having trouble" came back as "I'm going to
+        # go", 79% of the line.) The greeting, also in the recording, shares at most 2 of its words.
+        assert line_heard(FALLBACK_LINE, text) >= 0.6, (how, text)
     failed = [e for e in app.events if e.get("event") == "voice.model_failed"]
     assert len(failed) >= 2 and all(f["role"] in ("vad", "asr", "relisten", "tts", "turn") for f in failed), failed
     transfers = _events_after(app, "voice.transfer", "voice.model_failed")
