@@ -5,9 +5,11 @@
    A hit escalates; a fuzzy-only hit heard with low ASR confidence first gets the pack's one
    confirmation question (`dialogue.confirm_symptom`), and anything but a clear "no" escalates.
    A clear "no" re-asks the question the call was on (the "no" answers the confirmation, not it).
-   The second listen (`also_heard`: the same audio heard again with the symptom words as
-   Whisper's prompt, when the first hearing was unsure) is read only when the turn itself raised
-   nothing; its hit is never taken on trust: it gets the confirmation question.
+   The second listen (`also_heard`: the same audio heard again, by Whisper with the symptom words
+   in its prompt and by a second recogniser, when the first hearing was unsure) is read when the
+   turn itself raised nothing, or less than it: its hit is never taken on trust but gets the
+   confirmation question; a "no" to it leaves the turn's own hit standing, escalated as before.
+   A confirmation the caller never answers (they hang up) is escalated for staff (`call_ended`).
 3. No hit, but an aftercare cue while the call is still routing (or a concern mid-flow): the
    call switches into the returning / aftercare path with that procedure and date.
 """
@@ -28,7 +30,7 @@ from appliance.clinic.redflags import SEVERITY_RANK, Hit
 from appliance.clinic.schema import RedFlag
 from appliance.clinic.states import State
 from appliance.clinic.targets import symptom_text
-from appliance.conversation import Say
+from appliance.conversation import Escalation, Say
 from appliance.logs import get_logger
 
 log = get_logger(__name__)
@@ -52,6 +54,7 @@ class SafetyStep:
         self.facts = facts
         self.reask = reask  # the question the call was on, asked again after a "no" to the confirmation
         self.pending: Hit | None = None  # a low-confidence hit awaiting the confirmation answer
+        self.floor: Hit | None = None  # the turn's own hit under a worse pending one: a "no" escalates it
         policy = ctx.pack.screen.worsening
         if policy is not None:
             self.worsening = RedFlag(id=policy.id, category=policy.category, severity=policy.severity,
@@ -119,28 +122,51 @@ class SafetyStep:
         ctx = self.ctx
         if self.pending is not None:
             pending, self.pending = self.pending, None
+            floor, self.floor = self.floor, None
             if v.top is not None:
                 return ctx.escalate(_worst(v.top, pending), index)
             if yes_no(text) == "no":
                 log.info("clinic.symptom_not_confirmed", flag=pending.flag.id)
+                if floor is not None:  # what the caller's own words raised stands
+                    return ctx.escalate(floor, index)
                 return (reask or self.reask)() or [ctx.line("how_help")]
             return ctx.escalate(pending, index)  # yes, or unclear: recall first
-        if v.top is not None:
-            if v.confirm and ctx.pack.dialogue.confirm_symptom:
-                return self._confirm(v.top, "unsure")
-            return ctx.escalate(v.top, index)
+        asks = bool(ctx.pack.dialogue.confirm_symptom)
         again = self.verdict(also_heard).top if also_heard else None
         if again is not None:
             again = replace(again, method=f"second listen, {again.method}")  # staff see which hearing it was
-            if ctx.pack.dialogue.confirm_symptom:
+        if v.top is not None:
+            worse = again if again is not None and _rank(again) > _rank(v.top) else None
+            if asks and v.confirm:
+                return self._confirm(worse or v.top, "unsure")
+            if asks and worse is not None:  # "My tongue is swollen." heard as a routine "swole one"
+                return self._confirm(worse, "second_listen_worse", floor=v.top)
+            return ctx.escalate(worse or v.top, index)  # no confirmation line in the pack: recall first
+        if again is not None:
+            if asks:
                 return self._confirm(again, "second_listen")
             return ctx.escalate(again, index)  # no confirmation line in the pack: recall first
         return None
 
-    def _confirm(self, hit: Hit, why: str) -> list[Say]:
-        self.pending = hit
+    def _confirm(self, hit: Hit, why: str, floor: Hit | None = None) -> list[Say]:
+        self.pending, self.floor = hit, floor
         log.info("clinic.symptom_confirm", flag=hit.flag.id, method=hit.method, why=why)
         return [self.ctx.line("confirm_symptom")]
+
+    def call_ended(self, index: int) -> None:
+        """The caller hung up: a confirmation question they never answered is escalated for staff
+        (recall first; they were not asked to speak to anyone, so it is a record and a page, not a
+        transfer), with the turn's own hit beside it when there was one."""
+        ctx = self.ctx
+        hits = [h for h in (self.pending, self.floor) if h is not None]
+        self.pending = self.floor = None
+        for hit in hits:
+            flag = hit.flag
+            ctx.out.escalations.append(Escalation(flag.severity, flag.category, index, flag.id,
+                                                  f"confirmation not answered; {hit.evidence}"))
+            ctx.s.concern_raised = True
+            log.info("clinic.escalation", severity=flag.severity, category=flag.category, flag=flag.id,
+                     method="unanswered-confirmation", pack=ctx.pack.ref)
 
     def _switch(self, state: State, text: str) -> bool:
         if self.ctx.s.concern_raised or state in _NO_SWITCH:
@@ -168,5 +194,9 @@ class SafetyStep:
         return self.facts.fact_says() + self.returning.start_aftercare(text, "concern")  # "... where are you?": the address first
 
 
+def _rank(hit: Hit) -> int:
+    return SEVERITY_RANK[hit.flag.severity]
+
+
 def _worst(a: Hit, b: Hit) -> Hit:
-    return a if SEVERITY_RANK[a.flag.severity] >= SEVERITY_RANK[b.flag.severity] else b
+    return a if _rank(a) >= _rank(b) else b

@@ -2,9 +2,11 @@
 
 A turn Whisper was unsure of is heard again with the symptom words in the prompt
 (`appliance.voice.processors.transcription.SecondListen`); those words reach the conversation as
-`also_heard`. They are read for red flags only, when the turn itself raised none, and a hit
-there is never acted on before the caller confirms it: the pack's `confirm_symptom` question,
-after which anything but a clear "no" escalates, and a "no" asks again the question the call was on.
+`also_heard` (with the second recogniser's). They are read for red flags only, when the turn itself
+raised none or less, and a hit there is never acted on before the caller confirms it: the pack's
+`confirm_symptom` question, after which anything but a clear "no" escalates, and a "no" asks again
+the question the call was on (or escalates the turn's own lesser hit). Unanswered, it is escalated
+when the call ends.
 The transcripts below are Whisper tiny.en's, from the espeak-ng sweep of the safety corpus
 (`benchmarks/results/redflags_voice_second_listen_*.json`).
 """
@@ -125,3 +127,45 @@ async def test_an_outbound_check_in_confirms_a_second_listen_hit_and_a_no_asks_i
     await call.caller_said("yeah", confidence=0.9)
     (esc,) = call.e.out.escalations
     assert esc.severity == "urgent" and 'second listen, lexicon match of "blister"' in esc.evidence, esc
+
+
+# Piper's "my tongue is swollen" through G.711: Whisper heard a routine swelling, Moonshine the tongue.
+TONGUE = ("Microne's swole one.", "My tongue is swollen.")
+
+
+async def test_a_worse_flag_on_the_second_listen_is_asked_about_and_a_no_keeps_the_turns_own() -> None:
+    c = await in_intake()
+    reply = await c.caller_said(TONGUE[0], confidence=0.55)
+    assert [e.severity for e in c.out.escalations] == ["routine"]  # the first hearing alone: a routine swelling
+
+    c = await in_intake()
+    reply = await c.caller_said(TONGUE[0], confidence=0.55, also_heard=TONGUE[1])
+    assert texts(reply) == [CONFIRM] and not c.out.escalations  # the emergency is asked about first
+    await c.caller_said("yes", confidence=0.9)
+    (esc,) = c.out.escalations
+    assert esc.severity == "emergency" and "second listen" in esc.evidence and "tongue" in esc.evidence, esc
+
+    c = await in_intake()
+    await c.caller_said(TONGUE[0], confidence=0.55, also_heard=TONGUE[1])
+    await c.caller_said("no", confidence=0.9)
+    (esc,) = c.out.escalations  # the caller's own words still raised the routine flag
+    assert esc.severity == "routine" and esc.category == "swelling-lumps-or-asymmetry", esc
+    assert c.s.state == State.ESCALATED
+
+
+async def test_a_confirmation_never_answered_is_escalated_when_the_caller_hangs_up() -> None:
+    c = await in_intake()
+    await c.caller_said(BLISTER[0], confidence=0.42, also_heard=BLISTER[1])
+    out = c.ended("hung-up")
+    (esc,) = out.escalations
+    assert esc.severity == "urgent" and esc.evidence.startswith("confirmation not answered; ") and out.outcome == "escalated"
+
+    c = await in_intake()
+    await c.caller_said(TONGUE[0], confidence=0.55, also_heard=TONGUE[1])
+    out = c.ended("hung-up")
+    assert [e.severity for e in out.escalations] == ["emergency", "routine"], out.escalations  # both, for staff
+
+    c = await in_intake()  # answered: nothing more at the end
+    await c.caller_said(BLISTER[0], confidence=0.42, also_heard=BLISTER[1])
+    await c.caller_said("no", confidence=0.9)
+    assert c.ended("hung-up").escalations == []
