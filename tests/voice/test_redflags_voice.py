@@ -41,13 +41,15 @@ def test_the_sample_covers_every_emergency_sign_and_some_negations() -> None:
 
 
 # The 98% bar (rv.BAR) is not met by voice yet. Whisper tiny.en mishears espeak-ng's synthetic
-# voices badly on 8 kHz G.711 (about 40% word error rate): recall by voice measured 55.5% (en-us)
-# and 52.9% (en-gb) on the full sweep, 96.8% for Piper (docs/voice.md "Red flags by voice"). Piper
-# speaks with random variation, so one miss in the 22-turn sample moves its recall by 4.5 points
-# (three runs here: 22, 21 and 20 of 22). Until a larger recogniser closes the gap, these floors
-# guard against regressions; the full sweep in `make bench` reports against the bar itself.
+# voices badly on 8 kHz G.711 (about 40% word error rate); with the second listen (Whisper with the
+# symptom words and Moonshine, confirmed with the caller) the full sweep measured 72.0% (en-us) and
+# 71.5% (en-gb), 95-97% for Piper (docs/voice.md "A second recogniser"). Piper speaks with random
+# variation, so one miss in the 22-turn sample moves its recall by 4.5 points (runs here: 20-22 of
+# 22). espeak-ng is deterministic: this sample measured 18/22 each with Moonshine (16/22 with the
+# prompted pass alone, 11-14/22 with no second listen). These floors guard against regressions; the
+# full sweep in `make bench` reports against the bar itself.
 PIPER_FLOOR = 0.85
-ESPEAK_FLOOR = 0.40
+ESPEAK_FLOOR = 0.65
 
 
 def test_the_bundled_voice_stays_at_its_measured_recall(result: dict[str, Any]) -> None:
