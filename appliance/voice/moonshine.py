@@ -31,6 +31,7 @@ _START, _END = 1, 2  # the decoder's start and end tokens
 _LAYERS, _HEADS, _HEAD_DIM = 8, 8, 52  # Moonshine base's decoder
 _TOKENS_PER_SECOND = 6.5  # a bound on the words in the audio: a decoder that loops stops there
 _SPACE = "\u2581"  # SentencePiece's word boundary
+MAX_SECONDS = 30  # one pass hears at most this much (the model takes up to 64 s); longer audio is heard in pieces
 
 
 def read_tokens(path: Path) -> list[bytes]:
@@ -117,10 +118,18 @@ class MoonshineTranscriber:
 
     def hear(self, pcm8k: bytes, vocabulary: str | None = None) -> Heard:
         audio = resample(pcm_to_float(pcm8k), 8000, 16000)
-        if audio.size < 1600:  # < 0.1 s
+        step = MAX_SECONDS * 16000
+        pieces = [audio[i:i + step] for i in range(0, audio.size, step)]
+        heard: list[tuple[str, float]] = []
+        for piece in pieces:
+            if piece.size < 1600:  # < 0.1 s
+                continue
+            with self._lock:
+                text, mean = self._model.transcribe(piece)
+            if text and mean is not None:
+                heard.append((text, mean))
+        if not heard:
             return Heard("", None)
-        with self._lock:
-            text, mean = self._model.transcribe(audio)
-        if not text or mean is None:
-            return Heard(text, None)
-        return Heard(text, round(math.exp(min(0.0, mean)), 3))
+        weight = sum(len(t) for t, _ in heard)
+        mean = sum(m * len(t) for t, m in heard) / weight  # weighted by length, as Whisper's segments
+        return Heard(" ".join(t for t, _ in heard), round(math.exp(min(0.0, mean)), 3))

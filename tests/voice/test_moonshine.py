@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from appliance.errors import ModelError
 from appliance.voice.engines import Engines
-from appliance.voice.moonshine import MoonshineTranscriber, read_tokens
+from appliance.voice.moonshine import MAX_SECONDS, MoonshineTranscriber, read_tokens
 
 from .helpers import espeak, piper_fixed, silence
 
@@ -57,3 +58,23 @@ def test_a_token_table_that_is_not_one_is_named(tmp_path: Path) -> None:
     good = tmp_path / "ok.bin"
     good.write_bytes(b"\x05<unk>\x03<s>\x04</s>\x04\xe2\x96\x81a")
     assert read_tokens(good) == [b"<unk>", b"<s>", b"</s>", "\u2581a".encode()]
+
+
+class _Lengths:
+    """A stand-in for the model that writes down how much audio each pass got."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def transcribe(self, audio16k: np.ndarray) -> tuple[str, float | None]:
+        self.seconds.append(audio16k.size / 16000)
+        return f"piece {len(self.seconds)}", -0.1 * len(self.seconds)
+
+
+def test_long_audio_is_heard_in_pieces_the_model_takes() -> None:
+    model = _Lengths()
+    heard = MoonshineTranscriber(model).hear(silence(MAX_SECONDS * 2 + 5.0))
+    assert model.seconds == [MAX_SECONDS, MAX_SECONDS, 5.0]
+    assert heard.text == "piece 1 piece 2 piece 3"
+    assert heard.confidence == round(float(np.exp(-0.2)), 3)  # the pieces' mean, weighted by their words
+    assert MoonshineTranscriber(_Lengths()).hear(silence(MAX_SECONDS + 0.05)).text == "piece 1"  # a 50 ms tail: not run
