@@ -136,25 +136,22 @@ def clip_for(folder: Path, text: str, voice: str) -> Path:
 
 # ---- the pipeline: Whisper as a call runs it, then the conversation in the turn's state -------
 
-def transcriber() -> Any:
-    from appliance.config import Settings
-    from appliance.models.resolver import resolve_all
-    from appliance.voice.asr import WhisperTranscriber
-    from appliance.voice.engines import LOADERS
-
-    settings = Settings()
-    model = LOADERS["asr"](resolve_all(settings, ("asr",))["asr"], settings)
-    return WhisperTranscriber(model, settings.voice.vocabulary)
-
-
-def relistener() -> Any:
-    """The second listen's recogniser (Moonshine), as the appliance loads it."""
+def bundled(role: str) -> Any:
+    """The role's engine over its bundled model, as the appliance loads it in process."""
     from appliance.config import Settings
     from appliance.models.resolver import resolve_all
     from appliance.voice.engines import load_engine
 
     settings = Settings()
-    return load_engine("relisten", resolve_all(settings, ("relisten",))["relisten"], settings)
+    return load_engine(role, resolve_all(settings, (role,))[role], settings)  # type: ignore[arg-type]
+
+
+def transcriber() -> Any:
+    return bundled("asr")  # Whisper with the site's vocabulary
+
+
+def relistener() -> Any:
+    return bundled("relisten")  # the second listen's recogniser (Moonshine)
 
 
 def corpus_turns(sample: bool = False) -> list[dict[str, Any]]:

@@ -79,11 +79,11 @@ class MoonshineModel:
         ids: list[int] = []
         logprobs: list[float] = []
         token = _START
+        mask = ({"encoder_attention_mask": np.ones_like(audio, dtype=np.int64)}
+                if "encoder_attention_mask" in self._decoder_inputs else {})
         for step in range(int(audio.shape[1] / 16000 * _TOKENS_PER_SECOND) + 10):
             feeds = {"input_ids": np.array([[token]], np.int64), "encoder_hidden_states": hidden,
-                     "use_cache_branch": np.array([step > 0]), **cache}
-            if "encoder_attention_mask" in self._decoder_inputs:
-                feeds["encoder_attention_mask"] = np.ones_like(audio, dtype=np.int64)
+                     "use_cache_branch": np.array([step > 0]), **mask, **cache}
             logits, *present = self._decoder.run(None, feeds)
             last = logits[0, -1].astype(np.float64)
             token = int(last.argmax())
@@ -112,9 +112,6 @@ class MoonshineTranscriber:
     def __init__(self, model: Any) -> None:
         self._model = model
         self._lock = threading.Lock()
-
-    def transcribe(self, pcm8k: bytes) -> str:
-        return self.hear(pcm8k).text
 
     def hear(self, pcm8k: bytes, vocabulary: str | None = None) -> Heard:
         audio = resample(pcm_to_float(pcm8k), 8000, 16000)

@@ -94,8 +94,10 @@ class Transcription(FrameProcessor):
             self._drop_early()
         await self.push_frame(frame, direction)
 
-    def _transcribe(self, pcm: bytes, vocabulary: str | None = None) -> asyncio.Future[Heard]:
-        return asyncio.get_running_loop().run_in_executor(self._pool, self._asr.hear, pcm,
+    def _transcribe(self, pcm: bytes, vocabulary: str | None = None,
+                    asr: Transcriber | None = None) -> asyncio.Future[Heard]:
+        """A pass of `asr` (default: the call's recogniser) in the call's pool."""
+        return asyncio.get_running_loop().run_in_executor(self._pool, (asr or self._asr).hear, pcm,
                                                           vocabulary or self._vocabulary)
 
     def _drop_early(self) -> None:
@@ -134,12 +136,11 @@ class Transcription(FrameProcessor):
         if second is None or not second.unsure(heard.confidence):
             return None
         t0 = time.monotonic()
-        loop = asyncio.get_running_loop()
         passes = []
         if second.vocabulary:
             passes.append(self._transcribe(pcm, second.vocabulary))
         if second.other is not None:
-            passes.append(loop.run_in_executor(self._pool, second.other.hear, pcm, None))
+            passes.append(self._transcribe(pcm, asr=second.other))  # it takes no prompt
         hearings = await asyncio.gather(*passes, return_exceptions=True)
         turn.extra["second_listen_ms"] = round((time.monotonic() - t0) * 1000)
         for failed in (h for h in hearings if isinstance(h, BaseException)):
