@@ -12,6 +12,7 @@ import pytest
 
 from appliance.config import VoiceSettings
 from appliance.conversation import Reply, Say
+from appliance.voice.audio import rms_dbfs
 from appliance.voice.echo import EchoCanceller
 from appliance.voice.engines import Engines
 
@@ -113,6 +114,12 @@ ANSWER = ("Our clinic offers many treatments. We have wrinkle relaxers such as B
           "We also offer dermal fillers for the lips and cheeks.")  # about 8 s of audio
 
 
+def voiced_seconds(pcm: bytes) -> float:
+    """How long 8 kHz audio is voiced, counted in 20 ms frames as `voiced` counts them."""
+    step = 2 * FRAME
+    return sum(rms_dbfs(pcm[i:i + step]) > -45 for i in range(0, len(pcm) - step + 1, step)) * 0.02
+
+
 def _long_answer_with_echo(engines: Engines, level_db: float, cancel: bool):
     q = piper(engines, "Tell me about your treatments.")
     conv = ScriptedConversation(answers={"treatment": Reply(says=(Say(ANSWER),))})
@@ -129,7 +136,10 @@ async def test_the_agents_own_voice_fed_back_stops_nothing(engines: Engines, lev
     assert conv.cut == [] and media.pauses == [] and media.clears == []  # no hold, no barge-in
     assert [h for h in conv.heard if "treatment" not in h.lower()] == []  # the echo made no caller turn
     answer_s = len(voiced([f for f in media.sent if f.offset_ms > 3500 + len(q) / 16])) * 0.02
-    assert answer_s > 6.0  # the whole answer went out
+    # The whole answer went out: as much voiced audio as the answer synthesized on its own (Piper
+    # draws its prosody at random, so give it 15 %; one sentence of three lost is a third).
+    whole = voiced_seconds(piper(engines, ANSWER))
+    assert answer_s > 0.85 * whole, (answer_s, whole)
 
 
 @pytest.mark.models
