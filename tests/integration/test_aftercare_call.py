@@ -7,8 +7,9 @@ name, date of birth, then what they have to say). The plan is recorded with
 `appliance aftercare record-treatment` for a treatment yesterday, so its day-1 check-in is due
 now (the pack's clinic hours and the quiet hours are opened to the whole day in a copy).
 
-Run 1: the patient reports a red flag -> escalated contact, escalation row on the outbound call.
-Run 2: the patient has no concern -> completed contact, no escalation, the outbound goodbye.
+Two patients are called at once (the scheduler's two outbound lines):
+one reports a red flag -> escalated contact, escalation row on the outbound call;
+the other has no concern -> completed contact, no escalation, the outbound goodbye.
 """
 
 from __future__ import annotations
@@ -187,20 +188,19 @@ async def test_aftercare_check_in_calls_escalate_and_complete(tmp_path: Path) ->
             await asyncio.to_thread(app.wait_event, "sip.registered", 30)
             await asyncio.to_thread(app.wait_event, "scheduler.started", 10)
 
-            # Run 1: a red flag.
-            async with patient(tmp_path, kport, "5550107701", red_flag, 200, linger=False):
+            # Both patients are called at once (two outbound lines): one reports a red flag, one is fine.
+            async with patient(tmp_path, kport, "5550107701", red_flag, 240, linger=False), \
+                    patient(tmp_path, kport, "5550107702", fine, 240, linger=False):
                 plan1 = await asyncio.to_thread(record_treatment, cfg, "555-010-7701")
-                done1 = await call_done(app, 1, 200)
+                plan2 = await asyncio.to_thread(record_treatment, cfg, "555-010-7702")
+                await call_done(app, 2, 240)
             c1 = await asyncio.to_thread(contact, tmp_path, plan1)
+            c2 = await asyncio.to_thread(contact, tmp_path, plan2)
+            done = {e["contact"]: e for e in app.events if e.get("event") == "scheduler.call_done"}
+            done1, done2 = done[c1["id"]], done[c2["id"]]
             esc = await asyncio.to_thread(
                 _query, tmp_path, "SELECT e.severity, e.category, c.direction, c.patient_id IS NOT NULL FROM "
                 "escalations e JOIN calls c ON c.id = e.call_id WHERE c.id = ?", (c1["call_id"],))
-
-            # Run 2: no concern.
-            async with patient(tmp_path, kport, "5550107702", fine, 240, linger=False):
-                plan2 = await asyncio.to_thread(record_treatment, cfg, "555-010-7702")
-                done2 = await call_done(app, 2, 200)
-            c2 = await asyncio.to_thread(contact, tmp_path, plan2)
             turns2 = await asyncio.to_thread(
                 _query, tmp_path, "SELECT t.speaker, t.provenance FROM turns t WHERE t.call_id = ? ORDER BY t.idx",
                 (c2["call_id"],))
