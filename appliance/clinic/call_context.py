@@ -7,6 +7,7 @@ The flows (`flow_*.py`) each receive the `CallContext` and the other flows they 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -64,6 +65,7 @@ class CallContext:
     protected: set[int] = field(default_factory=set)  # indexes of agent turns spoken with interruptible=False
     reading: Reading = field(default_factory=Reading)  # the latest caller turn, read (`TurnFlow.read`)
     read_at: int = -1  # the number of turns when it was read
+    holder: str = field(default_factory=lambda: uuid.uuid4().hex)  # whose hold on offered slots (`Scheduler.hold`)
     out: ConversationOutcome = field(init=False)
     promises: Promises = field(init=False)  # after hours: the computed call-back times
     approved: frozenset[str] = field(init=False)  # every approved text (the guard for unprovenanced lines)

@@ -253,6 +253,7 @@ class ClinicConversation:
     def ended(self, reason: str) -> ConversationOutcome:
         ctx, o, s = self.ctx, self.ctx.out, self.ctx.s
         self.safety.call_ended(max(0, len(o.turns) - 1))  # a confirmation question left unanswered
+        ctx.scheduler.release(ctx.holder)  # slots offered and not booked go back to other callers
         o.screen = {"complete": self.flows.intake.screen_complete(), "flags": list(s.screen_flags),
                     "answers": dict(s.screen_answers), "booking_kind": s.booking_kind}
         if any(e.severity in ("emergency", "urgent") for e in o.escalations):

@@ -203,7 +203,7 @@ class AppointmentsFlow:
     def _appt_offer(self) -> list[Say]:
         s, appt = self.ctx.s, self._appt()
         family, minutes = self._appt_family()
-        offers = self.ctx.scheduler.find(family, minutes, self.ctx.now, count=MAX_OFFERS + 1, provider=appt.provider)
+        offers = self.booking.find_and_hold(family, minutes, count=MAX_OFFERS + 1, provider=appt.provider)
         s.slots_offered = [o for o in offers if o.start != appt.start][:MAX_OFFERS]
         s.slot_index = 0
         if not s.slots_offered:
@@ -234,7 +234,8 @@ class AppointmentsFlow:
             s.slot_index += 1
             if s.slot_index >= len(s.slots_offered):
                 return self._appt_no_slot()
-            return [self.booking.slot_line("slot_declined", s.slots_offered[s.slot_index])]
+            return [self.booking.slot_taken_line(s.slots_offered[s.slot_index])]
+        ctx.scheduler.release(ctx.holder)
         provider = ctx.scheduler.provider(held.provider_id)
         self._change("move", appt, start=held.start.isoformat(timespec="minutes"), minutes=held.minutes,
                      provider=provider.id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from appliance.clinic.call_context import CallContext
 from appliance.clinic.errors import SlotTaken
@@ -106,7 +106,7 @@ class BookingFlow:
         family, minutes = self._family_minutes()
         fu = s.follow_up
         earliest, latest = (fu.earliest, fu.latest) if fu is not None else (None, None)
-        s.slots_offered = self.ctx.scheduler.find(family, minutes, self.ctx.now, earliest, latest, count=MAX_OFFERS)
+        s.slots_offered = self.find_and_hold(family, minutes, earliest=earliest, latest=latest, count=MAX_OFFERS)
         s.slot_index = 0
         if not s.slots_offered:
             return self._no_slots()
@@ -116,6 +116,21 @@ class BookingFlow:
     def slot_line(self, key: DialogueKey, slot: Slot) -> Say:
         provider = self.ctx.scheduler.provider(slot.provider_id)
         return self.ctx.line(key, when=spoken_time(slot.start), provider=provider.name)
+
+    def slot_taken_line(self, slot: Slot) -> Say:
+        """The time the caller accepted was booked by another call a moment before: `slot` instead
+        (`slot_declined` for a pack without `slot_taken`)."""
+        provider = self.ctx.scheduler.provider(slot.provider_id)
+        return self.ctx.line_or("slot_taken", "slot_declined", when=spoken_time(slot.start), provider=provider.name)
+
+    def find_and_hold(self, family: str | None, minutes: int, earliest: date | None = None,
+                      latest: date | None = None, count: int = MAX_OFFERS, provider: str | None = None) -> list[Slot]:
+        """Free slots, held for this call while it offers them (other calls are not offered them)."""
+        ctx = self.ctx
+        slots = ctx.scheduler.find(family, minutes, ctx.now, earliest, latest, count=count, provider=provider,
+                                   holder=ctx.holder)
+        ctx.scheduler.hold(ctx.holder, slots, ctx.now)
+        return slots
 
     def _no_slots(self) -> list[Say]:
         self.ctx.tasks.append(StaffTask("call-back", {"reason": "booking-no-slot", "kind": self.booking_kind_name()}))
@@ -150,7 +165,8 @@ class BookingFlow:
             s.slot_index = 0
             if not s.slots_offered:
                 return self._no_slots()
-            return [self.slot_line("slot_declined", s.slots_offered[0])]
+            return [self.slot_taken_line(s.slots_offered[0])]
+        ctx.scheduler.release(ctx.holder)
         provider = ctx.scheduler.provider(booking.provider_id)
         label = self.intake.booking_label() if s.follow_up is None else f"a {kind} appointment"
         ctx.out.booking = {"id": booking.id, "kind": kind, "treatment": treatment_id, "provider": provider.id,

@@ -17,6 +17,7 @@ _DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 STEP_MINUTES = 30
 HORIZON_DAYS = 60
 LEAD = timedelta(hours=2)
+HOLD = timedelta(minutes=10)  # how long slots offered on one call are kept from other calls
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,25 @@ def _spans(spec: list[str] | str | None, day: date) -> list[tuple[datetime, date
 
 
 class Scheduler:
+    """Finds and books slots. Shared by the calls in progress: the slots offered on one call are
+    held for it (`hold`) so that two callers are not offered the same time at once; a hold ends
+    when its call books, ends (`release`) or `HOLD` after the call began."""
+
     def __init__(self, clinic: Clinic, store: BookingStore) -> None:
         self.clinic = clinic
         self.store = store
+        self._holds: dict[str, tuple[list[Slot], datetime]] = {}  # holder -> (slots, until)
+
+    def hold(self, holder: str, slots: list[Slot], now: datetime) -> None:
+        """Keep `slots` from other callers' offers until `now` + `HOLD` (replacing `holder`'s hold)."""
+        self._holds[holder] = (list(slots), now + HOLD)
+
+    def release(self, holder: str) -> None:
+        self._holds.pop(holder, None)
+
+    def _held(self, holder: str | None, now: datetime) -> list[Slot]:
+        """The slots other holders are holding at `now`."""
+        return [s for h, (slots, until) in self._holds.items() if h != holder and until > now for s in slots]
 
     def _eligible(self, family: str | None) -> list[Provider]:
         if family is None:  # a consultation: prescribers only
@@ -98,13 +115,16 @@ class Scheduler:
         return [p for p in self.clinic.providers if family in p.families]
 
     def find(self, family: str | None, minutes: int, now: datetime, earliest: date | None = None,
-             latest: date | None = None, count: int = 3, provider: str | None = None) -> list[Slot]:
+             latest: date | None = None, count: int = 3, provider: str | None = None,
+             holder: str | None = None) -> list[Slot]:
         """The first free slots, in time order, across eligible providers (one per start time), or
-        with one `provider` only (moving an appointment keeps its provider)."""
+        with one `provider` only (moving an appointment keeps its provider). Slots held for calls
+        other than `holder` count as taken."""
         start_day = max(now.date(), earliest or now.date())
         last_day = min(latest or now.date() + timedelta(days=HORIZON_DAYS), now.date() + timedelta(days=HORIZON_DAYS))
         out: list[Slot] = []
         closed = {h.date for h in self.clinic.holidays}  # clinic.yaml holidays: closed all day
+        held = self._held(holder, now)
         day = start_day
         while day <= last_day and len(out) < count:
             if day in closed:
@@ -116,7 +136,8 @@ class Scheduler:
             for p in self._eligible(family):
                 if provider is not None and p.id != provider:
                     continue
-                taken = self.store.on_day(p.id, day)
+                taken: list[Booking | Slot] = [*self.store.on_day(p.id, day),
+                                               *(h for h in held if h.provider_id == p.id and h.start.date() == day)]
                 for a, b in _spans(p.hours.get(weekday), day):
                     t = a
                     while t + timedelta(minutes=minutes) <= b:

@@ -426,7 +426,7 @@ DialogueKey = Literal[
     "appt_cancelled_kept", "appt_kept", "appt_move_intro", "appt_moved", "before_visit_intro",
     "escalate_emergency_no_transfer", "greeting_callback", "greeting_after_hours", "concern_noted_at",
     "clinical_question_noted_at", "complaint_noted_at", "escalate_routine_at", "escalate_urgent_after_hours",
-    "transfer_failed_at"
+    "transfer_failed_at", "slot_taken"
 ]
 
 
@@ -503,6 +503,7 @@ class Dialogue(_M):
     escalate_routine_at: Text | None = None  # {when}
     escalate_urgent_after_hours: Text | None = None  # {when}: "within 15 minutes" only while someone is on call
     transfer_failed_at: Text | None = None  # {when}
+    slot_taken: Text | None = None  # {when} {provider}: the accepted time was just booked on another call
 
     def text(self, key: DialogueKey) -> str | None:
         """The pack's line `key`; None for an optional line the pack leaves out."""

@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 PACK_REF = "demo-clinic@2025.1#"
-_SELLING = ("dialogue.offer_booking", "dialogue.offer_slot", "dialogue.slot_declined", "dialogue.touch_up_intro",
+_SELLING = ("dialogue.offer_booking", "dialogue.offer_slot", "dialogue.slot_declined", "dialogue.slot_taken",
+            "dialogue.touch_up_intro",
             "dialogue.booked", "dialogue.series_next")
 _REASSURE = re.compile(r"\b(that's|that is|it's|it is|this is|sounds|perfectly|completely|totally) "
                        r"(normal|expected|common|typical|nothing)\b|nothing to worry|don't worry|no need to worry", re.I)

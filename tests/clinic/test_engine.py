@@ -13,7 +13,7 @@ from appliance.clinic.engine import ClinicConversation
 from appliance.clinic.errors import SlotTaken
 from appliance.clinic.pack import DEMO_PACK, load_pack
 from appliance.clinic.rebooking import follow_up, recall_from
-from appliance.clinic.schedule import InMemoryBookingStore, Scheduler
+from appliance.clinic.schedule import HOLD, InMemoryBookingStore, Scheduler
 
 PACK = load_pack(DEMO_PACK)
 NOW = datetime(2025, 3, 12, 10, 0)
@@ -114,6 +114,56 @@ async def test_two_calls_share_the_schedule() -> None:
             await c.caller_said(turn)
         booked.append(c.ended("completed").booking)
     assert booked[0] and booked[1] and booked[0]["start"] != booked[1]["start"]
+
+
+def test_slots_offered_on_one_call_are_held_from_the_others() -> None:
+    sched = Scheduler(PACK.clinic, InMemoryBookingStore())
+    offered = sched.find(None, 30, NOW, count=2, holder="a")
+    sched.hold("a", offered, NOW)
+    assert sched.find(None, 30, NOW, count=2, holder="a") == offered  # the holder still sees its own
+    other = sched.find(None, 30, NOW, count=2, holder="b")
+    assert not {(s.provider_id, s.start) for s in other} & {(s.provider_id, s.start) for s in offered}
+    sched.hold("c", offered, NOW - HOLD)  # a call that began HOLD ago: its hold has lapsed
+    assert sched.find(None, 30, NOW, count=2, holder="b") == other
+    sched.release("a")
+    assert sched.find(None, 30, NOW, count=2, holder="b") == offered
+
+
+def _touch_up_caller(sched: Scheduler, name: str) -> ClinicConversation:
+    return ClinicConversation(PACK, now=NOW, scheduler=sched,
+                              caller=CallerContext(known_patient=True, name=name, phone="5550001111",
+                                                   procedure="botox", treated_on=date(2025, 2, 26)))
+
+
+async def test_two_callers_at_once_are_offered_different_times_and_both_book() -> None:
+    sched = Scheduler(PACK.clinic, InMemoryBookingStore())
+    a, b = _touch_up_caller(sched, "Ann Lee"), _touch_up_caller(sched, "Bo Kim")
+    offers = []
+    for c in (a, b):
+        c.start()
+        await c.caller_said("touch up please")
+        offers.append((await c.caller_said("yes")).says[-1])
+    assert all(o.provenance == PACK.prov("dialogue.offer_slot") for o in offers)
+    assert offers[0].text != offers[1].text, offers  # not the same time to both
+    for c in (b, a):
+        assert (await c.caller_said("yes")).says[0].provenance == PACK.prov("dialogue.booked")
+    booked = [c.ended("completed").booking for c in (a, b)]
+    assert booked[0] and booked[1] and booked[0]["start"] != booked[1]["start"]
+
+
+async def test_a_time_booked_elsewhere_while_offered_is_said_to_be_taken_and_the_next_offered() -> None:
+    sched = Scheduler(PACK.clinic, InMemoryBookingStore())
+    c = _touch_up_caller(sched, "Ann Lee")
+    c.start()
+    await c.caller_said("touch up please")
+    await c.caller_said("yes")
+    first, second = c.s.slots_offered[:2]
+    sched.book(first, "consult", None, "Staff booking", None)  # the front desk, a moment before the yes
+    r = await c.caller_said("yes, that works")
+    assert [s.provenance for s in r.says] == [PACK.prov("dialogue.slot_taken")]
+    assert "just taken" in r.says[0].text and "No problem" not in r.says[0].text
+    assert (await c.caller_said("yes")).says[0].provenance == PACK.prov("dialogue.booked")
+    assert c.ended("completed").booking["start"] == second.start.isoformat(timespec="minutes")
 
 
 def test_rebooking_windows() -> None:

@@ -28,7 +28,7 @@ from tests.telephony.conftest import free_udp_port
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
 PACK = "demo-clinic@2025.1#"
-CALLS_AT_ONCE = 2
+CALLS_AT_ONCE = 3
 # The caller speaks first: one short greeting with an open question; new-or-returning is asked
 # only when what the caller says does not settle it (docs/protocols.md, "How a call runs").
 GREETING = "Thank you for calling Harbor Light Aesthetics. Automated assistant, recorded line. How can I help?"
