@@ -99,7 +99,9 @@ class Scheduler:
         self._holds: dict[str, tuple[list[Slot], datetime]] = {}  # holder -> (slots, until)
 
     def hold(self, holder: str, slots: list[Slot], now: datetime) -> None:
-        """Keep `slots` from other callers' offers until `now` + `HOLD` (replacing `holder`'s hold)."""
+        """Keep `slots` from other callers' offers until `now` + `HOLD` (replacing `holder`'s hold).
+        Holds lapsed by `now` are dropped: a call that never ended leaves nothing behind."""
+        self._holds = {h: held for h, held in self._holds.items() if held[1] > now}
         self._holds[holder] = (list(slots), now + HOLD)
 
     def release(self, holder: str) -> None:

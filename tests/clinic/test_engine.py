@@ -125,6 +125,8 @@ def test_slots_offered_on_one_call_are_held_from_the_others() -> None:
     assert not {(s.provider_id, s.start) for s in other} & {(s.provider_id, s.start) for s in offered}
     sched.hold("c", offered, NOW - HOLD)  # a call that began HOLD ago: its hold has lapsed
     assert sched.find(None, 30, NOW, count=2, holder="b") == other
+    sched.hold("b", other, NOW)  # a new hold drops the lapsed one
+    assert "c" not in sched._holds and set(sched._holds) == {"a", "b"}
     sched.release("a")
     assert sched.find(None, 30, NOW, count=2, holder="b") == offered
 
