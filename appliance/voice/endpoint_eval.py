@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from appliance.voice.audio import telephone_band
+from appliance.voice.audio import rms_dbfs, telephone_band
 from appliance.voice.interfaces import Transcriber, TurnDetector, VoiceActivity
 from appliance.voice.policy import EndOfTurn, Endpointer, EndpointMode, VadGate
 from appliance.voice.vad import WINDOW_S
@@ -89,6 +89,7 @@ class Strategy:
     threshold: float = 0.5
     rule: EndOfTurn | None = None
     early_asr_s: float = 0.2  # the pause after which the early Whisper pass starts
+    vad_off: float = 0.35  # the VAD gate's off level (`VadGate.off`; the appliance: vad_threshold - 0.15)
 
 
 @dataclass
@@ -109,7 +110,7 @@ class Run:
 def _run(engines: Models, s: Strategy, pcm: bytes, expect: str, asr: Transcriber | None) -> Run:
     """Feed `pcm` through VAD + endpointer on the audio's clock."""
     vad = engines.vad.stream()
-    gate = VadGate()
+    gate = VadGate(off=s.vad_off)
     ep = Endpointer(mode=s.mode, silence_s=s.silence_s, rule=s.rule, expect=expect, early_asr_s=s.early_asr_s)
     out = Run()
     speech_start = 0.0
@@ -150,6 +151,16 @@ def _run(engines: Models, s: Strategy, pcm: bytes, expect: str, asr: Transcriber
     return out
 
 
+def _audio_end(pcm: bytes, level_dbfs: float = -45.0) -> float:
+    """End of the last 20 ms frame of `pcm` (8 kHz) above `level_dbfs`: where the caller stopped."""
+    step = 320
+    last = 0
+    for i in range(0, len(pcm) - step + 1, step):
+        if rms_dbfs(pcm[i:i + step]) > level_dbfs:
+            last = i + step
+    return last / 16000
+
+
 def _pctl(xs: list[float], q: float) -> float | None:
     if not xs:
         return None
@@ -176,15 +187,18 @@ def evaluate(engines: Models, speak: Any, strategies: list[Strategy], pauses: tu
     report: dict[str, Any] = {}
     for s in strategies:
         lat: dict[str, list[float]] = {}
+        from_audio: list[float] = []
         missed, cuts, hesitant = 0, [], 0
         model_ms: list[float] = []
         asr_ms: list[float] = []
         for case in FINISHED:
-            r = _run(engines, s, said(case, 0.0), case.expect, asr)
+            pcm = said(case, 0.0)
+            r = _run(engines, s, pcm, case.expect, asr)
             model_ms += r.model_ms
             asr_ms += r.asr_ms
             if r.ends:
                 lat.setdefault(case.expect, []).append((r.ends[-1] - r.speech_end) * 1000)
+                from_audio.append((r.ends[-1] - _audio_end(pcm)) * 1000)
             else:
                 missed += 1
         for pause in pauses:
@@ -199,6 +213,8 @@ def evaluate(engines: Models, speak: Any, strategies: list[Strategy], pauses: tu
         report[s.name] = {
             "latency_ms_median": _pctl(every, 0.5), "latency_ms_p90": _pctl(every, 0.9),
             "latency_ms_median_by_answer": {k: _pctl(v, 0.5) for k, v in sorted(lat.items())},
+            # from the audio's own end (the VAD's tail after the last sound included)
+            "latency_from_audio_ms_median": _pctl(from_audio, 0.5), "latency_from_audio_ms_p90": _pctl(from_audio, 0.9),
             "false_cutoffs": len(cuts), "hesitant": hesitant,
             "false_cutoff_rate": round(len(cuts) / hesitant, 3) if hesitant else None,
             "cut": cuts, "missed_turns": f"{missed}/{len(FINISHED)}",
@@ -215,6 +231,12 @@ def default_strategies(vs: VoiceSettings) -> list[Strategy]:
         return EndOfTurn(fast_s=fast, unfinished_s=unfinished, complete_s=complete, hold_words=hold,
                          phone_digits=phone_digits, number_s=vs.partial_number_ms / 1000, digit_words=digit_words)
 
+    def defaults(name: str, off: float) -> Strategy:
+        return Strategy(name, "silence", vs.silence_ms / 1000,
+                        rule=adaptive(vs.unfinished_end_ms / 1000, None if vs.complete_end_ms is None
+                                      else vs.complete_end_ms / 1000, vs.fast_end_ms / 1000),
+                        early_asr_s=vs.early_asr_ms / 1000, vad_off=off)
+
     return [
         Strategy("silence 650 ms", "silence", 0.65),
         Strategy("silence 800 ms", "silence", 0.8),
@@ -222,10 +244,10 @@ def default_strategies(vs: VoiceSettings) -> list[Strategy]:
         Strategy("smart-turn (8 kHz)", "smart-turn"),
         Strategy("adaptive, base 650 ms", "silence", 0.65, rule=adaptive(1.2)),
         Strategy("adaptive, base 650 ms, digits not counted", "silence", 0.65, rule=adaptive(1.2, phone_digits=0)),
-        Strategy("the appliance's defaults", "silence", vs.silence_ms / 1000,
-                 rule=adaptive(vs.unfinished_end_ms / 1000, None if vs.complete_end_ms is None
-                               else vs.complete_end_ms / 1000, vs.fast_end_ms / 1000),
-                 early_asr_s=vs.early_asr_ms / 1000),
+        defaults("the appliance's defaults", max(0.05, vs.vad_threshold - 0.15)),
+        defaults("the appliance's defaults, VAD off at 0.5", 0.5),
+        defaults("the appliance's defaults, VAD off at 0.65", 0.65),
+        defaults("the appliance's defaults, VAD off at 0.8", 0.8),
         Strategy("adaptive 650 ms, finished sentence 350 ms", "silence", 0.65, rule=adaptive(1.2, 0.35)),
         Strategy("adaptive 800 ms, finished sentence 350 ms", "silence", 0.8, rule=adaptive(1.2, 0.35)),
         Strategy("adaptive 650 ms, finished sentence 300 ms, early pass at 100 ms", "silence", 0.65,
