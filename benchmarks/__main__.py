@@ -30,6 +30,8 @@ def parse(argv: list[str]) -> Options:
                    help="skip the red-flag corpus by voice (python -m benchmarks.redflags_voice runs it alone)")
     p.add_argument("--no-isolation", action="store_true",
                    help="skip the isolation cost (latency calls with the models in process, per-call IPC)")
+    p.add_argument("--voice", action="append", default=[], metavar="KEY=VALUE",
+                   help="a [voice] setting for the appliance under test, as TOML (e.g. complete_end_ms=300); repeatable")
     p.add_argument("--no-encrypted", action="store_true",
                    help="skip the latency scripts over SIP/TLS with SRTP (plain vs encrypted ratio)")
     a = p.parse_args(argv)
@@ -41,10 +43,36 @@ def parse(argv: list[str]) -> Options:
         p.error("--calls: increasing levels between 1 and 32, e.g. 1,2,4")
     if not 1 <= a.rounds <= 10:
         p.error("--rounds: 1 to 10")
+    try:
+        voice = voice_settings(a.voice)
+    except ValueError as e:
+        p.error(f"--voice: {e}")
     return Options(out=a.out, quick=a.quick, calls=calls, target_ms=a.target_ms, rounds=a.rounds,
                    baseline=not a.no_baseline, asr=not a.no_asr, isolation=not a.no_isolation, redflags=not a.no_redflags,
-                   encrypted=not a.no_encrypted, reply_timeout_s=a.reply_timeout,
+                   encrypted=not a.no_encrypted, reply_timeout_s=a.reply_timeout, voice=voice,
                    command=shlex.join(["python", "-m", "benchmarks", *argv]))
+
+
+def voice_settings(pairs: list[str]) -> str:
+    """`KEY=VALUE` pairs as the body of a `[voice]` table, checked against `VoiceSettings`."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    from appliance.config import VoiceSettings
+
+    lines = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{pair!r}: expected KEY=VALUE, e.g. complete_end_ms=300")
+        lines.append(f"{key.strip()} = {value.strip()}")
+    body = "\n".join(lines)
+    try:
+        VoiceSettings(**tomllib.loads(body))
+    except (tomllib.TOMLDecodeError, ValidationError) as e:
+        raise ValueError(str(e).splitlines()[0] if isinstance(e, tomllib.TOMLDecodeError) else str(e)) from None
+    return body
 
 
 if __name__ == "__main__":

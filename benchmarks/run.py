@@ -43,6 +43,7 @@ class Options:
     encrypted: bool = True  # the latency scripts once more over SIP/TLS + SRTP (plain vs encrypted)
     reply_timeout_s: float = 30.0
     command: str = ""
+    voice: str = ""  # body of the `[voice]` table of the appliance under test (`--voice KEY=VALUE`)
 
 
 class Progress:
@@ -168,11 +169,11 @@ def _sweep(ours: Appliance, clips: dict[str, Clip], opts: Options, timing: Timin
 
 
 def _encrypted(work: Path, scripts: list[str], clips: dict[str, Clip], timing: Timing, progress: Progress,
-               targets: list[Target]) -> tuple[str, list[CallResult], list[dict[str, float]], float]:
+               targets: list[Target], voice: str = "") -> tuple[str, list[CallResult], list[dict[str, float]], float]:
     """The appliance once more, over SIP/TLS with SRTP required: a warm-up call, then each latency
     script once; stopped after. (its name, its calls, their resources, its start-up s)"""
     progress.step("starting the appliance over SIP/TLS with SRTP required")
-    secure = Appliance(work / "appliance-srtp", secure=True)
+    secure = Appliance(work / "appliance-srtp", secure=True, voice=voice)
     targets.append(secure)
     progress.step(f"{secure.name}: warm-up call (not measured)")
     run_call(secure.name, secure.sip_port, WARM_UP, clips, greets=True, timing=timing, strict=False, tls=secure.tls)
@@ -220,6 +221,7 @@ def run(opts: Options) -> dict[str, Any]:
     scripts = list(QUICK_SCRIPTS if opts.quick else LATENCY_SCRIPTS)
     timing = Timing(reply_timeout_s=opts.reply_timeout_s)
     result: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "command": opts.command,
+                              "voice_settings": opts.voice,
                               "machine": machine(), "options": {"quick": opts.quick, "calls": opts.calls,
                                                                 "target_ms": opts.target_ms, "rounds": opts.rounds,
                                                                 "encrypted": opts.encrypted}}
@@ -238,7 +240,7 @@ def run(opts: Options) -> dict[str, Any]:
             clips = clips_for([WARM_UP, *(SCRIPTS[s] for s in {*scripts, "barge-in", SWEEP_SCRIPT}),
                                *turntaking.SCRIPTS], work / "clips")
             progress.step("starting the appliance")
-            ours = Appliance(work / "appliance")
+            ours = Appliance(work / "appliance", voice=opts.voice)
             targets.append(ours)
             result["startup"] = {"appliance_s": ours.ready_s, "appliance_internal_ms": ours.ready_internal_ms}
             base: Baseline | None = None
@@ -251,7 +253,7 @@ def run(opts: Options) -> dict[str, Any]:
             inproc: Appliance | None = None
             if opts.isolation:
                 progress.step("starting the appliance with models in process (isolation cost)")
-                inproc = Appliance(work / "appliance-thread", isolation="thread")
+                inproc = Appliance(work / "appliance-thread", isolation="thread", voice=opts.voice)
                 targets.append(inproc)
                 result["startup"]["appliance_thread_s"] = inproc.ready_s
             latency_lineup = lineup + ([inproc] if inproc else [])
@@ -273,7 +275,7 @@ def run(opts: Options) -> dict[str, Any]:
             secure_name = ""
             if opts.encrypted:
                 secure_name, secure_calls, secure_usage, result["startup"]["appliance_srtp_s"] = _encrypted(
-                    work, scripts, clips, timing, progress, targets)
+                    work, scripts, clips, timing, progress, targets, opts.voice)
                 calls[secure_name], usage[secure_name] = secure_calls, secure_usage
             barge: dict[str, Any] = {}
             for target in lineup:

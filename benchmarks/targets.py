@@ -185,7 +185,8 @@ class Appliance(Target):
     name = "appliance"
     greets = True
 
-    def __init__(self, work: Path, max_calls: int = 16, isolation: str = "process", secure: bool = False) -> None:
+    def __init__(self, work: Path, max_calls: int = 16, isolation: str = "process", secure: bool = False,
+                 voice: str = "") -> None:
         if isolation != "process":
             self.name = f"appliance-{isolation}"  # models in the service process: the isolation's cost
         work.mkdir(parents=True, exist_ok=True)
@@ -202,7 +203,7 @@ class Appliance(Target):
             f"max_calls = {max_calls}\nrtp_port_min = {lo}\nrtp_port_max = {hi}\n{sip_security}\n"
             f'[models]\nisolation = "{isolation}"\n\n'
             f"[console]\nport = {free_port(socket.SOCK_STREAM)}\n\n"
-            '[logging]\nlevel = "info"\nformat = "json"\n')
+            '[logging]\nlevel = "info"\nformat = "json"\n' + (f"\n[voice]\n{voice}\n" if voice else ""))
         self.process = LoggedProcess([sys.executable, "-m", "appliance", "--config", str(self.config), "run",
                                       "--no-progress"], work / "appliance.log", events_on="stderr")
         ready = self.process.wait_event("appliance.ready", timeout=240)

@@ -122,3 +122,18 @@ def test_plain_against_encrypted_is_reported_as_ratios(tmp_path: Path) -> None:
 def test_the_encrypted_pass_can_be_skipped() -> None:
     assert parse([]).encrypted and not parse(["--no-encrypted"]).encrypted
     assert "--no-encrypted" in parse(["--quick", "--no-encrypted"]).command
+
+
+def test_voice_settings_reach_the_appliance_under_test_checked(tmp_path: Path) -> None:
+    opts = parse(["--voice", "complete_end_ms=300", "--voice", " early_asr_ms = 100 "])
+    assert opts.voice == "complete_end_ms = 300\nearly_asr_ms = 100"
+    assert parse([]).voice == ""
+    from appliance.config import load_settings
+
+    config = tmp_path / "appliance.toml"
+    config.write_text(f"[voice]\n{opts.voice}\n")  # as benchmarks.targets.Appliance appends it
+    assert (load_settings(config).voice.complete_end_ms, load_settings(config).voice.early_asr_ms) == (300, 100)
+    for bad in (["--voice", "complete_end_ms"], ["--voice", "complete_end_ms=3"], ["--voice", "no_such_setting=1"],
+                ["--voice", "silence_ms=fast"]):
+        with pytest.raises(SystemExit):
+            parse(bad)
