@@ -403,6 +403,11 @@ class VoiceSettings(_Section):
     hold_words: tuple[str, ...] = (  # words a finished sentence does not end on
         "and", "but", "or", "so", "because", "um", "uh", "er", "erm", "the", "a", "an", "my", "to", "with", "of",
         "for", "like", "if", "that", "is", "was", "i'm", "it's", "about", "on", "in", "at")
+    # ... except where a sentence does end on one of them: "I don't think so.", "Hold on.".
+    finishing_phrases: tuple[str, ...] = (
+        "think so", "hope so", "guess so", "believe so", "suppose so", "said so", "do so", "and so on",
+        "hold on", "hang on", "going on", "come on", "like that", "love that", "about that", "that's that",
+        "calling about", "count me in", "i'm in")
     # A phone number heard with fewer digits than this waits partial_number_ms: callers pause between
     # its groups ("five five five ... oh one oh five ..."). 0: off. digit_words: words for one digit.
     phone_digits: int = Field(10, ge=0, le=15)

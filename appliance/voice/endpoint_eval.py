@@ -229,6 +229,7 @@ def default_strategies(vs: VoiceSettings) -> list[Strategy]:
     def adaptive(unfinished: float, complete: float | None = None, fast: float = 0.25,
                  phone_digits: int = vs.phone_digits) -> EndOfTurn:
         return EndOfTurn(fast_s=fast, unfinished_s=unfinished, complete_s=complete, hold_words=hold,
+                         finishing=vs.finishing_phrases,
                          phone_digits=phone_digits, number_s=vs.partial_number_ms / 1000, digit_words=digit_words)
 
     def defaults(name: str, off: float) -> Strategy:

@@ -95,14 +95,21 @@ class EndOfTurn:
     unfinished_s: float = 1.2
     complete_s: float | None = None  # None: a finished-looking sentence waits the base silence too
     hold_words: frozenset[str] = frozenset()  # the language's (`[voice] hold_words`)
+    finishing: tuple[str, ...] = ()  # phrases that end a sentence on a hold word (`[voice] finishing_phrases`)
     phone_digits: int = 0  # digits in a whole phone number: fewer so far waits `number_s` (0: off)
     number_s: float = 1.6  # callers pause longer between a number's groups than inside a sentence
     digit_words: frozenset[str] = frozenset()  # words for one digit ("oh", "five"; `[voice] digit_words`)
 
     def unfinished(self, text: str) -> bool:
-        """The words stop where a sentence cannot end: on a hold word, or trailing off ("...", ",")."""
-        words = _normal(text).split()
-        return bool(words) and (words[-1] in self.hold_words or text.rstrip().endswith(("...", "…", ",", "-")))
+        """The words stop where a sentence cannot end: on a hold word (not in a finishing phrase:
+        "I don't think so."), or trailing off ("...", ",")."""
+        if text.rstrip().endswith(("...", "…", ",", "-")):
+            return True
+        norm = _normal(text)
+        words = norm.split()
+        if not words or words[-1] not in self.hold_words:
+            return False
+        return not any(norm == p or norm.endswith(" " + p) for p in map(_normal, self.finishing))
 
     def digits(self, text: str) -> int:
         """How many digits the words hold: figures ("555-0105") and words for one digit ("oh", "five")."""

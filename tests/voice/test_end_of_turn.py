@@ -94,6 +94,24 @@ def test_the_rule_alone() -> None:
     assert rule.silence_s(0.65, "open", 3.0, None) == 0.65
 
 
+def test_a_sentence_that_ends_on_a_hold_word_in_a_finishing_phrase_is_finished() -> None:
+    """ "No, I don't think so." ended on the hold word "so" and waited 1.2 s (the benchmark's slowest turn)."""
+    rule = end_of_turn(VoiceSettings())
+    assert rule is not None
+    for whole in ("No, I don't think so.", "I hope so", "Yes, I think so!", "Hold on.", "I'd like that.",
+                  "That's what I'm calling about."):
+        assert not rule.unfinished(whole), whole
+    for cut in ("So.", "I was thinking so", "And so", "I think that", "Well, um", "My appointment is on",
+                "I don't think so,", "Hold on..."):
+        assert rule.unfinished(cut), cut
+    ep = Endpointer(silence_s=0.65, rule=rule, expect="yes-no")
+    assert 0.65 <= ends_after(ep, 1.4, "No, I don't think so.") < 0.65 + 2 * W
+    ep = Endpointer(silence_s=0.65, rule=rule, expect="yes-no")
+    assert ends_after(ep, 1.4, "No, I was thinking so") >= 1.2
+    assert EndOfTurn(hold_words=frozenset({"so"}), finishing=("Think  SO",)).unfinished("so") is True
+    assert EndOfTurn(hold_words=frozenset({"so"}), finishing=("Think  SO",)).unfinished("I think so.") is False
+
+
 def test_a_finished_sentence_ends_fast_only_when_set_and_only_for_open_answers() -> None:
     rule = end_of_turn(VoiceSettings(complete_end_ms=350))
     assert rule is not None and rule.complete_s == pytest.approx(0.35)
