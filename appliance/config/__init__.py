@@ -381,7 +381,7 @@ class VoiceSettings(_Section):
     max_silence_ms: int = Field(1600, ge=200, le=5000)  # smart-turn: end the turn anyway after this
     smart_turn_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     early_asr: bool = True  # start transcribing in the first pause, before the turn has ended
-    early_asr_ms: int = Field(200, ge=50, le=2000)  # the pause after which that pass starts
+    early_asr_ms: int = Field(100, ge=50, le=2000)  # the pause after which that pass starts
     vad_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     # Caller speech that interrupts without waiting for its transcript (the hold below already silenced the agent).
     barge_in_min_speech_ms: int = Field(1000, ge=100, le=3000)
@@ -398,8 +398,8 @@ class VoiceSettings(_Section):
     parts_end_ms: int = Field(900, ge=100, le=3000)
     unfinished_end_ms: int = Field(1200, ge=100, le=5000)
     # An open answer whose early transcript is a finished sentence ends after this much silence
-    # (the early pass must have come back first). Unset: it waits silence_ms (docs/voice.md).
-    complete_end_ms: int | None = Field(None, ge=100, le=3000)
+    # (the early pass must have come back first); as long as silence_ms: off (docs/voice.md).
+    complete_end_ms: int | None = Field(300, ge=100, le=3000)
     hold_words: tuple[str, ...] = (  # words a finished sentence does not end on
         "and", "but", "or", "so", "because", "um", "uh", "er", "erm", "the", "a", "an", "my", "to", "with", "of",
         "for", "like", "if", "that", "is", "was", "i'm", "it's", "about", "on", "in", "at")
