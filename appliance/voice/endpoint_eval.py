@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from appliance.voice.audio import rms_dbfs, telephone_band
 from appliance.voice.interfaces import Transcriber, TurnDetector, VoiceActivity
 from appliance.voice.policy import EndOfTurn, Endpointer, EndpointMode, VadGate
+from appliance.voice.processors.turn_taking import end_of_turn
 from appliance.voice.vad import WINDOW_S
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class Strategy:
     threshold: float = 0.5
     rule: EndOfTurn | None = None
     early_asr_s: float = 0.2  # the pause after which the early Whisper pass starts
-    vad_off: float = 0.35  # the VAD gate's off level (`VadGate.off`; the appliance: vad_threshold - 0.15)
+    vad_off: float = 0.35  # the VAD gate's off level (`VadGate.off`; a call's: `VadGate.for_threshold`)
 
 
 @dataclass
@@ -232,10 +233,8 @@ def default_strategies(vs: VoiceSettings) -> list[Strategy]:
                          finishing=vs.finishing_phrases,
                          phone_digits=phone_digits, number_s=vs.partial_number_ms / 1000, digit_words=digit_words)
 
-    def defaults(name: str, off: float) -> Strategy:
-        return Strategy(name, "silence", vs.silence_ms / 1000,
-                        rule=adaptive(vs.unfinished_end_ms / 1000, None if vs.complete_end_ms is None
-                                      else vs.complete_end_ms / 1000, vs.fast_end_ms / 1000),
+    def defaults(name: str, off: float) -> Strategy:  # the rule a call builds from the same settings
+        return Strategy(name, "silence", vs.silence_ms / 1000, rule=end_of_turn(vs),
                         early_asr_s=vs.early_asr_ms / 1000, vad_off=off)
 
     return [
@@ -245,7 +244,7 @@ def default_strategies(vs: VoiceSettings) -> list[Strategy]:
         Strategy("smart-turn (8 kHz)", "smart-turn"),
         Strategy("adaptive, base 650 ms", "silence", 0.65, rule=adaptive(1.2)),
         Strategy("adaptive, base 650 ms, digits not counted", "silence", 0.65, rule=adaptive(1.2, phone_digits=0)),
-        defaults("the appliance's defaults", max(0.05, vs.vad_threshold - 0.15)),
+        defaults("the appliance's defaults", VadGate.for_threshold(vs.vad_threshold).off),
         defaults("the appliance's defaults, VAD off at 0.5", 0.5),
         defaults("the appliance's defaults, VAD off at 0.65", 0.65),
         defaults("the appliance's defaults, VAD off at 0.8", 0.8),

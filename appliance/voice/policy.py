@@ -34,6 +34,11 @@ class VadGate:
     last_voiced_end: float | None = None
     quiet_since: float | None = None
 
+    @classmethod
+    def for_threshold(cls, on: float) -> VadGate:
+        """The gate a call uses for `[voice] vad_threshold`: off 0.15 below it (at least 0.05)."""
+        return cls(on=on, off=max(0.05, on - 0.15))
+
     def update(self, t: float, window_s: float, prob: float) -> Literal["start", "stop"] | None:
         """`t` is the window's start time. Returns "start"/"stop" on a change of state."""
         end = t + window_s

@@ -7,6 +7,7 @@ import numpy as np
 from appliance.config import VoiceSettings
 from appliance.voice.audio import float_to_pcm
 from appliance.voice.endpoint_eval import _audio_end, default_strategies
+from appliance.voice.processors.turn_taking import end_of_turn
 
 
 def _tone(seconds: float, level: float = 0.3) -> np.ndarray:
@@ -28,4 +29,5 @@ def test_the_appliances_defaults_are_measured_with_its_own_vad_off_level() -> No
     vs = VoiceSettings()
     defaults = next(s for s in default_strategies(vs) if s.name == "the appliance's defaults")
     assert defaults.vad_off == max(0.05, vs.vad_threshold - 0.15)
+    assert defaults.rule == end_of_turn(vs)  # the rule a call builds
     assert defaults.silence_s == vs.silence_ms / 1000

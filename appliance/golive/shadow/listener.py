@@ -53,7 +53,7 @@ class StreamListener:
         self._pool = pool
         self._call_start = call_start  # monotonic time the call was answered
         self._emit = emit
-        self._gate = VadGate(on=settings.vad_threshold, off=max(0.05, settings.vad_threshold - 0.15))
+        self._gate = VadGate.for_threshold(settings.vad_threshold)
         self._endpointer = Endpointer(mode=settings.endpointing, silence_s=settings.silence_ms / 1000,
                                       turn_check_s=settings.turn_check_ms / 1000,
                                       max_silence_s=settings.max_silence_ms / 1000)

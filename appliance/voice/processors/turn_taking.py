@@ -65,7 +65,7 @@ class TurnTaking(FrameProcessor):
         self._pool = pool
         self._playout = playout
         self._policy = policy
-        self._gate = VadGate(on=settings.vad_threshold, off=max(0.05, settings.vad_threshold - 0.15))
+        self._gate = VadGate.for_threshold(settings.vad_threshold)
         self._endpointer = Endpointer(
             mode=settings.endpointing, silence_s=settings.silence_ms / 1000,
             turn_check_s=settings.turn_check_ms / 1000, max_silence_s=settings.max_silence_ms / 1000,
