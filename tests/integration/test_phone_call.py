@@ -49,7 +49,10 @@ def transcribe(path: Path) -> str:
     from appliance.models.resolver import resolve_all
 
     model = WhisperModel(str(resolve_all(Settings(), ("asr",))["asr"].path), device="cpu", compute_type="int8")
-    segments, _ = model.transcribe(str(path), language="en", beam_size=1,
+    # The silences between the agent's lines are cut first (faster-whisper's own Silero VAD): a
+    # recording just past Whisper's 30 s window, with 15 s of silence in it, was otherwise read
+    # as the greeting alone, its last 10 s of speech (the emergency line) dropped.
+    segments, _ = model.transcribe(str(path), language="en", beam_size=1, vad_filter=True,
                                    initial_prompt="Harbor Light Aesthetics, Botox, filler, 911.")
     return " ".join(s.text for s in segments)
 
