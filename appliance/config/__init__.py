@@ -408,6 +408,18 @@ class VoiceSettings(_Section):
         "think so", "hope so", "guess so", "believe so", "suppose so", "said so", "do so", "and so on",
         "hold on", "hang on", "going on", "come on", "like that", "love that", "about that", "that's that",
         "calling about", "count me in", "i'm in")
+    # An open answer that is only an opening so far, a greeting or a hedge ("Hi.", "It's probably
+    # nothing.", "Quick question."), waits unfinished_end_ms: the reason for the call follows it.
+    opening_phrases: tuple[str, ...] = (
+        "hi", "hello", "hey", "hi there", "hello there", "hey there", "good morning", "good afternoon",
+        "good evening", "oh hi", "yes hi", "yeah hi", "hi yes", "hello yes", "um", "uh", "so", "well",
+        "okay so", "anyway", "basically", "so basically", "sorry to bother you", "quick question",
+        "i have a question", "i have a quick question", "i've got a question", "i've got a quick question",
+        "it's probably nothing", "this is probably nothing", "it might be nothing", "this might be nothing",
+        "it's probably silly", "this might be silly", "this is probably a silly question",
+        "this might be a silly question", "it's probably a silly question", "i'm sure it's fine",
+        "i'm sure it's nothing", "i don't want to overreact", "i don't know if this is normal",
+        "i'm not sure if this is normal", "i'm not sure who to ask", "the thing is", "here's the thing")
     # A phone number heard with fewer digits than this waits partial_number_ms: callers pause between
     # its groups ("five five five ... oh one oh five ..."). 0: off. digit_words: words for one digit.
     phone_digits: int = Field(10, ge=0, le=15)

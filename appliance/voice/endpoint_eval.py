@@ -79,6 +79,9 @@ HESITANT = (
     Case("digits", ("Five five five", "oh one oh five", "two two three three.")),
     Case("date", ("It was March", "the third I think.")),
     Case("yes-no", ("Yes", "but I have a question about the price.")),
+    Case("open", ("Hi, it's probably nothing,", "but my vision is blurry since the filler yesterday.")),
+    Case("open", ("Hi there.", "I had lip filler on Monday and it's still swollen.")),
+    Case("open", ("Quick question.", "Do you do lip flips?")),
 )
 
 
@@ -106,6 +109,7 @@ class Run:
     speech_end: float = 0.0
     model_ms: list[float] = field(default_factory=list)
     asr_ms: list[float] = field(default_factory=list)
+    heard: list[str | None] = field(default_factory=list)  # the early transcript each end was decided on
 
 
 def _run(engines: Models, s: Strategy, pcm: bytes, expect: str, asr: Transcriber | None) -> Run:
@@ -116,22 +120,25 @@ def _run(engines: Models, s: Strategy, pcm: bytes, expect: str, asr: Transcriber
     out = Run()
     speech_start = 0.0
     early: _Early | None = None
+    heard: str | None = None
     for t, prob in vad.feed(pcm):
         if gate.update(t, WINDOW_S, prob) == "start":
             if not ep.in_turn:
                 speech_start = gate.run_start or t
         if gate.speaking:
             ep.speech(t, WINDOW_S)
-            early = None
+            early = heard = None
             continue
         speech_end = gate.last_voiced_end or t
         if early is not None and t >= early.ready_at:
             ep.heard_early(early.speech_end, early.text)
+            heard = early.text
         d = ep.silence(t, WINDOW_S, speech_end)
         if d is None:
             continue
         if d.kind == "end-of-turn":
             out.ends.append(t + WINDOW_S)
+            out.heard.append(heard)
         elif d.kind == "early-asr" and s.rule is not None and asr is not None:
             a, b = max(0, int((speech_start - _PREROLL) * 8000)) * 2, int((d.speech_end + _TAIL) * 8000) * 2
             t0 = time.perf_counter()
@@ -148,6 +155,7 @@ def _run(engines: Models, s: Strategy, pcm: bytes, expect: str, asr: Transcriber
             verdict = ep.turn_model_said(p >= s.threshold, d.speech_end)
             if verdict is not None:
                 out.ends.append(t + WINDOW_S + cost)
+                out.heard.append(None)
     out.speech_end = gate.last_voiced_end or 0.0
     return out
 
@@ -209,7 +217,8 @@ def evaluate(engines: Models, speak: Any, strategies: list[Strategy], pauses: tu
                 model_ms += r.model_ms
                 asr_ms += r.asr_ms
                 if len(r.ends) > 1:
-                    cuts.append(f"{pause}s: {' / '.join(case.parts)}")
+                    early = "" if s.rule is None else f" (early pass: {r.heard[0]!r})"
+                    cuts.append(f"{pause}s: {' / '.join(case.parts)}{early}")
         every = [x for v in lat.values() for x in v]
         report[s.name] = {
             "latency_ms_median": _pctl(every, 0.5), "latency_ms_p90": _pctl(every, 0.9),

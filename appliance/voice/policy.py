@@ -92,7 +92,8 @@ class EndOfTurn:
     phone number with fewer than `phone_digits` digits so far waits `number_s`; with
     `complete_s` set, an open answer whose early transcript reads as a finished sentence (its
     recogniser closed it with ".", "?" or "!") ends after `complete_s`; anything else waits the
-    configured silence."""
+    configured silence. An open answer that so far only opens the turn (`openings`: "Hi, it's
+    probably nothing, ...") waits `unfinished_s` too."""
 
     fast_s: float = 0.25
     short_s: float = 1.2
@@ -101,6 +102,7 @@ class EndOfTurn:
     complete_s: float | None = None  # None: a finished-looking sentence waits the base silence too
     hold_words: frozenset[str] = frozenset()  # the language's (`[voice] hold_words`)
     finishing: tuple[str, ...] = ()  # phrases that end a sentence on a hold word (`[voice] finishing_phrases`)
+    openings: tuple[str, ...] = ()  # phrases that open an open answer and announce more (`[voice] opening_phrases`)
     phone_digits: int = 0  # digits in a whole phone number: fewer so far waits `number_s` (0: off)
     number_s: float = 1.6  # callers pause longer between a number's groups than inside a sentence
     digit_words: frozenset[str] = frozenset()  # words for one digit ("oh", "five"; `[voice] digit_words`)
@@ -115,6 +117,24 @@ class EndOfTurn:
         if not words or words[-1] not in self.hold_words:
             return False
         return not any(norm == p or norm.endswith(" " + p) for p in map(_normal, self.finishing))
+
+    def opening_only(self, text: str) -> bool:
+        """The words so far only open the turn: a greeting or a hedge ("Hi, it's probably
+        nothing.", "Quick question.") that callers follow, after a breath, with what they called
+        about. Openings are taken off the front one after another; nothing may be left."""
+        norm = _normal(text)
+        if not norm:
+            return False
+        phrases = sorted({_normal(p) for p in self.openings} - {""}, key=len, reverse=True)
+        while True:
+            for p in phrases:
+                if norm == p:
+                    return True
+                if norm.startswith(p + " "):
+                    norm = norm[len(p) + 1:]
+                    break
+            else:
+                return False
 
     def digits(self, text: str) -> int:
         """How many digits the words hold: figures ("555-0105") and words for one digit ("oh", "five")."""
@@ -131,7 +151,8 @@ class EndOfTurn:
     def silence_s(self, base_s: float, expect: str, voiced_s: float, early_text: str | None) -> float:
         if early_text is not None and expect == "digits" and self.short_number(early_text):
             return max(base_s, self.number_s)
-        if early_text is not None and self.unfinished(early_text):
+        if early_text is not None and (self.unfinished(early_text)
+                                       or (expect == "open" and self.opening_only(early_text))):
             return max(base_s, self.unfinished_s)
         if (self.complete_s is not None and expect == "open" and early_text is not None
                 and self.finished(early_text)):

@@ -149,3 +149,26 @@ def test_what_the_clinic_conversation_expects(state: str, kind: str | None, expe
         pending = Pending()
         pending.kind = kind  # type: ignore[attr-defined]
     assert expecting(state, pending) == expected
+
+
+def test_an_open_answer_that_only_opens_the_turn_waits_for_the_reason_of_the_call() -> None:
+    """ "Hi, it's probably nothing," then a breath: the early pass reads "Hi, it's probably
+    nothing." (a finished sentence) and the turn ended there after 300 ms, the agent asked "Are
+    you new or returning?" over the red flag that followed ("... but my vision is blurry")."""
+    rule = end_of_turn(VoiceSettings())
+    assert rule is not None
+    for opening in ("Hi, it's probably nothing.", "Hello?", "Hi there. Quick question.", "Good morning!",
+                    "Um, so, this might be a silly question.", "HI... it's PROBABLY nothing!"):
+        assert rule.opening_only(opening), opening
+    for whole in ("Hi, I had filler yesterday and my lip is white.", "It's probably nothing serious.",
+                  "Hi, how much is Botox?", "Hill.", "", "Yes.", "I'm not sure."):
+        assert not rule.opening_only(whole), whole
+    ep = Endpointer(silence_s=0.65, rule=rule, expect="open")
+    assert ends_after(ep, 1.5, "Hi, it's probably nothing.", early_at=0.2) >= 1.2
+    ep = Endpointer(silence_s=0.65, rule=rule, expect="open")
+    assert ends_after(ep, 2.5, "Hi, my vision is blurry since the filler.", early_at=0.2) < 0.65
+    # Only open answers: "I'm not sure." to a yes/no question, or "Hello." as a name, is an answer.
+    ep = Endpointer(silence_s=0.65, rule=rule, expect="yes-no")
+    assert ends_after(ep, 0.6, "Hello.", early_at=0.2) < 0.65 + 2 * W
+    assert EndOfTurn(openings=("Quick  QUESTION", "")).opening_only("quick question") is True
+    assert EndOfTurn().opening_only("Hi.") is False  # no openings configured: the rule is off

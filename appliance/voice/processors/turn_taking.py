@@ -49,7 +49,7 @@ def end_of_turn(settings: VoiceSettings) -> EndOfTurn | None:
                      unfinished_s=settings.unfinished_end_ms / 1000,
                      complete_s=None if settings.complete_end_ms is None else settings.complete_end_ms / 1000,
                      hold_words=frozenset(w.lower() for w in settings.hold_words),
-                     finishing=settings.finishing_phrases,
+                     finishing=settings.finishing_phrases, openings=settings.opening_phrases,
                      phone_digits=settings.phone_digits, number_s=settings.partial_number_ms / 1000,
                      digit_words=frozenset(w.lower() for w in settings.digit_words))
 
