@@ -189,15 +189,18 @@ def evaluate(engines: Models, speak: Any, strategies: list[Strategy], pauses: tu
             cache[text] = telephone_band(pcm, rate)
         return cache[text]
 
-    def said(case: Case, pause_s: float) -> bytes:
+    def said(case: Case, pause_s: float, held: bool = False) -> bytes:
+        """The parts with `pause_s` between them; `held`: every part but the last said as a clause
+        that goes on (ending in a comma: Piper holds the pitch up), not as a sentence of its own."""
         gap = bytes(int(pause_s * 8000) * 2)
-        return bytes(4000) + gap.join(phone(p) for p in case.parts) + silence
+        parts = [p.rstrip(".?!,") + "," if held and i < len(case.parts) - 1 else p for i, p in enumerate(case.parts)]
+        return bytes(4000) + gap.join(phone(p) for p in parts) + silence
 
     report: dict[str, Any] = {}
     for s in strategies:
         lat: dict[str, list[float]] = {}
         from_audio: list[float] = []
-        missed, cuts, hesitant = 0, [], 0
+        missed, cuts, cuts_held, hesitant = 0, [], [], 0
         model_ms: list[float] = []
         asr_ms: list[float] = []
         for case in FINISHED:
@@ -213,12 +216,13 @@ def evaluate(engines: Models, speak: Any, strategies: list[Strategy], pauses: tu
         for pause in pauses:
             for case in HESITANT:
                 hesitant += 1
-                r = _run(engines, s, said(case, pause), case.expect, asr)
-                model_ms += r.model_ms
-                asr_ms += r.asr_ms
-                if len(r.ends) > 1:
-                    early = "" if s.rule is None else f" (early pass: {r.heard[0]!r})"
-                    cuts.append(f"{pause}s: {' / '.join(case.parts)}{early}")
+                for held, into in ((False, cuts), (True, cuts_held)):
+                    r = _run(engines, s, said(case, pause, held), case.expect, asr)
+                    model_ms += r.model_ms
+                    asr_ms += r.asr_ms
+                    if len(r.ends) > 1:
+                        early = "" if s.rule is None else f" (early pass: {r.heard[0]!r})"
+                        into.append(f"{pause}s: {' / '.join(case.parts)}{early}")
         every = [x for v in lat.values() for x in v]
         report[s.name] = {
             "latency_ms_median": _pctl(every, 0.5), "latency_ms_p90": _pctl(every, 0.9),
@@ -227,7 +231,11 @@ def evaluate(engines: Models, speak: Any, strategies: list[Strategy], pauses: tu
             "latency_from_audio_ms_median": _pctl(from_audio, 0.5), "latency_from_audio_ms_p90": _pctl(from_audio, 0.9),
             "false_cutoffs": len(cuts), "hesitant": hesitant,
             "false_cutoff_rate": round(len(cuts) / hesitant, 3) if hesitant else None,
-            "cut": cuts, "missed_turns": f"{missed}/{len(FINISHED)}",
+            "cut": cuts,
+            # the same turns with the pitch held up before each pause (a clause that goes on)
+            "false_cutoffs_pitch_held": len(cuts_held),
+            "false_cutoff_rate_pitch_held": round(len(cuts_held) / hesitant, 3) if hesitant else None,
+            "cut_pitch_held": cuts_held, "missed_turns": f"{missed}/{len(FINISHED)}",
             "turn_model_ms_median": _pctl(model_ms, 0.5), "early_asr_ms_median": _pctl(asr_ms, 0.5),
         }
     return report
