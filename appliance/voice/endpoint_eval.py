@@ -200,7 +200,9 @@ def evaluate(engines: Models, speak: Any, strategies: list[Strategy], pauses: tu
     for s in strategies:
         lat: dict[str, list[float]] = {}
         from_audio: list[float] = []
-        missed, cuts, cuts_held, hesitant = 0, [], [], 0
+        missed, hesitant = 0, 0
+        cuts: list[str] = []
+        cuts_held: list[str] = []
         model_ms: list[float] = []
         asr_ms: list[float] = []
         for case in FINISHED:
