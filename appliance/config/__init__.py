@@ -400,6 +400,9 @@ class VoiceSettings(_Section):
     # An open answer whose early transcript is a finished sentence ends after this much silence
     # (the early pass must have come back first); as long as silence_ms: off (docs/voice.md).
     complete_end_ms: int | None = Field(300, ge=100, le=3000)
+    # A pause that reaches its limit while the early pass is still out waits up to this much more
+    # for its words (the final transcript waits for that pass anyway); 0: it does not wait.
+    early_words_wait_ms: int = Field(500, ge=0, le=2000)
     hold_words: tuple[str, ...] = (  # words a finished sentence does not end on
         "and", "but", "or", "so", "because", "um", "uh", "er", "erm", "the", "a", "an", "my", "to", "with", "of",
         "for", "like", "if", "that", "is", "was", "i'm", "it's", "about", "on", "in", "at")

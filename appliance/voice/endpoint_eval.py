@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +94,7 @@ class Strategy:
     rule: EndOfTurn | None = None
     early_asr_s: float = 0.2  # the pause after which the early Whisper pass starts
     vad_off: float = 0.35  # the VAD gate's off level (`VadGate.off`; a call's: `VadGate.for_threshold`)
+    words_wait_s: float = 0.0  # `Endpointer.words_wait_s` (a call's: `[voice] early_words_wait_ms`)
 
 
 @dataclass
@@ -110,13 +111,15 @@ class Run:
     model_ms: list[float] = field(default_factory=list)
     asr_ms: list[float] = field(default_factory=list)
     heard: list[str | None] = field(default_factory=list)  # the early transcript each end was decided on
+    ready: list[float] = field(default_factory=list)  # when each turn's words are there: its end, or its early pass
 
 
 def _run(engines: Models, s: Strategy, pcm: bytes, expect: str, asr: Transcriber | None) -> Run:
     """Feed `pcm` through VAD + endpointer on the audio's clock."""
     vad = engines.vad.stream()
     gate = VadGate(off=s.vad_off)
-    ep = Endpointer(mode=s.mode, silence_s=s.silence_s, rule=s.rule, expect=expect, early_asr_s=s.early_asr_s)
+    ep = Endpointer(mode=s.mode, silence_s=s.silence_s, rule=s.rule, expect=expect, early_asr_s=s.early_asr_s,
+                    words_wait_s=s.words_wait_s)
     out = Run()
     speech_start = 0.0
     early: _Early | None = None
@@ -139,6 +142,9 @@ def _run(engines: Models, s: Strategy, pcm: bytes, expect: str, asr: Transcriber
         if d.kind == "end-of-turn":
             out.ends.append(t + WINDOW_S)
             out.heard.append(heard)
+            # the final transcript is the pause's early pass when there is one (a call reuses it)
+            same = early is not None and abs(early.speech_end - d.speech_end) <= 1e-3
+            out.ready.append(max(t + WINDOW_S, early.ready_at) if early is not None and same else t + WINDOW_S)
         elif d.kind == "early-asr" and s.rule is not None and asr is not None:
             a, b = max(0, int((speech_start - _PREROLL) * 8000)) * 2, int((d.speech_end + _TAIL) * 8000) * 2
             t0 = time.perf_counter()
@@ -200,6 +206,7 @@ def evaluate(engines: Models, speak: Any, strategies: list[Strategy], pauses: tu
     for s in strategies:
         lat: dict[str, list[float]] = {}
         from_audio: list[float] = []
+        words_ready: list[float] = []
         missed, hesitant = 0, 0
         cuts: list[str] = []
         cuts_held: list[str] = []
@@ -213,6 +220,7 @@ def evaluate(engines: Models, speak: Any, strategies: list[Strategy], pauses: tu
             if r.ends:
                 lat.setdefault(case.expect, []).append((r.ends[-1] - r.speech_end) * 1000)
                 from_audio.append((r.ends[-1] - _audio_end(pcm)) * 1000)
+                words_ready.append((r.ready[-1] - r.speech_end) * 1000)
             else:
                 missed += 1
         for pause in pauses:
@@ -231,6 +239,10 @@ def evaluate(engines: Models, speak: Any, strategies: list[Strategy], pauses: tu
             "latency_ms_median_by_answer": {k: _pctl(v, 0.5) for k, v in sorted(lat.items())},
             # from the audio's own end (the VAD's tail after the last sound included)
             "latency_from_audio_ms_median": _pctl(from_audio, 0.5), "latency_from_audio_ms_p90": _pctl(from_audio, 0.9),
+            # speech end -> the final words there (the later of the end of turn and its early pass,
+            # which the final transcript reuses): what a reply waits for. Rules with the early pass only.
+            "words_ready_ms_median": _pctl(words_ready, 0.5) if s.rule is not None and asr else None,
+            "words_ready_ms_p90": _pctl(words_ready, 0.9) if s.rule is not None and asr else None,
             "false_cutoffs": len(cuts), "hesitant": hesitant,
             "false_cutoff_rate": round(len(cuts) / hesitant, 3) if hesitant else None,
             "cut": cuts,
@@ -254,7 +266,7 @@ def default_strategies(vs: VoiceSettings) -> list[Strategy]:
 
     def defaults(name: str, off: float) -> Strategy:  # the rule a call builds from the same settings
         return Strategy(name, "silence", vs.silence_ms / 1000, rule=end_of_turn(vs),
-                        early_asr_s=vs.early_asr_ms / 1000, vad_off=off)
+                        early_asr_s=vs.early_asr_ms / 1000, vad_off=off, words_wait_s=vs.early_words_wait_ms / 1000)
 
     return [
         Strategy("silence 650 ms", "silence", 0.65),
@@ -264,6 +276,8 @@ def default_strategies(vs: VoiceSettings) -> list[Strategy]:
         Strategy("adaptive, base 650 ms", "silence", 0.65, rule=adaptive(1.2)),
         Strategy("adaptive, base 650 ms, digits not counted", "silence", 0.65, rule=adaptive(1.2, phone_digits=0)),
         defaults("the appliance's defaults", VadGate.for_threshold(vs.vad_threshold).off),
+        replace(defaults("the appliance's defaults, no wait for the early words",
+                         VadGate.for_threshold(vs.vad_threshold).off), words_wait_s=0.0),
         defaults("the appliance's defaults, VAD off at 0.5", 0.5),
         defaults("the appliance's defaults, VAD off at 0.65", 0.65),
         defaults("the appliance's defaults, VAD off at 0.8", 0.8),

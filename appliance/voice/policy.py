@@ -182,6 +182,9 @@ class Endpointer:
       "complete" ends the turn, otherwise it ends anyway after `max_silence_s`.
     In both modes an early transcription is requested after `early_asr_s` of silence, so the
     transcript is ready (or nearly) when the turn ends; speech that resumes makes it stale.
+    With a rule, a pause that reaches its limit while that pass is still out waits for its words
+    up to `words_wait_s` more (the final transcript waits for the same pass, so the reply is not
+    later for it), then decides from them: "I would like to book..." waits on, "Yes." ends.
     Utterances shorter than `min_speech_s` of voiced audio are ignored as noise.
     """
 
@@ -192,6 +195,7 @@ class Endpointer:
     early_asr_s: float = 0.2
     min_speech_s: float = 0.15
     rule: EndOfTurn | None = None
+    words_wait_s: float = 0.0  # 0: the limit never waits for an early pass still out
     expect: str = "open"
     early_text: str | None = None  # the early transcript of the current pause
     in_turn: bool = False
@@ -236,7 +240,7 @@ class Endpointer:
         # Decisions name the start of the pause they measured: a lone voiced window inside the
         # pause (too short for the gate to call it speech) neither restarts nor moves it.
         end = self.pause_start
-        if quiet >= self.limit_s():
+        if quiet >= self.limit_s() and not self._awaiting_words(quiet):
             self.reset()
             return Decision("end-of-turn", end)
         if self.mode == "smart-turn" and not self._asked_model and quiet >= self.turn_check_s:
@@ -246,6 +250,11 @@ class Endpointer:
             self._asked_early = True
             return Decision("early-asr", end)
         return None
+
+    def _awaiting_words(self, quiet: float) -> bool:
+        """The early pass of this pause is out and its words would decide: wait for them, bounded."""
+        return (self.mode == "silence" and self.rule is not None and self._asked_early
+                and self.early_text is None and quiet < self.limit_s() + self.words_wait_s)
 
     def turn_model_said(self, complete: bool, speech_end: float) -> Decision | None:
         """The turn model's verdict for the pause that began at `speech_end`."""

@@ -172,3 +172,26 @@ def test_an_open_answer_that_only_opens_the_turn_waits_for_the_reason_of_the_cal
     assert ends_after(ep, 0.6, "Hello.", early_at=0.2) < 0.65 + 2 * W
     assert EndOfTurn(openings=("Quick  QUESTION", "")).opening_only("quick question") is True
     assert EndOfTurn().opening_only("Hi.") is False  # no openings configured: the rule is off
+
+
+def test_a_pause_whose_early_words_are_still_out_waits_for_them_then_decides_from_them() -> None:
+    """At a 0.6 s pause the early pass (about 450 ms) came back after the 650 ms window had ended
+    the turn: "Is it okay to take ibuprofen / before my Dysport treatment?" was cut on no words."""
+    rule = end_of_turn(VoiceSettings())
+    assert rule is not None
+
+    def ep(wait: float = 0.5) -> Endpointer:
+        return Endpointer(silence_s=0.65, rule=rule, expect="open", early_asr_s=0.1, words_wait_s=wait)
+
+    # The words come back 0.9 s into the pause: unfinished waits on, a finished sentence ends then.
+    assert ends_after(ep(), 2.0, "My appointment is on", early_at=0.9) >= 1.2
+    assert 0.9 <= ends_after(ep(), 2.0, "Is it okay to take ibuprofen?", early_at=0.9) < 0.9 + 2 * W
+    # Words that never come: the wait is bounded.
+    assert 1.15 <= ends_after(ep(), 2.0, None) < 1.15 + 2 * W
+    # Off (or no early pass in this call): the window alone, as before.
+    assert 0.65 <= ends_after(ep(0.0), 2.0, "My appointment is on", early_at=0.9) < 0.65 + 2 * W
+    # Words already in before the window ends: nothing to wait for.
+    assert 0.3 <= ends_after(ep(), 2.0, "Is it okay to take ibuprofen?", early_at=0.2) < 0.3 + 2 * W
+    # Without a rule (plain silence) nothing waits.
+    plain = Endpointer(silence_s=0.65, early_asr_s=0.1, words_wait_s=0.5)
+    assert 0.65 <= ends_after(plain, 2.0, None) < 0.65 + 2 * W
