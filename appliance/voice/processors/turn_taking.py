@@ -70,7 +70,8 @@ class TurnTaking(FrameProcessor):
             mode=settings.endpointing, silence_s=settings.silence_ms / 1000,
             turn_check_s=settings.turn_check_ms / 1000, max_silence_s=settings.max_silence_ms / 1000,
             early_asr_s=settings.early_asr_ms / 1000, rule=end_of_turn(settings),
-            words_wait_s=settings.early_words_wait_ms / 1000 if settings.early_asr else 0.0)
+            # the early words reach the endpointer through a shared hint: none given, none to wait for
+            words_wait_s=settings.early_words_wait_ms / 1000 if settings.early_asr and hint is not None else 0.0)
         self._hint = hint or TurnHint()
         self._audio = RecentAudio(_KEEP_S, _RATE)
         self._queue: asyncio.Queue[tuple[bytes, bytes] | None] = asyncio.Queue()  # (caller pcm, agent pcm played)
