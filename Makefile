@@ -26,7 +26,7 @@ lint: $(TSTAMP)
 bench: $(STAMP) $(BSTAMP)
 	@bash provisioning/system-packages.sh test
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
-	$(BIN)/python -m pytest -m measure -q -s tests
+	$(BIN)/python -m pytest -m "measure or variant" -q -s tests
 
 install: $(STAMP)
 install-test: $(TSTAMP)

@@ -10,7 +10,7 @@ from tests.foundation.helpers import ApplianceProcess
 
 
 @pytest.mark.models
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.variant)])
 def test_run_loads_every_model_then_shuts_down_cleanly(write_config, tmp_path: Path, sig: int) -> None:
     app = ApplianceProcess(write_config())
     try:

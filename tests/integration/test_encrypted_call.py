@@ -93,7 +93,7 @@ def stored(var: Path, sql: str) -> list[tuple]:
         conn.close()
 
 
-@pytest.mark.parametrize("mode", ["register", "trunk"])
+@pytest.mark.parametrize("mode", [pytest.param("register", marks=pytest.mark.variant), "trunk"])
 async def test_an_emergency_call_over_tls_and_srtp_is_heard_escalated_transferred_and_unreadable_on_the_wire(
         tmp_path: Path, mode: str) -> None:
     certs = await asyncio.to_thread(make_certs, tmp_path / "certs")

@@ -38,7 +38,7 @@ def test_heard_share_counts_distinct_greeting_words() -> None:
 
 @pytest.mark.models
 @pytest.mark.slow
-@pytest.mark.parametrize("transport", ["udp", "tls"])
+@pytest.mark.parametrize("transport", [pytest.param("udp", marks=pytest.mark.variant), "tls"])
 def test_voice_path_passes_against_the_running_appliance(write_config, transport: str) -> None:
     """Over TLS the test call is placed as the PBX would (TLS, SRTP required by the appliance)."""
     tls = ('transport = "tls"\nsrtp = "required"\ntls_pbx_sha256 = "' + "00" * 32 + '"\n'
