@@ -143,8 +143,10 @@ def _run(engines: Models, s: Strategy, pcm: bytes, expect: str, asr: Transcriber
             out.ends.append(t + WINDOW_S)
             out.heard.append(heard)
             # the final transcript is the pause's early pass when there is one (a call reuses it)
-            same = early is not None and abs(early.speech_end - d.speech_end) <= 1e-3
-            out.ready.append(max(t + WINDOW_S, early.ready_at) if early is not None and same else t + WINDOW_S)
+            ready = t + WINDOW_S
+            if early is not None and abs(early.speech_end - d.speech_end) <= 1e-3:
+                ready = max(ready, early.ready_at)
+            out.ready.append(ready)
         elif d.kind == "early-asr" and s.rule is not None and asr is not None:
             a, b = max(0, int((speech_start - _PREROLL) * 8000)) * 2, int((d.speech_end + _TAIL) * 8000) * 2
             t0 = time.perf_counter()
@@ -268,6 +270,7 @@ def default_strategies(vs: VoiceSettings) -> list[Strategy]:
         return Strategy(name, "silence", vs.silence_ms / 1000, rule=end_of_turn(vs),
                         early_asr_s=vs.early_asr_ms / 1000, vad_off=off, words_wait_s=vs.early_words_wait_ms / 1000)
 
+    call_off = VadGate.for_threshold(vs.vad_threshold).off
     return [
         Strategy("silence 650 ms", "silence", 0.65),
         Strategy("silence 800 ms", "silence", 0.8),
@@ -275,9 +278,8 @@ def default_strategies(vs: VoiceSettings) -> list[Strategy]:
         Strategy("smart-turn (8 kHz)", "smart-turn"),
         Strategy("adaptive, base 650 ms", "silence", 0.65, rule=adaptive(1.2)),
         Strategy("adaptive, base 650 ms, digits not counted", "silence", 0.65, rule=adaptive(1.2, phone_digits=0)),
-        defaults("the appliance's defaults", VadGate.for_threshold(vs.vad_threshold).off),
-        replace(defaults("the appliance's defaults, no wait for the early words",
-                         VadGate.for_threshold(vs.vad_threshold).off), words_wait_s=0.0),
+        defaults("the appliance's defaults", call_off),
+        replace(defaults("the appliance's defaults, no wait for the early words", call_off), words_wait_s=0.0),
         defaults("the appliance's defaults, VAD off at 0.5", 0.5),
         defaults("the appliance's defaults, VAD off at 0.65", 0.65),
         defaults("the appliance's defaults, VAD off at 0.8", 0.8),
