@@ -140,7 +140,8 @@ async def test_red_flag_by_phone_speaks_the_emergency_line_escalates_and_survive
     assert {"thank", "calling", "harbor", "light"} <= got, heard
     # Whisper tiny hears Piper's "nine one one" variously ("9-1-1", "911", "my in 111"): check the
     # instruction around it, and that it is not read as "nine hundred eleven".
-    assert re.search(r"loss of vision,? hang up and call", heard.lower()), heard
+    # Whisper tiny also hears "hang up" as "hand up" in Piper's 8 kHz voice.
+    assert re.search(r"loss of vision,? han[gd] up and call", heard.lower()), heard
     # Nobody answers the on-call extension (not registered at the PBX): the warm transfer fails,
     # and the caller is told who will call back instead of being left in silence. (baresip stops
     # recording when an attended transfer puts it on hold, so this is checked on what was sent.)

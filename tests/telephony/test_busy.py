@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from appliance.telephony.busy import BusyMeter
@@ -58,6 +60,7 @@ def test_a_slow_sip_handler_is_measured_and_fails_the_soak_bound() -> None:
     quiet = {"lines_freed": True, "calls_started": 1, "calls_finished": 1, "open_call_rows": 0,
              "last_call_answered": True, "vanished": 0, "vanished_freed": 0, "escalations_missing": {},
              "rss_growth_pct": 0.0, "gaps_over_100ms_flood": 0, "gaps_over_100ms_quiet": 0, "flood_s": 10.0,
+             "stalls_over_100ms_flood": 0, "stalls_over_100ms_quiet": 0,
              "quiet_s": 10.0, "gap_max_flood_ms": 0.0, "failed": 0, "failures": [], "threads_stuck": 0,
              "sip_max_datagram_ms": 0.4, "sip_busiest_100ms_ms": 2.0}
     assert check(quiet) == []
@@ -87,3 +90,26 @@ def test_a_garbage_collection_inside_a_handler_is_reported_on_its_own() -> None:
     assert len(live) == 400_000
     assert figures["max_gc_in_handler_ms"] > 5.0, figures
     assert figures["max_datagram_ms"] < figures["max_gc_in_handler_ms"] / 2, figures
+
+
+def test_the_soak_counts_one_stall_at_every_caller_once_and_judges_the_flood_by_what_counts_can_show(
+        tmp_path: Path) -> None:
+    from benchmarks.soak import Options, Soak, check
+
+    soak = Soak(Options(minutes=1.0, calls=3, out=tmp_path), say=lambda _m: None)
+    soak.t0 = 1000.0
+    # One 150 ms stall heard by three callers at once (quiet window), one heard by two (flood
+    # window, 10-20 s), and a lone short gap that is not a stall.
+    gaps = [(1005.00, 150.0), (1005.01, 151.0), (1005.02, 149.0),
+            (1012.00, 120.0), (1012.05, 160.0), (1013.0, 60.0)]
+    assert soak._stall_counts(gaps) == {"stalls_over_100ms_flood": 1, "stalls_over_100ms_quiet": 1}
+    base = {"lines_freed": True, "calls_started": 1, "calls_finished": 1, "open_call_rows": 0,
+            "last_call_answered": True, "vanished": 0, "vanished_freed": 0, "escalations_missing": {},
+            "rss_growth_pct": 0.0, "gap_max_flood_ms": 217.0, "failed": 0, "failures": [], "threads_stuck": 0,
+            "sip_max_datagram_ms": 3.5, "sip_busiest_100ms_ms": 4.2, "flood_s": 52.4, "quiet_s": 60.0,
+            "gaps_over_100ms_flood": 11, "gaps_over_100ms_quiet": 5}
+    # A short sample: 11 stalls against 5 is more than twice the rate, but as likely as 6 % by chance.
+    assert check({**base, "stalls_over_100ms_flood": 11, "stalls_over_100ms_quiet": 5}) == []
+    # A flood that stalls the media: 30 against 3 is not chance.
+    flooded = check({**base, "stalls_over_100ms_flood": 30, "stalls_over_100ms_quiet": 3})
+    assert [p for p in flooded if p.startswith("RTP stalls over 100 ms during the hostile-datagram flood: 30")], flooded
