@@ -5,8 +5,8 @@ after 0 minutes), in a copy of the demo pack open all day with quiet hours off.
 (a) A caller (5550107901) hangs up during the greeting: a call-back contact is due at once, the
     appliance calls 5550107901 back (a baresip phone registered at kamailio as that number
     answers), and the stored call is an outbound call that opened with the call-back greeting.
-(b) Two reminders: appointments booked in the store two hours and a minute ahead, so their
-    2-hour reminder is due within the minute. The patients' phones (baresip, answering by
+(b) Two reminders: appointments booked in the store two hours and 20 seconds ahead, so their
+    2-hour reminder is due 20 seconds later. The patients' phones (baresip, answering by
     themselves with recorded answers: Piper speech through G.711) give name and date of birth,
     then one says "yes" (the appointment is confirmed, via reminder) and the other asks to move
     it and accepts the time offered (the appointment has a new time).
@@ -77,7 +77,7 @@ def seed(var: Path, who: tuple[str, str, str, str, str], ahead: timedelta, provi
     staff = Access(actor="staff:test", reason="seed")
     try:
         pid = r.add_patient(staff, who[0], who[1], dob=who[2])
-        start = (datetime.now(UTC) + ahead).replace(second=0, microsecond=0)
+        start = (datetime.now(UTC) + ahead).replace(microsecond=0)
         return r.book_appointment(staff, pid, provider, start, start + timedelta(minutes=30), procedure="botox")
     finally:
         r.close()
@@ -113,14 +113,14 @@ async def test_a_missed_call_is_called_back_and_reminders_confirm_and_move(tmp_p
                 done_a = await desk_done(app, 1, 150)
             rows_a = await asyncio.to_thread(desk_rows, tmp_path)
 
-            # (b) reminders for two appointments at the same minute with two providers, due within a
-            # minute of being seeded: the two phones ring side by side; one confirms, one moves (each
-            # phone is stopped once its call is done)
+            # (b) reminders for two appointments at the same time with two providers, due 20 s after
+            # being seeded (planned before they are due, as the desk plans every reminder): the two
+            # phones ring side by side; one confirms, one moves (each phone is stopped once its call is done)
             var = tmp_path / "var"
             async with patient(tmp_path, kport, CONFIRM[1], confirm, 300, linger=False), \
                     patient(tmp_path, kport, MOVE[1], move, 330, linger=False):
-                confirm_id = await asyncio.to_thread(seed, var, CONFIRM, timedelta(hours=2, minutes=1))
-                move_id = await asyncio.to_thread(seed, var, MOVE, timedelta(hours=2, minutes=1), "md-chen")
+                confirm_id = await asyncio.to_thread(seed, var, CONFIRM, timedelta(hours=2, seconds=20))
+                move_id = await asyncio.to_thread(seed, var, MOVE, timedelta(hours=2, seconds=20), "md-chen")
                 before = await asyncio.to_thread(_query, tmp_path, "SELECT slot_start FROM appointments WHERE id = ?",
                                                  (move_id,))
                 done_b1 = await desk_done(app, 2, 240)
