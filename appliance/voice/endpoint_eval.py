@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.voice.audio import rms_dbfs, telephone_band
 from appliance.voice.interfaces import Transcriber, TurnDetector, VoiceActivity
-from appliance.voice.policy import EndOfTurn, Endpointer, EndpointMode, VadGate
-from appliance.voice.processors.turn_taking import end_of_turn
+from appliance.voice.policy import EndOfTurn, Endpointer, EndpointMode, VadGate, end_of_turn
 from appliance.voice.vad import WINDOW_S
 
 if TYPE_CHECKING:

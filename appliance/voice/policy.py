@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from appliance.config import DEFAULT_BACKCHANNELS
+from appliance.config import DEFAULT_BACKCHANNELS, VoiceSettings
 
 # ---------------------------------------------------------------- VAD gate
 
@@ -272,6 +272,29 @@ class Endpointer:
         self.early_text = None
         self._asked_early = False
         self._asked_model = False
+
+
+def end_of_turn(settings: VoiceSettings) -> EndOfTurn | None:
+    """The adaptive end-of-turn rule the `[voice]` settings ask for (None: the plain silence)."""
+    if not settings.adaptive_endpointing:
+        return None
+    return EndOfTurn(fast_s=settings.fast_end_ms / 1000, parts_s=settings.parts_end_ms / 1000,
+                     unfinished_s=settings.unfinished_end_ms / 1000,
+                     complete_s=None if settings.complete_end_ms is None else settings.complete_end_ms / 1000,
+                     hold_words=frozenset(w.lower() for w in settings.hold_words),
+                     finishing=settings.finishing_phrases, openings=settings.opening_phrases,
+                     phone_digits=settings.phone_digits, number_s=settings.partial_number_ms / 1000,
+                     digit_words=frozenset(w.lower() for w in settings.digit_words))
+
+
+def call_endpointer(settings: VoiceSettings, *, early_words: bool) -> Endpointer:
+    """A call's endpointer from the `[voice]` settings (a live call's and a shadow call's alike).
+    `early_words`: the early pass's words reach it (`heard_early`), so a limit may wait for them."""
+    return Endpointer(
+        mode=settings.endpointing, silence_s=settings.silence_ms / 1000,
+        turn_check_s=settings.turn_check_ms / 1000, max_silence_s=settings.max_silence_ms / 1000,
+        early_asr_s=settings.early_asr_ms / 1000, rule=end_of_turn(settings),
+        words_wait_s=settings.early_words_wait_ms / 1000 if settings.early_asr and early_words else 0.0)
 
 
 # ---------------------------------------------------------------- back-channels

@@ -6,8 +6,7 @@ import pytest
 
 from appliance.clinic.expect import expecting
 from appliance.config import VoiceSettings
-from appliance.voice.policy import EndOfTurn, Endpointer
-from appliance.voice.processors.turn_taking import end_of_turn
+from appliance.voice.policy import EndOfTurn, Endpointer, end_of_turn
 
 W = 0.032
 RULE = end_of_turn(VoiceSettings(fast_end_ms=250))

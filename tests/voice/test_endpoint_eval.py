@@ -7,7 +7,7 @@ import numpy as np
 from appliance.config import VoiceSettings
 from appliance.voice.audio import float_to_pcm
 from appliance.voice.endpoint_eval import _audio_end, default_strategies
-from appliance.voice.processors.turn_taking import end_of_turn
+from appliance.voice.policy import end_of_turn
 
 
 def _tone(seconds: float, level: float = 0.3) -> np.ndarray:

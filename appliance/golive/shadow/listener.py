@@ -1,13 +1,17 @@
 """One recorded side of a shadow call, heard as a live caller is heard: Silero VAD with this
-stream's own recurrent state, the live call's turn-taking decisions (`VadGate`, `Endpointer`
-of appliance.voice.policy, with the `[voice]` settings, Smart Turn when endpointing is
-"smart-turn"), and Whisper on each finished turn. Nothing is spoken, so there is no barge-in
-and no early transcription: a turn is transcribed once it has ended. All model work runs in
-the call's worker threads (the engines may be proxies to worker processes)."""
+stream's own recurrent state, the live call's turn-taking decisions (`VadGate` and the call's
+`Endpointer` of appliance.voice.policy, with the `[voice]` settings: the adaptive end of turn,
+Smart Turn when endpointing is "smart-turn"), and Whisper. As on a live call, a pause is
+transcribed early and its words set how long the pause may last ("I was wondering if ..." waits
+on), so a recorded turn is split where a live call would split it; the finished turn reuses that
+pass when the speaker did not resume. The rule's expectation is an open answer: the questions on
+the recording are staff's, not the engine's. Nothing is spoken, so there is no barge-in. All model
+work runs in the call's worker threads (the engines may be proxies to worker processes)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
@@ -17,7 +21,8 @@ from typing import Any
 from appliance.config import VoiceSettings
 from appliance.voice.audio import RecentAudio
 from appliance.voice.health import ModelUnavailableError
-from appliance.voice.policy import Decision, Endpointer, VadGate
+from appliance.voice.interfaces import Heard
+from appliance.voice.policy import Decision, VadGate, call_endpointer
 from appliance.voice.vad import WINDOW_S
 
 RATE = 8000
@@ -54,9 +59,8 @@ class StreamListener:
         self._call_start = call_start  # monotonic time the call was answered
         self._emit = emit
         self._gate = VadGate.for_threshold(settings.vad_threshold)
-        self._endpointer = Endpointer(mode=settings.endpointing, silence_s=settings.silence_ms / 1000,
-                                      turn_check_s=settings.turn_check_ms / 1000,
-                                      max_silence_s=settings.max_silence_ms / 1000)
+        self._endpointer = call_endpointer(settings, early_words=True)  # the early words: `_heard_early`
+        self._early: tuple[float, asyncio.Future[Heard]] | None = None  # (pause start, its early pass)
         self._audio = RecentAudio(KEEP_S)
         self._origin: float | None = None  # monotonic time of this stream's sample 0
         self._speech_start = 0.0
@@ -95,13 +99,19 @@ class StreamListener:
             self._speech_start = self._gate.run_start if self._gate.run_start is not None else t
         if self._gate.speaking:
             self._endpointer.speech(t, WINDOW_S)
+            self._drop_early()  # speech resumed: that pause's words are stale
             return
         decision = self._endpointer.silence(t, WINDOW_S, self._gate.last_voiced_end or t)
         if decision is not None:
             await self._decide(decision)
 
     async def _decide(self, d: Decision) -> None:
-        if d.kind == "ask-turn-model":
+        if d.kind == "early-asr" and self._settings.early_asr:
+            self._drop_early()
+            future = self._transcribe(self._turn_pcm(d.speech_end))
+            future.add_done_callback(functools.partial(self._heard_early, d.speech_end))
+            self._early = (d.speech_end, future)
+        elif d.kind == "ask-turn-model":
             pcm = self._audio.slice(self._speech_start - PREROLL_S, d.speech_end)
             try:
                 prob = await asyncio.get_running_loop().run_in_executor(
@@ -121,10 +131,31 @@ class StreamListener:
             self._endpointer.reset()
             await self._finish_turn(end)
 
+    def _turn_pcm(self, speech_end: float) -> bytes:
+        return self._audio.slice(self._speech_start - PREROLL_S, speech_end + TAIL_S)
+
+    def _transcribe(self, pcm: bytes) -> asyncio.Future[Heard]:
+        return asyncio.get_running_loop().run_in_executor(self._pool, self._asr.hear, pcm, self._vocabulary)
+
+    def _heard_early(self, speech_end: float, future: asyncio.Future[Heard]) -> None:
+        """The early pass is in: the endpointer reads its words at the next window."""
+        if not future.cancelled() and future.exception() is None:
+            self._endpointer.heard_early(speech_end, future.result().text)
+
+    def _drop_early(self) -> None:
+        if self._early is not None:
+            self._early[1].cancel()  # a pass not started yet is dropped; a running one finishes unused
+            self._early = None
+
     async def _finish_turn(self, speech_end: float) -> None:
-        pcm = self._audio.slice(self._speech_start - PREROLL_S, speech_end + TAIL_S)
+        early, self._early = self._early, None
         try:
-            heard = await asyncio.get_running_loop().run_in_executor(self._pool, self._asr.hear, pcm, self._vocabulary)
+            if early is not None and early[0] == speech_end and not early[1].cancelled():
+                heard = await early[1]  # the speaker did not resume: the pause's pass is the turn's
+            else:
+                if early is not None:
+                    early[1].cancel()
+                heard = await self._transcribe(self._turn_pcm(speech_end))
         except ModelUnavailableError:
             self.failures += 1
             return

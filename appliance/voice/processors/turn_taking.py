@@ -32,7 +32,7 @@ from appliance.voice.health import ModelUnavailableError
 from appliance.voice.interfaces import TurnDetector, VoiceActivity
 from appliance.voice.metrics import TurnMetrics
 from appliance.voice.playout import Playout
-from appliance.voice.policy import BargeInPolicy, Decision, EndOfTurn, Endpointer, TurnHint, VadGate
+from appliance.voice.policy import BargeInPolicy, Decision, TurnHint, VadGate, call_endpointer
 from appliance.voice.vad import WINDOW_S
 
 _RATE = 8000
@@ -40,19 +40,6 @@ _PREROLL_S = 0.3
 _TAIL_S = 0.15
 _KEEP_S = 60.0
 HEAR_QUEUED_S = 5.0  # at the end of a call, how long hearing the audio already queued may take
-
-
-def end_of_turn(settings: VoiceSettings) -> EndOfTurn | None:
-    if not settings.adaptive_endpointing:
-        return None
-    return EndOfTurn(fast_s=settings.fast_end_ms / 1000, parts_s=settings.parts_end_ms / 1000,
-                     unfinished_s=settings.unfinished_end_ms / 1000,
-                     complete_s=None if settings.complete_end_ms is None else settings.complete_end_ms / 1000,
-                     hold_words=frozenset(w.lower() for w in settings.hold_words),
-                     finishing=settings.finishing_phrases, openings=settings.opening_phrases,
-                     phone_digits=settings.phone_digits, number_s=settings.partial_number_ms / 1000,
-                     digit_words=frozenset(w.lower() for w in settings.digit_words))
-
 
 
 class TurnTaking(FrameProcessor):
@@ -66,12 +53,8 @@ class TurnTaking(FrameProcessor):
         self._playout = playout
         self._policy = policy
         self._gate = VadGate.for_threshold(settings.vad_threshold)
-        self._endpointer = Endpointer(
-            mode=settings.endpointing, silence_s=settings.silence_ms / 1000,
-            turn_check_s=settings.turn_check_ms / 1000, max_silence_s=settings.max_silence_ms / 1000,
-            early_asr_s=settings.early_asr_ms / 1000, rule=end_of_turn(settings),
-            # the early words reach the endpointer through a shared hint: none given, none to wait for
-            words_wait_s=settings.early_words_wait_ms / 1000 if settings.early_asr and hint is not None else 0.0)
+        # the early words reach the endpointer through a shared hint: none given, none to wait for
+        self._endpointer = call_endpointer(settings, early_words=hint is not None)
         self._hint = hint or TurnHint()
         self._audio = RecentAudio(_KEEP_S, _RATE)
         self._queue: asyncio.Queue[tuple[bytes, bytes] | None] = asyncio.Queue()  # (caller pcm, agent pcm played)
