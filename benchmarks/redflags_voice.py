@@ -15,10 +15,10 @@ listen runs as on a call: a turn heard with confidence below `[voice] second_lis
 heard again by Whisper with the symptom words in the prompt and by the second recogniser
 (Moonshine base); `--second-listen-below 0` turns it off, `--no-second-recogniser` and
 `--no-symptom-prompt` each leave one hearing out.
-Turns the corpus writes as a transcriber's mistake (`why: ASR ...`) are spoken as the caller meant them.
+Turns the corpus writes as a transcriber's mistake (`why: ASR ...`) are spoken as the caller said them (their `said`).
 
     python -m benchmarks.redflags_voice                    # all 192 turns x 3 voices (about 10 minutes)
-    python -m benchmarks.redflags_voice --sample           # the pytest sample (27 turns x 3 voices)
+    python -m benchmarks.redflags_voice --sample           # the 27-turn sample x 3 voices (pytest: Piper and en-us)
     python -m benchmarks.redflags_voice --out DIR --voices piper,en-us
 
 Writes DIR/redflags_voice.json (default DIR: benchmarks/results); the clips are cached in DIR/tmp/.
@@ -47,23 +47,9 @@ PIPER_PITCH_CENTS = 300  # three semitones up
 ESPEAK_WPM = 160
 BAR = 0.98  # recall by voice, at the severity the pack demands
 
-SPOKEN: dict[str, str] = {
-    # corpus turns written as the transcriber got them wrong (`why: ASR ...`): what the caller said
-    "my face is really slow and I've got highs all over my neck":
-        "my face is really swollen and I've got hives all over my neck",
-    "Hi, I was in yesterday for Under Right Filler. I can't see properly out of my left eye since this morning.":
-        "Hi, I was in yesterday for under-eye filler. I can't see properly out of my left eye since this morning.",
-    "I got buttocks on Monday and now it's hard to swallow": "I got Botox on Monday and now it's hard to swallow",
-    "there's a bliss there on my shin": "there's a blister on my shin",
-    "the injection site is puss-y and red": "the injection site has pus and it's red",
-    "my lip's thrombing, is that normal?": "my lip's throbbing, is that normal?",
-    "My eyelet is drooping since yesterday.": "My eyelid is drooping since yesterday.",
-    "It's not too bad, but it's using a bit.": "it's not too bad but it's oozing a bit",
-    "Some of the peel got in my ironed stings.": "some of the peel got in my eye and it stings",
-    "My eyes kind of droopy since the Botox.": "my eye's kind of droopy since the Botox",
-    "My dial in this drooping.": "my eyelid is drooping",
-    "After my peel on Monday, I've got light patches.": "after my peel on Monday I've got white patches",
-}
+def spoken(turn: dict[str, Any]) -> str:
+    """What the caller's voice says: the corpus's `said` when its `say` is a transcriber's mistake."""
+    return str(turn.get("said") or turn["say"])
 
 SAMPLE: tuple[str, ...] = (
     # every emergency sign of the demo pack's general flags, the issue-14 turns, a few negations
@@ -217,7 +203,7 @@ async def judge(turn: dict[str, Any], voice: str, heard: str, confidence: float 
                 if used and h is not None]  # a stored run's second recogniser counts where it heard
     also = listen.also_heard(heard, *hearings) if unsure and hearings else None
     result = await speak({**turn, "say": heard}, confidence=confidence, also_heard=also)
-    spoken = SPOKEN.get(turn["say"], turn["say"])
+    said = spoken(turn)
     expect = turn["expect"]
     caught = after_yes = None
     at_turn = expect != "none" and result.severity is not None and SEVERITY_RANK[result.severity] >= SEVERITY_RANK[expect]
@@ -228,14 +214,14 @@ async def judge(turn: dict[str, Any], voice: str, heard: str, confidence: float 
     if expect != "none":
         caught = at_turn or (after_yes is not None and SEVERITY_RANK[after_yes] >= SEVERITY_RANK[expect])
     return {
-        "voice": voice, "say": turn["say"], "spoken": spoken, "heard": heard, "confidence": confidence,
+        "voice": voice, "say": turn["say"], "spoken": said, "heard": heard, "confidence": confidence,
         "heard_again": heard_again, "heard_other": heard_other, "second_listen": also is not None,
         "state": turn["state"], "caller": turn["caller"], "expect": expect, "severity": result.severity,
         "confirmation": result.confirming, "severity_after_yes": after_yes,
         "caught": caught, "caught_after_confirmation": bool(caught and not at_turn),
         "false_alarm": expect == "none" and bool(result.evidence),
         "false_confirmation": expect == "none" and result.confirming,
-        "misheard": _words(spoken) != _words(heard), "evidence": evidence,
+        "misheard": _words(said) != _words(heard), "evidence": evidence,
         "methods": methods_of(evidence),
     }
 
@@ -280,7 +266,7 @@ async def sweep(turns: list[dict[str, Any]], voices: tuple[str, ...], clips: Pat
     rows = []
     for voice in voices:
         for turn in turns:
-            path = await asyncio.to_thread(clip_for, clips, SPOKEN.get(turn["say"], turn["say"]), voice)
+            path = await asyncio.to_thread(clip_for, clips, spoken(turn), voice)
             rows.append(await hear_turn(asr, turn, voice, path, listen))
             if progress:
                 progress(rows[-1])

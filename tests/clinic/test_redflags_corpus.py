@@ -161,3 +161,12 @@ async def test_every_escalation_names_its_evidence() -> None:
     assert r.severity == "emergency"
     assert "lexicon" in r.evidence or "pattern" in r.evidence
     assert "highs" in r.evidence  # what was heard, for staff reading the escalation
+
+
+def test_every_turn_written_as_a_transcribers_mistake_says_what_the_caller_said() -> None:
+    """The spoken sweep (benchmarks/redflags_voice.py) gives the caller's voice `said`, not the
+    garbled `say`: speaking "I'm Gasby." would measure a mishearing of a mishearing."""
+    asr = [t for t in _turns() if str(t.get("why", "")).startswith("ASR")]
+    assert len(asr) >= 30
+    lacking = [t["say"] for t in asr if not t.get("said") or t["said"] == t["say"]]
+    assert not lacking, lacking

@@ -1,10 +1,12 @@
 """Red flags by voice: a sample of the safety corpus spoken through the real speech path.
 
 27 turns of tests/clinic/corpus/redflags.yaml (every emergency sign of the demo pack, the issue-14
-turns and five that must not fire), each spoken by three caller voices (Piper pitch-shifted,
-espeak-ng en-us and en-gb), taken through 8 kHz G.711, heard by the appliance's Transcriber (with
-its confidence) and given to the real conversation in the turn's state. The full sweep (all 192
-turns) is `python -m benchmarks.redflags_voice`; docs/voice.md "Red flags by voice" has its numbers.
+turns and five that must not fire), each spoken by two caller voices (Piper pitch-shifted and
+espeak-ng en-us), taken through 8 kHz G.711, heard by the appliance's Transcriber (with its
+confidence) and given to the real conversation in the turn's state. The full sweep (every turn of
+the corpus, and espeak-ng en-gb as well: the two espeak-ng voices measure alike, 18/22 each on this
+sample) is `python -m benchmarks.redflags_voice`, run by `make bench`; docs/voice.md "Red flags by
+voice" has its numbers.
 
     .venv/bin/python -m pytest tests/voice/test_redflags_voice.py -q -s
 """
@@ -20,10 +22,12 @@ from benchmarks import redflags_voice as rv
 
 pytestmark = [pytest.mark.models]
 
+SAMPLE_VOICES = ("piper", "en-us")
+
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = rv.run(Path(tmp_path_factory.mktemp("redflags-voice")), sample=True)
+    out = rv.run(Path(tmp_path_factory.mktemp("redflags-voice")), voices=SAMPLE_VOICES, sample=True)
     print("\n" + "\n".join(rv.headline(out)))
     return out
 
@@ -47,7 +51,7 @@ def test_the_sample_covers_every_emergency_sign_and_some_negations() -> None:
 # variation, so one miss in the 22-turn sample moves its recall by 4.5 points (runs here: 18-22 of
 # 22; 18 once, in a full-suite run on 2026-12-07: "fainted" heard "painted", "eye pain" heard "a knife
 # pain", "seizure history" lost, all new audio, none a rule change). espeak-ng is deterministic:
-# this sample measured 18/22 each with Moonshine (16/22 with the prompted pass alone, 11-14/22
+# this sample measured 18/22 each with Moonshine, en-us 19/22 once (16/22 with the prompted pass alone, 11-14/22
 # with no second listen). These floors guard against regressions; the
 # full sweep in `make bench` reports against the bar itself.
 PIPER_FLOOR = 0.77  # 17/22, under the spread of fresh Piper audio: it catches a speech path that loses the
